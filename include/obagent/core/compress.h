@@ -1,0 +1,28 @@
+// Blob payload encoding: one codec byte followed by the (maybe) compressed
+// data. zstd is skipped for chunks that do not compress (random, already
+// compressed media), decided from a sample so incompressible data costs
+// almost nothing (design.md §4: compression is the pipeline's ceiling).
+#pragma once
+
+#include <cstdint>
+
+#include "obagent/bytes.h"
+#include "obagent/status.h"
+
+namespace obagent::compress {
+
+enum class Codec : uint8_t { kNone = 0, kZstd = 1 };
+
+struct Options {
+  int zstd_level = 1;
+  // Compressed output must be below this fraction of the input to be kept.
+  double min_ratio = 0.97;
+};
+
+// Returns codec byte || payload.
+Bytes EncodePayload(ByteView plain, const Options& options = {});
+// Reverses EncodePayload; kCorrupt if the codec is unknown, the data does not
+// decompress or its size differs from expected_size.
+Result<Bytes> DecodePayload(ByteView payload, size_t expected_size);
+
+}  // namespace obagent::compress

@@ -1,0 +1,62 @@
+// Cryptographic primitives, all through OpenSSL's EVP interfaces (SHA-NI and
+// AES-NI code paths; see design.md §4 for measured throughput).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+#include "obagent/bytes.h"
+#include "obagent/status.h"
+
+namespace obagent::crypto {
+
+constexpr size_t kKeySize = 32;
+constexpr size_t kNonceSize = 12;
+constexpr size_t kTagSize = 16;
+constexpr size_t kSealOverhead = kNonceSize + kTagSize;
+
+using Key = std::array<uint8_t, kKeySize>;
+using Digest = std::array<uint8_t, 32>;
+
+// Cryptographically secure random bytes (RAND_bytes). Aborts if the CSPRNG
+// fails: there is no safe way to continue without randomness.
+void FillRandom(uint8_t* out, size_t n);
+Bytes RandomBytes(size_t n);
+Key RandomKey();
+
+Digest Sha256(ByteView data);
+
+// Incremental SHA-256 for data produced in pieces (pack files).
+class Sha256Hasher {
+ public:
+  Sha256Hasher();
+  ~Sha256Hasher();
+  Sha256Hasher(const Sha256Hasher&) = delete;
+  Sha256Hasher& operator=(const Sha256Hasher&) = delete;
+  void Update(ByteView data);
+  Digest Finish();
+
+ private:
+  void* ctx_;  // EVP_MD_CTX
+};
+
+Digest HmacSha256(const Key& key, ByteView data);
+
+// AES-256-GCM with a fresh random 96-bit nonce. Output: nonce || ciphertext || tag.
+Bytes Seal(const Key& key, ByteView aad, ByteView plaintext);
+// Appends nonce || ciphertext || tag to `out` (avoids a copy when packing).
+void SealAppend(const Key& key, ByteView aad, ByteView plaintext, Bytes& out);
+// Verifies and decrypts. kCorrupt if the tag, the aad or the length is wrong.
+Result<Bytes> Open(const Key& key, ByteView aad, ByteView sealed);
+
+// scrypt (RFC 7914) through EVP_PBE_scrypt. kInvalidArgument for bad parameters.
+Result<Key> Scrypt(std::string_view passphrase, ByteView salt, uint64_t n, uint32_t r, uint32_t p);
+
+// HKDF-SHA256 (RFC 5869) with empty salt, expanding to one 32-byte key.
+Key HkdfSha256(const Key& ikm, std::string_view info);
+
+// Constant-time comparison.
+bool EqualConstantTime(ByteView a, ByteView b);
+
+}  // namespace obagent::crypto

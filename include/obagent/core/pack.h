@@ -1,0 +1,69 @@
+// Pack files: immutable containers of sealed blobs, named by the SHA-256 of
+// their bytes. Layout (version 1, all integers little-endian):
+//   "OBPACK01"                      8-byte magic with the format version
+//   blob 0 .. blob n-1              each Seal(dataKey, BlobAad(type, id), payload)
+//   header                          Seal(dataKey, "obagent-pack-header-v1", entries)
+//   u32 header length
+//   "OBPKEND1"                      8-byte trailer
+// entries: u32 count, then per blob: u8 type, 32-byte id, u32 offset,
+// u32 sealed length, u32 raw (plaintext) length.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "obagent/bytes.h"
+#include "obagent/core/crypto.h"
+#include "obagent/status.h"
+
+namespace obagent::pack {
+
+enum class BlobType : uint8_t { kData = 1, kTree = 2 };
+
+struct BlobEntry {
+  BlobType type = BlobType::kData;
+  ObjectId id;
+  uint32_t offset = 0;      // of the sealed blob in the pack
+  uint32_t length = 0;      // sealed length
+  uint32_t raw_length = 0;  // plaintext length
+};
+
+// Associated data binding a sealed blob to its type and id: a blob moved to
+// another id or type fails to open.
+Bytes BlobAad(BlobType type, const ObjectId& id);
+
+// Seals an encoded payload (compress::EncodePayload output) for a pack.
+Bytes SealBlob(const crypto::Key& data_key, BlobType type, const ObjectId& id, ByteView payload);
+// Opens a sealed blob; kCorrupt when it was altered or belongs to another id.
+Result<Bytes> OpenBlob(const crypto::Key& data_key, BlobType type, const ObjectId& id,
+                       ByteView sealed);
+
+class PackWriter {
+ public:
+  explicit PackWriter(const crypto::Key& data_key);
+  // Appends an already sealed blob.
+  void Add(BlobType type, const ObjectId& id, ByteView sealed, uint32_t raw_length);
+  size_t size() const { return bytes_.size(); }
+  size_t blob_count() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+
+  struct Finished {
+    std::string name;  // hex SHA-256 of bytes
+    Bytes bytes;
+    std::vector<BlobEntry> entries;
+  };
+  // Writes header and trailer; the writer is empty afterwards and reusable.
+  Finished Finish();
+
+ private:
+  crypto::Key data_key_;
+  Bytes bytes_;
+  std::vector<BlobEntry> entries_;
+};
+
+// Parses and authenticates the header of a whole pack. kCorrupt on any
+// mismatch, kUnsupportedVersion for an unknown magic version.
+Result<std::vector<BlobEntry>> ReadPackHeader(const crypto::Key& data_key, ByteView pack);
+
+}  // namespace obagent::pack

@@ -1,0 +1,59 @@
+// Directory trees: one Tree per directory, stored as a tree blob whose id is
+// HMAC(idKey, serialized tree), so unchanged directories dedup as data does.
+// Serialization is a deterministic binary format (version byte first);
+// names are raw bytes (any UTF-8, spaces, newlines), never interpreted.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "obagent/bytes.h"
+#include "obagent/status.h"
+
+namespace obagent::tree {
+
+enum class NodeType : uint8_t { kFile = 1, kDirectory = 2, kSymlink = 3 };
+
+struct ChunkRef {
+  ObjectId id;
+  uint32_t size = 0;
+  bool operator==(const ChunkRef&) const = default;
+};
+
+struct Node {
+  std::string name;
+  NodeType type = NodeType::kFile;
+  uint32_t mode = 0;  // permission bits (07777)
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;  // change detection only; not restored
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t size = 0;
+  uint64_t inode = 0;   // change detection only
+  uint64_t device = 0;  // change detection and hard links
+  uint32_t link_count = 1;
+  std::vector<ChunkRef> content;   // kFile
+  std::optional<ObjectId> subtree;  // kDirectory
+  std::string symlink_target;      // kSymlink
+  // For a file whose inode was already seen in this recovery point: the path
+  // (relative to the recovery point root, '/'-separated) of the first one.
+  // The content is kept too, so the file can be restored alone as a copy.
+  std::string hardlink_to;
+  bool operator==(const Node&) const = default;
+};
+
+struct Tree {
+  std::vector<Node> nodes;  // sorted by name, names unique
+};
+
+Bytes SerializeTree(const Tree& tree);
+// kCorrupt for malformed data and for names that could escape a restore
+// target: empty, ".", "..", containing '/', '\\' or NUL. kUnsupportedVersion
+// for unknown versions.
+Result<Tree> ParseTree(ByteView data);
+// The name check used by ParseTree, exposed for restore.
+bool IsSafeName(std::string_view name);
+
+}  // namespace obagent::tree

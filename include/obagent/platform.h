@@ -1,0 +1,125 @@
+// The operating-system boundary (in the spirit of LevelDB's Env). Everything
+// platform-specific lives behind these interfaces, implemented in
+// src/platform/posix and src/platform/win. Paths are UTF-8 with '/'
+// separators; the Windows implementation converts.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "obagent/bytes.h"
+#include "obagent/status.h"
+
+namespace obagent::platform {
+
+enum class FileKind : uint8_t { kRegular, kDirectory, kSymlink, kOther };
+
+struct FileInfo {
+  FileKind kind = FileKind::kOther;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  uint32_t mode = 0;  // permission bits only (07777)
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  uint64_t link_count = 1;
+};
+
+struct DirEntry {
+  std::string name;
+  FileKind kind = FileKind::kOther;
+};
+
+struct DiskSpace {
+  uint64_t total_bytes = 0;
+  uint64_t free_bytes = 0;  // available to this (unprivileged) user
+};
+
+class ReadableFile {
+ public:
+  virtual ~ReadableFile() = default;
+  // Reads up to n bytes; 0 at end of file.
+  virtual Result<size_t> Read(uint8_t* buffer, size_t n) = 0;
+  virtual Result<size_t> ReadAt(uint64_t offset, uint8_t* buffer, size_t n) = 0;
+  virtual Result<FileInfo> Stat() = 0;
+};
+
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  // Thread-safe positional write: chunks of one file are restored in parallel.
+  virtual Status WriteAt(uint64_t offset, ByteView data) = 0;
+  virtual Status Truncate(uint64_t size) = 0;
+  virtual Status Sync() = 0;
+  virtual Status Close() = 0;
+};
+
+// A directory opened for restoring into it. Every operation is relative to
+// the open directory and never follows a symlink, so nothing a recovery point
+// contains (or an attacker plants in the target) can redirect a write outside
+// the restore target. Names must be single components (tree::IsSafeName).
+class RestoreDir {
+ public:
+  virtual ~RestoreDir() = default;
+  // FileKind of an existing entry, or kNotFound.
+  virtual Result<FileKind> Probe(std::string_view name) = 0;
+  // Opens an existing subdirectory or creates it (mode 0700 until attributes
+  // are set). kAlreadyExists if the name is a file or symlink.
+  virtual Result<std::unique_ptr<RestoreDir>> OpenOrCreateSubdir(std::string_view name) = 0;
+  // Creates a new file; an existing non-directory entry is replaced (unlinked
+  // first) if replace is true, else kAlreadyExists.
+  virtual Result<std::unique_ptr<WritableFile>> CreateFile(std::string_view name,
+                                                           bool replace) = 0;
+  virtual Status CreateSymlink(std::string_view name, std::string_view target, bool replace) = 0;
+  virtual Status CreateHardLink(std::string_view name, RestoreDir& existing_dir,
+                                std::string_view existing_name, bool replace) = 0;
+  virtual Status Remove(std::string_view name) = 0;
+  // Sets permission bits (ignored for symlinks), owner when running
+  // privileged (best effort), and mtime, without following symlinks.
+  virtual Status SetAttributes(std::string_view name, uint32_t mode, int64_t mtime_ns,
+                               uint32_t uid, uint32_t gid, bool is_symlink) = 0;
+  // The same for the directory itself.
+  virtual Status SetOwnAttributes(uint32_t mode, int64_t mtime_ns, uint32_t uid,
+                                  uint32_t gid) = 0;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  static Env& Default();
+
+  virtual Result<FileInfo> Lstat(const std::string& path) = 0;
+  // Entries except "." and "..", sorted by name (bytewise).
+  virtual Result<std::vector<DirEntry>> ListDir(const std::string& path) = 0;
+  // Opens for reading without following a final symlink and without
+  // updating atime where the OS allows.
+  virtual Result<std::unique_ptr<ReadableFile>> OpenForRead(const std::string& path) = 0;
+  virtual Result<std::string> ReadLink(const std::string& path) = 0;
+  virtual Result<DiskSpace> GetDiskSpace(const std::string& path) = 0;
+  virtual Result<Bytes> ReadFile(const std::string& path) = 0;
+  // Temp file + fsync + rename + fsync of the folder. With owner_only the
+  // file is created readable by the service account only (0600 / owner ACL).
+  virtual Status WriteFileAtomic(const std::string& path, ByteView data, bool owner_only) = 0;
+  // Creates the folder and its parents; with owner_only the last one is 0700.
+  virtual Status CreateDirs(const std::string& path, bool owner_only) = 0;
+  virtual Status RemoveFile(const std::string& path) = 0;
+  virtual Status RemoveAll(const std::string& path) = 0;
+  virtual bool Exists(const std::string& path) = 0;
+  virtual std::string Hostname() = 0;
+  // An absolute, normalized path ("." and ".." resolved lexically).
+  virtual Result<std::string> AbsolutePath(const std::string& path) = 0;
+  // Opens (creating if asked) a restore target folder. The target itself may
+  // be reached through symlinks; nothing below it is.
+  virtual Result<std::unique_ptr<RestoreDir>> OpenRestoreRoot(const std::string& path,
+                                                              bool create) = 0;
+  // Folder for the agent's state when none is configured.
+  virtual std::string DefaultStateDir() = 0;
+  virtual bool IsTerminal(int fd) = 0;
+};
+
+}  // namespace obagent::platform

@@ -1,0 +1,107 @@
+// Errors as values at module boundaries. A Status carries an ErrorCode; codes
+// that users search for map to the MARS catalogue ID (design.md §3), which is
+// printed in front of every message.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace obagent {
+
+enum class ErrorCode : uint8_t {
+  kOk = 0,
+  kInvalidArgument,
+  kNotFound,
+  kAlreadyExists,
+  kIo,
+  kCorrupt,             // integrity check failed (AEAD tag, id, pack hash)
+  kUnsupportedVersion,  // a format version this build does not know
+  kPathEscape,          // a restore path that would leave its target
+  kCancelled,
+  kInternal,
+  // Catalogue errors (design.md §3).
+  kPassphraseNotConfigured,  // 34506: stored KEK missing or wrong, wrong passphrase
+  kActivationFailed,         // 0x1FC07: scratch missing/moved, not registered
+  kScratchInaccessible,      // SalVhdInitializationError
+  kLowDiskSpace,             // SalLowDiskSpace
+  kChecksumStoreFailed,      // SalChecksumStoreInitializationFailed
+  kInvalidVaultCredentials,  // 34513
+  kServiceUnreachable,       // 100050
+  kCredentialDownloadFailed, // 403
+  kMachineRenamed,           // 230006
+};
+
+// The ID users search for ("34506", "0x1FC07", "SalLowDiskSpace"...), or ""
+// for codes outside the catalogue.
+std::string_view CatalogueId(ErrorCode code);
+// The catalogue's message gist for the code ("Invalid vault credentials provided").
+std::string_view CatalogueMessage(ErrorCode code);
+
+class [[nodiscard]] Status {
+ public:
+  Status() = default;
+  Status(ErrorCode code, std::string detail) : code_(code), detail_(std::move(detail)) {}
+
+  static Status Ok() { return Status(); }
+  bool ok() const { return code_ == ErrorCode::kOk; }
+  ErrorCode code() const { return code_; }
+  const std::string& detail() const { return detail_; }
+  // "[34506] Encryption passphrase not correctly configured: <detail>" for
+  // catalogue codes, "<detail>" otherwise.
+  std::string ToString() const;
+  // Prepends context: "reading pack ab12…: <detail>".
+  Status WithContext(std::string_view context) const;
+
+ private:
+  ErrorCode code_ = ErrorCode::kOk;
+  std::string detail_;
+};
+
+inline Status InvalidArgument(std::string d) { return {ErrorCode::kInvalidArgument, std::move(d)}; }
+inline Status NotFound(std::string d) { return {ErrorCode::kNotFound, std::move(d)}; }
+inline Status IoError(std::string d) { return {ErrorCode::kIo, std::move(d)}; }
+inline Status Corrupt(std::string d) { return {ErrorCode::kCorrupt, std::move(d)}; }
+inline Status InternalError(std::string d) { return {ErrorCode::kInternal, std::move(d)}; }
+
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(Status status) : status_(std::move(status)) {}  // NOLINT
+  bool ok() const { return value_.has_value(); }
+  const Status& status() const { return status_; }
+  T& value() & { return *value_; }
+  const T& value() const& { return *value_; }
+  T&& value() && { return std::move(*value_); }
+  T* operator->() { return &*value_; }
+  const T* operator->() const { return &*value_; }
+  T& operator*() & { return *value_; }
+  const T& operator*() const& { return *value_; }
+
+ private:
+  std::optional<T> value_;
+  Status status_;
+};
+
+}  // namespace obagent
+
+#define OB_CONCAT_INNER(a, b) a##b
+#define OB_CONCAT(a, b) OB_CONCAT_INNER(a, b)
+
+#define OB_RETURN_IF_ERROR(expr)              \
+  do {                                        \
+    ::obagent::Status ob_status_ = (expr);    \
+    if (!ob_status_.ok()) return ob_status_;  \
+  } while (0)
+
+#define OB_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                             \
+  if (!tmp.ok()) return tmp.status();            \
+  lhs = std::move(tmp).value()
+
+#define OB_ASSIGN_OR_RETURN(lhs, expr) \
+  OB_ASSIGN_OR_RETURN_IMPL(OB_CONCAT(ob_result_, __LINE__), lhs, expr)
