@@ -1,0 +1,70 @@
+// The agent's own state on this machine and its registration with a vault.
+//   <state dir>/agent.json        vault, machine id and name, scratch folder
+//   <scratch>/OnlineBackup.KEK    the KEK and wrapped master key (owner only)
+//   <scratch>/cache, staging      index/tree cache, packs waiting for upload
+//   <state dir>/logs, temp        engine log, LastBackupFailedFiles-<job>.txt
+// The vault (a local folder for now) holds per machine:
+//   machines/<id>/machine.json, keys/<key id>, data/, index/, snapshots/
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "obagent/engine/repository.h"
+#include "obagent/platform.h"
+#include "obagent/status.h"
+#include "obagent/storage/blob_store.h"
+
+namespace obagent::engine {
+
+constexpr int kAgentConfigVersion = 1;
+constexpr int kVaultVersion = 1;
+// design.md §3: a scratch volume with less free space fails the job.
+constexpr double kMinScratchFreeFraction = 0.05;
+
+struct AgentConfig {
+  std::string vault;  // local vault folder
+  std::string vault_id;
+  std::string machine_id;
+  std::string machine_name;  // host name at registration
+  std::string scratch_dir;
+};
+
+// Creates an empty local vault. kAlreadyExists if one is there.
+Result<std::string> InitLocalVault(platform::Env& env, const std::string& path);
+
+struct RegisterOptions {
+  std::string vault;
+  std::string passphrase;
+  std::string scratch_dir;  // default <state dir>/scratch
+};
+
+// Registers this machine. Registering again (same host name) needs the same
+// passphrase: the vault's wrapped key is checked, and nothing in the vault
+// changes when it does not open.
+Result<AgentConfig> Register(platform::Env& env, const std::string& state_dir,
+                             const RegisterOptions& options);
+
+// Scratch checks run before every job: exists (else 0x1FC07), writable (else
+// SalVhdInitializationError), at least 5 % free (else SalLowDiskSpace).
+Status CheckScratch(platform::Env& env, const std::string& scratch_dir);
+
+struct OpenedAgent {
+  AgentConfig config;
+  std::unique_ptr<storage::BlobStore> store;
+  std::unique_ptr<Repository> repo;
+  std::string staging_dir;
+};
+
+// Everything a job needs: config, scratch checks, the master key opened with
+// the stored KEK (34506 if missing or wrong) and, when a passphrase is
+// given, checked against it too.
+Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
+                              const std::optional<std::string>& passphrase);
+
+// New salt and KEK; the master key is rewrapped, data is never re-encrypted.
+Status ChangePassphrase(platform::Env& env, const std::string& state_dir,
+                        const std::string& new_passphrase);
+
+}  // namespace obagent::engine

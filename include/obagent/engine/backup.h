@@ -1,0 +1,43 @@
+// The backup job: walk the included paths, chunk changed files, dedup
+// against the vault's index, compress, seal, pack, stage in scratch, upload,
+// then write the index file and — last — the recovery point. A backup that
+// is interrupted at any step leaves at most unreferenced packs behind; the
+// recovery points already in the vault are never touched.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "obagent/core/chunker.h"
+#include "obagent/core/recovery_point.h"
+#include "obagent/engine/job.h"
+#include "obagent/engine/repository.h"
+#include "obagent/status.h"
+
+namespace obagent::engine {
+
+struct BackupOptions {
+  std::vector<std::string> includes;  // files or folders
+  std::vector<std::string> excludes;  // globs; see glob.h
+  chunker::Params chunker;
+  size_t threads = 0;  // workers for hashing/compression/encryption; 0 = one per core
+  size_t pack_size = 16u << 20;
+  std::string staging_dir;  // in scratch
+  std::string hostname;
+  std::string machine_id;
+  ProgressFn progress;
+};
+
+struct BackupReport {
+  JobState state = JobState::kCompleted;
+  std::string point_id;
+  recovery_point::RecoveryPoint point;
+  std::vector<FailedFile> failed_files;
+};
+
+// The repository's index must be loaded. Fails (and writes no recovery
+// point) on vault, scratch or key errors; unreadable files are skipped and
+// listed in the report instead.
+Result<BackupReport> RunBackup(Repository& repo, const BackupOptions& options);
+
+}  // namespace obagent::engine

@@ -1,0 +1,30 @@
+// What backup and restore jobs report while they run and when they end.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace obagent::engine {
+
+enum class JobState { kInProgress, kCompleted, kCompletedWithWarnings, kFailed, kCancelled };
+const char* JobStateName(JobState state);
+
+struct Progress {
+  uint64_t files_done = 0;
+  uint64_t bytes_done = 0;
+  uint64_t bytes_total = 0;  // 0 when unknown (first backup)
+  double elapsed_seconds = 0;
+};
+// Called from the job's own thread a few times a second.
+using ProgressFn = std::function<void(const Progress&)>;
+
+// A file a job could not process. The job goes on without it and ends
+// CompletedWithWarnings.
+struct FailedFile {
+  std::string path;
+  std::string error;
+};
+
+}  // namespace obagent::engine

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# install-deps.sh - install the Debian 12 packages needed to build and test obagent.
+#
+# Usage: bash scripts/install-deps.sh [--bench]
+#   --bench   also install the benchmark peers and tools (restic borgbackup time bc)
+#
+# Idempotent and fast: if every package is already installed (checked with dpkg-query) apt is
+# not touched at all. Otherwise `apt-get update` runs first when the package lists are empty,
+# and once more (with a retry) if the install fails on stale lists. Uses sudo when not root.
+set -euo pipefail
+
+PKGS=(build-essential cmake ninja-build pkg-config clang-format
+  libboost-dev libboost-program-options-dev libssl-dev libcpprest-dev libspdlog-dev libfmt-dev
+  nlohmann-json3-dev libgtest-dev libgmock-dev libzstd-dev python3 git)
+BENCH_PKGS=(restic borgbackup time bc)
+
+for arg in "$@"; do
+  case $arg in
+    --bench) PKGS+=("${BENCH_PKGS[@]}") ;;
+    -h | --help)
+      sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      echo "install-deps.sh: unknown argument '$arg' (try --help)" >&2
+      exit 2
+      ;;
+  esac
+done
+
+installed() { # pkg -> 0 if installed
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]
+}
+
+MISSING=()
+for p in "${PKGS[@]}"; do
+  installed "$p" || MISSING+=("$p")
+done
+if [ ${#MISSING[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages already installed"
+  exit 0
+fi
+echo "install-deps: installing ${MISSING[*]}"
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo > /dev/null || {
+    echo "install-deps: not root and sudo is not available" >&2
+    exit 1
+  }
+  SUDO=(sudo)
+fi
+apt() { "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q "$@"; }
+
+# Empty package lists (fresh container/CI image): update first.
+LISTS=/var/lib/apt/lists/
+eval "$(apt-config shell LISTS Dir::State::lists/d)"
+if ! compgen -G "${LISTS%/}/*_Packages*" > /dev/null; then
+  apt update
+fi
+if ! apt install -y --no-install-recommends "${MISSING[@]}"; then
+  echo "install-deps: install failed, refreshing package lists and retrying" >&2
+  apt update
+  apt install -y --no-install-recommends "${MISSING[@]}"
+fi
+
+for p in "${MISSING[@]}"; do
+  installed "$p" || {
+    echo "install-deps: $p still not installed" >&2
+    exit 1
+  }
+done
+echo "install-deps: done"

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# test.sh - the single test entry point (also what CI runs via .ci/run).
+#
+# Usage: bash scripts/test.sh
+# Steps (all run; the exit status is non-zero if any failed):
+#   1. deps      scripts/install-deps.sh                      (SKIP_DEPS=1 skips it)
+#   2. format    clang-format --dry-run --Werror on include/ src/ service/ tests/ bench/ *.h *.cc
+#   3. build     Release build into build/                    (scripts/build.sh)
+#   4. ctest     ctest --test-dir build --output-on-failure -j2   (unit + e2e)
+#   5. asan      unit-test targets built with -DOBAGENT_SANITIZE=ON into build-asan/
+#   6. asan-ctest  ctest --test-dir build-asan -L unit --output-on-failure -j2
+# Env: CTEST_JOBS=2, ASAN_BUILD_TYPE=RelWithDebInfo
+set -euo pipefail
+
+cd "$(dirname "$(readlink -f "$0")")/.."
+ROOT=$PWD
+CTEST_JOBS=${CTEST_JOBS:-2}
+ASAN_BUILD_TYPE=${ASAN_BUILD_TYPE:-RelWithDebInfo}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+
+T_START=$SECONDS
+RESULTS=() # "name: status (time)" lines for the summary
+SHORT=()   # "name=status" for the final line
+FAILED=0
+step() { # name cmd... : run a step and record ok/FAIL with its duration
+  local name=$1 t0=$SECONDS rc=0
+  shift
+  echo
+  echo "=== [$name] $*"
+  "$@" || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    RESULTS+=("$name: ok ($((SECONDS - t0))s)")
+    SHORT+=("$name=ok")
+  else
+    RESULTS+=("$name: FAIL rc=$rc ($((SECONDS - t0))s)")
+    SHORT+=("$name=FAIL")
+    FAILED=1
+    echo "=== [$name] FAILED (rc=$rc)"
+  fi
+  return "$rc"
+}
+skip() { # name reason
+  RESULTS+=("$1: skipped ($2)")
+  SHORT+=("$1=skipped")
+  echo
+  echo "=== [$1] skipped: $2"
+}
+
+# shellcheck disable=SC2317  # invoked indirectly via step
+check_format() {
+  local dirs=() d files=()
+  for d in include src service tests bench; do [ -d "$d" ] && dirs+=("$d"); done
+  if [ ${#dirs[@]} -gt 0 ]; then
+    mapfile -d '' files < <(find "${dirs[@]}" -type f \( -name '*.h' -o -name '*.cc' \) -print0 | sort -z)
+  fi
+  if [ ${#files[@]} -eq 0 ]; then
+    echo "no C++ sources found"
+    return 0
+  fi
+  echo "checking ${#files[@]} files with $(clang-format --version | head -1)"
+  local log bad=()
+  log=$(mktemp)
+  if clang-format --dry-run --Werror "${files[@]}" > "$log" 2>&1; then
+    rm -f "$log"
+    return 0
+  fi
+  mapfile -t bad < <(grep -o '^[^: ]*:[0-9]*:[0-9]*: error' "$log" | cut -d: -f1 | sort -u)
+  head -30 "$log"
+  [ "$(wc -l < "$log")" -le 30 ] || echo "..."
+  echo "not clang-formatted (${#bad[@]} files):"
+  printf '  %s\n' "${bad[@]}"
+  echo "fix with: clang-format -i ${bad[*]}"
+  rm -f "$log"
+  return 1
+}
+
+# shellcheck disable=SC2317  # invoked indirectly via step
+asan_build() {
+  # configure first, so the unit-test targets can be listed
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE="$ASAN_BUILD_TYPE" -DOBAGENT_SANITIZE=ON
+  local targets
+  targets=$(ninja -C build-asan -t targets all | grep -o '^[a-z]*_tests:' | tr -d : | sort -u | tr '\n' ' ')
+  if [ -z "${targets// /}" ]; then
+    echo "no unit-test targets (tests/unit/<module>/*_test.cc) yet"
+    return 0
+  fi
+  echo "building unit-test targets: $targets"
+  BUILD_DIR=build-asan BUILD_TYPE=$ASAN_BUILD_TYPE TARGETS=$targets \
+    bash scripts/build.sh -DOBAGENT_SANITIZE=ON
+}
+
+if [ "${SKIP_DEPS:-0}" = 1 ]; then
+  skip deps "SKIP_DEPS=1"
+else
+  step deps bash scripts/install-deps.sh || true
+fi
+step format check_format || true
+if step build env BUILD_DIR=build BUILD_TYPE=Release bash scripts/build.sh; then
+  step ctest ctest --test-dir build --output-on-failure -j"$CTEST_JOBS" || true
+else
+  skip ctest "build failed"
+fi
+if step asan-build asan_build; then
+  step asan-ctest ctest --test-dir build-asan -L unit --output-on-failure -j"$CTEST_JOBS" || true
+else
+  skip asan-ctest "asan build failed"
+fi
+
+echo
+echo "=== summary ($ROOT, $(git rev-parse --short HEAD 2>/dev/null || echo no-git))"
+for r in "${RESULTS[@]}"; do echo "  $r"; done
+VERDICT=PASS
+[ "$FAILED" -eq 0 ] || VERDICT=FAIL
+echo "test.sh: $VERDICT [${SHORT[*]}] in $((SECONDS - T_START))s"
+exit "$FAILED"

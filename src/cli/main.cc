@@ -1,0 +1,462 @@
+// obctl: the command line of obagent. Command names follow the
+// MSOnlineBackup cmdlets (Start-OBBackup -> "backup start",
+// Get-OBRecoverableSource/Item -> "recovery list|items", Start-OBRecovery ->
+// "recover", Set-OBMachineSetting -EncryptionPassphrase -> "passphrase change").
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/progress.h"
+#include "obagent/engine/agent.h"
+#include "obagent/engine/backup.h"
+#include "obagent/engine/restore.h"
+#include "obagent/engine/verify.h"
+#include "obagent/platform.h"
+#include "obagent/status.h"
+
+namespace po = boost::program_options;
+using nlohmann::json;
+
+namespace obagent::cli {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitWarnings = 3;
+
+constexpr char kUsage[] = R"(usage: obctl [--state-dir DIR] [--json] COMMAND [options]
+
+Commands:
+  vault init --path DIR                  create a local vault
+  register --vault DIR [--scratch DIR]   register this machine (passphrase from
+           [--passphrase-file F]         --passphrase-file or $OBAGENT_PASSPHRASE)
+  backup start --include PATH... [--exclude GLOB...]
+  recovery list                          list recovery points
+  recovery items --point ID [PATH]       list what a recovery point holds
+  recover --point ID [--item PATH...] [--target DIR]
+          [--overwrite | --create-copy | --skip] [--passphrase-file F]
+  verify                                 check every object in the vault
+  passphrase change [--new-passphrase-file F]  (or $OBAGENT_NEW_PASSPHRASE)
+
+The state folder is --state-dir, else $OBAGENT_STATE_DIR, else the default
+for this system. Exit codes: 0 completed, 1 failed, 2 usage, 3 completed
+with warnings.
+)";
+
+struct Globals {
+  std::string state_dir;
+  bool json = false;
+  platform::Env* env = nullptr;
+};
+
+json Json(json::initializer_list_t init) { return json(init); }
+
+void PrintJson(const json& j) {
+  std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+}
+
+int Fail(const Globals& g, const Status& status) {
+  if (g.json) {
+    PrintJson(Json({{"ok", false},
+                    {"error_id", std::string(CatalogueId(status.code()))},
+                    {"message", status.ToString()}}));
+  } else {
+    std::cerr << "obctl: " << status.ToString() << "\n";
+  }
+  return kExitFailed;
+}
+
+Result<std::string> ReadSecret(platform::Env& env, const std::string& file, const char* var,
+                               const char* what) {
+  if (!file.empty()) {
+    Result<Bytes> data = env.ReadFile(file);
+    if (!data.ok()) return data.status().WithContext("reading the " + std::string(what) + " file");
+    std::string text(data->begin(), data->end());
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    return text;
+  }
+  if (const char* v = std::getenv(var); v != nullptr && *v != '\0') return std::string(v);
+  return InvalidArgument(std::string("no ") + what + ": give a file or set $" + var);
+}
+
+std::string FormatTime(int64_t ns) {
+  using namespace std::chrono;
+  sys_seconds t{seconds(ns / 1000000000)};
+  sys_days day = floor<days>(t);
+  year_month_day ymd(day);
+  hh_mm_ss hms(t - day);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02lldZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<long>(hms.hours().count()), static_cast<long>(hms.minutes().count()),
+                static_cast<long long>(hms.seconds().count()));
+  return buf;
+}
+
+po::variables_map Parse(const std::vector<std::string>& args, const po::options_description& desc,
+                        const po::positional_options_description* positional = nullptr) {
+  po::variables_map vm;
+  po::command_line_parser parser(args);
+  parser.options(desc);
+  if (positional) parser.positional(*positional);
+  po::store(parser.run(), vm);
+  po::notify(vm);
+  return vm;
+}
+
+int VaultInit(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("vault init");
+  desc.add_options()("path", po::value<std::string>()->required(), "vault folder");
+  auto vm = Parse(args, desc);
+  Result<std::string> id = engine::InitLocalVault(*g.env, vm["path"].as<std::string>());
+  if (!id.ok()) return Fail(g, id.status());
+  if (g.json) {
+    PrintJson(Json({{"ok", true}, {"vault_id", *id}}));
+  } else {
+    std::cout << "Vault " << *id << " created at " << vm["path"].as<std::string>() << "\n";
+  }
+  return kExitOk;
+}
+
+int Register(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("register");
+  desc.add_options()("vault", po::value<std::string>()->required(), "vault folder")(
+      "scratch", po::value<std::string>()->default_value(""), "scratch folder")(
+      "passphrase-file", po::value<std::string>()->default_value(""), "file with the passphrase");
+  auto vm = Parse(args, desc);
+  Result<std::string> pass = ReadSecret(*g.env, vm["passphrase-file"].as<std::string>(),
+                                        "OBAGENT_PASSPHRASE", "passphrase");
+  if (!pass.ok()) return Fail(g, pass.status());
+  engine::RegisterOptions options{vm["vault"].as<std::string>(), *pass,
+                                  vm["scratch"].as<std::string>()};
+  Result<engine::AgentConfig> config = engine::Register(*g.env, g.state_dir, options);
+  if (!config.ok()) return Fail(g, config.status());
+  if (g.json) {
+    PrintJson(Json({{"ok", true},
+                    {"machine_id", config->machine_id},
+                    {"machine_name", config->machine_name},
+                    {"vault_id", config->vault_id},
+                    {"scratch", config->scratch_dir}}));
+  } else {
+    std::cout << "Registered '" << config->machine_name << "' (machine " << config->machine_id
+              << ") with vault " << config->vault_id << "\nScratch folder: "
+              << config->scratch_dir << "\nKeep your passphrase safe: without it no other "
+              << "machine can recover this data.\n";
+  }
+  return kExitOk;
+}
+
+json FailedFilesJson(const std::vector<engine::FailedFile>& files) {
+  json list = json::array();
+  for (const auto& f : files) list.push_back({{"path", f.path}, {"error", f.error}});
+  return list;
+}
+
+// LastBackupFailedFiles-<job>.txt in the agent's temp folder, as MARS does.
+std::string WriteFailedFilesLog(Globals& g, const std::string& job,
+                                const std::vector<engine::FailedFile>& files) {
+  if (files.empty()) return "";
+  std::string dir = g.state_dir + "/temp";
+  std::string path = dir + "/LastBackupFailedFiles-" + job + ".txt";
+  std::string text;
+  for (const auto& f : files) text += f.path + "\t" + f.error + "\n";
+  if (!g.env->CreateDirs(dir, true).ok()) return "";
+  if (!g.env->WriteFileAtomic(path, AsBytes(text), true).ok()) return "";
+  return path;
+}
+
+int BackupStart(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("backup start");
+  desc.add_options()("include", po::value<std::vector<std::string>>()->multitoken()->required(),
+                     "files or folders to back up")(
+      "exclude", po::value<std::vector<std::string>>()->multitoken(), "glob patterns to skip")(
+      "threads", po::value<size_t>()->default_value(0), "worker threads (0: one per core)");
+  auto vm = Parse(args, desc);
+  Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
+  if (!agent.ok()) return Fail(g, agent.status());
+  Status st = agent->repo->LoadIndex();
+  if (!st.ok()) return Fail(g, st);
+  engine::BackupOptions options;
+  options.includes = vm["include"].as<std::vector<std::string>>();
+  if (vm.count("exclude")) options.excludes = vm["exclude"].as<std::vector<std::string>>();
+  options.threads = vm["threads"].as<size_t>();
+  options.staging_dir = agent->staging_dir;
+  options.hostname = agent->config.machine_name;
+  options.machine_id = agent->config.machine_id;
+  ProgressLine line(!g.json && g.env->IsTerminal(2), "Backing up");
+  options.progress = [&](const engine::Progress& p) { line.Update(p); };
+  Result<engine::BackupReport> report = engine::RunBackup(*agent->repo, options);
+  line.Finish();
+  if (!report.ok()) return Fail(g, report.status().WithContext("backup failed"));
+  const auto& s = report->point.stats;
+  std::string failed_log = WriteFailedFilesLog(g, report->point_id.substr(0, 12),
+                                               report->failed_files);
+  if (g.json) {
+    PrintJson(Json({{"ok", true},
+                    {"state", engine::JobStateName(report->state)},
+                    {"recovery_point", report->point_id},
+                    {"files", s.files},
+                    {"directories", s.directories},
+                    {"bytes_scanned", s.bytes_scanned},
+                    {"bytes_read", s.bytes_read},
+                    {"bytes_new", s.bytes_new},
+                    {"bytes_uploaded", s.bytes_uploaded},
+                    {"failed_files", FailedFilesJson(report->failed_files)},
+                    {"failed_files_log", failed_log}}));
+  } else {
+    std::cout << "Backup " << engine::JobStateName(report->state) << ": recovery point "
+              << report->point_id.substr(0, 12) << "\n  " << s.files << " files, "
+              << HumanBytes(s.bytes_scanned) << " scanned, " << HumanBytes(s.bytes_read)
+              << " read, " << HumanBytes(s.bytes_new) << " new, " << HumanBytes(s.bytes_uploaded)
+              << " uploaded\n";
+    for (const auto& f : report->failed_files) std::cout << "  skipped " << f.path << ": " << f.error << "\n";
+    if (!failed_log.empty()) std::cout << "  failed files listed in " << failed_log << "\n";
+  }
+  return report->state == engine::JobState::kCompleted ? kExitOk : kExitWarnings;
+}
+
+int RecoveryList(Globals& g) {
+  Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
+  if (!agent.ok()) return Fail(g, agent.status());
+  auto points = agent->repo->ListRecoveryPoints();
+  if (!points.ok()) return Fail(g, points.status());
+  json list = json::array();
+  for (const auto& p : *points) {
+    const auto& s = p.point.stats;
+    if (g.json) {
+      list.push_back({{"id", p.id},
+                      {"time", FormatTime(p.point.time_ns)},
+                      {"hostname", p.point.hostname},
+                      {"paths", p.point.paths},
+                      {"files", s.files},
+                      {"bytes", s.bytes_scanned}});
+    } else {
+      std::cout << p.id.substr(0, 12) << "  " << FormatTime(p.point.time_ns) << "  " << s.files
+                << " files  " << HumanBytes(s.bytes_scanned);
+      for (const auto& path : p.point.paths) std::cout << "  " << path;
+      std::cout << "\n";
+    }
+  }
+  if (g.json) PrintJson(list);
+  return kExitOk;
+}
+
+const char* TypeName(tree::NodeType t) {
+  switch (t) {
+    case tree::NodeType::kFile: return "file";
+    case tree::NodeType::kDirectory: return "dir";
+    case tree::NodeType::kSymlink: return "symlink";
+  }
+  return "?";
+}
+
+int RecoveryItems(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("recovery items");
+  desc.add_options()("point", po::value<std::string>()->required(), "recovery point")(
+      "path", po::value<std::string>()->default_value("/"), "folder in the recovery point");
+  po::positional_options_description pos;
+  pos.add("path", 1);
+  auto vm = Parse(args, desc, &pos);
+  Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
+  if (!agent.ok()) return Fail(g, agent.status());
+  Status st = agent->repo->LoadIndex();
+  if (!st.ok()) return Fail(g, st);
+  auto point = agent->repo->FindRecoveryPoint(vm["point"].as<std::string>());
+  if (!point.ok()) return Fail(g, point.status());
+  std::string path = vm["path"].as<std::string>();
+  auto node = engine::FindNode(*agent->repo, point->point.tree, path);
+  if (!node.ok()) return Fail(g, node.status());
+  std::vector<tree::Node> nodes;
+  if (node->type == tree::NodeType::kDirectory) {
+    auto t = agent->repo->ReadTree(*node->subtree);
+    if (!t.ok()) return Fail(g, t.status());
+    nodes = t->nodes;
+  } else {
+    nodes.push_back(*node);
+  }
+  json list = json::array();
+  for (const auto& n : nodes) {
+    if (g.json) {
+      list.push_back({{"name", n.name}, {"type", TypeName(n.type)}, {"size", n.size},
+                      {"mode", n.mode}, {"mtime", FormatTime(n.mtime_ns)}});
+    } else {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", n.mode);
+      std::cout << TypeName(n.type) << "\t" << mode << "\t" << n.size << "\t"
+                << FormatTime(n.mtime_ns) << "\t" << n.name
+                << (n.type == tree::NodeType::kSymlink ? " -> " + n.symlink_target : "") << "\n";
+    }
+  }
+  if (g.json) PrintJson(list);
+  return kExitOk;
+}
+
+int Recover(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("recover");
+  desc.add_options()("point", po::value<std::string>()->required(), "recovery point or 'latest'")(
+      "item", po::value<std::vector<std::string>>()->multitoken(), "paths to recover")(
+      "target", po::value<std::string>(), "alternate folder (default: original location)")(
+      "overwrite", po::bool_switch(), "replace existing files (default)")(
+      "create-copy", po::bool_switch(), "keep existing files, restore beside them")(
+      "skip", po::bool_switch(), "keep existing files, skip them")(
+      "passphrase-file", po::value<std::string>()->default_value(""),
+      "check the passphrase before recovering")(
+      "threads", po::value<size_t>()->default_value(0), "worker threads");
+  auto vm = Parse(args, desc);
+  int policies = vm["overwrite"].as<bool>() + vm["create-copy"].as<bool>() + vm["skip"].as<bool>();
+  if (policies > 1) {
+    return Fail(g, InvalidArgument("choose one of --overwrite, --create-copy, --skip"));
+  }
+  std::optional<std::string> pass;
+  if (!vm["passphrase-file"].as<std::string>().empty()) {
+    auto p = ReadSecret(*g.env, vm["passphrase-file"].as<std::string>(), "OBAGENT_PASSPHRASE",
+                        "passphrase");
+    if (!p.ok()) return Fail(g, p.status());
+    pass = *p;
+  }
+  Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, pass);
+  if (!agent.ok()) return Fail(g, agent.status());
+  Status st = agent->repo->LoadIndex();
+  if (!st.ok()) return Fail(g, st);
+  engine::RestoreOptions options;
+  options.point = vm["point"].as<std::string>();
+  if (vm.count("item")) options.items = vm["item"].as<std::vector<std::string>>();
+  if (vm.count("target")) {
+    auto abs = g.env->AbsolutePath(vm["target"].as<std::string>());
+    if (!abs.ok()) return Fail(g, abs.status());
+    options.target = *abs;
+  }
+  options.conflict = vm["skip"].as<bool>()          ? engine::ConflictPolicy::kSkip
+                     : vm["create-copy"].as<bool>() ? engine::ConflictPolicy::kCreateCopy
+                                                    : engine::ConflictPolicy::kOverwrite;
+  options.threads = vm["threads"].as<size_t>();
+  ProgressLine line(!g.json && g.env->IsTerminal(2), "Recovering");
+  options.progress = [&](const engine::Progress& p) { line.Update(p); };
+  auto report = engine::RunRestore(*agent->repo, options);
+  line.Finish();
+  if (!report.ok()) return Fail(g, report.status().WithContext("recovery failed"));
+  if (g.json) {
+    PrintJson(Json({{"ok", report->state == engine::JobState::kCompleted},
+                    {"state", engine::JobStateName(report->state)},
+                    {"recovery_point", report->point_id},
+                    {"files", report->files},
+                    {"bytes", report->bytes},
+                    {"hardlinks", report->hardlinks},
+                    {"skipped_existing", report->skipped_existing},
+                    {"failed_files", FailedFilesJson(report->failed_files)}}));
+  } else {
+    std::cout << "Recovery " << engine::JobStateName(report->state) << ": " << report->files
+              << " files, " << HumanBytes(report->bytes) << " from recovery point "
+              << report->point_id.substr(0, 12) << "\n";
+    if (report->skipped_existing) {
+      std::cout << "  " << report->skipped_existing << " existing items kept (--skip)\n";
+    }
+    for (const auto& f : report->failed_files) {
+      std::cerr << "  not recovered: " << f.path << ": " << f.error << "\n";
+    }
+  }
+  return report->state == engine::JobState::kCompleted ? kExitOk : kExitFailed;
+}
+
+int Verify(Globals& g) {
+  Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
+  if (!agent.ok()) return Fail(g, agent.status());
+  Status st = agent->repo->LoadIndex();
+  if (!st.ok()) return Fail(g, st);
+  auto report = engine::RunVerify(*agent->repo);
+  if (!report.ok()) return Fail(g, report.status());
+  if (g.json) {
+    PrintJson(Json({{"ok", report->ok()},
+                    {"packs", report->packs},
+                    {"blobs", report->blobs},
+                    {"bytes", report->bytes},
+                    {"recovery_points", report->recovery_points},
+                    {"problems", report->problems}}));
+  } else {
+    std::cout << "Verified " << report->packs << " packs, " << report->blobs << " objects, "
+              << HumanBytes(report->bytes) << ", " << report->recovery_points
+              << " recovery points: " << (report->ok() ? "no problems" : "DAMAGE FOUND") << "\n";
+    for (const auto& p : report->problems) std::cerr << "  " << p << "\n";
+  }
+  return report->ok() ? kExitOk : kExitFailed;
+}
+
+int PassphraseChange(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("passphrase change");
+  desc.add_options()("new-passphrase-file", po::value<std::string>()->default_value(""),
+                     "file with the new passphrase");
+  auto vm = Parse(args, desc);
+  auto pass = ReadSecret(*g.env, vm["new-passphrase-file"].as<std::string>(),
+                         "OBAGENT_NEW_PASSPHRASE", "new passphrase");
+  if (!pass.ok()) return Fail(g, pass.status());
+  Status st = engine::ChangePassphrase(*g.env, g.state_dir, *pass);
+  if (!st.ok()) return Fail(g, st);
+  if (g.json) {
+    PrintJson(Json({{"ok", true}}));
+  } else {
+    std::cout << "Passphrase changed. The data was not re-encrypted; the old passphrase no "
+                 "longer opens it.\n";
+  }
+  return kExitOk;
+}
+
+int Run(int argc, char** argv) {
+  std::vector<std::string> words(argv + 1, argv + argc);
+  Globals g;
+  g.env = &platform::Env::Default();
+  // Global options come before the command.
+  size_t i = 0;
+  std::string state_dir;
+  for (; i < words.size() && words[i].starts_with("--"); ++i) {
+    if (words[i] == "--json") {
+      g.json = true;
+    } else if (words[i] == "--state-dir" && i + 1 < words.size()) {
+      state_dir = words[++i];
+    } else if (words[i] == "--help") {
+      std::cout << kUsage;
+      return kExitOk;
+    } else {
+      std::cerr << "obctl: unknown option " << words[i] << "\n" << kUsage;
+      return kExitUsage;
+    }
+  }
+  if (state_dir.empty()) state_dir = g.env->DefaultStateDir();
+  auto abs = g.env->AbsolutePath(state_dir);
+  if (!abs.ok()) return Fail(g, abs.status());
+  g.state_dir = *abs;
+  std::vector<std::string> rest(words.begin() + static_cast<long>(i), words.end());
+  auto take = [&rest]() {
+    std::string w = rest.empty() ? "" : rest.front();
+    if (!rest.empty()) rest.erase(rest.begin());
+    return w;
+  };
+  std::string cmd = take();
+  try {
+    if (cmd == "vault" && !rest.empty() && rest.front() == "init") return take(), VaultInit(g, rest);
+    if (cmd == "register") return Register(g, rest);
+    if (cmd == "backup" && !rest.empty() && rest.front() == "start") return take(), BackupStart(g, rest);
+    if (cmd == "recovery" && !rest.empty() && rest.front() == "list") return RecoveryList(g);
+    if (cmd == "recovery" && !rest.empty() && rest.front() == "items") return take(), RecoveryItems(g, rest);
+    if (cmd == "recover") return Recover(g, rest);
+    if (cmd == "verify") return Verify(g);
+    if (cmd == "passphrase" && !rest.empty() && rest.front() == "change") {
+      return take(), PassphraseChange(g, rest);
+    }
+  } catch (const po::error& e) {
+    std::cerr << "obctl " << cmd << ": " << e.what() << "\n";
+    return kExitUsage;
+  }
+  std::cerr << (cmd.empty() ? "" : "obctl: unknown command '" + cmd + "'\n") << kUsage;
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace obagent::cli
+
+int main(int argc, char** argv) { return obagent::cli::Run(argc, argv); }

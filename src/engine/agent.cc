@@ -1,0 +1,274 @@
+#include "obagent/engine/agent.h"
+
+#include <nlohmann/json.hpp>
+
+#include "obagent/core/crypto.h"
+#include "obagent/core/keys.h"
+
+namespace obagent::engine {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr char kKekFileName[] = "OnlineBackup.KEK";
+
+std::string ConfigPath(const std::string& state_dir) { return state_dir + "/agent.json"; }
+
+Result<json> ParseJson(ByteView data, const std::string& what) {
+  json j = json::parse(AsString(data), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Corrupt(what + " is not valid JSON");
+  return j;
+}
+
+Status SaveConfig(platform::Env& env, const std::string& state_dir, const AgentConfig& c) {
+  json j = {{"version", kAgentConfigVersion}, {"vault", c.vault},
+            {"vault_id", c.vault_id},         {"machine_id", c.machine_id},
+            {"machine_name", c.machine_name}, {"scratch_dir", c.scratch_dir}};
+  OB_RETURN_IF_ERROR(env.CreateDirs(state_dir, true));
+  return env.WriteFileAtomic(ConfigPath(state_dir), AsBytes(j.dump(2)), true);
+}
+
+Result<AgentConfig> LoadConfig(platform::Env& env, const std::string& state_dir) {
+  Result<Bytes> data = env.ReadFile(ConfigPath(state_dir));
+  if (!data.ok()) {
+    if (data.status().code() == ErrorCode::kNotFound) {
+      return Status(ErrorCode::kActivationFailed,
+                    "this machine is not registered (no " + ConfigPath(state_dir) +
+                        "); run 'obctl register'");
+    }
+    return data.status();
+  }
+  OB_ASSIGN_OR_RETURN(json j, ParseJson(*data, ConfigPath(state_dir)));
+  if (j.value("version", 0) != kAgentConfigVersion) {
+    return Status(ErrorCode::kUnsupportedVersion, ConfigPath(state_dir) + " has an unknown version");
+  }
+  AgentConfig c;
+  c.vault = j.value("vault", "");
+  c.vault_id = j.value("vault_id", "");
+  c.machine_id = j.value("machine_id", "");
+  c.machine_name = j.value("machine_name", "");
+  c.scratch_dir = j.value("scratch_dir", "");
+  if (c.vault.empty() || c.machine_id.empty() || c.scratch_dir.empty()) {
+    return Corrupt(ConfigPath(state_dir) + " is incomplete");
+  }
+  return c;
+}
+
+Result<std::string> ReadVaultId(storage::BlobStore& store) {
+  Result<Bytes> data = store.Get("vault.json");
+  if (!data.ok()) {
+    if (data.status().code() == ErrorCode::kNotFound) {
+      return InvalidArgument(store.Describe() + " is not a vault (no vault.json); create one with "
+                                                "'obctl vault init'");
+    }
+    return Status(ErrorCode::kServiceUnreachable, data.status().ToString());
+  }
+  OB_ASSIGN_OR_RETURN(json j, ParseJson(*data, "vault.json"));
+  if (j.value("version", 0) != kVaultVersion) {
+    return Status(ErrorCode::kUnsupportedVersion, "the vault has an unknown format version");
+  }
+  return j.value("vault_id", "");
+}
+
+// The machine already registered under this host name, if any.
+Result<std::optional<std::string>> FindMachine(storage::BlobStore& store, const std::string& name) {
+  OB_ASSIGN_OR_RETURN(auto keys, store.List("machines/"));
+  for (const std::string& key : keys) {
+    if (!key.ends_with("/machine.json")) continue;
+    OB_ASSIGN_OR_RETURN(Bytes data, store.Get(key));
+    OB_ASSIGN_OR_RETURN(json j, ParseJson(data, key));
+    if (j.value("name", "") == name) return std::optional<std::string>(j.value("machine_id", ""));
+  }
+  return std::optional<std::string>();
+}
+
+Result<keys::WrappedKey> ReadVaultKey(storage::BlobStore& store, const std::string& machine_id,
+                                      const std::string& key_id) {
+  std::string key = RepoLayout::MachinePrefix(machine_id) + RepoLayout::Key(key_id);
+  Result<Bytes> data = store.Get(key);
+  if (!data.ok()) {
+    return Status(ErrorCode::kPassphraseNotConfigured,
+                  "the vault has no key " + key_id + " for this machine: " +
+                      data.status().ToString());
+  }
+  return keys::ParseWrappedKey(AsString(*data));
+}
+
+Status WriteKekFile(platform::Env& env, const std::string& scratch, const keys::LocalKekFile& f) {
+  return env.WriteFileAtomic(scratch + "/" + kKekFileName,
+                             AsBytes(keys::SerializeLocalKekFile(f)), true);
+}
+
+std::string NewId() { return ToHex(crypto::RandomBytes(16)); }
+
+}  // namespace
+
+Result<std::string> InitLocalVault(platform::Env& env, const std::string& path) {
+  OB_ASSIGN_OR_RETURN(std::string abs, env.AbsolutePath(path));
+  OB_RETURN_IF_ERROR(env.CreateDirs(abs, true));
+  OB_ASSIGN_OR_RETURN(auto store, storage::OpenLocalDirStore(abs));
+  OB_ASSIGN_OR_RETURN(bool exists, store->Exists("vault.json"));
+  if (exists) return Status(ErrorCode::kAlreadyExists, abs + " already holds a vault");
+  std::string id = NewId();
+  json j = {{"version", kVaultVersion}, {"vault_id", id}};
+  OB_RETURN_IF_ERROR(store->Put("vault.json", AsBytes(j.dump(2))));
+  return id;
+}
+
+Status CheckScratch(platform::Env& env, const std::string& scratch_dir) {
+  Result<platform::FileInfo> info = env.Lstat(scratch_dir);
+  if (!info.ok() || info->kind != platform::FileKind::kDirectory) {
+    return Status(ErrorCode::kActivationFailed,
+                  "the scratch folder " + scratch_dir +
+                      " is missing or was moved; restore it or register again with --scratch");
+  }
+  Result<platform::DiskSpace> space = env.GetDiskSpace(scratch_dir);
+  if (!space.ok()) return Status(ErrorCode::kScratchInaccessible, space.status().ToString());
+  if (space->total_bytes > 0 &&
+      static_cast<double>(space->free_bytes) <
+          kMinScratchFreeFraction * static_cast<double>(space->total_bytes)) {
+    return Status(ErrorCode::kLowDiskSpace,
+                  "the volume of " + scratch_dir + " has " +
+                      std::to_string(space->free_bytes >> 20) + " MiB free of " +
+                      std::to_string(space->total_bytes >> 20) +
+                      " MiB (at least 5 % must be free); free space or move the scratch folder");
+  }
+  std::string probe = scratch_dir + "/.write-test";
+  Status st = env.WriteFileAtomic(probe, AsBytes("ok"), true);
+  if (!st.ok()) {
+    (void)env.RemoveFile(probe);
+    return Status(ErrorCode::kScratchInaccessible, st.ToString());
+  }
+  return env.RemoveFile(probe);
+}
+
+Result<AgentConfig> Register(platform::Env& env, const std::string& state_dir,
+                             const RegisterOptions& options) {
+  OB_RETURN_IF_ERROR(keys::ValidatePassphrase(options.passphrase));
+  OB_ASSIGN_OR_RETURN(std::string vault, env.AbsolutePath(options.vault));
+  OB_ASSIGN_OR_RETURN(auto store, storage::OpenLocalDirStore(vault));
+  AgentConfig config;
+  config.vault = vault;
+  OB_ASSIGN_OR_RETURN(config.vault_id, ReadVaultId(*store));
+  config.machine_name = env.Hostname();
+  OB_ASSIGN_OR_RETURN(config.scratch_dir,
+                      env.AbsolutePath(options.scratch_dir.empty() ? state_dir + "/scratch"
+                                                                   : options.scratch_dir));
+  OB_RETURN_IF_ERROR(env.CreateDirs(config.scratch_dir, true));
+  OB_RETURN_IF_ERROR(CheckScratch(env, config.scratch_dir));
+
+  OB_ASSIGN_OR_RETURN(auto existing, FindMachine(*store, config.machine_name));
+  keys::LocalKekFile kek_file;
+  if (existing) {
+    // Re-registration: the passphrase must open the key already in the vault.
+    config.machine_id = *existing;
+    OB_ASSIGN_OR_RETURN(Bytes mj, store->Get(RepoLayout::MachinePrefix(config.machine_id) +
+                                             "machine.json"));
+    OB_ASSIGN_OR_RETURN(json j, ParseJson(mj, "machine.json"));
+    OB_ASSIGN_OR_RETURN(kek_file.wrapped,
+                        ReadVaultKey(*store, config.machine_id, j.value("key_id", "")));
+    OB_ASSIGN_OR_RETURN(kek_file.kek, keys::DeriveKek(options.passphrase, kek_file.wrapped.kdf));
+    Result<crypto::Key> master = keys::UnwrapMasterKey(kek_file.wrapped, kek_file.kek);
+    if (!master.ok()) {
+      return Status(ErrorCode::kPassphraseNotConfigured,
+                    "this machine is already registered with the vault under another "
+                    "passphrase; re-registration must use the same passphrase");
+    }
+  } else {
+    config.machine_id = NewId();
+    keys::KdfParams params = keys::NewKdfParams();
+    OB_ASSIGN_OR_RETURN(kek_file.kek, keys::DeriveKek(options.passphrase, params));
+    kek_file.wrapped = keys::WrapMasterKey(crypto::RandomKey(), kek_file.kek, NewId(), params);
+    std::string prefix = RepoLayout::MachinePrefix(config.machine_id);
+    OB_RETURN_IF_ERROR(store->Put(prefix + RepoLayout::Key(kek_file.wrapped.key_id),
+                                  AsBytes(keys::SerializeWrappedKey(kek_file.wrapped))));
+    json j = {{"version", 1},
+              {"machine_id", config.machine_id},
+              {"name", config.machine_name},
+              {"key_id", kek_file.wrapped.key_id}};
+    OB_RETURN_IF_ERROR(store->Put(prefix + "machine.json", AsBytes(j.dump(2))));
+  }
+  OB_RETURN_IF_ERROR(WriteKekFile(env, config.scratch_dir, kek_file));
+  OB_RETURN_IF_ERROR(SaveConfig(env, state_dir, config));
+  return config;
+}
+
+Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
+                              const std::optional<std::string>& passphrase) {
+  OpenedAgent agent;
+  OB_ASSIGN_OR_RETURN(agent.config, LoadConfig(env, state_dir));
+  const AgentConfig& c = agent.config;
+  if (env.Hostname() != c.machine_name) {
+    return Status(ErrorCode::kMachineRenamed,
+                  "this machine was registered as '" + c.machine_name + "' and is now named '" +
+                      env.Hostname() + "'; rename it back or register it again");
+  }
+  OB_RETURN_IF_ERROR(CheckScratch(env, c.scratch_dir));
+  Result<Bytes> kek_data = env.ReadFile(c.scratch_dir + "/" + kKekFileName);
+  if (!kek_data.ok()) {
+    return Status(ErrorCode::kPassphraseNotConfigured,
+                  "the key file " + c.scratch_dir + "/" + kKekFileName +
+                      " is missing or unreadable; register again with your passphrase");
+  }
+  Result<keys::LocalKekFile> kek_file = keys::ParseLocalKekFile(AsString(*kek_data));
+  if (!kek_file.ok()) {
+    return Status(ErrorCode::kPassphraseNotConfigured,
+                  "the key file in scratch is damaged: " + kek_file.status().ToString());
+  }
+  auto store = storage::OpenLocalDirStore(c.vault);
+  if (!store.ok()) return Status(ErrorCode::kServiceUnreachable, store.status().ToString());
+  agent.store = std::move(store).value();
+  OB_ASSIGN_OR_RETURN(std::string vault_id, ReadVaultId(*agent.store));
+  if (vault_id != c.vault_id) {
+    return Status(ErrorCode::kInvalidVaultCredentials,
+                  "the vault at " + c.vault + " is not the one this machine registered with");
+  }
+  OB_ASSIGN_OR_RETURN(keys::WrappedKey wrapped,
+                      ReadVaultKey(*agent.store, c.machine_id, kek_file->wrapped.key_id));
+  OB_ASSIGN_OR_RETURN(crypto::Key master, keys::UnwrapMasterKey(wrapped, kek_file->kek));
+  if (passphrase) {
+    OB_ASSIGN_OR_RETURN(crypto::Key kek, keys::DeriveKek(*passphrase, wrapped.kdf));
+    if (!keys::UnwrapMasterKey(wrapped, kek).ok()) {
+      return Status(ErrorCode::kPassphraseNotConfigured,
+                    "the passphrase is not the one this machine's data is encrypted with");
+    }
+  }
+  std::string cache = c.scratch_dir + "/cache";
+  agent.staging_dir = c.scratch_dir + "/staging";
+  OB_RETURN_IF_ERROR(env.CreateDirs(cache, true));
+  OB_RETURN_IF_ERROR(env.CreateDirs(agent.staging_dir, true));
+  agent.repo = std::make_unique<Repository>(*agent.store, c.machine_id, keys::DeriveKeySet(master),
+                                            cache, env);
+  return agent;
+}
+
+Status ChangePassphrase(platform::Env& env, const std::string& state_dir,
+                        const std::string& new_passphrase) {
+  OB_RETURN_IF_ERROR(keys::ValidatePassphrase(new_passphrase));
+  OB_ASSIGN_OR_RETURN(OpenedAgent agent, OpenAgent(env, state_dir, std::nullopt));
+  const AgentConfig& c = agent.config;
+  OB_ASSIGN_OR_RETURN(Bytes kek_data, env.ReadFile(c.scratch_dir + "/" + kKekFileName));
+  OB_ASSIGN_OR_RETURN(keys::LocalKekFile old_file, keys::ParseLocalKekFile(AsString(kek_data)));
+  OB_ASSIGN_OR_RETURN(keys::WrappedKey old_key,
+                      ReadVaultKey(*agent.store, c.machine_id, old_file.wrapped.key_id));
+  OB_ASSIGN_OR_RETURN(crypto::Key master, keys::UnwrapMasterKey(old_key, old_file.kek));
+  // Order matters for a crash at any point: the new key is stored under a new
+  // id first, then this machine switches to it, and only then the old one goes.
+  keys::LocalKekFile new_file;
+  keys::KdfParams params = keys::NewKdfParams();
+  OB_ASSIGN_OR_RETURN(new_file.kek, keys::DeriveKek(new_passphrase, params));
+  new_file.wrapped = keys::WrapMasterKey(master, new_file.kek, NewId(), params);
+  std::string prefix = RepoLayout::MachinePrefix(c.machine_id);
+  OB_RETURN_IF_ERROR(agent.store->Put(prefix + RepoLayout::Key(new_file.wrapped.key_id),
+                                      AsBytes(keys::SerializeWrappedKey(new_file.wrapped))));
+  OB_RETURN_IF_ERROR(WriteKekFile(env, c.scratch_dir, new_file));
+  json j = {{"version", 1},
+            {"machine_id", c.machine_id},
+            {"name", c.machine_name},
+            {"key_id", new_file.wrapped.key_id}};
+  OB_RETURN_IF_ERROR(agent.store->Put(prefix + "machine.json", AsBytes(j.dump(2))));
+  return agent.store->Delete(prefix + RepoLayout::Key(old_file.wrapped.key_id));
+}
+
+}  // namespace obagent::engine

@@ -1,0 +1,472 @@
+#include "obagent/engine/backup.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+
+#include "engine/executor.h"
+#include "engine/glob.h"
+#include "engine/paths.h"
+#include "obagent/core/compress.h"
+#include "obagent/core/crypto.h"
+#include "obagent/core/pack.h"
+#include "obagent/core/tree.h"
+
+namespace obagent::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The included paths as a trie of absolute path components: inner nodes are
+// the folders above an included root (only their metadata is kept), marked
+// nodes are included roots (walked completely).
+struct IncludeTrie {
+  bool included = false;
+  std::map<std::string, IncludeTrie> children;
+};
+
+// A file whose chunks are still being processed by the workers.
+struct PendingChunks {
+  std::vector<std::future<ObjectId>> ids;
+  std::vector<uint32_t> sizes;
+};
+
+struct PendingNode {
+  tree::Node node;
+  std::optional<PendingChunks> chunks;
+};
+
+class BackupRun {
+ public:
+  BackupRun(Repository& repo, const BackupOptions& options)
+      : repo_(repo),
+        env_(repo.env()),
+        options_(options),
+        chunker_(options.chunker, repo.keys().chunker_seed),
+        threads_(options.threads ? options.threads
+                                 : std::max(1u, std::thread::hardware_concurrency())),
+        executor_(threads_, 2 * threads_ + 2),
+        data_pack_(repo.keys().data_key),
+        tree_pack_(repo.keys().data_key) {}
+
+  Result<BackupReport> Run();
+
+ private:
+  Result<ObjectId> BackupDirectory(const std::string& path, const std::string& rel,
+                                   const IncludeTrie* trie, const tree::Tree* previous);
+  // Fills `pending` for one entry; returns false when the entry is skipped.
+  bool BackupEntry(const std::string& path, const std::string& rel, const std::string& name,
+                   const platform::FileInfo& info, const IncludeTrie* trie,
+                   const tree::Node* previous, PendingNode& pending);
+  bool ReadFile(const std::string& path, const platform::FileInfo& info, PendingChunks& out);
+  Status ReadFileOnce(const std::string& path, PendingChunks& out, platform::FileInfo& after);
+  ObjectId ProcessChunk(ByteView data, pack::BlobType type);
+  void AddToPack(pack::PackWriter& writer, pack::BlobType type, const ObjectId& id,
+                 ByteView sealed, uint32_t raw_length);
+  Status UploadFinished(const pack::PackWriter::Finished& finished);
+  Status FlushPacks();
+  void Fail(Status status);
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+  void Skip(const std::string& path, const Status& why);
+  void ReportProgress(bool force);
+  const tree::Tree* LoadPrevious(const std::optional<ObjectId>& id, std::vector<tree::Tree>& keep);
+
+  Repository& repo_;
+  platform::Env& env_;
+  const BackupOptions& options_;
+  chunker::Chunker chunker_;
+  size_t threads_;
+  BoundedExecutor executor_;
+
+  std::mutex known_mu_;
+  std::unordered_set<ObjectId, ObjectIdHash> added_;  // blobs new in this run
+
+  std::mutex pack_mu_;
+  pack::PackWriter data_pack_;
+  pack::PackWriter tree_pack_;
+  std::vector<index::PackEntries> uploaded_;
+
+  std::mutex error_mu_;
+  Status first_error_;
+  std::atomic<bool> failed_{false};
+
+  std::vector<FailedFile> skipped_;
+  std::map<std::pair<uint64_t, uint64_t>, std::string> hardlinks_;  // (dev, ino) -> first path
+  recovery_point::Stats stats_;
+  std::atomic<uint64_t> bytes_new_{0};
+  std::atomic<uint64_t> bytes_uploaded_{0};
+  Bytes read_buffer_;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point last_progress_{};
+  uint64_t bytes_total_estimate_ = 0;
+};
+
+void BackupRun::Fail(Status status) {
+  std::lock_guard lock(error_mu_);
+  if (first_error_.ok()) first_error_ = std::move(status);
+  failed_ = true;
+}
+
+void BackupRun::Skip(const std::string& path, const Status& why) {
+  skipped_.push_back({path, why.ToString()});
+  ++stats_.files_skipped;
+}
+
+void BackupRun::ReportProgress(bool force) {
+  if (!options_.progress) return;
+  auto now = Clock::now();
+  if (!force && now - last_progress_ < std::chrono::milliseconds(200)) return;
+  last_progress_ = now;
+  Progress p;
+  p.files_done = stats_.files;
+  p.bytes_done = stats_.bytes_scanned;
+  p.bytes_total = bytes_total_estimate_;
+  p.elapsed_seconds = std::chrono::duration<double>(now - start_).count();
+  options_.progress(p);
+}
+
+ObjectId BackupRun::ProcessChunk(ByteView data, pack::BlobType type) {
+  auto mac = crypto::HmacSha256(repo_.keys().id_key, data);
+  ObjectId id;
+  std::memcpy(id.bytes.data(), mac.data(), mac.size());
+  if (repo_.index().Contains(id)) return id;
+  {
+    std::lock_guard lock(known_mu_);
+    if (!added_.insert(id).second) return id;
+  }
+  Bytes payload = compress::EncodePayload(data);
+  Bytes sealed = pack::SealBlob(repo_.keys().data_key, type, id, payload);
+  bytes_new_ += data.size();
+  AddToPack(type == pack::BlobType::kTree ? tree_pack_ : data_pack_, type, id, sealed,
+            static_cast<uint32_t>(data.size()));
+  return id;
+}
+
+void BackupRun::AddToPack(pack::PackWriter& writer, pack::BlobType type, const ObjectId& id,
+                          ByteView sealed, uint32_t raw_length) {
+  std::optional<pack::PackWriter::Finished> finished;
+  {
+    std::lock_guard lock(pack_mu_);
+    writer.Add(type, id, sealed, raw_length);
+    if (writer.size() >= options_.pack_size) finished = writer.Finish();
+  }
+  // Uploading outside the lock lets the other workers keep filling packs.
+  if (finished) {
+    Status st = UploadFinished(*finished);
+    if (!st.ok()) Fail(st);
+  }
+}
+
+Status BackupRun::UploadFinished(const pack::PackWriter::Finished& finished) {
+  if (failed()) return Status::Ok();  // the job is failing: upload nothing more
+  OB_RETURN_IF_ERROR(repo_.UploadPack(finished, options_.staging_dir));
+  bytes_uploaded_ += finished.bytes.size();
+  std::lock_guard lock(pack_mu_);
+  uploaded_.push_back({finished.name, finished.entries});
+  return Status::Ok();
+}
+
+Status BackupRun::FlushPacks() {
+  for (pack::PackWriter* writer : {&data_pack_, &tree_pack_}) {
+    std::optional<pack::PackWriter::Finished> finished;
+    {
+      std::lock_guard lock(pack_mu_);
+      if (!writer->empty()) finished = writer->Finish();
+    }
+    if (finished) OB_RETURN_IF_ERROR(UploadFinished(*finished));
+  }
+  return Status::Ok();
+}
+
+Status BackupRun::ReadFileOnce(const std::string& path, PendingChunks& out,
+                               platform::FileInfo& after) {
+  OB_ASSIGN_OR_RETURN(auto file, env_.OpenForRead(path));
+  const size_t max = options_.chunker.max_size;
+  if (read_buffer_.size() < 2 * max) read_buffer_.resize(2 * max);
+  size_t start = 0, end = 0;
+  bool eof = false;
+  for (;;) {
+    // Keep at least max_size bytes ahead of `start` unless the file ended.
+    if (!eof && end - start < max) {
+      if (start > 0) {
+        std::memmove(read_buffer_.data(), read_buffer_.data() + start, end - start);
+        end -= start;
+        start = 0;
+      }
+      while (!eof && end < read_buffer_.size()) {
+        OB_ASSIGN_OR_RETURN(size_t n, file->Read(read_buffer_.data() + end,
+                                                 read_buffer_.size() - end));
+        if (n == 0) eof = true;
+        end += n;
+        stats_.bytes_read += n;
+      }
+    }
+    if (start == end) break;
+    size_t cut = chunker_.NextChunkLength(ByteView(read_buffer_.data() + start, end - start));
+    auto data = std::make_shared<Bytes>(read_buffer_.begin() + start,
+                                        read_buffer_.begin() + start + cut);
+    auto promise = std::make_shared<std::promise<ObjectId>>();
+    out.ids.push_back(promise->get_future());
+    out.sizes.push_back(static_cast<uint32_t>(cut));
+    executor_.Submit([this, data, promise] {
+      promise->set_value(ProcessChunk(*data, pack::BlobType::kData));
+    });
+    start += cut;
+    if (failed()) return Status::Ok();
+  }
+  OB_ASSIGN_OR_RETURN(after, file->Stat());
+  return Status::Ok();
+}
+
+bool BackupRun::ReadFile(const std::string& path, const platform::FileInfo& info,
+                         PendingChunks& out) {
+  // Without a snapshot a file can change while it is read: read it again
+  // once, then keep what was read and warn.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    PendingChunks chunks;
+    platform::FileInfo after;
+    Status st = ReadFileOnce(path, chunks, after);
+    if (!st.ok()) {
+      Skip(path, st);
+      for (auto& f : chunks.ids) f.wait();
+      return false;
+    }
+    out = std::move(chunks);
+    if (after.size == info.size && after.mtime_ns == info.mtime_ns) return true;
+  }
+  skipped_.push_back({path, "the file changed while it was being read; the copy may be "
+                            "inconsistent"});
+  return true;
+}
+
+bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
+                            const std::string& name, const platform::FileInfo& info,
+                            const IncludeTrie* trie, const tree::Node* previous,
+                            PendingNode& pending) {
+  tree::Node& node = pending.node;
+  node.name = name;
+  node.mode = info.mode;
+  node.mtime_ns = info.mtime_ns;
+  node.ctime_ns = info.ctime_ns;
+  node.uid = info.uid;
+  node.gid = info.gid;
+  node.inode = info.inode;
+  node.device = info.device;
+  node.link_count = static_cast<uint32_t>(info.link_count);
+  switch (info.kind) {
+    case platform::FileKind::kDirectory: {
+      node.type = tree::NodeType::kDirectory;
+      std::vector<tree::Tree> keep;
+      const tree::Tree* prev_tree = nullptr;
+      if (previous && previous->type == tree::NodeType::kDirectory) {
+        prev_tree = LoadPrevious(previous->subtree, keep);
+      }
+      Result<ObjectId> sub = BackupDirectory(path, rel, trie, prev_tree);
+      if (!sub.ok()) {
+        if (failed()) return false;
+        Skip(path, sub.status());
+        return false;
+      }
+      node.subtree = *sub;
+      ++stats_.directories;
+      return true;
+    }
+    case platform::FileKind::kSymlink: {
+      node.type = tree::NodeType::kSymlink;
+      Result<std::string> target = env_.ReadLink(path);
+      if (!target.ok()) {
+        Skip(path, target.status());
+        return false;
+      }
+      node.symlink_target = std::move(target).value();
+      ++stats_.files;
+      return true;
+    }
+    case platform::FileKind::kRegular: {
+      node.type = tree::NodeType::kFile;
+      node.size = info.size;
+      if (info.link_count > 1) {
+        auto [it, first] = hardlinks_.try_emplace({info.device, info.inode}, rel);
+        if (!first) node.hardlink_to = it->second;
+      }
+      ++stats_.files;
+      stats_.bytes_scanned += info.size;
+      // Unchanged since the previous recovery point: reuse its chunk list.
+      if (previous && previous->type == tree::NodeType::kFile && previous->size == info.size &&
+          previous->mtime_ns == info.mtime_ns && previous->ctime_ns == info.ctime_ns &&
+          previous->inode == info.inode) {
+        bool all_known = true;
+        for (const auto& c : previous->content) {
+          if (!repo_.index().Contains(c.id)) all_known = false;
+        }
+        if (all_known) {
+          node.content = previous->content;
+          return true;
+        }
+      }
+      pending.chunks.emplace();
+      return ReadFile(path, info, *pending.chunks);
+    }
+    case platform::FileKind::kOther:
+      Skip(path, InvalidArgument("unsupported file type (device, socket or pipe)"));
+      return false;
+  }
+  return false;
+}
+
+const tree::Tree* BackupRun::LoadPrevious(const std::optional<ObjectId>& id,
+                                          std::vector<tree::Tree>& keep) {
+  if (!id) return nullptr;
+  Result<tree::Tree> t = repo_.ReadTree(*id);
+  if (!t.ok()) return nullptr;  // change detection is an optimisation only
+  keep.push_back(std::move(t).value());
+  return &keep.back();
+}
+
+Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::string& rel,
+                                            const IncludeTrie* trie,
+                                            const tree::Tree* previous) {
+  // Names to visit: everything for an included folder, else only the trie's
+  // children (the folders above an included root).
+  std::vector<std::string> names;
+  if (trie == nullptr || trie->included) {
+    OB_ASSIGN_OR_RETURN(auto entries, env_.ListDir(path));
+    for (auto& e : entries) names.push_back(std::move(e.name));
+  } else {
+    for (const auto& [name, _] : trie->children) names.push_back(name);
+  }
+  std::vector<PendingNode> pending;
+  pending.reserve(names.size());
+  for (const std::string& name : names) {
+    if (failed()) return first_error_;
+    std::string child_path = JoinPath(path, name);
+    std::string child_rel = rel.empty() ? name : rel + "/" + name;
+    const IncludeTrie* child_trie = nullptr;
+    if (trie != nullptr && !trie->included) child_trie = &trie->children.at(name);
+    bool inside_included = child_trie == nullptr;
+    if (inside_included) {
+      bool excluded = false;
+      for (const auto& pattern : options_.excludes) {
+        if (ExcludedBy(pattern, child_path, name)) excluded = true;
+      }
+      if (excluded) continue;
+    }
+    Result<platform::FileInfo> info = env_.Lstat(child_path);
+    if (!info.ok()) {
+      if (!inside_included) return info.status();
+      Skip(child_path, info.status());
+      continue;
+    }
+    const tree::Node* prev_node = nullptr;
+    if (previous) {
+      auto it = std::lower_bound(previous->nodes.begin(), previous->nodes.end(), name,
+                                 [](const tree::Node& n, const std::string& s) { return n.name < s; });
+      if (it != previous->nodes.end() && it->name == name) prev_node = &*it;
+    }
+    PendingNode node;
+    if (BackupEntry(child_path, child_rel, name, *info, child_trie, prev_node, node)) {
+      pending.push_back(std::move(node));
+    }
+    ReportProgress(false);
+  }
+  tree::Tree tree;
+  tree.nodes.reserve(pending.size());
+  for (auto& p : pending) {
+    if (p.chunks) {
+      for (size_t i = 0; i < p.chunks->ids.size(); ++i) {
+        p.node.content.push_back({p.chunks->ids[i].get(), p.chunks->sizes[i]});
+      }
+    }
+    tree.nodes.push_back(std::move(p.node));
+  }
+  if (failed()) return first_error_;
+  Bytes data = tree::SerializeTree(tree);
+  return ProcessChunk(data, pack::BlobType::kTree);
+}
+
+Result<BackupReport> BackupRun::Run() {
+  if (options_.includes.empty()) return InvalidArgument("nothing to back up: no --include path");
+  OB_RETURN_IF_ERROR(options_.chunker.Validate());
+  IncludeTrie root;
+  std::vector<std::string> roots;
+  for (const auto& include : options_.includes) {
+    OB_ASSIGN_OR_RETURN(std::string abs, env_.AbsolutePath(include));
+    Result<platform::FileInfo> info = env_.Lstat(abs);
+    if (!info.ok()) return info.status().WithContext("included path " + abs);
+    IncludeTrie* node = &root;
+    for (const std::string& part : SplitPath(abs)) node = &node->children[part];
+    node->included = true;
+    node->children.clear();
+    roots.push_back(abs);
+  }
+  if (root.included) return InvalidArgument("backing up the whole file system root is not supported");
+
+  // The latest recovery point is the parent for change detection.
+  std::optional<ObjectId> parent_tree;
+  std::string parent_id;
+  auto points = repo_.ListRecoveryPoints();
+  if (!points.ok()) return points.status();
+  if (!points->empty()) {
+    parent_tree = points->back().point.tree;
+    parent_id = points->back().id;
+    bytes_total_estimate_ = points->back().point.stats.bytes_scanned;
+  }
+  auto start_wall = std::chrono::system_clock::now();
+  std::vector<tree::Tree> keep;
+  const tree::Tree* previous = LoadPrevious(parent_tree, keep);
+  Result<ObjectId> tree_id = BackupDirectory("/", "", &root, previous);
+  executor_.Drain();
+  if (failed()) return first_error_;
+  if (!tree_id.ok()) return tree_id.status();
+  Status st = FlushPacks();
+  if (!st.ok()) return st;
+  if (failed()) return first_error_;
+  OB_RETURN_IF_ERROR(repo_.SaveIndexFile(uploaded_).WithContext("saving the index"));
+
+  BackupReport report;
+  report.point.time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             start_wall.time_since_epoch())
+                             .count();
+  report.point.hostname = options_.hostname;
+  report.point.machine_id = options_.machine_id;
+  report.point.paths = roots;
+  report.point.tree = *tree_id;
+  report.point.parent = parent_id;
+  stats_.bytes_new = bytes_new_;
+  stats_.bytes_uploaded = bytes_uploaded_;
+  report.point.stats = stats_;
+  OB_ASSIGN_OR_RETURN(report.point_id, repo_.SaveRecoveryPoint(report.point));
+  report.failed_files = std::move(skipped_);
+  report.state = report.failed_files.empty() ? JobState::kCompleted
+                                             : JobState::kCompletedWithWarnings;
+  ReportProgress(true);
+  return report;
+}
+
+}  // namespace
+
+Result<BackupReport> RunBackup(Repository& repo, const BackupOptions& options) {
+  BackupRun run(repo, options);
+  return run.Run();
+}
+
+const char* JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kInProgress: return "InProgress";
+    case JobState::kCompleted: return "Completed";
+    case JobState::kCompletedWithWarnings: return "CompletedWithWarnings";
+    case JobState::kFailed: return "Failed";
+    case JobState::kCancelled: return "Cancelled";
+  }
+  return "Unknown";
+}
+
+}  // namespace obagent::engine

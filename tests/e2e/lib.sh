@@ -1,0 +1,68 @@
+# Shared helpers for the end-to-end tests: each test gets a fresh work folder
+# and its own agent state, and drives the real obctl binary.
+set -euo pipefail
+
+: "${OBCTL:?OBCTL must point at the obctl binary}"
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+WORK=$(mktemp -d /tmp/obagent-e2e.XXXXXX)
+export OBAGENT_STATE_DIR=$WORK/state
+PASS_FILE=$WORK/passphrase
+printf 'correct horse battery staple 42\n' > "$PASS_FILE"
+MOUNTS=()
+
+cleanup() {
+  local m
+  for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+obctl() { "$OBCTL" "$@"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok - $*"; }
+
+# expect_fail ID CMD...: CMD must exit non-zero and print the catalogue ID.
+expect_fail() {
+  local id=$1; shift
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  [ "$rc" -ne 0 ] || fail "expected failure with [$id]: $*"
+  grep -qF -- "$id" <<<"$out" || fail "expected [$id] in output of '$*', got: $out"
+}
+
+# A tree with the cases a backup agent must get right.
+make_tricky_tree() {
+  local d=$1
+  mkdir -p "$d/sub/deeper" "$d/empty dir" "$d/ünïcödé 目录" "$d/ro"
+  head -c 3000000 /dev/urandom > "$d/random.bin"
+  python3 -c 'import sys; sys.stdout.write("line of text that compresses well\n" * 200000)' > "$d/text.txt"
+  : > "$d/empty file"
+  printf 'spaces' > "$d/name with  spaces"
+  printf 'newline' > "$d/new"$'\n'"line"
+  printf 'tab' > "$d/tab"$'\t'"name"
+  printf 'utf8' > "$d/ünïcödé 目录/файл.txt"
+  printf 'deep' > "$d/sub/deeper/file"
+  cp "$d/random.bin" "$d/sub/copy-of-random.bin"
+  ln -s ../random.bin "$d/sub/link-to-random"
+  ln -s /nonexistent/target "$d/dangling link"
+  ln -s "ünïcödé 目录" "$d/dirlink"
+  ln "$d/sub/deeper/file" "$d/hardlink-to-deep"
+  printf 'exec' > "$d/script.sh"; chmod 755 "$d/script.sh"
+  printf 'secret' > "$d/private"; chmod 600 "$d/private"
+  printf 'ro' > "$d/ro/readonly"; chmod 444 "$d/ro/readonly"
+  chmod 555 "$d/ro"
+  touch -h -d '2001-02-03 04:05:06.123456789' "$d/dangling link"
+  touch -d '1999-12-31 23:59:59.987654321' "$d/text.txt" "$d/sub/deeper"
+  touch -d '2010-01-01 00:00:00' "$d/empty dir"
+}
+
+# compare_trees A B: content and metadata (type, mode, mtime, symlink target,
+# hard-link groups) must match.
+compare_trees() { python3 "$HERE/treecmp.py" "$1" "$2"; }
+
+setup_vault() {
+  obctl vault init --path "$WORK/vault" > /dev/null
+  obctl register --vault "$WORK/vault" --passphrase-file "$PASS_FILE" > /dev/null
+}
+
+json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }

@@ -1,0 +1,49 @@
+"""Compares two folder trees: names, types, content, permission bits, mtimes
+(nanoseconds), symlink targets and hard-link groups. Exit 1 with a report."""
+import hashlib
+import os
+import stat
+import sys
+
+
+def scan(root):
+    entries, inodes = {}, {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, root)
+            st = os.lstat(path)
+            kind = stat.S_IFMT(st.st_mode)
+            info = {"kind": kind, "mode": stat.S_IMODE(st.st_mode)}
+            info["mtime"] = st.st_mtime_ns
+            if stat.S_ISLNK(kind):
+                info["target"] = os.readlink(path)
+                del info["mode"]
+            elif stat.S_ISREG(kind):
+                with open(path, "rb") as f:
+                    info["sha256"] = hashlib.sha256(f.read()).hexdigest()
+                inodes.setdefault(st.st_ino, []).append(rel)
+            entries[rel] = info
+    groups = sorted(sorted(v) for v in inodes.values() if len(v) > 1)
+    return entries, groups
+
+
+def main():
+    a, ga = scan(sys.argv[1])
+    b, gb = scan(sys.argv[2])
+    problems = []
+    for rel in sorted(set(a) | set(b)):
+        if rel not in a:
+            problems.append(f"only in {sys.argv[2]}: {rel!r}")
+        elif rel not in b:
+            problems.append(f"only in {sys.argv[1]}: {rel!r}")
+        elif a[rel] != b[rel]:
+            problems.append(f"differs: {rel!r}: {a[rel]} != {b[rel]}")
+    if ga != gb:
+        problems.append(f"hard-link groups differ: {ga} != {gb}")
+    for p in problems:
+        print(p)
+    sys.exit(1 if problems else 0)
+
+
+main()
