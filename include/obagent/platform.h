@@ -79,6 +79,9 @@ class RestoreDir {
   virtual Status CreateHardLink(std::string_view name, RestoreDir& existing_dir,
                                 std::string_view existing_name, bool replace) = 0;
   virtual Status Remove(std::string_view name) = 0;
+  // Atomically renames an entry of this folder, replacing a non-directory at
+  // `to` (the entry itself, never what a symlink there points to).
+  virtual Status Rename(std::string_view from, std::string_view to) = 0;
   // Sets permission bits (ignored for symlinks), owner when running
   // privileged (best effort), and mtime, without following symlinks.
   virtual Status SetAttributes(std::string_view name, uint32_t mode, int64_t mtime_ns,

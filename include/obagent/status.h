@@ -23,6 +23,7 @@ enum class ErrorCode : uint8_t {
   kPathEscape,          // a restore path that would leave its target
   kCancelled,
   kInternal,
+  kNoSpace,  // a volume is full (ENOSPC, ERROR_DISK_FULL)
   // Catalogue errors (design.md §3).
   kPassphraseNotConfigured,  // 34506: stored KEK missing or wrong, wrong passphrase
   kActivationFailed,         // 0x1FC07: scratch missing/moved, not registered

@@ -108,6 +108,11 @@ Status Repository::UploadPack(const pack::PackWriter::Finished& pack,
     Status st = env_.WriteFileAtomic(staged, pack.bytes, true);
     if (!st.ok()) {
       (void)env_.RemoveFile(staged);
+      if (st.code() == ErrorCode::kNoSpace) {
+        return Status(ErrorCode::kLowDiskSpace,
+                      "the scratch volume is full while staging a pack (" + st.detail() +
+                          "); free space or move the scratch folder");
+      }
       return st.WithContext("staging pack in scratch");
     }
   }

@@ -59,12 +59,14 @@ if mkdir -p "$WORK/tiny" && mount -t tmpfs -o size=4m tmpfs "$WORK/tiny" 2>/dev/
   mkdir -p "$WORK/state2"
   OBAGENT_STATE_DIR=$WORK/state2 obctl register --vault "$WORK/vault" --scratch "$WORK/tiny/scratch" \
     --passphrase-file "$WORK/newpass" > /dev/null
-  head -c 3900000 /dev/zero > "$WORK/tiny/filler"
+  head -c 4050000 /dev/zero > "$WORK/tiny/filler"
   expect_fail "SalLowDiskSpace" env OBAGENT_STATE_DIR=$WORK/state2 "$OBCTL" backup start --include "$SRC"
   # Space for the check but not for staging a pack: fails cleanly too.
   rm "$WORK/tiny/filler"; head -c 1000000 /dev/zero > "$WORK/tiny/filler"
+  head -c 6000000 /dev/urandom > "$SRC/new-data.bin"
   expect_fail "SalLowDiskSpace" env OBAGENT_STATE_DIR=$WORK/state2 "$OBCTL" backup start --include "$SRC"
   obctl verify > /dev/null || fail "vault damaged by a job that failed on scratch space"
+  [ -z "$(ls -A "$WORK/tiny/scratch/staging")" ] || fail "staged pack left in a full scratch"
   pass "full scratch volume: SalLowDiskSpace, vault intact"
 else
   echo "skip - full scratch volume (cannot mount tmpfs here)"

@@ -1,0 +1,158 @@
+#include "obagent/core/pack.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <string_view>
+
+namespace obagent::pack {
+namespace {
+
+constexpr std::string_view kMagic = "OBPACK01";
+constexpr std::string_view kMagicPrefix = "OBPACK";
+constexpr std::string_view kTrailer = "OBPKEND1";
+constexpr std::string_view kHeaderAad = "obagent-pack-header-v1";
+constexpr std::string_view kBlobAadPrefix = "obagent-blob-v1";
+constexpr size_t kIdSize = 32;
+constexpr size_t kEntrySize = 1 + kIdSize + 4 + 4 + 4;
+// The sealed header is followed by its u32 length and the trailer.
+constexpr size_t kTailSize = 4 + 8;
+
+void PutU32(Bytes& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+uint32_t GetU32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
+         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+}
+
+bool IsDigit(uint8_t c) { return c >= '0' && c <= '9'; }
+
+}  // namespace
+
+Bytes BlobAad(BlobType type, const ObjectId& id) {
+  Bytes aad(kBlobAadPrefix.begin(), kBlobAadPrefix.end());
+  aad.push_back(static_cast<uint8_t>(type));
+  aad.insert(aad.end(), id.bytes.begin(), id.bytes.end());
+  return aad;
+}
+
+Bytes SealBlob(const crypto::Key& data_key, BlobType type, const ObjectId& id, ByteView payload) {
+  return crypto::Seal(data_key, BlobAad(type, id), payload);
+}
+
+Result<Bytes> OpenBlob(const crypto::Key& data_key, BlobType type, const ObjectId& id,
+                       ByteView sealed) {
+  auto opened = crypto::Open(data_key, BlobAad(type, id), sealed);
+  if (!opened.ok()) {
+    return Corrupt("blob " + id.Hex() + " failed authentication: " + opened.status().detail());
+  }
+  return std::move(opened).value();
+}
+
+PackWriter::PackWriter(const crypto::Key& data_key)
+    : data_key_(data_key), bytes_(kMagic.begin(), kMagic.end()) {}
+
+void PackWriter::Add(BlobType type, const ObjectId& id, ByteView sealed, uint32_t raw_length) {
+  // Offsets are u32: packs stay far below 4 GiB (16-64 MiB). Exceeding that
+  // is a bug in the caller, and writing a wrong offset would lose data.
+  if (bytes_.size() + sealed.size() > std::numeric_limits<uint32_t>::max()) {
+    std::fprintf(stderr, "obagent: pack would exceed 4 GiB\n");
+    std::abort();
+  }
+  BlobEntry entry;
+  entry.type = type;
+  entry.id = id;
+  entry.offset = static_cast<uint32_t>(bytes_.size());
+  entry.length = static_cast<uint32_t>(sealed.size());
+  entry.raw_length = raw_length;
+  entries_.push_back(entry);
+  bytes_.insert(bytes_.end(), sealed.begin(), sealed.end());
+}
+
+PackWriter::Finished PackWriter::Finish() {
+  Bytes plain;
+  plain.reserve(4 + entries_.size() * kEntrySize);
+  PutU32(plain, static_cast<uint32_t>(entries_.size()));
+  for (const BlobEntry& e : entries_) {
+    plain.push_back(static_cast<uint8_t>(e.type));
+    plain.insert(plain.end(), e.id.bytes.begin(), e.id.bytes.end());
+    PutU32(plain, e.offset);
+    PutU32(plain, e.length);
+    PutU32(plain, e.raw_length);
+  }
+  const size_t before = bytes_.size();
+  crypto::SealAppend(data_key_, AsBytes(kHeaderAad), plain, bytes_);
+  PutU32(bytes_, static_cast<uint32_t>(bytes_.size() - before));
+  bytes_.insert(bytes_.end(), kTrailer.begin(), kTrailer.end());
+
+  Finished done;
+  done.name = ToHex(crypto::Sha256(bytes_));
+  done.bytes = std::move(bytes_);
+  done.entries = std::move(entries_);
+  bytes_.assign(kMagic.begin(), kMagic.end());
+  entries_.clear();
+  return done;
+}
+
+Result<std::vector<BlobEntry>> ReadPackHeader(const crypto::Key& data_key, ByteView pack) {
+  if (pack.size() >= kMagic.size() && AsString(pack.first(kMagicPrefix.size())) == kMagicPrefix &&
+      IsDigit(pack[6]) && IsDigit(pack[7]) && AsString(pack.first(kMagic.size())) != kMagic) {
+    return Status(ErrorCode::kUnsupportedVersion,
+                  "pack: unsupported format version " + std::string(AsString(pack.subspan(6, 2))));
+  }
+  const size_t min_size = kMagic.size() + crypto::kSealOverhead + 4 + kTailSize;
+  if (pack.size() < min_size) return Corrupt("pack: too short");
+  if (AsString(pack.first(kMagic.size())) != kMagic) return Corrupt("pack: bad magic");
+  if (AsString(pack.last(kTrailer.size())) != kTrailer) return Corrupt("pack: bad trailer");
+
+  const uint32_t header_len = GetU32(pack.data() + pack.size() - kTailSize);
+  if (header_len < crypto::kSealOverhead + 4 ||
+      header_len > pack.size() - kMagic.size() - kTailSize) {
+    return Corrupt("pack: header length out of bounds");
+  }
+  const size_t header_start = pack.size() - kTailSize - header_len;
+  auto plain = crypto::Open(data_key, AsBytes(kHeaderAad), pack.subspan(header_start, header_len));
+  if (!plain.ok()) return Corrupt("pack: header failed authentication");
+  const Bytes& h = plain.value();
+
+  if (h.size() < 4) return Corrupt("pack: header too short");
+  const uint32_t count = GetU32(h.data());
+  if ((h.size() - 4) % kEntrySize != 0 || (h.size() - 4) / kEntrySize != count) {
+    return Corrupt("pack: header entry count does not match its length");
+  }
+  std::vector<BlobEntry> entries(count);
+  const uint8_t* p = h.data() + 4;
+  for (BlobEntry& e : entries) {
+    const uint8_t type = p[0];
+    if (type != static_cast<uint8_t>(BlobType::kData) &&
+        type != static_cast<uint8_t>(BlobType::kTree)) {
+      return Corrupt("pack: unknown blob type " + std::to_string(type));
+    }
+    e.type = static_cast<BlobType>(type);
+    std::copy_n(p + 1, kIdSize, e.id.bytes.begin());
+    e.offset = GetU32(p + 1 + kIdSize);
+    e.length = GetU32(p + 1 + kIdSize + 4);
+    e.raw_length = GetU32(p + 1 + kIdSize + 8);
+    p += kEntrySize;
+    if (e.offset < kMagic.size() || e.length < crypto::kSealOverhead ||
+        uint64_t{e.offset} + e.length > header_start) {
+      return Corrupt("pack: blob " + e.id.Hex() + " lies outside the blob area");
+    }
+  }
+  std::vector<const BlobEntry*> by_offset;
+  by_offset.reserve(entries.size());
+  for (const BlobEntry& e : entries) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const BlobEntry* a, const BlobEntry* b) { return a->offset < b->offset; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    if (uint64_t{by_offset[i - 1]->offset} + by_offset[i - 1]->length > by_offset[i]->offset) {
+      return Corrupt("pack: blobs overlap");
+    }
+  }
+  return entries;
+}
+
+}  // namespace obagent::pack

@@ -1,0 +1,435 @@
+// platform::Env for Linux (and other POSIX systems where the Linux-only
+// flags are missing).
+#include <dirent.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "obagent/platform.h"
+#include "posix_util.h"
+
+#ifndef O_NOATIME
+#define O_NOATIME 0
+#endif
+
+namespace obagent::platform {
+namespace {
+
+using posix::CloseFd;
+using posix::ErrnoStatus;
+
+// Splits "a/b/c" into ("a/b", "c"), "c" into (".", "c"), "/c" into ("/", "c").
+// Trailing slashes are ignored.
+void SplitParent(std::string path, std::string* dir, std::string* base) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) {
+    *dir = ".";
+    *base = path;
+  } else if (slash == 0) {
+    *dir = "/";
+    *base = path.substr(1);
+  } else {
+    *dir = path.substr(0, slash);
+    *base = path.substr(slash + 1);
+  }
+}
+
+Status WriteAll(int fd, ByteView data, const std::string& display) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("write", display, errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+std::string RandomSuffix() {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                   (static_cast<uint64_t>(::getpid()) << 32)};
+  uint64_t value = rng() ^ counter.fetch_add(1, std::memory_order_relaxed);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i) {
+    out[static_cast<size_t>(i)] = kHex[value & 0xF];
+    value >>= 4;
+  }
+  return out;
+}
+
+Status FsyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open folder", dir, errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  CloseFd(fd);
+  // Some file systems cannot fsync a folder; the rename still happened.
+  if (rc != 0 && err != EINVAL && err != EROFS && err != ENOTSUP) {
+    return ErrnoStatus("fsync folder", dir, err);
+  }
+  return Status::Ok();
+}
+
+class PosixReadableFile final : public ReadableFile {
+ public:
+  PosixReadableFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixReadableFile() override { CloseFd(fd_); }
+  PosixReadableFile(const PosixReadableFile&) = delete;
+  PosixReadableFile& operator=(const PosixReadableFile&) = delete;
+
+  Result<size_t> Read(uint8_t* buffer, size_t n) override {
+    size_t done = 0;
+    while (done < n) {
+      ssize_t got = ::read(fd_, buffer + done, n - done);
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("read", path_, errno);
+      }
+      if (got == 0) break;
+      done += static_cast<size_t>(got);
+    }
+    return done;
+  }
+
+  Result<size_t> ReadAt(uint64_t offset, uint8_t* buffer, size_t n) override {
+    size_t done = 0;
+    while (done < n) {
+      ssize_t got = ::pread(fd_, buffer + done, n - done, static_cast<off_t>(offset + done));
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("read", path_, errno);
+      }
+      if (got == 0) break;
+      done += static_cast<size_t>(got);
+    }
+    return done;
+  }
+
+  Result<FileInfo> Stat() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return ErrnoStatus("stat", path_, errno);
+    return posix::InfoFromStat(st);
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+class PosixEnv final : public Env {
+ public:
+  Result<FileInfo> Lstat(const std::string& path) override {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus("stat", path, errno);
+    return posix::InfoFromStat(st);
+  }
+
+  Result<std::vector<DirEntry>> ListDir(const std::string& path) override {
+    DIR* dir = ::opendir(path.c_str());
+    if (dir == nullptr) return ErrnoStatus("open folder", path, errno);
+    std::vector<DirEntry> entries;
+    for (;;) {
+      errno = 0;
+      struct dirent* ent = ::readdir(dir);
+      if (ent == nullptr) {
+        int err = errno;
+        if (err != 0) {
+          ::closedir(dir);
+          return ErrnoStatus("list folder", path, err);
+        }
+        break;
+      }
+      if (std::strcmp(ent->d_name, ".") == 0 || std::strcmp(ent->d_name, "..") == 0) continue;
+      DirEntry entry;
+      entry.name = ent->d_name;
+      switch (ent->d_type) {
+        case DT_REG:
+          entry.kind = FileKind::kRegular;
+          break;
+        case DT_DIR:
+          entry.kind = FileKind::kDirectory;
+          break;
+        case DT_LNK:
+          entry.kind = FileKind::kSymlink;
+          break;
+        case DT_UNKNOWN: {
+          struct stat st;
+          if (::fstatat(::dirfd(dir), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            entry.kind = posix::KindFromMode(st.st_mode);
+          } else {
+            entry.kind = FileKind::kOther;  // vanished meanwhile
+          }
+          break;
+        }
+        default:
+          entry.kind = FileKind::kOther;
+          break;
+      }
+      entries.push_back(std::move(entry));
+    }
+    ::closedir(dir);
+    // std::string compares chars as unsigned: bytewise order.
+    std::sort(entries.begin(), entries.end(),
+              [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
+    return entries;
+  }
+
+  Result<std::unique_ptr<ReadableFile>> OpenForRead(const std::string& path) override {
+    // O_NONBLOCK keeps a FIFO swapped in after a stat from blocking the open.
+    int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+    int fd = ::open(path.c_str(), flags | O_NOATIME);
+    if (fd < 0 && errno == EPERM && O_NOATIME != 0) {
+      // O_NOATIME is allowed only to the file's owner (or CAP_FOWNER).
+      fd = ::open(path.c_str(), flags);
+    }
+    if (fd < 0) return ErrnoStatus("open", path, errno);
+    int fl = ::fcntl(fd, F_GETFL);
+    if (fl >= 0) (void)::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+#ifdef POSIX_FADV_SEQUENTIAL
+    (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+    return std::unique_ptr<ReadableFile>(std::make_unique<PosixReadableFile>(fd, path));
+  }
+
+  Result<std::string> ReadLink(const std::string& path) override {
+    std::string buf(256, '\0');
+    for (;;) {
+      ssize_t n = ::readlink(path.c_str(), buf.data(), buf.size());
+      if (n < 0) return ErrnoStatus("read link", path, errno);
+      if (static_cast<size_t>(n) < buf.size()) {
+        buf.resize(static_cast<size_t>(n));
+        return buf;
+      }
+      buf.resize(buf.size() * 2);
+    }
+  }
+
+  Result<DiskSpace> GetDiskSpace(const std::string& path) override {
+    struct statvfs vfs;
+    if (::statvfs(path.c_str(), &vfs) != 0) return ErrnoStatus("statvfs", path, errno);
+    DiskSpace space;
+    space.total_bytes = static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+    space.free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    return space;
+  }
+
+  Result<Bytes> ReadFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return ErrnoStatus("open", path, errno);
+    Bytes data;
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      data.reserve(static_cast<size_t>(st.st_size));
+    }
+    uint8_t chunk[64 * 1024];
+    for (;;) {
+      ssize_t n = ::read(fd, chunk, sizeof chunk);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        CloseFd(fd);
+        return ErrnoStatus("read", path, err);
+      }
+      if (n == 0) break;
+      data.insert(data.end(), chunk, chunk + n);
+    }
+    CloseFd(fd);
+    return data;
+  }
+
+  Status WriteFileAtomic(const std::string& path, ByteView data, bool owner_only) override {
+    std::string dir, base;
+    SplitParent(path, &dir, &base);
+    if (base.empty() || base == "." || base == "..") {
+      return InvalidArgument("not a file path: '" + path + "'");
+    }
+    std::string dir_prefix = dir == "/" ? "/" : dir + "/";
+    // Keep the temporary name within NAME_MAX.
+    std::string stem = base.substr(0, 64);
+    mode_t mode = owner_only ? 0600 : 0644;
+    std::string tmp;
+    int fd = -1;
+    for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
+      tmp = dir_prefix + std::string(posix::kTempPrefix) + stem + "-" + RandomSuffix();
+      fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+      if (fd < 0 && errno != EEXIST) return ErrnoStatus("create", tmp, errno);
+    }
+    if (fd < 0) return ErrnoStatus("create", tmp, EEXIST);
+    auto fail = [&](Status st) {
+      CloseFd(fd);
+      ::unlink(tmp.c_str());
+      return st;
+    };
+    if (owner_only && ::fchmod(fd, 0600) != 0) return fail(ErrnoStatus("chmod", tmp, errno));
+    Status st = WriteAll(fd, data, tmp);
+    if (!st.ok()) return fail(st);
+    if (::fsync(fd) != 0) return fail(ErrnoStatus("fsync", tmp, errno));
+    int rc = ::close(fd);
+    fd = -1;
+    if (rc != 0) return fail(ErrnoStatus("close", tmp, errno));
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(ErrnoStatus("rename", path, errno));
+    return FsyncDir(dir);
+  }
+
+  Status CreateDirs(const std::string& path, bool owner_only) override {
+    if (path.empty()) return InvalidArgument("empty folder path");
+    std::string prefix;
+    size_t i = 0;
+    if (path[0] == '/') {
+      prefix = "/";
+      i = 1;
+    }
+    std::vector<std::string> prefixes;
+    while (i < path.size()) {
+      size_t j = path.find('/', i);
+      if (j == std::string::npos) j = path.size();
+      if (j > i) {
+        if (!prefix.empty() && prefix.back() != '/') prefix += '/';
+        prefix += path.substr(i, j - i);
+        prefixes.push_back(prefix);
+      }
+      i = j + 1;
+    }
+    if (prefixes.empty()) return Status::Ok();  // "/"
+    for (size_t k = 0; k < prefixes.size(); ++k) {
+      const std::string& p = prefixes[k];
+      bool last = k + 1 == prefixes.size();
+      mode_t mode = (last && owner_only) ? 0700 : 0755;
+      if (::mkdir(p.c_str(), mode) == 0) continue;
+      int err = errno;
+      struct stat st;
+      if (::stat(p.c_str(), &st) == 0) {
+        if (S_ISDIR(st.st_mode)) continue;
+        return {ErrorCode::kAlreadyExists, "create folder '" + p + "': exists and is not a folder"};
+      }
+      return ErrnoStatus("create folder", p, err);
+    }
+    if (owner_only && ::chmod(prefixes.back().c_str(), 0700) != 0) {
+      return ErrnoStatus("chmod", prefixes.back(), errno);
+    }
+    return Status::Ok();
+  }
+
+  Status RemoveFile(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) return ErrnoStatus("remove", path, errno);
+    return Status::Ok();
+  }
+
+  Status RemoveAll(const std::string& path) override {
+    std::string dir, base;
+    SplitParent(path, &dir, &base);
+    if (base.empty() || base == "." || base == ".." || base == "/") {
+      return InvalidArgument("refusing to remove '" + path + "'");
+    }
+    int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0) {
+      if (errno == ENOENT) return Status::Ok();
+      return ErrnoStatus("open folder", dir, errno);
+    }
+    Status st = posix::RemoveTreeAt(dir_fd, base, path);
+    CloseFd(dir_fd);
+    if (st.code() == ErrorCode::kNotFound) return Status::Ok();
+    return st;
+  }
+
+  bool Exists(const std::string& path) override {
+    struct stat st;
+    return ::lstat(path.c_str(), &st) == 0;
+  }
+
+  std::string Hostname() override {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+    return buf;
+  }
+
+  Result<std::string> AbsolutePath(const std::string& path) override {
+    if (path.empty()) return InvalidArgument("empty path");
+    std::string full;
+    if (path[0] == '/') {
+      full = path;
+    } else {
+      std::string cwd(256, '\0');
+      while (::getcwd(cwd.data(), cwd.size()) == nullptr) {
+        if (errno != ERANGE) return ErrnoStatus("getcwd", ".", errno);
+        cwd.resize(cwd.size() * 2);
+      }
+      cwd.resize(std::strlen(cwd.c_str()));
+      full = cwd + "/" + path;
+    }
+    std::vector<std::string> parts;
+    size_t i = 0;
+    while (i <= full.size()) {
+      size_t j = full.find('/', i);
+      if (j == std::string::npos) j = full.size();
+      std::string part = full.substr(i, j - i);
+      if (part == "..") {
+        if (!parts.empty()) parts.pop_back();
+      } else if (!part.empty() && part != ".") {
+        parts.push_back(std::move(part));
+      }
+      i = j + 1;
+    }
+    std::string out;
+    for (const std::string& part : parts) out += "/" + part;
+    return out.empty() ? std::string("/") : out;
+  }
+
+  Result<std::unique_ptr<RestoreDir>> OpenRestoreRoot(const std::string& path,
+                                                      bool create) override {
+    if (create) OB_RETURN_IF_ERROR(CreateDirs(path, false));
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open restore folder", path, errno);
+    return posix::NewPosixRestoreDir(fd, path);
+  }
+
+  std::string DefaultStateDir() override {
+    const char* configured = std::getenv("OBAGENT_STATE_DIR");
+    if (configured != nullptr && *configured != '\0') return configured;
+    if (::geteuid() == 0) return "/var/lib/obagent";
+    const char* xdg = std::getenv("XDG_DATA_HOME");
+    if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/obagent";
+    return HomeDir() + "/.local/share/obagent";
+  }
+
+  bool IsTerminal(int fd) override { return ::isatty(fd) == 1; }
+
+ private:
+  static std::string HomeDir() {
+    const char* home = std::getenv("HOME");
+    if (home != nullptr && *home != '\0') return home;
+    std::vector<char> buf(16384);
+    struct passwd pw;
+    struct passwd* found = nullptr;
+    if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr &&
+        found->pw_dir != nullptr) {
+      return found->pw_dir;
+    }
+    return "";  // "/.local/share/obagent": fails visibly rather than guessing
+  }
+};
+
+}  // namespace
+
+Env& Env::Default() {
+  static PosixEnv env;  // stateless: safe to use until exit
+  return env;
+}
+
+}  // namespace obagent::platform

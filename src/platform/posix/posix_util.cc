@@ -1,0 +1,143 @@
+#include "posix_util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace obagent::platform::posix {
+namespace {
+
+// strerror_r comes in a GNU flavour (returns char*) and an XSI one (returns
+// int); accept either.
+[[maybe_unused]] const char* PickMessage(const char* gnu_result, const char* /*buf*/) {
+  return gnu_result;
+}
+[[maybe_unused]] const char* PickMessage(int xsi_result, const char* buf) {
+  return xsi_result == 0 ? buf : "unknown error";
+}
+
+std::string ErrnoText(int err) {
+  char buf[256] = {};
+  return PickMessage(strerror_r(err, buf, sizeof buf), buf);
+}
+
+}  // namespace
+
+Status ErrnoStatus(std::string_view op, std::string_view path, int err) {
+  std::string detail = std::string(op) + " '" + std::string(path) + "': ";
+  std::string text = ErrnoText(err);
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      return {ErrorCode::kNotFound, detail + text + " (errno " + std::to_string(err) + ")"};
+    case EEXIST:
+      return {ErrorCode::kAlreadyExists, detail + text + " (errno " + std::to_string(err) + ")"};
+    case ENOSPC:
+    case EDQUOT:
+      return {ErrorCode::kNoSpace, detail + text + " (errno " + std::to_string(err) + ")"};
+    case EACCES:
+    case EPERM:
+      return {ErrorCode::kIo,
+              detail + "access denied (" + text + ", errno " + std::to_string(err) + ")"};
+    default:
+      return {ErrorCode::kIo, detail + text + " (errno " + std::to_string(err) + ")"};
+  }
+}
+
+FileKind KindFromMode(mode_t mode) {
+  if (S_ISREG(mode)) return FileKind::kRegular;
+  if (S_ISDIR(mode)) return FileKind::kDirectory;
+  if (S_ISLNK(mode)) return FileKind::kSymlink;
+  return FileKind::kOther;
+}
+
+FileInfo InfoFromStat(const struct stat& st) {
+  FileInfo info;
+  info.kind = KindFromMode(st.st_mode);
+  info.size = static_cast<uint64_t>(st.st_size);
+  info.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  info.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  info.mode = static_cast<uint32_t>(st.st_mode & 07777);
+  info.uid = static_cast<uint32_t>(st.st_uid);
+  info.gid = static_cast<uint32_t>(st.st_gid);
+  info.device = static_cast<uint64_t>(st.st_dev);
+  info.inode = static_cast<uint64_t>(st.st_ino);
+  info.link_count = static_cast<uint64_t>(st.st_nlink);
+  return info;
+}
+
+void CloseFd(int fd) {
+  if (fd >= 0) ::close(fd);
+}
+
+namespace {
+
+Status RemoveContents(int dir_fd, const std::string& display) {
+  int list_fd = ::dup(dir_fd);
+  if (list_fd < 0) return ErrnoStatus("dup", display, errno);
+  DIR* dir = ::fdopendir(list_fd);
+  if (dir == nullptr) {
+    int err = errno;
+    CloseFd(list_fd);
+    return ErrnoStatus("opendir", display, err);
+  }
+  ::rewinddir(dir);
+  std::vector<std::string> names;
+  for (;;) {
+    errno = 0;
+    struct dirent* ent = ::readdir(dir);
+    if (ent == nullptr) {
+      int err = errno;
+      ::closedir(dir);
+      if (err != 0) return ErrnoStatus("readdir", display, err);
+      break;
+    }
+    if (std::strcmp(ent->d_name, ".") == 0 || std::strcmp(ent->d_name, "..") == 0) continue;
+    names.emplace_back(ent->d_name);
+  }
+  for (const std::string& name : names) {
+    Status st = RemoveTreeAt(dir_fd, name, display + "/" + name);
+    if (!st.ok() && st.code() != ErrorCode::kNotFound) return st;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status RemoveTreeAt(int dirfd, const std::string& name, const std::string& display) {
+  struct stat st;
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return ErrnoStatus("stat", display, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (::unlinkat(dirfd, name.c_str(), 0) != 0) return ErrnoStatus("remove", display, errno);
+    return Status::Ok();
+  }
+  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == EACCES) {
+    // A restored folder may lack owner permissions; grant them to empty it.
+    // fchmodat with AT_SYMLINK_NOFOLLOW never follows a swapped-in symlink.
+    if (::fchmodat(dirfd, name.c_str(), (st.st_mode & 07777) | 0700, AT_SYMLINK_NOFOLLOW) == 0) {
+      fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    } else {
+      errno = EACCES;
+    }
+  }
+  if (fd < 0) return ErrnoStatus("open folder", display, errno);
+  if ((st.st_mode & 0700) != 0700) {
+    (void)::fchmod(fd, (st.st_mode & 07777) | 0700);
+  }
+  Status contents = RemoveContents(fd, display);
+  CloseFd(fd);
+  if (!contents.ok()) return contents;
+  if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0) {
+    return ErrnoStatus("remove folder", display, errno);
+  }
+  return Status::Ok();
+}
+
+}  // namespace obagent::platform::posix

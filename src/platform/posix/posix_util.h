@@ -1,0 +1,42 @@
+// Helpers shared by the POSIX implementation of platform.h. Internal to
+// src/platform/posix.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "obagent/platform.h"
+#include "obagent/status.h"
+
+namespace obagent::platform::posix {
+
+// Temporary files of WriteFileAtomic are named "<kTempPrefix><name>-<random>"
+// in the folder of the destination (storage::LocalDirStore skips them).
+inline constexpr std::string_view kTempPrefix = ".tmp-";
+
+// "<op> '<path>': <text> (errno N)". ENOENT/ENOTDIR -> kNotFound,
+// EEXIST -> kAlreadyExists, EACCES/EPERM -> kIo with "access denied",
+// everything else -> kIo.
+Status ErrnoStatus(std::string_view op, std::string_view path, int err);
+
+FileKind KindFromMode(mode_t mode);
+FileInfo InfoFromStat(const struct stat& st);
+
+// Closes fd, retrying nothing (close must not be retried on Linux).
+void CloseFd(int fd);
+
+// Removes the entry `name` of the open directory dirfd and, if it is a
+// directory, everything below it. Never follows a symlink. `display` names
+// the entry in error messages. kNotFound if the entry does not exist.
+Status RemoveTreeAt(int dirfd, const std::string& name, const std::string& display);
+
+// Takes ownership of an open directory fd.
+std::unique_ptr<RestoreDir> NewPosixRestoreDir(int dir_fd, std::string display);
+
+// Wraps an open file descriptor as a WritableFile (takes ownership).
+std::unique_ptr<WritableFile> NewPosixWritableFile(int fd, std::string display);
+
+}  // namespace obagent::platform::posix

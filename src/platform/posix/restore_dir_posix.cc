@@ -1,0 +1,305 @@
+// platform::RestoreDir for POSIX: every operation is an *at() call relative
+// to an open folder descriptor and never follows a symlink.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <string>
+
+#include "obagent/platform.h"
+#include "posix_util.h"
+
+namespace obagent::platform::posix {
+namespace {
+
+// A single path component that cannot leave the folder.
+Status CheckName(std::string_view name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
+      name.find('\0') != std::string_view::npos) {
+    std::string shown;
+    for (char c : name) shown += c == '\0' ? std::string("\\0") : std::string(1, c);
+    return {ErrorCode::kPathEscape, "unsafe name '" + shown + "' in a restore folder"};
+  }
+  return Status::Ok();
+}
+
+struct timespec ToTimespec(int64_t ns) {
+  struct timespec ts;
+  int64_t sec = ns / 1000000000;
+  int64_t rem = ns % 1000000000;
+  if (rem < 0) {
+    rem += 1000000000;
+    sec -= 1;
+  }
+  ts.tv_sec = static_cast<time_t>(sec);
+  ts.tv_nsec = static_cast<long>(rem);
+  return ts;
+}
+
+class PosixWritableFile final : public WritableFile {
+ public:
+  PosixWritableFile(int fd, std::string display) : fd_(fd), display_(std::move(display)) {}
+  ~PosixWritableFile() override { CloseFd(fd_); }
+  PosixWritableFile(const PosixWritableFile&) = delete;
+  PosixWritableFile& operator=(const PosixWritableFile&) = delete;
+
+  Status WriteAt(uint64_t offset, ByteView data) override {
+    if (fd_ < 0) return InternalError("write to closed file '" + display_ + "'");
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n =
+          ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("write", display_, errno);
+      }
+      done += static_cast<size_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  Status Truncate(uint64_t size) override {
+    if (fd_ < 0) return InternalError("truncate of closed file '" + display_ + "'");
+    while (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+      if (errno != EINTR) return ErrnoStatus("truncate", display_, errno);
+    }
+    return Status::Ok();
+  }
+
+  Status Sync() override {
+    if (fd_ < 0) return InternalError("sync of closed file '" + display_ + "'");
+    if (::fsync(fd_) != 0) return ErrnoStatus("fsync", display_, errno);
+    return Status::Ok();
+  }
+
+  Status Close() override {
+    if (fd_ < 0) return Status::Ok();
+    int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0 && errno != EINTR) return ErrnoStatus("close", display_, errno);
+    return Status::Ok();
+  }
+
+ private:
+  int fd_;
+  std::string display_;
+};
+
+class PosixRestoreDir final : public RestoreDir {
+ public:
+  PosixRestoreDir(int fd, std::string display) : fd_(fd), display_(std::move(display)) {}
+  ~PosixRestoreDir() override { CloseFd(fd_); }
+  PosixRestoreDir(const PosixRestoreDir&) = delete;
+  PosixRestoreDir& operator=(const PosixRestoreDir&) = delete;
+
+  int fd() const { return fd_; }
+
+  Result<FileKind> Probe(std::string_view name) override {
+    OB_RETURN_IF_ERROR(CheckName(name));
+    std::string n(name);
+    struct stat st;
+    if (::fstatat(fd_, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return ErrnoStatus("stat", Show(n), errno);
+    }
+    return KindFromMode(st.st_mode);
+  }
+
+  Result<std::unique_ptr<RestoreDir>> OpenOrCreateSubdir(std::string_view name) override {
+    OB_RETURN_IF_ERROR(CheckName(name));
+    std::string n(name);
+    // mkdirat never follows a symlink in the last component (EEXIST instead).
+    if (::mkdirat(fd_, n.c_str(), 0700) != 0 && errno != EEXIST) {
+      return ErrnoStatus("create folder", Show(n), errno);
+    }
+    int fd = ::openat(fd_, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      if (err == ELOOP || err == ENOTDIR) {
+        return Status(ErrorCode::kAlreadyExists,
+                      "'" + Show(n) + "' exists and is not a folder (a file or symlink)");
+      }
+      return ErrnoStatus("open folder", Show(n), err);
+    }
+    return std::unique_ptr<RestoreDir>(std::make_unique<PosixRestoreDir>(fd, Show(n)));
+  }
+
+  Result<std::unique_ptr<WritableFile>> CreateFile(std::string_view name, bool replace) override {
+    OB_RETURN_IF_ERROR(CheckName(name));
+    std::string n(name);
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      int fd = ::openat(fd_, n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        return std::unique_ptr<WritableFile>(std::make_unique<PosixWritableFile>(fd, Show(n)));
+      }
+      if (errno != EEXIST || !replace) return ErrnoStatus("create", Show(n), errno);
+      OB_RETURN_IF_ERROR(RemoveNonDirectory(n));
+    }
+    return ErrnoStatus("create", Show(n), EEXIST);
+  }
+
+  Status CreateSymlink(std::string_view name, std::string_view target, bool replace) override {
+    OB_RETURN_IF_ERROR(CheckName(name));
+    if (target.empty() || target.find('\0') != std::string_view::npos) {
+      return InvalidArgument("invalid symlink target for '" + Show(std::string(name)) + "'");
+    }
+    std::string n(name);
+    std::string t(target);
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      if (::symlinkat(t.c_str(), fd_, n.c_str()) == 0) return Status::Ok();
+      if (errno != EEXIST || !replace) return ErrnoStatus("create symlink", Show(n), errno);
+      OB_RETURN_IF_ERROR(RemoveNonDirectory(n));
+    }
+    return ErrnoStatus("create symlink", Show(n), EEXIST);
+  }
+
+  Status CreateHardLink(std::string_view name, RestoreDir& existing_dir,
+                        std::string_view existing_name, bool replace) override {
+    OB_RETURN_IF_ERROR(CheckName(name));
+    OB_RETURN_IF_ERROR(CheckName(existing_name));
+    auto* other = dynamic_cast<PosixRestoreDir*>(&existing_dir);
+    if (other == nullptr) return InvalidArgument("hard link across restore folder types");
+    std::string n(name);
+    std::string e(existing_name);
+    if (n == e && SameFolder(*other)) {
+      return InvalidArgument("hard link of '" + Show(n) + "' onto itself");
+    }
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      // Flags 0: a symlink named existing_name is linked itself, not followed.
+      if (::linkat(other->fd_, e.c_str(), fd_, n.c_str(), 0) == 0) return Status::Ok();
+      if (errno != EEXIST || !replace) {
+        return ErrnoStatus("hard link " + other->Show(e) + " as", Show(n), errno);
+      }
+      OB_RETURN_IF_ERROR(RemoveNonDirectory(n));
+    }
+    return ErrnoStatus("hard link", Show(n), EEXIST);
+  }
+
+  // Renames an entry of this folder, atomically replacing a file or symlink
+  // at `to` (the entry itself, never what a symlink points to); a folder at
+  // `to` yields kAlreadyExists.
+  Status Rename(std::string_view from, std::string_view to) override {
+    OB_RETURN_IF_ERROR(CheckName(from));
+    OB_RETURN_IF_ERROR(CheckName(to));
+    std::string f(from);
+    std::string t(to);
+    if (::renameat(fd_, f.c_str(), fd_, t.c_str()) != 0) {
+      int err = errno;
+      Status st = ErrnoStatus("rename '" + Show(f) + "' to", Show(t), err);
+      if (err == EISDIR || err == ENOTDIR || err == ENOTEMPTY || err == EEXIST) {
+        return {ErrorCode::kAlreadyExists, st.detail()};
+      }
+      return st;
+    }
+    return Status::Ok();
+  }
+
+  Status Remove(std::string_view name) override {
+    OB_RETURN_IF_ERROR(CheckName(name));
+    std::string n(name);
+    return RemoveTreeAt(fd_, n, Show(n));
+  }
+
+  Status SetAttributes(std::string_view name, uint32_t mode, int64_t mtime_ns, uint32_t uid,
+                       uint32_t gid, bool is_symlink) override {
+    OB_RETURN_IF_ERROR(CheckName(name));
+    std::string n(name);
+    // Owner first: chown clears the set-user-ID and set-group-ID bits.
+    if (::geteuid() == 0 &&
+        ::fchownat(fd_, n.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid),
+                   AT_SYMLINK_NOFOLLOW) != 0 &&
+        errno != EPERM && errno != EINVAL) {
+      return ErrnoStatus("chown", Show(n), errno);
+    }
+    if (!is_symlink) OB_RETURN_IF_ERROR(ChmodNoFollow(n, static_cast<mode_t>(mode & 07777)));
+    struct timespec times[2];
+    times[0] = ToTimespec(mtime_ns);
+    times[1] = times[0];
+    if (::utimensat(fd_, n.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+      int err = errno;
+      if (is_symlink && (err == EOPNOTSUPP || err == ENOTSUP)) return Status::Ok();
+      return ErrnoStatus("set times of", Show(n), err);
+    }
+    return Status::Ok();
+  }
+
+  Status SetOwnAttributes(uint32_t mode, int64_t mtime_ns, uint32_t uid, uint32_t gid) override {
+    if (::geteuid() == 0 && ::fchown(fd_, static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0 &&
+        errno != EPERM && errno != EINVAL) {
+      return ErrnoStatus("chown", display_, errno);
+    }
+    if (::fchmod(fd_, static_cast<mode_t>(mode & 07777)) != 0) {
+      return ErrnoStatus("chmod", display_, errno);
+    }
+    struct timespec times[2];
+    times[0] = ToTimespec(mtime_ns);
+    times[1] = times[0];
+    if (::futimens(fd_, times) != 0) return ErrnoStatus("set times of", display_, errno);
+    return Status::Ok();
+  }
+
+ private:
+  std::string Show(const std::string& name) const {
+    if (display_.empty()) return name;
+    if (display_.back() == '/') return display_ + name;
+    return display_ + "/" + name;
+  }
+
+  bool SameFolder(const PosixRestoreDir& other) const {
+    struct stat a, b;
+    if (::fstat(fd_, &a) != 0 || ::fstat(other.fd_, &b) != 0) return &other == this;
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+  }
+
+  // Unlinks a file or symlink so it can be replaced; a folder stays and
+  // yields kAlreadyExists.
+  Status RemoveNonDirectory(const std::string& n) {
+    struct stat st;
+    if (::fstatat(fd_, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) return Status::Ok();
+      return ErrnoStatus("stat", Show(n), errno);
+    }
+    if (S_ISDIR(st.st_mode)) {
+      return {ErrorCode::kAlreadyExists, "'" + Show(n) + "' exists and is a folder"};
+    }
+    if (::unlinkat(fd_, n.c_str(), 0) != 0 && errno != ENOENT) {
+      return ErrnoStatus("remove", Show(n), errno);
+    }
+    return Status::Ok();
+  }
+
+  // chmod that leaves a symlink (and whatever it points to) untouched.
+  Status ChmodNoFollow(const std::string& n, mode_t mode) {
+    if (::fchmodat(fd_, n.c_str(), mode, AT_SYMLINK_NOFOLLOW) == 0) return Status::Ok();
+    int err = errno;
+    if (err != EOPNOTSUPP && err != ENOTSUP) return ErrnoStatus("chmod", Show(n), err);
+    // The C library refuses for a symlink, or cannot emulate the flag
+    // (no /proc): open the entry without following it and fchmod that.
+    int fd = ::openat(fd_, n.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ELOOP) return Status::Ok();  // a symlink: permissions do not apply
+      return ErrnoStatus("chmod", Show(n), errno);
+    }
+    int rc = ::fchmod(fd, mode);
+    err = errno;
+    CloseFd(fd);
+    if (rc != 0) return ErrnoStatus("chmod", Show(n), err);
+    return Status::Ok();
+  }
+
+  int fd_;
+  std::string display_;
+};
+
+}  // namespace
+
+std::unique_ptr<RestoreDir> NewPosixRestoreDir(int dir_fd, std::string display) {
+  return std::make_unique<PosixRestoreDir>(dir_fd, std::move(display));
+}
+
+std::unique_ptr<WritableFile> NewPosixWritableFile(int fd, std::string display) {
+  return std::make_unique<PosixWritableFile>(fd, std::move(display));
+}
+
+}  // namespace obagent::platform::posix

@@ -1,0 +1,174 @@
+// A BlobStore on a local or mounted folder, through platform::Env only.
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "obagent/platform.h"
+#include "obagent/storage/blob_store.h"
+
+namespace obagent::storage {
+namespace {
+
+// Env::WriteFileAtomic writes "<kTempPrefix>…" files beside the destination
+// and renames them into place; one left by a crashed writer is never an
+// object. No key component may start with it, so no object is ever hidden.
+constexpr std::string_view kTempPrefix = ".tmp-";
+
+bool IsTempName(std::string_view name) { return name.starts_with(kTempPrefix); }
+
+Status InvalidKey(std::string_view key) {
+  return InvalidArgument("invalid object key '" + std::string(key) + "'");
+}
+
+class LocalDirStore final : public BlobStore {
+ public:
+  LocalDirStore(std::string root, platform::Env& env) : root_(std::move(root)), env_(env) {}
+
+  Status Put(std::string_view key, ByteView data) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    std::string path = PathOf(key);
+    Status st = env_.WriteFileAtomic(path, data, false);
+    if (st.code() == ErrorCode::kNotFound) {
+      // The object's folder does not exist yet.
+      OB_RETURN_IF_ERROR(env_.CreateDirs(path.substr(0, path.rfind('/')), false)
+                             .WithContext("storing " + std::string(key)));
+      st = env_.WriteFileAtomic(path, data, false);
+    }
+    if (!st.ok()) return st.WithContext("storing " + std::string(key));
+    return Status::Ok();
+  }
+
+  Result<Bytes> Get(std::string_view key) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    Result<Bytes> data = env_.ReadFile(PathOf(key));
+    if (!data.ok()) return data.status().WithContext("reading " + std::string(key));
+    return data;
+  }
+
+  Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    auto context = [&] { return "reading " + std::string(key); };
+    auto file = env_.OpenForRead(PathOf(key));
+    if (!file.ok()) return file.status().WithContext(context());
+    auto info = (*file)->Stat();
+    if (!info.ok()) return info.status().WithContext(context());
+    if (offset > info->size || length > info->size - offset) {
+      return Corrupt(context() + ": range " + std::to_string(offset) + "+" +
+                     std::to_string(length) + " is beyond the object's " +
+                     std::to_string(info->size) + " bytes");
+    }
+    Bytes out(static_cast<size_t>(length));
+    auto got = (*file)->ReadAt(offset, out.data(), out.size());
+    if (!got.ok()) return got.status().WithContext(context());
+    if (*got != out.size()) {
+      return Corrupt(context() + ": object ended after " + std::to_string(offset + *got) +
+                     " bytes");
+    }
+    return out;
+  }
+
+  Result<std::vector<std::string>> List(std::string_view prefix) override {
+    // Walk from the deepest folder the prefix names completely; below it,
+    // only entries that start with the rest of the prefix can match.
+    size_t slash = prefix.rfind('/');
+    std::string dir_part =
+        slash == std::string_view::npos ? std::string() : std::string(prefix.substr(0, slash + 1));
+    std::string rest(prefix.substr(dir_part.size()));
+    std::vector<std::string> keys;
+    if (!dir_part.empty()) {
+      // The folder part must itself be a valid key path, else nothing matches.
+      if (!IsValidKey(dir_part.substr(0, dir_part.size() - 1))) return keys;
+    }
+    std::string dir_path = dir_part.empty() ? root_ : PathOf(dir_part);
+    auto entries = env_.ListDir(dir_path);
+    if (!entries.ok()) {
+      if (entries.status().code() == ErrorCode::kNotFound) return keys;
+      return entries.status().WithContext("listing " + std::string(prefix));
+    }
+    for (const platform::DirEntry& entry : *entries) {
+      if (!entry.name.starts_with(rest) || IsTempName(entry.name)) continue;
+      OB_RETURN_IF_ERROR(Collect(dir_part + entry.name, entry.kind, &keys));
+    }
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  }
+
+  Status Delete(std::string_view key) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    Status st = env_.RemoveFile(PathOf(key));
+    if (st.ok() || st.code() == ErrorCode::kNotFound) return Status::Ok();
+    return st.WithContext("deleting " + std::string(key));
+  }
+
+  Result<bool> Exists(std::string_view key) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    auto info = env_.Lstat(PathOf(key));
+    if (info.ok()) return info->kind == platform::FileKind::kRegular;
+    if (info.status().code() == ErrorCode::kNotFound) return false;
+    return info.status().WithContext("checking " + std::string(key));
+  }
+
+  std::string Describe() const override { return root_; }
+
+ private:
+  std::string PathOf(std::string_view key) const {
+    return root_.back() == '/' ? root_ + std::string(key) : root_ + "/" + std::string(key);
+  }
+
+  // Adds `key` if it is an object, or every object below it if a folder.
+  Status Collect(const std::string& key, platform::FileKind kind, std::vector<std::string>* out) {
+    if (kind == platform::FileKind::kRegular) {
+      out->push_back(key);
+      return Status::Ok();
+    }
+    if (kind != platform::FileKind::kDirectory) return Status::Ok();
+    auto entries = env_.ListDir(PathOf(key));
+    if (!entries.ok()) {
+      if (entries.status().code() == ErrorCode::kNotFound) return Status::Ok();
+      return entries.status().WithContext("listing " + key);
+    }
+    for (const platform::DirEntry& entry : *entries) {
+      if (IsTempName(entry.name)) continue;
+      OB_RETURN_IF_ERROR(Collect(key + "/" + entry.name, entry.kind, out));
+    }
+    return Status::Ok();
+  }
+
+  const std::string root_;
+  platform::Env& env_;
+};
+
+}  // namespace
+
+bool IsValidKey(std::string_view key) {
+  if (key.empty() || key.front() == '/') return false;
+  size_t start = 0;
+  while (start <= key.size()) {
+    size_t end = key.find('/', start);
+    if (end == std::string_view::npos) end = key.size();
+    std::string_view part = key.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (IsTempName(part)) return false;
+    // NUL ends a C path; a backslash is a separator on Windows.
+    if (part.find('\0') != std::string_view::npos || part.find('\\') != std::string_view::npos) {
+      return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+Result<std::unique_ptr<BlobStore>> OpenLocalDirStore(const std::string& root) {
+  if (root.empty()) return InvalidArgument("empty vault folder path");
+  std::string clean = root;
+  while (clean.size() > 1 && clean.back() == '/') clean.pop_back();
+  platform::Env& env = platform::Env::Default();
+  // Fails with kAlreadyExists if the path is there but not a folder.
+  OB_RETURN_IF_ERROR(env.CreateDirs(clean, false).WithContext("opening vault folder"));
+  return std::unique_ptr<BlobStore>(std::make_unique<LocalDirStore>(clean, env));
+}
+
+}  // namespace obagent::storage

@@ -1,0 +1,241 @@
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "obagent/storage/blob_store.h"
+
+namespace obagent::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+class LocalDirStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "obagent-store-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
+    dir_ = tmpl;
+    root_ = dir_ + "/vault";
+    auto store = OpenLocalDirStore(root_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  static Bytes B(const std::string& s) { return Bytes(s.begin(), s.end()); }
+  Status Put(const std::string& key, const std::string& value) {
+    return store_->Put(key, AsBytes(value));
+  }
+  std::vector<std::string> List(const std::string& prefix) {
+    auto keys = store_->List(prefix);
+    EXPECT_TRUE(keys.ok()) << keys.status().ToString();
+    return keys.ok() ? *keys : std::vector<std::string>{};
+  }
+  // Files under the root, whatever their names.
+  std::vector<std::string> FilesOnDisk() {
+    std::vector<std::string> out;
+    for (const auto& e : fs::recursive_directory_iterator(root_)) {
+      if (e.is_regular_file()) out.push_back(fs::relative(e.path(), root_).string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  std::string dir_;
+  std::string root_;
+  std::unique_ptr<BlobStore> store_;
+};
+
+TEST_F(LocalDirStoreTest, PutGetExistsDelete) {
+  EXPECT_EQ(store_->Describe(), root_);
+  EXPECT_FALSE(*store_->Exists("data/ab/ab12"));
+  auto missing = store_->Get("data/ab/ab12");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), ErrorCode::kNotFound);
+
+  ASSERT_TRUE(Put("data/ab/ab12", "pack bytes").ok());
+  EXPECT_TRUE(*store_->Exists("data/ab/ab12"));
+  auto got = store_->Get("data/ab/ab12");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, B("pack bytes"));
+  // A folder is not an object.
+  EXPECT_FALSE(*store_->Exists("data/ab"));
+
+  ASSERT_TRUE(Put("empty", "").ok());
+  EXPECT_EQ(*store_->Get("empty"), Bytes{});
+
+  ASSERT_TRUE(store_->Delete("data/ab/ab12").ok());
+  EXPECT_FALSE(*store_->Exists("data/ab/ab12"));
+  EXPECT_EQ(store_->Get("data/ab/ab12").status().code(), ErrorCode::kNotFound);
+  EXPECT_TRUE(store_->Delete("data/ab/ab12").ok());  // missing: not an error
+  EXPECT_TRUE(store_->Delete("never/was").ok());
+}
+
+TEST_F(LocalDirStoreTest, OverwriteReplacesWholeObject) {
+  ASSERT_TRUE(Put("snapshots/s1", "a much longer first version").ok());
+  ASSERT_TRUE(Put("snapshots/s1", "short").ok());
+  EXPECT_EQ(*store_->Get("snapshots/s1"), B("short"));
+  EXPECT_EQ(FilesOnDisk(), (std::vector<std::string>{"snapshots/s1"}));
+}
+
+TEST_F(LocalDirStoreTest, ListWithPrefixes) {
+  for (const char* key : {"data/cd/cd1", "data/ab/ab2", "data/ab/ab1", "index/i1", "snapshots/s1",
+                          "dataX", "data-y/z", "keys/k"}) {
+    ASSERT_TRUE(Put(key, key).ok()) << key;
+  }
+  EXPECT_EQ(List(""),
+            (std::vector<std::string>{"data-y/z", "data/ab/ab1", "data/ab/ab2", "data/cd/cd1",
+                                      "dataX", "index/i1", "keys/k", "snapshots/s1"}));
+  EXPECT_EQ(List("data/"), (std::vector<std::string>{"data/ab/ab1", "data/ab/ab2", "data/cd/cd1"}));
+  EXPECT_EQ(List("data/a"), (std::vector<std::string>{"data/ab/ab1", "data/ab/ab2"}));
+  EXPECT_EQ(List("data/ab/ab1"), (std::vector<std::string>{"data/ab/ab1"}));
+  EXPECT_EQ(List("da"), (std::vector<std::string>{"data-y/z", "data/ab/ab1", "data/ab/ab2",
+                                                  "data/cd/cd1", "dataX"}));
+  EXPECT_EQ(List("data"), List("da"));
+  EXPECT_TRUE(List("nope/").empty());
+  EXPECT_TRUE(List("data/zz/").empty());
+  EXPECT_TRUE(List("dataX/").empty());  // an object, not a folder
+  EXPECT_TRUE(List("../").empty());
+  EXPECT_TRUE(List("a//").empty());
+}
+
+TEST_F(LocalDirStoreTest, GetRange) {
+  ASSERT_TRUE(Put("data/p", "0123456789").ok());
+  auto mid = store_->GetRange("data/p", 2, 5);
+  ASSERT_TRUE(mid.ok()) << mid.status().ToString();
+  EXPECT_EQ(*mid, B("23456"));
+  EXPECT_EQ(*store_->GetRange("data/p", 0, 10), B("0123456789"));
+  EXPECT_EQ(*store_->GetRange("data/p", 10, 0), Bytes{});
+
+  auto past = store_->GetRange("data/p", 8, 3);
+  ASSERT_FALSE(past.ok());
+  EXPECT_EQ(past.status().code(), ErrorCode::kCorrupt);
+  EXPECT_EQ(store_->GetRange("data/p", 11, 0).status().code(), ErrorCode::kCorrupt);
+  EXPECT_EQ(store_->GetRange("data/p", 1, UINT64_MAX).status().code(), ErrorCode::kCorrupt);
+  EXPECT_EQ(store_->GetRange("data/missing", 0, 1).status().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(LocalDirStoreTest, InvalidKeysAreRefused) {
+  const std::vector<std::string> bad = {
+      "",    "../x", "/abs", "a//b", "a/./b",  "a/../b",   "a/",
+      ".",   "..",   "a/..", "./a",  ".tmp-x", "a/.tmp-b", std::string("a\0b", 3),
+      "a\\b"};
+  for (const std::string& key : bad) {
+    SCOPED_TRACE("key: " + key);
+    EXPECT_FALSE(IsValidKey(key));
+    EXPECT_EQ(Put(key, "x").code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(store_->Get(key).status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(store_->GetRange(key, 0, 1).status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(store_->Exists(key).status().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(store_->Delete(key).code(), ErrorCode::kInvalidArgument);
+  }
+  for (const char* key : {"a", "data/ab/ab12", "machines/m1/keys/k", ".hidden", "a..b/c.d"}) {
+    EXPECT_TRUE(IsValidKey(key)) << key;
+  }
+  EXPECT_TRUE(FilesOnDisk().empty());
+  EXPECT_FALSE(fs::exists(dir_ + "/x"));
+  EXPECT_FALSE(fs::exists("/abs"));
+}
+
+TEST_F(LocalDirStoreTest, LeftoverTempFilesAreNotObjects) {
+  ASSERT_TRUE(Put("data/ab/ab1", "whole").ok());
+  // What a writer that crashed before its rename leaves behind.
+  std::ofstream(root_ + "/data/ab/.tmp-ab2-0123456789abcdef") << "partial";
+  std::ofstream(root_ + "/.tmp-top-0123456789abcdef") << "partial";
+  EXPECT_EQ(List(""), (std::vector<std::string>{"data/ab/ab1"}));
+  EXPECT_EQ(List("data/ab/"), (std::vector<std::string>{"data/ab/ab1"}));
+  EXPECT_EQ(List("data/ab/.tmp"), std::vector<std::string>{});
+}
+
+TEST_F(LocalDirStoreTest, ConcurrentPutsFromSeveralThreads) {
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 40;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // Threads share folders, so they race to create them.
+        std::string key =
+            "data/" + std::to_string(i % 7) + "/t" + std::to_string(t) + "-" + std::to_string(i);
+        std::string value(100 + i, static_cast<char>('a' + t));
+        EXPECT_TRUE(Put(key, value).ok()) << key;
+        EXPECT_TRUE(Put("shared/same", value).ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+
+  auto keys = List("data/");
+  EXPECT_EQ(keys.size(), static_cast<size_t>(kThreads * kPerThread));
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPerThread; ++i) {
+      std::string key =
+          "data/" + std::to_string(i % 7) + "/t" + std::to_string(t) + "-" + std::to_string(i);
+      auto got = store_->Get(key);
+      ASSERT_TRUE(got.ok()) << key;
+      EXPECT_EQ(*got, B(std::string(100 + i, static_cast<char>('a' + t))));
+    }
+  }
+  // The contended key holds exactly one writer's whole value.
+  auto same = store_->Get("shared/same");
+  ASSERT_TRUE(same.ok());
+  ASSERT_GE(same->size(), 100u);
+  EXPECT_EQ(*same, Bytes(same->size(), same->front()));
+  // No temporary file survives.
+  EXPECT_EQ(FilesOnDisk().size(), static_cast<size_t>(kThreads * kPerThread + 1));
+}
+
+TEST_F(LocalDirStoreTest, ReadersNeverSeeAPartialObject) {
+  const std::string small(10, 's');
+  const std::string large(200000, 'L');
+  ASSERT_TRUE(Put("k", small).ok());
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 60; ++i) EXPECT_TRUE(Put("k", i % 2 ? small : large).ok());
+    done = true;
+  });
+  int reads = 0;
+  while (!done || reads == 0) {
+    auto got = store_->Get("k");
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(*got == B(small) || *got == B(large)) << "partial read of " << got->size();
+    auto keys = List("");
+    EXPECT_EQ(keys, (std::vector<std::string>{"k"}));
+    ++reads;
+  }
+  writer.join();
+}
+
+TEST_F(LocalDirStoreTest, OpenOnAFileFailsAndOpenCreatesRoot) {
+  std::ofstream(dir_ + "/plain") << "x";
+  EXPECT_FALSE(OpenLocalDirStore(dir_ + "/plain").ok());
+  EXPECT_FALSE(OpenLocalDirStore("").ok());
+  auto nested = OpenLocalDirStore(dir_ + "/new/vault/");
+  ASSERT_TRUE(nested.ok());
+  EXPECT_EQ((*nested)->Describe(), dir_ + "/new/vault");
+  EXPECT_TRUE(fs::is_directory(dir_ + "/new/vault"));
+  // Two stores on the same folder see each other's objects.
+  ASSERT_TRUE((*nested)->Put("a/b", AsBytes("v")).ok());
+  auto again = OpenLocalDirStore(dir_ + "/new/vault");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*(*again)->Get("a/b"), B("v"));
+}
+
+}  // namespace
+}  // namespace obagent::storage
