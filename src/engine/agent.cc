@@ -147,7 +147,12 @@ Result<AgentConfig> Register(platform::Env& env, const std::string& state_dir,
                              const RegisterOptions& options) {
   OB_RETURN_IF_ERROR(keys::ValidatePassphrase(options.passphrase));
   OB_ASSIGN_OR_RETURN(std::string vault, env.AbsolutePath(options.vault));
-  OB_ASSIGN_OR_RETURN(auto store, storage::OpenLocalDirStore(vault));
+  auto opened = storage::OpenLocalDirStore(vault);
+  if (!opened.ok()) {
+    return InvalidArgument(vault + " is not a vault (" + opened.status().ToString() +
+                           "); create one with 'obctl vault init'");
+  }
+  std::unique_ptr<storage::BlobStore> store = std::move(opened).value();
   AgentConfig config;
   config.vault = vault;
   OB_ASSIGN_OR_RETURN(config.vault_id, ReadVaultId(*store));

@@ -166,8 +166,13 @@ Result<std::unique_ptr<BlobStore>> OpenLocalDirStore(const std::string& root) {
   std::string clean = root;
   while (clean.size() > 1 && clean.back() == '/') clean.pop_back();
   platform::Env& env = platform::Env::Default();
-  // Fails with kAlreadyExists if the path is there but not a folder.
-  OB_RETURN_IF_ERROR(env.CreateDirs(clean, false).WithContext("opening vault folder"));
+  // The folder must exist: an unmounted vault volume must fail, not fill an
+  // empty mount point.
+  Result<platform::FileInfo> info = env.Lstat(clean);
+  if (!info.ok()) return info.status().WithContext("opening vault folder");
+  if (info->kind != platform::FileKind::kDirectory) {
+    return InvalidArgument("vault path " + clean + " is not a folder");
+  }
   return std::unique_ptr<BlobStore>(std::make_unique<LocalDirStore>(clean, env));
 }
 

@@ -36,7 +36,7 @@ bool IsValidKey(std::string_view key);
 
 // A folder on a local or mounted file system: writes go to a temporary file
 // in the same folder, are fsynced, renamed into place, and the folder is
-// fsynced. Folders for keys are created on demand.
+// fsynced. The root folder must exist; folders below it are created on demand.
 Result<std::unique_ptr<BlobStore>> OpenLocalDirStore(const std::string& root);
 
 }  // namespace obagent::storage

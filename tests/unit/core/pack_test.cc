@@ -56,8 +56,9 @@ void PutU32(Bytes& out, uint32_t v) {
 
 // A pack with `area` blob bytes and a hand-made (validly sealed) header.
 Bytes CraftPack(const crypto::Key& key, size_t area, const std::vector<BlobEntry>& entries) {
-  Bytes pack = {'O', 'B', 'P', 'A', 'C', 'K', '0', '1'};
-  pack.resize(8 + area, 0x11);
+  Bytes pack(8 + area, 0x11);
+  const std::string_view magic = "OBPACK01";
+  std::copy(magic.begin(), magic.end(), pack.begin());
   Bytes plain;
   PutU32(plain, static_cast<uint32_t>(entries.size()));
   for (const BlobEntry& e : entries) {

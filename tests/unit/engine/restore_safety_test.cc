@@ -27,6 +27,7 @@ class RestoreSafetyTest : public ::testing::Test {
     char tmpl[] = "/tmp/obagent-restore-safety.XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
+    fs::create_directories(dir_ + "/vault");
     auto store = storage::OpenLocalDirStore(dir_ + "/vault");
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(store).value();
@@ -84,7 +85,9 @@ class RestoreSafetyTest : public ::testing::Test {
     auto report = RunRestore(*repo_, options);
     // Either the whole job fails or the entry is listed as failed; nothing
     // may appear outside the target folder.
-    if (report.ok()) EXPECT_EQ(report->state, JobState::kFailed);
+    if (report.ok()) {
+      EXPECT_EQ(report->state, JobState::kFailed);
+    }
     for (const auto& entry : fs::recursive_directory_iterator(dir_)) {
       std::string path = entry.path().string();
       bool inside = path.starts_with(dir_ + "/target/inner") || path.starts_with(dir_ + "/vault") ||

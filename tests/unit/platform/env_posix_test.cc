@@ -426,6 +426,8 @@ TEST_F(RestoreDirTest, RefusesUnsafeNames) {
     EXPECT_EQ(d.CreateHardLink(name, d, "ok", true).code(), ErrorCode::kPathEscape);
     EXPECT_EQ(d.CreateHardLink("fine", d, name, true).code(), ErrorCode::kPathEscape);
     EXPECT_EQ(d.Remove(name).code(), ErrorCode::kPathEscape);
+    EXPECT_EQ(d.Rename(name, "fine").code(), ErrorCode::kPathEscape);
+    EXPECT_EQ(d.Rename("ok", name).code(), ErrorCode::kPathEscape);
     EXPECT_EQ(d.SetAttributes(name, 0644, 0, 0, 0, false).code(), ErrorCode::kPathEscape);
   }
   // Nothing was created by any of them.
@@ -598,6 +600,33 @@ TEST_F(RestoreDirTest, SymlinksAndHardLinks) {
   ASSERT_TRUE((*root)->CreateSymlink("s", "../../etc/passwd", true).ok());
   EXPECT_EQ(*env_.ReadLink(Path("s")), "../../etc/passwd");
   EXPECT_EQ(ReadText(Path("a")), "shared");
+}
+
+TEST_F(RestoreDirTest, RenameReplacesASymlinkNotItsTarget) {
+  std::string outside = Path("outside");
+  WriteText(outside, "keep");
+  ASSERT_EQ(::mkdir(Path("target").c_str(), 0755), 0);
+  ASSERT_EQ(::symlink(outside.c_str(), Path("target/final").c_str()), 0);
+  auto root = env_.OpenRestoreRoot(Path("target"), false);
+  ASSERT_TRUE(root.ok());
+  auto file = (*root)->CreateFile("temp", false);
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE((*file)->WriteAt(0, AsBytes("new")).ok());
+  ASSERT_TRUE((*file)->Close().ok());
+
+  ASSERT_TRUE((*root)->Rename("temp", "final").ok());
+  EXPECT_EQ(ReadText(outside), "keep");
+  EXPECT_TRUE(S_ISREG(LstatOrDie(Path("target/final")).st_mode));
+  EXPECT_EQ(ReadText(Path("target/final")), "new");
+  EXPECT_FALSE(env_.Exists(Path("target/temp")));
+
+  ASSERT_EQ(::mkdir(Path("target/dir").c_str(), 0755), 0);
+  EXPECT_EQ((*root)->Rename("final", "dir").code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ((*root)->Rename("missing", "x").code(), ErrorCode::kNotFound);
+  EXPECT_EQ((*root)->Rename("final", "../escaped").code(), ErrorCode::kPathEscape);
+  EXPECT_EQ((*root)->Rename("..", "x").code(), ErrorCode::kPathEscape);
+  EXPECT_FALSE(env_.Exists(Path("escaped")));
+  EXPECT_EQ(ReadText(Path("target/final")), "new");
 }
 
 TEST_F(RestoreDirTest, RemoveNeverFollowsSymlinks) {

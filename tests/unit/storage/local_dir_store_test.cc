@@ -28,6 +28,7 @@ class LocalDirStoreTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
     dir_ = tmpl;
     root_ = dir_ + "/vault";
+    fs::create_directories(root_);
     auto store = OpenLocalDirStore(root_);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(store).value();
@@ -222,10 +223,14 @@ TEST_F(LocalDirStoreTest, ReadersNeverSeeAPartialObject) {
   writer.join();
 }
 
-TEST_F(LocalDirStoreTest, OpenOnAFileFailsAndOpenCreatesRoot) {
+TEST_F(LocalDirStoreTest, OpenNeedsAnExistingFolder) {
   std::ofstream(dir_ + "/plain") << "x";
   EXPECT_FALSE(OpenLocalDirStore(dir_ + "/plain").ok());
   EXPECT_FALSE(OpenLocalDirStore("").ok());
+  // A missing folder (an unmounted vault volume) is not created.
+  EXPECT_FALSE(OpenLocalDirStore(dir_ + "/new/vault").ok());
+  EXPECT_FALSE(fs::exists(dir_ + "/new"));
+  fs::create_directories(dir_ + "/new/vault");
   auto nested = OpenLocalDirStore(dir_ + "/new/vault/");
   ASSERT_TRUE(nested.ok());
   EXPECT_EQ((*nested)->Describe(), dir_ + "/new/vault");
