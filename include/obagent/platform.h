@@ -73,8 +73,7 @@ class RestoreDir {
   virtual Result<std::unique_ptr<RestoreDir>> OpenOrCreateSubdir(std::string_view name) = 0;
   // Creates a new file; an existing non-directory entry is replaced (unlinked
   // first) if replace is true, else kAlreadyExists.
-  virtual Result<std::unique_ptr<WritableFile>> CreateFile(std::string_view name,
-                                                           bool replace) = 0;
+  virtual Result<std::unique_ptr<WritableFile>> CreateFile(std::string_view name, bool replace) = 0;
   virtual Status CreateSymlink(std::string_view name, std::string_view target, bool replace) = 0;
   virtual Status CreateHardLink(std::string_view name, RestoreDir& existing_dir,
                                 std::string_view existing_name, bool replace) = 0;
@@ -84,11 +83,10 @@ class RestoreDir {
   virtual Status Rename(std::string_view from, std::string_view to) = 0;
   // Sets permission bits (ignored for symlinks), owner when running
   // privileged (best effort), and mtime, without following symlinks.
-  virtual Status SetAttributes(std::string_view name, uint32_t mode, int64_t mtime_ns,
-                               uint32_t uid, uint32_t gid, bool is_symlink) = 0;
+  virtual Status SetAttributes(std::string_view name, uint32_t mode, int64_t mtime_ns, uint32_t uid,
+                               uint32_t gid, bool is_symlink) = 0;
   // The same for the directory itself.
-  virtual Status SetOwnAttributes(uint32_t mode, int64_t mtime_ns, uint32_t uid,
-                                  uint32_t gid) = 0;
+  virtual Status SetOwnAttributes(uint32_t mode, int64_t mtime_ns, uint32_t uid, uint32_t gid) = 0;
 };
 
 class Env {

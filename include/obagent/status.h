@@ -25,15 +25,15 @@ enum class ErrorCode : uint8_t {
   kInternal,
   kNoSpace,  // a volume is full (ENOSPC, ERROR_DISK_FULL)
   // Catalogue errors (design.md §3).
-  kPassphraseNotConfigured,  // 34506: stored KEK missing or wrong, wrong passphrase
-  kActivationFailed,         // 0x1FC07: scratch missing/moved, not registered
-  kScratchInaccessible,      // SalVhdInitializationError
-  kLowDiskSpace,             // SalLowDiskSpace
-  kChecksumStoreFailed,      // SalChecksumStoreInitializationFailed
-  kInvalidVaultCredentials,  // 34513
-  kServiceUnreachable,       // 100050
-  kCredentialDownloadFailed, // 403
-  kMachineRenamed,           // 230006
+  kPassphraseNotConfigured,   // 34506: stored KEK missing or wrong, wrong passphrase
+  kActivationFailed,          // 0x1FC07: scratch missing/moved, not registered
+  kScratchInaccessible,       // SalVhdInitializationError
+  kLowDiskSpace,              // SalLowDiskSpace
+  kChecksumStoreFailed,       // SalChecksumStoreInitializationFailed
+  kInvalidVaultCredentials,   // 34513
+  kServiceUnreachable,        // 100050
+  kCredentialDownloadFailed,  // 403
+  kMachineRenamed,            // 230006
 };
 
 // The ID users search for ("34506", "0x1FC07", "SalLowDiskSpace"...), or ""
@@ -71,7 +71,7 @@ inline Status InternalError(std::string d) { return {ErrorCode::kInternal, std::
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {}  // NOLINT
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
@@ -93,10 +93,10 @@ class [[nodiscard]] Result {
 #define OB_CONCAT_INNER(a, b) a##b
 #define OB_CONCAT(a, b) OB_CONCAT_INNER(a, b)
 
-#define OB_RETURN_IF_ERROR(expr)              \
-  do {                                        \
-    ::obagent::Status ob_status_ = (expr);    \
-    if (!ob_status_.ok()) return ob_status_;  \
+#define OB_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::obagent::Status ob_status_ = (expr);   \
+    if (!ob_status_.ok()) return ob_status_; \
   } while (0)
 
 #define OB_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

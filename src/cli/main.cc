@@ -145,8 +145,8 @@ int Register(Globals& g, const std::vector<std::string>& args) {
                     {"scratch", config->scratch_dir}}));
   } else {
     std::cout << "Registered '" << config->machine_name << "' (machine " << config->machine_id
-              << ") with vault " << config->vault_id << "\nScratch folder: "
-              << config->scratch_dir << "\nKeep your passphrase safe: without it no other "
+              << ") with vault " << config->vault_id << "\nScratch folder: " << config->scratch_dir
+              << "\nKeep your passphrase safe: without it no other "
               << "machine can recover this data.\n";
   }
   return kExitOk;
@@ -195,8 +195,8 @@ int BackupStart(Globals& g, const std::vector<std::string>& args) {
   line.Finish();
   if (!report.ok()) return Fail(g, report.status().WithContext("backup failed"));
   const auto& s = report->point.stats;
-  std::string failed_log = WriteFailedFilesLog(g, report->point_id.substr(0, 12),
-                                               report->failed_files);
+  std::string failed_log =
+      WriteFailedFilesLog(g, report->point_id.substr(0, 12), report->failed_files);
   if (g.json) {
     PrintJson(Json({{"ok", true},
                     {"state", engine::JobStateName(report->state)},
@@ -215,7 +215,8 @@ int BackupStart(Globals& g, const std::vector<std::string>& args) {
               << HumanBytes(s.bytes_scanned) << " scanned, " << HumanBytes(s.bytes_read)
               << " read, " << HumanBytes(s.bytes_new) << " new, " << HumanBytes(s.bytes_uploaded)
               << " uploaded\n";
-    for (const auto& f : report->failed_files) std::cout << "  skipped " << f.path << ": " << f.error << "\n";
+    for (const auto& f : report->failed_files)
+      std::cout << "  skipped " << f.path << ": " << f.error << "\n";
     if (!failed_log.empty()) std::cout << "  failed files listed in " << failed_log << "\n";
   }
   return report->state == engine::JobState::kCompleted ? kExitOk : kExitWarnings;
@@ -249,9 +250,12 @@ int RecoveryList(Globals& g) {
 
 const char* TypeName(tree::NodeType t) {
   switch (t) {
-    case tree::NodeType::kFile: return "file";
-    case tree::NodeType::kDirectory: return "dir";
-    case tree::NodeType::kSymlink: return "symlink";
+    case tree::NodeType::kFile:
+      return "file";
+    case tree::NodeType::kDirectory:
+      return "dir";
+    case tree::NodeType::kSymlink:
+      return "symlink";
   }
   return "?";
 }
@@ -283,8 +287,11 @@ int RecoveryItems(Globals& g, const std::vector<std::string>& args) {
   json list = json::array();
   for (const auto& n : nodes) {
     if (g.json) {
-      list.push_back({{"name", n.name}, {"type", TypeName(n.type)}, {"size", n.size},
-                      {"mode", n.mode}, {"mtime", FormatTime(n.mtime_ns)}});
+      list.push_back({{"name", n.name},
+                      {"type", TypeName(n.type)},
+                      {"size", n.size},
+                      {"mode", n.mode},
+                      {"mtime", FormatTime(n.mtime_ns)}});
     } else {
       char mode[8];
       std::snprintf(mode, sizeof mode, "%04o", n.mode);
@@ -306,8 +313,8 @@ int Recover(Globals& g, const std::vector<std::string>& args) {
       "create-copy", po::bool_switch(), "keep existing files, restore beside them")(
       "skip", po::bool_switch(), "keep existing files, skip them")(
       "passphrase-file", po::value<std::string>()->default_value(""),
-      "check the passphrase before recovering")(
-      "threads", po::value<size_t>()->default_value(0), "worker threads");
+      "check the passphrase before recovering")("threads", po::value<size_t>()->default_value(0),
+                                                "worker threads");
   auto vm = Parse(args, desc);
   int policies = vm["overwrite"].as<bool>() + vm["create-copy"].as<bool>() + vm["skip"].as<bool>();
   if (policies > 1) {
@@ -438,11 +445,14 @@ int Run(int argc, char** argv) {
   };
   std::string cmd = take();
   try {
-    if (cmd == "vault" && !rest.empty() && rest.front() == "init") return take(), VaultInit(g, rest);
+    if (cmd == "vault" && !rest.empty() && rest.front() == "init")
+      return take(), VaultInit(g, rest);
     if (cmd == "register") return Register(g, rest);
-    if (cmd == "backup" && !rest.empty() && rest.front() == "start") return take(), BackupStart(g, rest);
+    if (cmd == "backup" && !rest.empty() && rest.front() == "start")
+      return take(), BackupStart(g, rest);
     if (cmd == "recovery" && !rest.empty() && rest.front() == "list") return RecoveryList(g);
-    if (cmd == "recovery" && !rest.empty() && rest.front() == "items") return take(), RecoveryItems(g, rest);
+    if (cmd == "recovery" && !rest.empty() && rest.front() == "items")
+      return take(), RecoveryItems(g, rest);
     if (cmd == "recover") return Recover(g, rest);
     if (cmd == "verify") return Verify(g);
     if (cmd == "passphrase" && !rest.empty() && rest.front() == "change") {

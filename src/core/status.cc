@@ -4,31 +4,51 @@ namespace obagent {
 
 std::string_view CatalogueId(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kPassphraseNotConfigured: return "34506";
-    case ErrorCode::kActivationFailed: return "0x1FC07";
-    case ErrorCode::kScratchInaccessible: return "SalVhdInitializationError";
-    case ErrorCode::kLowDiskSpace: return "SalLowDiskSpace";
-    case ErrorCode::kChecksumStoreFailed: return "SalChecksumStoreInitializationFailed";
-    case ErrorCode::kInvalidVaultCredentials: return "34513";
-    case ErrorCode::kServiceUnreachable: return "100050";
-    case ErrorCode::kCredentialDownloadFailed: return "403";
-    case ErrorCode::kMachineRenamed: return "230006";
-    default: return "";
+    case ErrorCode::kPassphraseNotConfigured:
+      return "34506";
+    case ErrorCode::kActivationFailed:
+      return "0x1FC07";
+    case ErrorCode::kScratchInaccessible:
+      return "SalVhdInitializationError";
+    case ErrorCode::kLowDiskSpace:
+      return "SalLowDiskSpace";
+    case ErrorCode::kChecksumStoreFailed:
+      return "SalChecksumStoreInitializationFailed";
+    case ErrorCode::kInvalidVaultCredentials:
+      return "34513";
+    case ErrorCode::kServiceUnreachable:
+      return "100050";
+    case ErrorCode::kCredentialDownloadFailed:
+      return "403";
+    case ErrorCode::kMachineRenamed:
+      return "230006";
+    default:
+      return "";
   }
 }
 
 std::string_view CatalogueMessage(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kPassphraseNotConfigured: return "Encryption passphrase not correctly configured";
-    case ErrorCode::kActivationFailed: return "The activation did not complete successfully";
-    case ErrorCode::kScratchInaccessible: return "Could not access the scratch location";
-    case ErrorCode::kLowDiskSpace: return "Backup failed: insufficient storage where scratch is";
-    case ErrorCode::kChecksumStoreFailed: return "Could not access the backup checksum in scratch";
-    case ErrorCode::kInvalidVaultCredentials: return "Invalid vault credentials provided";
-    case ErrorCode::kServiceUnreachable: return "Agent was unable to connect to the backup service";
-    case ErrorCode::kCredentialDownloadFailed: return "Failed to download vault credential file";
-    case ErrorCode::kMachineRenamed: return "Resource not provisioned in service stamp";
-    default: return "";
+    case ErrorCode::kPassphraseNotConfigured:
+      return "Encryption passphrase not correctly configured";
+    case ErrorCode::kActivationFailed:
+      return "The activation did not complete successfully";
+    case ErrorCode::kScratchInaccessible:
+      return "Could not access the scratch location";
+    case ErrorCode::kLowDiskSpace:
+      return "Backup failed: insufficient storage where scratch is";
+    case ErrorCode::kChecksumStoreFailed:
+      return "Could not access the backup checksum in scratch";
+    case ErrorCode::kInvalidVaultCredentials:
+      return "Invalid vault credentials provided";
+    case ErrorCode::kServiceUnreachable:
+      return "Agent was unable to connect to the backup service";
+    case ErrorCode::kCredentialDownloadFailed:
+      return "Failed to download vault credential file";
+    case ErrorCode::kMachineRenamed:
+      return "Resource not provisioned in service stamp";
+    default:
+      return "";
   }
 }
 

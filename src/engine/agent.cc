@@ -33,15 +33,16 @@ Result<AgentConfig> LoadConfig(platform::Env& env, const std::string& state_dir)
   Result<Bytes> data = env.ReadFile(ConfigPath(state_dir));
   if (!data.ok()) {
     if (data.status().code() == ErrorCode::kNotFound) {
-      return Status(ErrorCode::kActivationFailed,
-                    "this machine is not registered (no " + ConfigPath(state_dir) +
-                        "); run 'obctl register'");
+      return Status(ErrorCode::kActivationFailed, "this machine is not registered (no " +
+                                                      ConfigPath(state_dir) +
+                                                      "); run 'obctl register'");
     }
     return data.status();
   }
   OB_ASSIGN_OR_RETURN(json j, ParseJson(*data, ConfigPath(state_dir)));
   if (j.value("version", 0) != kAgentConfigVersion) {
-    return Status(ErrorCode::kUnsupportedVersion, ConfigPath(state_dir) + " has an unknown version");
+    return Status(ErrorCode::kUnsupportedVersion,
+                  ConfigPath(state_dir) + " has an unknown version");
   }
   AgentConfig c;
   c.vault = j.value("vault", "");
@@ -59,8 +60,9 @@ Result<std::string> ReadVaultId(storage::BlobStore& store) {
   Result<Bytes> data = store.Get("vault.json");
   if (!data.ok()) {
     if (data.status().code() == ErrorCode::kNotFound) {
-      return InvalidArgument(store.Describe() + " is not a vault (no vault.json); create one with "
-                                                "'obctl vault init'");
+      return InvalidArgument(store.Describe() +
+                             " is not a vault (no vault.json); create one with "
+                             "'obctl vault init'");
     }
     return Status(ErrorCode::kServiceUnreachable, data.status().ToString());
   }
@@ -88,16 +90,16 @@ Result<keys::WrappedKey> ReadVaultKey(storage::BlobStore& store, const std::stri
   std::string key = RepoLayout::MachinePrefix(machine_id) + RepoLayout::Key(key_id);
   Result<Bytes> data = store.Get(key);
   if (!data.ok()) {
-    return Status(ErrorCode::kPassphraseNotConfigured,
-                  "the vault has no key " + key_id + " for this machine: " +
-                      data.status().ToString());
+    return Status(
+        ErrorCode::kPassphraseNotConfigured,
+        "the vault has no key " + key_id + " for this machine: " + data.status().ToString());
   }
   return keys::ParseWrappedKey(AsString(*data));
 }
 
 Status WriteKekFile(platform::Env& env, const std::string& scratch, const keys::LocalKekFile& f) {
-  return env.WriteFileAtomic(scratch + "/" + kKekFileName,
-                             AsBytes(keys::SerializeLocalKekFile(f)), true);
+  return env.WriteFileAtomic(scratch + "/" + kKekFileName, AsBytes(keys::SerializeLocalKekFile(f)),
+                             true);
 }
 
 std::string NewId() { return ToHex(crypto::RandomBytes(16)); }
@@ -157,9 +159,9 @@ Result<AgentConfig> Register(platform::Env& env, const std::string& state_dir,
   config.vault = vault;
   OB_ASSIGN_OR_RETURN(config.vault_id, ReadVaultId(*store));
   config.machine_name = env.Hostname();
-  OB_ASSIGN_OR_RETURN(config.scratch_dir,
-                      env.AbsolutePath(options.scratch_dir.empty() ? state_dir + "/scratch"
-                                                                   : options.scratch_dir));
+  OB_ASSIGN_OR_RETURN(
+      config.scratch_dir,
+      env.AbsolutePath(options.scratch_dir.empty() ? state_dir + "/scratch" : options.scratch_dir));
   OB_RETURN_IF_ERROR(env.CreateDirs(config.scratch_dir, true));
   OB_RETURN_IF_ERROR(CheckScratch(env, config.scratch_dir));
 
@@ -168,8 +170,8 @@ Result<AgentConfig> Register(platform::Env& env, const std::string& state_dir,
   if (existing) {
     // Re-registration: the passphrase must open the key already in the vault.
     config.machine_id = *existing;
-    OB_ASSIGN_OR_RETURN(Bytes mj, store->Get(RepoLayout::MachinePrefix(config.machine_id) +
-                                             "machine.json"));
+    OB_ASSIGN_OR_RETURN(Bytes mj,
+                        store->Get(RepoLayout::MachinePrefix(config.machine_id) + "machine.json"));
     OB_ASSIGN_OR_RETURN(json j, ParseJson(mj, "machine.json"));
     OB_ASSIGN_OR_RETURN(kek_file.wrapped,
                         ReadVaultKey(*store, config.machine_id, j.value("key_id", "")));
@@ -205,9 +207,9 @@ Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
   OB_ASSIGN_OR_RETURN(agent.config, LoadConfig(env, state_dir));
   const AgentConfig& c = agent.config;
   if (env.Hostname() != c.machine_name) {
-    return Status(ErrorCode::kMachineRenamed,
-                  "this machine was registered as '" + c.machine_name + "' and is now named '" +
-                      env.Hostname() + "'; rename it back or register it again");
+    return Status(ErrorCode::kMachineRenamed, "this machine was registered as '" + c.machine_name +
+                                                  "' and is now named '" + env.Hostname() +
+                                                  "'; rename it back or register it again");
   }
   OB_RETURN_IF_ERROR(CheckScratch(env, c.scratch_dir));
   Result<Bytes> kek_data = env.ReadFile(c.scratch_dir + "/" + kKekFileName);

@@ -69,8 +69,8 @@ class BackupRun {
   bool ReadFile(const std::string& path, const platform::FileInfo& info, PendingChunks& out);
   Status ReadFileOnce(const std::string& path, PendingChunks& out, platform::FileInfo& after);
   ObjectId ProcessChunk(ByteView data, pack::BlobType type);
-  void AddToPack(pack::PackWriter& writer, pack::BlobType type, const ObjectId& id,
-                 ByteView sealed, uint32_t raw_length);
+  void AddToPack(pack::PackWriter& writer, pack::BlobType type, const ObjectId& id, ByteView sealed,
+                 uint32_t raw_length);
   Status UploadFinished(const pack::PackWriter::Finished& finished);
   Status FlushPacks();
   void Fail(Status status);
@@ -202,8 +202,8 @@ Status BackupRun::ReadFileOnce(const std::string& path, PendingChunks& out,
         start = 0;
       }
       while (!eof && end < read_buffer_.size()) {
-        OB_ASSIGN_OR_RETURN(size_t n, file->Read(read_buffer_.data() + end,
-                                                 read_buffer_.size() - end));
+        OB_ASSIGN_OR_RETURN(size_t n,
+                            file->Read(read_buffer_.data() + end, read_buffer_.size() - end));
         if (n == 0) eof = true;
         end += n;
         stats_.bytes_read += n;
@@ -211,14 +211,13 @@ Status BackupRun::ReadFileOnce(const std::string& path, PendingChunks& out,
     }
     if (start == end) break;
     size_t cut = chunker_.NextChunkLength(ByteView(read_buffer_.data() + start, end - start));
-    auto data = std::make_shared<Bytes>(read_buffer_.begin() + start,
-                                        read_buffer_.begin() + start + cut);
+    auto data =
+        std::make_shared<Bytes>(read_buffer_.begin() + start, read_buffer_.begin() + start + cut);
     auto promise = std::make_shared<std::promise<ObjectId>>();
     out.ids.push_back(promise->get_future());
     out.sizes.push_back(static_cast<uint32_t>(cut));
-    executor_.Submit([this, data, promise] {
-      promise->set_value(ProcessChunk(*data, pack::BlobType::kData));
-    });
+    executor_.Submit(
+        [this, data, promise] { promise->set_value(ProcessChunk(*data, pack::BlobType::kData)); });
     start += cut;
     if (failed()) return Status::Ok();
   }
@@ -242,8 +241,9 @@ bool BackupRun::ReadFile(const std::string& path, const platform::FileInfo& info
     out = std::move(chunks);
     if (after.size == info.size && after.mtime_ns == info.mtime_ns) return true;
   }
-  skipped_.push_back({path, "the file changed while it was being read; the copy may be "
-                            "inconsistent"});
+  skipped_.push_back({path,
+                      "the file changed while it was being read; the copy may be "
+                      "inconsistent"});
   return true;
 }
 
@@ -332,8 +332,7 @@ const tree::Tree* BackupRun::LoadPrevious(const std::optional<ObjectId>& id,
 }
 
 Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::string& rel,
-                                            const IncludeTrie* trie,
-                                            const tree::Tree* previous) {
+                                            const IncludeTrie* trie, const tree::Tree* previous) {
   // Names to visit: everything for an included folder, else only the trie's
   // children (the folders above an included root).
   std::vector<std::string> names;
@@ -367,8 +366,9 @@ Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::
     }
     const tree::Node* prev_node = nullptr;
     if (previous) {
-      auto it = std::lower_bound(previous->nodes.begin(), previous->nodes.end(), name,
-                                 [](const tree::Node& n, const std::string& s) { return n.name < s; });
+      auto it =
+          std::lower_bound(previous->nodes.begin(), previous->nodes.end(), name,
+                           [](const tree::Node& n, const std::string& s) { return n.name < s; });
       if (it != previous->nodes.end() && it->name == name) prev_node = &*it;
     }
     PendingNode node;
@@ -407,7 +407,8 @@ Result<BackupReport> BackupRun::Run() {
     node->children.clear();
     roots.push_back(abs);
   }
-  if (root.included) return InvalidArgument("backing up the whole file system root is not supported");
+  if (root.included)
+    return InvalidArgument("backing up the whole file system root is not supported");
 
   // The latest recovery point is the parent for change detection.
   std::optional<ObjectId> parent_tree;
@@ -432,9 +433,8 @@ Result<BackupReport> BackupRun::Run() {
   OB_RETURN_IF_ERROR(repo_.SaveIndexFile(uploaded_).WithContext("saving the index"));
 
   BackupReport report;
-  report.point.time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             start_wall.time_since_epoch())
-                             .count();
+  report.point.time_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(start_wall.time_since_epoch()).count();
   report.point.hostname = options_.hostname;
   report.point.machine_id = options_.machine_id;
   report.point.paths = roots;
@@ -445,8 +445,8 @@ Result<BackupReport> BackupRun::Run() {
   report.point.stats = stats_;
   OB_ASSIGN_OR_RETURN(report.point_id, repo_.SaveRecoveryPoint(report.point));
   report.failed_files = std::move(skipped_);
-  report.state = report.failed_files.empty() ? JobState::kCompleted
-                                             : JobState::kCompletedWithWarnings;
+  report.state =
+      report.failed_files.empty() ? JobState::kCompleted : JobState::kCompletedWithWarnings;
   ReportProgress(true);
   return report;
 }
@@ -460,11 +460,16 @@ Result<BackupReport> RunBackup(Repository& repo, const BackupOptions& options) {
 
 const char* JobStateName(JobState state) {
   switch (state) {
-    case JobState::kInProgress: return "InProgress";
-    case JobState::kCompleted: return "Completed";
-    case JobState::kCompletedWithWarnings: return "CompletedWithWarnings";
-    case JobState::kFailed: return "Failed";
-    case JobState::kCancelled: return "Cancelled";
+    case JobState::kInProgress:
+      return "InProgress";
+    case JobState::kCompleted:
+      return "Completed";
+    case JobState::kCompletedWithWarnings:
+      return "CompletedWithWarnings";
+    case JobState::kFailed:
+      return "Failed";
+    case JobState::kCancelled:
+      return "Cancelled";
   }
   return "Unknown";
 }

@@ -69,7 +69,8 @@ Result<Bytes> Repository::ReadPackRange(const std::string& pack, const index::Lo
     std::lock_guard lock(tree_cache_mu_);
     tree_packs_.emplace(pack, whole);
   }
-  if (uint64_t{loc.offset} + loc.length > whole->size()) return Corrupt("pack " + pack + " is short");
+  if (uint64_t{loc.offset} + loc.length > whole->size())
+    return Corrupt("pack " + pack + " is short");
   return Bytes(whole->begin() + loc.offset, whole->begin() + loc.offset + loc.length);
 }
 

@@ -167,8 +167,8 @@ void RestoreRun::FinishFile(const std::shared_ptr<FileJob>& job) {
     st = job->dir->Rename(job->temp_name, job->final_name);
   }
   if (job->error.empty() && st.ok()) {
-    st = job->dir->SetAttributes(job->final_name, job->node.mode, job->node.mtime_ns,
-                                 job->node.uid, job->node.gid, false);
+    st = job->dir->SetAttributes(job->final_name, job->node.mode, job->node.mtime_ns, job->node.uid,
+                                 job->node.gid, false);
   }
   if (!job->error.empty() || !st.ok()) {
     if (job->error.empty()) (void)job->file->Close();
@@ -269,8 +269,8 @@ void RestoreRun::RestoreDirectory(const std::shared_ptr<RestoreDir>& dir, const 
 void RestoreRun::RestoreNode(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
                              const std::string& rel, const std::string& display) {
   if (!tree::IsSafeName(node.name)) {
-    Failed(display, Status(ErrorCode::kPathEscape, "unsafe name in recovery point; refused")
-                        .ToString());
+    Failed(display,
+           Status(ErrorCode::kPathEscape, "unsafe name in recovery point; refused").ToString());
     return;
   }
   std::string name = node.name;
@@ -343,8 +343,8 @@ Result<RestoreReport> RestoreRun::Run() {
     std::string rel;
     for (const auto& p : parts) rel += (rel.empty() ? "" : "/") + p;
     // The destination folder: the target, or the item's original parent.
-    std::string dest = options_.target ? *options_.target
-                                       : item_path.substr(0, item_path.rfind('/'));
+    std::string dest =
+        options_.target ? *options_.target : item_path.substr(0, item_path.rfind('/'));
     if (dest.empty()) dest = "/";
     OB_ASSIGN_OR_RETURN(auto root, env.OpenRestoreRoot(dest, true));
     std::shared_ptr<RestoreDir> root_dir = std::move(root);

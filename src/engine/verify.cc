@@ -17,8 +17,7 @@ namespace obagent::engine {
 namespace {
 
 // Checks one whole pack; appends problems.
-void VerifyPack(Repository& repo, const std::string& name, VerifyReport& report,
-                std::mutex& mu) {
+void VerifyPack(Repository& repo, const std::string& name, VerifyReport& report, std::mutex& mu) {
   auto problem = [&](std::string text) {
     std::lock_guard lock(mu);
     report.problems.push_back(std::move(text));

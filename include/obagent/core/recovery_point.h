@@ -18,10 +18,10 @@ constexpr int kVersion = 1;
 struct Stats {
   uint64_t files = 0;
   uint64_t directories = 0;
-  uint64_t bytes_scanned = 0;    // logical bytes of all files
-  uint64_t bytes_read = 0;       // bytes actually read (changed files)
-  uint64_t bytes_new = 0;        // plaintext of new blobs
-  uint64_t bytes_uploaded = 0;   // pack bytes uploaded
+  uint64_t bytes_scanned = 0;   // logical bytes of all files
+  uint64_t bytes_read = 0;      // bytes actually read (changed files)
+  uint64_t bytes_new = 0;       // plaintext of new blobs
+  uint64_t bytes_uploaded = 0;  // pack bytes uploaded
   uint64_t files_skipped = 0;
 };
 

@@ -34,9 +34,9 @@ struct Node {
   uint64_t inode = 0;   // change detection only
   uint64_t device = 0;  // change detection and hard links
   uint32_t link_count = 1;
-  std::vector<ChunkRef> content;   // kFile
+  std::vector<ChunkRef> content;    // kFile
   std::optional<ObjectId> subtree;  // kDirectory
-  std::string symlink_target;      // kSymlink
+  std::string symlink_target;       // kSymlink
   // For a file whose inode was already seen in this recovery point: the path
   // (relative to the recovery point root, '/'-separated) of the first one.
   // The content is kept too, so the file can be restored alone as a copy.

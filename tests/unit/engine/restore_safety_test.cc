@@ -42,8 +42,8 @@ class RestoreSafetyTest : public ::testing::Test {
     ObjectId id;
     std::memcpy(id.bytes.data(), mac.data(), mac.size());
     writer_->Add(type, id,
-                pack::SealBlob(repo_->keys().data_key, type, id, compress::EncodePayload(data)),
-                static_cast<uint32_t>(data.size()));
+                 pack::SealBlob(repo_->keys().data_key, type, id, compress::EncodePayload(data)),
+                 static_cast<uint32_t>(data.size()));
     return id;
   }
 
@@ -95,7 +95,8 @@ class RestoreSafetyTest : public ::testing::Test {
       EXPECT_TRUE(inside) << "restore wrote outside its target: " << path;
       if (entry.is_regular_file() && !path.starts_with(dir_ + "/vault") &&
           !path.starts_with(dir_ + "/cache")) {
-        EXPECT_EQ(fs::file_size(entry.path()), 0u) << "restored content of an unsafe name: " << path;
+        EXPECT_EQ(fs::file_size(entry.path()), 0u)
+            << "restored content of an unsafe name: " << path;
       }
     }
   }
