@@ -9,7 +9,7 @@
 # and once more (with a retry) if the install fails on stale lists. Uses sudo when not root.
 set -euo pipefail
 
-PKGS=(build-essential cmake ninja-build pkg-config clang-format
+PKGS=(build-essential cmake ninja-build pkg-config clang-format curl util-linux
   libboost-dev libboost-program-options-dev libssl-dev libcpprest-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libzstd-dev python3 git)
 BENCH_PKGS=(restic borgbackup time bc)
@@ -31,6 +31,12 @@ done
 installed() { # pkg -> 0 if installed
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]
 }
+
+# Node.js and npm run Azurite (the Azure Storage emulator) in the tests; a
+# machine that already has them (from Debian or elsewhere) keeps its own.
+if ! command -v npm > /dev/null || ! command -v node > /dev/null; then
+  PKGS+=(nodejs npm)
+fi
 
 MISSING=()
 for p in "${PKGS[@]}"; do

@@ -96,6 +96,8 @@ else
   step deps bash scripts/install-deps.sh || true
 fi
 step format check_format || true
+# Azurite (npm) for the Azure Blob tests; the tests start and stop it.
+step azurite bash scripts/azurite.sh install || true
 if step build env BUILD_DIR=build BUILD_TYPE=Release bash scripts/build.sh; then
   step ctest ctest --test-dir build --output-on-failure -j"$CTEST_JOBS" || true
 else

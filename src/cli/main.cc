@@ -5,7 +5,9 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -15,6 +17,7 @@
 #include "obagent/engine/agent.h"
 #include "obagent/engine/backup.h"
 #include "obagent/engine/restore.h"
+#include "obagent/engine/vault_client.h"
 #include "obagent/engine/verify.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
@@ -33,14 +36,19 @@ constexpr int kExitWarnings = 3;
 constexpr char kUsage[] = R"(usage: obctl [--state-dir DIR] [--json] COMMAND [options]
 
 Commands:
-  vault init --path DIR                  create a local vault
-  register --vault DIR [--scratch DIR]   register this machine (passphrase from
-           [--passphrase-file F]         --passphrase-file or $OBAGENT_PASSPHRASE)
+  vault create NAME --service URL [--admin-token-file F]     (vaultd administrator)
+  vault credentials NAME --service URL --out FILE [--validity-hours H]
+  vault init --path DIR                  create a local vault (embedded mode)
+  register --vault-credentials FILE | --vault DIR   register this machine
+           [--scratch DIR] [--passphrase-file F] (or $OBAGENT_PASSPHRASE)
+           [--proxy URL [--proxy-user U --proxy-password-file F]]
   backup start --include PATH... [--exclude GLOB...]
   recovery list                          list recovery points
   recovery items --point ID [PATH]       list what a recovery point holds
   recover --point ID [--item PATH...] [--target DIR]
           [--overwrite | --create-copy | --skip] [--passphrase-file F]
+  (recovery list|items and recover take --source-machine NAME
+   --vault-credentials FILE --passphrase-file F to recover another machine)
   verify                                 check every object in the vault
   passphrase change [--new-passphrase-file F]  (or $OBAGENT_NEW_PASSPHRASE)
 
@@ -126,30 +134,144 @@ int VaultInit(Globals& g, const std::vector<std::string>& args) {
 
 int Register(Globals& g, const std::vector<std::string>& args) {
   po::options_description desc("register");
-  desc.add_options()("vault", po::value<std::string>()->required(), "vault folder")(
+  desc.add_options()("vault-credentials", po::value<std::string>()->default_value(""),
+                     "vault-credential file downloaded from the vault")(
+      "vault", po::value<std::string>()->default_value(""), "local vault folder (embedded mode)")(
       "scratch", po::value<std::string>()->default_value(""), "scratch folder")(
-      "passphrase-file", po::value<std::string>()->default_value(""), "file with the passphrase");
+      "passphrase-file", po::value<std::string>()->default_value(""), "file with the passphrase")(
+      "proxy", po::value<std::string>()->default_value(""), "HTTP proxy URL")(
+      "proxy-user", po::value<std::string>()->default_value(""), "proxy user")(
+      "proxy-password-file", po::value<std::string>()->default_value(""), "proxy password file");
   auto vm = Parse(args, desc);
   Result<std::string> pass = ReadSecret(*g.env, vm["passphrase-file"].as<std::string>(),
                                         "OBAGENT_PASSPHRASE", "passphrase");
   if (!pass.ok()) return Fail(g, pass.status());
-  engine::RegisterOptions options{vm["vault"].as<std::string>(), *pass,
-                                  vm["scratch"].as<std::string>()};
+  engine::RegisterOptions options;
+  options.vault = vm["vault"].as<std::string>();
+  options.credentials_file = vm["vault-credentials"].as<std::string>();
+  options.passphrase = *pass;
+  options.scratch_dir = vm["scratch"].as<std::string>();
+  options.proxy = vm["proxy"].as<std::string>();
+  options.proxy_user = vm["proxy-user"].as<std::string>();
+  if (!vm["proxy-password-file"].as<std::string>().empty()) {
+    auto pw = ReadSecret(*g.env, vm["proxy-password-file"].as<std::string>(), "OBAGENT_PROXY_PASSWORD",
+                         "proxy password");
+    if (!pw.ok()) return Fail(g, pw.status());
+    options.proxy_password = *pw;
+  }
   Result<engine::AgentConfig> config = engine::Register(*g.env, g.state_dir, options);
   if (!config.ok()) return Fail(g, config.status());
+  std::string where = config->service_url.empty() ? config->vault
+                                                  : config->vault_name + " at " + config->service_url;
   if (g.json) {
     PrintJson(Json({{"ok", true},
                     {"machine_id", config->machine_id},
                     {"machine_name", config->machine_name},
                     {"vault_id", config->vault_id},
+                    {"vault", where},
                     {"scratch", config->scratch_dir}}));
   } else {
     std::cout << "Registered '" << config->machine_name << "' (machine " << config->machine_id
-              << ") with vault " << config->vault_id << "\nScratch folder: " << config->scratch_dir
-              << "\nKeep your passphrase safe: without it no other "
-              << "machine can recover this data.\n";
+              << ") with vault " << where << "\nScratch folder: " << config->scratch_dir
+              << "\nKeep your passphrase safe: without it no other machine can recover this "
+              << "data.\n";
   }
   return kExitOk;
+}
+
+// Administrator commands against vaultd.
+Result<std::unique_ptr<engine::VaultClient>> AdminClient(Globals& g, const po::variables_map& vm) {
+  auto token = ReadSecret(*g.env, vm["admin-token-file"].as<std::string>(),
+                          "OBAGENT_VAULT_ADMIN_TOKEN", "vault administrator token");
+  if (!token.ok()) return token.status();
+  engine::ServiceConnection conn;
+  conn.url = vm["service"].as<std::string>();
+  conn.token = *token;
+  return std::make_unique<engine::VaultClient>(conn);
+}
+
+void AddAdminOptions(po::options_description& desc) {
+  desc.add_options()("service", po::value<std::string>()->required(), "vaultd URL")(
+      "admin-token-file", po::value<std::string>()->default_value(""),
+      "file with the administrator token (or $OBAGENT_VAULT_ADMIN_TOKEN)");
+}
+
+int VaultCreate(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("vault create");
+  desc.add_options()("name", po::value<std::string>()->required(), "vault name");
+  AddAdminOptions(desc);
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  auto vm = Parse(args, desc, &pos);
+  auto client = AdminClient(g, vm);
+  if (!client.ok()) return Fail(g, client.status());
+  auto answer = (*client)->Call("POST", "/v1/vaults", {{"name", vm["name"].as<std::string>()}});
+  if (!answer.ok()) return Fail(g, answer.status());
+  if (g.json) {
+    PrintJson(*answer);
+  } else {
+    std::cout << "Vault '" << answer->value("name", "") << "' created (" << answer->value("vault_id", "")
+              << ")\n";
+  }
+  return kExitOk;
+}
+
+int VaultCredentials(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("vault credentials");
+  desc.add_options()("name", po::value<std::string>()->required(), "vault name")(
+      "out", po::value<std::string>()->required(), "file to write")(
+      "validity-hours", po::value<double>(), "validity (default: the vault's, 48 h)");
+  AddAdminOptions(desc);
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  auto vm = Parse(args, desc, &pos);
+  auto client = AdminClient(g, vm);
+  if (!client.ok()) return Fail(g, client.status());
+  json body = json::object();
+  if (vm.count("validity-hours")) body["validity_hours"] = vm["validity-hours"].as<double>();
+  auto answer = (*client)->Call("POST", "/v1/vaults/" + vm["name"].as<std::string>() + "/credentials", body);
+  if (!answer.ok()) return Fail(g, answer.status());
+  std::string xml = answer->value("credentials", "");
+  Status st = g.env->WriteFileAtomic(vm["out"].as<std::string>(), AsBytes(xml), true);
+  if (!st.ok()) return Fail(g, st);
+  if (g.json) {
+    PrintJson(Json({{"ok", true}, {"file", vm["out"].as<std::string>()},
+                    {"expires_at", answer->value("expires_at", "")}}));
+  } else {
+    std::cout << "Vault credentials written to " << vm["out"].as<std::string>() << " (valid until "
+              << answer->value("expires_at", "") << "; earlier downloads are no longer valid)\n";
+  }
+  return kExitOk;
+}
+
+// This machine, or another one of the vault for alternate-machine recovery.
+Result<engine::OpenedAgent> OpenFor(Globals& g, const po::variables_map& vm,
+                                    const std::optional<std::string>& passphrase) {
+  if (vm.count("source-machine") && !vm["source-machine"].as<std::string>().empty()) {
+    if (!passphrase) {
+      return InvalidArgument("recovering another machine needs its passphrase (--passphrase-file)");
+    }
+    return engine::OpenSourceMachine(*g.env, g.state_dir, vm["vault-credentials"].as<std::string>(),
+                                     vm["source-machine"].as<std::string>(), *passphrase);
+  }
+  return engine::OpenAgent(*g.env, g.state_dir, passphrase);
+}
+
+void AddSourceOptions(po::options_description& desc) {
+  desc.add_options()("source-machine", po::value<std::string>()->default_value(""),
+                     "recover another machine of the vault")(
+      "vault-credentials", po::value<std::string>()->default_value(""),
+      "a fresh vault-credential file (for --source-machine)")(
+      "passphrase-file", po::value<std::string>()->default_value(""),
+      "the passphrase (checked; required for --source-machine)");
+}
+
+Result<std::optional<std::string>> OptionalPassphrase(Globals& g, const po::variables_map& vm) {
+  if (vm["passphrase-file"].as<std::string>().empty()) return std::optional<std::string>();
+  auto p = ReadSecret(*g.env, vm["passphrase-file"].as<std::string>(), "OBAGENT_PASSPHRASE",
+                      "passphrase");
+  if (!p.ok()) return p.status();
+  return std::optional<std::string>(*p);
 }
 
 json FailedFilesJson(const std::vector<engine::FailedFile>& files) {
@@ -189,10 +311,31 @@ int BackupStart(Globals& g, const std::vector<std::string>& args) {
   options.staging_dir = agent->staging_dir;
   options.hostname = agent->config.machine_name;
   options.machine_id = agent->config.machine_id;
+  // One writer per machine: the vault's lease, renewed while the job runs.
+  std::unique_ptr<engine::LeaseHolder> lease;
+  if (agent->client) {
+    auto held = engine::LeaseHolder::Acquire(*agent->client, options.hostname + " backup");
+    if (!held.ok()) return Fail(g, held.status().WithContext("backup failed"));
+    lease = std::move(held).value();
+  }
   ProgressLine line(!g.json && g.env->IsTerminal(2), "Backing up");
   options.progress = [&](const engine::Progress& p) { line.Update(p); };
   Result<engine::BackupReport> report = engine::RunBackup(*agent->repo, options);
   line.Finish();
+  if (agent->client) {
+    // The job report is informational: a vault that went away was already
+    // reported by the backup itself.
+    json job = {{"type", "Backup"},
+                {"state", report.ok() ? engine::JobStateName(report->state) : "Failed"},
+                {"recovery_point", report.ok() ? report->point_id : ""},
+                {"error", report.ok() ? "" : report.status().ToString()}};
+    if (report.ok()) {
+      job["files"] = report->point.stats.files;
+      job["bytes_scanned"] = report->point.stats.bytes_scanned;
+      job["bytes_uploaded"] = report->point.stats.bytes_uploaded;
+    }
+    (void)agent->client->Call("POST", "/v1/jobs", job);
+  }
   if (!report.ok()) return Fail(g, report.status().WithContext("backup failed"));
   const auto& s = report->point.stats;
   std::string failed_log =
@@ -222,8 +365,13 @@ int BackupStart(Globals& g, const std::vector<std::string>& args) {
   return report->state == engine::JobState::kCompleted ? kExitOk : kExitWarnings;
 }
 
-int RecoveryList(Globals& g) {
-  Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
+int RecoveryList(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("recovery list");
+  AddSourceOptions(desc);
+  auto vm = Parse(args, desc);
+  auto pass = OptionalPassphrase(g, vm);
+  if (!pass.ok()) return Fail(g, pass.status());
+  Result<engine::OpenedAgent> agent = OpenFor(g, vm, *pass);
   if (!agent.ok()) return Fail(g, agent.status());
   auto points = agent->repo->ListRecoveryPoints();
   if (!points.ok()) return Fail(g, points.status());
@@ -264,10 +412,13 @@ int RecoveryItems(Globals& g, const std::vector<std::string>& args) {
   po::options_description desc("recovery items");
   desc.add_options()("point", po::value<std::string>()->required(), "recovery point")(
       "path", po::value<std::string>()->default_value("/"), "folder in the recovery point");
+  AddSourceOptions(desc);
   po::positional_options_description pos;
   pos.add("path", 1);
   auto vm = Parse(args, desc, &pos);
-  Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
+  auto pass = OptionalPassphrase(g, vm);
+  if (!pass.ok()) return Fail(g, pass.status());
+  Result<engine::OpenedAgent> agent = OpenFor(g, vm, *pass);
   if (!agent.ok()) return Fail(g, agent.status());
   Status st = agent->repo->LoadIndex();
   if (!st.ok()) return Fail(g, st);
@@ -312,22 +463,16 @@ int Recover(Globals& g, const std::vector<std::string>& args) {
       "overwrite", po::bool_switch(), "replace existing files (default)")(
       "create-copy", po::bool_switch(), "keep existing files, restore beside them")(
       "skip", po::bool_switch(), "keep existing files, skip them")(
-      "passphrase-file", po::value<std::string>()->default_value(""),
-      "check the passphrase before recovering")("threads", po::value<size_t>()->default_value(0),
-                                                "worker threads");
+      "threads", po::value<size_t>()->default_value(0), "worker threads");
+  AddSourceOptions(desc);
   auto vm = Parse(args, desc);
   int policies = vm["overwrite"].as<bool>() + vm["create-copy"].as<bool>() + vm["skip"].as<bool>();
   if (policies > 1) {
     return Fail(g, InvalidArgument("choose one of --overwrite, --create-copy, --skip"));
   }
-  std::optional<std::string> pass;
-  if (!vm["passphrase-file"].as<std::string>().empty()) {
-    auto p = ReadSecret(*g.env, vm["passphrase-file"].as<std::string>(), "OBAGENT_PASSPHRASE",
-                        "passphrase");
-    if (!p.ok()) return Fail(g, p.status());
-    pass = *p;
-  }
-  Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, pass);
+  auto pass = OptionalPassphrase(g, vm);
+  if (!pass.ok()) return Fail(g, pass.status());
+  Result<engine::OpenedAgent> agent = OpenFor(g, vm, *pass);
   if (!agent.ok()) return Fail(g, agent.status());
   Status st = agent->repo->LoadIndex();
   if (!st.ok()) return Fail(g, st);
@@ -443,24 +588,36 @@ int Run(int argc, char** argv) {
     if (!rest.empty()) rest.erase(rest.begin());
     return w;
   };
+  using Handler = std::function<int(Globals&, const std::vector<std::string>&)>;
+  auto no_args = [](int (*f)(Globals&)) {
+    return [f](Globals& g, const std::vector<std::string>&) { return f(g); };
+  };
+  // "command" or "command subcommand" -> handler.
+  const std::map<std::string, Handler> commands = {
+      {"vault init", VaultInit},
+      {"vault create", VaultCreate},
+      {"vault credentials", VaultCredentials},
+      {"register", Register},
+      {"backup start", BackupStart},
+      {"recovery list", RecoveryList},
+      {"recovery items", RecoveryItems},
+      {"recover", Recover},
+      {"verify", no_args(Verify)},
+      {"passphrase change", PassphraseChange},
+  };
   std::string cmd = take();
-  try {
-    if (cmd == "vault" && !rest.empty() && rest.front() == "init")
-      return take(), VaultInit(g, rest);
-    if (cmd == "register") return Register(g, rest);
-    if (cmd == "backup" && !rest.empty() && rest.front() == "start")
-      return take(), BackupStart(g, rest);
-    if (cmd == "recovery" && !rest.empty() && rest.front() == "list") return RecoveryList(g);
-    if (cmd == "recovery" && !rest.empty() && rest.front() == "items")
-      return take(), RecoveryItems(g, rest);
-    if (cmd == "recover") return Recover(g, rest);
-    if (cmd == "verify") return Verify(g);
-    if (cmd == "passphrase" && !rest.empty() && rest.front() == "change") {
-      return take(), PassphraseChange(g, rest);
+  auto it = commands.find(cmd);
+  if (it == commands.end() && !rest.empty()) {
+    it = commands.find(cmd + " " + rest.front());
+    if (it != commands.end()) cmd += " " + take();
+  }
+  if (it != commands.end()) {
+    try {
+      return it->second(g, rest);
+    } catch (const po::error& e) {
+      std::cerr << "obctl " << cmd << ": " << e.what() << "\n";
+      return kExitUsage;
     }
-  } catch (const po::error& e) {
-    std::cerr << "obctl " << cmd << ": " << e.what() << "\n";
-    return kExitUsage;
   }
   std::cerr << (cmd.empty() ? "" : "obctl: unknown command '" + cmd + "'\n") << kUsage;
   return kExitUsage;

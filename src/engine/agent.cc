@@ -1,9 +1,11 @@
 #include "obagent/engine/agent.h"
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
+#include "obagent/vault/credentials.h"
 
 namespace obagent::engine {
 
@@ -22,9 +24,18 @@ Result<json> ParseJson(ByteView data, const std::string& what) {
 }
 
 Status SaveConfig(platform::Env& env, const std::string& state_dir, const AgentConfig& c) {
-  json j = {{"version", kAgentConfigVersion}, {"vault", c.vault},
-            {"vault_id", c.vault_id},         {"machine_id", c.machine_id},
-            {"machine_name", c.machine_name}, {"scratch_dir", c.scratch_dir}};
+  json j = {{"version", kAgentConfigVersion},
+            {"vault", c.vault},
+            {"service_url", c.service_url},
+            {"vault_id", c.vault_id},
+            {"vault_name", c.vault_name},
+            {"machine_id", c.machine_id},
+            {"machine_name", c.machine_name},
+            {"token", c.token},
+            {"proxy", c.proxy},
+            {"proxy_user", c.proxy_user},
+            {"proxy_password", c.proxy_password},
+            {"scratch_dir", c.scratch_dir}};
   OB_RETURN_IF_ERROR(env.CreateDirs(state_dir, true));
   return env.WriteFileAtomic(ConfigPath(state_dir), AsBytes(j.dump(2)), true);
 }
@@ -46,11 +57,18 @@ Result<AgentConfig> LoadConfig(platform::Env& env, const std::string& state_dir)
   }
   AgentConfig c;
   c.vault = j.value("vault", "");
+  c.service_url = j.value("service_url", "");
   c.vault_id = j.value("vault_id", "");
+  c.vault_name = j.value("vault_name", "");
   c.machine_id = j.value("machine_id", "");
   c.machine_name = j.value("machine_name", "");
+  c.token = j.value("token", "");
+  c.proxy = j.value("proxy", "");
+  c.proxy_user = j.value("proxy_user", "");
+  c.proxy_password = j.value("proxy_password", "");
   c.scratch_dir = j.value("scratch_dir", "");
-  if (c.vault.empty() || c.machine_id.empty() || c.scratch_dir.empty()) {
+  if ((c.vault.empty() && c.service_url.empty()) || c.machine_id.empty() ||
+      c.scratch_dir.empty()) {
     return Corrupt(ConfigPath(state_dir) + " is incomplete");
   }
   return c;
@@ -85,24 +103,186 @@ Result<std::optional<std::string>> FindMachine(storage::BlobStore& store, const 
   return std::optional<std::string>();
 }
 
-Result<keys::WrappedKey> ReadVaultKey(storage::BlobStore& store, const std::string& machine_id,
+Result<keys::WrappedKey> ReadVaultKey(storage::BlobStore& machine_store,
                                       const std::string& key_id) {
-  std::string key = RepoLayout::MachinePrefix(machine_id) + RepoLayout::Key(key_id);
-  Result<Bytes> data = store.Get(key);
+  Result<Bytes> data = machine_store.Get(RepoLayout::Key(key_id));
   if (!data.ok()) {
-    return Status(
-        ErrorCode::kPassphraseNotConfigured,
-        "the vault has no key " + key_id + " for this machine: " + data.status().ToString());
+    if (data.status().code() == ErrorCode::kServiceUnreachable) return data.status();
+    return Status(ErrorCode::kPassphraseNotConfigured,
+                  "the vault has no key " + key_id + " for this machine: " +
+                      data.status().ToString());
   }
   return keys::ParseWrappedKey(AsString(*data));
 }
 
 Status WriteKekFile(platform::Env& env, const std::string& scratch, const keys::LocalKekFile& f) {
-  return env.WriteFileAtomic(scratch + "/" + kKekFileName, AsBytes(keys::SerializeLocalKekFile(f)),
-                             true);
+  return env.WriteFileAtomic(scratch + "/" + kKekFileName,
+                             AsBytes(keys::SerializeLocalKekFile(f)), true);
 }
 
 std::string NewId() { return ToHex(crypto::RandomBytes(16)); }
+
+// Proves knowledge of the master key to vaultd without revealing it.
+std::string KeyCheck(const crypto::Key& master) {
+  return ToHex(crypto::HmacSha256(master, AsBytes("obagent key check v1")));
+}
+
+// Opens an existing wrapped key with the passphrase; 34506 when it does not.
+Result<keys::LocalKekFile> OpenWithPassphrase(const keys::WrappedKey& wrapped,
+                                              const std::string& passphrase,
+                                              crypto::Key& master) {
+  keys::LocalKekFile file;
+  file.wrapped = wrapped;
+  OB_ASSIGN_OR_RETURN(file.kek, keys::DeriveKek(passphrase, wrapped.kdf));
+  Result<crypto::Key> opened = keys::UnwrapMasterKey(wrapped, file.kek);
+  if (!opened.ok()) {
+    return Status(ErrorCode::kPassphraseNotConfigured,
+                  "this machine is already registered with the vault under another "
+                  "passphrase; re-registration must use the same passphrase");
+  }
+  master = *opened;
+  return file;
+}
+
+ServiceConnection ConnectionFor(const AgentConfig& c, std::string token) {
+  ServiceConnection conn;
+  conn.url = c.service_url;
+  conn.token = std::move(token);
+  conn.proxy = c.proxy;
+  conn.proxy_user = c.proxy_user;
+  conn.proxy_password = c.proxy_password;
+  return conn;
+}
+
+Result<std::string> ReadCredentialsText(platform::Env& env, const std::string& file,
+                                        vault::VaultCredentials& parsed) {
+  Result<Bytes> data = env.ReadFile(file);
+  if (!data.ok()) {
+    return Status(ErrorCode::kInvalidVaultCredentials,
+                  "cannot read the vault-credential file: " + data.status().ToString());
+  }
+  std::string text(data->begin(), data->end());
+  OB_ASSIGN_OR_RETURN(parsed, vault::VaultCredentials::Parse(text));
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  if (parsed.ExpiredAt(now)) {
+    return Status(ErrorCode::kInvalidVaultCredentials,
+                  "the vault-credential file expired at " + vault::FormatUtcTime(parsed.expires_at) +
+                      "; download a new one");
+  }
+  return text;
+}
+
+Status PrepareScratch(platform::Env& env, const std::string& state_dir,
+                      const RegisterOptions& options, AgentConfig& config) {
+  OB_ASSIGN_OR_RETURN(config.scratch_dir,
+                      env.AbsolutePath(options.scratch_dir.empty() ? state_dir + "/scratch"
+                                                                   : options.scratch_dir));
+  OB_RETURN_IF_ERROR(env.CreateDirs(config.scratch_dir, true));
+  return CheckScratch(env, config.scratch_dir);
+}
+
+Result<AgentConfig> RegisterEmbedded(platform::Env& env, const std::string& state_dir,
+                                     const RegisterOptions& options) {
+  OB_ASSIGN_OR_RETURN(std::string vault, env.AbsolutePath(options.vault));
+  auto opened = storage::OpenLocalDirStore(vault);
+  if (!opened.ok()) {
+    return InvalidArgument(vault + " is not a vault (" + opened.status().ToString() +
+                           "); create one with 'obctl vault init'");
+  }
+  std::unique_ptr<storage::BlobStore> store = std::move(opened).value();
+  AgentConfig config;
+  config.vault = vault;
+  OB_ASSIGN_OR_RETURN(config.vault_id, ReadVaultId(*store));
+  config.machine_name = env.Hostname();
+  OB_RETURN_IF_ERROR(PrepareScratch(env, state_dir, options, config));
+
+  OB_ASSIGN_OR_RETURN(auto existing, FindMachine(*store, config.machine_name));
+  keys::LocalKekFile kek_file;
+  if (existing) {
+    // Re-registration: the passphrase must open the key already in the vault.
+    config.machine_id = *existing;
+    auto machine = storage::NewPrefixedStore(*store, RepoLayout::MachinePrefix(config.machine_id));
+    OB_ASSIGN_OR_RETURN(Bytes mj, machine->Get("machine.json"));
+    OB_ASSIGN_OR_RETURN(json j, ParseJson(mj, "machine.json"));
+    OB_ASSIGN_OR_RETURN(keys::WrappedKey wrapped, ReadVaultKey(*machine, j.value("key_id", "")));
+    crypto::Key master;
+    OB_ASSIGN_OR_RETURN(kek_file, OpenWithPassphrase(wrapped, options.passphrase, master));
+  } else {
+    config.machine_id = NewId();
+    keys::KdfParams params = keys::NewKdfParams();
+    OB_ASSIGN_OR_RETURN(kek_file.kek, keys::DeriveKek(options.passphrase, params));
+    kek_file.wrapped = keys::WrapMasterKey(crypto::RandomKey(), kek_file.kek, NewId(), params);
+    auto machine = storage::NewPrefixedStore(*store, RepoLayout::MachinePrefix(config.machine_id));
+    OB_RETURN_IF_ERROR(machine->Put(RepoLayout::Key(kek_file.wrapped.key_id),
+                                    AsBytes(keys::SerializeWrappedKey(kek_file.wrapped))));
+    json j = {{"version", 1},
+              {"machine_id", config.machine_id},
+              {"name", config.machine_name},
+              {"key_id", kek_file.wrapped.key_id}};
+    OB_RETURN_IF_ERROR(machine->Put("machine.json", AsBytes(j.dump(2))));
+  }
+  OB_RETURN_IF_ERROR(WriteKekFile(env, config.scratch_dir, kek_file));
+  OB_RETURN_IF_ERROR(SaveConfig(env, state_dir, config));
+  return config;
+}
+
+Result<AgentConfig> RegisterWithService(platform::Env& env, const std::string& state_dir,
+                                        const RegisterOptions& options) {
+  vault::VaultCredentials creds;
+  OB_ASSIGN_OR_RETURN(std::string text, ReadCredentialsText(env, options.credentials_file, creds));
+  AgentConfig config;
+  config.service_url = creds.service_url;
+  config.vault_id = creds.vault_id;
+  config.vault_name = creds.vault_name;
+  config.machine_name = env.Hostname();
+  config.proxy = options.proxy;
+  config.proxy_user = options.proxy_user;
+  config.proxy_password = options.proxy_password;
+  OB_RETURN_IF_ERROR(PrepareScratch(env, state_dir, options, config));
+
+  VaultClient client(ConnectionFor(config, ""));
+  OB_ASSIGN_OR_RETURN(json prepared,
+                      client.Call("POST", "/v1/register/prepare",
+                                  {{"credentials", text}, {"machine_name", config.machine_name}}));
+  keys::LocalKekFile kek_file;
+  crypto::Key master;
+  if (prepared.value("machine_exists", false)) {
+    OB_ASSIGN_OR_RETURN(keys::WrappedKey wrapped,
+                        keys::ParseWrappedKey(prepared.value("wrapped_key", "")));
+    OB_ASSIGN_OR_RETURN(kek_file, OpenWithPassphrase(wrapped, options.passphrase, master));
+  } else {
+    keys::KdfParams params = keys::NewKdfParams();
+    OB_ASSIGN_OR_RETURN(kek_file.kek, keys::DeriveKek(options.passphrase, params));
+    master = crypto::RandomKey();
+    kek_file.wrapped = keys::WrapMasterKey(master, kek_file.kek, NewId(), params);
+  }
+  OB_ASSIGN_OR_RETURN(json registered,
+                      client.Call("POST", "/v1/register",
+                                  {{"credentials", text},
+                                   {"machine_name", config.machine_name},
+                                   {"wrapped_key", keys::SerializeWrappedKey(kek_file.wrapped)},
+                                   {"key_check", KeyCheck(master)}}));
+  config.machine_id = registered.value("machine_id", "");
+  config.token = registered.value("token", "");
+  if (config.machine_id.empty() || config.token.empty()) {
+    return Corrupt("the vault service did not return a machine id and token");
+  }
+  OB_RETURN_IF_ERROR(WriteKekFile(env, config.scratch_dir, kek_file));
+  OB_RETURN_IF_ERROR(SaveConfig(env, state_dir, config));
+  return config;
+}
+
+// Opens the repository of a machine-scoped store with a KEK.
+Result<std::unique_ptr<Repository>> OpenRepository(platform::Env& env, storage::BlobStore& store,
+                                                   const keys::WrappedKey& wrapped,
+                                                   const crypto::Key& kek,
+                                                   const std::string& cache_dir) {
+  OB_ASSIGN_OR_RETURN(crypto::Key master, keys::UnwrapMasterKey(wrapped, kek));
+  OB_RETURN_IF_ERROR(env.CreateDirs(cache_dir, true));
+  return std::make_unique<Repository>(store, keys::DeriveKeySet(master), cache_dir, env);
+}
 
 }  // namespace
 
@@ -148,57 +328,11 @@ Status CheckScratch(platform::Env& env, const std::string& scratch_dir) {
 Result<AgentConfig> Register(platform::Env& env, const std::string& state_dir,
                              const RegisterOptions& options) {
   OB_RETURN_IF_ERROR(keys::ValidatePassphrase(options.passphrase));
-  OB_ASSIGN_OR_RETURN(std::string vault, env.AbsolutePath(options.vault));
-  auto opened = storage::OpenLocalDirStore(vault);
-  if (!opened.ok()) {
-    return InvalidArgument(vault + " is not a vault (" + opened.status().ToString() +
-                           "); create one with 'obctl vault init'");
+  if (!options.credentials_file.empty()) return RegisterWithService(env, state_dir, options);
+  if (options.vault.empty()) {
+    return InvalidArgument("give --vault-credentials FILE (or --vault DIR for a local vault)");
   }
-  std::unique_ptr<storage::BlobStore> store = std::move(opened).value();
-  AgentConfig config;
-  config.vault = vault;
-  OB_ASSIGN_OR_RETURN(config.vault_id, ReadVaultId(*store));
-  config.machine_name = env.Hostname();
-  OB_ASSIGN_OR_RETURN(
-      config.scratch_dir,
-      env.AbsolutePath(options.scratch_dir.empty() ? state_dir + "/scratch" : options.scratch_dir));
-  OB_RETURN_IF_ERROR(env.CreateDirs(config.scratch_dir, true));
-  OB_RETURN_IF_ERROR(CheckScratch(env, config.scratch_dir));
-
-  OB_ASSIGN_OR_RETURN(auto existing, FindMachine(*store, config.machine_name));
-  keys::LocalKekFile kek_file;
-  if (existing) {
-    // Re-registration: the passphrase must open the key already in the vault.
-    config.machine_id = *existing;
-    OB_ASSIGN_OR_RETURN(Bytes mj,
-                        store->Get(RepoLayout::MachinePrefix(config.machine_id) + "machine.json"));
-    OB_ASSIGN_OR_RETURN(json j, ParseJson(mj, "machine.json"));
-    OB_ASSIGN_OR_RETURN(kek_file.wrapped,
-                        ReadVaultKey(*store, config.machine_id, j.value("key_id", "")));
-    OB_ASSIGN_OR_RETURN(kek_file.kek, keys::DeriveKek(options.passphrase, kek_file.wrapped.kdf));
-    Result<crypto::Key> master = keys::UnwrapMasterKey(kek_file.wrapped, kek_file.kek);
-    if (!master.ok()) {
-      return Status(ErrorCode::kPassphraseNotConfigured,
-                    "this machine is already registered with the vault under another "
-                    "passphrase; re-registration must use the same passphrase");
-    }
-  } else {
-    config.machine_id = NewId();
-    keys::KdfParams params = keys::NewKdfParams();
-    OB_ASSIGN_OR_RETURN(kek_file.kek, keys::DeriveKek(options.passphrase, params));
-    kek_file.wrapped = keys::WrapMasterKey(crypto::RandomKey(), kek_file.kek, NewId(), params);
-    std::string prefix = RepoLayout::MachinePrefix(config.machine_id);
-    OB_RETURN_IF_ERROR(store->Put(prefix + RepoLayout::Key(kek_file.wrapped.key_id),
-                                  AsBytes(keys::SerializeWrappedKey(kek_file.wrapped))));
-    json j = {{"version", 1},
-              {"machine_id", config.machine_id},
-              {"name", config.machine_name},
-              {"key_id", kek_file.wrapped.key_id}};
-    OB_RETURN_IF_ERROR(store->Put(prefix + "machine.json", AsBytes(j.dump(2))));
-  }
-  OB_RETURN_IF_ERROR(WriteKekFile(env, config.scratch_dir, kek_file));
-  OB_RETURN_IF_ERROR(SaveConfig(env, state_dir, config));
-  return config;
+  return RegisterEmbedded(env, state_dir, options);
 }
 
 Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
@@ -207,9 +341,9 @@ Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
   OB_ASSIGN_OR_RETURN(agent.config, LoadConfig(env, state_dir));
   const AgentConfig& c = agent.config;
   if (env.Hostname() != c.machine_name) {
-    return Status(ErrorCode::kMachineRenamed, "this machine was registered as '" + c.machine_name +
-                                                  "' and is now named '" + env.Hostname() +
-                                                  "'; rename it back or register it again");
+    return Status(ErrorCode::kMachineRenamed,
+                  "this machine was registered as '" + c.machine_name + "' and is now named '" +
+                      env.Hostname() + "'; rename it back or register it again");
   }
   OB_RETURN_IF_ERROR(CheckScratch(env, c.scratch_dir));
   Result<Bytes> kek_data = env.ReadFile(c.scratch_dir + "/" + kKekFileName);
@@ -223,17 +357,29 @@ Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
     return Status(ErrorCode::kPassphraseNotConfigured,
                   "the key file in scratch is damaged: " + kek_file.status().ToString());
   }
-  auto store = storage::OpenLocalDirStore(c.vault);
-  if (!store.ok()) return Status(ErrorCode::kServiceUnreachable, store.status().ToString());
-  agent.store = std::move(store).value();
-  OB_ASSIGN_OR_RETURN(std::string vault_id, ReadVaultId(*agent.store));
-  if (vault_id != c.vault_id) {
-    return Status(ErrorCode::kInvalidVaultCredentials,
-                  "the vault at " + c.vault + " is not the one this machine registered with");
+  if (!c.service_url.empty()) {
+    agent.client = std::make_unique<VaultClient>(ConnectionFor(c, c.token));
+    OB_ASSIGN_OR_RETURN(json machine, agent.client->Call("GET", "/v1/machine"));
+    if (machine.value("vault_id", "") != c.vault_id) {
+      return Status(ErrorCode::kInvalidVaultCredentials,
+                    "the vault service at " + c.service_url + " is not the one this machine "
+                    "registered with");
+    }
+    agent.store = agent.client->ObjectStore();
+  } else {
+    auto root = storage::OpenLocalDirStore(c.vault);
+    if (!root.ok()) return Status(ErrorCode::kServiceUnreachable, root.status().ToString());
+    agent.vault_root = std::move(root).value();
+    OB_ASSIGN_OR_RETURN(std::string vault_id, ReadVaultId(*agent.vault_root));
+    if (vault_id != c.vault_id) {
+      return Status(ErrorCode::kInvalidVaultCredentials,
+                    "the vault at " + c.vault + " is not the one this machine registered with");
+    }
+    agent.store =
+        storage::NewPrefixedStore(*agent.vault_root, RepoLayout::MachinePrefix(c.machine_id));
   }
   OB_ASSIGN_OR_RETURN(keys::WrappedKey wrapped,
-                      ReadVaultKey(*agent.store, c.machine_id, kek_file->wrapped.key_id));
-  OB_ASSIGN_OR_RETURN(crypto::Key master, keys::UnwrapMasterKey(wrapped, kek_file->kek));
+                      ReadVaultKey(*agent.store, kek_file->wrapped.key_id));
   if (passphrase) {
     OB_ASSIGN_OR_RETURN(crypto::Key kek, keys::DeriveKek(*passphrase, wrapped.kdf));
     if (!keys::UnwrapMasterKey(wrapped, kek).ok()) {
@@ -241,13 +387,50 @@ Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
                     "the passphrase is not the one this machine's data is encrypted with");
     }
   }
-  std::string cache = c.scratch_dir + "/cache";
   agent.staging_dir = c.scratch_dir + "/staging";
-  OB_RETURN_IF_ERROR(env.CreateDirs(cache, true));
   OB_RETURN_IF_ERROR(env.CreateDirs(agent.staging_dir, true));
-  agent.repo = std::make_unique<Repository>(*agent.store, c.machine_id, keys::DeriveKeySet(master),
-                                            cache, env);
+  OB_ASSIGN_OR_RETURN(agent.repo, OpenRepository(env, *agent.store, wrapped, kek_file->kek,
+                                                 c.scratch_dir + "/cache"));
   return agent;
+}
+
+Result<OpenedAgent> OpenSourceMachine(platform::Env& env, const std::string& state_dir,
+                                      const std::string& credentials_file,
+                                      const std::string& source_machine,
+                                      const std::string& passphrase) {
+  OpenedAgent agent;
+  OB_ASSIGN_OR_RETURN(agent.config, LoadConfig(env, state_dir));
+  if (agent.config.service_url.empty()) {
+    return InvalidArgument("alternate-machine recovery needs a machine registered with vaultd");
+  }
+  OB_RETURN_IF_ERROR(CheckScratch(env, agent.config.scratch_dir));
+  vault::VaultCredentials creds;
+  OB_ASSIGN_OR_RETURN(std::string text, ReadCredentialsText(env, credentials_file, creds));
+  VaultClient own(ConnectionFor(agent.config, agent.config.token));
+  OB_ASSIGN_OR_RETURN(json session,
+                      own.Call("POST", "/v1/recovery-sessions",
+                               {{"credentials", text}, {"source_machine", source_machine}}));
+  std::string machine_id = session.value("machine_id", "");
+  agent.client =
+      std::make_unique<VaultClient>(ConnectionFor(agent.config, session.value("token", "")));
+  agent.store = agent.client->ObjectStore();
+  // The source machine's current key is whichever one the passphrase opens.
+  OB_ASSIGN_OR_RETURN(auto key_names, agent.store->List("keys/"));
+  for (const std::string& name : key_names) {
+    OB_ASSIGN_OR_RETURN(Bytes data, agent.store->Get(name));
+    OB_ASSIGN_OR_RETURN(keys::WrappedKey wrapped, keys::ParseWrappedKey(AsString(data)));
+    OB_ASSIGN_OR_RETURN(crypto::Key kek, keys::DeriveKek(passphrase, wrapped.kdf));
+    if (!keys::UnwrapMasterKey(wrapped, kek).ok()) continue;
+    agent.config.machine_id = machine_id;
+    agent.config.machine_name = source_machine;
+    agent.staging_dir = "";
+    OB_ASSIGN_OR_RETURN(agent.repo,
+                        OpenRepository(env, *agent.store, wrapped, kek,
+                                       agent.config.scratch_dir + "/cache-" + machine_id));
+    return agent;
+  }
+  return Status(ErrorCode::kPassphraseNotConfigured,
+                "the passphrase does not open the data of machine '" + source_machine + "'");
 }
 
 Status ChangePassphrase(platform::Env& env, const std::string& state_dir,
@@ -257,25 +440,29 @@ Status ChangePassphrase(platform::Env& env, const std::string& state_dir,
   const AgentConfig& c = agent.config;
   OB_ASSIGN_OR_RETURN(Bytes kek_data, env.ReadFile(c.scratch_dir + "/" + kKekFileName));
   OB_ASSIGN_OR_RETURN(keys::LocalKekFile old_file, keys::ParseLocalKekFile(AsString(kek_data)));
-  OB_ASSIGN_OR_RETURN(keys::WrappedKey old_key,
-                      ReadVaultKey(*agent.store, c.machine_id, old_file.wrapped.key_id));
+  OB_ASSIGN_OR_RETURN(keys::WrappedKey old_key, ReadVaultKey(*agent.store, old_file.wrapped.key_id));
   OB_ASSIGN_OR_RETURN(crypto::Key master, keys::UnwrapMasterKey(old_key, old_file.kek));
+  std::unique_ptr<LeaseHolder> lease;
+  if (agent.client) {
+    OB_ASSIGN_OR_RETURN(lease, LeaseHolder::Acquire(*agent.client, "passphrase change"));
+  }
   // Order matters for a crash at any point: the new key is stored under a new
   // id first, then this machine switches to it, and only then the old one goes.
   keys::LocalKekFile new_file;
   keys::KdfParams params = keys::NewKdfParams();
   OB_ASSIGN_OR_RETURN(new_file.kek, keys::DeriveKek(new_passphrase, params));
   new_file.wrapped = keys::WrapMasterKey(master, new_file.kek, NewId(), params);
-  std::string prefix = RepoLayout::MachinePrefix(c.machine_id);
-  OB_RETURN_IF_ERROR(agent.store->Put(prefix + RepoLayout::Key(new_file.wrapped.key_id),
+  OB_RETURN_IF_ERROR(agent.store->Put(RepoLayout::Key(new_file.wrapped.key_id),
                                       AsBytes(keys::SerializeWrappedKey(new_file.wrapped))));
   OB_RETURN_IF_ERROR(WriteKekFile(env, c.scratch_dir, new_file));
-  json j = {{"version", 1},
-            {"machine_id", c.machine_id},
-            {"name", c.machine_name},
-            {"key_id", new_file.wrapped.key_id}};
-  OB_RETURN_IF_ERROR(agent.store->Put(prefix + "machine.json", AsBytes(j.dump(2))));
-  return agent.store->Delete(prefix + RepoLayout::Key(old_file.wrapped.key_id));
+  if (!agent.client) {
+    json j = {{"version", 1},
+              {"machine_id", c.machine_id},
+              {"name", c.machine_name},
+              {"key_id", new_file.wrapped.key_id}};
+    OB_RETURN_IF_ERROR(agent.store->Put("machine.json", AsBytes(j.dump(2))));
+  }
+  return agent.store->Delete(RepoLayout::Key(old_file.wrapped.key_id));
 }
 
 }  // namespace obagent::engine

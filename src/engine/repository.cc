@@ -7,16 +7,15 @@
 
 namespace obagent::engine {
 
-Repository::Repository(storage::BlobStore& store, std::string machine_id, keys::KeySet keys,
-                       std::string cache_dir, platform::Env& env)
+Repository::Repository(storage::BlobStore& store, keys::KeySet keys, std::string cache_dir,
+                       platform::Env& env)
     : store_(store),
-      prefix_(RepoLayout::MachinePrefix(machine_id)),
       keys_(std::move(keys)),
       cache_dir_(std::move(cache_dir)),
       env_(env) {}
 
 Status Repository::LoadIndex() {
-  OB_ASSIGN_OR_RETURN(auto names, store_.List(prefix_ + "index/"));
+  OB_ASSIGN_OR_RETURN(auto names, store_.List("index/"));
   index::Index fresh;
   if (!cache_dir_.empty()) OB_RETURN_IF_ERROR(env_.CreateDirs(cache_dir_ + "/index", true));
   for (const std::string& key : names) {
@@ -43,7 +42,7 @@ Status Repository::LoadIndex() {
 
 Result<Bytes> Repository::ReadPackRange(const std::string& pack, const index::Location& loc) {
   if (loc.type != pack::BlobType::kTree) {
-    return store_.GetRange(prefix_ + RepoLayout::Pack(pack), loc.offset, loc.length);
+    return store_.GetRange(RepoLayout::Pack(pack), loc.offset, loc.length);
   }
   // Tree packs are small and read again and again (browsing, change
   // detection): keep them whole in memory and in the scratch cache.
@@ -58,7 +57,7 @@ Result<Bytes> Repository::ReadPackRange(const std::string& pack, const index::Lo
     Result<Bytes> bytes = cached.empty() ? Result<Bytes>(NotFound("")) : env_.ReadFile(cached);
     if (bytes.ok() && ToHex(crypto::Sha256(*bytes)) != pack) bytes = NotFound("");
     if (!bytes.ok()) {
-      bytes = store_.Get(prefix_ + RepoLayout::Pack(pack));
+      bytes = store_.Get(RepoLayout::Pack(pack));
       if (!bytes.ok()) return bytes.status();
       if (!cached.empty()) {
         OB_RETURN_IF_ERROR(env_.CreateDirs(cache_dir_ + "/packs", true));
@@ -117,7 +116,7 @@ Status Repository::UploadPack(const pack::PackWriter::Finished& pack,
       return st.WithContext("staging pack in scratch");
     }
   }
-  Status st = store_.Put(prefix_ + RepoLayout::Pack(pack.name), pack.bytes);
+  Status st = store_.Put(RepoLayout::Pack(pack.name), pack.bytes);
   if (!staged.empty()) (void)env_.RemoveFile(staged);
   if (!st.ok()) return st.WithContext("uploading pack " + pack.name);
   if (!cache_dir_.empty() && !pack.entries.empty() &&
@@ -132,7 +131,7 @@ Status Repository::SaveIndexFile(const std::vector<index::PackEntries>& packs) {
   if (packs.empty()) return Status::Ok();
   Bytes sealed = index::SealIndexFile(keys_.data_key, packs);
   std::string name = ToHex(crypto::Sha256(sealed));
-  OB_RETURN_IF_ERROR(store_.Put(prefix_ + RepoLayout::IndexFile(name), sealed));
+  OB_RETURN_IF_ERROR(store_.Put(RepoLayout::IndexFile(name), sealed));
   for (const auto& pack : packs) index_.Add(pack);
   return Status::Ok();
 }
@@ -140,12 +139,12 @@ Status Repository::SaveIndexFile(const std::vector<index::PackEntries>& packs) {
 Result<std::string> Repository::SaveRecoveryPoint(const recovery_point::RecoveryPoint& point) {
   Bytes sealed = recovery_point::Seal(keys_.data_key, point);
   std::string id = ToHex(crypto::Sha256(sealed));
-  OB_RETURN_IF_ERROR(store_.Put(prefix_ + RepoLayout::RecoveryPoint(id), sealed));
+  OB_RETURN_IF_ERROR(store_.Put(RepoLayout::RecoveryPoint(id), sealed));
   return id;
 }
 
 Result<std::vector<NamedRecoveryPoint>> Repository::ListRecoveryPoints() {
-  OB_ASSIGN_OR_RETURN(auto keys, store_.List(prefix_ + "snapshots/"));
+  OB_ASSIGN_OR_RETURN(auto keys, store_.List("snapshots/"));
   std::vector<NamedRecoveryPoint> points;
   for (const std::string& key : keys) {
     std::string id = key.substr(key.rfind('/') + 1);
@@ -187,7 +186,7 @@ Result<NamedRecoveryPoint> Repository::FindRecoveryPoint(std::string_view id_or_
 }
 
 Result<std::vector<std::string>> Repository::ListPacks() {
-  OB_ASSIGN_OR_RETURN(auto keys, store_.List(prefix_ + "data/"));
+  OB_ASSIGN_OR_RETURN(auto keys, store_.List("data/"));
   std::vector<std::string> names;
   names.reserve(keys.size());
   for (const std::string& key : keys) names.push_back(key.substr(key.rfind('/') + 1));

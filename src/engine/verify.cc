@@ -22,7 +22,7 @@ void VerifyPack(Repository& repo, const std::string& name, VerifyReport& report,
     std::lock_guard lock(mu);
     report.problems.push_back(std::move(text));
   };
-  Result<Bytes> bytes = repo.store().Get(repo.prefix() + RepoLayout::Pack(name));
+  Result<Bytes> bytes = repo.store().Get(RepoLayout::Pack(name));
   if (!bytes.ok()) return problem("pack " + name + ": " + bytes.status().ToString());
   if (ToHex(crypto::Sha256(*bytes)) != name) {
     problem("pack " + name + ": content does not match its name (damaged)");

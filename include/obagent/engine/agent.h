@@ -1,10 +1,12 @@
 // The agent's own state on this machine and its registration with a vault.
-//   <state dir>/agent.json        vault, machine id and name, scratch folder
+//   <state dir>/agent.json        vault (service URL or local folder), machine
+//                                 id, name and token, scratch folder (0600)
 //   <scratch>/OnlineBackup.KEK    the KEK and wrapped master key (owner only)
 //   <scratch>/cache, staging      index/tree cache, packs waiting for upload
-//   <state dir>/logs, temp        engine log, LastBackupFailedFiles-<job>.txt
-// The vault (a local folder for now) holds per machine:
-//   machines/<id>/machine.json, keys/<key id>, data/, index/, snapshots/
+//   <state dir>/temp              LastBackupFailedFiles-<job>.txt
+// A vault is either vaultd (registration with a vault-credential file; the
+// agent then talks HTTP only) or, for tests and single machines, a local
+// folder used directly (embedded mode: machines/<id>/… of a LocalDirStore).
 #pragma once
 
 #include <memory>
@@ -12,6 +14,7 @@
 #include <string>
 
 #include "obagent/engine/repository.h"
+#include "obagent/engine/vault_client.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
 #include "obagent/storage/blob_store.h"
@@ -24,10 +27,16 @@ constexpr int kVaultVersion = 1;
 constexpr double kMinScratchFreeFraction = 0.05;
 
 struct AgentConfig {
-  std::string vault;  // local vault folder
+  std::string vault;        // local vault folder (embedded mode), or ""
+  std::string service_url;  // vaultd (service mode), or ""
   std::string vault_id;
+  std::string vault_name;
   std::string machine_id;
   std::string machine_name;  // host name at registration
+  std::string token;         // machine token for vaultd
+  std::string proxy;
+  std::string proxy_user;
+  std::string proxy_password;
   std::string scratch_dir;
 };
 
@@ -35,9 +44,13 @@ struct AgentConfig {
 Result<std::string> InitLocalVault(platform::Env& env, const std::string& path);
 
 struct RegisterOptions {
-  std::string vault;
+  std::string vault;              // local vault folder, or
+  std::string credentials_file;   // a vault-credential file from vaultd
   std::string passphrase;
   std::string scratch_dir;  // default <state dir>/scratch
+  std::string proxy;
+  std::string proxy_user;
+  std::string proxy_password;
 };
 
 // Registers this machine. Registering again (same host name) needs the same
@@ -52,7 +65,9 @@ Status CheckScratch(platform::Env& env, const std::string& scratch_dir);
 
 struct OpenedAgent {
   AgentConfig config;
-  std::unique_ptr<storage::BlobStore> store;
+  std::unique_ptr<VaultClient> client;           // service mode
+  std::unique_ptr<storage::BlobStore> vault_root;  // embedded mode
+  std::unique_ptr<storage::BlobStore> store;     // this machine's objects
   std::unique_ptr<Repository> repo;
   std::string staging_dir;
 };
@@ -62,6 +77,13 @@ struct OpenedAgent {
 // given, checked against it too.
 Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
                               const std::optional<std::string>& passphrase);
+
+// Alternate-machine recovery: opens another machine's recovery points with a
+// fresh vault-credential file and that machine's passphrase (read-only).
+Result<OpenedAgent> OpenSourceMachine(platform::Env& env, const std::string& state_dir,
+                                      const std::string& credentials_file,
+                                      const std::string& source_machine,
+                                      const std::string& passphrase);
 
 // New salt and KEK; the master key is rewrapped, data is never re-encrypted.
 Status ChangePassphrase(platform::Env& env, const std::string& state_dir,

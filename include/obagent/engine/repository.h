@@ -1,6 +1,8 @@
 // One machine's backup data in a vault: packs, index files, recovery points
-// and the wrapped master key, under "machines/<machine id>/" of a BlobStore.
-// The repository seals everything it writes; the store only sees ciphertext.
+// and the wrapped master key. The store it is given is already scoped to the
+// machine (a PrefixedStore over a local vault's "machines/<id>/", or vaultd's
+// object API, which scopes by the machine's token). The repository seals
+// everything it writes; the store only sees ciphertext.
 #pragma once
 
 #include <cstdint>
@@ -45,12 +47,11 @@ class Repository {
  public:
   // cache_dir (in scratch) keeps index files and tree packs so change
   // detection and browsing do not download them again.
-  Repository(storage::BlobStore& store, std::string machine_id, keys::KeySet keys,
-             std::string cache_dir, platform::Env& env);
+  Repository(storage::BlobStore& store, keys::KeySet keys, std::string cache_dir,
+             platform::Env& env);
 
   const keys::KeySet& keys() const { return keys_; }
   storage::BlobStore& store() { return store_; }
-  const std::string& prefix() const { return prefix_; }
   platform::Env& env() { return env_; }
 
   // Reads every index file of the machine into memory.
@@ -79,7 +80,6 @@ class Repository {
   Result<Bytes> ReadPackRange(const std::string& pack, const index::Location& loc);
 
   storage::BlobStore& store_;
-  std::string prefix_;
   keys::KeySet keys_;
   std::string cache_dir_;
   platform::Env& env_;

@@ -39,4 +39,34 @@ bool IsValidKey(std::string_view key);
 // fsynced. The root folder must exist; folders below it are created on demand.
 Result<std::unique_ptr<BlobStore>> OpenLocalDirStore(const std::string& root);
 
+// Azure Blob Storage through its REST API (tested against Azurite). Objects
+// are block blobs named <prefix><key> in one container. Small objects go up
+// with one Put Blob, larger ones as Put Block + Put Block List (so a failed
+// upload never leaves a partial blob visible). 5xx answers, timeouts and
+// connection errors are retried with exponential back-off and jitter; 429 and
+// 503 wait for Retry-After when given. Once retries are exhausted the error
+// is kServiceUnreachable (100050).
+struct AzureBlobConfig {
+  // Blob service endpoint including the account for path-style hosts:
+  // "http://127.0.0.1:10000/devstoreaccount1" (Azurite) or
+  // "https://<account>.blob.core.windows.net".
+  std::string endpoint;
+  std::string account;
+  std::string account_key;  // base64; SharedKey auth when set
+  std::string sas_token;    // SAS query string (without '?'); used when no key
+  std::string container;
+  std::string prefix;             // prepended to every key ("" or ending in '/')
+  bool create_container = true;   // create it if missing (needs SharedKey)
+  int max_attempts = 6;           // per request, first try included
+  int base_delay_ms = 100;        // back-off: base * 2^attempt, +/- 50 % jitter
+  int timeout_seconds = 60;       // per request
+  size_t single_put_limit = 8u << 20;
+  size_t block_size = 4u << 20;
+};
+Result<std::unique_ptr<BlobStore>> OpenAzureBlobStore(const AzureBlobConfig& config);
+
+// A view of another store under a key prefix ("machines/<id>/"). Keys are
+// validated, then prefixed; List strips the prefix again.
+std::unique_ptr<BlobStore> NewPrefixedStore(BlobStore& base, std::string prefix);
+
 }  // namespace obagent::storage

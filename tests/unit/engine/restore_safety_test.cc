@@ -31,7 +31,7 @@ class RestoreSafetyTest : public ::testing::Test {
     auto store = storage::OpenLocalDirStore(dir_ + "/vault");
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(store).value();
-    repo_ = std::make_unique<Repository>(*store_, "m1", keys::DeriveKeySet(crypto::RandomKey()),
+    repo_ = std::make_unique<Repository>(*store_, keys::DeriveKeySet(crypto::RandomKey()),
                                          dir_ + "/cache", platform::Env::Default());
     writer_ = std::make_unique<pack::PackWriter>(repo_->keys().data_key);
   }

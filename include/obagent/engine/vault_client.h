@@ -1,0 +1,70 @@
+// The agent's side of vaultd's HTTP API (docs/vault-api.md): JSON calls for
+// administration, registration, leases and job reports, and a BlobStore over
+// the machine-scoped object endpoints. Connection failures, timeouts and 5xx
+// answers are retried with back-off; when retries run out — or a proxy
+// refuses us (407) — the error is 100050 (kServiceUnreachable).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "obagent/status.h"
+#include "obagent/storage/blob_store.h"
+
+namespace obagent::engine {
+
+struct ServiceConnection {
+  std::string url;    // "http://127.0.0.1:8470"
+  std::string token;  // bearer: admin, machine or recovery-session token
+  std::string proxy;  // "http://proxy:3128", optional
+  std::string proxy_user;
+  std::string proxy_password;
+  int max_attempts = 4;
+  int base_delay_ms = 250;
+  int timeout_seconds = 120;
+};
+
+class VaultClient {
+ public:
+  explicit VaultClient(ServiceConnection connection);
+  ~VaultClient();
+
+  // A JSON request; a non-2xx answer becomes a Status carrying the answer's
+  // catalogue error_id (34513, 403, 34506, …) or one derived from the code.
+  Result<nlohmann::json> Call(const std::string& method, const std::string& path,
+                              const nlohmann::json& body = nullptr);
+
+  // Objects of the machine the token belongs to; writes carry the lease.
+  std::unique_ptr<storage::BlobStore> ObjectStore();
+  void SetLease(std::string lease_id);
+
+  const ServiceConnection& connection() const { return connection_; }
+
+ private:
+  friend class VaultObjectStore;
+  struct Impl;
+  ServiceConnection connection_;
+  std::unique_ptr<Impl> impl_;
+  std::mutex lease_mu_;
+  std::string lease_id_;
+};
+
+// Holds the machine's lease for the length of a job, renewing it in the
+// background; the lease lapses by itself if the process dies.
+class LeaseHolder {
+ public:
+  static Result<std::unique_ptr<LeaseHolder>> Acquire(VaultClient& client, std::string holder,
+                                                      int ttl_seconds = 60);
+  ~LeaseHolder();
+  LeaseHolder(const LeaseHolder&) = delete;
+  LeaseHolder& operator=(const LeaseHolder&) = delete;
+
+ private:
+  struct State;
+  explicit LeaseHolder(std::shared_ptr<State> state);
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace obagent::engine

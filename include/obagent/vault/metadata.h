@@ -1,0 +1,147 @@
+// vaultd's metadata: vaults, machines, recovery sessions, leases, job reports
+// and recovery-point upload records. One JSON file per record under the
+// metadata folder, each written atomically (Env::WriteFileAtomic: temp file,
+// fsync, rename, fsync of the folder), all loaded into memory at Open:
+//   <dir>/vaults/<vault id>.json
+//   <dir>/machines/<machine id>.json
+//   <dir>/recovery-sessions/<sha-256 of the token>.json
+//   <dir>/leases/<machine id>.json
+//   <dir>/jobs/<machine id>/<report id>.json
+//   <dir>/points/<machine id>/<recovery point id>.json
+// Files whose names start with '.' (temp files of an interrupted write) or do
+// not end in ".json" are ignored; a record that does not parse stops Open
+// with kCorrupt naming the file. Every Put writes the file before it changes
+// the in-memory view, so a failed write changes nothing.
+//
+// Not thread-safe: vaultd serializes all access with one mutex.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "obagent/core/crypto.h"
+#include "obagent/platform.h"
+#include "obagent/status.h"
+
+namespace obagent::vault {
+
+constexpr int kMetadataVersion = 1;
+// Job reports kept per machine; older ones are deleted as new ones arrive.
+constexpr size_t kMaxJobReportsPerMachine = 500;
+
+struct VaultRecord {
+  std::string vault_id;  // 32 hex
+  std::string name;
+  int64_t created = 0;  // unix seconds
+  crypto::Key signing_key{};
+  std::string newest_credential_id;  // "" until the first download
+};
+
+struct MachineRecord {
+  std::string machine_id;  // 32 hex
+  std::string vault_id;
+  std::string name;
+  std::string token_sha256;  // hex SHA-256 of the machine token
+  std::string key_check;     // hex HMAC-SHA256(master key, "obagent key check v1")
+  std::string key_id;        // the wrapped key is the machine's object keys/<key_id>
+  int64_t registered = 0;    // unix seconds
+};
+
+struct RecoverySessionRecord {
+  std::string token_sha256;
+  std::string source_machine_id;  // whose objects the token may read
+  std::string requested_by;       // machine id of the recovering machine
+  int64_t expires_ms = 0;         // unix milliseconds
+};
+
+struct LeaseRecord {
+  std::string machine_id;
+  std::string lease_id;
+  std::string holder;
+  int64_t expires_ms = 0;  // unix milliseconds
+};
+
+struct JobReportRecord {
+  std::string machine_id;
+  std::string report_id;  // sorts by arrival
+  int64_t received_ms = 0;
+  std::string report_json;  // the JSON object the agent sent
+};
+
+struct RecoveryPointRecord {
+  std::string machine_id;
+  std::string id;
+  int64_t uploaded_at = 0;  // unix seconds
+  uint64_t size = 0;
+};
+
+class MetadataStore {
+ public:
+  // Creates the folder (owner only) if needed and loads every record.
+  static Result<std::unique_ptr<MetadataStore>> Open(platform::Env& env, const std::string& dir);
+
+  std::vector<VaultRecord> Vaults() const;  // sorted by name
+  std::optional<VaultRecord> FindVault(std::string_view vault_id) const;
+  std::optional<VaultRecord> FindVaultByName(std::string_view name) const;
+  Status PutVault(const VaultRecord& vault);
+
+  std::optional<MachineRecord> FindMachine(std::string_view machine_id) const;
+  std::optional<MachineRecord> FindMachineByToken(std::string_view token_sha256) const;
+  std::optional<MachineRecord> FindMachineByName(std::string_view vault_id,
+                                                 std::string_view name) const;
+  size_t CountMachines(std::string_view vault_id) const;
+  Status PutMachine(const MachineRecord& machine);
+
+  std::optional<RecoverySessionRecord> FindRecoverySession(std::string_view token_sha256) const;
+  Status PutRecoverySession(const RecoverySessionRecord& session);
+  Status RemoveRecoverySession(std::string_view token_sha256);
+  // Drops every session that expired before now_ms.
+  Status RemoveExpiredRecoverySessions(int64_t now_ms);
+
+  std::optional<LeaseRecord> FindLease(std::string_view machine_id) const;
+  Status PutLease(const LeaseRecord& lease);
+  Status RemoveLease(std::string_view machine_id);
+
+  // Assigns report_id if empty.
+  Status AddJobReport(JobReportRecord report);
+  std::vector<JobReportRecord> JobReports(std::string_view machine_id) const;  // oldest first
+
+  std::optional<RecoveryPointRecord> FindRecoveryPoint(std::string_view machine_id,
+                                                       std::string_view id) const;
+  Status PutRecoveryPoint(const RecoveryPointRecord& point);
+  Status RemoveRecoveryPoint(std::string_view machine_id, std::string_view id);
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  MetadataStore(platform::Env& env, std::string dir) : env_(env), dir_(std::move(dir)) {}
+  Status Load();
+  Status WriteRecord(const std::string& folder, const std::string& name, const std::string& json);
+  Status RemoveRecord(const std::string& folder, const std::string& name);
+
+  platform::Env& env_;
+  const std::string dir_;
+  std::map<std::string, VaultRecord, std::less<>> vaults_;
+  std::map<std::string, MachineRecord, std::less<>> machines_;
+  std::map<std::string, std::string, std::less<>> machine_by_token_;
+  std::map<std::string, RecoverySessionRecord, std::less<>> sessions_;
+  std::map<std::string, LeaseRecord, std::less<>> leases_;
+  // machine id -> report id -> report
+  std::map<std::string, std::map<std::string, JobReportRecord>, std::less<>> jobs_;
+  // machine id -> point id -> record
+  std::map<std::string, std::map<std::string, RecoveryPointRecord, std::less<>>, std::less<>>
+      points_;
+};
+
+// A name that is safe as one file name component: [A-Za-z0-9._-], not
+// starting with '.', at most 128 characters.
+bool IsSafeRecordName(std::string_view name);
+
+}  // namespace obagent::vault

@@ -1,0 +1,181 @@
+// vaultd: the vault service (docs/vault-api.md). Keeps vaults, issues
+// vault-credential files, registers machines and stores their encrypted
+// objects in a local folder or Azure Blob Storage.
+#include <pthread.h>
+#include <signal.h>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <boost/program_options.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "obagent/platform.h"
+#include "obagent/storage/blob_store.h"
+#include "obagent/vault/http_server.h"
+#include "obagent/vault/metadata.h"
+#include "obagent/vault/service.h"
+
+namespace po = boost::program_options;
+using namespace obagent;
+
+namespace {
+
+struct Flags {
+  std::string config;
+  std::string listen = "http://127.0.0.1:8470";
+  std::string public_url;
+  std::string state_dir;
+  std::string admin_token_file;
+  std::string backend = "local";
+  std::string data_dir;
+  std::string azure_endpoint;
+  std::string azure_account;
+  std::string azure_key_file;
+  std::string azure_container = "obagent";
+  double validity_hours = 48;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string log_level = "info";
+};
+
+int Fail(const std::string& message) {
+  spdlog::error("{}", message);
+  return 1;
+}
+
+std::string Trimmed(const Bytes& data) {
+  std::string s(data.begin(), data.end());
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+Result<std::unique_ptr<storage::BlobStore>> OpenBackend(platform::Env& env, const Flags& f) {
+  if (f.backend == "local") {
+    std::string data = f.data_dir.empty() ? f.state_dir + "/data" : f.data_dir;
+    OB_RETURN_IF_ERROR(env.CreateDirs(data, true).WithContext("creating the data folder"));
+    return storage::OpenLocalDirStore(data);
+  }
+  if (f.backend == "azure") {
+    if (f.azure_endpoint.empty() || f.azure_account.empty() || f.azure_key_file.empty()) {
+      return InvalidArgument(
+          "--backend azure needs --azure-endpoint, --azure-account and --azure-key-file");
+    }
+    OB_ASSIGN_OR_RETURN(Bytes key, env.ReadFile(f.azure_key_file));
+    storage::AzureBlobConfig config;
+    config.endpoint = f.azure_endpoint;
+    config.account = f.azure_account;
+    config.account_key = Trimmed(key);
+    config.container = f.azure_container;
+    return storage::OpenAzureBlobStore(config);
+  }
+  return InvalidArgument("--backend must be local or azure, not '" + f.backend + "'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // SIGTERM/SIGINT are taken by sigwait at the end; block them before any
+  // thread starts, so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto logger = spdlog::stderr_color_mt("vaultd");
+  spdlog::set_default_logger(logger);
+
+  Flags f;
+  po::options_description settings("Settings (also as \"key = value\" lines in --config)");
+  auto add = settings.add_options();
+  add("listen", po::value(&f.listen)->default_value(f.listen),
+      "URL to listen on (http:// or https://)");
+  add("public-url", po::value(&f.public_url),
+      "ServiceUrl written into credential files (default: --listen)");
+  add("state-dir", po::value(&f.state_dir), "folder for vaultd's metadata (required)");
+  add("admin-token-file", po::value(&f.admin_token_file),
+      "admin token file (default STATE/admin.token; created 0600 if missing)");
+  add("backend", po::value(&f.backend)->default_value(f.backend), "object storage: local or azure");
+  add("data-dir", po::value(&f.data_dir), "local backend folder (default STATE/data)");
+  add("azure-endpoint", po::value(&f.azure_endpoint),
+      "Blob service endpoint, e.g. http://127.0.0.1:10000/devstoreaccount1");
+  add("azure-account", po::value(&f.azure_account), "storage account name");
+  add("azure-key-file", po::value(&f.azure_key_file), "file holding the base64 account key");
+  add("azure-container", po::value(&f.azure_container)->default_value(f.azure_container),
+      "blob container");
+  add("credential-validity-hours", po::value(&f.validity_hours)->default_value(f.validity_hours),
+      "default validity of credential files");
+  add("tls-cert", po::value(&f.tls_cert), "PEM certificate chain (with --tls-key: serve https)");
+  add("tls-key", po::value(&f.tls_key), "PEM private key");
+  add("log-level", po::value(&f.log_level)->default_value(f.log_level),
+      "trace, debug, info, warn, error");
+  po::options_description cmdline("Usage: vaultd --state-dir DIR [options]");
+  cmdline.add_options()("help,h", "show this help")(
+      "config", po::value(&f.config), "file of \"key = value\" lines (flags win over it)");
+  cmdline.add(settings);
+
+  try {
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, cmdline), vm);
+    if (vm.count("help")) {
+      std::cout << cmdline << "\n";
+      return 0;
+    }
+    if (vm.count("config")) {
+      std::string path = vm["config"].as<std::string>();
+      std::ifstream in(path);
+      if (!in) return Fail("cannot read the config file " + path);
+      po::store(po::parse_config_file(in, settings), vm);
+    }
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    return Fail(std::string(e.what()) + " (see vaultd --help)");
+  }
+  spdlog::level::level_enum level = spdlog::level::from_str(f.log_level);
+  if (level == spdlog::level::off && f.log_level != "off") {
+    return Fail("--log-level must be trace, debug, info, warn, error or off");
+  }
+  spdlog::set_level(level);
+  if (f.state_dir.empty()) return Fail("--state-dir is required");
+  if (!(f.validity_hours > 0)) return Fail("--credential-validity-hours must be positive");
+
+  platform::Env& env = platform::Env::Default();
+  Status st = env.CreateDirs(f.state_dir, true);
+  if (!st.ok()) return Fail("creating the state folder: " + st.ToString());
+  std::string token_file =
+      f.admin_token_file.empty() ? f.state_dir + "/admin.token" : f.admin_token_file;
+  auto token = vault::LoadOrCreateAdminToken(env, token_file);
+  if (!token.ok()) return Fail(token.status().ToString());
+  auto metadata = vault::MetadataStore::Open(env, f.state_dir + "/meta");
+  if (!metadata.ok()) return Fail("loading metadata: " + metadata.status().ToString());
+  auto blobs = OpenBackend(env, f);
+  if (!blobs.ok()) return Fail("opening the object storage: " + blobs.status().ToString());
+
+  vault::ServiceOptions options;
+  options.service_url = f.public_url.empty() ? f.listen : f.public_url;
+  options.admin_token = *token;
+  options.credential_validity_hours = f.validity_hours;
+  vault::VaultService service(options, std::move(metadata).value(), **blobs);
+
+  vault::HttpServerOptions http;
+  http.listen_url = f.listen;
+  http.tls_cert_file = f.tls_cert;
+  http.tls_key_file = f.tls_key;
+  auto server = vault::HttpServer::Start(service, http);
+  if (!server.ok()) return Fail(server.status().ToString());
+  spdlog::info("objects in {}", (*blobs)->Describe());
+  std::printf("vaultd listening on %s\n", f.listen.c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: shutting down", sig);
+  (*server)->Stop();
+  return 0;
+}

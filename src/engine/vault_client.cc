@@ -1,0 +1,302 @@
+#include "obagent/engine/vault_client.h"
+
+#include <cpprest/http_client.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <random>
+#include <thread>
+
+namespace obagent::engine {
+
+namespace {
+
+using nlohmann::json;
+namespace http = web::http;
+
+ErrorCode CodeFor(const std::string& error_id, int status) {
+  if (error_id == "34513") return ErrorCode::kInvalidVaultCredentials;
+  if (error_id == "403") return ErrorCode::kCredentialDownloadFailed;
+  if (error_id == "34506") return ErrorCode::kPassphraseNotConfigured;
+  if (error_id == "100050") return ErrorCode::kServiceUnreachable;
+  if (status == 404) return ErrorCode::kNotFound;
+  if (status == 400) return ErrorCode::kInvalidArgument;
+  if (status == 409) return ErrorCode::kAlreadyExists;
+  if (status == 416) return ErrorCode::kCorrupt;
+  return ErrorCode::kIo;
+}
+
+bool Retryable(int status) { return status >= 500 || status == 408 || status == 429; }
+
+}  // namespace
+
+struct VaultClient::Impl {
+  explicit Impl(const ServiceConnection& c) : conn(c), client(MakeClient(c)) {}
+
+  static http::client::http_client MakeClient(const ServiceConnection& c) {
+    http::client::http_client_config config;
+    config.set_timeout(std::chrono::seconds(c.timeout_seconds));
+    if (!c.proxy.empty()) {
+      web::web_proxy proxy{web::uri(c.proxy)};
+      if (!c.proxy_user.empty()) {
+        proxy.set_credentials(web::credentials(c.proxy_user, c.proxy_password));
+      }
+      config.set_proxy(proxy);
+    }
+    return http::client::http_client(web::uri(c.url), config);
+  }
+
+  struct Answer {
+    int status = 0;
+    std::vector<unsigned char> body;
+    std::string retry_after;
+  };
+
+  // Sends with retries. `make` builds a fresh request for every attempt.
+  Result<Answer> Send(const std::function<http::http_request()>& make, const std::string& what) {
+    std::string last_error;
+    std::mt19937_64 rng(std::random_device{}());
+    for (int attempt = 0; attempt < conn.max_attempts; ++attempt) {
+      if (attempt > 0) {
+        double base = conn.base_delay_ms * static_cast<double>(1 << (attempt - 1));
+        std::uniform_real_distribution<double> jitter(0.5, 1.5);
+        std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(base * jitter(rng))));
+      }
+      try {
+        http::http_response response = client.request(make()).get();
+        Answer a;
+        a.status = response.status_code();
+        a.body = response.extract_vector().get();
+        if (a.status == 407) {
+          return Status(ErrorCode::kServiceUnreachable,
+                        "the proxy " + conn.proxy + " refused the request (407 Proxy "
+                        "Authentication Required); check --proxy-user and the proxy password");
+        }
+        if (Retryable(a.status) && attempt + 1 < conn.max_attempts) {
+          last_error = "HTTP " + std::to_string(a.status);
+          if (auto it = response.headers().find("Retry-After"); it != response.headers().end()) {
+            int seconds = std::atoi(it->second.c_str());
+            if (seconds > 0) std::this_thread::sleep_for(std::chrono::seconds(std::min(seconds, 30)));
+          }
+          continue;
+        }
+        return a;
+      } catch (const std::exception& e) {
+        last_error = e.what();
+      }
+    }
+    return Status(ErrorCode::kServiceUnreachable,
+                  what + " at " + conn.url + " failed after " + std::to_string(conn.max_attempts) +
+                      " attempts: " + last_error);
+  }
+
+  static Status ErrorFrom(const Answer& a, const std::string& what) {
+    std::string id, message;
+    json j = json::parse(a.body.begin(), a.body.end(), nullptr, false);
+    if (j.is_object()) {
+      id = j.value("error_id", "");
+      message = j.value("message", "");
+    }
+    if (message.empty()) message = "HTTP " + std::to_string(a.status);
+    return Status(CodeFor(id, a.status), what + ": " + message);
+  }
+
+  http::http_request NewRequest(const std::string& method, const std::string& path) const {
+    http::http_request req(method);
+    req.set_request_uri(web::uri(path));
+    if (!conn.token.empty()) req.headers().add("Authorization", "Bearer " + conn.token);
+    return req;
+  }
+
+  ServiceConnection conn;
+  http::client::http_client client;
+};
+
+VaultClient::VaultClient(ServiceConnection connection)
+    : connection_(std::move(connection)), impl_(std::make_unique<Impl>(connection_)) {}
+
+VaultClient::~VaultClient() = default;
+
+void VaultClient::SetLease(std::string lease_id) {
+  std::lock_guard lock(lease_mu_);
+  lease_id_ = std::move(lease_id);
+}
+
+Result<json> VaultClient::Call(const std::string& method, const std::string& path,
+                               const json& body) {
+  std::string text = body.is_null() ? "" : body.dump();
+  auto make = [&] {
+    http::http_request req = impl_->NewRequest(method, path);
+    if (!body.is_null()) req.set_body(text, "application/json");
+    return req;
+  };
+  std::string what = method + " " + path;
+  OB_ASSIGN_OR_RETURN(Impl::Answer a, impl_->Send(make, what));
+  if (a.status < 200 || a.status >= 300) return Impl::ErrorFrom(a, what);
+  if (a.body.empty()) return json(nullptr);
+  json j = json::parse(a.body.begin(), a.body.end(), nullptr, false);
+  if (j.is_discarded()) return Corrupt(what + ": the vault service answered with invalid JSON");
+  return j;
+}
+
+// BlobStore over /v1/objects: keys relative to the token's machine.
+class VaultObjectStore final : public storage::BlobStore {
+ public:
+  explicit VaultObjectStore(VaultClient& client) : client_(client) {}
+
+  Status Put(std::string_view key, ByteView data) override {
+    OB_RETURN_IF_ERROR(Check(key));
+    std::vector<unsigned char> body(data.begin(), data.end());
+    std::string lease = Lease();
+    auto make = [&] {
+      auto req = client_.impl_->NewRequest("PUT", Path(key));
+      req.headers().add("X-Obagent-Lease", lease);
+      req.set_body(std::vector<unsigned char>(body));
+      return req;
+    };
+    OB_ASSIGN_OR_RETURN(auto a, client_.impl_->Send(make, "uploading " + std::string(key)));
+    if (a.status != 201 && a.status != 200) {
+      return VaultClient::Impl::ErrorFrom(a, "uploading " + std::string(key));
+    }
+    return Status::Ok();
+  }
+
+  Result<Bytes> Get(std::string_view key) override { return Fetch(key, std::nullopt); }
+
+  Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
+    if (length == 0) return Bytes();
+    return Fetch(key, std::make_pair(offset, length));
+  }
+
+  Result<std::vector<std::string>> List(std::string_view prefix) override {
+    std::vector<std::string> keys;
+    std::string marker;
+    do {
+      std::string path = "/v1/objects?prefix=" + web::uri::encode_data_string(std::string(prefix)) +
+                         "&marker=" + web::uri::encode_data_string(marker);
+      OB_ASSIGN_OR_RETURN(json j, client_.Call("GET", path));
+      for (const auto& k : j.value("keys", json::array())) keys.push_back(k.get<std::string>());
+      marker = j.value("next_marker", "");
+    } while (!marker.empty());
+    std::sort(keys.begin(), keys.end());
+    return keys;
+  }
+
+  Status Delete(std::string_view key) override {
+    OB_RETURN_IF_ERROR(Check(key));
+    std::string lease = Lease();
+    auto make = [&] {
+      auto req = client_.impl_->NewRequest("DELETE", Path(key));
+      req.headers().add("X-Obagent-Lease", lease);
+      return req;
+    };
+    OB_ASSIGN_OR_RETURN(auto a, client_.impl_->Send(make, "deleting " + std::string(key)));
+    if (a.status >= 300 && a.status != 404) {
+      return VaultClient::Impl::ErrorFrom(a, "deleting " + std::string(key));
+    }
+    return Status::Ok();
+  }
+
+  Result<bool> Exists(std::string_view key) override {
+    OB_RETURN_IF_ERROR(Check(key));
+    auto make = [&] { return client_.impl_->NewRequest("HEAD", Path(key)); };
+    OB_ASSIGN_OR_RETURN(auto a, client_.impl_->Send(make, "checking " + std::string(key)));
+    if (a.status == 404) return false;
+    if (a.status >= 300) return VaultClient::Impl::ErrorFrom(a, "checking " + std::string(key));
+    return true;
+  }
+
+  std::string Describe() const override { return client_.connection().url; }
+
+ private:
+  static Status Check(std::string_view key) {
+    if (!storage::IsValidKey(key)) return InvalidArgument("invalid object key '" + std::string(key) + "'");
+    return Status::Ok();
+  }
+  static std::string Path(std::string_view key) { return "/v1/objects/" + std::string(key); }
+  std::string Lease() {
+    std::lock_guard lock(client_.lease_mu_);
+    return client_.lease_id_;
+  }
+
+  Result<Bytes> Fetch(std::string_view key, std::optional<std::pair<uint64_t, uint64_t>> range) {
+    OB_RETURN_IF_ERROR(Check(key));
+    auto make = [&] {
+      auto req = client_.impl_->NewRequest("GET", Path(key));
+      if (range) {
+        req.headers().add("Range", "bytes=" + std::to_string(range->first) + "-" +
+                                       std::to_string(range->first + range->second - 1));
+      }
+      return req;
+    };
+    std::string what = "reading " + std::string(key);
+    OB_ASSIGN_OR_RETURN(auto a, client_.impl_->Send(make, what));
+    if (a.status != 200 && a.status != 206) return VaultClient::Impl::ErrorFrom(a, what);
+    if (range && a.body.size() != range->second) {
+      return Corrupt(what + ": short read (" + std::to_string(a.body.size()) + " of " +
+                     std::to_string(range->second) + " bytes)");
+    }
+    return Bytes(a.body.begin(), a.body.end());
+  }
+
+  VaultClient& client_;
+};
+
+std::unique_ptr<storage::BlobStore> VaultClient::ObjectStore() {
+  return std::make_unique<VaultObjectStore>(*this);
+}
+
+struct LeaseHolder::State {
+  VaultClient* client;
+  std::string lease_id;
+  int ttl;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  std::thread renewer;
+};
+
+LeaseHolder::LeaseHolder(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+Result<std::unique_ptr<LeaseHolder>> LeaseHolder::Acquire(VaultClient& client, std::string holder,
+                                                          int ttl_seconds) {
+  Result<json> answer =
+      client.Call("POST", "/v1/lease", {{"holder", holder}, {"ttl_seconds", ttl_seconds}});
+  if (!answer.ok()) {
+    if (answer.status().code() == ErrorCode::kAlreadyExists) {
+      return Status(ErrorCode::kAlreadyExists,
+                    "another job of this machine is writing to the vault (" +
+                        answer.status().detail() + "); its lease lapses by itself if it died");
+    }
+    return answer.status();
+  }
+  auto state = std::make_shared<State>();
+  state->client = &client;
+  state->lease_id = answer->value("lease_id", "");
+  state->ttl = ttl_seconds;
+  client.SetLease(state->lease_id);
+  state->renewer = std::thread([state] {
+    std::unique_lock lock(state->mu);
+    while (!state->cv.wait_for(lock, std::chrono::seconds(std::max(1, state->ttl / 3)),
+                               [&] { return state->stop; })) {
+      lock.unlock();
+      (void)state->client->Call("POST", "/v1/lease/" + state->lease_id + "/renew",
+                                {{"ttl_seconds", state->ttl}});
+      lock.lock();
+    }
+  });
+  return std::unique_ptr<LeaseHolder>(new LeaseHolder(state));
+}
+
+LeaseHolder::~LeaseHolder() {
+  {
+    std::lock_guard lock(state_->mu);
+    state_->stop = true;
+  }
+  state_->cv.notify_all();
+  state_->renewer.join();
+  (void)state_->client->Call("DELETE", "/v1/lease/" + state_->lease_id);
+  state_->client->SetLease("");
+}
+
+}  // namespace obagent::engine

@@ -1,0 +1,545 @@
+// A BlobStore on Azure Blob Storage, through the Blob service REST API with
+// cpprestsdk's http_client. Requests are signed with SharedKey (HMAC-SHA256
+// of the canonical request under the account key) or carry a SAS token.
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+// Keeps cpprestsdk's U() macro out of the way.
+#define _TURN_OFF_PLATFORM_STRING
+#include <cpprest/asyncrt_utils.h>
+#include <cpprest/containerstream.h>
+#include <cpprest/http_client.h>
+#include <boost/property_tree/ptree.hpp>
+#include <boost/property_tree/xml_parser.hpp>
+
+#include "obagent/core/crypto.h"
+#include "obagent/storage/blob_store.h"
+
+namespace obagent::storage {
+namespace {
+
+namespace http = web::http;
+namespace streams = concurrency::streams;
+
+constexpr char kApiVersion[] = "2021-08-06";
+// Blobs per List Blobs page; the service's own maximum is 5000.
+constexpr int kListPageSize = 1000;
+// Put Block List accepts at most this many blocks.
+constexpr size_t kMaxBlocks = 50000;
+constexpr int kMaxRetryAfterMs = 30000;
+constexpr int kMaxBackoffMs = 30000;
+
+Status InvalidKey(std::string_view key) {
+  return InvalidArgument("invalid object key '" + std::string(key) + "'");
+}
+
+bool IsUnreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+// Percent-encodes everything but unreserved characters (and '/' when
+// keep_slash, for blob paths).
+std::string UriEncode(std::string_view s, bool keep_slash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (IsUnreserved(c) || (keep_slash && c == '/')) {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// Header values in the string to sign: linear whitespace folded to one
+// space, trimmed.
+std::string FoldWhitespace(std::string_view v) {
+  std::string out;
+  bool space = false;
+  for (char c : v) {
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out.push_back(' ');
+    space = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
+// Content between <tag> and </tag> in a small XML error body, or "".
+std::string XmlField(std::string_view xml, std::string_view tag) {
+  std::string open = "<" + std::string(tag) + ">";
+  std::string close = "</" + std::string(tag) + ">";
+  size_t a = xml.find(open);
+  if (a == std::string_view::npos) return "";
+  a += open.size();
+  size_t b = xml.find(close, a);
+  if (b == std::string_view::npos) return "";
+  std::string_view v = xml.substr(a, b - a);
+  // Azure's messages carry "\nRequestId:…\nTime:…" after the first line.
+  return std::string(v.substr(0, v.find('\n')));
+}
+
+double Jitter() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.5, 1.5)(rng);
+}
+
+struct Call {
+  http::method method;
+  std::string path;  // below the endpoint, already encoded: "/container/blob"
+  std::vector<std::pair<std::string, std::string>> query;  // raw (decoded) values
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool has_body = false;
+  ByteView body;
+  std::string content_type = "application/octet-stream";
+  size_t reserve = 0;  // expected response size
+};
+
+struct Reply {
+  int status = 0;
+  http::http_headers headers;
+  Bytes body;
+
+  std::string Header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+  // "HTTP 403 AuthenticationFailed: Server failed to authenticate the request…"
+  std::string Describe() const {
+    std::string out = "HTTP " + std::to_string(status);
+    std::string code = Header("x-ms-error-code");
+    if (code.empty()) code = XmlField(AsString(body), "Code");
+    if (!code.empty()) out += " " + code;
+    std::string message = XmlField(AsString(body), "Message");
+    if (!message.empty()) out += ": " + message;
+    return out;
+  }
+};
+
+class AzureBlobStore final : public BlobStore {
+ public:
+  AzureBlobStore(AzureBlobConfig config, std::string base_path, Bytes key,
+                 std::unique_ptr<http::client::http_client> client)
+      : config_(std::move(config)),
+        base_path_(std::move(base_path)),
+        key_(std::move(key)),
+        client_(std::move(client)) {}
+
+  Status CreateContainer() {
+    Call call{http::methods::PUT, ContainerPath()};
+    call.query = {{"restype", "container"}};
+    OB_ASSIGN_OR_RETURN(Reply reply, Send(call, "creating container " + config_.container));
+    if (reply.status == 201 || reply.status == 409) return Status::Ok();
+    // A SAS may lack the right to create containers; the container may
+    // well exist already, and the first real request reports a bad token.
+    if (key_.empty() && reply.status == 403) return Status::Ok();
+    return HttpError(reply, "creating container " + config_.container);
+  }
+
+  Status Put(std::string_view key, ByteView data) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    std::string what = "storing " + std::string(key);
+    if (data.size() <= config_.single_put_limit) {
+      Call call{http::methods::PUT, BlobPath(key)};
+      call.headers = {{"x-ms-blob-type", "BlockBlob"}};
+      call.has_body = true;
+      call.body = data;
+      OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
+      if (reply.status != 201) return HttpError(reply, what);
+      return Status::Ok();
+    }
+    // Blocks stay uncommitted (invisible) until Put Block List names them.
+    // A random upload id in every block id keeps concurrent uploads of the
+    // same key from committing each other's blocks.
+    size_t block = std::max<size_t>(config_.block_size, 1);
+    block = std::max(block, (data.size() + kMaxBlocks - 1) / kMaxBlocks);
+    Bytes upload_id = crypto::RandomBytes(12);
+    std::string list = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>";
+    uint32_t index = 0;
+    for (size_t offset = 0; offset < data.size(); offset += block, ++index) {
+      Bytes raw_id = upload_id;
+      for (int shift = 24; shift >= 0; shift -= 8) {
+        raw_id.push_back(static_cast<uint8_t>(index >> shift));
+      }
+      std::string id = Base64Encode(raw_id);  // 16 bytes: always 24 characters
+      Call call{http::methods::PUT, BlobPath(key)};
+      call.query = {{"comp", "block"}, {"blockid", id}};
+      call.has_body = true;
+      call.body = data.subspan(offset, std::min(block, data.size() - offset));
+      OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what + " (block " + std::to_string(index) + ")"));
+      if (reply.status != 201) return HttpError(reply, what);
+      list += "<Latest>" + id + "</Latest>";
+    }
+    list += "</BlockList>";
+    Call call{http::methods::PUT, BlobPath(key)};
+    call.query = {{"comp", "blocklist"}};
+    call.has_body = true;
+    call.body = AsBytes(list);
+    call.content_type = "application/xml";
+    OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what + " (block list)"));
+    if (reply.status != 201) return HttpError(reply, what);
+    return Status::Ok();
+  }
+
+  Result<Bytes> Get(std::string_view key) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    std::string what = "reading " + std::string(key);
+    Call call{http::methods::GET, BlobPath(key)};
+    OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
+    if (reply.status != 200) return HttpError(reply, what);
+    return std::move(reply.body);
+  }
+
+  Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    std::string what = "reading " + std::string(key);
+    auto beyond = [&](const std::string& size) {
+      return Corrupt(what + ": range " + std::to_string(offset) + "+" + std::to_string(length) +
+                     " is beyond the object's " + size + " bytes");
+    };
+    if (length == 0) {
+      // An empty range cannot be expressed as a Range header: check the size.
+      Call call{http::methods::HEAD, BlobPath(key)};
+      OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
+      if (reply.status != 200) return HttpError(reply, what);
+      std::string size = reply.Header("Content-Length");
+      if (std::strtoull(size.c_str(), nullptr, 10) < offset) return beyond(size);
+      return Bytes();
+    }
+    if (offset > UINT64_MAX - length) return beyond("?");
+    Call call{http::methods::GET, BlobPath(key)};
+    call.headers = {{"x-ms-range", "bytes=" + std::to_string(offset) + "-" +
+                                       std::to_string(offset + length - 1)}};
+    call.reserve = static_cast<size_t>(length);
+    OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
+    if (reply.status == 416) return beyond("fewer");
+    if (reply.status == 200) {
+      // The whole object (a service that ignored the range).
+      if (reply.body.size() < offset + length) return beyond(std::to_string(reply.body.size()));
+      return Bytes(reply.body.begin() + static_cast<ptrdiff_t>(offset),
+                   reply.body.begin() + static_cast<ptrdiff_t>(offset + length));
+    }
+    if (reply.status != 206) return HttpError(reply, what);
+    if (reply.body.size() != length) {
+      // "bytes a-b/total": the service returns what exists of the range.
+      std::string range = reply.Header("Content-Range");
+      size_t slash = range.rfind('/');
+      return beyond(slash == std::string::npos ? "fewer" : range.substr(slash + 1));
+    }
+    return std::move(reply.body);
+  }
+
+  Result<std::vector<std::string>> List(std::string_view prefix) override {
+    std::string full_prefix = config_.prefix + std::string(prefix);
+    std::string what = "listing " + std::string(prefix);
+    std::vector<std::string> keys;
+    std::string marker;
+    do {
+      Call call{http::methods::GET, ContainerPath()};
+      call.query = {{"restype", "container"},
+                    {"comp", "list"},
+                    {"maxresults", std::to_string(kListPageSize)}};
+      if (!full_prefix.empty()) call.query.emplace_back("prefix", full_prefix);
+      if (!marker.empty()) call.query.emplace_back("marker", marker);
+      OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
+      if (reply.status != 200) return HttpError(reply, what);
+      std::string previous = marker;
+      OB_RETURN_IF_ERROR(ParseList(reply.body, full_prefix, &keys, &marker).WithContext(what));
+      if (!marker.empty() && marker == previous) {
+        return IoError(what + ": the service repeated continuation marker '" + marker + "'");
+      }
+    } while (!marker.empty());
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    return keys;
+  }
+
+  Status Delete(std::string_view key) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    std::string what = "deleting " + std::string(key);
+    Call call{http::methods::DEL, BlobPath(key)};
+    OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
+    if (reply.status == 202 || reply.status == 200 || reply.status == 404) return Status::Ok();
+    return HttpError(reply, what);
+  }
+
+  Result<bool> Exists(std::string_view key) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    std::string what = "checking " + std::string(key);
+    Call call{http::methods::HEAD, BlobPath(key)};
+    OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
+    if (reply.status == 200) return true;
+    if (reply.status == 404) return false;
+    return HttpError(reply, what);
+  }
+
+  std::string Describe() const override {
+    return "azure:" + config_.endpoint + "/" + config_.container + "/" + config_.prefix;
+  }
+
+ private:
+  std::string ContainerPath() const {
+    return base_path_ + "/" + UriEncode(config_.container, false);
+  }
+  std::string BlobPath(std::string_view key) const {
+    return ContainerPath() + "/" + UriEncode(config_.prefix + std::string(key), true);
+  }
+
+  // The List Blobs answer: <EnumerationResults><Blobs><Blob><Name>…</Name>…
+  // </Blob></Blobs><NextMarker>…</NextMarker></EnumerationResults>.
+  Status ParseList(const Bytes& body, const std::string& full_prefix,
+                   std::vector<std::string>* keys, std::string* marker) const {
+    namespace pt = boost::property_tree;
+    pt::ptree tree;
+    try {
+      std::istringstream in{std::string(AsString(body))};
+      pt::read_xml(in, tree);
+    } catch (const std::exception& e) {
+      return IoError(std::string("unreadable List Blobs answer: ") + e.what());
+    }
+    auto root = tree.get_child_optional("EnumerationResults");
+    if (!root) return IoError("List Blobs answer without EnumerationResults");
+    if (auto blobs = root->get_child_optional("Blobs")) {
+      for (const auto& [tag, blob] : *blobs) {
+        if (tag != "Blob") continue;
+        std::string name = blob.get<std::string>("Name", "");
+        if (!name.starts_with(full_prefix)) continue;
+        std::string key = name.substr(config_.prefix.size());
+        if (!key.empty()) keys->push_back(std::move(key));
+      }
+    }
+    *marker = root->get<std::string>("NextMarker", "");
+    return Status::Ok();
+  }
+
+  Status HttpError(const Reply& reply, const std::string& what) const {
+    std::string detail = what + " at " + Describe() + ": " + reply.Describe();
+    if (reply.status == 401 || reply.status == 403) {
+      return IoError(what + ": authentication failed at " + Describe() +
+                     " (wrong account key or SAS token, or no permission): " + reply.Describe());
+    }
+    if (reply.status == 404) return NotFound(detail);
+    return IoError(detail);
+  }
+
+  static bool Retryable(int status) { return status >= 500 || status == 408 || status == 429; }
+
+  // Sends `call`, retrying transient failures. Any answer that is not
+  // retryable (2xx, 3xx, 4xx but 408/429) is returned for the caller to judge.
+  Result<Reply> Send(const Call& call, const std::string& what) const {
+    std::string last_error;
+    int attempts = std::max(config_.max_attempts, 1);
+    for (int attempt = 0; attempt < attempts; ++attempt) {
+      int retry_after_ms = -1;
+      try {
+        Reply reply = SendOnce(call);
+        if (!Retryable(reply.status)) return reply;
+        last_error = reply.Describe();
+        if (reply.status == 429 || reply.status == 503) {
+          std::string after = reply.Header("Retry-After");
+          if (!after.empty() && after.find_first_not_of("0123456789") == std::string::npos &&
+              after.size() < 9) {
+            retry_after_ms = std::min(std::stoi(after) * 1000, kMaxRetryAfterMs);
+          }
+        }
+      } catch (const std::exception& e) {
+        last_error = e.what();
+      } catch (...) {
+        last_error = "unknown error";
+      }
+      if (attempt + 1 == attempts) break;
+      int delay_ms = retry_after_ms;
+      if (delay_ms < 0) {
+        double backoff = std::ldexp(static_cast<double>(std::max(config_.base_delay_ms, 0)),
+                                    std::min(attempt, 30));
+        delay_ms =
+            static_cast<int>(std::min(backoff, static_cast<double>(kMaxBackoffMs)) * Jitter());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    }
+    return Status(ErrorCode::kServiceUnreachable, what + ": " + Describe() + " failed after " +
+                                                      std::to_string(attempts) +
+                                                      " attempts: " + last_error);
+  }
+
+  // One HTTP exchange; throws on connection errors and timeouts.
+  Reply SendOnce(const Call& call) const {
+    http::http_request request(call.method);
+    std::string query;
+    for (const auto& [name, value] : call.query) {
+      query += query.empty() ? "" : "&";
+      query += UriEncode(name, false) + "=" + UriEncode(value, false);
+    }
+    if (key_.empty() && !config_.sas_token.empty()) {
+      query += (query.empty() ? "" : "&") + config_.sas_token;
+    }
+    request.set_request_uri(web::uri(call.path + (query.empty() ? "" : "?" + query)));
+
+    http::http_headers& headers = request.headers();
+    if (call.has_body) {
+      // The stream owns a copy of the body: after a timeout or a connection
+      // error, cpprestsdk may still be reading from the stream when this
+      // call has returned and the caller's buffer is gone. (A memcpy costs
+      // far less than sending the bytes.)
+      streams::container_buffer<Bytes> source(Bytes(call.body.begin(), call.body.end()),
+                                              std::ios_base::in);
+      request.set_body(streams::istream(source), call.body.size(), call.content_type);
+    }
+    for (const auto& [name, value] : call.headers) headers.add(name, value);
+    headers.add("x-ms-version", kApiVersion);
+    headers.add("x-ms-date", utility::datetime::utc_now().to_string(utility::datetime::RFC_1123));
+    if (!key_.empty()) headers.add("Authorization", SharedKey(request, call));
+
+    Bytes initial;
+    initial.reserve(call.reserve);
+    streams::container_buffer<Bytes> sink(std::move(initial), std::ios_base::out);
+    request.set_response_stream(streams::ostream(sink));
+
+    http::http_response response = client_->request(request).get();
+    response.content_ready().get();
+    Reply reply;
+    reply.status = response.status_code();
+    reply.headers = response.headers();
+    reply.body = std::move(sink.collection());
+    if (call.method != http::methods::HEAD) {
+      auto length = reply.headers.find("Content-Length");
+      if (length != reply.headers.end() &&
+          std::strtoull(length->second.c_str(), nullptr, 10) != reply.body.size()) {
+        throw std::runtime_error("connection closed after " + std::to_string(reply.body.size()) +
+                                 " of " + length->second + " bytes");
+      }
+    }
+    return reply;
+  }
+
+  // "SharedKey <account>:<base64 HMAC-SHA256(key, string to sign)>", per
+  // "Authorize with Shared Key" (versions 2015-02-21 and later).
+  std::string SharedKey(http::http_request& request, const Call& call) const {
+    const http::http_headers& headers = request.headers();
+    auto value = [&](const char* name) {
+      auto it = headers.find(name);
+      return it == headers.end() ? std::string() : FoldWhitespace(it->second);
+    };
+    std::string length = value("Content-Length");
+    if (length == "0") length = "";
+    std::string to_sign = std::string(call.method) + "\n" + value("Content-Encoding") + "\n" +
+                          value("Content-Language") + "\n" + length + "\n" + value("Content-MD5") +
+                          "\n" + value("Content-Type") + "\n" + value("Date") + "\n" +
+                          value("If-Modified-Since") + "\n" + value("If-Match") + "\n" +
+                          value("If-None-Match") + "\n" + value("If-Unmodified-Since") + "\n" +
+                          value("Range") + "\n";
+    std::vector<std::pair<std::string, std::string>> ms;
+    for (const auto& [name, v] : headers) {
+      std::string lower = ToLower(name);
+      if (lower.starts_with("x-ms-")) ms.emplace_back(lower, FoldWhitespace(v));
+    }
+    std::sort(ms.begin(), ms.end());
+    for (const auto& [name, v] : ms) to_sign += name + ":" + v + "\n";
+    // Canonicalized resource: "/" + account + the encoded URL path (which
+    // already starts with the account for path-style endpoints), then each
+    // query parameter as "\nname:value" sorted by name, values decoded.
+    to_sign += "/" + config_.account + call.path;
+    std::vector<std::pair<std::string, std::string>> params;
+    for (const auto& [name, v] : call.query) params.emplace_back(ToLower(name), v);
+    std::sort(params.begin(), params.end());
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (i > 0 && params[i].first == params[i - 1].first) {
+        to_sign += "," + params[i].second;
+      } else {
+        to_sign += "\n" + params[i].first + ":" + params[i].second;
+      }
+    }
+    uint8_t mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
+         reinterpret_cast<const uint8_t*>(to_sign.data()), to_sign.size(), mac, &mac_len);
+    return "SharedKey " + config_.account + ":" + Base64Encode(ByteView(mac, mac_len));
+  }
+
+  const AzureBlobConfig config_;
+  const std::string base_path_;  // the endpoint's path, no trailing '/'
+  const Bytes key_;              // decoded account key; empty for SAS
+  const std::unique_ptr<http::client::http_client> client_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BlobStore>> OpenAzureBlobStore(const AzureBlobConfig& config) {
+  AzureBlobConfig cfg = config;
+  while (!cfg.endpoint.empty() && cfg.endpoint.back() == '/') cfg.endpoint.pop_back();
+  if (cfg.endpoint.empty()) return InvalidArgument("azure: empty endpoint");
+  if (cfg.container.empty()) return InvalidArgument("azure: empty container name");
+  if (!cfg.prefix.empty() &&
+      (cfg.prefix.back() != '/' || !IsValidKey(cfg.prefix.substr(0, cfg.prefix.size() - 1)))) {
+    return InvalidArgument("azure: invalid prefix '" + cfg.prefix +
+                           "' (it must be a valid key path ending in '/')");
+  }
+  if (!cfg.sas_token.empty() && cfg.sas_token.front() == '?') cfg.sas_token.erase(0, 1);
+  Bytes key;
+  if (!cfg.account_key.empty()) {
+    if (cfg.account.empty()) return InvalidArgument("azure: account key given without account");
+    auto decoded = Base64Decode(cfg.account_key);
+    if (!decoded.ok() || decoded->empty()) {
+      return InvalidArgument("azure: the account key is not valid base64");
+    }
+    key = std::move(decoded).value();
+  } else if (cfg.sas_token.empty()) {
+    return InvalidArgument("azure: neither an account key nor a SAS token is configured");
+  }
+
+  std::unique_ptr<http::client::http_client> client;
+  std::string base_path;
+  try {
+    web::uri uri(cfg.endpoint);
+    if (uri.scheme() != "http" && uri.scheme() != "https") {
+      return InvalidArgument("azure: endpoint " + cfg.endpoint + " is not an http(s) URL");
+    }
+    base_path = uri.path();
+    while (!base_path.empty() && base_path.back() == '/') base_path.pop_back();
+    http::client::http_client_config client_config;
+    client_config.set_timeout(std::chrono::seconds(std::max(cfg.timeout_seconds, 1)));
+    client_config.set_chunksize(256u << 10);
+    client = std::make_unique<http::client::http_client>(uri.authority(), client_config);
+  } catch (const std::exception& e) {
+    return InvalidArgument("azure: invalid endpoint " + cfg.endpoint + ": " + e.what());
+  }
+  auto store = std::make_unique<AzureBlobStore>(cfg, base_path, std::move(key), std::move(client));
+  if (cfg.create_container) {
+    OB_RETURN_IF_ERROR(store->CreateContainer());
+  }
+  return std::unique_ptr<BlobStore>(std::move(store));
+}
+
+}  // namespace obagent::storage

@@ -1,0 +1,1003 @@
+#include "obagent/vault/service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string_view>
+
+#include "obagent/core/crypto.h"
+#include "obagent/core/keys.h"
+#include "obagent/vault/credentials.h"
+
+namespace obagent::vault {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxJsonBody = 1 << 20;
+constexpr size_t kMaxMachineName = 255;
+constexpr size_t kMaxHolder = 256;
+constexpr double kMaxValidityHours = 24.0 * 366;
+constexpr std::string_view kMachinesPrefix = "machines/";
+constexpr std::string_view kSnapshotsPrefix = "snapshots/";
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+int64_t NowSeconds() { return NowMs() / 1000; }
+std::string MsToUtc(int64_t ms) { return FormatUtcTime(ms / 1000); }
+
+std::string RandomHex(size_t bytes) { return ToHex(crypto::RandomBytes(bytes)); }
+std::string Sha256Hex(std::string_view text) { return ToHex(crypto::Sha256(AsBytes(text))); }
+
+ServiceResponse Json(int status, const json& body) {
+  ServiceResponse r;
+  r.status = status;
+  r.content_type = "application/json";
+  std::string text = body.dump();
+  r.body.assign(text.begin(), text.end());
+  return r;
+}
+
+ServiceResponse Error(int status, std::string_view error_id, const std::string& message) {
+  return Json(status, {{"error_id", error_id}, {"message", message}});
+}
+
+ServiceResponse BadRequest(const std::string& message) { return Error(400, "", message); }
+
+ServiceResponse Empty(int status) {
+  ServiceResponse r;
+  r.status = status;
+  return r;
+}
+
+// A Status from the blob store or the metadata as an HTTP answer.
+ServiceResponse FromStatus(const Status& st) {
+  switch (st.code()) {
+    case ErrorCode::kInvalidArgument:
+      return BadRequest(st.detail());
+    case ErrorCode::kNotFound:
+      return Error(404, "", st.detail());
+    case ErrorCode::kServiceUnreachable:
+      spdlog::error("storage unreachable: {}", st.ToString());
+      return Error(503, CatalogueId(st.code()), st.detail());
+    default:
+      spdlog::error("internal error: {}", st.ToString());
+      return Error(500, CatalogueId(st.code()), st.ToString());
+  }
+}
+
+ServiceResponse InvalidCredentials(const std::string& message) {
+  return Error(401, CatalogueId(ErrorCode::kInvalidVaultCredentials), message);
+}
+
+bool IsValidVaultName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+// Machine names are host names: printable, no control characters.
+bool IsValidMachineName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxMachineName) return false;
+  return std::none_of(name.begin(), name.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+bool IsLowerHex(std::string_view s, size_t size) {
+  return s.size() == size && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// A list prefix is fine when every complete component in it is valid.
+bool IsValidPrefix(std::string_view prefix) {
+  return prefix.empty() || storage::IsValidKey(std::string(prefix) + "x");
+}
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    out.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::map<std::string, std::string> ParseQuery(std::string_view query) {
+  std::map<std::string, std::string> out;
+  size_t start = 0;
+  while (start < query.size()) {
+    size_t end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    std::string_view part = query.substr(start, end - start);
+    size_t eq = part.find('=');
+    std::string_view name = part.substr(0, eq);
+    std::string_view value = eq == std::string_view::npos ? "" : part.substr(eq + 1);
+    auto n = PercentDecode(name);
+    auto v = PercentDecode(value);
+    if (n.ok() && v.ok()) out[*n] = *v;
+    start = end + 1;
+  }
+  return out;
+}
+
+// Parses a JSON object body; nullopt (and *error set) if it is not one.
+std::optional<json> ParseBody(const ServiceRequest& req, bool allow_empty, ServiceResponse* error) {
+  if (req.body.empty() && allow_empty) return json::object();
+  if (req.body.size() > kMaxJsonBody) {
+    *error = Error(413, "", "the request body is larger than 1 MiB");
+    return std::nullopt;
+  }
+  json j = json::parse(req.body.begin(), req.body.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    *error = BadRequest("the request body must be a JSON object");
+    return std::nullopt;
+  }
+  return j;
+}
+
+// A required string field of a JSON body.
+std::optional<std::string> StringField(const json& j, const char* name, ServiceResponse* error) {
+  auto it = j.find(name);
+  if (it == j.end() || !it->is_string()) {
+    *error = BadRequest(std::string("the field \"") + name + "\" (a string) is missing");
+    return std::nullopt;
+  }
+  return it->get<std::string>();
+}
+
+std::optional<std::string> BearerToken(const ServiceRequest& req) {
+  auto it = req.headers.find("authorization");
+  if (it == req.headers.end()) return std::nullopt;
+  std::string_view v = it->second;
+  constexpr std::string_view kBearer = "Bearer ";
+  if (v.size() <= kBearer.size()) return std::nullopt;
+  std::string scheme(v.substr(0, kBearer.size()));
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (scheme != "bearer ") return std::nullopt;
+  std::string_view token = v.substr(kBearer.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  if (token.empty()) return std::nullopt;
+  return std::string(token);
+}
+
+struct ByteRange {
+  enum Kind { kFromTo, kFrom, kSuffix } kind = kFromTo;
+  uint64_t first = 0;
+  uint64_t last = 0;    // kFromTo
+  uint64_t suffix = 0;  // kSuffix
+};
+
+bool ParseUint(std::string_view s, uint64_t* out) {
+  if (s.empty() || s.size() > 19) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = v;
+  return true;
+}
+
+// "bytes=a-b", "bytes=a-" or "bytes=-n"; anything else (several ranges,
+// other units, a-b with b < a) is ignored as HTTP allows.
+std::optional<ByteRange> ParseRange(std::string_view header) {
+  constexpr std::string_view kUnit = "bytes=";
+  if (!header.starts_with(kUnit)) return std::nullopt;
+  std::string_view spec = header.substr(kUnit.size());
+  if (spec.find(',') != std::string_view::npos) return std::nullopt;
+  size_t dash = spec.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
+  ByteRange r;
+  if (a.empty()) {
+    r.kind = ByteRange::kSuffix;
+    if (!ParseUint(b, &r.suffix)) return std::nullopt;
+    return r;
+  }
+  if (!ParseUint(a, &r.first)) return std::nullopt;
+  if (b.empty()) {
+    r.kind = ByteRange::kFrom;
+    return r;
+  }
+  if (!ParseUint(b, &r.last) || r.last < r.first) return std::nullopt;
+  return r;
+}
+
+}  // namespace
+
+Result<std::string> PercentDecode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) {
+      return InvalidArgument("broken percent-encoding in '" + std::string(text) + "'");
+    }
+    int hi = hex(text[i + 1]), lo = hex(text[i + 2]);
+    if (hi < 0 || lo < 0) {
+      return InvalidArgument("broken percent-encoding in '" + std::string(text) + "'");
+    }
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+Result<std::string> LoadOrCreateAdminToken(platform::Env& env, const std::string& path) {
+  if (env.Exists(path)) {
+    OB_ASSIGN_OR_RETURN(Bytes data, env.ReadFile(path));
+    std::string text(data.begin(), data.end());
+    text = text.substr(0, text.find('\n'));
+    while (!text.empty() && (text.back() == '\r' || text.back() == ' ')) text.pop_back();
+    if (text.size() < 16) {
+      return InvalidArgument("the admin token in " + path +
+                             " is shorter than 16 characters; delete the file to get a new one");
+    }
+    return text;
+  }
+  std::string token = RandomHex(32);
+  std::string line = token + "\n";
+  OB_RETURN_IF_ERROR(
+      env.WriteFileAtomic(path, AsBytes(line), true).WithContext("creating the admin token file"));
+  spdlog::info("created the admin token file {}", path);
+  return token;
+}
+
+// ---------------------------------------------------------------------------
+
+class VaultService::Impl {
+ public:
+  Impl(const ServiceOptions& options, std::unique_ptr<MetadataStore> metadata,
+       storage::BlobStore& blobs)
+      : options_(options), meta_(std::move(metadata)), blobs_(blobs) {}
+
+  ServiceResponse Handle(const ServiceRequest& req) {
+    try {
+      return Route(req);
+    } catch (const std::exception& e) {
+      spdlog::error("{} {}: {}", req.method, req.path, e.what());
+      return Error(500, "", std::string("internal error: ") + e.what());
+    }
+  }
+
+ private:
+  // Who a machine-token request acts for.
+  struct Principal {
+    MachineRecord machine;
+    bool read_only = false;  // a recovery-session token
+  };
+
+  ServiceResponse Route(const ServiceRequest& req) {
+    constexpr std::string_view kApi = "/v1/";
+    std::string_view path = req.path;
+    if (!path.starts_with(kApi)) return Error(404, "", "no such endpoint: " + req.path);
+    std::string_view rest = path.substr(kApi.size());
+    const std::string& m = req.method;
+
+    // Objects first: their keys contain '/'.
+    constexpr std::string_view kObjects = "objects/";
+    if (rest.starts_with(kObjects)) {
+      auto key = PercentDecode(rest.substr(kObjects.size()));
+      if (!key.ok()) return BadRequest(key.status().detail());
+      if (!storage::IsValidKey(*key)) return BadRequest("invalid object key '" + *key + "'");
+      if (m == "GET")
+        return WithMachine(req, false, [&](auto& p) { return GetObject(req, p, *key); });
+      if (m == "HEAD") return WithMachine(req, false, [&](auto& p) { return HeadObject(p, *key); });
+      if (m == "PUT")
+        return WithMachine(req, true, [&](auto& p) { return PutObject(req, p, *key); });
+      if (m == "DELETE") {
+        return WithMachine(req, true, [&](auto& p) { return DeleteObject(req, p, *key); });
+      }
+      return MethodNotAllowed(req);
+    }
+
+    std::vector<std::string_view> parts = SplitPath(rest);
+    auto is = [&](std::initializer_list<std::string_view> want) {
+      if (parts.size() != want.size()) return false;
+      size_t i = 0;
+      for (std::string_view w : want) {
+        if (!w.empty() && parts[i] != w) return false;
+        if (w.empty() && parts[i].empty()) return false;
+        ++i;
+      }
+      return true;
+    };
+    // An empty string in a pattern matches any non-empty segment.
+    if (is({"vaults"})) {
+      if (m == "POST") return WithAdmin(req, [&] { return CreateVault(req); });
+      if (m == "GET") return WithAdmin(req, [&] { return ListVaults(); });
+      return MethodNotAllowed(req);
+    }
+    if (is({"vaults", "", "credentials"})) {
+      if (m != "POST") return MethodNotAllowed(req);
+      auto name = PercentDecode(parts[1]);
+      if (!name.ok()) return BadRequest(name.status().detail());
+      return WithAdmin(req, [&] { return DownloadCredentials(req, *name); });
+    }
+    if (is({"register", "prepare"})) {
+      if (m != "POST") return MethodNotAllowed(req);
+      return Prepare(req);
+    }
+    if (is({"register"})) {
+      if (m != "POST") return MethodNotAllowed(req);
+      return Register(req);
+    }
+    if (is({"machine"})) {
+      if (m != "GET") return MethodNotAllowed(req);
+      return WithMachine(req, false, [&](auto& p) { return GetMachine(p); });
+    }
+    if (is({"objects"})) {
+      if (m != "GET") return MethodNotAllowed(req);
+      return WithMachine(req, false, [&](auto& p) { return ListObjects(req, p); });
+    }
+    if (is({"lease"})) {
+      if (m != "POST") return MethodNotAllowed(req);
+      return WithMachine(req, true, [&](auto& p) { return AcquireLease(req, p); });
+    }
+    if (is({"lease", "", "renew"})) {
+      if (m != "POST") return MethodNotAllowed(req);
+      std::string id(parts[1]);
+      return WithMachine(req, true, [&](auto& p) { return RenewLease(req, p, id); });
+    }
+    if (is({"lease", ""})) {
+      if (m != "DELETE") return MethodNotAllowed(req);
+      std::string id(parts[1]);
+      return WithMachine(req, true, [&](auto& p) { return ReleaseLease(p, id); });
+    }
+    if (is({"jobs"})) {
+      if (m == "POST") return WithMachine(req, true, [&](auto& p) { return AddJob(req, p); });
+      if (m == "GET") return WithMachine(req, false, [&](auto& p) { return ListJobs(p); });
+      return MethodNotAllowed(req);
+    }
+    if (is({"recovery-points"})) {
+      if (m != "GET") return MethodNotAllowed(req);
+      return WithMachine(req, false, [&](auto& p) { return ListRecoveryPoints(p); });
+    }
+    if (is({"recovery-sessions"})) {
+      if (m != "POST") return MethodNotAllowed(req);
+      return WithMachine(req, true, [&](auto& p) { return CreateRecoverySession(req, p); });
+    }
+    return Error(404, "", "no such endpoint: " + req.path);
+  }
+
+  static ServiceResponse MethodNotAllowed(const ServiceRequest& req) {
+    return Error(405, "", req.method + " is not allowed on " + req.path);
+  }
+
+  // ----- authentication
+
+  template <typename F>
+  ServiceResponse WithAdmin(const ServiceRequest& req, F&& handler) {
+    std::optional<std::string> token = BearerToken(req);
+    if (!token || !crypto::EqualConstantTime(AsBytes(*token), AsBytes(options_.admin_token))) {
+      return Error(401, "",
+                   token ? "the admin token is wrong"
+                         : "this endpoint needs the admin token (Authorization: Bearer <token "
+                           "from vaultd's admin token file>)");
+    }
+    return handler();
+  }
+
+  // `write`: the endpoint changes something, so a read-only recovery token
+  // gets 403.
+  template <typename F>
+  ServiceResponse WithMachine(const ServiceRequest& req, bool write, F&& handler) {
+    std::optional<std::string> token = BearerToken(req);
+    if (!token) {
+      return Error(401, "", "this endpoint needs a machine token (Authorization: Bearer <token>)");
+    }
+    std::string hash = Sha256Hex(*token);
+    Principal p;
+    {
+      std::lock_guard lock(mu_);
+      if (auto machine = meta_->FindMachineByToken(hash)) {
+        p.machine = std::move(*machine);
+      } else if (auto session = meta_->FindRecoverySession(hash)) {
+        if (session->expires_ms <= NowMs()) {
+          (void)meta_->RemoveRecoverySession(hash);
+          return Error(401, "",
+                       "the recovery session expired at " + MsToUtc(session->expires_ms) +
+                           "; start a new one");
+        }
+        auto machine = meta_->FindMachine(session->source_machine_id);
+        if (!machine) return Error(401, "", "the recovery session's machine no longer exists");
+        p.machine = std::move(*machine);
+        p.read_only = true;
+      } else {
+        return Error(401, "", "unknown or replaced machine token: register this machine again");
+      }
+    }
+    if (write && p.read_only) {
+      return Error(
+          403, "",
+          "a recovery-session token is read-only: " + req.method + " " + req.path + " is refused");
+    }
+    return handler(p);
+  }
+
+  // Checks a credential file against the vault it names. On failure returns
+  // the 401 (34513) answer in *error.
+  std::optional<VaultRecord> CheckCredentials(const std::string& xml, ServiceResponse* error) {
+    Result<VaultCredentials> c = VaultCredentials::Parse(xml);
+    if (!c.ok()) {
+      *error = InvalidCredentials(c.status().detail());
+      return std::nullopt;
+    }
+    std::optional<VaultRecord> vault = meta_->FindVault(c->vault_id);
+    if (!vault) {
+      *error = InvalidCredentials("the vault-credential file names vault '" + c->vault_name +
+                                  "' (" + c->vault_id + "), which this service does not know");
+      return std::nullopt;
+    }
+    if (!c->VerifySignature(vault->signing_key)) {
+      *error = InvalidCredentials(
+          "the vault-credential file's signature does not match: the file was altered after "
+          "download (tampered) or was not issued for this vault");
+      return std::nullopt;
+    }
+    if (c->credential_id != vault->newest_credential_id) {
+      *error = InvalidCredentials(
+          "these vault credentials were superseded by a newer download for vault '" + vault->name +
+          "'; use the newest file or download new credentials");
+      return std::nullopt;
+    }
+    if (c->ExpiredAt(NowSeconds())) {
+      *error =
+          InvalidCredentials("the vault credentials expired at " + FormatUtcTime(c->expires_at) +
+                             "; download new credentials for vault '" + vault->name + "'");
+      return std::nullopt;
+    }
+    return vault;
+  }
+
+  // ----- administration
+
+  ServiceResponse CreateVault(const ServiceRequest& req) {
+    ServiceResponse err;
+    auto body = ParseBody(req, false, &err);
+    if (!body) return err;
+    auto name = StringField(*body, "name", &err);
+    if (!name) return err;
+    if (!IsValidVaultName(*name)) {
+      return BadRequest("a vault name is 1 to 64 characters of A-Z a-z 0-9 . _ -");
+    }
+    std::lock_guard lock(mu_);
+    if (meta_->FindVaultByName(*name)) {
+      return Error(409, "", "a vault named '" + *name + "' exists already");
+    }
+    VaultRecord v;
+    v.vault_id = RandomHex(16);
+    v.name = *name;
+    v.created = NowSeconds();
+    v.signing_key = crypto::RandomKey();
+    Status st = meta_->PutVault(v);
+    if (!st.ok()) return FromStatus(st);
+    spdlog::info("created vault '{}' ({})", v.name, v.vault_id);
+    return Json(201, {{"vault_id", v.vault_id}, {"name", v.name}});
+  }
+
+  ServiceResponse ListVaults() {
+    std::lock_guard lock(mu_);
+    json out = json::array();
+    for (const VaultRecord& v : meta_->Vaults()) {
+      out.push_back({{"vault_id", v.vault_id},
+                     {"name", v.name},
+                     {"machines", meta_->CountMachines(v.vault_id)},
+                     {"created", FormatUtcTime(v.created)}});
+    }
+    return Json(200, out);
+  }
+
+  ServiceResponse DownloadCredentials(const ServiceRequest& req, const std::string& name) {
+    ServiceResponse err;
+    auto body = ParseBody(req, true, &err);
+    if (!body) return err;
+    double seconds = options_.credential_validity_hours * 3600;
+    if (auto it = body->find("validity_seconds"); it != body->end()) {
+      if (!it->is_number()) return BadRequest("validity_seconds must be a number");
+      seconds = it->get<double>();
+    } else if (auto h = body->find("validity_hours"); h != body->end()) {
+      if (!h->is_number()) return BadRequest("validity_hours must be a number");
+      seconds = h->get<double>() * 3600;
+    }
+    if (!(seconds > 0) || seconds > kMaxValidityHours * 3600) {
+      return BadRequest("the validity must be more than 0 and at most 366 days");
+    }
+    std::lock_guard lock(mu_);
+    std::optional<VaultRecord> vault = meta_->FindVaultByName(name);
+    if (!vault) return Error(404, "", "no vault named '" + name + "'");
+    VaultCredentials c;
+    c.vault_id = vault->vault_id;
+    c.vault_name = vault->name;
+    c.service_url = options_.service_url;
+    c.credential_id = RandomHex(16);
+    c.issued_at = NowSeconds();
+    c.expires_at = c.issued_at + static_cast<int64_t>(std::ceil(seconds));
+    c.secret = crypto::RandomBytes(32);
+    c.Sign(vault->signing_key);
+    vault->newest_credential_id = c.credential_id;
+    Status st = meta_->PutVault(*vault);
+    if (!st.ok()) return FromStatus(st);
+    spdlog::info("issued credentials {} for vault '{}', valid until {}", c.credential_id,
+                 vault->name, FormatUtcTime(c.expires_at));
+    return Json(200, {{"credentials", c.Serialize()}, {"expires_at", FormatUtcTime(c.expires_at)}});
+  }
+
+  // ----- registration
+
+  ServiceResponse Prepare(const ServiceRequest& req) {
+    ServiceResponse err;
+    auto body = ParseBody(req, false, &err);
+    if (!body) return err;
+    auto xml = StringField(*body, "credentials", &err);
+    if (!xml) return err;
+    auto name = StringField(*body, "machine_name", &err);
+    if (!name) return err;
+    if (!IsValidMachineName(*name)) return BadRequest("invalid machine name");
+    std::optional<MachineRecord> machine;
+    std::string vault_id;
+    {
+      std::lock_guard lock(mu_);
+      auto vault = CheckCredentials(*xml, &err);
+      if (!vault) return LogRefusal(req, err);
+      vault_id = vault->vault_id;
+      machine = meta_->FindMachineByName(vault_id, *name);
+    }
+    json out = {{"vault_id", vault_id}, {"machine_exists", machine.has_value()}};
+    if (machine) {
+      Result<Bytes> wrapped =
+          blobs_.Get(MachineKey(machine->machine_id, "keys/" + machine->key_id));
+      if (!wrapped.ok()) return FromStatus(wrapped.status());
+      out["wrapped_key"] = std::string(wrapped->begin(), wrapped->end());
+    }
+    return Json(200, out);
+  }
+
+  ServiceResponse Register(const ServiceRequest& req) {
+    ServiceResponse err;
+    auto body = ParseBody(req, false, &err);
+    if (!body) return err;
+    auto xml = StringField(*body, "credentials", &err);
+    if (!xml) return err;
+    auto name = StringField(*body, "machine_name", &err);
+    if (!name) return err;
+    auto wrapped_key = StringField(*body, "wrapped_key", &err);
+    if (!wrapped_key) return err;
+    auto key_check = StringField(*body, "key_check", &err);
+    if (!key_check) return err;
+    if (!IsValidMachineName(*name)) return BadRequest("invalid machine name");
+    if (!IsLowerHex(*key_check, 64)) return BadRequest("key_check must be 64 lowercase hex digits");
+
+    std::lock_guard lock(mu_);
+    auto vault = CheckCredentials(*xml, &err);
+    if (!vault) return LogRefusal(req, err);
+    std::string token = RandomHex(32);
+    if (auto existing = meta_->FindMachineByName(vault->vault_id, *name)) {
+      if (!crypto::EqualConstantTime(AsBytes(existing->key_check), AsBytes(*key_check))) {
+        spdlog::warn("refused re-registration of machine '{}' in vault '{}': key check differs",
+                     *name, vault->name);
+        return Error(409, CatalogueId(ErrorCode::kPassphraseNotConfigured),
+                     "machine '" + *name + "' is registered in vault '" + vault->name +
+                         "' with another passphrase; use that passphrase (nothing was changed)");
+      }
+      existing->token_sha256 = Sha256Hex(token);
+      Status st = meta_->PutMachine(*existing);
+      if (!st.ok()) return FromStatus(st);
+      spdlog::info("machine '{}' ({}) registered again in vault '{}'", *name, existing->machine_id,
+                   vault->name);
+      return Json(200, {{"machine_id", existing->machine_id}, {"token", token}});
+    }
+    if (meta_->CountMachines(vault->vault_id) >= options_.max_machines_per_vault) {
+      spdlog::warn("refused machine '{}': vault '{}' is full", *name, vault->name);
+      return Error(403, CatalogueId(ErrorCode::kCredentialDownloadFailed),
+                   "vault '" + vault->name + "' already has " +
+                       std::to_string(options_.max_machines_per_vault) +
+                       " machines registered, the most a vault can hold");
+    }
+    Result<keys::WrappedKey> parsed = keys::ParseWrappedKey(*wrapped_key);
+    if (!parsed.ok()) return BadRequest("wrapped_key: " + parsed.status().detail());
+    if (!IsSafeRecordName(parsed->key_id)) return BadRequest("wrapped_key has an invalid key_id");
+    MachineRecord m;
+    m.machine_id = RandomHex(16);
+    m.vault_id = vault->vault_id;
+    m.name = *name;
+    m.token_sha256 = Sha256Hex(token);
+    m.key_check = *key_check;
+    m.key_id = parsed->key_id;
+    m.registered = NowSeconds();
+    Status st = blobs_.Put(MachineKey(m.machine_id, "keys/" + m.key_id), AsBytes(*wrapped_key));
+    if (st.ok()) st = meta_->PutMachine(m);
+    if (!st.ok()) return FromStatus(st);
+    spdlog::info("registered machine '{}' ({}) in vault '{}'", m.name, m.machine_id, vault->name);
+    return Json(200, {{"machine_id", m.machine_id}, {"token", token}});
+  }
+
+  static ServiceResponse LogRefusal(const ServiceRequest& req, ServiceResponse err) {
+    json j = json::parse(err.body.begin(), err.body.end(), nullptr, false);
+    spdlog::warn("{} {}: refused: {}", req.method, req.path,
+                 j.is_object() ? j.value("message", "") : "");
+    return err;
+  }
+
+  // ----- a machine's data
+
+  static std::string MachineKey(const std::string& machine_id, const std::string& key) {
+    return std::string(kMachinesPrefix) + machine_id + "/" + key;
+  }
+
+  ServiceResponse GetMachine(const Principal& p) {
+    std::lock_guard lock(mu_);
+    auto vault = meta_->FindVault(p.machine.vault_id);
+    json out = {{"machine_id", p.machine.machine_id},
+                {"name", p.machine.name},
+                {"vault_id", p.machine.vault_id},
+                {"vault_name", vault ? vault->name : ""}};
+    if (p.read_only) out["read_only"] = true;
+    return Json(200, out);
+  }
+
+  // 409 unless the request carries the machine's live lease.
+  std::optional<ServiceResponse> CheckLease(const ServiceRequest& req, const Principal& p) {
+    auto it = req.headers.find("x-obagent-lease");
+    std::string given = it == req.headers.end() ? "" : it->second;
+    std::lock_guard lock(mu_);
+    auto lease = meta_->FindLease(p.machine.machine_id);
+    bool live = lease && lease->expires_ms > NowMs();
+    if (!live) {
+      return Error(
+          409, "",
+          "writing needs a lease (POST /v1/lease) and this machine holds none" +
+              std::string(lease ? " (the last one expired at " + MsToUtc(lease->expires_ms) + ")"
+                                : ""));
+    }
+    if (given.empty()) {
+      return Error(409, "",
+                   "writing needs the X-Obagent-Lease header of the current lease (held "
+                   "by '" +
+                       lease->holder + "')");
+    }
+    if (given != lease->lease_id) {
+      return Error(409, "",
+                   "lease " + given + " is not the current one: the vault is leased to '" +
+                       lease->holder + "' until " + MsToUtc(lease->expires_ms));
+    }
+    return std::nullopt;
+  }
+
+  static std::optional<std::string> RecoveryPointId(const std::string& key) {
+    if (!key.starts_with(kSnapshotsPrefix)) return std::nullopt;
+    std::string id = key.substr(kSnapshotsPrefix.size());
+    if (!IsSafeRecordName(id)) return std::nullopt;
+    return id;
+  }
+
+  ServiceResponse PutObject(const ServiceRequest& req, const Principal& p, const std::string& key) {
+    if (auto refused = CheckLease(req, p)) return *refused;
+    Status st = blobs_.Put(MachineKey(p.machine.machine_id, key), req.body);
+    if (!st.ok()) return FromStatus(st);
+    if (auto id = RecoveryPointId(key)) {
+      RecoveryPointRecord rp{p.machine.machine_id, *id, NowSeconds(), req.body.size()};
+      std::lock_guard lock(mu_);
+      Status rst = meta_->PutRecoveryPoint(rp);
+      if (!rst.ok()) spdlog::warn("recording recovery point {}: {}", *id, rst.ToString());
+    }
+    return Empty(201);
+  }
+
+  ServiceResponse DeleteObject(const ServiceRequest& req, const Principal& p,
+                               const std::string& key) {
+    if (auto refused = CheckLease(req, p)) return *refused;
+    Status st = blobs_.Delete(MachineKey(p.machine.machine_id, key));
+    if (!st.ok()) return FromStatus(st);
+    if (auto id = RecoveryPointId(key)) {
+      std::lock_guard lock(mu_);
+      Status rst = meta_->RemoveRecoveryPoint(p.machine.machine_id, *id);
+      if (!rst.ok()) spdlog::warn("forgetting recovery point {}: {}", *id, rst.ToString());
+    }
+    return Empty(204);
+  }
+
+  ServiceResponse HeadObject(const Principal& p, const std::string& key) {
+    Result<Bytes> data = blobs_.Get(MachineKey(p.machine.machine_id, key));
+    if (!data.ok()) {
+      if (data.status().code() == ErrorCode::kNotFound) return Empty(404);
+      return FromStatus(data.status());
+    }
+    // The size goes in a header of its own: cpprestsdk's listener cannot send
+    // a Content-Length without sending that many bytes of body.
+    ServiceResponse r = Empty(200);
+    r.headers.emplace_back("X-Obagent-Size", std::to_string(data->size()));
+    return r;
+  }
+
+  static ServiceResponse Bytes200(Bytes data) {
+    ServiceResponse r;
+    r.status = 200;
+    r.content_type = "application/octet-stream";
+    r.body = std::move(data);
+    return r;
+  }
+
+  static ServiceResponse NotSatisfiable(uint64_t size) {
+    ServiceResponse r = Error(
+        416, "", "the range is past the end of the object (" + std::to_string(size) + " bytes)");
+    r.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
+    return r;
+  }
+
+  static ServiceResponse Partial(Bytes data, uint64_t first, std::string total) {
+    ServiceResponse r;
+    r.status = 206;
+    r.content_type = "application/octet-stream";
+    uint64_t last = first + data.size() - 1;
+    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(first) + "-" +
+                                                std::to_string(last) + "/" + total);
+    r.body = std::move(data);
+    return r;
+  }
+
+  ServiceResponse GetObject(const ServiceRequest& req, const Principal& p, const std::string& key) {
+    std::string full = MachineKey(p.machine.machine_id, key);
+    std::optional<ByteRange> range;
+    if (auto it = req.headers.find("range"); it != req.headers.end())
+      range = ParseRange(it->second);
+    if (range && range->kind == ByteRange::kFromTo) {
+      // The common case (restores read blobs out of packs): fetch only the range.
+      Result<Bytes> part = blobs_.GetRange(full, range->first, range->last - range->first + 1);
+      if (part.ok()) return Partial(std::move(part).value(), range->first, "*");
+      if (part.status().code() != ErrorCode::kCorrupt) return FromStatus(part.status());
+      // The range reaches past the end: fall through to the whole object.
+    }
+    Result<Bytes> data = blobs_.Get(full);
+    if (!data.ok()) return FromStatus(data.status());
+    if (!range) return Bytes200(std::move(data).value());
+    uint64_t size = data->size();
+    uint64_t first = 0, last = 0;
+    switch (range->kind) {
+      case ByteRange::kFromTo:
+        first = range->first;
+        last = std::min(range->last, size == 0 ? 0 : size - 1);
+        break;
+      case ByteRange::kFrom:
+        first = range->first;
+        last = size == 0 ? 0 : size - 1;
+        break;
+      case ByteRange::kSuffix:
+        if (range->suffix == 0) return NotSatisfiable(size);
+        first = size - std::min(range->suffix, size);
+        last = size == 0 ? 0 : size - 1;
+        break;
+    }
+    if (first >= size) return NotSatisfiable(size);
+    Bytes part(data->begin() + static_cast<ptrdiff_t>(first),
+               data->begin() + static_cast<ptrdiff_t>(last + 1));
+    return Partial(std::move(part), first, std::to_string(size));
+  }
+
+  ServiceResponse ListObjects(const ServiceRequest& req, const Principal& p) {
+    std::map<std::string, std::string> q = ParseQuery(req.query);
+    const std::string& prefix = q["prefix"];
+    const std::string& marker = q["marker"];
+    if (!IsValidPrefix(prefix)) return BadRequest("invalid prefix '" + prefix + "'");
+    std::string base = MachineKey(p.machine.machine_id, "");
+    Result<std::vector<std::string>> keys = blobs_.List(base + prefix);
+    if (!keys.ok()) return FromStatus(keys.status());
+    std::vector<std::string> page;
+    std::string next;
+    for (const std::string& full : *keys) {
+      if (!full.starts_with(base)) continue;
+      std::string key = full.substr(base.size());
+      if (!marker.empty() && key <= marker) continue;
+      if (page.size() == options_.list_page_size) {
+        next = page.back();
+        break;
+      }
+      page.push_back(std::move(key));
+    }
+    return Json(200, {{"keys", page}, {"next_marker", next}});
+  }
+
+  // ----- leases
+
+  std::optional<int> TtlField(const json& body, ServiceResponse* err) {
+    auto it = body.find("ttl_seconds");
+    if (it == body.end() || !it->is_number_integer()) {
+      *err = BadRequest("the field \"ttl_seconds\" (an integer) is missing");
+      return std::nullopt;
+    }
+    int64_t ttl = it->get<int64_t>();
+    if (ttl < options_.min_lease_ttl_seconds || ttl > options_.max_lease_ttl_seconds) {
+      *err = BadRequest("ttl_seconds must be between " +
+                        std::to_string(options_.min_lease_ttl_seconds) + " and " +
+                        std::to_string(options_.max_lease_ttl_seconds));
+      return std::nullopt;
+    }
+    return static_cast<int>(ttl);
+  }
+
+  ServiceResponse AcquireLease(const ServiceRequest& req, const Principal& p) {
+    ServiceResponse err;
+    auto body = ParseBody(req, false, &err);
+    if (!body) return err;
+    auto holder = StringField(*body, "holder", &err);
+    if (!holder) return err;
+    if (holder->empty() || holder->size() > kMaxHolder) {
+      return BadRequest("holder must be 1 to 256 characters");
+    }
+    auto ttl = TtlField(*body, &err);
+    if (!ttl) return err;
+    std::lock_guard lock(mu_);
+    int64_t now = NowMs();
+    auto current = meta_->FindLease(p.machine.machine_id);
+    if (current && current->expires_ms > now) {
+      return Json(409, {{"error_id", ""},
+                        {"message", "the vault is leased to '" + current->holder + "' until " +
+                                        MsToUtc(current->expires_ms)},
+                        {"holder", current->holder},
+                        {"expires_at", MsToUtc(current->expires_ms)}});
+    }
+    LeaseRecord lease{p.machine.machine_id, RandomHex(16), *holder, now + int64_t{*ttl} * 1000};
+    Status st = meta_->PutLease(lease);
+    if (!st.ok()) return FromStatus(st);
+    return Json(200, {{"lease_id", lease.lease_id}, {"expires_at", MsToUtc(lease.expires_ms)}});
+  }
+
+  ServiceResponse RenewLease(const ServiceRequest& req, const Principal& p, const std::string& id) {
+    ServiceResponse err;
+    auto body = ParseBody(req, false, &err);
+    if (!body) return err;
+    auto ttl = TtlField(*body, &err);
+    if (!ttl) return err;
+    std::lock_guard lock(mu_);
+    int64_t now = NowMs();
+    auto lease = meta_->FindLease(p.machine.machine_id);
+    if (!lease || lease->lease_id != id || lease->expires_ms <= now) {
+      return Error(409, "", "lease " + id + " expired or was taken over");
+    }
+    lease->expires_ms = now + int64_t{*ttl} * 1000;
+    Status st = meta_->PutLease(*lease);
+    if (!st.ok()) return FromStatus(st);
+    return Json(200, {{"expires_at", MsToUtc(lease->expires_ms)}});
+  }
+
+  ServiceResponse ReleaseLease(const Principal& p, const std::string& id) {
+    std::lock_guard lock(mu_);
+    auto lease = meta_->FindLease(p.machine.machine_id);
+    if (lease && lease->lease_id == id) {
+      Status st = meta_->RemoveLease(p.machine.machine_id);
+      if (!st.ok()) return FromStatus(st);
+    }
+    return Empty(204);
+  }
+
+  // ----- job reports and recovery points
+
+  ServiceResponse AddJob(const ServiceRequest& req, const Principal& p) {
+    ServiceResponse err;
+    auto body = ParseBody(req, false, &err);
+    if (!body) return err;
+    JobReportRecord r;
+    r.machine_id = p.machine.machine_id;
+    r.received_ms = NowMs();
+    r.report_json = body->dump();
+    std::lock_guard lock(mu_);
+    Status st = meta_->AddJobReport(r);
+    if (!st.ok()) return FromStatus(st);
+    return Empty(201);
+  }
+
+  ServiceResponse ListJobs(const Principal& p) {
+    std::lock_guard lock(mu_);
+    json out = json::array();
+    for (const JobReportRecord& r : meta_->JobReports(p.machine.machine_id)) {
+      out.push_back(json::parse(r.report_json));
+    }
+    return Json(200, out);
+  }
+
+  ServiceResponse ListRecoveryPoints(const Principal& p) {
+    std::string base = MachineKey(p.machine.machine_id, std::string(kSnapshotsPrefix));
+    Result<std::vector<std::string>> keys = blobs_.List(base);
+    if (!keys.ok()) return FromStatus(keys.status());
+    json out = json::array();
+    for (const std::string& full : *keys) {
+      std::string id = full.substr(base.size());
+      if (!IsSafeRecordName(id)) continue;
+      std::optional<RecoveryPointRecord> rec;
+      {
+        std::lock_guard lock(mu_);
+        rec = meta_->FindRecoveryPoint(p.machine.machine_id, id);
+      }
+      json item = {{"id", id}};
+      if (rec) {
+        item["uploaded_at"] = FormatUtcTime(rec->uploaded_at);
+        item["size"] = rec->size;
+      } else {
+        // Stored without vaultd (copied into the blob store): no upload time.
+        Result<Bytes> data = blobs_.Get(full);
+        if (!data.ok()) continue;
+        item["uploaded_at"] = "";
+        item["size"] = data->size();
+      }
+      out.push_back(std::move(item));
+    }
+    return Json(200, out);
+  }
+
+  // ----- alternate-machine recovery
+
+  ServiceResponse CreateRecoverySession(const ServiceRequest& req, const Principal& p) {
+    ServiceResponse err;
+    auto body = ParseBody(req, false, &err);
+    if (!body) return err;
+    auto xml = StringField(*body, "credentials", &err);
+    if (!xml) return err;
+    auto source = StringField(*body, "source_machine", &err);
+    if (!source) return err;
+    std::lock_guard lock(mu_);
+    auto vault = CheckCredentials(*xml, &err);
+    if (!vault) return LogRefusal(req, err);
+    std::optional<MachineRecord> machine = meta_->FindMachine(*source);
+    if (!machine || machine->vault_id != vault->vault_id) {
+      machine = meta_->FindMachineByName(vault->vault_id, *source);
+    }
+    if (!machine) {
+      return Error(404, "", "no machine '" + *source + "' in vault '" + vault->name + "'");
+    }
+    (void)meta_->RemoveExpiredRecoverySessions(NowMs());
+    std::string token = RandomHex(32);
+    RecoverySessionRecord s{Sha256Hex(token), machine->machine_id, p.machine.machine_id,
+                            NowMs() + int64_t{options_.recovery_session_seconds} * 1000};
+    Status st = meta_->PutRecoverySession(s);
+    if (!st.ok()) return FromStatus(st);
+    spdlog::info("machine {} opened a recovery session for machine '{}' ({}) until {}",
+                 p.machine.machine_id, machine->name, machine->machine_id, MsToUtc(s.expires_ms));
+    return Json(200, {{"token", token},
+                      {"machine_id", machine->machine_id},
+                      {"expires_at", MsToUtc(s.expires_ms)}});
+  }
+
+  const ServiceOptions& options_;
+  std::mutex mu_;  // guards meta_
+  std::unique_ptr<MetadataStore> meta_;
+  storage::BlobStore& blobs_;
+};
+
+VaultService::VaultService(ServiceOptions options, std::unique_ptr<MetadataStore> metadata,
+                           storage::BlobStore& blobs)
+    : options_(std::move(options)),
+      impl_(std::make_unique<Impl>(options_, std::move(metadata), blobs)) {}
+
+VaultService::~VaultService() = default;
+
+ServiceResponse VaultService::Handle(const ServiceRequest& request) {
+  return impl_->Handle(request);
+}
+
+}  // namespace obagent::vault

@@ -1,0 +1,773 @@
+// vaultd in process: a VaultService behind the real HTTP listener on
+// 127.0.0.1 and a random port, driven with cpprestsdk's http_client.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "obagent/core/crypto.h"
+#include "obagent/core/keys.h"
+#include "obagent/vault/credentials.h"
+#include "obagent/vault/http_server.h"
+#include "obagent/vault/metadata.h"
+#include "obagent/vault/service.h"
+
+#include <spdlog/spdlog.h>
+
+#define _TURN_OFF_PLATFORM_STRING
+#include <cpprest/http_client.h>
+
+namespace obagent::vault {
+namespace {
+
+namespace fs = std::filesystem;
+namespace http = web::http;
+using nlohmann::json;
+
+constexpr char kAdminToken[] = "admin-token-for-tests-0123456789";
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+struct Answer {
+  int status = 0;
+  std::vector<unsigned char> body;
+  http::http_headers headers;
+  json Json() const { return json::parse(body.begin(), body.end(), nullptr, false); }
+  std::string Text() const { return std::string(body.begin(), body.end()); }
+};
+
+// A registered machine as the tests see it.
+struct Machine {
+  std::string id;
+  std::string token;
+};
+
+std::string WrappedKeyJson() {
+  keys::KdfParams params;
+  params.n = 1024;
+  params.salt = crypto::RandomBytes(32);
+  keys::WrappedKey w = keys::WrapMasterKey(crypto::RandomKey(), crypto::RandomKey(),
+                                           ToHex(crypto::RandomBytes(16)), params);
+  return keys::SerializeWrappedKey(w);
+}
+
+class VaultServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "obagent-vaultd-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
+    root_ = tmpl;
+    fs::create_directories(root_ + "/data");
+    auto blobs = storage::OpenLocalDirStore(root_ + "/data");
+    ASSERT_TRUE(blobs.ok());
+    blobs_ = std::move(blobs).value();
+    spdlog::set_level(spdlog::level::warn);
+    options_.admin_token = kAdminToken;
+    options_.min_lease_ttl_seconds = 1;
+  }
+
+  void TearDown() override {
+    StopServer();
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  void StartServer(const std::string& scheme = "http") {
+    auto meta = MetadataStore::Open(platform::Env::Default(), root_ + "/meta");
+    ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+    HttpServerOptions http_options;
+    http_options.tls_cert_file = tls_cert_;
+    http_options.tls_key_file = tls_key_;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      url_ = scheme + "://127.0.0.1:" + std::to_string(FreePort());
+      options_.service_url = url_;
+      http_options.listen_url = url_;
+      if (!service_) {
+        service_ = std::make_unique<VaultService>(options_, std::move(meta).value(), *blobs_);
+      }
+      auto server = HttpServer::Start(*service_, http_options);
+      if (server.ok()) {
+        server_ = std::move(server).value();
+        break;
+      }
+      ASSERT_LT(attempt, 4) << server.status().ToString();
+    }
+    http::client::http_client_config config;
+    config.set_validate_certificates(false);
+    config.set_timeout(std::chrono::seconds(60));
+    client_ = std::make_unique<http::client::http_client>(web::uri(url_), config);
+  }
+
+  void StopServer() {
+    client_.reset();
+    server_.reset();
+    service_.reset();
+  }
+
+  void RestartServer() {
+    StopServer();
+    StartServer();
+  }
+
+  Answer Send(const std::string& method, const std::string& path, const std::string& token = "",
+              const std::vector<unsigned char>* bytes = nullptr, const json* body = nullptr,
+              const std::map<std::string, std::string>& headers = {}) {
+    http::http_request req(method);
+    req.set_request_uri(web::uri(path));
+    if (!token.empty()) req.headers().add("Authorization", "Bearer " + token);
+    for (const auto& [k, v] : headers) req.headers().add(k, v);
+    if (bytes) req.set_body(*bytes);
+    if (body) req.set_body(body->dump(), "application/json");
+    http::http_response resp = client_->request(req).get();
+    Answer a;
+    a.status = resp.status_code();
+    a.headers = resp.headers();
+    a.body = resp.extract_vector().get();
+    return a;
+  }
+
+  Answer Call(const std::string& method, const std::string& path, const json& body,
+              const std::string& token = "") {
+    return Send(method, path, token, nullptr, &body);
+  }
+
+  Answer Admin(const std::string& method, const std::string& path, const json& body = json()) {
+    if (body.is_null()) return Send(method, path, kAdminToken);
+    return Call(method, path, body, kAdminToken);
+  }
+
+  std::string CreateVault(const std::string& name) {
+    Answer a = Admin("POST", "/v1/vaults", {{"name", name}});
+    EXPECT_EQ(a.status, 201) << a.Text();
+    return a.Json().value("vault_id", "");
+  }
+
+  std::string DownloadCredentials(const std::string& vault, const json& body = json::object()) {
+    Answer a = Admin("POST", "/v1/vaults/" + vault + "/credentials", body);
+    EXPECT_EQ(a.status, 200) << a.Text();
+    return a.Json().value("credentials", "");
+  }
+
+  Answer RegisterRaw(const std::string& creds, const std::string& name,
+                     const std::string& key_check, const std::string& wrapped = "") {
+    return Call("POST", "/v1/register",
+                {{"credentials", creds},
+                 {"machine_name", name},
+                 {"wrapped_key", wrapped.empty() ? WrappedKeyJson() : wrapped},
+                 {"key_check", key_check}});
+  }
+
+  Machine Register(const std::string& creds, const std::string& name,
+                   const std::string& key_check = std::string(64, 'a')) {
+    Answer a = RegisterRaw(creds, name, key_check);
+    EXPECT_EQ(a.status, 200) << a.Text();
+    json j = a.Json();
+    return {j.value("machine_id", ""), j.value("token", "")};
+  }
+
+  std::string Lease(const Machine& m, const std::string& holder = "job", int ttl = 60) {
+    Answer a = Call("POST", "/v1/lease", {{"holder", holder}, {"ttl_seconds", ttl}}, m.token);
+    EXPECT_EQ(a.status, 200) << a.Text();
+    return a.Json().value("lease_id", "");
+  }
+
+  Answer Put(const Machine& m, const std::string& key, const std::string& data,
+             const std::string& lease) {
+    std::vector<unsigned char> bytes(data.begin(), data.end());
+    std::map<std::string, std::string> headers;
+    if (!lease.empty()) headers["X-Obagent-Lease"] = lease;
+    return Send("PUT", "/v1/objects/" + key, m.token, &bytes, nullptr, headers);
+  }
+
+  Answer Get(const Machine& m, const std::string& key, const std::string& range = "") {
+    std::map<std::string, std::string> headers;
+    if (!range.empty()) headers["Range"] = range;
+    return Send("GET", "/v1/objects/" + key, m.token, nullptr, nullptr, headers);
+  }
+
+  static void ExpectInvalidCredentials(const Answer& a, const std::string& reason) {
+    EXPECT_EQ(a.status, 401) << a.Text();
+    json j = a.Json();
+    EXPECT_EQ(j.value("error_id", ""), "34513") << a.Text();
+    EXPECT_NE(j.value("message", "").find(reason), std::string::npos) << a.Text();
+  }
+
+  std::string root_;
+  std::string url_;
+  std::string tls_cert_, tls_key_;
+  ServiceOptions options_;
+  std::unique_ptr<storage::BlobStore> blobs_;
+  std::unique_ptr<VaultService> service_;
+  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<http::client::http_client> client_;
+};
+
+TEST_F(VaultServerTest, AdminEndpointsNeedTheAdminToken) {
+  StartServer();
+  json body = {{"name", "v1"}};
+  EXPECT_EQ(Call("POST", "/v1/vaults", body).status, 401);
+  EXPECT_EQ(Call("POST", "/v1/vaults", body, "wrong-token-wrong-token").status, 401);
+  EXPECT_EQ(Send("GET", "/v1/vaults").status, 401);
+  EXPECT_EQ(Send("GET", "/v1/vaults", std::string(kAdminToken) + "x").status, 401);
+  EXPECT_EQ(Call("POST", "/v1/vaults/v1/credentials", json::object()).status, 401);
+  Answer a = Call("POST", "/v1/vaults", body);
+  EXPECT_EQ(a.Json().value("error_id", "x"), "");
+  EXPECT_FALSE(a.Json().value("message", "").empty());
+
+  std::string id = CreateVault("v1");
+  EXPECT_EQ(id.size(), 32u);
+  EXPECT_EQ(Admin("POST", "/v1/vaults", {{"name", "v1"}}).status, 409);
+  EXPECT_EQ(Admin("POST", "/v1/vaults", {{"name", "bad name"}}).status, 400);
+  EXPECT_EQ(Admin("POST", "/v1/vaults", {{"name", std::string(65, 'a')}}).status, 400);
+  EXPECT_EQ(Admin("POST", "/v1/vaults", {{"nom", "x"}}).status, 400);
+  EXPECT_EQ(Admin("POST", "/v1/vaults/nope/credentials", json::object()).status, 404);
+  Answer list = Admin("GET", "/v1/vaults");
+  ASSERT_EQ(list.status, 200);
+  json j = list.Json();
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["vault_id"], id);
+  EXPECT_EQ(j[0]["name"], "v1");
+  EXPECT_EQ(j[0]["machines"], 0);
+  EXPECT_TRUE(ParseUtcTime(j[0]["created"].get<std::string>()).ok());
+  // A machine token is no admin token.
+  Machine m = Register(DownloadCredentials("v1"), "host");
+  EXPECT_EQ(Send("GET", "/v1/vaults", m.token).status, 401);
+}
+
+TEST_F(VaultServerTest, DownloadPrepareRegister) {
+  StartServer();
+  std::string vault_id = CreateVault("main");
+  Answer dl = Admin("POST", "/v1/vaults/main/credentials", json::object());
+  ASSERT_EQ(dl.status, 200);
+  std::string creds = dl.Json()["credentials"];
+  auto parsed = VaultCredentials::Parse(creds);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->vault_id, vault_id);
+  EXPECT_EQ(parsed->vault_name, "main");
+  EXPECT_EQ(parsed->service_url, url_);
+  EXPECT_NEAR(static_cast<double>(parsed->expires_at - parsed->issued_at), 48 * 3600, 1);
+  EXPECT_EQ(dl.Json()["expires_at"], FormatUtcTime(parsed->expires_at));
+
+  Answer prep =
+      Call("POST", "/v1/register/prepare", {{"credentials", creds}, {"machine_name", "host-a"}});
+  ASSERT_EQ(prep.status, 200) << prep.Text();
+  EXPECT_EQ(prep.Json()["vault_id"], vault_id);
+  EXPECT_EQ(prep.Json()["machine_exists"], false);
+  EXPECT_FALSE(prep.Json().contains("wrapped_key"));
+
+  std::string wrapped = WrappedKeyJson();
+  Answer reg = RegisterRaw(creds, "host-a", std::string(64, 'b'), wrapped);
+  ASSERT_EQ(reg.status, 200) << reg.Text();
+  Machine m{reg.Json()["machine_id"], reg.Json()["token"]};
+  EXPECT_EQ(m.id.size(), 32u);
+  EXPECT_EQ(m.token.size(), 64u);
+
+  Answer me = Send("GET", "/v1/machine", m.token);
+  ASSERT_EQ(me.status, 200);
+  EXPECT_EQ(me.Json()["machine_id"], m.id);
+  EXPECT_EQ(me.Json()["name"], "host-a");
+  EXPECT_EQ(me.Json()["vault_id"], vault_id);
+  EXPECT_EQ(me.Json()["vault_name"], "main");
+
+  // The wrapped key is the machine's object keys/<key id>, and prepare hands it back.
+  auto key = keys::ParseWrappedKey(wrapped);
+  ASSERT_TRUE(key.ok());
+  Answer obj = Get(m, "keys/" + key->key_id);
+  ASSERT_EQ(obj.status, 200);
+  EXPECT_EQ(obj.Text(), wrapped);
+  prep = Call("POST", "/v1/register/prepare", {{"credentials", creds}, {"machine_name", "host-a"}});
+  ASSERT_EQ(prep.status, 200);
+  EXPECT_EQ(prep.Json()["machine_exists"], true);
+  EXPECT_EQ(prep.Json()["wrapped_key"], wrapped);
+
+  EXPECT_EQ(Admin("GET", "/v1/vaults").Json()[0]["machines"], 1);
+  EXPECT_EQ(Send("GET", "/v1/machine", "not-a-token").status, 401);
+  EXPECT_EQ(Send("GET", "/v1/machine").status, 401);
+  EXPECT_EQ(RegisterRaw(creds, "host-b", "xyz").status, 400);
+  EXPECT_EQ(RegisterRaw(creds, "", std::string(64, 'b')).status, 400);
+  EXPECT_EQ(Call("POST", "/v1/register",
+                 {{"credentials", creds},
+                  {"machine_name", "host-c"},
+                  {"wrapped_key", "{}"},
+                  {"key_check", std::string(64, 'b')}})
+                .status,
+            400);
+}
+
+TEST_F(VaultServerTest, NewDownloadSupersedesTheOld) {
+  StartServer();
+  CreateVault("main");
+  std::string first = DownloadCredentials("main");
+  std::string second = DownloadCredentials("main");
+  json body = {{"credentials", first}, {"machine_name", "h"}};
+  ExpectInvalidCredentials(Call("POST", "/v1/register/prepare", body), "superseded");
+  ExpectInvalidCredentials(RegisterRaw(first, "h", std::string(64, 'a')), "superseded");
+  body["credentials"] = second;
+  EXPECT_EQ(Call("POST", "/v1/register/prepare", body).status, 200);
+  Register(second, "h");
+}
+
+TEST_F(VaultServerTest, ExpiredCredentialsAreRefused) {
+  StartServer();
+  CreateVault("main");
+  std::string creds = DownloadCredentials("main", {{"validity_seconds", 1}});
+  auto parsed = VaultCredentials::Parse(creds);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->expires_at - parsed->issued_at, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  ExpectInvalidCredentials(RegisterRaw(creds, "h", std::string(64, 'a')),
+                           "expired at " + FormatUtcTime(parsed->expires_at));
+  // Fractional hours (0.0005 h = 1.8 s) are rounded up to whole seconds.
+  creds = DownloadCredentials("main", {{"validity_hours", 0.0005}});
+  parsed = VaultCredentials::Parse(creds);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->expires_at - parsed->issued_at, 2);
+  Register(creds, "h");
+  EXPECT_EQ(Admin("POST", "/v1/vaults/main/credentials", {{"validity_hours", 0}}).status, 400);
+  EXPECT_EQ(Admin("POST", "/v1/vaults/main/credentials", {{"validity_hours", -1}}).status, 400);
+  EXPECT_EQ(Admin("POST", "/v1/vaults/main/credentials", {{"validity_hours", "2"}}).status, 400);
+}
+
+TEST_F(VaultServerTest, TamperedMalformedAndForeignCredentials) {
+  StartServer();
+  CreateVault("main");
+  std::string creds = DownloadCredentials("main");
+  // Longer validity, signature kept: the signature no longer matches.
+  auto parsed = VaultCredentials::Parse(creds);
+  ASSERT_TRUE(parsed.ok());
+  VaultCredentials tampered = *parsed;
+  tampered.expires_at += 365 * 24 * 3600;
+  ExpectInvalidCredentials(RegisterRaw(tampered.Serialize(), "h", std::string(64, 'a')),
+                           "tampered");
+  ExpectInvalidCredentials(RegisterRaw("<not xml", "h", std::string(64, 'a')), "malformed");
+  ExpectInvalidCredentials(RegisterRaw("", "h", std::string(64, 'a')), "malformed");
+  // Well-formed, but for a vault this service has never heard of.
+  VaultCredentials foreign = *parsed;
+  foreign.vault_id = ToHex(crypto::RandomBytes(16));
+  foreign.Sign(crypto::RandomKey());
+  ExpectInvalidCredentials(RegisterRaw(foreign.Serialize(), "h", std::string(64, 'a')),
+                           "does not know");
+  // The genuine file still works.
+  Register(creds, "h");
+}
+
+TEST_F(VaultServerTest, FiftyMachinesPerVault) {
+  StartServer();
+  CreateVault("full");
+  std::string creds = DownloadCredentials("full");
+  for (int i = 0; i < 50; ++i) Register(creds, "host-" + std::to_string(i));
+  Answer a = RegisterRaw(creds, "host-50", std::string(64, 'a'));
+  EXPECT_EQ(a.status, 403) << a.Text();
+  EXPECT_EQ(a.Json().value("error_id", ""), "403");
+  EXPECT_NE(a.Json().value("message", "").find("50"), std::string::npos);
+  // A machine already registered may still register again.
+  Register(creds, "host-7");
+  EXPECT_EQ(Admin("GET", "/v1/vaults").Json()[0]["machines"], 50);
+  // Another vault is not affected.
+  CreateVault("other");
+  Register(DownloadCredentials("other"), "host-50");
+}
+
+TEST_F(VaultServerTest, ReRegistration) {
+  StartServer();
+  CreateVault("main");
+  std::string creds = DownloadCredentials("main");
+  std::string check = std::string(64, 'c');
+  Machine m = Register(creds, "host", check);
+  std::string lease = Lease(m);
+  ASSERT_EQ(Put(m, "data/x", "payload", lease).status, 201);
+  std::string wrapped_before =
+      Call("POST", "/v1/register/prepare", {{"credentials", creds}, {"machine_name", "host"}})
+          .Json()["wrapped_key"];
+
+  // Another passphrase: refused, nothing changes.
+  Answer a = RegisterRaw(creds, "host", std::string(64, 'd'));
+  EXPECT_EQ(a.status, 409) << a.Text();
+  EXPECT_EQ(a.Json().value("error_id", ""), "34506");
+  EXPECT_EQ(Send("GET", "/v1/machine", m.token).status, 200);
+  EXPECT_EQ(Get(m, "data/x").Text(), "payload");
+  EXPECT_EQ(Call("POST", "/v1/register/prepare", {{"credentials", creds}, {"machine_name", "host"}})
+                .Json()["wrapped_key"],
+            wrapped_before);
+
+  // The same passphrase: same machine, new token, the old token stops working.
+  Machine again = Register(creds, "host", check);
+  EXPECT_EQ(again.id, m.id);
+  EXPECT_NE(again.token, m.token);
+  EXPECT_EQ(Send("GET", "/v1/machine", m.token).status, 401);
+  EXPECT_EQ(Get(again, "data/x").Text(), "payload");
+  EXPECT_EQ(Admin("GET", "/v1/vaults").Json()[0]["machines"], 1);
+}
+
+TEST_F(VaultServerTest, MachinesOnlySeeTheirOwnObjects) {
+  StartServer();
+  CreateVault("main");
+  std::string creds = DownloadCredentials("main");
+  Machine a = Register(creds, "a");
+  Machine b = Register(creds, "b");
+  std::string lease_a = Lease(a), lease_b = Lease(b);
+  ASSERT_EQ(Put(b, "data/secret", "b's data", lease_b).status, 201);
+  ASSERT_EQ(Put(a, "data/mine", "a's data", lease_a).status, 201);
+
+  EXPECT_EQ(Get(a, "data/secret").status, 404);
+  EXPECT_EQ(Send("HEAD", "/v1/objects/data/secret", a.token).status, 404);
+  Answer list = Send("GET", "/v1/objects", a.token);
+  ASSERT_EQ(list.status, 200);
+  std::vector<std::string> keys = list.Json()["keys"];
+  for (const std::string& k : keys) EXPECT_EQ(k.find("secret"), std::string::npos) << k;
+  EXPECT_NE(std::find(keys.begin(), keys.end(), "data/mine"), keys.end());
+
+  // Escapes out of the machine's folder are refused.
+  for (const std::string& path : std::vector<std::string>{
+           "/v1/objects/../" + b.id + "/data/secret", "/v1/objects/%2E%2E/" + b.id + "/data/secret",
+           "/v1/objects/data/../../" + b.id + "/data/secret", "/v1/objects//etc/passwd",
+           "/v1/objects/data/./x", "/v1/objects/data%2F..%2F..%2F" + b.id + "%2Fdata%2Fsecret"}) {
+    EXPECT_EQ(Send("GET", path, a.token).status, 400) << path;
+    std::map<std::string, std::string> h = {{"X-Obagent-Lease", lease_a}};
+    EXPECT_EQ(Send("DELETE", path, a.token, nullptr, nullptr, h).status, 400) << path;
+  }
+  EXPECT_EQ(Send("GET", "/v1/objects?prefix=..%2F" + b.id, a.token).status, 400);
+  EXPECT_EQ(Send("GET", "/v1/objects?prefix=../", a.token).status, 400);
+
+  // Deleting "the same key" in A's folder leaves B's object alone.
+  std::map<std::string, std::string> h = {{"X-Obagent-Lease", lease_a}};
+  EXPECT_EQ(Send("DELETE", "/v1/objects/data/secret", a.token, nullptr, nullptr, h).status, 204);
+  EXPECT_EQ(Get(b, "data/secret").Text(), "b's data");
+  // A cannot use B's lease either.
+  EXPECT_EQ(Put(a, "data/y", "x", lease_b).status, 409);
+}
+
+TEST_F(VaultServerTest, LeasesAreExclusiveAndExpire) {
+  StartServer();
+  CreateVault("main");
+  Machine m = Register(DownloadCredentials("main"), "host");
+  EXPECT_EQ(Put(m, "data/x", "1", "").status, 409);  // no lease at all
+
+  Answer first = Call("POST", "/v1/lease", {{"holder", "job-1"}, {"ttl_seconds", 2}}, m.token);
+  ASSERT_EQ(first.status, 200) << first.Text();
+  std::string lease = first.Json()["lease_id"];
+  EXPECT_TRUE(ParseUtcTime(first.Json()["expires_at"].get<std::string>()).ok());
+
+  Answer second = Call("POST", "/v1/lease", {{"holder", "job-2"}, {"ttl_seconds", 60}}, m.token);
+  EXPECT_EQ(second.status, 409);
+  EXPECT_EQ(second.Json()["holder"], "job-1");
+  EXPECT_EQ(second.Json()["expires_at"], first.Json()["expires_at"]);
+
+  EXPECT_EQ(Put(m, "data/x", "1", "").status, 409);  // header missing
+  EXPECT_EQ(Put(m, "data/x", "1", "not-the-lease").status, 409);
+  EXPECT_EQ(Put(m, "data/x", "1", lease).status, 201);
+  std::map<std::string, std::string> no_lease;
+  EXPECT_EQ(Send("DELETE", "/v1/objects/data/x", m.token).status, 409);
+  EXPECT_EQ(Get(m, "data/x").Text(), "1");
+
+  Answer renewed = Call("POST", "/v1/lease/" + lease + "/renew", {{"ttl_seconds", 1}}, m.token);
+  EXPECT_EQ(renewed.status, 200) << renewed.Text();
+  EXPECT_EQ(Call("POST", "/v1/lease/nope/renew", {{"ttl_seconds", 1}}, m.token).status, 409);
+  EXPECT_EQ(Call("POST", "/v1/lease", {{"holder", "job"}, {"ttl_seconds", 0}}, m.token).status,
+            400);
+  EXPECT_EQ(Call("POST", "/v1/lease", {{"holder", "job"}, {"ttl_seconds", 3601}}, m.token).status,
+            400);
+
+  // Expired: free to take; the old lease neither renews nor writes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  std::string taken = Lease(m, "job-3");
+  EXPECT_NE(taken, lease);
+  EXPECT_EQ(Call("POST", "/v1/lease/" + lease + "/renew", {{"ttl_seconds", 60}}, m.token).status,
+            409);
+  EXPECT_EQ(Put(m, "data/x", "2", lease).status, 409);
+  EXPECT_EQ(Put(m, "data/x", "3", taken).status, 201);
+  // Releasing someone else's lease does nothing; releasing one's own frees it.
+  EXPECT_EQ(Send("DELETE", "/v1/lease/" + lease, m.token).status, 204);
+  EXPECT_EQ(Call("POST", "/v1/lease", {{"holder", "x"}, {"ttl_seconds", 60}}, m.token).status, 409);
+  EXPECT_EQ(Send("DELETE", "/v1/lease/" + taken, m.token).status, 204);
+  EXPECT_EQ(Put(m, "data/x", "4", taken).status, 409);
+  Lease(m, "job-4");
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+TEST_F(VaultServerTest, ObjectsRangesHeadAndListing) {
+  options_.list_page_size = 3;
+  StartServer();
+  CreateVault("main");
+  Machine m = Register(DownloadCredentials("main"), "host");
+  std::string lease = Lease(m);
+  std::string data;
+  for (int i = 0; i < 1000; ++i) data += static_cast<char>('a' + i % 26);
+  ASSERT_EQ(Put(m, "data/ab/pack1", data, lease).status, 201);
+
+  Answer full = Get(m, "data/ab/pack1");
+  EXPECT_EQ(full.status, 200);
+  EXPECT_EQ(full.Text(), data);
+  Answer part = Get(m, "data/ab/pack1", "bytes=10-19");
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.Text(), data.substr(10, 10));
+  part = Get(m, "data/ab/pack1", "bytes=990-5000");
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.Text(), data.substr(990));
+  EXPECT_EQ(part.headers["Content-Range"], "bytes 990-999/1000");
+  part = Get(m, "data/ab/pack1", "bytes=995-");
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.Text(), data.substr(995));
+  part = Get(m, "data/ab/pack1", "bytes=-7");
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.Text(), data.substr(993));
+  EXPECT_EQ(Get(m, "data/ab/pack1", "bytes=1000-1010").status, 416);
+  EXPECT_EQ(Get(m, "data/ab/pack1", "bytes=5000-").status, 416);
+  EXPECT_EQ(Get(m, "data/ab/missing").status, 404);
+  EXPECT_EQ(Get(m, "data/ab/missing", "bytes=0-1").status, 404);
+
+  Answer head = Send("HEAD", "/v1/objects/data/ab/pack1", m.token);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.headers["X-Obagent-Size"], "1000");
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(Send("HEAD", "/v1/objects/data/ab/none", m.token).status, 404);
+
+  // Listing: sorted pages of list_page_size keys.
+  for (const char* key : {"index/1", "index/2", "index/3", "index/4", "snapshots/s1", "keys/k"}) {
+    ASSERT_EQ(Put(m, key, "x", lease).status, 201);
+  }
+  std::vector<std::string> all;
+  std::string marker;
+  int pages = 0;
+  do {
+    Answer page =
+        Send("GET", "/v1/objects?marker=" + web::uri::encode_data_string(marker), m.token);
+    ASSERT_EQ(page.status, 200) << page.Text();
+    std::vector<std::string> keys = page.Json()["keys"];
+    EXPECT_LE(keys.size(), 3u);
+    all.insert(all.end(), keys.begin(), keys.end());
+    marker = page.Json()["next_marker"];
+    ++pages;
+  } while (!marker.empty() && pages < 10);
+  std::vector<std::string> expected = {"data/ab/pack1", "index/1", "index/2",     "index/3",
+                                       "index/4",       "keys/k",  "snapshots/s1"};
+  // Registration stored the wrapped key too.
+  ASSERT_EQ(all.size(), expected.size() + 1);
+  EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
+  Answer idx = Send("GET", "/v1/objects?prefix=index%2F", m.token);
+  ASSERT_EQ(idx.status, 200);
+  EXPECT_EQ(idx.Json()["keys"], json({"index/1", "index/2", "index/3"}));
+  EXPECT_EQ(idx.Json()["next_marker"], "index/3");
+  idx = Send("GET", "/v1/objects?prefix=index/&marker=index%2F3", m.token);
+  EXPECT_EQ(idx.Json()["keys"], json({"index/4"}));
+  EXPECT_EQ(idx.Json()["next_marker"], "");
+}
+
+TEST_F(VaultServerTest, LargeObjects) {
+  StartServer();
+  CreateVault("main");
+  Machine m = Register(DownloadCredentials("main"), "host");
+  std::string lease = Lease(m);
+  Bytes big = crypto::RandomBytes(70u << 20);
+  std::vector<unsigned char> body(big.begin(), big.end());
+  std::map<std::string, std::string> h = {{"X-Obagent-Lease", lease}};
+  Answer put = Send("PUT", "/v1/objects/data/big", m.token, &body, nullptr, h);
+  ASSERT_EQ(put.status, 201) << put.Text();
+  Answer got = Get(m, "data/big");
+  ASSERT_EQ(got.status, 200);
+  EXPECT_TRUE(got.body == body);
+  Answer part = Get(m, "data/big", "bytes=50000000-50000099");
+  ASSERT_EQ(part.status, 206);
+  EXPECT_TRUE(std::equal(part.body.begin(), part.body.end(), body.begin() + 50000000));
+}
+
+TEST_F(VaultServerTest, RecoverySessionIsReadOnlyAndExpires) {
+  options_.recovery_session_seconds = 2;
+  StartServer();
+  CreateVault("main");
+  std::string creds = DownloadCredentials("main");
+  Machine source = Register(creds, "old-host");
+  std::string lease = Lease(source);
+  ASSERT_EQ(Put(source, "snapshots/p1", "point", lease).status, 201);
+  Machine alt = Register(creds, "new-host");
+
+  json body = {{"credentials", creds}, {"source_machine", "old-host"}};
+  EXPECT_EQ(Call("POST", "/v1/recovery-sessions", body).status, 401);  // needs a machine token
+  Answer bad = Call("POST", "/v1/recovery-sessions",
+                    {{"credentials", creds}, {"source_machine", "nobody"}}, alt.token);
+  EXPECT_EQ(bad.status, 404);
+  Answer s = Call("POST", "/v1/recovery-sessions", body, alt.token);
+  ASSERT_EQ(s.status, 200) << s.Text();
+  EXPECT_EQ(s.Json()["machine_id"], source.id);
+  Machine reader{source.id, s.Json()["token"]};
+  // By machine id works too.
+  EXPECT_EQ(Call("POST", "/v1/recovery-sessions",
+                 {{"credentials", creds}, {"source_machine", source.id}}, alt.token)
+                .status,
+            200);
+
+  EXPECT_EQ(Get(reader, "snapshots/p1").Text(), "point");
+  EXPECT_EQ(Send("HEAD", "/v1/objects/snapshots/p1", reader.token).status, 200);
+  EXPECT_EQ(Send("GET", "/v1/objects?prefix=snapshots/", reader.token).Json()["keys"],
+            json({"snapshots/p1"}));
+  EXPECT_EQ(Send("GET", "/v1/machine", reader.token).Json()["machine_id"], source.id);
+  Answer points = Send("GET", "/v1/recovery-points", reader.token);
+  ASSERT_EQ(points.status, 200);
+  EXPECT_EQ(points.Json()[0]["id"], "p1");
+
+  EXPECT_EQ(Put(reader, "snapshots/p2", "x", lease).status, 403);
+  std::map<std::string, std::string> h = {{"X-Obagent-Lease", lease}};
+  EXPECT_EQ(Send("DELETE", "/v1/objects/snapshots/p1", reader.token, nullptr, nullptr, h).status,
+            403);
+  EXPECT_EQ(Call("POST", "/v1/lease", {{"holder", "x"}, {"ttl_seconds", 60}}, reader.token).status,
+            403);
+  EXPECT_EQ(Call("POST", "/v1/jobs", {{"state", "x"}}, reader.token).status, 403);
+  EXPECT_EQ(Call("POST", "/v1/recovery-sessions", body, reader.token).status, 403);
+  EXPECT_EQ(Get(source, "snapshots/p1").Text(), "point");
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  Answer expired = Get(reader, "snapshots/p1");
+  EXPECT_EQ(expired.status, 401);
+  EXPECT_NE(expired.Json().value("message", "").find("expired"), std::string::npos);
+  // Superseded credentials cannot open a session.
+  DownloadCredentials("main");
+  EXPECT_EQ(Call("POST", "/v1/recovery-sessions", body, alt.token).Json().value("error_id", ""),
+            "34513");
+}
+
+TEST_F(VaultServerTest, JobReportsAndRecoveryPoints) {
+  StartServer();
+  CreateVault("main");
+  std::string creds = DownloadCredentials("main");
+  Machine m = Register(creds, "host");
+  Machine other = Register(creds, "other");
+  json report = {{"job", "backup"}, {"state", "Completed"}, {"files", 12}};
+  EXPECT_EQ(Call("POST", "/v1/jobs", report, m.token).status, 201);
+  EXPECT_EQ(Call("POST", "/v1/jobs", {{"job", "verify"}}, m.token).status, 201);
+  EXPECT_EQ(Send("POST", "/v1/jobs", m.token).status, 400);
+  Answer jobs = Send("GET", "/v1/jobs", m.token);
+  ASSERT_EQ(jobs.status, 200);
+  ASSERT_EQ(jobs.Json().size(), 2u);
+  EXPECT_EQ(jobs.Json()[0], report);
+  EXPECT_EQ(Send("GET", "/v1/jobs", other.token).Json().size(), 0u);
+
+  std::string lease = Lease(m);
+  ASSERT_EQ(Put(m, "snapshots/aaaa", "12345", lease).status, 201);
+  ASSERT_EQ(Put(m, "snapshots/bbbb", "1", lease).status, 201);
+  ASSERT_EQ(Put(m, "data/cc/cccc", "1", lease).status, 201);
+  Answer points = Send("GET", "/v1/recovery-points", m.token);
+  ASSERT_EQ(points.status, 200);
+  json p = points.Json();
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0]["id"], "aaaa");
+  EXPECT_EQ(p[0]["size"], 5);
+  EXPECT_TRUE(ParseUtcTime(p[0]["uploaded_at"].get<std::string>()).ok());
+  std::map<std::string, std::string> h = {{"X-Obagent-Lease", lease}};
+  EXPECT_EQ(Send("DELETE", "/v1/objects/snapshots/aaaa", m.token, nullptr, nullptr, h).status, 204);
+  EXPECT_EQ(Send("GET", "/v1/recovery-points", m.token).Json().size(), 1u);
+  EXPECT_EQ(Send("GET", "/v1/recovery-points", other.token).Json().size(), 0u);
+}
+
+TEST_F(VaultServerTest, EverythingSurvivesARestart) {
+  StartServer();
+  CreateVault("main");
+  std::string creds = DownloadCredentials("main");
+  Machine m = Register(creds, "host");
+  std::string lease = Lease(m);
+  ASSERT_EQ(Put(m, "data/x", "kept", lease).status, 201);
+  EXPECT_EQ(Call("POST", "/v1/jobs", {{"job", "backup"}}, m.token).status, 201);
+
+  RestartServer();
+  EXPECT_EQ(Send("GET", "/v1/machine", m.token).status, 200);
+  EXPECT_EQ(Get(m, "data/x").Text(), "kept");
+  EXPECT_EQ(Put(m, "data/y", "after restart", lease).status, 201);  // lease still live
+  EXPECT_EQ(Call("POST", "/v1/lease", {{"holder", "x"}, {"ttl_seconds", 60}}, m.token).status, 409);
+  EXPECT_EQ(Call("POST", "/v1/register/prepare", {{"credentials", creds}, {"machine_name", "host"}})
+                .status,
+            200);
+  EXPECT_EQ(Send("GET", "/v1/jobs", m.token).Json().size(), 1u);
+  EXPECT_EQ(Admin("GET", "/v1/vaults").Json()[0]["machines"], 1);
+}
+
+TEST_F(VaultServerTest, UnknownEndpointsAndMethods) {
+  StartServer();
+  EXPECT_EQ(Send("GET", "/nothing").status, 404);
+  EXPECT_EQ(Send("GET", "/v1/nothing", kAdminToken).status, 404);
+  EXPECT_EQ(Send("DELETE", "/v1/vaults", kAdminToken).status, 405);
+  Answer bad_json = Send("POST", "/v1/vaults", kAdminToken);
+  EXPECT_EQ(bad_json.status, 400);
+}
+
+TEST_F(VaultServerTest, ServesHttps) {
+  tls_cert_ = root_ + "/cert.pem";
+  tls_key_ = root_ + "/key.pem";
+  std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 -keyout " + tls_key_ +
+      " -out " + tls_cert_ + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  StartServer("https");
+  ASSERT_EQ(url_.substr(0, 8), "https://");
+  CreateVault("tls");
+  Machine m = Register(DownloadCredentials("tls"), "host");
+  EXPECT_EQ(Send("GET", "/v1/machine", m.token).status, 200);
+}
+
+TEST_F(VaultServerTest, HttpsNeedsReadableCertificate) {
+  auto meta = MetadataStore::Open(platform::Env::Default(), root_ + "/meta");
+  ASSERT_TRUE(meta.ok());
+  VaultService service(options_, std::move(meta).value(), *blobs_);
+  HttpServerOptions o;
+  o.listen_url = "https://127.0.0.1:" + std::to_string(FreePort());
+  o.tls_cert_file = root_ + "/missing.pem";
+  o.tls_key_file = root_ + "/missing.key";
+  auto server = HttpServer::Start(service, o);
+  ASSERT_FALSE(server.ok());
+  EXPECT_NE(server.status().detail().find("missing.pem"), std::string::npos);
+  o.tls_cert_file.clear();
+  EXPECT_FALSE(HttpServer::Start(service, o).ok());  // https without files
+}
+
+TEST(VaultServerAdminTokenTest, CreatedOwnerOnlyThenReused) {
+  std::string tmpl = (fs::temp_directory_path() / "obagent-token-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  std::string path = tmpl + "/admin.token";
+  auto token = LoadOrCreateAdminToken(platform::Env::Default(), path);
+  ASSERT_TRUE(token.ok()) << token.status().ToString();
+  EXPECT_EQ(token->size(), 64u);
+  EXPECT_EQ(fs::status(path).permissions() & (fs::perms::group_all | fs::perms::others_all),
+            fs::perms::none);
+  auto again = LoadOrCreateAdminToken(platform::Env::Default(), path);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *token);
+  fs::remove_all(tmpl);
+}
+
+TEST(VaultServerPercentDecodeTest, Decodes) {
+  EXPECT_EQ(*PercentDecode("a%2Fb%2e%2E"), "a/b..");
+  EXPECT_FALSE(PercentDecode("%").ok());
+  EXPECT_FALSE(PercentDecode("%4").ok());
+  EXPECT_FALSE(PercentDecode("%zz").ok());
+}
+
+}  // namespace
+}  // namespace obagent::vault
