@@ -72,8 +72,9 @@ struct VaultClient::Impl {
                         "the proxy " + conn.proxy + " refused the request (407 Proxy "
                         "Authentication Required); check --proxy-user and the proxy password");
         }
-        if (Retryable(a.status) && attempt + 1 < conn.max_attempts) {
+        if (Retryable(a.status)) {
           last_error = "HTTP " + std::to_string(a.status);
+          if (attempt + 1 == conn.max_attempts) break;
           if (auto it = response.headers().find("Retry-After"); it != response.headers().end()) {
             int seconds = std::atoi(it->second.c_str());
             if (seconds > 0) std::this_thread::sleep_for(std::chrono::seconds(std::min(seconds, 30)));

@@ -30,7 +30,9 @@ start_vaultd() {
   for _ in $(seq 1 100); do grep -q "listening" "$WORK/vaultd.log" && return 0; sleep 0.1; done
   cat "$WORK/vaultd.log"; fail "vaultd did not start"
 }
+PROXY_PID=
 stop_all() {
+  [ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null
   [ -n "$VPID" ] && kill "$VPID" 2>/dev/null && wait "$VPID" 2>/dev/null
   [ "$BACKEND" = azure ] && bash "$REPO/scripts/azurite.sh" stop "$AZ_DATA" > /dev/null 2>&1
   cleanup
@@ -66,12 +68,22 @@ prod_id=$(sed -n 's|.*<VaultId>\(.*\)</VaultId>.*|\1|p' "$WORK/creds.xml")
 sed "s|$prod_id|$other_id|" "$WORK/creds.xml" > "$WORK/wrongvault.xml"
 expect_fail 34513 A register --vault-credentials "$WORK/wrongvault.xml" --passphrase-file "$PASS_FILE"
 obctl vault credentials other "${ADMIN[@]}" --validity-hours 0.0003 --out "$WORK/short.xml" > /dev/null
-sleep 1.5
+sleep 2.5
 expect_fail 34513 A register --vault-credentials "$WORK/short.xml" --passphrase-file "$PASS_FILE"
 pass "superseded, tampered, corrupt, wrong-vault and expired credential files: 34513"
 
-# Register, back up, restore through the service.
-A register --vault-credentials "$WORK/creds.xml" --passphrase-file "$PASS_FILE" > /dev/null
+# Through an authenticating proxy: the wrong password is refused (407 ->
+# 100050), the right one registers.
+python3 "$HERE/proxy.py" proxyuser proxysecret > "$WORK/proxy.port" &
+PROXY_PID=$!
+for _ in $(seq 1 50); do [ -s "$WORK/proxy.port" ] && break; sleep 0.1; done
+PROXY=http://127.0.0.1:$(cat "$WORK/proxy.port")
+printf 'wrong\n' > "$WORK/proxy-bad"; printf 'proxysecret\n' > "$WORK/proxy-good"
+expect_fail 100050 A register --vault-credentials "$WORK/creds.xml" --passphrase-file "$PASS_FILE" \
+  --proxy "$PROXY" --proxy-user proxyuser --proxy-password-file "$WORK/proxy-bad"
+A register --vault-credentials "$WORK/creds.xml" --passphrase-file "$PASS_FILE" \
+  --proxy "$PROXY" --proxy-user proxyuser --proxy-password-file "$WORK/proxy-good" > /dev/null
+pass "proxy: 407 refused with 100050; registration through an authenticating proxy"
 [ "$(stat -c %a "$WORK/state-a/agent.json")" = 600 ] || fail "machine secret readable by others"
 A backup start --include "$SRC" > /dev/null
 A recover --point latest --target "$WORK/r1" > /dev/null
