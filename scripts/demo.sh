@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# demo.sh - the main job on the embedded default: start a local vault,
-# register this machine, back up a sample folder, restore it to a new
-# folder and verify the copy byte for byte (and the vault object by object).
+# demo.sh - the main job on the embedded default: start a local vault
+# service (vaultd keeping data in a local folder), create a vault, download
+# its credential file, register this machine, back up a sample folder,
+# restore it to a new folder and verify the copy byte for byte (and the vault
+# object by object).
 # Usage: bash scripts/demo.sh [WORKDIR]   (default: a fresh folder under /tmp)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
@@ -11,6 +13,7 @@ bash scripts/install-deps.sh
 BUILD_TYPE=Release bash scripts/build.sh > /tmp/obagent-demo-build.log 2>&1 ||
   { tail -30 /tmp/obagent-demo-build.log; exit 1; }
 OBCTL=$ROOT/build/obctl
+VAULTD=$ROOT/build/vaultd
 
 WORK=${1:-$(mktemp -d /tmp/obagent-demo.XXXXXX)}
 mkdir -p "$WORK"
@@ -32,9 +35,20 @@ printf 'notes with ünïcödé\n' > "$SAMPLE/docs/notes ünïcödé.txt"
 ln -s docs/reports "$SAMPLE/latest-reports"
 : > "$SAMPLE/empty file"
 
-echo "== obctl vault init / register"
-"$OBCTL" vault init --path "$WORK/vault"
-"$OBCTL" register --vault "$WORK/vault" --passphrase-file "$WORK/passphrase"
+echo "== vaultd (local folder backend) on 127.0.0.1"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL=http://127.0.0.1:$PORT
+"$VAULTD" --listen "$URL" --state-dir "$WORK/vaultd" > "$WORK/vaultd.log" 2>&1 &
+VAULTD_PID=$!
+trap 'kill $VAULTD_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do grep -q listening "$WORK/vaultd.log" && break; sleep 0.1; done
+grep -q listening "$WORK/vaultd.log" || { cat "$WORK/vaultd.log"; exit 1; }
+ADMIN=(--service "$URL" --admin-token-file "$WORK/vaultd/admin.token")
+
+echo "== obctl vault create / vault credentials / register"
+"$OBCTL" vault create demo "${ADMIN[@]}"
+"$OBCTL" vault credentials demo "${ADMIN[@]}" --out "$WORK/demo.VaultCredentials"
+"$OBCTL" register --vault-credentials "$WORK/demo.VaultCredentials" --passphrase-file "$WORK/passphrase"
 
 echo "== obctl backup start"
 "$OBCTL" backup start --include "$SAMPLE"

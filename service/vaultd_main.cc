@@ -1,6 +1,7 @@
 // vaultd: the vault service (docs/vault-api.md). Keeps vaults, issues
 // vault-credential files, registers machines and stores their encrypted
 // objects in a local folder or Azure Blob Storage.
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -87,6 +88,11 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // OpenSSL first, before cpprestsdk's thread pool exists: exit handlers run
+  // in reverse order, so the pool's threads (and their OpenSSL per-thread
+  // state) are gone before OpenSSL cleans up, and nothing leaks at exit.
+  OPENSSL_init_ssl(0, nullptr);
 
   auto logger = spdlog::stderr_color_mt("vaultd");
   spdlog::set_default_logger(logger);

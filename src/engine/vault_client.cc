@@ -128,7 +128,12 @@ Result<json> VaultClient::Call(const std::string& method, const std::string& pat
   std::string text = body.is_null() ? "" : body.dump();
   auto make = [&] {
     http::http_request req = impl_->NewRequest(method, path);
-    if (!body.is_null()) req.set_body(text, "application/json");
+    if (!body.is_null()) {
+      // Bytes, not set_body(std::string): that overload trips UBSan's vptr
+      // check inside cpprestsdk.
+      req.set_body(std::vector<unsigned char>(text.begin(), text.end()));
+      req.headers().set_content_type("application/json");
+    }
     return req;
   };
   std::string what = method + " " + path;

@@ -147,7 +147,13 @@ class VaultServerTest : public ::testing::Test {
     if (!token.empty()) req.headers().add("Authorization", "Bearer " + token);
     for (const auto& [k, v] : headers) req.headers().add(k, v);
     if (bytes) req.set_body(*bytes);
-    if (body) req.set_body(body->dump(), "application/json");
+    if (body) {
+      // The bytes overload: cpprestsdk's string overload reinterprets a char
+      // stream buffer as an unsigned char one, which UBSan reports.
+      std::string text = body->dump();
+      req.set_body(std::vector<unsigned char>(text.begin(), text.end()));
+      req.headers().set_content_type("application/json");
+    }
     http::http_response resp = client_->request(req).get();
     Answer a;
     a.status = resp.status_code();
