@@ -79,6 +79,15 @@ items=$(obctl recovery items --point latest "$SRC")
 ! grep -qP '\tcache$' <<<"$items" || fail "excluded folder backed up"
 pass "exclude patterns"
 
+# On a terminal backup and restore draw a progress line (files, bytes, MB/s).
+script -qec "$OBCTL backup start --include $SRC" /dev/null > "$WORK/tty-backup.log"
+grep -q "Backing up.*files.*MB/s" "$WORK/tty-backup.log" || fail "no progress line on a terminal"
+script -qec "$OBCTL recover --point latest --target $WORK/tty-restore" /dev/null > "$WORK/tty-restore.log"
+grep -q "Recovering.*%.*MB/s" "$WORK/tty-restore.log" || fail "no restore progress bar on a terminal"
+obctl backup start --include "$SRC" 2> "$WORK/pipe.log" > /dev/null
+! grep -q "MB/s" "$WORK/pipe.log" || fail "progress drawn into a pipe"
+pass "progress bar on a terminal only"
+
 obctl verify > /dev/null || fail "verify"
 pass "verify finds no problems"
 
