@@ -121,6 +121,10 @@ class Env {
   // Folder for the agent's state when none is configured.
   virtual std::string DefaultStateDir() = 0;
   virtual bool IsTerminal(int fd) = 0;
+  // Jobs allocate and free multi-megabyte buffers (chunks, packs) from
+  // several threads; this makes the allocator hand them back to the OS
+  // instead of keeping them in per-thread heaps (halves peak RSS on glibc).
+  virtual void PreferReturningLargeBuffers() = 0;
 };
 
 }  // namespace obagent::platform

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli_common.h"
 #include "cli/progress.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/backup.h"
@@ -27,11 +28,6 @@ using nlohmann::json;
 
 namespace obagent::cli {
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitWarnings = 3;
 
 constexpr char kUsage[] = R"(usage: obctl [--state-dir DIR] [--json] COMMAND [options]
 
@@ -51,34 +47,13 @@ Commands:
    --vault-credentials FILE --passphrase-file F to recover another machine)
   verify                                 check every object in the vault
   passphrase change [--new-passphrase-file F]  (or $OBAGENT_NEW_PASSPHRASE)
+  prune --daily N [--weekly N] [--monthly N] [--yearly N] [--dry-run]
+                                         apply a retention policy, free vault space
 
 The state folder is --state-dir, else $OBAGENT_STATE_DIR, else the default
 for this system. Exit codes: 0 completed, 1 failed, 2 usage, 3 completed
 with warnings.
 )";
-
-struct Globals {
-  std::string state_dir;
-  bool json = false;
-  platform::Env* env = nullptr;
-};
-
-json Json(json::initializer_list_t init) { return json(init); }
-
-void PrintJson(const json& j) {
-  std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-}
-
-int Fail(const Globals& g, const Status& status) {
-  if (g.json) {
-    PrintJson(Json({{"ok", false},
-                    {"error_id", std::string(CatalogueId(status.code()))},
-                    {"message", status.ToString()}}));
-  } else {
-    std::cerr << "obctl: " << status.ToString() << "\n";
-  }
-  return kExitFailed;
-}
 
 Result<std::string> ReadSecret(platform::Env& env, const std::string& file, const char* var,
                                const char* what) {
@@ -105,17 +80,6 @@ std::string FormatTime(int64_t ns) {
                 static_cast<long>(hms.hours().count()), static_cast<long>(hms.minutes().count()),
                 static_cast<long long>(hms.seconds().count()));
   return buf;
-}
-
-po::variables_map Parse(const std::vector<std::string>& args, const po::options_description& desc,
-                        const po::positional_options_description* positional = nullptr) {
-  po::variables_map vm;
-  po::command_line_parser parser(args);
-  parser.options(desc);
-  if (positional) parser.positional(*positional);
-  po::store(parser.run(), vm);
-  po::notify(vm);
-  return vm;
 }
 
 int VaultInit(Globals& g, const std::vector<std::string>& args) {
@@ -154,15 +118,16 @@ int Register(Globals& g, const std::vector<std::string>& args) {
   options.proxy = vm["proxy"].as<std::string>();
   options.proxy_user = vm["proxy-user"].as<std::string>();
   if (!vm["proxy-password-file"].as<std::string>().empty()) {
-    auto pw = ReadSecret(*g.env, vm["proxy-password-file"].as<std::string>(), "OBAGENT_PROXY_PASSWORD",
-                         "proxy password");
+    auto pw = ReadSecret(*g.env, vm["proxy-password-file"].as<std::string>(),
+                         "OBAGENT_PROXY_PASSWORD", "proxy password");
     if (!pw.ok()) return Fail(g, pw.status());
     options.proxy_password = *pw;
   }
   Result<engine::AgentConfig> config = engine::Register(*g.env, g.state_dir, options);
   if (!config.ok()) return Fail(g, config.status());
-  std::string where = config->service_url.empty() ? config->vault
-                                                  : config->vault_name + " at " + config->service_url;
+  std::string where = config->service_url.empty()
+                          ? config->vault
+                          : config->vault_name + " at " + config->service_url;
   if (g.json) {
     PrintJson(Json({{"ok", true},
                     {"machine_id", config->machine_id},
@@ -210,8 +175,8 @@ int VaultCreate(Globals& g, const std::vector<std::string>& args) {
   if (g.json) {
     PrintJson(*answer);
   } else {
-    std::cout << "Vault '" << answer->value("name", "") << "' created (" << answer->value("vault_id", "")
-              << ")\n";
+    std::cout << "Vault '" << answer->value("name", "") << "' created ("
+              << answer->value("vault_id", "") << ")\n";
   }
   return kExitOk;
 }
@@ -229,13 +194,15 @@ int VaultCredentials(Globals& g, const std::vector<std::string>& args) {
   if (!client.ok()) return Fail(g, client.status());
   json body = json::object();
   if (vm.count("validity-hours")) body["validity_hours"] = vm["validity-hours"].as<double>();
-  auto answer = (*client)->Call("POST", "/v1/vaults/" + vm["name"].as<std::string>() + "/credentials", body);
+  auto answer =
+      (*client)->Call("POST", "/v1/vaults/" + vm["name"].as<std::string>() + "/credentials", body);
   if (!answer.ok()) return Fail(g, answer.status());
   std::string xml = answer->value("credentials", "");
   Status st = g.env->WriteFileAtomic(vm["out"].as<std::string>(), AsBytes(xml), true);
   if (!st.ok()) return Fail(g, st);
   if (g.json) {
-    PrintJson(Json({{"ok", true}, {"file", vm["out"].as<std::string>()},
+    PrintJson(Json({{"ok", true},
+                    {"file", vm["out"].as<std::string>()},
                     {"expires_at", answer->value("expires_at", "")}}));
   } else {
     std::cout << "Vault credentials written to " << vm["out"].as<std::string>() << " (valid until "
@@ -562,6 +529,7 @@ int Run(int argc, char** argv) {
   std::vector<std::string> words(argv + 1, argv + argc);
   Globals g;
   g.env = &platform::Env::Default();
+  g.env->PreferReturningLargeBuffers();
   // Global options come before the command.
   size_t i = 0;
   std::string state_dir;
@@ -604,6 +572,7 @@ int Run(int argc, char** argv) {
       {"recover", Recover},
       {"verify", no_args(Verify)},
       {"passphrase change", PassphraseChange},
+      {"prune", PruneCommand},
   };
   std::string cmd = take();
   auto it = commands.find(cmd);

@@ -52,8 +52,17 @@ Result<Bytes> OpenBlob(const crypto::Key& data_key, BlobType type, const ObjectI
   return std::move(opened).value();
 }
 
-PackWriter::PackWriter(const crypto::Key& data_key)
-    : data_key_(data_key), bytes_(kMagic.begin(), kMagic.end()) {}
+PackWriter::PackWriter(const crypto::Key& data_key, size_t size_hint)
+    : data_key_(data_key), size_hint_(size_hint) {
+  Reset();
+}
+
+void PackWriter::Reset() {
+  bytes_.clear();
+  bytes_.reserve(size_hint_);
+  bytes_.insert(bytes_.end(), kMagic.begin(), kMagic.end());
+  entries_.clear();
+}
 
 void PackWriter::Add(BlobType type, const ObjectId& id, ByteView sealed, uint32_t raw_length) {
   // Offsets are u32: packs stay far below 4 GiB (16-64 MiB). Exceeding that
@@ -92,8 +101,7 @@ PackWriter::Finished PackWriter::Finish() {
   done.name = ToHex(crypto::Sha256(bytes_));
   done.bytes = std::move(bytes_);
   done.entries = std::move(entries_);
-  bytes_.assign(kMagic.begin(), kMagic.end());
-  entries_.clear();
+  Reset();
   return done;
 }
 

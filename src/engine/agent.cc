@@ -67,8 +67,7 @@ Result<AgentConfig> LoadConfig(platform::Env& env, const std::string& state_dir)
   c.proxy_user = j.value("proxy_user", "");
   c.proxy_password = j.value("proxy_password", "");
   c.scratch_dir = j.value("scratch_dir", "");
-  if ((c.vault.empty() && c.service_url.empty()) || c.machine_id.empty() ||
-      c.scratch_dir.empty()) {
+  if ((c.vault.empty() && c.service_url.empty()) || c.machine_id.empty() || c.scratch_dir.empty()) {
     return Corrupt(ConfigPath(state_dir) + " is incomplete");
   }
   return c;
@@ -108,16 +107,16 @@ Result<keys::WrappedKey> ReadVaultKey(storage::BlobStore& machine_store,
   Result<Bytes> data = machine_store.Get(RepoLayout::Key(key_id));
   if (!data.ok()) {
     if (data.status().code() == ErrorCode::kServiceUnreachable) return data.status();
-    return Status(ErrorCode::kPassphraseNotConfigured,
-                  "the vault has no key " + key_id + " for this machine: " +
-                      data.status().ToString());
+    return Status(
+        ErrorCode::kPassphraseNotConfigured,
+        "the vault has no key " + key_id + " for this machine: " + data.status().ToString());
   }
   return keys::ParseWrappedKey(AsString(*data));
 }
 
 Status WriteKekFile(platform::Env& env, const std::string& scratch, const keys::LocalKekFile& f) {
-  return env.WriteFileAtomic(scratch + "/" + kKekFileName,
-                             AsBytes(keys::SerializeLocalKekFile(f)), true);
+  return env.WriteFileAtomic(scratch + "/" + kKekFileName, AsBytes(keys::SerializeLocalKekFile(f)),
+                             true);
 }
 
 std::string NewId() { return ToHex(crypto::RandomBytes(16)); }
@@ -129,8 +128,7 @@ std::string KeyCheck(const crypto::Key& master) {
 
 // Opens an existing wrapped key with the passphrase; 34506 when it does not.
 Result<keys::LocalKekFile> OpenWithPassphrase(const keys::WrappedKey& wrapped,
-                                              const std::string& passphrase,
-                                              crypto::Key& master) {
+                                              const std::string& passphrase, crypto::Key& master) {
   keys::LocalKekFile file;
   file.wrapped = wrapped;
   OB_ASSIGN_OR_RETURN(file.kek, keys::DeriveKek(passphrase, wrapped.kdf));
@@ -167,18 +165,18 @@ Result<std::string> ReadCredentialsText(platform::Env& env, const std::string& f
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
   if (parsed.ExpiredAt(now)) {
-    return Status(ErrorCode::kInvalidVaultCredentials,
-                  "the vault-credential file expired at " + vault::FormatUtcTime(parsed.expires_at) +
-                      "; download a new one");
+    return Status(ErrorCode::kInvalidVaultCredentials, "the vault-credential file expired at " +
+                                                           vault::FormatUtcTime(parsed.expires_at) +
+                                                           "; download a new one");
   }
   return text;
 }
 
 Status PrepareScratch(platform::Env& env, const std::string& state_dir,
                       const RegisterOptions& options, AgentConfig& config) {
-  OB_ASSIGN_OR_RETURN(config.scratch_dir,
-                      env.AbsolutePath(options.scratch_dir.empty() ? state_dir + "/scratch"
-                                                                   : options.scratch_dir));
+  OB_ASSIGN_OR_RETURN(
+      config.scratch_dir,
+      env.AbsolutePath(options.scratch_dir.empty() ? state_dir + "/scratch" : options.scratch_dir));
   OB_RETURN_IF_ERROR(env.CreateDirs(config.scratch_dir, true));
   return CheckScratch(env, config.scratch_dir);
 }
@@ -341,9 +339,9 @@ Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
   OB_ASSIGN_OR_RETURN(agent.config, LoadConfig(env, state_dir));
   const AgentConfig& c = agent.config;
   if (env.Hostname() != c.machine_name) {
-    return Status(ErrorCode::kMachineRenamed,
-                  "this machine was registered as '" + c.machine_name + "' and is now named '" +
-                      env.Hostname() + "'; rename it back or register it again");
+    return Status(ErrorCode::kMachineRenamed, "this machine was registered as '" + c.machine_name +
+                                                  "' and is now named '" + env.Hostname() +
+                                                  "'; rename it back or register it again");
   }
   OB_RETURN_IF_ERROR(CheckScratch(env, c.scratch_dir));
   Result<Bytes> kek_data = env.ReadFile(c.scratch_dir + "/" + kKekFileName);
@@ -361,9 +359,9 @@ Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
     agent.client = std::make_unique<VaultClient>(ConnectionFor(c, c.token));
     OB_ASSIGN_OR_RETURN(json machine, agent.client->Call("GET", "/v1/machine"));
     if (machine.value("vault_id", "") != c.vault_id) {
-      return Status(ErrorCode::kInvalidVaultCredentials,
-                    "the vault service at " + c.service_url + " is not the one this machine "
-                    "registered with");
+      return Status(ErrorCode::kInvalidVaultCredentials, "the vault service at " + c.service_url +
+                                                             " is not the one this machine "
+                                                             "registered with");
     }
     agent.store = agent.client->ObjectStore();
   } else {
@@ -440,7 +438,8 @@ Status ChangePassphrase(platform::Env& env, const std::string& state_dir,
   const AgentConfig& c = agent.config;
   OB_ASSIGN_OR_RETURN(Bytes kek_data, env.ReadFile(c.scratch_dir + "/" + kKekFileName));
   OB_ASSIGN_OR_RETURN(keys::LocalKekFile old_file, keys::ParseLocalKekFile(AsString(kek_data)));
-  OB_ASSIGN_OR_RETURN(keys::WrappedKey old_key, ReadVaultKey(*agent.store, old_file.wrapped.key_id));
+  OB_ASSIGN_OR_RETURN(keys::WrappedKey old_key,
+                      ReadVaultKey(*agent.store, old_file.wrapped.key_id));
   OB_ASSIGN_OR_RETURN(crypto::Key master, keys::UnwrapMasterKey(old_key, old_file.kek));
   std::unique_ptr<LeaseHolder> lease;
   if (agent.client) {

@@ -54,7 +54,8 @@ class BackupRun {
         threads_(options.threads ? options.threads
                                  : std::max(1u, std::thread::hardware_concurrency())),
         executor_(threads_, 2 * threads_ + 2),
-        data_pack_(repo.keys().data_key),
+        // Room for a full pack, one more maximal chunk and the header.
+        data_pack_(repo.keys().data_key, options.pack_size + options.chunker.max_size + (1u << 20)),
         tree_pack_(repo.keys().data_key) {}
 
   Result<BackupReport> Run();

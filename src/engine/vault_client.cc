@@ -60,7 +60,8 @@ struct VaultClient::Impl {
       if (attempt > 0) {
         double base = conn.base_delay_ms * static_cast<double>(1 << (attempt - 1));
         std::uniform_real_distribution<double> jitter(0.5, 1.5);
-        std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(base * jitter(rng))));
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(static_cast<int64_t>(base * jitter(rng))));
       }
       try {
         http::http_response response = client.request(make()).get();
@@ -69,15 +70,17 @@ struct VaultClient::Impl {
         a.body = response.extract_vector().get();
         if (a.status == 407) {
           return Status(ErrorCode::kServiceUnreachable,
-                        "the proxy " + conn.proxy + " refused the request (407 Proxy "
-                        "Authentication Required); check --proxy-user and the proxy password");
+                        "the proxy " + conn.proxy +
+                            " refused the request (407 Proxy "
+                            "Authentication Required); check --proxy-user and the proxy password");
         }
         if (Retryable(a.status)) {
           last_error = "HTTP " + std::to_string(a.status);
           if (attempt + 1 == conn.max_attempts) break;
           if (auto it = response.headers().find("Retry-After"); it != response.headers().end()) {
             int seconds = std::atoi(it->second.c_str());
-            if (seconds > 0) std::this_thread::sleep_for(std::chrono::seconds(std::min(seconds, 30)));
+            if (seconds > 0)
+              std::this_thread::sleep_for(std::chrono::seconds(std::min(seconds, 30)));
           }
           continue;
         }
@@ -86,9 +89,9 @@ struct VaultClient::Impl {
         last_error = e.what();
       }
     }
-    return Status(ErrorCode::kServiceUnreachable,
-                  what + " at " + conn.url + " failed after " + std::to_string(conn.max_attempts) +
-                      " attempts: " + last_error);
+    return Status(ErrorCode::kServiceUnreachable, what + " at " + conn.url + " failed after " +
+                                                      std::to_string(conn.max_attempts) +
+                                                      " attempts: " + last_error);
   }
 
   static Status ErrorFrom(const Answer& a, const std::string& what) {
@@ -216,7 +219,8 @@ class VaultObjectStore final : public storage::BlobStore {
 
  private:
   static Status Check(std::string_view key) {
-    if (!storage::IsValidKey(key)) return InvalidArgument("invalid object key '" + std::string(key) + "'");
+    if (!storage::IsValidKey(key))
+      return InvalidArgument("invalid object key '" + std::string(key) + "'");
     return Status::Ok();
   }
   static std::string Path(std::string_view key) { return "/v1/objects/" + std::string(key); }

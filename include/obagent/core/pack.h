@@ -41,7 +41,9 @@ Result<Bytes> OpenBlob(const crypto::Key& data_key, BlobType type, const ObjectI
 
 class PackWriter {
  public:
-  explicit PackWriter(const crypto::Key& data_key);
+  // size_hint: the pack size at which the caller finishes packs plus one
+  // blob; the buffer is reserved once instead of growing by doubling.
+  explicit PackWriter(const crypto::Key& data_key, size_t size_hint = 0);
   // Appends an already sealed blob.
   void Add(BlobType type, const ObjectId& id, ByteView sealed, uint32_t raw_length);
   size_t size() const { return bytes_.size(); }
@@ -57,7 +59,10 @@ class PackWriter {
   Finished Finish();
 
  private:
+  void Reset();
+
   crypto::Key data_key_;
+  size_t size_hint_;
   Bytes bytes_;
   std::vector<BlobEntry> entries_;
 };

@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -409,6 +412,14 @@ class PosixEnv final : public Env {
   }
 
   bool IsTerminal(int fd) override { return ::isatty(fd) == 1; }
+
+  void PreferReturningLargeBuffers() override {
+#ifdef __GLIBC__
+    // A fixed threshold also stops glibc from raising it dynamically after
+    // the first large free, which is what makes freed chunks pile up.
+    ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
+  }
 
  private:
   static std::string HomeDir() {

@@ -1,0 +1,63 @@
+// What obctl's commands share: global options, exit codes, JSON output,
+// failure reporting and option parsing. Commands live in main.cc and in
+// files of their own (prune_command.cc).
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "obagent/platform.h"
+#include "obagent/status.h"
+
+namespace obagent::cli {
+
+namespace po = boost::program_options;
+using nlohmann::json;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitWarnings = 3;
+
+struct Globals {
+  std::string state_dir;
+  bool json = false;
+  platform::Env* env = nullptr;
+};
+
+inline json Json(json::initializer_list_t init) { return json(init); }
+
+inline void PrintJson(const json& j) {
+  std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+}
+
+inline int Fail(const Globals& g, const Status& status) {
+  if (g.json) {
+    PrintJson(Json({{"ok", false},
+                    {"error_id", std::string(CatalogueId(status.code()))},
+                    {"message", status.ToString()}}));
+  } else {
+    std::cerr << "obctl: " << status.ToString() << "\n";
+  }
+  return kExitFailed;
+}
+
+inline po::variables_map Parse(const std::vector<std::string>& args,
+                               const po::options_description& desc,
+                               const po::positional_options_description* positional = nullptr) {
+  po::variables_map vm;
+  po::command_line_parser parser(args);
+  parser.options(desc);
+  if (positional) parser.positional(*positional);
+  po::store(parser.run(), vm);
+  po::notify(vm);
+  return vm;
+}
+
+// obctl prune (prune_command.cc).
+int PruneCommand(Globals& g, const std::vector<std::string>& args);
+
+}  // namespace obagent::cli

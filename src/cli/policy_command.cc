@@ -1,0 +1,533 @@
+// obctl policy: the backup policy (New-OBPolicy, New-OBFileSpec,
+// Add-/Remove-OBFileSpec, New-/Set-OBSchedule, New-OBRetentionPolicy,
+// Set-OBPolicy, Get-OBPolicy, Remove-OBPolicy, Set-OBPolicyState) and the
+// files that register its schedule with the OS scheduler.
+//
+// Entry point, wired into obctl's command table as "policy":
+//   int obagent::cli::PolicyCommand(const std::string& state_dir, bool json,
+//                                   const std::vector<std::string>& args);
+// args[0] is the subcommand. Exit codes: 0 ok, 1 error, 2 usage.
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "obagent/engine/os_schedule.h"
+#include "obagent/engine/policy.h"
+#include "obagent/platform.h"
+#include "obagent/status.h"
+
+namespace obagent::cli {
+
+int PolicyCommand(const std::string& state_dir, bool json, const std::vector<std::string>& args);
+
+namespace {
+
+namespace po = boost::program_options;
+using nlohmann::json;
+
+constexpr int kPolicyOk = 0;
+constexpr int kPolicyFailed = 1;
+constexpr int kPolicyUsage = 2;
+
+constexpr char kPolicyUsageText[] = R"(usage: obctl policy SUBCOMMAND [options]
+
+  new --include PATH... [--exclude PATH...] [--non-recursive PATH...]
+      --days Mon,Wed --times 21:30,03:00 --daily N
+      [--weekly N] [--monthly N] [--yearly N] [--replace]
+                          create the policy (--non-recursive marks a path given
+                          with --include/--exclude, or includes it non-recursively)
+  show                    the policy and its next run
+  add-filespec (--include PATH... | --exclude PATH...) [--non-recursive]
+  remove-filespec PATH...
+  set-schedule --days Mon,Wed --times 21:30[,03:00[,...]]   (1 to 3 times)
+  set-retention [--daily N] [--weekly N] [--monthly N] [--yearly N]
+                          daily 7..9999 days; weekly/monthly/yearly 0 = off
+  pause | resume          stop / restart scheduled backups
+  remove                  delete the policy
+  schedule-files --out DIR [--command PATH]
+                          write the Task Scheduler task (obagent-OnlineBackup.xml,
+                          UTF-16) and the systemd units for the installers
+
+Paths are absolute; wildcards ('*', '?') only in the last component
+(/data/*.log). Days: Sun Mon Tue Wed Thu Fri Sat (or all); times HH:MM, local.
+)";
+
+struct Ctx {
+  std::string state_dir;
+  bool json = false;
+  platform::Env* env = nullptr;
+};
+
+void PrintJson(const json& j) {
+  std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+}
+
+int Fail(const Ctx& c, const Status& status) {
+  if (c.json) {
+    PrintJson(json{{"ok", false},
+                   {"error_id", std::string(CatalogueId(status.code()))},
+                   {"message", status.ToString()}});
+  } else {
+    std::cerr << "obctl: " << status.ToString() << "\n";
+  }
+  return kPolicyFailed;
+}
+
+po::variables_map Parse(const std::vector<std::string>& args, const po::options_description& desc,
+                        const po::positional_options_description* positional = nullptr) {
+  po::variables_map vm;
+  po::command_line_parser parser(args);
+  parser.options(desc);
+  if (positional) parser.positional(*positional);
+  po::store(parser.run(), vm);
+  po::notify(vm);
+  return vm;
+}
+
+std::vector<std::string> Strings(const po::variables_map& vm, const char* name) {
+  if (!vm.count(name)) return {};
+  return vm[name].as<std::vector<std::string>>();
+}
+
+// Windows users type C:\data; a trailing separator is dropped.
+std::string CleanPath(std::string path) {
+#ifdef _WIN32
+  for (char& ch : path) {
+    if (ch == '\\') ch = '/';
+  }
+#endif
+  while (path.size() > 1 && path.back() == '/' && !(path.size() == 3 && path[1] == ':')) {
+    path.pop_back();
+  }
+  return path;
+}
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i <= text.size()) {
+    size_t j = text.find(',', i);
+    if (j == std::string::npos) j = text.size();
+    std::string item = text.substr(i, j - i);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    out.push_back(item);
+    i = j + 1;
+  }
+  return out;
+}
+
+Result<engine::Schedule> ParseSchedule(const std::string& days, const std::string& times) {
+  engine::Schedule s;
+  if (days == "all" || days == "*") {
+    s.days = {0, 1, 2, 3, 4, 5, 6};
+  } else {
+    for (const auto& d : SplitList(days)) {
+      OB_ASSIGN_OR_RETURN(int day, engine::ParseDay(d));
+      s.days.push_back(day);
+    }
+  }
+  for (const auto& t : SplitList(times)) {
+    OB_ASSIGN_OR_RETURN(int minutes, engine::ParseTimeOfDay(t));
+    s.minutes_of_day.push_back(minutes);
+  }
+  OB_RETURN_IF_ERROR(engine::ValidateSchedule(s));
+  std::sort(s.days.begin(), s.days.end());
+  std::sort(s.minutes_of_day.begin(), s.minutes_of_day.end());
+  return s;
+}
+
+int64_t NowUnix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The local offset from UTC in force at `t`, in minutes east.
+int LocalUtcOffsetMinutes(int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm local = *std::localtime(&tt);
+  std::tm utc = *std::gmtime(&tt);
+  auto minutes = [](const std::tm& tm) {
+    using namespace std::chrono;
+    sys_days day =
+        year_month_day(year(tm.tm_year + 1900), month(static_cast<unsigned>(tm.tm_mon + 1)),
+                       std::chrono::day(static_cast<unsigned>(tm.tm_mday)));
+    return static_cast<int64_t>(day.time_since_epoch().count()) * 1440 + tm.tm_hour * 60 +
+           tm.tm_min;
+  };
+  return static_cast<int>(minutes(local) - minutes(utc));
+}
+
+// "2024-05-06 21:30" for Unix seconds shifted by offset minutes.
+std::string FormatLocal(int64_t unix_seconds, int offset_minutes) {
+  using namespace std::chrono;
+  sys_seconds t{seconds(unix_seconds + int64_t{offset_minutes} * 60)};
+  sys_days day = floor<days>(t);
+  year_month_day ymd(day);
+  hh_mm_ss hms(t - day);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u %02ld:%02ld", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<long>(hms.hours().count()), static_cast<long>(hms.minutes().count()));
+  return buf;
+}
+
+json PolicyJson(const engine::Policy& p) {
+  json j = json::parse(engine::SerializePolicy(p));
+  int64_t now = NowUnix();
+  int offset = LocalUtcOffsetMinutes(now);
+  std::optional<int64_t> next = engine::NextRun(p.schedule, now, offset);
+  if (next && !p.paused) {
+    j["next_run"] = *next;
+    j["next_run_local"] = FormatLocal(*next, offset);
+  } else {
+    j["next_run"] = nullptr;
+  }
+  return j;
+}
+
+std::string Tier(int n, const char* unit) {
+  return n == 0 ? std::string("off") : std::to_string(n) + " " + unit;
+}
+
+void PrintPolicy(const engine::Policy& p) {
+  int64_t now = NowUnix();
+  int offset = LocalUtcOffsetMinutes(now);
+  std::cout << "Backup policy (" << (p.paused ? "PAUSED" : "active") << "), changed "
+            << FormatLocal(p.modified, LocalUtcOffsetMinutes(p.modified)) << "\n";
+  for (const auto& s : p.specs) {
+    std::cout << "  " << (s.exclude ? "Exclude  " : "Include  ") << s.path
+              << (s.recursive ? "" : "  (non-recursive)") << "\n";
+  }
+  std::string days, times;
+  for (int d : p.schedule.days)
+    days += (days.empty() ? "" : ", ") + std::string(engine::DayName(d));
+  for (int m : p.schedule.minutes_of_day) {
+    times += (times.empty() ? "" : ", ") + engine::FormatTimeOfDay(m);
+  }
+  std::cout << "  Schedule " << days << " at " << times << " (local time)\n";
+  std::optional<int64_t> next = engine::NextRun(p.schedule, now, offset);
+  if (p.paused) {
+    std::cout << "  Next run none while paused ('obctl policy resume')\n";
+  } else if (next) {
+    std::cout << "  Next run " << FormatLocal(*next, offset) << "\n";
+  }
+  std::cout << "  Retention daily " << p.daily_days << " days, weekly "
+            << Tier(p.weekly_weeks, "weeks") << ", monthly " << Tier(p.monthly_months, "months")
+            << ", yearly " << Tier(p.yearly_years, "years") << "\n";
+}
+
+// Saves with a new modification time and reports the result.
+int SaveAndReport(Ctx& c, engine::Policy p, const std::string& what) {
+  p.modified = NowUnix();
+  Status st = engine::SavePolicy(*c.env, c.state_dir, p);
+  if (!st.ok()) return Fail(c, st);
+  if (c.json) {
+    PrintJson(json{{"ok", true}, {"policy", PolicyJson(p)}});
+  } else {
+    std::cout << what << "\n";
+    PrintPolicy(p);
+  }
+  return kPolicyOk;
+}
+
+void AddScheduleOptions(po::options_description& desc, bool required) {
+  auto days = po::value<std::string>();
+  auto times = po::value<std::string>();
+  if (required) {
+    days->required();
+    times->required();
+  }
+  desc.add_options()("days", days, "days of the week: Mon,Wed (or all)")(
+      "times", times, "one to three times of day: 21:30,03:00");
+}
+
+int New(Ctx& c, const std::vector<std::string>& args) {
+  po::options_description desc("policy new");
+  AddScheduleOptions(desc, true);
+  desc.add_options()("include", po::value<std::vector<std::string>>()->multitoken()->composing(),
+                     "paths to back up")(
+      "exclude", po::value<std::vector<std::string>>()->multitoken()->composing(),
+      "paths not to back up")("non-recursive",
+                              po::value<std::vector<std::string>>()->multitoken()->composing(),
+                              "paths without their subfolders")(
+      "daily", po::value<int>()->required(), "days of daily recovery points (7..9999)")(
+      "weekly", po::value<int>()->default_value(0), "weeks of weekly points (0 = off)")(
+      "monthly", po::value<int>()->default_value(0), "months of monthly points (0 = off)")(
+      "yearly", po::value<int>()->default_value(0), "years of yearly points (0 = off)")(
+      "replace", po::bool_switch(), "replace an existing policy");
+  auto vm = Parse(args, desc);
+  engine::Policy p;
+  for (const auto& path : Strings(vm, "include")) p.specs.push_back({CleanPath(path), false, true});
+  for (const auto& path : Strings(vm, "exclude")) p.specs.push_back({CleanPath(path), true, true});
+  for (const auto& raw : Strings(vm, "non-recursive")) {
+    std::string path = CleanPath(raw);
+    bool marked = false;
+    for (auto& s : p.specs) {
+      if (s.path == path) s.recursive = false, marked = true;
+    }
+    if (!marked) p.specs.push_back({path, false, false});
+  }
+  auto schedule = ParseSchedule(vm["days"].as<std::string>(), vm["times"].as<std::string>());
+  if (!schedule.ok()) return Fail(c, schedule.status());
+  p.schedule = *schedule;
+  p.daily_days = vm["daily"].as<int>();
+  p.weekly_weeks = vm["weekly"].as<int>();
+  p.monthly_months = vm["monthly"].as<int>();
+  p.yearly_years = vm["yearly"].as<int>();
+  Status valid = engine::ValidatePolicy(p);
+  if (!valid.ok()) return Fail(c, valid);
+  if (!vm["replace"].as<bool>() && c.env->Exists(engine::PolicyPath(c.state_dir))) {
+    return Fail(c, Status(ErrorCode::kAlreadyExists,
+                          "a backup policy already exists: change it with the other 'obctl "
+                          "policy' commands, or give --replace"));
+  }
+  return SaveAndReport(c, p, "Backup policy saved.");
+}
+
+int Show(Ctx& c, const std::vector<std::string>& args) {
+  po::options_description desc("policy show");
+  Parse(args, desc);
+  auto p = engine::LoadPolicy(*c.env, c.state_dir);
+  if (!p.ok()) return Fail(c, p.status());
+  if (c.json) {
+    PrintJson(json{{"ok", true}, {"policy", PolicyJson(*p)}});
+  } else {
+    PrintPolicy(*p);
+  }
+  return kPolicyOk;
+}
+
+int AddFileSpec(Ctx& c, const std::vector<std::string>& args) {
+  po::options_description desc("policy add-filespec");
+  desc.add_options()("include", po::value<std::vector<std::string>>()->multitoken()->composing(),
+                     "paths to back up")(
+      "exclude", po::value<std::vector<std::string>>()->multitoken()->composing(),
+      "paths not to back up")("non-recursive", po::bool_switch(), "without subfolders");
+  auto vm = Parse(args, desc);
+  auto includes = Strings(vm, "include");
+  auto excludes = Strings(vm, "exclude");
+  if (includes.empty() && excludes.empty()) {
+    throw po::error("give --include or --exclude PATH");
+  }
+  auto p = engine::LoadPolicy(*c.env, c.state_dir);
+  if (!p.ok()) return Fail(c, p.status());
+  bool recursive = !vm["non-recursive"].as<bool>();
+  for (const auto& path : includes) p->specs.push_back({CleanPath(path), false, recursive});
+  for (const auto& path : excludes) p->specs.push_back({CleanPath(path), true, recursive});
+  return SaveAndReport(c, *p, "File specs added.");
+}
+
+int RemoveFileSpec(Ctx& c, const std::vector<std::string>& args) {
+  po::options_description desc("policy remove-filespec");
+  desc.add_options()("path", po::value<std::vector<std::string>>()->required(), "spec paths");
+  po::positional_options_description pos;
+  pos.add("path", -1);
+  auto vm = Parse(args, desc, &pos);
+  auto p = engine::LoadPolicy(*c.env, c.state_dir);
+  if (!p.ok()) return Fail(c, p.status());
+  for (const auto& raw : vm["path"].as<std::vector<std::string>>()) {
+    std::string path = CleanPath(raw);
+    auto it = std::find_if(p->specs.begin(), p->specs.end(),
+                           [&](const engine::FileSpec& s) { return s.path == path; });
+    if (it == p->specs.end()) {
+      return Fail(c, NotFound("file spec '" + path + "' is not in the policy"));
+    }
+    p->specs.erase(it);
+  }
+  return SaveAndReport(c, *p, "File specs removed.");
+}
+
+int SetSchedule(Ctx& c, const std::vector<std::string>& args) {
+  po::options_description desc("policy set-schedule");
+  AddScheduleOptions(desc, true);
+  auto vm = Parse(args, desc);
+  auto schedule = ParseSchedule(vm["days"].as<std::string>(), vm["times"].as<std::string>());
+  if (!schedule.ok()) return Fail(c, schedule.status());
+  auto p = engine::LoadPolicy(*c.env, c.state_dir);
+  if (!p.ok()) return Fail(c, p.status());
+  p->schedule = *schedule;
+  return SaveAndReport(c, *p, "Schedule changed.");
+}
+
+int SetRetention(Ctx& c, const std::vector<std::string>& args) {
+  po::options_description desc("policy set-retention");
+  desc.add_options()("daily", po::value<int>(), "days of daily recovery points (7..9999)")(
+      "weekly", po::value<int>(), "weeks of weekly points (0 = off)")(
+      "monthly", po::value<int>(), "months of monthly points (0 = off)")(
+      "yearly", po::value<int>(), "years of yearly points (0 = off)");
+  auto vm = Parse(args, desc);
+  if (!vm.count("daily") && !vm.count("weekly") && !vm.count("monthly") && !vm.count("yearly")) {
+    throw po::error("give at least one of --daily, --weekly, --monthly, --yearly");
+  }
+  auto p = engine::LoadPolicy(*c.env, c.state_dir);
+  if (!p.ok()) return Fail(c, p.status());
+  if (vm.count("daily")) p->daily_days = vm["daily"].as<int>();
+  if (vm.count("weekly")) p->weekly_weeks = vm["weekly"].as<int>();
+  if (vm.count("monthly")) p->monthly_months = vm["monthly"].as<int>();
+  if (vm.count("yearly")) p->yearly_years = vm["yearly"].as<int>();
+  return SaveAndReport(c, *p, "Retention changed.");
+}
+
+int SetPaused(Ctx& c, const std::vector<std::string>& args, bool paused) {
+  po::options_description desc(paused ? "policy pause" : "policy resume");
+  Parse(args, desc);
+  auto p = engine::LoadPolicy(*c.env, c.state_dir);
+  if (!p.ok()) return Fail(c, p.status());
+  p->paused = paused;
+  return SaveAndReport(c, *p, paused ? "Scheduled backups paused." : "Scheduled backups resumed.");
+}
+
+int Remove(Ctx& c, const std::vector<std::string>& args) {
+  po::options_description desc("policy remove");
+  Parse(args, desc);
+  Status st = engine::RemovePolicy(*c.env, c.state_dir);
+  if (!st.ok()) return Fail(c, st);
+  if (c.json) {
+    PrintJson(json{{"ok", true}});
+  } else {
+    std::cout << "Backup policy removed; no backup is scheduled any more.\n";
+  }
+  return kPolicyOk;
+}
+
+std::string DefaultCommand() {
+#ifdef _WIN32
+  return "C:/Program Files/obagent/obctl.exe";
+#else
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("/usr/bin/obctl") : self.string();
+#endif
+}
+
+// Folders the scheduled run writes: the state folder and, from the
+// registration, the scratch folder and an embedded-mode vault folder.
+std::vector<std::string> WritablePaths(Ctx& c) {
+  std::vector<std::string> paths = {c.state_dir};
+  Result<Bytes> data = c.env->ReadFile(c.state_dir + "/agent.json");
+  if (!data.ok()) return paths;
+  json j = json::parse(AsString(*data), nullptr, false);
+  if (!j.is_object()) return paths;
+  for (const char* key : {"scratch_dir", "vault"}) {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_string()) continue;
+    std::string path = it->get<std::string>();
+    if (path.empty() || path == c.state_dir || path.starts_with(c.state_dir + "/")) continue;
+    paths.push_back(path);
+  }
+  return paths;
+}
+
+std::string ToWindowsPath(std::string path) {
+  for (char& ch : path) {
+    if (ch == '/') ch = '\\';
+  }
+  return path;
+}
+
+int ScheduleFiles(Ctx& c, const std::vector<std::string>& args) {
+  po::options_description desc("policy schedule-files");
+  desc.add_options()("out", po::value<std::string>()->required(), "folder to write to")(
+      "command", po::value<std::string>()->default_value(DefaultCommand()),
+      "the obctl the scheduler starts");
+  auto vm = Parse(args, desc);
+  auto p = engine::LoadPolicy(*c.env, c.state_dir);
+  if (!p.ok()) return Fail(c, p.status());
+  std::string out = vm["out"].as<std::string>();
+  std::string command = vm["command"].as<std::string>();
+  // The scheduled run: "obctl --state-dir DIR backup scheduled" loads the
+  // policy, does nothing while it is paused, and backs up what it selects.
+  std::vector<std::string> run_args = {"--state-dir", c.state_dir, "backup", "scheduled"};
+
+  std::string windows_args;
+  for (const auto& a : run_args) {
+    windows_args += (windows_args.empty() ? "" : " ") +
+                    engine::WindowsQuoteArgument(a == c.state_dir ? ToWindowsPath(a) : a);
+  }
+  auto date = FormatLocal(p->modified, LocalUtcOffsetMinutes(p->modified)).substr(0, 10);
+  std::string xml =
+      engine::TaskSchedulerXml(p->schedule, ToWindowsPath(command), windows_args, date);
+  auto utf16 = engine::Utf16LeWithBom(xml);
+  if (!utf16.ok()) return Fail(c, utf16.status().WithContext("the task definition"));
+
+  std::vector<std::string> argv = {command};
+  argv.insert(argv.end(), run_args.begin(), run_args.end());
+  std::string service = engine::SystemdServiceUnit(argv, WritablePaths(c));
+  std::string timer = engine::SystemdTimerUnit(p->schedule);
+
+  Status st = c.env->CreateDirs(out, false);
+  if (!st.ok()) return Fail(c, st);
+  std::vector<std::string> written;
+  auto write = [&](const std::string& name, ByteView data) {
+    std::string path = out + "/" + name;
+    Status w = c.env->WriteFileAtomic(path, data, false);
+    if (w.ok()) written.push_back(path);
+    return w;
+  };
+  st = write(engine::kTaskFileName, *utf16);
+  if (st.ok()) st = write(engine::kSystemdTimerName, AsBytes(timer));
+  if (st.ok()) st = write(engine::kSystemdServiceName, AsBytes(service));
+  if (!st.ok()) return Fail(c, st);
+  if (c.json) {
+    PrintJson(json{{"ok", true}, {"files", written}, {"task_name", engine::kTaskName}});
+  } else {
+    for (const auto& f : written) std::cout << "Wrote " << f << "\n";
+    std::cout << "Windows: schtasks /Create /TN \"" << engine::kTaskName << "\" /XML \""
+              << engine::kTaskFileName << "\" /F\n"
+              << "Linux:   install both units in /etc/systemd/system, then systemctl "
+                 "daemon-reload && systemctl enable --now "
+              << engine::kSystemdTimerName << "\n";
+  }
+  return kPolicyOk;
+}
+
+}  // namespace
+
+int PolicyCommand(const std::string& state_dir, bool json, const std::vector<std::string>& args) {
+  Ctx c;
+  c.state_dir = state_dir;
+  c.json = json;
+  c.env = &platform::Env::Default();
+  using Handler = int (*)(Ctx&, const std::vector<std::string>&);
+  static const std::map<std::string, Handler> kSubcommands = {
+      {"new", New},
+      {"show", Show},
+      {"add-filespec", AddFileSpec},
+      {"remove-filespec", RemoveFileSpec},
+      {"set-schedule", SetSchedule},
+      {"set-retention", SetRetention},
+      {"pause", [](Ctx& x, const std::vector<std::string>& a) { return SetPaused(x, a, true); }},
+      {"resume", [](Ctx& x, const std::vector<std::string>& a) { return SetPaused(x, a, false); }},
+      {"remove", Remove},
+      {"schedule-files", ScheduleFiles},
+  };
+  if (args.empty() || args[0] == "--help" || args[0] == "help") {
+    (args.empty() ? std::cerr : std::cout) << kPolicyUsageText;
+    return args.empty() ? kPolicyUsage : kPolicyOk;
+  }
+  auto it = kSubcommands.find(args[0]);
+  if (it == kSubcommands.end()) {
+    std::cerr << "obctl: unknown policy subcommand '" << args[0] << "'\n" << kPolicyUsageText;
+    return kPolicyUsage;
+  }
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  try {
+    return it->second(c, rest);
+  } catch (const po::error& e) {
+    std::cerr << "obctl policy " << args[0] << ": " << e.what() << "\n";
+    return kPolicyUsage;
+  }
+}
+
+}  // namespace obagent::cli

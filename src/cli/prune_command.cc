@@ -1,0 +1,146 @@
+// obctl prune: apply a retention policy (as MARS's daily/weekly/monthly/
+// yearly retention) and free the vault space of the points it drops.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "cli/cli_common.h"
+#include "cli/progress.h"
+#include "obagent/engine/agent.h"
+#include "obagent/engine/prune.h"
+#include "obagent/engine/retention.h"
+#include "obagent/engine/vault_client.h"
+
+namespace obagent::cli {
+
+namespace {
+
+std::string Utc(int64_t ns) {
+  using namespace std::chrono;
+  sys_seconds t{seconds(ns / 1000000000)};
+  sys_days day = floor<days>(t);
+  year_month_day ymd(day);
+  hh_mm_ss hms(t - day);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u %02ld:%02ld:%02lld UTC",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<long>(hms.hours().count()),
+                static_cast<long>(hms.minutes().count()),
+                static_cast<long long>(hms.seconds().count()));
+  return buf;
+}
+
+}  // namespace
+
+int PruneCommand(Globals& g, const std::vector<std::string>& args) {
+  po::options_description visible("prune");
+  visible.add_options()("daily", po::value<int>(), "keep every point of the last N days (7-9999)")(
+      "weekly", po::value<int>()->default_value(0), "keep the last point of N ISO weeks")(
+      "monthly", po::value<int>()->default_value(0), "keep the last point of N months")(
+      "yearly", po::value<int>()->default_value(0), "keep the last point of N years")(
+      "dry-run", po::bool_switch(), "show what would be removed; change nothing");
+  // Manual override, not part of the policy: keep only the newest N points
+  // whatever their age (tests use it; so can an administrator who must
+  // free space now).
+  po::options_description hidden;
+  hidden.add_options()("keep-last", po::value<int>(), "keep only the newest N points");
+  po::options_description all;
+  all.add(visible).add(hidden);
+  auto vm = Parse(args, all);
+
+  const bool keep_last = vm.count("keep-last") > 0;
+  if (keep_last == (vm.count("daily") > 0)) {
+    return Fail(g, InvalidArgument("give --daily N (with optional --weekly, --monthly, --yearly)"));
+  }
+  engine::RetentionPolicy policy;
+  if (keep_last) {
+    if (vm["keep-last"].as<int>() < 1) {
+      return Fail(g, InvalidArgument("--keep-last must be at least 1"));
+    }
+    if (!vm["weekly"].defaulted() || !vm["monthly"].defaulted() || !vm["yearly"].defaulted()) {
+      return Fail(g, InvalidArgument("--keep-last replaces the retention policy; give one"));
+    }
+  } else {
+    policy = {vm["daily"].as<int>(), vm["weekly"].as<int>(), vm["monthly"].as<int>(),
+              vm["yearly"].as<int>()};
+    Status valid = policy.Validate();
+    if (!valid.ok()) return Fail(g, valid);
+  }
+  engine::PruneOptions options;
+  options.dry_run = vm["dry-run"].as<bool>();
+
+  Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
+  if (!agent.ok()) return Fail(g, agent.status());
+  // One writer per machine: prune deletes, so it must not race a backup.
+  std::unique_ptr<engine::LeaseHolder> lease;
+  if (agent->client && !options.dry_run) {
+    auto held = engine::LeaseHolder::Acquire(*agent->client, agent->config.machine_name + " prune");
+    if (!held.ok()) return Fail(g, held.status().WithContext("prune failed"));
+    lease = std::move(held).value();
+  }
+  engine::Repository& repo = *agent->repo;
+  auto points = repo.ListRecoveryPoints();
+  if (!points.ok()) return Fail(g, points.status());
+  std::vector<std::string> keep;
+  if (keep_last) {
+    size_t n = static_cast<size_t>(vm["keep-last"].as<int>());
+    for (size_t i = points->size() > n ? points->size() - n : 0; i < points->size(); ++i) {
+      keep.push_back((*points)[i].id);
+    }
+  } else {
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    keep = engine::PointsToKeep(
+        *points, policy, std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
+  }
+  Result<engine::PruneReport> report = engine::RunPrune(repo, keep, options);
+  if (agent->client && !options.dry_run) {
+    json job = {{"type", "Prune"},
+                {"state", report.ok() ? "Completed" : "Failed"},
+                {"error", report.ok() ? "" : report.status().ToString()}};
+    if (report.ok()) {
+      job["points_removed"] = report->removed_points.size();
+      job["bytes_freed"] = report->bytes_freed();
+    }
+    (void)agent->client->Call("POST", "/v1/jobs", job);
+  }
+  if (!report.ok()) return Fail(g, report.status().WithContext("prune failed"));
+
+  const engine::PruneReport& r = *report;
+  if (g.json) {
+    PrintJson(Json({{"ok", true},
+                    {"dry_run", r.dry_run},
+                    {"kept_points", r.kept_points},
+                    {"removed_points", r.removed_points},
+                    {"packs_kept", r.packs_kept},
+                    {"packs_deleted", r.packs_deleted},
+                    {"packs_repacked", r.packs_repacked},
+                    {"packs_written", r.packs_written},
+                    {"index_files_deleted", r.index_files_deleted},
+                    {"bytes_deleted", r.bytes_deleted},
+                    {"bytes_written", r.bytes_written},
+                    {"bytes_freed", r.bytes_freed()}}));
+    return kExitOk;
+  }
+  const char* would = r.dry_run ? "would be " : "";
+  std::cout << (r.dry_run ? "Prune (dry run, nothing changed): " : "Prune completed: ")
+            << r.kept_points.size() << " recovery points kept, " << r.removed_points.size() << " "
+            << would << "removed\n";
+  for (const auto& p : *points) {
+    bool removed = std::find(r.removed_points.begin(), r.removed_points.end(), p.id) !=
+                   r.removed_points.end();
+    if (removed) {
+      std::cout << "  " << (r.dry_run ? "remove " : "removed ") << p.id.substr(0, 12) << "  "
+                << Utc(p.point.time_ns) << "\n";
+    }
+  }
+  std::cout << "  packs: " << r.packs_deleted << " " << would << "deleted, " << r.packs_repacked
+            << " " << would << "repacked, " << r.packs_kept << " kept\n"
+            << "  " << HumanBytes(static_cast<double>(r.bytes_freed())) << " " << would
+            << "freed\n";
+  return kExitOk;
+}
+
+}  // namespace obagent::cli
