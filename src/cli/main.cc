@@ -17,6 +17,8 @@
 #include "cli/progress.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/backup.h"
+#include "obagent/engine/policy.h"
+#include "obagent/engine/prune.h"
 #include "obagent/engine/restore.h"
 #include "obagent/engine/vault_client.h"
 #include "obagent/engine/verify.h"
@@ -47,6 +49,9 @@ Commands:
    --vault-credentials FILE --passphrase-file F to recover another machine)
   verify                                 check every object in the vault
   passphrase change [--new-passphrase-file F]  (or $OBAGENT_NEW_PASSPHRASE)
+  policy new|show|add-filespec|remove-filespec|set-schedule|set-retention|
+         pause|resume|remove|schedule-files   the backup policy (see 'obctl policy')
+  backup scheduled                       run the policy's backup and retention
   prune --daily N [--weekly N] [--monthly N] [--yearly N] [--dry-run]
                                          apply a retention policy, free vault space
 
@@ -260,21 +265,18 @@ std::string WriteFailedFilesLog(Globals& g, const std::string& job,
   return path;
 }
 
-int BackupStart(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("backup start");
-  desc.add_options()("include", po::value<std::vector<std::string>>()->multitoken()->required(),
-                     "files or folders to back up")(
-      "exclude", po::value<std::vector<std::string>>()->multitoken(), "glob patterns to skip")(
-      "threads", po::value<size_t>()->default_value(0), "worker threads (0: one per core)");
-  auto vm = Parse(args, desc);
+// A backup job (with the policy's retention applied afterwards, under the
+// same lease, when one is given).
+int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std::string> excludes,
+                 size_t threads, const std::optional<engine::RetentionPolicy>& retention) {
   Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
   if (!agent.ok()) return Fail(g, agent.status());
   Status st = agent->repo->LoadIndex();
   if (!st.ok()) return Fail(g, st);
   engine::BackupOptions options;
-  options.includes = vm["include"].as<std::vector<std::string>>();
-  if (vm.count("exclude")) options.excludes = vm["exclude"].as<std::vector<std::string>>();
-  options.threads = vm["threads"].as<size_t>();
+  options.includes = std::move(includes);
+  options.excludes = std::move(excludes);
+  options.threads = threads;
   options.staging_dir = agent->staging_dir;
   options.hostname = agent->config.machine_name;
   options.machine_id = agent->config.machine_id;
@@ -329,7 +331,55 @@ int BackupStart(Globals& g, const std::vector<std::string>& args) {
       std::cout << "  skipped " << f.path << ": " << f.error << "\n";
     if (!failed_log.empty()) std::cout << "  failed files listed in " << failed_log << "\n";
   }
+  if (retention) {
+    // Retention runs after a backup that wrote its recovery point, never
+    // instead of one; the index now includes that backup's packs.
+    st = agent->repo->LoadIndex();
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    auto pruned = st.ok() ? engine::PruneWithPolicy(
+                                *agent->repo, *retention,
+                                std::chrono::duration_cast<std::chrono::nanoseconds>(now).count())
+                          : Result<engine::PruneReport>(st);
+    if (!pruned.ok()) return Fail(g, pruned.status().WithContext("retention after backup failed"));
+    if (!g.json) {
+      std::cout << "Retention: " << pruned->removed_points.size() << " expired recovery points "
+                << "removed, " << HumanBytes(pruned->bytes_freed()) << " freed\n";
+    }
+  }
   return report->state == engine::JobState::kCompleted ? kExitOk : kExitWarnings;
+}
+
+int BackupStart(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("backup start");
+  desc.add_options()("include", po::value<std::vector<std::string>>()->multitoken()->required(),
+                     "files or folders to back up")(
+      "exclude", po::value<std::vector<std::string>>()->multitoken(), "glob patterns to skip")(
+      "threads", po::value<size_t>()->default_value(0), "worker threads (0: one per core)");
+  auto vm = Parse(args, desc);
+  std::vector<std::string> excludes;
+  if (vm.count("exclude")) excludes = vm["exclude"].as<std::vector<std::string>>();
+  return RunBackupJob(g, vm["include"].as<std::vector<std::string>>(), std::move(excludes),
+                      vm["threads"].as<size_t>(), std::nullopt);
+}
+
+// What the OS scheduler (Task Scheduler task, systemd timer) runs: the
+// stored policy's selection, then its retention. A paused policy does nothing.
+int BackupScheduled(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("backup scheduled");
+  auto vm = Parse(args, desc);
+  auto policy = engine::LoadPolicy(*g.env, g.state_dir);
+  if (!policy.ok()) return Fail(g, policy.status().WithContext("no backup policy"));
+  if (policy->paused) {
+    if (!g.json) std::cout << "The backup policy is paused; nothing to do.\n";
+    return kExitOk;
+  }
+  auto selection = engine::ResolveSelection(*g.env, policy->specs);
+  if (!selection.ok()) return Fail(g, selection.status());
+  return RunBackupJob(g, selection->includes, selection->excludes, 0, policy->Retention());
+}
+
+int Policy(Globals& g, const std::vector<std::string>& args) {
+  return PolicyCommand(g.state_dir, g.json, args);
 }
 
 int RecoveryList(Globals& g, const std::vector<std::string>& args) {
@@ -567,6 +617,8 @@ int Run(int argc, char** argv) {
       {"vault credentials", VaultCredentials},
       {"register", Register},
       {"backup start", BackupStart},
+      {"backup scheduled", BackupScheduled},
+      {"policy", Policy},
       {"recovery list", RecoveryList},
       {"recovery items", RecoveryItems},
       {"recover", Recover},

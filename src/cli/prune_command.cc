@@ -52,7 +52,7 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
   auto vm = Parse(args, all);
 
   const bool keep_last = vm.count("keep-last") > 0;
-  if (keep_last == (vm.count("daily") > 0)) {
+  if (!keep_last && vm.count("daily") == 0) {
     return Fail(g, InvalidArgument("give --daily N (with optional --weekly, --monthly, --yearly)"));
   }
   engine::RetentionPolicy policy;
@@ -60,8 +60,10 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
     if (vm["keep-last"].as<int>() < 1) {
       return Fail(g, InvalidArgument("--keep-last must be at least 1"));
     }
-    if (!vm["weekly"].defaulted() || !vm["monthly"].defaulted() || !vm["yearly"].defaulted()) {
-      return Fail(g, InvalidArgument("--keep-last replaces the retention policy; give one"));
+    if (vm.count("daily") || !vm["weekly"].defaulted() || !vm["monthly"].defaulted() ||
+        !vm["yearly"].defaulted()) {
+      return Fail(
+          g, InvalidArgument("--keep-last replaces the retention policy; give one or the other"));
     }
   } else {
     policy = {vm["daily"].as<int>(), vm["weekly"].as<int>(), vm["monthly"].as<int>(),
@@ -92,8 +94,8 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
     }
   } else {
     auto now = std::chrono::system_clock::now().time_since_epoch();
-    keep = engine::PointsToKeep(
-        *points, policy, std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
+    keep = engine::PointsToKeep(*points, policy,
+                                std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
   }
   Result<engine::PruneReport> report = engine::RunPrune(repo, keep, options);
   if (agent->client && !options.dry_run) {
@@ -129,8 +131,8 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
             << r.kept_points.size() << " recovery points kept, " << r.removed_points.size() << " "
             << would << "removed\n";
   for (const auto& p : *points) {
-    bool removed = std::find(r.removed_points.begin(), r.removed_points.end(), p.id) !=
-                   r.removed_points.end();
+    bool removed =
+        std::find(r.removed_points.begin(), r.removed_points.end(), p.id) != r.removed_points.end();
     if (removed) {
       std::cout << "  " << (r.dry_run ? "remove " : "removed ") << p.id.substr(0, 12) << "  "
                 << Utc(p.point.time_ns) << "\n";

@@ -300,8 +300,8 @@ Result<PruneReport> RunPrune(Repository& repo, const std::vector<std::string>& k
   return report;
 }
 
-Result<PruneReport> PruneWithPolicy(Repository& repo, const RetentionPolicy& policy,
-                                    int64_t now_ns, const PruneOptions& options) {
+Result<PruneReport> PruneWithPolicy(Repository& repo, const RetentionPolicy& policy, int64_t now_ns,
+                                    const PruneOptions& options) {
   OB_RETURN_IF_ERROR(policy.Validate());
   OB_ASSIGN_OR_RETURN(std::vector<NamedRecoveryPoint> points, repo.ListRecoveryPoints());
   return RunPrune(repo, PointsToKeep(points, policy, now_ns), options);

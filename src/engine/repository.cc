@@ -9,10 +9,7 @@ namespace obagent::engine {
 
 Repository::Repository(storage::BlobStore& store, keys::KeySet keys, std::string cache_dir,
                        platform::Env& env)
-    : store_(store),
-      keys_(std::move(keys)),
-      cache_dir_(std::move(cache_dir)),
-      env_(env) {}
+    : store_(store), keys_(std::move(keys)), cache_dir_(std::move(cache_dir)), env_(env) {}
 
 Status Repository::LoadIndex() {
   OB_ASSIGN_OR_RETURN(auto names, store_.List("index/"));

@@ -15,8 +15,8 @@ Status OutOfRange(const std::string& tier, int min, int max, const std::string& 
                   bool may_be_off) {
   std::string text = tier + " retention must be ";
   if (may_be_off) text += "0 (off) or ";
-  text += "between " + std::to_string(min) + " and " + std::to_string(max) + " " + unit +
-          ", got " + std::to_string(got);
+  text += "between " + std::to_string(min) + " and " + std::to_string(max) + " " + unit + ", got " +
+          std::to_string(got);
   return InvalidArgument(text);
 }
 
@@ -53,12 +53,11 @@ Status RetentionPolicy::Validate() const {
   }
   int total = daily_days + weekly_weeks + monthly_months + yearly_years;
   if (total > kMaxRetainedPoints) {
-    return InvalidArgument("the retention policy keeps up to " + std::to_string(total) +
-                           " recovery points (" + std::to_string(daily_days) + " daily + " +
-                           std::to_string(weekly_weeks) + " weekly + " +
-                           std::to_string(monthly_months) + " monthly + " +
-                           std::to_string(yearly_years) + " yearly); at most " +
-                           std::to_string(kMaxRetainedPoints) + " are allowed");
+    return InvalidArgument(
+        "the retention policy keeps up to " + std::to_string(total) + " recovery points (" +
+        std::to_string(daily_days) + " daily + " + std::to_string(weekly_weeks) + " weekly + " +
+        std::to_string(monthly_months) + " monthly + " + std::to_string(yearly_years) +
+        " yearly); at most " + std::to_string(kMaxRetainedPoints) + " are allowed");
   }
   return Status::Ok();
 }

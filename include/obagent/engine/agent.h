@@ -44,8 +44,8 @@ struct AgentConfig {
 Result<std::string> InitLocalVault(platform::Env& env, const std::string& path);
 
 struct RegisterOptions {
-  std::string vault;              // local vault folder, or
-  std::string credentials_file;   // a vault-credential file from vaultd
+  std::string vault;             // local vault folder, or
+  std::string credentials_file;  // a vault-credential file from vaultd
   std::string passphrase;
   std::string scratch_dir;  // default <state dir>/scratch
   std::string proxy;
@@ -65,9 +65,9 @@ Status CheckScratch(platform::Env& env, const std::string& scratch_dir);
 
 struct OpenedAgent {
   AgentConfig config;
-  std::unique_ptr<VaultClient> client;           // service mode
+  std::unique_ptr<VaultClient> client;             // service mode
   std::unique_ptr<storage::BlobStore> vault_root;  // embedded mode
-  std::unique_ptr<storage::BlobStore> store;     // this machine's objects
+  std::unique_ptr<storage::BlobStore> store;       // this machine's objects
   std::unique_ptr<Repository> repo;
   std::string staging_dir;
 };

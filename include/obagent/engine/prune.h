@@ -71,7 +71,7 @@ Result<PruneReport> RunPrune(Repository& repo, const std::vector<std::string>& k
                              const PruneOptions& options = {});
 
 // Validates the policy, selects with PointsToKeep at now_ns and prunes.
-Result<PruneReport> PruneWithPolicy(Repository& repo, const RetentionPolicy& policy,
-                                    int64_t now_ns, const PruneOptions& options = {});
+Result<PruneReport> PruneWithPolicy(Repository& repo, const RetentionPolicy& policy, int64_t now_ns,
+                                    const PruneOptions& options = {});
 
 }  // namespace obagent::engine

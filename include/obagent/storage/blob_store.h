@@ -55,11 +55,11 @@ struct AzureBlobConfig {
   std::string account_key;  // base64; SharedKey auth when set
   std::string sas_token;    // SAS query string (without '?'); used when no key
   std::string container;
-  std::string prefix;             // prepended to every key ("" or ending in '/')
-  bool create_container = true;   // create it if missing (needs SharedKey)
-  int max_attempts = 6;           // per request, first try included
-  int base_delay_ms = 100;        // back-off: base * 2^attempt, +/- 50 % jitter
-  int timeout_seconds = 60;       // per request
+  std::string prefix;            // prepended to every key ("" or ending in '/')
+  bool create_container = true;  // create it if missing (needs SharedKey)
+  int max_attempts = 6;          // per request, first try included
+  int base_delay_ms = 100;       // back-off: base * 2^attempt, +/- 50 % jitter
+  int timeout_seconds = 60;      // per request
   size_t single_put_limit = 8u << 20;
   size_t block_size = 4u << 20;
 };
