@@ -89,6 +89,13 @@ class RestoreDir {
   virtual Status SetOwnAttributes(uint32_t mode, int64_t mtime_ns, uint32_t uid, uint32_t gid) = 0;
 };
 
+// An exclusive lock on a file, released when destroyed and by the OS when
+// the process dies (so a killed job never leaves a stale lock behind).
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
 class Env {
  public:
   virtual ~Env() = default;
@@ -125,6 +132,9 @@ class Env {
   // several threads; this makes the allocator hand them back to the OS
   // instead of keeping them in per-thread heaps (halves peak RSS on glibc).
   virtual void PreferReturningLargeBuffers() = 0;
+  // Takes the lock without waiting (flock / LockFileEx), creating the file
+  // (owner only) if needed; kAlreadyExists while another process holds it.
+  virtual Result<std::unique_ptr<FileLock>> TryLockFile(const std::string& path) = 0;
 };
 
 }  // namespace obagent::platform

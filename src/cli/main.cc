@@ -280,13 +280,9 @@ int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std:
   options.staging_dir = agent->staging_dir;
   options.hostname = agent->config.machine_name;
   options.machine_id = agent->config.machine_id;
-  // One writer per machine: the vault's lease, renewed while the job runs.
-  std::unique_ptr<engine::LeaseHolder> lease;
-  if (agent->client) {
-    auto held = engine::LeaseHolder::Acquire(*agent->client, options.hostname + " backup");
-    if (!held.ok()) return Fail(g, held.status().WithContext("backup failed"));
-    lease = std::move(held).value();
-  }
+  // One writer per machine, held (and renewed) while the job runs.
+  auto writer = engine::AcquireWriter(*agent, "backup");
+  if (!writer.ok()) return Fail(g, writer.status().WithContext("backup failed"));
   ProgressLine line(!g.json && g.env->IsTerminal(2), "Backing up");
   options.progress = [&](const engine::Progress& p) { line.Update(p); };
   Result<engine::BackupReport> report = engine::RunBackup(*agent->repo, options);

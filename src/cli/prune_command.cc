@@ -77,11 +77,11 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
   Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
   if (!agent.ok()) return Fail(g, agent.status());
   // One writer per machine: prune deletes, so it must not race a backup.
-  std::unique_ptr<engine::LeaseHolder> lease;
-  if (agent->client && !options.dry_run) {
-    auto held = engine::LeaseHolder::Acquire(*agent->client, agent->config.machine_name + " prune");
+  std::unique_ptr<engine::WriterLock> writer;
+  if (!options.dry_run) {
+    auto held = engine::AcquireWriter(*agent, "prune");
     if (!held.ok()) return Fail(g, held.status().WithContext("prune failed"));
-    lease = std::move(held).value();
+    writer = std::move(held).value();
   }
   engine::Repository& repo = *agent->repo;
   auto points = repo.ListRecoveryPoints();

@@ -431,6 +431,47 @@ Result<OpenedAgent> OpenSourceMachine(platform::Env& env, const std::string& sta
                 "the passphrase does not open the data of machine '" + source_machine + "'");
 }
 
+namespace {
+
+class LeaseWriterLock final : public WriterLock {
+ public:
+  explicit LeaseWriterLock(std::unique_ptr<LeaseHolder> lease) : lease_(std::move(lease)) {}
+
+ private:
+  std::unique_ptr<LeaseHolder> lease_;
+};
+
+class FileWriterLock final : public WriterLock {
+ public:
+  explicit FileWriterLock(std::unique_ptr<platform::FileLock> lock) : lock_(std::move(lock)) {}
+
+ private:
+  std::unique_ptr<platform::FileLock> lock_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<WriterLock>> AcquireWriter(OpenedAgent& agent, const std::string& job) {
+  if (agent.client) {
+    OB_ASSIGN_OR_RETURN(auto lease,
+                        LeaseHolder::Acquire(*agent.client, agent.config.machine_name + " " + job));
+    return std::unique_ptr<WriterLock>(std::make_unique<LeaseWriterLock>(std::move(lease)));
+  }
+  platform::Env& env = platform::Env::Default();
+  std::string dir = agent.config.vault + "/" + RepoLayout::MachinePrefix(agent.config.machine_id);
+  OB_RETURN_IF_ERROR(env.CreateDirs(dir, false));
+  Result<std::unique_ptr<platform::FileLock>> lock = env.TryLockFile(dir + "writer.lock");
+  if (!lock.ok()) {
+    if (lock.status().code() == ErrorCode::kAlreadyExists) {
+      return Status(
+          ErrorCode::kAlreadyExists,
+          "another job of this machine is writing to the vault (" + lock.status().detail() + ")");
+    }
+    return lock.status();
+  }
+  return std::unique_ptr<WriterLock>(std::make_unique<FileWriterLock>(std::move(lock).value()));
+}
+
 Status ChangePassphrase(platform::Env& env, const std::string& state_dir,
                         const std::string& new_passphrase) {
   OB_RETURN_IF_ERROR(keys::ValidatePassphrase(new_passphrase));
@@ -441,10 +482,7 @@ Status ChangePassphrase(platform::Env& env, const std::string& state_dir,
   OB_ASSIGN_OR_RETURN(keys::WrappedKey old_key,
                       ReadVaultKey(*agent.store, old_file.wrapped.key_id));
   OB_ASSIGN_OR_RETURN(crypto::Key master, keys::UnwrapMasterKey(old_key, old_file.kek));
-  std::unique_ptr<LeaseHolder> lease;
-  if (agent.client) {
-    OB_ASSIGN_OR_RETURN(lease, LeaseHolder::Acquire(*agent.client, "passphrase change"));
-  }
+  OB_ASSIGN_OR_RETURN(auto writer, AcquireWriter(agent, "passphrase change"));
   // Order matters for a crash at any point: the new key is stored under a new
   // id first, then this machine switches to it, and only then the old one goes.
   keys::LocalKekFile new_file;

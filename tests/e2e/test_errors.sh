@@ -90,6 +90,19 @@ cp "$WORK/pack.bak" "$PACK"
 obctl verify > /dev/null || fail "verify after repair"
 pass "damaged pack named by verify and restore; existing files kept"
 
+# One writer per machine in a local vault too: a held writer lock refuses a
+# second backup or prune; the lock dies with its holder.
+LOCK=$(find "$WORK/vault/machines" -maxdepth 2 -name writer.lock | head -1)
+[ -n "$LOCK" ] || fail "no writer lock file in the local vault"
+flock "$LOCK" sleep 3 &
+holder=$!
+sleep 0.3
+expect_fail "another job" obctl backup start --include "$SRC"
+expect_fail "another job" obctl prune --keep-last 1
+wait "$holder"
+obctl backup start --include "$SRC" > /dev/null || fail "backup after the lock was released"
+pass "one writer per machine in a local vault (lock released with its holder)"
+
 # A backup killed at random points never damages the vault.
 for i in $(seq 1 40); do head -c 400000 /dev/urandom > "$SRC/docs/r$i.bin"; done
 points_before=$(obctl --json recovery list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')

@@ -78,6 +78,16 @@ struct OpenedAgent {
 Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
                               const std::optional<std::string>& passphrase);
 
+// One writer per machine (backup, prune, passphrase change): vaultd's lease
+// in service mode, an exclusive lock on machines/<id>/writer.lock of a local
+// vault in embedded mode. Held until destroyed; either lapses by itself if
+// the process dies. kAlreadyExists while another job holds it.
+class WriterLock {
+ public:
+  virtual ~WriterLock() = default;
+};
+Result<std::unique_ptr<WriterLock>> AcquireWriter(OpenedAgent& agent, const std::string& job);
+
 // Alternate-machine recovery: opens another machine's recovery points with a
 // fresh vault-credential file and that machine's passphrase (read-only).
 Result<OpenedAgent> OpenSourceMachine(platform::Env& env, const std::string& state_dir,

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -133,6 +134,17 @@ class PosixReadableFile final : public ReadableFile {
  private:
   int fd_;
   std::string path_;
+};
+
+// flock() locks belong to the open file description: closing it (or the
+// process dying) releases the lock.
+class PosixFileLock final : public FileLock {
+ public:
+  explicit PosixFileLock(int fd) : fd_(fd) {}
+  ~PosixFileLock() override { ::close(fd_); }
+
+ private:
+  int fd_;
 };
 
 class PosixEnv final : public Env {
@@ -412,6 +424,20 @@ class PosixEnv final : public Env {
   }
 
   bool IsTerminal(int fd) override { return ::isatty(fd) == 1; }
+
+  Result<std::unique_ptr<FileLock>> TryLockFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return ErrnoStatus("open lock file", path, errno);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK) {
+        return Status(ErrorCode::kAlreadyExists, "'" + path + "' is locked by another process");
+      }
+      return ErrnoStatus("lock", path, err);
+    }
+    return std::unique_ptr<FileLock>(std::make_unique<PosixFileLock>(fd));
+  }
 
   void PreferReturningLargeBuffers() override {
 #ifdef __GLIBC__
