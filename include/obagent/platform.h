@@ -135,6 +135,10 @@ class Env {
   // Takes the lock without waiting (flock / LockFileEx), creating the file
   // (owner only) if needed; kAlreadyExists while another process holds it.
   virtual Result<std::unique_ptr<FileLock>> TryLockFile(const std::string& path) = 0;
+  virtual int64_t ProcessId() = 0;
+  // Whether a process with this id is running (job history: a job whose
+  // process died is shown as interrupted).
+  virtual bool ProcessAlive(int64_t pid) = 0;
 };
 
 }  // namespace obagent::platform

@@ -26,6 +26,8 @@ struct Globals {
   std::string state_dir;
   bool json = false;
   platform::Env* env = nullptr;
+  // The last error reported by Fail(), for the job history.
+  mutable std::string last_error;
 };
 
 inline json Json(json::initializer_list_t init) { return json(init); }
@@ -35,6 +37,7 @@ inline void PrintJson(const json& j) {
 }
 
 inline int Fail(const Globals& g, const Status& status) {
+  g.last_error = status.ToString();
   if (g.json) {
     PrintJson(Json({{"ok", false},
                     {"error_id", std::string(CatalogueId(status.code()))},

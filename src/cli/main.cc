@@ -17,6 +17,7 @@
 #include "cli/progress.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/backup.h"
+#include "obagent/engine/job_history.h"
 #include "obagent/engine/policy.h"
 #include "obagent/engine/prune.h"
 #include "obagent/engine/restore.h"
@@ -52,6 +53,7 @@ Commands:
   policy new|show|add-filespec|remove-filespec|set-schedule|set-retention|
          pause|resume|remove|schedule-files   the backup policy (see 'obctl policy')
   backup scheduled                       run the policy's backup and retention
+  job list [--last N] | job show ID      job history (Get-OBJob)
   prune --daily N [--weekly N] [--monthly N] [--yearly N] [--dry-run]
                                          apply a retention policy, free vault space
 
@@ -265,10 +267,34 @@ std::string WriteFailedFilesLog(Globals& g, const std::string& job,
   return path;
 }
 
+// Runs a job with its record in the job history (Get-OBJob): InProgress at
+// the start, then its final state, counts and error.
+int WithJob(Globals& g, const std::string& type,
+            const std::function<int(engine::JobRecord&)>& body) {
+  engine::JobHistory history(*g.env, g.state_dir);
+  auto record = history.Start(type);
+  if (!record.ok()) {
+    engine::JobRecord untracked;  // no writable state folder: run it anyway
+    return body(untracked);
+  }
+  int rc = body(*record);
+  if (record->state == engine::JobState::kInProgress) {
+    record->state = rc == kExitOk         ? engine::JobState::kCompleted
+                    : rc == kExitWarnings ? engine::JobState::kCompletedWithWarnings
+                                          : engine::JobState::kFailed;
+  }
+  if (record->state == engine::JobState::kFailed && record->error.empty()) {
+    record->error = g.last_error;
+  }
+  (void)history.Finish(*record);
+  return rc;
+}
+
 // A backup job (with the policy's retention applied afterwards, under the
 // same lease, when one is given).
 int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std::string> excludes,
-                 size_t threads, const std::optional<engine::RetentionPolicy>& retention) {
+                 size_t threads, const std::optional<engine::RetentionPolicy>& retention,
+                 engine::JobRecord& job) {
   Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
   if (!agent.ok()) return Fail(g, agent.status());
   Status st = agent->repo->LoadIndex();
@@ -303,8 +329,13 @@ int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std:
   }
   if (!report.ok()) return Fail(g, report.status().WithContext("backup failed"));
   const auto& s = report->point.stats;
-  std::string failed_log =
-      WriteFailedFilesLog(g, report->point_id.substr(0, 12), report->failed_files);
+  std::string failed_log = WriteFailedFilesLog(
+      g, job.id.empty() ? report->point_id.substr(0, 12) : job.id, report->failed_files);
+  job.files = s.files;
+  job.bytes_scanned = s.bytes_scanned;
+  job.bytes_transferred = s.bytes_uploaded;
+  job.recovery_point = report->point_id;
+  job.failed_files_log = failed_log;
   if (g.json) {
     PrintJson(Json({{"ok", true},
                     {"state", engine::JobStateName(report->state)},
@@ -354,8 +385,10 @@ int BackupStart(Globals& g, const std::vector<std::string>& args) {
   auto vm = Parse(args, desc);
   std::vector<std::string> excludes;
   if (vm.count("exclude")) excludes = vm["exclude"].as<std::vector<std::string>>();
-  return RunBackupJob(g, vm["include"].as<std::vector<std::string>>(), std::move(excludes),
-                      vm["threads"].as<size_t>(), std::nullopt);
+  return WithJob(g, "Backup", [&](engine::JobRecord& job) {
+    return RunBackupJob(g, vm["include"].as<std::vector<std::string>>(), std::move(excludes),
+                        vm["threads"].as<size_t>(), std::nullopt, job);
+  });
 }
 
 // What the OS scheduler (Task Scheduler task, systemd timer) runs: the
@@ -371,7 +404,66 @@ int BackupScheduled(Globals& g, const std::vector<std::string>& args) {
   }
   auto selection = engine::ResolveSelection(*g.env, policy->specs);
   if (!selection.ok()) return Fail(g, selection.status());
-  return RunBackupJob(g, selection->includes, selection->excludes, 0, policy->Retention());
+  return WithJob(g, "Backup", [&](engine::JobRecord& job) {
+    return RunBackupJob(g, selection->includes, selection->excludes, 0, policy->Retention(), job);
+  });
+}
+
+json JobJson(const engine::JobRecord& j) {
+  return {{"id", j.id},
+          {"type", j.type},
+          {"state", engine::JobStateName(j.state)},
+          {"start", FormatTime(j.start_ns)},
+          {"end", j.end_ns ? FormatTime(j.end_ns) : ""},
+          {"duration_seconds", j.end_ns ? static_cast<double>(j.end_ns - j.start_ns) / 1e9 : 0.0},
+          {"files", j.files},
+          {"bytes_scanned", j.bytes_scanned},
+          {"bytes_transferred", j.bytes_transferred},
+          {"recovery_point", j.recovery_point},
+          {"error", j.error},
+          {"failed_files_log", j.failed_files_log}};
+}
+
+int JobList(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("job list");
+  desc.add_options()("last", po::value<size_t>()->default_value(20), "how many jobs");
+  auto vm = Parse(args, desc);
+  auto jobs = engine::JobHistory(*g.env, g.state_dir).List();
+  if (!jobs.ok()) return Fail(g, jobs.status());
+  size_t n = std::min(jobs->size(), vm["last"].as<size_t>());
+  json list = json::array();
+  for (size_t i = 0; i < n; ++i) {
+    const auto& j = (*jobs)[i];
+    if (g.json) {
+      list.push_back(JobJson(j));
+    } else {
+      std::cout << j.id << "  " << FormatTime(j.start_ns) << "  " << j.type << "  "
+                << engine::JobStateName(j.state) << "  " << j.files << " files  "
+                << HumanBytes(static_cast<double>(j.bytes_transferred)) << "\n";
+    }
+  }
+  if (g.json) PrintJson(list);
+  return kExitOk;
+}
+
+int JobShow(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("job show");
+  desc.add_options()("id", po::value<std::string>()->required(), "job id or prefix");
+  po::positional_options_description pos;
+  pos.add("id", 1);
+  auto vm = Parse(args, desc, &pos);
+  auto job = engine::JobHistory(*g.env, g.state_dir).Find(vm["id"].as<std::string>());
+  if (!job.ok()) return Fail(g, job.status());
+  json j = JobJson(*job);
+  if (g.json) {
+    PrintJson(j);
+  } else {
+    for (auto& [key, value] : j.items()) {
+      std::cout << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump())
+                << "\n";
+    }
+  }
+  return kExitOk;
 }
 
 int Policy(Globals& g, const std::vector<std::string>& args) {
@@ -468,7 +560,13 @@ int RecoveryItems(Globals& g, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobRecord& job);
+
 int Recover(Globals& g, const std::vector<std::string>& args) {
+  return WithJob(g, "Recovery", [&](engine::JobRecord& job) { return RecoverJob(g, args, job); });
+}
+
+int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobRecord& job) {
   po::options_description desc("recover");
   desc.add_options()("point", po::value<std::string>()->required(), "recovery point or 'latest'")(
       "item", po::value<std::vector<std::string>>()->multitoken(), "paths to recover")(
@@ -506,6 +604,12 @@ int Recover(Globals& g, const std::vector<std::string>& args) {
   auto report = engine::RunRestore(*agent->repo, options);
   line.Finish();
   if (!report.ok()) return Fail(g, report.status().WithContext("recovery failed"));
+  job.files = report->files;
+  job.bytes_transferred = report->bytes;
+  job.recovery_point = report->point_id;
+  if (!report->failed_files.empty()) {
+    job.error = std::to_string(report->failed_files.size()) + " files could not be recovered";
+  }
   if (g.json) {
     PrintJson(Json({{"ok", report->state == engine::JobState::kCompleted},
                     {"state", engine::JobStateName(report->state)},
@@ -615,12 +719,17 @@ int Run(int argc, char** argv) {
       {"backup start", BackupStart},
       {"backup scheduled", BackupScheduled},
       {"policy", Policy},
+      {"job list", JobList},
+      {"job show", JobShow},
       {"recovery list", RecoveryList},
       {"recovery items", RecoveryItems},
       {"recover", Recover},
       {"verify", no_args(Verify)},
       {"passphrase change", PassphraseChange},
-      {"prune", PruneCommand},
+      {"prune",
+       [](Globals& g, const std::vector<std::string>& args) {
+         return WithJob(g, "Prune", [&](engine::JobRecord&) { return PruneCommand(g, args); });
+       }},
   };
   std::string cmd = take();
   auto it = commands.find(cmd);

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -437,6 +438,13 @@ class PosixEnv final : public Env {
       return ErrnoStatus("lock", path, err);
     }
     return std::unique_ptr<FileLock>(std::make_unique<PosixFileLock>(fd));
+  }
+
+  int64_t ProcessId() override { return ::getpid(); }
+
+  bool ProcessAlive(int64_t pid) override {
+    if (pid <= 0) return false;
+    return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
   }
 
   void PreferReturningLargeBuffers() override {

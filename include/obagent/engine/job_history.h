@@ -1,0 +1,51 @@
+// Job history (Get-OBJob): one JSON record per job in <state dir>/jobs,
+// written atomically when the job starts (InProgress) and again when it ends.
+// A job whose process died shows as Failed ("interrupted") instead of
+// staying InProgress forever.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "obagent/engine/job.h"
+#include "obagent/platform.h"
+#include "obagent/status.h"
+
+namespace obagent::engine {
+
+struct JobRecord {
+  std::string id;    // 16 hex characters
+  std::string type;  // "Backup", "Recovery", "Prune"
+  JobState state = JobState::kInProgress;
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+  int64_t pid = 0;  // of the process running it, while InProgress
+  uint64_t files = 0;
+  uint64_t bytes_scanned = 0;
+  uint64_t bytes_transferred = 0;  // uploaded (backup) or written (recovery)
+  std::string recovery_point;
+  std::string error;
+  std::string failed_files_log;
+};
+
+class JobHistory {
+ public:
+  JobHistory(platform::Env& env, std::string state_dir);
+  // Records a new InProgress job and returns it (id, start time, pid set).
+  Result<JobRecord> Start(const std::string& type);
+  Status Finish(JobRecord& record);
+  // Newest first.
+  Result<std::vector<JobRecord>> List();
+  // A full id or a prefix of at least 4 characters.
+  Result<JobRecord> Find(const std::string& id_or_prefix);
+
+ private:
+  std::string PathOf(const JobRecord& record) const;
+  Status Save(const JobRecord& record);
+
+  platform::Env& env_;
+  std::string dir_;
+};
+
+}  // namespace obagent::engine

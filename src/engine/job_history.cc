@@ -1,0 +1,121 @@
+#include "obagent/engine/job_history.h"
+
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "obagent/core/crypto.h"
+
+namespace obagent::engine {
+
+namespace {
+
+using nlohmann::json;
+constexpr int kJobRecordVersion = 1;
+
+JobState StateFromName(const std::string& name) {
+  for (JobState s : {JobState::kInProgress, JobState::kCompleted, JobState::kCompletedWithWarnings,
+                     JobState::kFailed, JobState::kCancelled}) {
+    if (name == JobStateName(s)) return s;
+  }
+  return JobState::kFailed;
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+JobHistory::JobHistory(platform::Env& env, std::string state_dir)
+    : env_(env), dir_(std::move(state_dir) + "/jobs") {}
+
+std::string JobHistory::PathOf(const JobRecord& r) const {
+  // Start time first so names sort by age.
+  return dir_ + "/" + std::to_string(r.start_ns) + "-" + r.id + ".json";
+}
+
+Status JobHistory::Save(const JobRecord& r) {
+  json j = {{"version", kJobRecordVersion},
+            {"id", r.id},
+            {"type", r.type},
+            {"state", JobStateName(r.state)},
+            {"start_ns", r.start_ns},
+            {"end_ns", r.end_ns},
+            {"pid", r.pid},
+            {"files", r.files},
+            {"bytes_scanned", r.bytes_scanned},
+            {"bytes_transferred", r.bytes_transferred},
+            {"recovery_point", r.recovery_point},
+            {"error", r.error},
+            {"failed_files_log", r.failed_files_log}};
+  OB_RETURN_IF_ERROR(env_.CreateDirs(dir_, true));
+  return env_.WriteFileAtomic(PathOf(r),
+                              AsBytes(j.dump(2, ' ', false, json::error_handler_t::replace)), true);
+}
+
+Result<JobRecord> JobHistory::Start(const std::string& type) {
+  JobRecord r;
+  r.id = ToHex(crypto::RandomBytes(8));
+  r.type = type;
+  r.start_ns = NowNs();
+  r.pid = env_.ProcessId();
+  OB_RETURN_IF_ERROR(Save(r));
+  return r;
+}
+
+Status JobHistory::Finish(JobRecord& r) {
+  r.end_ns = NowNs();
+  r.pid = 0;
+  return Save(r);
+}
+
+Result<std::vector<JobRecord>> JobHistory::List() {
+  std::vector<JobRecord> jobs;
+  if (!env_.Exists(dir_)) return jobs;
+  OB_ASSIGN_OR_RETURN(auto entries, env_.ListDir(dir_));
+  for (const auto& e : entries) {
+    if (!e.name.ends_with(".json") || e.name.starts_with(".")) continue;
+    OB_ASSIGN_OR_RETURN(Bytes data, env_.ReadFile(dir_ + "/" + e.name));
+    json j = json::parse(data.begin(), data.end(), nullptr, false);
+    if (!j.is_object() || j.value("version", 0) != kJobRecordVersion) continue;
+    JobRecord r;
+    r.id = j.value("id", "");
+    r.type = j.value("type", "");
+    r.state = StateFromName(j.value("state", ""));
+    r.start_ns = j.value("start_ns", int64_t{0});
+    r.end_ns = j.value("end_ns", int64_t{0});
+    r.pid = j.value("pid", int64_t{0});
+    r.files = j.value("files", uint64_t{0});
+    r.bytes_scanned = j.value("bytes_scanned", uint64_t{0});
+    r.bytes_transferred = j.value("bytes_transferred", uint64_t{0});
+    r.recovery_point = j.value("recovery_point", "");
+    r.error = j.value("error", "");
+    r.failed_files_log = j.value("failed_files_log", "");
+    if (r.state == JobState::kInProgress && !env_.ProcessAlive(r.pid)) {
+      r.state = JobState::kFailed;
+      r.error = "interrupted: the process running the job ended before it finished";
+    }
+    jobs.push_back(std::move(r));
+  }
+  std::sort(jobs.begin(), jobs.end(),
+            [](const JobRecord& a, const JobRecord& b) { return a.start_ns > b.start_ns; });
+  return jobs;
+}
+
+Result<JobRecord> JobHistory::Find(const std::string& id_or_prefix) {
+  if (id_or_prefix.size() < 4) return InvalidArgument("a job id needs at least 4 characters");
+  OB_ASSIGN_OR_RETURN(auto jobs, List());
+  const JobRecord* found = nullptr;
+  for (const auto& j : jobs) {
+    if (!j.id.starts_with(id_or_prefix)) continue;
+    if (found) return InvalidArgument("job id '" + id_or_prefix + "' is ambiguous");
+    found = &j;
+  }
+  if (!found) return NotFound("no job '" + id_or_prefix + "'");
+  return *found;
+}
+
+}  // namespace obagent::engine

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Job history (Get-OBJob): every backup, recovery and prune leaves a record
+# with its final state, counts and error; skipped files make
+# CompletedWithWarnings with LastBackupFailedFiles-<job>.txt; a killed job
+# shows as interrupted.
+source "$E2E_LIB"
+
+SRC=$WORK/data
+mkdir -p "$SRC"
+for i in $(seq 1 20); do head -c 300000 /dev/urandom > "$SRC/f$i.bin"; done
+setup_vault
+latest() { obctl --json job list --last 1 | python3 -c "import json,sys; print(json.load(sys.stdin)[0][sys.argv[1]])" "$1"; }
+
+obctl backup start --include "$SRC" > /dev/null
+[ "$(latest type)" = Backup ] && [ "$(latest state)" = Completed ] || fail "backup job not recorded"
+[ "$(latest files)" = 20 ] || fail "job counts: $(latest files) files"
+pass "completed backup recorded with its counts"
+
+mkfifo "$SRC/a pipe"
+rc=0; obctl backup start --include "$SRC" > /dev/null || rc=$?
+[ "$rc" = 3 ] || fail "a skipped file must exit 3, got $rc"
+[ "$(latest state)" = CompletedWithWarnings ] || fail "skipped file: state $(latest state)"
+log=$(latest failed_files_log)
+grep -q "a pipe" "$log" || fail "failed-files log does not list the pipe"
+[[ "$(basename "$log")" == LastBackupFailedFiles-$(latest id).txt ]] || fail "failed-files log name $log"
+rm "$SRC/a pipe"
+pass "skipped files: CompletedWithWarnings, listed in LastBackupFailedFiles-<job>.txt"
+
+expect_fail "" obctl backup start --include "$WORK/does-not-exist"
+[ "$(latest state)" = Failed ] || fail "failed backup state $(latest state)"
+latest error | grep -q "does-not-exist" || fail "failed job has no error text"
+pass "failed backup recorded with its error"
+
+obctl recover --point latest --target "$WORK/r" > /dev/null
+[ "$(latest type)" = Recovery ] && [ "$(latest state)" = Completed ] || fail "recovery job"
+id=$(latest id)
+obctl job show "${id:0:6}" | grep -q "state: Completed" || fail "job show by prefix"
+pass "recovery recorded; job show by id prefix"
+
+for i in $(seq 1 40); do head -c 1000000 /dev/urandom > "$SRC/g$i.bin"; done
+"$OBCTL" backup start --include "$SRC" > /dev/null 2>&1 &
+pid=$!
+sleep 0.3
+kill -9 "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+[ "$(latest state)" = Failed ] || fail "killed job shows $(latest state)"
+latest error | grep -q interrupted || fail "killed job not marked interrupted"
+pass "a killed job shows as interrupted"
