@@ -136,6 +136,13 @@ class Env {
   // (owner only) if needed; kAlreadyExists while another process holds it.
   virtual Result<std::unique_ptr<FileLock>> TryLockFile(const std::string& path) = 0;
   virtual int64_t ProcessId() = 0;
+  // Runs a program (no shell) with extra environment variables and waits for
+  // it; returns its exit code (128 + signal number if killed).
+  virtual Result<int> RunProgram(const std::string& path, const std::vector<std::string>& args,
+                                 const std::vector<std::string>& extra_env) = 0;
+  // Whether `uid` of a file is this process's user (the AfterBackup script
+  // must belong to the service account and be writable by nobody else).
+  virtual bool OwnedByCurrentUser(const FileInfo& info) = 0;
   // Whether a process with this id is running (job history: a job whose
   // process died is shown as interrupted).
   virtual bool ProcessAlive(int64_t pid) = 0;

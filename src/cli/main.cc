@@ -17,6 +17,7 @@
 #include "cli/progress.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/backup.h"
+#include "obagent/engine/engine_log.h"
 #include "obagent/engine/job_history.h"
 #include "obagent/engine/policy.h"
 #include "obagent/engine/prune.h"
@@ -267,10 +268,42 @@ std::string WriteFailedFilesLog(Globals& g, const std::string& job,
   return path;
 }
 
+// <state dir>/scripts/AfterBackup runs after every backup that wrote its
+// recovery point (as ConfigMgr's AfterBackup.bat), with the job id, state and
+// recovery point in its environment. It must belong to the service account
+// and be writable by nobody else; its exit code is logged.
+void RunAfterBackupScript(Globals& g, const engine::JobRecord& job, const std::string& point,
+                          const std::string& state) {
+  std::string script = g.state_dir + "/scripts/AfterBackup";
+  auto info = g.env->Lstat(script);
+  if (!info.ok()) return;
+  if (info->kind != platform::FileKind::kRegular || !g.env->OwnedByCurrentUser(*info) ||
+      (info->mode & 022) != 0) {
+    std::string why = script +
+                      " is not run: it must be a regular file owned by the service "
+                      "account and writable by nobody else";
+    engine::LogMilestone(engine::Milestone::kAfterBackupScriptFinished, why);
+    if (!g.json) std::cerr << "obctl: " << why << "\n";
+    return;
+  }
+  engine::LogMilestone(engine::Milestone::kAfterBackupScriptStarted,
+                       "Post-backup script " + script + " started (job " + job.id + ")");
+  auto rc = g.env->RunProgram(script, {},
+                              {"OBAGENT_JOB_ID=" + job.id, "OBAGENT_JOB_STATE=" + state,
+                               "OBAGENT_RECOVERY_POINT=" + point});
+  std::string result = rc.ok() ? "exit code " + std::to_string(*rc) : rc.status().ToString();
+  engine::LogMilestone(engine::Milestone::kAfterBackupScriptFinished,
+                       "Post-backup script finished (job " + job.id + "): " + result);
+  if (!g.json && (!rc.ok() || *rc != 0)) {
+    std::cerr << "obctl: the post-backup script failed: " << result << "\n";
+  }
+}
+
 // Runs a job with its record in the job history (Get-OBJob): InProgress at
 // the start, then its final state, counts and error.
 int WithJob(Globals& g, const std::string& type,
             const std::function<int(engine::JobRecord&)>& body) {
+  engine::OpenEngineLog(g.state_dir);
   engine::JobHistory history(*g.env, g.state_dir);
   auto record = history.Start(type);
   if (!record.ok()) {
@@ -309,6 +342,7 @@ int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std:
   // One writer per machine, held (and renewed) while the job runs.
   auto writer = engine::AcquireWriter(*agent, "backup");
   if (!writer.ok()) return Fail(g, writer.status().WithContext("backup failed"));
+  engine::LogMilestone(engine::Milestone::kBackupStarted, "Backup started (job " + job.id + ")");
   ProgressLine line(!g.json && g.env->IsTerminal(2), "Backing up");
   options.progress = [&](const engine::Progress& p) { line.Update(p); };
   Result<engine::BackupReport> report = engine::RunBackup(*agent->repo, options);
@@ -327,8 +361,20 @@ int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std:
     }
     (void)agent->client->Call("POST", "/v1/jobs", job);
   }
-  if (!report.ok()) return Fail(g, report.status().WithContext("backup failed"));
+  if (!report.ok()) {
+    engine::LogMilestone(engine::Milestone::kBackupFailed,
+                         "Backup failed (job " + job.id + "): " + report.status().ToString());
+    return Fail(g, report.status().WithContext("backup failed"));
+  }
   const auto& s = report->point.stats;
+  engine::LogMilestone(report->state == engine::JobState::kCompleted
+                           ? engine::Milestone::kBackupCompleted
+                           : engine::Milestone::kBackupCompletedWithWarnings,
+                       std::string("Backup ") + engine::JobStateName(report->state) + " (job " +
+                           job.id + "): recovery point " + report->point_id + ", " +
+                           std::to_string(s.files) + " files, " + std::to_string(s.bytes_uploaded) +
+                           " bytes uploaded, " + std::to_string(report->failed_files.size()) +
+                           " skipped");
   std::string failed_log = WriteFailedFilesLog(
       g, job.id.empty() ? report->point_id.substr(0, 12) : job.id, report->failed_files);
   job.files = s.files;
@@ -358,6 +404,7 @@ int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std:
       std::cout << "  skipped " << f.path << ": " << f.error << "\n";
     if (!failed_log.empty()) std::cout << "  failed files listed in " << failed_log << "\n";
   }
+  RunAfterBackupScript(g, job, report->point_id, engine::JobStateName(report->state));
   if (retention) {
     // Retention runs after a backup that wrote its recovery point, never
     // instead of one; the index now includes that backup's packs.
@@ -601,8 +648,21 @@ int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobReco
   options.threads = vm["threads"].as<size_t>();
   ProgressLine line(!g.json && g.env->IsTerminal(2), "Recovering");
   options.progress = [&](const engine::Progress& p) { line.Update(p); };
+  engine::LogMilestone(engine::Milestone::kRecoveryStarted,
+                       "Recovery started (job " + job.id + ")");
   auto report = engine::RunRestore(*agent->repo, options);
   line.Finish();
+  if (!report.ok() || report->state != engine::JobState::kCompleted) {
+    engine::LogMilestone(
+        engine::Milestone::kRecoveryFailed,
+        "Recovery failed (job " + job.id + "): " +
+            (report.ok() ? std::to_string(report->failed_files.size()) + " files not recovered"
+                         : report.status().ToString()));
+  } else {
+    engine::LogMilestone(
+        engine::Milestone::kRecoveryCompleted,
+        "Recovery completed (job " + job.id + "): " + std::to_string(report->files) + " files");
+  }
   if (!report.ok()) return Fail(g, report.status().WithContext("recovery failed"));
   job.files = report->files;
   job.bytes_transferred = report->bytes;

@@ -46,3 +46,25 @@ wait "$pid" 2>/dev/null || true
 [ "$(latest state)" = Failed ] || fail "killed job shows $(latest state)"
 latest error | grep -q interrupted || fail "killed job not marked interrupted"
 pass "a killed job shows as interrupted"
+
+# The post-backup script (AfterBackup) and the engine log's message IDs.
+mkdir -p "$WORK/state/scripts"
+cat > "$WORK/state/scripts/AfterBackup" <<SCRIPT
+#!/bin/sh
+echo "\$OBAGENT_JOB_STATE \$OBAGENT_RECOVERY_POINT" > "$WORK/after-backup.ran"
+SCRIPT
+chmod 755 "$WORK/state/scripts/AfterBackup"
+rm -f "$SRC"/g*.bin
+obctl backup start --include "$SRC" > /dev/null
+grep -q "^Completed $(latest recovery_point)$" "$WORK/after-backup.ran" || fail "AfterBackup did not run with the job's details"
+LOG=$WORK/state/logs/cbengine.log
+grep -q "\[5035\] Backup Completed" "$LOG" || fail "no 5035 in the engine log"
+grep -q "\[5040\] Post-backup script" "$LOG" || fail "no 5040 in the engine log"
+grep -q "\[5041\] Post-backup script finished.*exit code 0" "$LOG" || fail "no 5041 result"
+rm "$WORK/after-backup.ran"
+expect_fail "" obctl backup start --include "$WORK/does-not-exist"
+[ ! -e "$WORK/after-backup.ran" ] || fail "AfterBackup ran after a failed backup"
+chmod 777 "$WORK/state/scripts/AfterBackup"
+obctl backup start --include "$SRC" > /dev/null 2>&1
+[ ! -e "$WORK/after-backup.ran" ] || fail "a world-writable AfterBackup script was run"
+pass "AfterBackup runs after a successful backup only, if safe; log has 5035/5040/5041"

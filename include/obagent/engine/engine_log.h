@@ -1,0 +1,28 @@
+// The engine log (<state dir>/logs/cbengine.log, rotating) with the message
+// IDs of the milestones users and monitoring look for, as MARS's CBEngine
+// log has them.
+#pragma once
+
+#include <string>
+
+namespace obagent::engine {
+
+enum class Milestone : int {
+  kBackupStarted = 5030,
+  kBackupCompleted = 5035,
+  kBackupCompletedWithWarnings = 5036,
+  kBackupFailed = 5037,
+  kAfterBackupScriptStarted = 5040,
+  kAfterBackupScriptFinished = 5041,
+  kRecoveryStarted = 5050,
+  kRecoveryCompleted = 5055,
+  kRecoveryFailed = 5057,
+};
+
+// Opens the log once per process; later calls do nothing. Logging before
+// (or without) it goes nowhere.
+void OpenEngineLog(const std::string& state_dir);
+// "[5035] Backup completed: …"
+void LogMilestone(Milestone id, const std::string& text);
+
+}  // namespace obagent::engine
