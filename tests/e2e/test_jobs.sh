@@ -40,8 +40,12 @@ pass "recovery recorded; job show by id prefix"
 for i in $(seq 1 40); do head -c 1000000 /dev/urandom > "$SRC/g$i.bin"; done
 "$OBCTL" backup start --include "$SRC" > /dev/null 2>&1 &
 pid=$!
-sleep 0.3
-kill -9 "$pid" 2>/dev/null || true
+# Kill it as soon as its record says InProgress.
+for _ in $(seq 1 500); do
+  grep -qs '"state": "InProgress"' "$WORK"/state/jobs/*.json && break
+  sleep 0.01
+done
+kill -9 "$pid" 2>/dev/null || fail "the backup ended before it could be killed"
 wait "$pid" 2>/dev/null || true
 [ "$(latest state)" = Failed ] || fail "killed job shows $(latest state)"
 latest error | grep -q interrupted || fail "killed job not marked interrupted"
