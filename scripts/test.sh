@@ -104,7 +104,8 @@ else
   skip ctest "build failed"
 fi
 if step asan-build asan_build; then
-  step asan-ctest ctest --test-dir build-asan -L unit --output-on-failure -j"$CTEST_JOBS" || true
+  step asan-ctest env LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
+    ctest --test-dir build-asan -L unit --output-on-failure -j"$CTEST_JOBS" || true
 else
   skip asan-ctest "asan build failed"
 fi

@@ -237,12 +237,15 @@ Result<VaultCredentials> VaultCredentials::Parse(std::string_view xml) {
   }
   if (c.expires_at <= c.issued_at) return Malformed("ExpiresAt is not after IssuedAt");
   Result<Bytes> secret = Base64Decode(values["Secret"]);
-  if (!secret.ok() || secret->size() != kSecretSize) {
+  // Only the canonical encoding is accepted: base64 ignores the low bits of
+  // a last character before '=', so two texts could carry one secret.
+  if (!secret.ok() || secret->size() != kSecretSize || Base64Encode(*secret) != values["Secret"]) {
     return Malformed("Secret must be the base64 of 32 bytes");
   }
   c.secret = std::move(secret).value();
   Result<Bytes> signature = Base64Decode(values["Signature"]);
-  if (!signature.ok() || signature->size() != 32) {
+  if (!signature.ok() || signature->size() != 32 ||
+      Base64Encode(*signature) != values["Signature"]) {
     return Malformed("Signature must be the base64 of a 32-byte HMAC-SHA256");
   }
   c.signature = std::move(signature).value();
