@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "obagent/core/text.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
 
@@ -31,6 +32,9 @@ struct Globals {
 };
 
 inline json Json(json::initializer_list_t init) { return json(init); }
+
+// Times on the command line: ISO 8601, UTC.
+inline std::string FormatTime(int64_t ns) { return text::FormatIsoUtc(ns / 1000000000); }
 
 inline void PrintJson(const json& j) {
   std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";

@@ -76,20 +76,6 @@ Result<std::string> ReadSecret(platform::Env& env, const std::string& file, cons
   return InvalidArgument(std::string("no ") + what + ": give a file or set $" + var);
 }
 
-std::string FormatTime(int64_t ns) {
-  using namespace std::chrono;
-  sys_seconds t{seconds(ns / 1000000000)};
-  sys_days day = floor<days>(t);
-  year_month_day ymd(day);
-  hh_mm_ss hms(t - day);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02lldZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<long>(hms.hours().count()), static_cast<long>(hms.minutes().count()),
-                static_cast<long long>(hms.seconds().count()));
-  return buf;
-}
-
 int VaultInit(Globals& g, const std::vector<std::string>& args) {
   po::options_description desc("vault init");
   desc.add_options()("path", po::value<std::string>()->required(), "vault folder");

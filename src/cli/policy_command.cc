@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli_common.h"
 #include "obagent/engine/os_schedule.h"
 #include "obagent/engine/policy.h"
 #include "obagent/platform.h"
@@ -80,17 +81,6 @@ int Fail(const Ctx& c, const Status& status) {
     std::cerr << "obctl: " << status.ToString() << "\n";
   }
   return kPolicyFailed;
-}
-
-po::variables_map Parse(const std::vector<std::string>& args, const po::options_description& desc,
-                        const po::positional_options_description* positional = nullptr) {
-  po::variables_map vm;
-  po::command_line_parser parser(args);
-  parser.options(desc);
-  if (positional) parser.positional(*positional);
-  po::store(parser.run(), vm);
-  po::notify(vm);
-  return vm;
 }
 
 std::vector<std::string> Strings(const po::variables_map& vm, const char* name) {

@@ -16,24 +16,7 @@
 
 namespace obagent::cli {
 
-namespace {
-
-std::string Utc(int64_t ns) {
-  using namespace std::chrono;
-  sys_seconds t{seconds(ns / 1000000000)};
-  sys_days day = floor<days>(t);
-  year_month_day ymd(day);
-  hh_mm_ss hms(t - day);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u %02ld:%02ld:%02lld UTC",
-                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()), static_cast<long>(hms.hours().count()),
-                static_cast<long>(hms.minutes().count()),
-                static_cast<long long>(hms.seconds().count()));
-  return buf;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 int PruneCommand(Globals& g, const std::vector<std::string>& args) {
   po::options_description visible("prune");
@@ -135,7 +118,7 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
         std::find(r.removed_points.begin(), r.removed_points.end(), p.id) != r.removed_points.end();
     if (removed) {
       std::cout << "  " << (r.dry_run ? "remove " : "removed ") << p.id.substr(0, 12) << "  "
-                << Utc(p.point.time_ns) << "\n";
+                << FormatTime(p.point.time_ns) << "\n";
     }
   }
   std::cout << "  packs: " << r.packs_deleted << " " << would << "deleted, " << r.packs_repacked

@@ -1,5 +1,7 @@
 #include "obagent/engine/os_schedule.h"
 
+#include "obagent/core/text.h"
+
 #include <algorithm>
 #include <array>
 #include <set>
@@ -10,32 +12,6 @@ namespace {
 
 constexpr std::array<const char*, 7> kTaskDayElements = {
     "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
-
-std::string XmlEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 // Days in week order Monday..Sunday (as systemd and people write them).
 std::vector<int> MondayFirst(const std::vector<int>& days) {
@@ -91,7 +67,7 @@ std::string TaskSchedulerXml(const Schedule& schedule, const std::string& comman
     triggers +=
         "    <CalendarTrigger>\n"
         "      <StartBoundary>" +
-        XmlEscape(start_date) + "T" + FormatTimeOfDay(m) +
+        text::XmlEscape(start_date) + "T" + FormatTimeOfDay(m) +
         ":00</StartBoundary>\n"
         "      <Enabled>true</Enabled>\n"
         "      <ScheduleByWeek>\n"
@@ -104,7 +80,7 @@ std::string TaskSchedulerXml(const Schedule& schedule, const std::string& comman
   }
   std::string args_element;
   if (!arguments.empty()) {
-    args_element = "      <Arguments>" + XmlEscape(arguments) + "</Arguments>\n";
+    args_element = "      <Arguments>" + text::XmlEscape(arguments) + "</Arguments>\n";
   }
   return "<?xml version=\"1.0\"?>\n"
          "<Task version=\"1.2\" "
@@ -145,7 +121,7 @@ std::string TaskSchedulerXml(const Schedule& schedule, const std::string& comman
          "  <Actions Context=\"LocalSystem\">\n"
          "    <Exec>\n"
          "      <Command>" +
-         XmlEscape(command) + "</Command>\n" + args_element +
+         text::XmlEscape(command) + "</Command>\n" + args_element +
          "    </Exec>\n"
          "  </Actions>\n"
          "</Task>\n";

@@ -1,5 +1,7 @@
 #include "obagent/vault/credentials.h"
 
+#include "obagent/core/text.h"
+
 #include <boost/property_tree/ptree.hpp>
 #include <boost/property_tree/xml_parser.hpp>
 
@@ -28,33 +30,6 @@ constexpr std::array<std::string_view, 8> kFields = {"VaultId",      "VaultName"
 Status Malformed(std::string detail) {
   return Status(ErrorCode::kInvalidVaultCredentials,
                 "the vault-credential file is malformed: " + std::move(detail));
-}
-
-std::string EscapeXml(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 std::string_view Trim(std::string_view s) {
@@ -87,19 +62,7 @@ bool ParseDigits(std::string_view s, int* out) {
 
 }  // namespace
 
-std::string FormatUtcTime(int64_t unix_seconds) {
-  using namespace std::chrono;
-  sys_seconds tp{seconds(unix_seconds)};
-  sys_days day = floor<days>(tp);
-  year_month_day ymd{day};
-  hh_mm_ss<seconds> hms{tp - day};
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()));
-  return buf;
-}
+std::string FormatUtcTime(int64_t unix_seconds) { return text::FormatIsoUtc(unix_seconds); }
 
 Result<int64_t> ParseUtcTime(std::string_view text) {
   using namespace std::chrono;
@@ -159,7 +122,7 @@ std::string VaultCredentials::Serialize() const {
                                 Base64Encode(signature)};
   for (size_t i = 0; i < kFields.size(); ++i) {
     std::string name(kFields[i]);
-    out += "  <" + name + ">" + EscapeXml(values[i]) + "</" + name + ">\n";
+    out += "  <" + name + ">" + text::XmlEscape(values[i]) + "</" + name + ">\n";
   }
   out += "</VaultCredentials>\n";
   return out;
