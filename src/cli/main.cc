@@ -393,13 +393,11 @@ int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std:
   RunAfterBackupScript(g, job, report->point_id, engine::JobStateName(report->state));
   if (retention) {
     // Retention runs after a backup that wrote its recovery point, never
-    // instead of one; the index now includes that backup's packs.
-    st = agent->repo->LoadIndex();
+    // instead of one. RunPrune reloads the index itself.
     auto now = std::chrono::system_clock::now().time_since_epoch();
-    auto pruned = st.ok() ? engine::PruneWithPolicy(
-                                *agent->repo, *retention,
-                                std::chrono::duration_cast<std::chrono::nanoseconds>(now).count())
-                          : Result<engine::PruneReport>(st);
+    auto pruned =
+        engine::PruneWithPolicy(*agent->repo, *retention,
+                                std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
     if (!pruned.ok()) return Fail(g, pruned.status().WithContext("retention after backup failed"));
     if (!g.json) {
       std::cout << "Retention: " << pruned->removed_points.size() << " expired recovery points "
