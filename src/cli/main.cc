@@ -11,12 +11,15 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/cli_common.h"
 #include "cli/progress.h"
+#include "obagent/api/local_api.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/backup.h"
+#include "obagent/engine/backup_job.h"
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/job_history.h"
 #include "obagent/engine/policy.h"
@@ -54,7 +57,11 @@ Commands:
   policy new|show|add-filespec|remove-filespec|set-schedule|set-retention|
          pause|resume|remove|schedule-files   the backup policy (see 'obctl policy')
   backup scheduled                       run the policy's backup and retention
+                                         (in the engine when it runs)
+  backup now [--no-wait]                 the engine backs up the policy now
   job list [--last N] | job show ID      job history (Get-OBJob)
+  job stop ID                            stop a running job (Stop-OBJob)
+  engine status                          is cbengine running; its current job
   prune --daily N [--weekly N] [--monthly N] [--yearly N] [--dry-run]
                                          apply a retention policy, free vault space
 
@@ -241,50 +248,6 @@ json FailedFilesJson(const std::vector<engine::FailedFile>& files) {
   return list;
 }
 
-// LastBackupFailedFiles-<job>.txt in the agent's temp folder, as MARS does.
-std::string WriteFailedFilesLog(Globals& g, const std::string& job,
-                                const std::vector<engine::FailedFile>& files) {
-  if (files.empty()) return "";
-  std::string dir = g.state_dir + "/temp";
-  std::string path = dir + "/LastBackupFailedFiles-" + job + ".txt";
-  std::string text;
-  for (const auto& f : files) text += f.path + "\t" + f.error + "\n";
-  if (!g.env->CreateDirs(dir, true).ok()) return "";
-  if (!g.env->WriteFileAtomic(path, AsBytes(text), true).ok()) return "";
-  return path;
-}
-
-// <state dir>/scripts/AfterBackup runs after every backup that wrote its
-// recovery point (as ConfigMgr's AfterBackup.bat), with the job id, state and
-// recovery point in its environment. It must belong to the service account
-// and be writable by nobody else; its exit code is logged.
-void RunAfterBackupScript(Globals& g, const engine::JobRecord& job, const std::string& point,
-                          const std::string& state) {
-  std::string script = g.state_dir + "/scripts/AfterBackup";
-  auto info = g.env->Lstat(script);
-  if (!info.ok()) return;
-  if (info->kind != platform::FileKind::kRegular || !g.env->OwnedByCurrentUser(*info) ||
-      (info->mode & 022) != 0) {
-    std::string why = script +
-                      " is not run: it must be a regular file owned by the service "
-                      "account and writable by nobody else";
-    engine::LogMilestone(engine::Milestone::kAfterBackupScriptFinished, why);
-    if (!g.json) std::cerr << "obctl: " << why << "\n";
-    return;
-  }
-  engine::LogMilestone(engine::Milestone::kAfterBackupScriptStarted,
-                       "Post-backup script " + script + " started (job " + job.id + ")");
-  auto rc = g.env->RunProgram(script, {},
-                              {"OBAGENT_JOB_ID=" + job.id, "OBAGENT_JOB_STATE=" + state,
-                               "OBAGENT_RECOVERY_POINT=" + point});
-  std::string result = rc.ok() ? "exit code " + std::to_string(*rc) : rc.status().ToString();
-  engine::LogMilestone(engine::Milestone::kAfterBackupScriptFinished,
-                       "Post-backup script finished (job " + job.id + "): " + result);
-  if (!g.json && (!rc.ok() || *rc != 0)) {
-    std::cerr << "obctl: the post-backup script failed: " << result << "\n";
-  }
-}
-
 // Runs a job with its record in the job history (Get-OBJob): InProgress at
 // the start, then its final state, counts and error.
 int WithJob(Globals& g, const std::string& type,
@@ -309,102 +272,56 @@ int WithJob(Globals& g, const std::string& type,
   return rc;
 }
 
-// A backup job (with the policy's retention applied afterwards, under the
-// same lease, when one is given).
-int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std::string> excludes,
-                 size_t threads, const std::optional<engine::RetentionPolicy>& retention,
-                 engine::JobRecord& job) {
-  Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
-  if (!agent.ok()) return Fail(g, agent.status());
-  Status st = agent->repo->LoadIndex();
-  if (!st.ok()) return Fail(g, st);
-  engine::BackupOptions options;
-  options.includes = std::move(includes);
-  options.excludes = std::move(excludes);
-  options.threads = threads;
-  options.staging_dir = agent->staging_dir;
-  options.hostname = agent->config.machine_name;
-  options.machine_id = agent->config.machine_id;
-  // One writer per machine, held (and renewed) while the job runs.
-  auto writer = engine::AcquireWriter(*agent, "backup");
-  if (!writer.ok()) return Fail(g, writer.status().WithContext("backup failed"));
-  engine::LogMilestone(engine::Milestone::kBackupStarted, "Backup started (job " + job.id + ")");
-  ProgressLine line(!g.json && g.env->IsTerminal(2), "Backing up");
-  options.progress = [&](const engine::Progress& p) { line.Update(p); };
-  Result<engine::BackupReport> report = engine::RunBackup(*agent->repo, options);
-  line.Finish();
-  if (agent->client) {
-    // The job report is informational: a vault that went away was already
-    // reported by the backup itself.
-    json job = {{"type", "Backup"},
-                {"state", report.ok() ? engine::JobStateName(report->state) : "Failed"},
-                {"recovery_point", report.ok() ? report->point_id : ""},
-                {"error", report.ok() ? "" : report.status().ToString()}};
-    if (report.ok()) {
-      job["files"] = report->point.stats.files;
-      job["bytes_scanned"] = report->point.stats.bytes_scanned;
-      job["bytes_uploaded"] = report->point.stats.bytes_uploaded;
-    }
-    (void)agent->client->Call("POST", "/v1/jobs", job);
+// Prints what a backup job did; returns obctl's exit code for it.
+int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
+  if (!out.status.ok()) return Fail(g, out.status);
+  if (!out.report) {  // a paused policy
+    if (!g.json) std::cout << "The backup policy is paused; nothing to do.\n";
+    return kExitOk;
   }
-  if (!report.ok()) {
-    engine::LogMilestone(engine::Milestone::kBackupFailed,
-                         "Backup failed (job " + job.id + "): " + report.status().ToString());
-    return Fail(g, report.status().WithContext("backup failed"));
-  }
-  const auto& s = report->point.stats;
-  engine::LogMilestone(report->state == engine::JobState::kCompleted
-                           ? engine::Milestone::kBackupCompleted
-                           : engine::Milestone::kBackupCompletedWithWarnings,
-                       std::string("Backup ") + engine::JobStateName(report->state) + " (job " +
-                           job.id + "): recovery point " + report->point_id + ", " +
-                           std::to_string(s.files) + " files, " + std::to_string(s.bytes_uploaded) +
-                           " bytes uploaded, " + std::to_string(report->failed_files.size()) +
-                           " skipped");
-  std::string failed_log = WriteFailedFilesLog(
-      g, job.id.empty() ? report->point_id.substr(0, 12) : job.id, report->failed_files);
-  job.files = s.files;
-  job.bytes_scanned = s.bytes_scanned;
-  job.bytes_transferred = s.bytes_uploaded;
-  job.recovery_point = report->point_id;
-  job.failed_files_log = failed_log;
+  const engine::BackupReport& report = *out.report;
+  const auto& s = report.point.stats;
   if (g.json) {
-    PrintJson(Json({{"ok", true},
-                    {"state", engine::JobStateName(report->state)},
-                    {"recovery_point", report->point_id},
-                    {"files", s.files},
-                    {"directories", s.directories},
-                    {"bytes_scanned", s.bytes_scanned},
-                    {"bytes_read", s.bytes_read},
-                    {"bytes_new", s.bytes_new},
-                    {"bytes_uploaded", s.bytes_uploaded},
-                    {"failed_files", FailedFilesJson(report->failed_files)},
-                    {"failed_files_log", failed_log}}));
+    json j = {{"ok", out.retention_status.ok()},
+              {"job", out.record.id},
+              {"state", engine::JobStateName(report.state)},
+              {"recovery_point", report.point_id},
+              {"files", s.files},
+              {"directories", s.directories},
+              {"bytes_scanned", s.bytes_scanned},
+              {"bytes_read", s.bytes_read},
+              {"bytes_new", s.bytes_new},
+              {"bytes_uploaded", s.bytes_uploaded},
+              {"failed_files", FailedFilesJson(report.failed_files)},
+              {"failed_files_log", out.record.failed_files_log}};
+    if (out.retention) j["retention_removed_points"] = out.retention->removed_points;
+    if (!out.retention_status.ok()) j["message"] = out.retention_status.ToString();
+    PrintJson(j);
   } else {
-    std::cout << "Backup " << engine::JobStateName(report->state) << ": recovery point "
-              << report->point_id.substr(0, 12) << "\n  " << s.files << " files, "
+    std::cout << "Backup " << engine::JobStateName(report.state) << ": recovery point "
+              << report.point_id.substr(0, 12) << "\n  " << s.files << " files, "
               << HumanBytes(s.bytes_scanned) << " scanned, " << HumanBytes(s.bytes_read)
               << " read, " << HumanBytes(s.bytes_new) << " new, " << HumanBytes(s.bytes_uploaded)
               << " uploaded\n";
-    for (const auto& f : report->failed_files)
+    for (const auto& f : report.failed_files)
       std::cout << "  skipped " << f.path << ": " << f.error << "\n";
-    if (!failed_log.empty()) std::cout << "  failed files listed in " << failed_log << "\n";
-  }
-  RunAfterBackupScript(g, job, report->point_id, engine::JobStateName(report->state));
-  if (retention) {
-    // Retention runs after a backup that wrote its recovery point, never
-    // instead of one. RunPrune reloads the index itself.
-    auto now = std::chrono::system_clock::now().time_since_epoch();
-    auto pruned =
-        engine::PruneWithPolicy(*agent->repo, *retention,
-                                std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
-    if (!pruned.ok()) return Fail(g, pruned.status().WithContext("retention after backup failed"));
-    if (!g.json) {
-      std::cout << "Retention: " << pruned->removed_points.size() << " expired recovery points "
-                << "removed, " << HumanBytes(pruned->bytes_freed()) << " freed\n";
+    if (!out.record.failed_files_log.empty()) {
+      std::cout << "  failed files listed in " << out.record.failed_files_log << "\n";
+    }
+    if (!out.after_backup_script.empty() && out.after_backup_script != "exit code 0") {
+      std::cerr << "obctl: the post-backup script: " << out.after_backup_script << "\n";
+    }
+    if (out.retention) {
+      std::cout << "Retention: " << out.retention->removed_points.size()
+                << " expired recovery points removed, " << HumanBytes(out.retention->bytes_freed())
+                << " freed\n";
     }
   }
-  return report->state == engine::JobState::kCompleted ? kExitOk : kExitWarnings;
+  if (!out.retention_status.ok()) {
+    if (!g.json) std::cerr << "obctl: " << out.retention_status.ToString() << "\n";
+    return kExitFailed;
+  }
+  return report.state == engine::JobState::kCompleted ? kExitOk : kExitWarnings;
 }
 
 int BackupStart(Globals& g, const std::vector<std::string>& args) {
@@ -414,30 +331,171 @@ int BackupStart(Globals& g, const std::vector<std::string>& args) {
       "exclude", po::value<std::vector<std::string>>()->multitoken(), "glob patterns to skip")(
       "threads", po::value<size_t>()->default_value(0), "worker threads (0: one per core)");
   auto vm = Parse(args, desc);
-  std::vector<std::string> excludes;
-  if (vm.count("exclude")) excludes = vm["exclude"].as<std::vector<std::string>>();
-  return WithJob(g, "Backup", [&](engine::JobRecord& job) {
-    return RunBackupJob(g, vm["include"].as<std::vector<std::string>>(), std::move(excludes),
-                        vm["threads"].as<size_t>(), std::nullopt, job);
-  });
+  engine::BackupJobRequest request;
+  request.includes = vm["include"].as<std::vector<std::string>>();
+  if (vm.count("exclude")) request.excludes = vm["exclude"].as<std::vector<std::string>>();
+  request.threads = vm["threads"].as<size_t>();
+  ProgressLine line(!g.json && g.env->IsTerminal(2), "Backing up");
+  request.progress = [&](const engine::Progress& p) { line.Update(p); };
+  engine::BackupJobOutcome out = engine::RunBackupJob(*g.env, g.state_dir, request);
+  line.Finish();
+  return PresentBackup(g, out);
+}
+
+// Waits for a job the engine runs, showing its progress; its final record.
+Result<engine::JobRecord> WaitForEngineJob(Globals& g, const std::string& id) {
+  ProgressLine line(!g.json && g.env->IsTerminal(2), "Backing up");
+  for (;;) {
+    auto answer =
+        api::CallEngine(*g.env, g.state_dir, {{"op", "wait_job"}, {"id", id}, {"timeout_ms", 500}});
+    if (answer.ok()) {
+      line.Finish();
+      return api::JobRecordFromJson((*answer)["job"]);
+    }
+    if (answer.status().code() != ErrorCode::kCancelled) {
+      line.Finish();
+      return answer.status();
+    }
+    auto status = api::CallEngine(*g.env, g.state_dir, {{"op", "status"}});
+    if (status.ok() && (*status)["running"].is_object()) {
+      const json& p = (*status)["running"]["progress"];
+      engine::Progress progress;
+      progress.files_done = p.value("files_done", uint64_t{0});
+      progress.bytes_done = p.value("bytes_done", uint64_t{0});
+      progress.bytes_total = p.value("bytes_total", uint64_t{0});
+      progress.elapsed_seconds = p.value("elapsed_seconds", 0.0);
+      line.Update(progress);
+    }
+  }
+}
+
+int PresentEngineJob(Globals& g, const engine::JobRecord& job) {
+  if (g.json) {
+    PrintJson(Json({{"ok", job.state == engine::JobState::kCompleted ||
+                               job.state == engine::JobState::kCompletedWithWarnings},
+                    {"job", api::JobRecordJson(job)}}));
+  } else {
+    std::cout << job.type << " job " << job.id << " " << engine::JobStateName(job.state);
+    if (!job.recovery_point.empty())
+      std::cout << ": recovery point " << job.recovery_point.substr(0, 12);
+    std::cout << "\n";
+    if (!job.error.empty()) std::cerr << "obctl: " << job.error << "\n";
+    if (!job.failed_files_log.empty()) {
+      std::cout << "  failed files listed in " << job.failed_files_log << "\n";
+    }
+  }
+  switch (job.state) {
+    case engine::JobState::kCompleted:
+      return kExitOk;
+    case engine::JobState::kCompletedWithWarnings:
+      return kExitWarnings;
+    default:
+      return kExitFailed;
+  }
+}
+
+// Asks the engine to back up the policy now; waits unless --no-wait.
+int StartInEngine(Globals& g, const std::string& trigger, bool wait) {
+  auto answer = api::CallEngine(*g.env, g.state_dir, {{"op", "backup_now"}, {"trigger", trigger}});
+  if (!answer.ok()) return Fail(g, answer.status());
+  engine::JobRecord job = api::JobRecordFromJson((*answer)["job"]);
+  if (!wait) {
+    if (g.json) {
+      PrintJson(Json({{"ok", true}, {"job", api::JobRecordJson(job)}}));
+    } else {
+      std::cout << "Backup job " << job.id << " started by the engine\n";
+    }
+    return kExitOk;
+  }
+  auto final_record = WaitForEngineJob(g, job.id);
+  if (!final_record.ok()) return Fail(g, final_record.status());
+  return PresentEngineJob(g, *final_record);
+}
+
+// Start-OBBackup -Policy: the engine runs the stored policy's backup.
+int BackupNow(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("backup now");
+  desc.add_options()("no-wait", "return once the job has started");
+  auto vm = Parse(args, desc);
+  return StartInEngine(g, "BackupNow", vm.count("no-wait") == 0);
 }
 
 // What the OS scheduler (Task Scheduler task, systemd timer) runs: the
-// stored policy's selection, then its retention. A paused policy does nothing.
+// engine runs the policy's backup and retention; when the engine is not
+// running, this process does. A paused policy does nothing.
 int BackupScheduled(Globals& g, const std::vector<std::string>& args) {
   po::options_description desc("backup scheduled");
   auto vm = Parse(args, desc);
-  auto policy = engine::LoadPolicy(*g.env, g.state_dir);
-  if (!policy.ok()) return Fail(g, policy.status().WithContext("no backup policy"));
-  if (policy->paused) {
-    if (!g.json) std::cout << "The backup policy is paused; nothing to do.\n";
+  auto probe = api::CallEngine(*g.env, g.state_dir, {{"op", "status"}});
+  if (probe.ok()) return StartInEngine(g, "Scheduled", true);
+  if (probe.status().code() != ErrorCode::kNotFound) return Fail(g, probe.status());
+  ProgressLine line(!g.json && g.env->IsTerminal(2), "Backing up");
+  engine::BackupJobOutcome out = engine::RunPolicyBackupJob(
+      *g.env, g.state_dir, [&](const engine::Progress& p) { line.Update(p); });
+  line.Finish();
+  return PresentBackup(g, out);
+}
+
+// Stop-OBJob: asks the job to stop (through the engine when it runs) and
+// waits for it to end.
+int JobStop(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("job stop");
+  desc.add_options()("id", po::value<std::string>()->required(), "job id or prefix")(
+      "timeout", po::value<int>()->default_value(120), "seconds to wait for the job to end");
+  po::positional_options_description pos;
+  pos.add("id", 1);
+  auto vm = Parse(args, desc, &pos);
+  std::string id = vm["id"].as<std::string>();
+  engine::JobHistory history(*g.env, g.state_dir);
+  auto via_engine = api::CallEngine(*g.env, g.state_dir, {{"op", "job_stop"}, {"id", id}});
+  if (!via_engine.ok()) {
+    if (via_engine.status().code() != ErrorCode::kNotFound ||
+        via_engine.status().detail().find("not running for") == std::string::npos) {
+      return Fail(g, via_engine.status());
+    }
+    Status st = history.RequestCancel(id);  // no engine: the job runs in an obctl
+    if (!st.ok()) return Fail(g, st);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(vm["timeout"].as<int>());
+  for (;;) {
+    auto job = history.Find(id);
+    if (!job.ok()) return Fail(g, job.status());
+    if (job->state != engine::JobState::kInProgress) {
+      // Stopped as asked: success. A job that ended on its own first keeps
+      // its own outcome.
+      int rc = PresentEngineJob(g, *job);
+      return job->state == engine::JobState::kCancelled ? kExitOk : rc;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Fail(g, Status(ErrorCode::kCancelled,
+                            "job " + job->id + " was asked to stop but is still running"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+// Whether the engine runs, its scheduler and its running job.
+int EngineStatus(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("engine status");
+  auto vm = Parse(args, desc);
+  auto answer = api::CallEngine(*g.env, g.state_dir, {{"op", "status"}});
+  if (!answer.ok()) return Fail(g, answer.status());
+  if (g.json) {
+    PrintJson(*answer);
     return kExitOk;
   }
-  auto selection = engine::ResolveSelection(*g.env, policy->specs);
-  if (!selection.ok()) return Fail(g, selection.status());
-  return WithJob(g, "Backup", [&](engine::JobRecord& job) {
-    return RunBackupJob(g, selection->includes, selection->excludes, 0, policy->Retention(), job);
-  });
+  std::cout << "cbengine running (pid " << (*answer)["pid"].dump() << "), schedule fired by "
+            << (*answer)["scheduler"].get<std::string>() << "\n";
+  if ((*answer)["running"].is_object()) {
+    const json& r = (*answer)["running"];
+    std::cout << "  " << r["job"]["type"].get<std::string>() << " job "
+              << r["job"]["id"].get<std::string>() << " (" << r["trigger"].get<std::string>()
+              << "): " << r["progress"]["files_done"].dump() << " files, "
+              << HumanBytes(r["progress"]["bytes_done"].get<uint64_t>()) << "\n";
+  } else {
+    std::cout << "  no job running\n";
+  }
+  return kExitOk;
 }
 
 json JobJson(const engine::JobRecord& j) {
@@ -765,6 +823,9 @@ int Run(int argc, char** argv) {
       {"policy", Policy},
       {"job list", JobList},
       {"job show", JobShow},
+      {"job stop", JobStop},
+      {"backup now", BackupNow},
+      {"engine status", EngineStatus},
       {"recovery list", RecoveryList},
       {"recovery items", RecoveryItems},
       {"recover", Recover},

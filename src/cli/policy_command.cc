@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -90,11 +89,7 @@ std::vector<std::string> Strings(const po::variables_map& vm, const char* name) 
 
 // Windows users type C:\data; a trailing separator is dropped.
 std::string CleanPath(std::string path) {
-#ifdef _WIN32
-  for (char& ch : path) {
-    if (ch == '\\') ch = '/';
-  }
-#endif
+  path = platform::FromNativePath(std::move(path));
   while (path.size() > 1 && path.back() == '/' && !(path.size() == 3 && path[1] == ':')) {
     path.pop_back();
   }
@@ -142,22 +137,6 @@ int64_t NowUnix() {
       .count();
 }
 
-// The local offset from UTC in force at `t`, in minutes east.
-int LocalUtcOffsetMinutes(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm local = *std::localtime(&tt);
-  std::tm utc = *std::gmtime(&tt);
-  auto minutes = [](const std::tm& tm) {
-    using namespace std::chrono;
-    sys_days day =
-        year_month_day(year(tm.tm_year + 1900), month(static_cast<unsigned>(tm.tm_mon + 1)),
-                       std::chrono::day(static_cast<unsigned>(tm.tm_mday)));
-    return static_cast<int64_t>(day.time_since_epoch().count()) * 1440 + tm.tm_hour * 60 +
-           tm.tm_min;
-  };
-  return static_cast<int>(minutes(local) - minutes(utc));
-}
-
 // "2024-05-06 21:30" for Unix seconds shifted by offset minutes.
 std::string FormatLocal(int64_t unix_seconds, int offset_minutes) {
   using namespace std::chrono;
@@ -175,7 +154,7 @@ std::string FormatLocal(int64_t unix_seconds, int offset_minutes) {
 json PolicyJson(const engine::Policy& p) {
   json j = json::parse(engine::SerializePolicy(p));
   int64_t now = NowUnix();
-  int offset = LocalUtcOffsetMinutes(now);
+  int offset = engine::LocalUtcOffsetMinutes(now);
   std::optional<int64_t> next = engine::NextRun(p.schedule, now, offset);
   if (next && !p.paused) {
     j["next_run"] = *next;
@@ -192,9 +171,9 @@ std::string Tier(int n, const char* unit) {
 
 void PrintPolicy(const engine::Policy& p) {
   int64_t now = NowUnix();
-  int offset = LocalUtcOffsetMinutes(now);
+  int offset = engine::LocalUtcOffsetMinutes(now);
   std::cout << "Backup policy (" << (p.paused ? "PAUSED" : "active") << "), changed "
-            << FormatLocal(p.modified, LocalUtcOffsetMinutes(p.modified)) << "\n";
+            << FormatLocal(p.modified, engine::LocalUtcOffsetMinutes(p.modified)) << "\n";
   for (const auto& s : p.specs) {
     std::cout << "  " << (s.exclude ? "Exclude  " : "Include  ") << s.path
               << (s.recursive ? "" : "  (non-recursive)") << "\n";
@@ -391,39 +370,10 @@ int Remove(Ctx& c, const std::vector<std::string>& args) {
   return kPolicyOk;
 }
 
+// The obctl the OS scheduler starts: this one.
 std::string DefaultCommand() {
-#ifdef _WIN32
-  return "C:/Program Files/obagent/obctl.exe";
-#else
-  std::error_code ec;
-  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string("/usr/bin/obctl") : self.string();
-#endif
-}
-
-// Folders the scheduled run writes: the state folder and, from the
-// registration, the scratch folder and an embedded-mode vault folder.
-std::vector<std::string> WritablePaths(Ctx& c) {
-  std::vector<std::string> paths = {c.state_dir};
-  Result<Bytes> data = c.env->ReadFile(c.state_dir + "/agent.json");
-  if (!data.ok()) return paths;
-  json j = json::parse(AsString(*data), nullptr, false);
-  if (!j.is_object()) return paths;
-  for (const char* key : {"scratch_dir", "vault"}) {
-    auto it = j.find(key);
-    if (it == j.end() || !it->is_string()) continue;
-    std::string path = it->get<std::string>();
-    if (path.empty() || path == c.state_dir || path.starts_with(c.state_dir + "/")) continue;
-    paths.push_back(path);
-  }
-  return paths;
-}
-
-std::string ToWindowsPath(std::string path) {
-  for (char& ch : path) {
-    if (ch == '/') ch = '\\';
-  }
-  return path;
+  std::string self = platform::Env::Default().ExecutablePath();
+  return self.empty() ? std::string("/usr/bin/obctl") : self;
 }
 
 int ScheduleFiles(Ctx& c, const std::vector<std::string>& args) {
@@ -436,25 +386,12 @@ int ScheduleFiles(Ctx& c, const std::vector<std::string>& args) {
   if (!p.ok()) return Fail(c, p.status());
   std::string out = vm["out"].as<std::string>();
   std::string command = vm["command"].as<std::string>();
-  // The scheduled run: "obctl --state-dir DIR backup scheduled" loads the
-  // policy, does nothing while it is paused, and backs up what it selects.
-  std::vector<std::string> run_args = {"--state-dir", c.state_dir, "backup", "scheduled"};
-
-  std::string windows_args;
-  for (const auto& a : run_args) {
-    windows_args += (windows_args.empty() ? "" : " ") +
-                    engine::WindowsQuoteArgument(a == c.state_dir ? ToWindowsPath(a) : a);
-  }
-  auto date = FormatLocal(p->modified, LocalUtcOffsetMinutes(p->modified)).substr(0, 10);
-  std::string xml =
-      engine::TaskSchedulerXml(p->schedule, ToWindowsPath(command), windows_args, date);
-  auto utf16 = engine::Utf16LeWithBom(xml);
+  auto date = FormatLocal(p->modified, engine::LocalUtcOffsetMinutes(p->modified)).substr(0, 10);
+  platform::OsScheduleDefinition d =
+      engine::ScheduleDefinition(p->schedule, command, c.state_dir,
+                                 engine::ScheduledRunWritablePaths(*c.env, c.state_dir), date);
+  auto utf16 = engine::Utf16LeWithBom(d.task_xml);
   if (!utf16.ok()) return Fail(c, utf16.status().WithContext("the task definition"));
-
-  std::vector<std::string> argv = {command};
-  argv.insert(argv.end(), run_args.begin(), run_args.end());
-  std::string service = engine::SystemdServiceUnit(argv, WritablePaths(c));
-  std::string timer = engine::SystemdTimerUnit(p->schedule);
 
   Status st = c.env->CreateDirs(out, false);
   if (!st.ok()) return Fail(c, st);
@@ -466,8 +403,8 @@ int ScheduleFiles(Ctx& c, const std::vector<std::string>& args) {
     return w;
   };
   st = write(engine::kTaskFileName, *utf16);
-  if (st.ok()) st = write(engine::kSystemdTimerName, AsBytes(timer));
-  if (st.ok()) st = write(engine::kSystemdServiceName, AsBytes(service));
+  if (st.ok()) st = write(d.systemd_timer_name, AsBytes(d.systemd_timer));
+  if (st.ok()) st = write(d.systemd_service_name, AsBytes(d.systemd_service));
   if (!st.ok()) return Fail(c, st);
   if (c.json) {
     PrintJson(json{{"ok", true}, {"files", written}, {"task_name", engine::kTaskName}});

@@ -75,7 +75,15 @@ class BackupRun {
   Status UploadFinished(const pack::PackWriter::Finished& finished);
   Status FlushPacks();
   void Fail(Status status);
-  bool failed() const { return failed_.load(std::memory_order_relaxed); }
+  // A stop request counts as the job's first error: no recovery point is
+  // written and uploads stop.
+  bool failed() {
+    if (options_.cancel != nullptr && !failed_.load(std::memory_order_relaxed) &&
+        options_.cancel->load(std::memory_order_relaxed)) {
+      Fail(Status(ErrorCode::kCancelled, "the job was stopped (obctl job stop)"));
+    }
+    return failed_.load(std::memory_order_relaxed);
+  }
   void Skip(const std::string& path, const Status& why);
   void ReportProgress(bool force);
   const tree::Tree* LoadPrevious(const std::optional<ObjectId>& id, std::vector<tree::Tree>& keep);

@@ -118,4 +118,21 @@ Result<JobRecord> JobHistory::Find(const std::string& id_or_prefix) {
   return *found;
 }
 
+Status JobHistory::RequestCancel(const std::string& id_or_prefix) {
+  OB_ASSIGN_OR_RETURN(JobRecord job, Find(id_or_prefix));
+  if (job.state != JobState::kInProgress) {
+    return InvalidArgument("job " + job.id + " is not running (" + JobStateName(job.state) + ")");
+  }
+  return env_.WriteFileAtomic(dir_ + "/" + job.id + ".cancel", AsBytes(std::string("stop\n")),
+                              true);
+}
+
+bool JobHistory::CancelRequested(const std::string& id) {
+  return env_.Exists(dir_ + "/" + id + ".cancel");
+}
+
+void JobHistory::ClearCancelRequest(const std::string& id) {
+  if (CancelRequested(id)) (void)env_.RemoveFile(dir_ + "/" + id + ".cancel");
+}
+
 }  // namespace obagent::engine

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <nlohmann/json.hpp>
 #include <set>
 
 namespace obagent::engine {
@@ -256,6 +257,55 @@ std::string SystemdServiceUnit(const std::vector<std::string>& argv,
          "ProtectKernelTunables=yes\n"
          "ProtectControlGroups=yes\n"
          "RestrictSUIDSGID=yes\n";
+}
+
+namespace {
+
+std::string ToWindowsPath(std::string path) {
+  std::replace(path.begin(), path.end(), '/', '\\');
+  return path;
+}
+
+}  // namespace
+
+platform::OsScheduleDefinition ScheduleDefinition(const Schedule& schedule,
+                                                  const std::string& obctl,
+                                                  const std::string& state_dir,
+                                                  const std::vector<std::string>& read_write_paths,
+                                                  const std::string& start_date) {
+  std::vector<std::string> run_args = {"--state-dir", state_dir, "backup", "scheduled"};
+  std::string windows_args;
+  for (const auto& a : run_args) {
+    windows_args += (windows_args.empty() ? "" : " ") +
+                    WindowsQuoteArgument(a == state_dir ? ToWindowsPath(a) : a);
+  }
+  std::vector<std::string> argv = {obctl};
+  argv.insert(argv.end(), run_args.begin(), run_args.end());
+  platform::OsScheduleDefinition d;
+  d.task_name = kTaskName;
+  d.task_xml = TaskSchedulerXml(schedule, ToWindowsPath(obctl), windows_args, start_date);
+  d.systemd_timer_name = kSystemdTimerName;
+  d.systemd_timer = SystemdTimerUnit(schedule);
+  d.systemd_service_name = kSystemdServiceName;
+  d.systemd_service = SystemdServiceUnit(argv, read_write_paths);
+  return d;
+}
+
+std::vector<std::string> ScheduledRunWritablePaths(platform::Env& env,
+                                                   const std::string& state_dir) {
+  std::vector<std::string> paths = {state_dir};
+  Result<Bytes> data = env.ReadFile(state_dir + "/agent.json");
+  if (!data.ok()) return paths;
+  auto j = nlohmann::json::parse(AsString(*data), nullptr, false);
+  if (!j.is_object()) return paths;
+  for (const char* key : {"scratch_dir", "vault"}) {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_string()) continue;
+    std::string path = it->get<std::string>();
+    if (path.empty() || path == state_dir || path.starts_with(state_dir + "/")) continue;
+    paths.push_back(path);
+  }
+  return paths;
 }
 
 }  // namespace obagent::engine

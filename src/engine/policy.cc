@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -357,6 +360,25 @@ Status RemovePolicy(platform::Env& env, const std::string& state_dir) {
   std::string path = PolicyPath(state_dir);
   if (!env.Exists(path)) return NotFound("no backup policy is configured");
   return env.RemoveFile(path);
+}
+
+int LocalUtcOffsetMinutes(int64_t t) {
+  // std::localtime shares one buffer per process: serialize (the engine's
+  // scheduler and jobs run on several threads).
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm local = *std::localtime(&tt);
+  std::tm utc = *std::gmtime(&tt);
+  auto minutes = [](const std::tm& tm) {
+    using namespace std::chrono;
+    sys_days day =
+        year_month_day(year(tm.tm_year + 1900), month(static_cast<unsigned>(tm.tm_mon + 1)),
+                       std::chrono::day(static_cast<unsigned>(tm.tm_mday)));
+    return static_cast<int64_t>(day.time_since_epoch().count()) * 1440 + tm.tm_hour * 60 +
+           tm.tm_min;
+  };
+  return static_cast<int>(minutes(local) - minutes(utc));
 }
 
 std::optional<int64_t> NextRun(const Schedule& schedule, int64_t now_unix, int utc_offset_minutes) {

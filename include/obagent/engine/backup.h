@@ -5,6 +5,7 @@
 // recovery points already in the vault are never touched.
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,10 @@ struct BackupOptions {
   std::string hostname;
   std::string machine_id;
   ProgressFn progress;
+  // Set by another thread to stop the job: it ends with kCancelled and
+  // writes no recovery point (packs already uploaded stay unreferenced
+  // until the next prune).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct BackupReport {

@@ -21,8 +21,12 @@ enum class Milestone : int {
 
 // Opens the log once per process; later calls do nothing. Logging before
 // (or without) it goes nowhere.
-void OpenEngineLog(const std::string& state_dir);
+// With also_stderr (cbengine in the foreground, under systemd's journal)
+// every line goes to stderr as well.
+void OpenEngineLog(const std::string& state_dir, bool also_stderr = false);
 // "[5035] Backup completed: …"
 void LogMilestone(Milestone id, const std::string& text);
+// Engine events without a message ID (service start/stop, scheduling).
+void LogEngineEvent(const std::string& text, bool error = false);
 
 }  // namespace obagent::engine

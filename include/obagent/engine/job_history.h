@@ -40,6 +40,13 @@ class JobHistory {
   // A full id or a prefix of at least 4 characters.
   Result<JobRecord> Find(const std::string& id_or_prefix);
 
+  // Stop-OBJob: a marker beside the record that the process running the job
+  // polls, so a job can be stopped whichever process (engine or obctl) runs
+  // it. kNotFound for an unknown job, kInvalidArgument for one that ended.
+  Status RequestCancel(const std::string& id_or_prefix);
+  bool CancelRequested(const std::string& id);
+  void ClearCancelRequest(const std::string& id);
+
  private:
   std::string PathOf(const JobRecord& record) const;
   Status Save(const JobRecord& record);

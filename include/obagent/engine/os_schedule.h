@@ -30,6 +30,7 @@
 
 #include "obagent/bytes.h"
 #include "obagent/engine/policy.h"
+#include "obagent/platform.h"
 #include "obagent/status.h"
 
 namespace obagent::engine {
@@ -62,5 +63,21 @@ std::string SystemdTimerUnit(const Schedule& schedule);
 // place is read-only to it.
 std::string SystemdServiceUnit(const std::vector<std::string>& argv,
                                const std::vector<std::string>& read_write_paths);
+
+// Everything the OS schedulers need for the policy's schedule: the scheduled
+// run is "<obctl> --state-dir <state> backup scheduled", which hands the job
+// to the engine (or runs it itself when the engine is not running).
+// `read_write_paths` as for SystemdServiceUnit; `start_date` as for
+// TaskSchedulerXml.
+platform::OsScheduleDefinition ScheduleDefinition(const Schedule& schedule,
+                                                  const std::string& obctl,
+                                                  const std::string& state_dir,
+                                                  const std::vector<std::string>& read_write_paths,
+                                                  const std::string& start_date);
+
+// The folders a scheduled run writes: the state folder and, from the
+// registration in agent.json, the scratch folder and an embedded vault.
+std::vector<std::string> ScheduledRunWritablePaths(platform::Env& env,
+                                                   const std::string& state_dir);
 
 }  // namespace obagent::engine

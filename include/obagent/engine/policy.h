@@ -108,6 +108,10 @@ Status SavePolicy(platform::Env& env, const std::string& state_dir, const Policy
 // kNotFound when no policy is configured.
 Status RemovePolicy(platform::Env& env, const std::string& state_dir);
 
+// The local offset from UTC in force at `t` (Unix seconds), in minutes east
+// (thread-safe).
+int LocalUtcOffsetMinutes(int64_t t);
+
 // The first scheduled time strictly after now_unix (Unix seconds). Schedule
 // times are wall-clock times at utc_offset_minutes east of UTC (a fixed
 // offset: pass the one in force). nullopt for a schedule without a day or a

@@ -478,6 +478,37 @@ class PosixEnv final : public Env {
     return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
   }
 
+  std::string ExecutablePath() override {
+    std::vector<char> buf(4096);
+    ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
+    return n > 0 ? std::string(buf.data(), static_cast<size_t>(n)) : std::string();
+  }
+
+  std::string LocalApiAddress(const std::string& state_dir) override {
+    return state_dir + "/cbengine.sock";
+  }
+
+  Result<std::unique_ptr<LocalListener>> ListenLocal(const std::string& address) override {
+    return posix::ListenUnixSocket(address);
+  }
+
+  Result<std::unique_ptr<LocalConnection>> ConnectLocal(const std::string& address) override {
+    return posix::ConnectUnixSocket(address);
+  }
+
+  Status RegisterBackupSchedule(const OsScheduleDefinition& definition) override {
+    return posix::RegisterSystemdSchedule(*this, definition);
+  }
+
+  Status UnregisterBackupSchedule(const OsScheduleDefinition& definition) override {
+    return posix::UnregisterSystemdSchedule(*this, definition);
+  }
+
+  int RunService(const std::string& /*name: systemd names the unit, not us*/,
+                 const std::function<int(ServiceContext&)>& body) override {
+    return posix::RunPosixService(body);
+  }
+
   void PreferReturningLargeBuffers() override {
 #ifdef __GLIBC__
     // A fixed threshold also stops glibc from raising it dynamically after

@@ -39,4 +39,13 @@ std::unique_ptr<RestoreDir> NewPosixRestoreDir(int dir_fd, std::string display);
 // Wraps an open file descriptor as a WritableFile (takes ownership).
 std::unique_ptr<WritableFile> NewPosixWritableFile(int fd, std::string display);
 
+// The local API over a Unix socket (service_posix.cc).
+Result<std::unique_ptr<LocalListener>> ListenUnixSocket(const std::string& path);
+Result<std::unique_ptr<LocalConnection>> ConnectUnixSocket(const std::string& path);
+// The service host: SIGTERM/SIGINT as stop requests, READY=1 to systemd.
+int RunPosixService(const std::function<int(ServiceContext&)>& body);
+// The backup schedule as systemd units (kNotFound without systemd).
+Status RegisterSystemdSchedule(Env& env, const OsScheduleDefinition& definition);
+Status UnregisterSystemdSchedule(Env& env, const OsScheduleDefinition& definition);
+
 }  // namespace obagent::platform::posix

@@ -1,0 +1,66 @@
+// The engine's local API: how obctl (and later the console) talk to cbengine.
+// Transport: platform::LocalListener (a Unix socket / named pipe that only
+// root/administrators reach). Protocol: one JSON object per line each way;
+// every request has an "op", every answer an "ok" and, when not ok,
+// "error_id" (the catalogue ID or ""), "code" and "message".
+//
+//   {"op":"status"}                      -> engine pid, scheduler, running job
+//   {"op":"backup_now","trigger":T}      -> starts the policy's backup: "job"
+//   {"op":"wait_job","id":ID,"timeout_ms":N} -> the job's final record
+//   {"op":"job_stop","id":ID}            -> asks a running job to stop
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "obagent/engine/engine_service.h"
+#include "obagent/platform.h"
+#include "obagent/status.h"
+
+namespace obagent::api {
+
+// The answer to one request (no transport: unit-tested directly).
+nlohmann::json HandleRequest(engine::EngineService& engine, platform::Env& env,
+                             const nlohmann::json& request);
+
+nlohmann::json JobRecordJson(const engine::JobRecord& record);
+engine::JobRecord JobRecordFromJson(const nlohmann::json& j);
+
+class LocalApiServer {
+ public:
+  LocalApiServer(engine::EngineService& engine, platform::Env& env,
+                 std::unique_ptr<platform::LocalListener> listener);
+  ~LocalApiServer();  // closes and joins
+  // Accepts connections on a thread of its own until Close.
+  void Start();
+  void Close();
+  uint64_t refused() const { return listener_->refused(); }
+
+ private:
+  struct Connection {
+    std::unique_ptr<platform::LocalConnection> connection;
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+  void Serve();
+  void ServeConnection(platform::LocalConnection& connection);
+
+  engine::EngineService& engine_;
+  platform::Env& env_;
+  std::unique_ptr<platform::LocalListener> listener_;
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::vector<std::shared_ptr<Connection>> connections_;
+};
+
+// One request to the engine of `state_dir`. kNotFound when no engine is
+// running; the engine's error (as a Status) when it refused.
+Result<nlohmann::json> CallEngine(platform::Env& env, const std::string& state_dir,
+                                  const nlohmann::json& request);
+
+}  // namespace obagent::api

@@ -1,0 +1,81 @@
+// The engine as a long-running service (cbengine): runs one backup job at a
+// time for the local API (Back Up Now, the OS-triggered scheduled run), keeps
+// the policy's schedule registered with the OS scheduler and, where there is
+// none, fires the schedule itself; a run missed while the engine was not
+// running (machine off) is started when it starts.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "obagent/engine/job.h"
+#include "obagent/engine/job_history.h"
+#include "obagent/engine/policy.h"
+#include "obagent/platform.h"
+#include "obagent/status.h"
+
+namespace obagent::engine {
+
+struct EngineOptions {
+  std::string state_dir;
+  std::string obctl_path;  // what the OS scheduler starts
+  // Unix seconds now; replaced in tests.
+  std::function<int64_t()> clock;
+};
+
+// What the engine's own scheduler should do at `now` given the policy and
+// the last time it looked (or the last scheduled run). Pure: unit-tested.
+enum class ScheduleAction { kNothing, kRun };
+ScheduleAction DecideScheduledRun(const std::optional<Policy>& policy, bool os_scheduler,
+                                  int64_t last_checked_unix, int64_t now_unix,
+                                  int utc_offset_minutes);
+
+struct RunningJob {
+  JobRecord record;
+  Progress progress;
+  std::string trigger;  // "BackupNow", "Scheduled", "MissedRun"
+};
+
+class EngineService {
+ public:
+  EngineService(platform::Env& env, EngineOptions options);
+  ~EngineService();  // stops a running job and waits for it
+
+  // Starts a backup of the stored policy unless a job is running
+  // (kAlreadyExists, naming it). Returns once the job is recorded.
+  Result<JobRecord> StartPolicyBackup(const std::string& trigger);
+  // Stop-OBJob for any running job of this machine (ours or obctl's).
+  Status StopJob(const std::string& id_or_prefix);
+  std::optional<RunningJob> Running();
+  // Waits until the job is no longer running here; its final record.
+  Result<JobRecord> WaitForJob(const std::string& id, int64_t timeout_ms);
+
+  // One scheduler step: registers a changed schedule with the OS, fires a
+  // due (or missed) run when the OS scheduler is not available.
+  void SchedulerTick();
+  // "systemd", "Task Scheduler" or "engine" (the OS scheduler is unavailable).
+  std::string SchedulerKind();
+
+ private:
+  void RecordScheduledRun(int64_t when);
+  int64_t LastScheduledRun();
+  int64_t Now() const;
+
+  platform::Env& env_;
+  EngineOptions options_;
+  std::mutex mu_;
+  std::condition_variable job_done_;
+  std::optional<RunningJob> running_;
+  std::thread worker_;
+  // Scheduler state (scheduler thread only, guarded by mu_ for SchedulerKind).
+  std::optional<std::string> registered_schedule_;  // serialized policy schedule
+  bool os_scheduler_ = false;
+  int64_t last_checked_ = 0;
+};
+
+}  // namespace obagent::engine

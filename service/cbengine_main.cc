@@ -1,0 +1,105 @@
+// cbengine: the backup engine as a service (Windows SCM service "obengine",
+// systemd unit cbengine.service) or in the foreground for debugging. It
+// serves the local API (obctl, the console), keeps the policy's schedule
+// registered with the OS scheduler (or fires it itself) and runs the jobs.
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <string>
+
+#include "obagent/api/local_api.h"
+#include "obagent/engine/engine_log.h"
+#include "obagent/engine/engine_service.h"
+#include "obagent/platform.h"
+
+namespace po = boost::program_options;
+using namespace obagent;
+
+namespace {
+
+// How often the scheduler looks at the clock and the policy. Schedules are
+// per minute, so a scheduled run starts within this much of its time.
+constexpr int64_t kSchedulerTickMs = 15000;
+
+constexpr char kUsage[] = R"(usage: cbengine [--state-dir DIR] [--foreground] [--obctl PATH]
+
+The obagent backup engine. Started by the service manager (Windows SCM
+service "obengine", systemd unit cbengine.service); --foreground runs it in
+this terminal (Ctrl+C stops it) for debugging.
+)";
+
+std::string Dirname(const std::string& path) {
+  auto slash = path.find_last_of("/\\");
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+int RunEngine(platform::Env& env, const std::string& state_dir, const std::string& obctl,
+              platform::ServiceContext& service) {
+  Status st = env.CreateDirs(state_dir, true);
+  if (!st.ok()) {
+    engine::LogEngineEvent("cannot use the state folder: " + st.ToString(), true);
+    std::cerr << "cbengine: " << st.ToString() << "\n";
+    return 1;
+  }
+  std::string address = env.LocalApiAddress(state_dir);
+  auto listener = env.ListenLocal(address);
+  if (!listener.ok()) {
+    engine::LogEngineEvent("local API: " + listener.status().ToString(), true);
+    std::cerr << "cbengine: " << listener.status().ToString() << "\n";
+    return 1;
+  }
+  engine::EngineService engine(env, {state_dir, obctl, {}});
+  api::LocalApiServer server(engine, env, std::move(listener).value());
+  server.Start();
+  engine::LogEngineEvent("cbengine started (pid " + std::to_string(env.ProcessId()) + ", state " +
+                         state_dir + ", local API " + address + ")");
+  service.ReportRunning();
+  do {
+    engine.SchedulerTick();
+  } while (!service.WaitForStop(kSchedulerTickMs));
+  engine::LogEngineEvent("cbengine stopping");
+  server.Close();
+  if (auto running = engine.Running()) {
+    (void)engine.StopJob(running->record.id);
+    (void)engine.WaitForJob(running->record.id, 60000);
+  }
+  engine::LogEngineEvent("cbengine stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  platform::Env& env = platform::Env::Default();
+  env.PreferReturningLargeBuffers();
+  po::options_description desc("options");
+  desc.add_options()("help,h", "this text")(
+      "state-dir", po::value<std::string>()->default_value(env.DefaultStateDir()),
+      "the agent's state folder")("foreground", "run in this terminal (debugging)")(
+      "obctl", po::value<std::string>(),
+      "the obctl the OS scheduler starts (default: beside cbengine)");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "cbengine: " << e.what() << "\n" << kUsage << desc;
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << kUsage << desc;
+    return 0;
+  }
+  auto state_dir = env.AbsolutePath(platform::FromNativePath(vm["state-dir"].as<std::string>()));
+  if (!state_dir.ok()) {
+    std::cerr << "cbengine: " << state_dir.status().ToString() << "\n";
+    return 2;
+  }
+  std::string self = env.ExecutablePath();
+  std::string obctl = vm.count("obctl")
+                          ? vm["obctl"].as<std::string>()
+                          : Dirname(self) + "/obctl" + (self.ends_with(".exe") ? ".exe" : "");
+  engine::OpenEngineLog(*state_dir, /*also_stderr=*/true);
+  return env.RunService("obengine", [&](platform::ServiceContext& service) {
+    return RunEngine(env, *state_dir, obctl, service);
+  });
+}

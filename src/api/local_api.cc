@@ -1,0 +1,204 @@
+#include "obagent/api/local_api.h"
+
+#include <algorithm>
+
+#include "obagent/engine/engine_log.h"
+
+namespace obagent::api {
+
+namespace {
+
+using nlohmann::json;
+
+json ErrorJson(const Status& status) {
+  return {{"ok", false},
+          {"error_id", std::string(CatalogueId(status.code()))},
+          {"code", static_cast<int>(status.code())},
+          {"message", status.ToString()},
+          {"detail", status.detail()}};
+}
+
+json ProgressJson(const engine::Progress& p) {
+  return {{"files_done", p.files_done},
+          {"bytes_done", p.bytes_done},
+          {"bytes_total", p.bytes_total},
+          {"elapsed_seconds", p.elapsed_seconds}};
+}
+
+}  // namespace
+
+json JobRecordJson(const engine::JobRecord& r) {
+  return {{"id", r.id},
+          {"type", r.type},
+          {"state", engine::JobStateName(r.state)},
+          {"start_ns", r.start_ns},
+          {"end_ns", r.end_ns},
+          {"files", r.files},
+          {"bytes_scanned", r.bytes_scanned},
+          {"bytes_transferred", r.bytes_transferred},
+          {"recovery_point", r.recovery_point},
+          {"error", r.error},
+          {"failed_files_log", r.failed_files_log}};
+}
+
+engine::JobRecord JobRecordFromJson(const json& j) {
+  engine::JobRecord r;
+  r.id = j.value("id", "");
+  r.type = j.value("type", "");
+  std::string state = j.value("state", "");
+  r.state = engine::JobState::kFailed;
+  for (auto s : {engine::JobState::kInProgress, engine::JobState::kCompleted,
+                 engine::JobState::kCompletedWithWarnings, engine::JobState::kFailed,
+                 engine::JobState::kCancelled}) {
+    if (state == engine::JobStateName(s)) r.state = s;
+  }
+  r.start_ns = j.value("start_ns", int64_t{0});
+  r.end_ns = j.value("end_ns", int64_t{0});
+  r.files = j.value("files", uint64_t{0});
+  r.bytes_scanned = j.value("bytes_scanned", uint64_t{0});
+  r.bytes_transferred = j.value("bytes_transferred", uint64_t{0});
+  r.recovery_point = j.value("recovery_point", "");
+  r.error = j.value("error", "");
+  r.failed_files_log = j.value("failed_files_log", "");
+  return r;
+}
+
+json HandleRequest(engine::EngineService& engine, platform::Env& env, const json& request) {
+  if (!request.is_object() || !request.contains("op") || !request["op"].is_string()) {
+    return ErrorJson(InvalidArgument("a request needs an \"op\""));
+  }
+  const std::string op = request["op"];
+  if (op == "status") {
+    json answer = {{"ok", true},
+                   {"pid", env.ProcessId()},
+                   {"scheduler", engine.SchedulerKind()},
+                   {"running", nullptr}};
+    if (auto running = engine.Running()) {
+      answer["running"] = {{"job", JobRecordJson(running->record)},
+                           {"trigger", running->trigger},
+                           {"progress", ProgressJson(running->progress)}};
+    }
+    return answer;
+  }
+  if (op == "backup_now") {
+    std::string trigger = request.value("trigger", "BackupNow");
+    if (trigger != "BackupNow" && trigger != "Scheduled") {
+      return ErrorJson(InvalidArgument("unknown trigger '" + trigger + "'"));
+    }
+    auto job = engine.StartPolicyBackup(trigger);
+    if (!job.ok()) return ErrorJson(job.status());
+    return {{"ok", true}, {"job", JobRecordJson(*job)}};
+  }
+  if (op == "wait_job" || op == "job_stop") {
+    if (!request.contains("id") || !request["id"].is_string()) {
+      return ErrorJson(InvalidArgument(op + " needs a job \"id\""));
+    }
+    std::string id = request["id"];
+    if (op == "job_stop") {
+      Status st = engine.StopJob(id);
+      if (!st.ok()) return ErrorJson(st);
+      return {{"ok", true}};
+    }
+    int64_t timeout = request.value("timeout_ms", int64_t{60000});
+    auto job = engine.WaitForJob(id, std::clamp<int64_t>(timeout, 0, 3600000));
+    if (!job.ok()) return ErrorJson(job.status());
+    return {{"ok", true}, {"job", JobRecordJson(*job)}};
+  }
+  return ErrorJson(InvalidArgument("unknown request '" + op + "'"));
+}
+
+LocalApiServer::LocalApiServer(engine::EngineService& engine, platform::Env& env,
+                               std::unique_ptr<platform::LocalListener> listener)
+    : engine_(engine), env_(env), listener_(std::move(listener)) {}
+
+LocalApiServer::~LocalApiServer() { Close(); }
+
+void LocalApiServer::Start() {
+  acceptor_ = std::thread([this] { Serve(); });
+}
+
+void LocalApiServer::Close() {
+  listener_->Close();
+  if (acceptor_.joinable()) acceptor_.join();
+  std::vector<std::shared_ptr<Connection>> open;
+  {
+    std::lock_guard lock(mu_);
+    open = connections_;
+  }
+  for (auto& c : open) c->connection->Shutdown();
+  for (auto& c : open) {
+    if (c->thread.joinable()) c->thread.join();
+  }
+  std::lock_guard lock(mu_);
+  connections_.clear();
+}
+
+void LocalApiServer::Serve() {
+  for (;;) {
+    auto connection = listener_->Accept();
+    if (!connection.ok()) {
+      if (connection.status().code() == ErrorCode::kCancelled) return;
+      engine::LogEngineEvent("local API: " + connection.status().ToString(), true);
+      continue;
+    }
+    auto c = std::make_shared<Connection>();
+    c->connection = std::move(connection).value();
+    std::lock_guard lock(mu_);
+    // Forget connections that have ended (their threads are done).
+    std::erase_if(connections_, [](const std::shared_ptr<Connection>& old) {
+      if (!old->done) return false;
+      old->thread.join();
+      return true;
+    });
+    connections_.push_back(c);
+    c->thread = std::thread([this, c] {
+      ServeConnection(*c->connection);
+      c->done = true;
+    });
+  }
+}
+
+void LocalApiServer::ServeConnection(platform::LocalConnection& connection) {
+  for (;;) {
+    auto line = connection.ReadLine();
+    if (!line.ok()) return;
+    json request = json::parse(*line, nullptr, false);
+    json answer = request.is_discarded()
+                      ? ErrorJson(InvalidArgument("a request must be one line of JSON"))
+                      : HandleRequest(engine_, env_, request);
+    if (!connection.WriteLine(answer.dump(-1, ' ', false, json::error_handler_t::replace)).ok()) {
+      return;
+    }
+  }
+}
+
+Result<json> CallEngine(platform::Env& env, const std::string& state_dir, const json& request) {
+  auto connection = env.ConnectLocal(env.LocalApiAddress(state_dir));
+  if (!connection.ok() && connection.status().code() != ErrorCode::kNotFound) {
+    return connection.status().WithContext(
+        "cannot reach the backup engine (only root or an administrator may use the local API)");
+  }
+  if (!connection.ok()) {
+    return NotFound("the backup engine (cbengine) is not running for " + state_dir +
+                    " (start the obengine / cbengine service): " + connection.status().detail());
+  }
+  Status sent = (*connection)->WriteLine(request.dump());
+  auto line = sent.ok() ? (*connection)->ReadLine() : Result<std::string>(sent);
+  if (!line.ok()) {
+    // The engine closes connections of users who are not root/administrator
+    // before reading anything.
+    return Status(ErrorCode::kInvalidArgument,
+                  "the backup engine refused the request: only root or an administrator may "
+                  "use the local API");
+  }
+  json answer = json::parse(*line, nullptr, false);
+  if (!answer.is_object()) return InternalError("the engine answered something that is not JSON");
+  if (!answer.value("ok", false)) {
+    int code = answer.value("code", static_cast<int>(ErrorCode::kInternal));
+    return Status(static_cast<ErrorCode>(code),
+                  answer.value("detail", answer.value("message", "")));
+  }
+  return answer;
+}
+
+}  // namespace obagent::api

@@ -1,0 +1,250 @@
+#include "obagent/engine/backup_job.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "obagent/engine/agent.h"
+#include "obagent/engine/engine_log.h"
+#include "obagent/engine/policy.h"
+#include "obagent/engine/vault_client.h"
+
+namespace obagent::engine {
+
+namespace {
+
+using nlohmann::json;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Polls the history for a stop request (`obctl job stop`, the local API)
+// while the job runs, so a job can be stopped whichever process runs it.
+class CancelWatcher {
+ public:
+  CancelWatcher(JobHistory& history, std::string job_id)
+      : history_(history), job_id_(std::move(job_id)), thread_([this] { Watch(); }) {}
+  ~CancelWatcher() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  const std::atomic<bool>& flag() const { return cancelled_; }
+
+ private:
+  void Watch() {
+    std::unique_lock lock(mu_);
+    while (!done_) {
+      if (!job_id_.empty() && history_.CancelRequested(job_id_)) {
+        cancelled_ = true;
+        return;
+      }
+      cv_.wait_for(lock, std::chrono::milliseconds(250));
+    }
+  }
+
+  JobHistory& history_;
+  std::string job_id_;
+  std::atomic<bool> cancelled_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts after the members it uses
+};
+
+// LastBackupFailedFiles-<job>.txt in the agent's temp folder, as MARS does.
+std::string WriteFailedFilesLog(platform::Env& env, const std::string& state_dir,
+                                const std::string& job, const std::vector<FailedFile>& files) {
+  if (files.empty()) return "";
+  std::string dir = state_dir + "/temp";
+  std::string path = dir + "/LastBackupFailedFiles-" + job + ".txt";
+  std::string text;
+  for (const auto& f : files) text += f.path + "\t" + f.error + "\n";
+  if (!env.CreateDirs(dir, true).ok()) return "";
+  if (!env.WriteFileAtomic(path, AsBytes(text), true).ok()) return "";
+  return path;
+}
+
+// <state dir>/scripts/AfterBackup runs after every backup that wrote its
+// recovery point (as ConfigMgr's AfterBackup.bat), with the job id, state and
+// recovery point in its environment. It must belong to the service account
+// and be writable by nobody else; its start and exit code are logged.
+std::string RunAfterBackupScript(platform::Env& env, const std::string& state_dir,
+                                 const JobRecord& job, const std::string& point,
+                                 const std::string& state) {
+  std::string script = state_dir + "/scripts/AfterBackup";
+  auto info = env.Lstat(script);
+  if (!info.ok()) return "";
+  if (info->kind != platform::FileKind::kRegular || !env.OwnedByCurrentUser(*info) ||
+      (info->mode & 022) != 0) {
+    std::string why = script +
+                      " is not run: it must be a regular file owned by the service "
+                      "account and writable by nobody else";
+    LogMilestone(Milestone::kAfterBackupScriptFinished, why);
+    return why;
+  }
+  LogMilestone(Milestone::kAfterBackupScriptStarted,
+               "Post-backup script " + script + " started (job " + job.id + ")");
+  auto rc = env.RunProgram(script, {},
+                           {"OBAGENT_JOB_ID=" + job.id, "OBAGENT_JOB_STATE=" + state,
+                            "OBAGENT_RECOVERY_POINT=" + point});
+  std::string result = rc.ok() ? "exit code " + std::to_string(*rc) : rc.status().ToString();
+  LogMilestone(Milestone::kAfterBackupScriptFinished,
+               "Post-backup script finished (job " + job.id + "): " + result);
+  return result;
+}
+
+// The job's body: everything after the record exists. Fills `out`.
+void RunRecordedBackup(platform::Env& env, const std::string& state_dir,
+                       const BackupJobRequest& request, JobHistory& history,
+                       BackupJobOutcome& out) {
+  JobRecord& job = out.record;
+  Result<OpenedAgent> agent = OpenAgent(env, state_dir, std::nullopt);
+  if (!agent.ok()) {
+    out.status = agent.status();
+    return;
+  }
+  Status st = agent->repo->LoadIndex();
+  if (!st.ok()) {
+    out.status = st;
+    return;
+  }
+  BackupOptions options;
+  options.includes = request.includes;
+  options.excludes = request.excludes;
+  options.threads = request.threads;
+  options.staging_dir = agent->staging_dir;
+  options.hostname = agent->config.machine_name;
+  options.machine_id = agent->config.machine_id;
+  options.progress = request.progress;
+  // One writer per machine, held (and renewed) while the job runs.
+  auto writer = AcquireWriter(*agent, "backup");
+  if (!writer.ok()) {
+    out.status = writer.status().WithContext("backup failed");
+    return;
+  }
+  LogMilestone(Milestone::kBackupStarted, "Backup started (job " + job.id + ")");
+  Result<BackupReport> report = [&] {
+    CancelWatcher watcher(history, job.id);
+    options.cancel = &watcher.flag();
+    return RunBackup(*agent->repo, options);
+  }();
+  if (agent->client) {
+    // The job report is informational: a vault that went away was already
+    // reported by the backup itself.
+    json record = {{"type", "Backup"},
+                   {"state", report.ok() ? JobStateName(report->state)
+                             : report.status().code() == ErrorCode::kCancelled
+                                 ? JobStateName(JobState::kCancelled)
+                                 : JobStateName(JobState::kFailed)},
+                   {"recovery_point", report.ok() ? report->point_id : ""},
+                   {"error", report.ok() ? "" : report.status().ToString()}};
+    if (report.ok()) {
+      record["files"] = report->point.stats.files;
+      record["bytes_scanned"] = report->point.stats.bytes_scanned;
+      record["bytes_uploaded"] = report->point.stats.bytes_uploaded;
+    }
+    (void)agent->client->Call("POST", "/v1/jobs", record);
+  }
+  if (!report.ok()) {
+    if (report.status().code() == ErrorCode::kCancelled) {
+      job.state = JobState::kCancelled;
+      out.status = report.status();
+      LogMilestone(Milestone::kBackupFailed, "Backup cancelled (job " + job.id + ")");
+      return;
+    }
+    out.status = report.status().WithContext("backup failed");
+    LogMilestone(Milestone::kBackupFailed,
+                 "Backup failed (job " + job.id + "): " + report.status().ToString());
+    return;
+  }
+  const auto& s = report->point.stats;
+  LogMilestone(report->state == JobState::kCompleted ? Milestone::kBackupCompleted
+                                                     : Milestone::kBackupCompletedWithWarnings,
+               std::string("Backup ") + JobStateName(report->state) + " (job " + job.id +
+                   "): recovery point " + report->point_id + ", " + std::to_string(s.files) +
+                   " files, " + std::to_string(s.bytes_uploaded) + " bytes uploaded, " +
+                   std::to_string(report->failed_files.size()) + " skipped");
+  job.state = report->state;
+  job.files = s.files;
+  job.bytes_scanned = s.bytes_scanned;
+  job.bytes_transferred = s.bytes_uploaded;
+  job.recovery_point = report->point_id;
+  job.failed_files_log =
+      WriteFailedFilesLog(env, state_dir, job.id.empty() ? report->point_id.substr(0, 12) : job.id,
+                          report->failed_files);
+  out.after_backup_script =
+      RunAfterBackupScript(env, state_dir, job, report->point_id, JobStateName(report->state));
+  out.report = std::move(report).value();
+  if (request.retention) {
+    // Retention runs after a backup that wrote its recovery point, never
+    // instead of one. PruneWithPolicy reloads the index itself.
+    auto pruned = PruneWithPolicy(*agent->repo, *request.retention, NowNs());
+    if (pruned.ok()) {
+      out.retention = std::move(pruned).value();
+    } else {
+      out.retention_status = pruned.status().WithContext("retention after backup failed");
+      job.state = JobState::kFailed;
+      job.error = out.retention_status.ToString();
+    }
+  }
+}
+
+}  // namespace
+
+BackupJobOutcome RunBackupJob(platform::Env& env, const std::string& state_dir,
+                              const BackupJobRequest& request) {
+  OpenEngineLog(state_dir);
+  BackupJobOutcome out;
+  JobHistory history(env, state_dir);
+  auto record = history.Start("Backup");
+  bool tracked = record.ok();  // no writable state folder: run it anyway
+  if (tracked) out.record = *record;
+  if (request.on_start) request.on_start(out.record);
+  RunRecordedBackup(env, state_dir, request, history, out);
+  if (!out.status.ok() && out.record.state == JobState::kInProgress) {
+    out.record.state = JobState::kFailed;
+  }
+  if (!out.status.ok() && out.record.error.empty()) out.record.error = out.status.ToString();
+  if (out.record.state == JobState::kInProgress) out.record.state = JobState::kCompleted;
+  if (tracked) {
+    (void)history.Finish(out.record);
+    history.ClearCancelRequest(out.record.id);
+  }
+  return out;
+}
+
+BackupJobOutcome RunPolicyBackupJob(platform::Env& env, const std::string& state_dir,
+                                    ProgressFn progress,
+                                    std::function<void(const JobRecord&)> on_start) {
+  BackupJobOutcome out;
+  auto policy = LoadPolicy(env, state_dir);
+  if (!policy.ok()) {
+    out.status = policy.status().WithContext("no backup policy");
+    return out;
+  }
+  if (policy->paused) return out;
+  auto selection = ResolveSelection(env, policy->specs);
+  if (!selection.ok()) {
+    out.status = selection.status();
+    return out;
+  }
+  BackupJobRequest request;
+  request.includes = std::move(selection->includes);
+  request.excludes = std::move(selection->excludes);
+  request.retention = policy->Retention();
+  request.progress = std::move(progress);
+  request.on_start = std::move(on_start);
+  return RunBackupJob(env, state_dir, request);
+}
+
+}  // namespace obagent::engine
