@@ -137,7 +137,7 @@ flock -w 600 9 || fail "another test_packages held /tmp/obagent-test-packages.lo
 # Paths the packages or their scripts create or delete: the machine must not
 # have any of them, or the test would change or delete something of someone's.
 OWNED_PATHS=(/usr/bin/obctl /usr/bin/cbengine /usr/sbin/vaultd /lib/systemd/system/cbengine.service
-  /lib/systemd/system/vaultd.service /etc/obagent /var/lib/obagent /var/lib/vaultd
+  /lib/systemd/system/vaultd.service /etc/obagent /var/lib/obagent /var/lib/vaultd /var/lib/private/vaultd
   /etc/systemd/system/obagent-backup.timer /etc/systemd/system/obagent-backup.service
   /etc/systemd/system/cbengine.service /etc/systemd/system/vaultd.service)
 for p in "${OWNED_PATHS[@]}"; do
@@ -164,6 +164,8 @@ undo_install() {
     rm -f /etc/systemd/system/obagent-backup.timer /etc/systemd/system/obagent-backup.service
     rm -rf /var/lib/obagent
   fi
+  # vaultd.service's state, kept by purge on purpose, exists only if systemd started it.
+  if [ "$SYSTEMD" = 1 ]; then rm -rf /var/lib/vaultd /var/lib/private/vaultd; fi
   cleanup
 }
 trap undo_install EXIT
@@ -203,6 +205,9 @@ if [ "$SYSTEMD" = 1 ]; then
   systemctl stop cbengine
   [ "$(systemctl show -P Result cbengine)" = success ] || fail "cbengine did not stop cleanly"
   pass "systemd started cbengine.service (READY=1) and stopped it"
+  wait_for 60 test -s /var/lib/vaultd/admin.token || fail "vaultd.service did not start: $(systemctl status vaultd --no-pager)"
+  systemctl is-active --quiet vaultd || fail "vaultd.service is not active"
+  pass "systemd started vaultd.service as a dynamic user"
 else
   echo "systemd not running: started cbengine in foreground mode"
   # Stand in for systemd's notify socket, to see the READY=1 Type=notify waits for.
@@ -277,6 +282,10 @@ for pkg in obagent obagent-vaultd; do
     fail "$pkg is still known to dpkg after purge"
   fi
 done
+if [ "$SYSTEMD" = 1 ]; then
+  [ -s /var/lib/vaultd/admin.token ] || fail "dpkg --purge deleted vaultd's state (it must keep the vault's data)"
+  rm -rf /var/lib/vaultd /var/lib/private/vaultd
+fi
 LEFT=()
 for p in "${OWNED_PATHS[@]}" /usr/share/doc/obagent /usr/share/doc/obagent-vaultd \
   /etc/systemd/system/multi-user.target.wants/cbengine.service \
