@@ -11,7 +11,8 @@ set -euo pipefail
 
 PKGS=(build-essential cmake ninja-build pkg-config clang-format curl util-linux
   libboost-dev libboost-program-options-dev libssl-dev libcpprest-dev libspdlog-dev libfmt-dev
-  nlohmann-json3-dev libgtest-dev libgmock-dev libzstd-dev python3 git)
+  nlohmann-json3-dev libgtest-dev libgmock-dev libzstd-dev python3 git
+  systemd wixl msitools)
 BENCH_PKGS=(restic borgbackup time bc)
 
 for arg in "$@"; do
