@@ -228,7 +228,7 @@ EOF
   NOTIFY_PID=$!
   wait_for 10 test -S "$WORK/notify.sock" || fail "the notify listener did not start"
   STATE=$WORK/engine-state
-  NOTIFY_SOCKET=$WORK/notify.sock /usr/bin/cbengine --foreground --state "$STATE" 2> "$WORK/cbengine.err" &
+  NOTIFY_SOCKET=$WORK/notify.sock /usr/bin/cbengine --foreground --state-dir "$STATE" 2> "$WORK/cbengine.err" &
   ENGINE_PID=$!
   wait_for 30 engine_ready || fail "cbengine sent no READY=1 within 30 s: $(cat "$WORK/cbengine.err")"
   kill -0 "$ENGINE_PID" || fail "cbengine exited after READY=1: $(cat "$WORK/cbengine.err")"
