@@ -78,7 +78,6 @@ class SocketListener final : public LocalListener {
     CloseFd(fd_);
     if (wake_[0] >= 0) CloseFd(wake_[0]);
     if (wake_[1] >= 0) CloseFd(wake_[1]);
-    ::unlink(path_.c_str());
   }
 
   Result<std::unique_ptr<LocalConnection>> Accept() override {
@@ -109,6 +108,10 @@ class SocketListener final : public LocalListener {
 
   void Close() override {
     if (closed_.exchange(true)) return;
+    // New clients find nothing (kNotFound) instead of waiting in the backlog
+    // of a listener that no longer accepts.
+    ::unlink(path_.c_str());
+    ::shutdown(fd_, SHUT_RDWR);
     if (wake_[1] >= 0) {
       char byte = 1;
       (void)!::write(wake_[1], &byte, 1);

@@ -1,0 +1,101 @@
+// The local API's requests and answers, without a transport, and over the
+// real platform transport (a Unix socket / named pipe) in the state folder.
+#include "obagent/api/local_api.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace obagent::api {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class LocalApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("local-api-test-" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    engine_ = std::make_unique<engine::EngineService>(
+        env_, engine::EngineOptions{dir_.string(), "/usr/bin/obctl", {}});
+  }
+  void TearDown() override {
+    engine_.reset();
+    fs::remove_all(dir_);
+  }
+
+  platform::Env& env_ = platform::Env::Default();
+  fs::path dir_;
+  std::unique_ptr<engine::EngineService> engine_;
+};
+
+TEST_F(LocalApiTest, RejectsMalformedAndUnknownRequests) {
+  for (const json& request : {json(42), json::object(), json{{"op", 7}}, json{{"op", "format"}}}) {
+    json answer = HandleRequest(*engine_, env_, request);
+    EXPECT_FALSE(answer["ok"].get<bool>()) << request;
+    EXPECT_FALSE(answer["message"].get<std::string>().empty());
+  }
+  json answer = HandleRequest(*engine_, env_, {{"op", "backup_now"}, {"trigger", "Whenever"}});
+  EXPECT_FALSE(answer["ok"].get<bool>());
+  answer = HandleRequest(*engine_, env_, {{"op", "job_stop"}});
+  EXPECT_NE(answer["message"].get<std::string>().find("needs a job"), std::string::npos);
+}
+
+TEST_F(LocalApiTest, StatusAndErrorsCarryTheirCodes) {
+  json status = HandleRequest(*engine_, env_, {{"op", "status"}});
+  EXPECT_TRUE(status["ok"].get<bool>());
+  EXPECT_TRUE(status["running"].is_null());
+  EXPECT_EQ(status["pid"].get<int64_t>(), env_.ProcessId());
+  json stop = HandleRequest(*engine_, env_, {{"op", "job_stop"}, {"id", "abcdef12"}});
+  EXPECT_FALSE(stop["ok"].get<bool>());
+  EXPECT_EQ(stop["code"].get<int>(), static_cast<int>(ErrorCode::kNotFound));
+}
+
+TEST_F(LocalApiTest, JobRecordsRoundTrip) {
+  engine::JobRecord r;
+  r.id = "0123456789abcdef";
+  r.type = "Backup";
+  r.state = engine::JobState::kCompletedWithWarnings;
+  r.start_ns = 5;
+  r.end_ns = 9;
+  r.files = 3;
+  r.bytes_scanned = 100;
+  r.bytes_transferred = 40;
+  r.recovery_point = "point";
+  r.error = "";
+  r.failed_files_log = "/x/LastBackupFailedFiles-0123.txt";
+  engine::JobRecord back = JobRecordFromJson(JobRecordJson(r));
+  EXPECT_EQ(back.id, r.id);
+  EXPECT_EQ(back.state, r.state);
+  EXPECT_EQ(back.bytes_transferred, r.bytes_transferred);
+  EXPECT_EQ(back.failed_files_log, r.failed_files_log);
+}
+
+TEST_F(LocalApiTest, ServesOverThePlatformTransportAndRefusesASecondListener) {
+  auto listener = env_.ListenLocal(env_.LocalApiAddress(dir_.string()));
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+  auto second = env_.ListenLocal(env_.LocalApiAddress(dir_.string()));
+  EXPECT_FALSE(second.ok());
+  LocalApiServer server(*engine_, env_, std::move(listener).value());
+  server.Start();
+  for (int i = 0; i < 3; ++i) {
+    auto answer = CallEngine(env_, dir_.string(), {{"op", "status"}});
+    ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+    EXPECT_EQ((*answer)["pid"].get<int64_t>(), env_.ProcessId());
+  }
+  auto refused = CallEngine(env_, dir_.string(), {{"op", "job_stop"}, {"id", "ffff0000"}});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kNotFound);
+  server.Close();
+  auto gone = CallEngine(env_, dir_.string(), {{"op", "status"}});
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.status().code(), ErrorCode::kNotFound);
+  EXPECT_NE(gone.status().detail().find("not running"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace obagent::api

@@ -1,0 +1,125 @@
+// The engine's own scheduler: when it fires, that it catches up a run missed
+// while it was not running exactly once, and that it stays quiet when the OS
+// scheduler fires instead.
+#include "obagent/engine/engine_service.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace obagent::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kMonday0000 = 1700438400;  // 2023-11-20 00:00:00 UTC, a Monday
+
+Policy DailyAt(int minutes) {
+  Policy p;
+  p.specs.push_back(FileSpec{"/data", false, true});
+  p.schedule.days = {0, 1, 2, 3, 4, 5, 6};
+  p.schedule.minutes_of_day = {minutes};
+  p.modified = kMonday0000;
+  return p;
+}
+
+TEST(DecideScheduledRunTest, RunsWhenAScheduledTimeHasPassedSinceTheLastLook) {
+  Policy p = DailyAt(21 * 60);
+  int64_t at2100 = kMonday0000 + 21 * 3600;
+  EXPECT_EQ(DecideScheduledRun(p, false, at2100 - 10, at2100 + 5, 0), ScheduleAction::kRun);
+  EXPECT_EQ(DecideScheduledRun(p, false, at2100 - 10, at2100 - 1, 0), ScheduleAction::kNothing);
+  EXPECT_EQ(DecideScheduledRun(p, false, at2100, at2100 + 3600, 0), ScheduleAction::kNothing);
+  // Local time: 21:00 at UTC+1 is 20:00 UTC.
+  EXPECT_EQ(DecideScheduledRun(p, false, at2100 - 3610, at2100 - 3590, 60), ScheduleAction::kRun);
+}
+
+TEST(DecideScheduledRunTest, QuietWithoutPolicyWhenPausedOrWhenTheOsSchedules) {
+  Policy p = DailyAt(21 * 60);
+  int64_t from = kMonday0000, to = kMonday0000 + 2 * 86400;
+  EXPECT_EQ(DecideScheduledRun(p, false, from, to, 0), ScheduleAction::kRun);
+  EXPECT_EQ(DecideScheduledRun(std::nullopt, false, from, to, 0), ScheduleAction::kNothing);
+  EXPECT_EQ(DecideScheduledRun(p, true, from, to, 0), ScheduleAction::kNothing);
+  p.paused = true;
+  EXPECT_EQ(DecideScheduledRun(p, false, from, to, 0), ScheduleAction::kNothing);
+}
+
+class EngineServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("engine-service-test-" +
+            std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::vector<JobRecord> Jobs() {
+    auto jobs = JobHistory(env_, dir_.string()).List();
+    EXPECT_TRUE(jobs.ok());
+    return jobs.ok() ? *jobs : std::vector<JobRecord>{};
+  }
+
+  platform::Env& env_ = platform::Env::Default();
+  fs::path dir_;
+};
+
+TEST_F(EngineServiceTest, MissedRunStartsOnceAtStartThenOnlyOnSchedule) {
+  Policy policy = DailyAt(3 * 60);  // 03:00 every day
+  ASSERT_TRUE(SavePolicy(env_, dir_.string(), policy).ok());
+  int64_t now = kMonday0000 + 2 * 86400 + 12 * 3600;  // two days later, noon
+  {
+    EngineService engine(env_, {dir_.string(), "/usr/bin/obctl", [&] { return now; }});
+    engine.SchedulerTick();  // the runs of Tue and Wed 03:00 were missed
+    auto running = engine.Running();
+    if (running) {
+      ASSERT_TRUE(engine.WaitForJob(running->record.id, 60000).ok());
+    }
+    // Not registered with a vault: the job is recorded and fails, which is
+    // what a user would see after a missed run on a broken agent.
+    auto jobs = Jobs();
+    ASSERT_EQ(jobs.size(), 1u);
+    EXPECT_EQ(jobs[0].type, "Backup");
+    EXPECT_EQ(jobs[0].state, JobState::kFailed);
+    EXPECT_EQ(engine.SchedulerKind(), "engine");  // no systemd in the test sandbox
+
+    now += 60;
+    engine.SchedulerTick();  // nothing due between noon and 12:01
+    EXPECT_FALSE(engine.Running());
+    EXPECT_EQ(Jobs().size(), 1u);
+  }
+  {
+    // A restart the same day: the missed run already ran.
+    now += 3600;
+    EngineService engine(env_, {dir_.string(), "/usr/bin/obctl", [&] { return now; }});
+    engine.SchedulerTick();
+    EXPECT_FALSE(engine.Running());
+    EXPECT_EQ(Jobs().size(), 1u);
+    // Next day 03:00 passes while the engine runs: one scheduled run.
+    now = kMonday0000 + 3 * 86400 + 3 * 3600 + 10;
+    engine.SchedulerTick();
+    auto running = engine.Running();
+    if (running) {
+      ASSERT_TRUE(engine.WaitForJob(running->record.id, 60000).ok());
+    }
+    EXPECT_EQ(Jobs().size(), 2u);
+  }
+}
+
+TEST_F(EngineServiceTest, PausedPolicyOrNoPolicyStartsNoJob) {
+  EngineService engine(env_, {dir_.string(), "/usr/bin/obctl", [] { return kMonday0000; }});
+  auto none = engine.StartPolicyBackup("BackupNow");
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().ToString().find("no backup policy"), std::string::npos);
+  Policy policy = DailyAt(60);
+  policy.paused = true;
+  ASSERT_TRUE(SavePolicy(env_, dir_.string(), policy).ok());
+  auto paused = engine.StartPolicyBackup("BackupNow");
+  ASSERT_FALSE(paused.ok());
+  EXPECT_NE(paused.status().ToString().find("paused"), std::string::npos);
+  EXPECT_TRUE(Jobs().empty());
+}
+
+}  // namespace
+}  // namespace obagent::engine
