@@ -51,6 +51,9 @@ Commands:
    --vault-credentials FILE --passphrase-file F to recover another machine)
   verify                                 check every object in the vault
   passphrase change [--new-passphrase-file F]  (or $OBAGENT_NEW_PASSPHRASE)
+  machine-setting show | set [--work-hour-bandwidth RATE ... | --no-throttle]
+         [--proxy-server URL --proxy-port N | --no-proxy] [--scratch-location DIR]
+                                         throttling, proxy, scratch (see 'obctl machine-setting')
   policy new|show|add-filespec|remove-filespec|set-schedule|set-retention|
          pause|resume|remove|schedule-files   the backup policy (see 'obctl policy')
   backup scheduled                       run the policy's backup and retention
@@ -237,18 +240,27 @@ Result<std::optional<std::string>> OptionalPassphrase(Globals& g, const po::vari
 
 json FailedFilesJson(const std::vector<engine::FailedFile>& files) {
   json list = json::array();
-  for (const auto& f : files) list.push_back({{"path", f.path}, {"error", f.error}});
+  for (const auto& f : files) {
+    list.push_back(
+        {{"path", f.path}, {"error", f.error}, {"os_error", os_error::Format(f.os_error)}});
+  }
   return list;
 }
 
-// LastBackupFailedFiles-<job>.txt in the agent's temp folder, as MARS does.
+// LastBackupFailedFiles-<job>.txt in the agent's temp folder, as MARS does:
+// one line per file, "<OS error>\t<path>\t<message>", the OS error in its
+// Windows form (0x80070005) or "-" when the cause was not an OS call. The
+// code comes first because a path may itself contain a tab.
 std::string WriteFailedFilesLog(Globals& g, const std::string& job,
                                 const std::vector<engine::FailedFile>& files) {
   if (files.empty()) return "";
   std::string dir = g.state_dir + "/temp";
   std::string path = dir + "/LastBackupFailedFiles-" + job + ".txt";
   std::string text;
-  for (const auto& f : files) text += f.path + "\t" + f.error + "\n";
+  for (const auto& f : files) {
+    std::string code = f.os_error == os_error::kNone ? "-" : os_error::Format(f.os_error);
+    text += code + "\t" + f.path + "\t" + f.error + "\n";
+  }
   if (!g.env->CreateDirs(dir, true).ok()) return "";
   if (!g.env->WriteFileAtomic(path, AsBytes(text), true).ok()) return "";
   return path;
@@ -386,8 +398,10 @@ int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std:
               << HumanBytes(s.bytes_scanned) << " scanned, " << HumanBytes(s.bytes_read)
               << " read, " << HumanBytes(s.bytes_new) << " new, " << HumanBytes(s.bytes_uploaded)
               << " uploaded\n";
-    for (const auto& f : report->failed_files)
-      std::cout << "  skipped " << f.path << ": " << f.error << "\n";
+    for (const auto& f : report->failed_files) {
+      std::cout << "  skipped " << f.path << ": "
+                << (f.os_error ? "[" + os_error::Format(f.os_error) + "] " : "") << f.error << "\n";
+    }
     if (!failed_log.empty()) std::cout << "  failed files listed in " << failed_log << "\n";
   }
   RunAfterBackupScript(g, job, report->point_id, engine::JobStateName(report->state));
@@ -770,6 +784,7 @@ int Run(int argc, char** argv) {
       {"recover", Recover},
       {"verify", no_args(Verify)},
       {"passphrase change", PassphraseChange},
+      {"machine-setting", MachineSettingCommand},
       {"prune",
        [](Globals& g, const std::vector<std::string>& args) {
          return WithJob(g, "Prune", [&](engine::JobRecord&) { return PruneCommand(g, args); });

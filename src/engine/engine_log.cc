@@ -37,4 +37,10 @@ void LogMilestone(Milestone id, const std::string& text) {
                   text);
 }
 
+void LogInfo(const std::string& text) {
+  std::lock_guard lock(log_mu);
+  if (!engine_log) return;
+  engine_log->info("{}", text);
+}
+
 }  // namespace obagent::engine

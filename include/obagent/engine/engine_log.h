@@ -24,5 +24,7 @@ enum class Milestone : int {
 void OpenEngineLog(const std::string& state_dir);
 // "[5035] Backup completed: …"
 void LogMilestone(Milestone id, const std::string& text);
+// A line without a message ID (settings in force, e.g. the throttle rate).
+void LogInfo(const std::string& text);
 
 }  // namespace obagent::engine
