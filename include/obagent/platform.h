@@ -41,6 +41,17 @@ struct DiskSpace {
   uint64_t free_bytes = 0;  // available to this (unprivileged) user
 };
 
+// Attributes that make a folder unfit to be the scratch folder. On Windows
+// MARS refuses a scratch folder that is NTFS-compressed or sparse (staging
+// files must be written in place at full size) or a reparse point (a
+// junction, symlink or mount point could redirect the key file and staging).
+struct ScratchAttributes {
+  bool compressed = false;
+  bool sparse = false;
+  bool reparse_point = false;
+  bool any() const { return compressed || sparse || reparse_point; }
+};
+
 class ReadableFile {
  public:
   virtual ~ReadableFile() = default;
@@ -171,6 +182,9 @@ class Env {
   virtual Result<std::unique_ptr<ReadableFile>> OpenForRead(const std::string& path) = 0;
   virtual Result<std::string> ReadLink(const std::string& path) = 0;
   virtual Result<DiskSpace> GetDiskSpace(const std::string& path) = 0;
+  // The attributes of an existing folder that make it unfit for scratch
+  // (kNotFound if it does not exist). Checked before every job.
+  virtual Result<ScratchAttributes> ScratchFolderProblems(const std::string& path) = 0;
   virtual Result<Bytes> ReadFile(const std::string& path) = 0;
   // Temp file + fsync + rename + fsync of the folder. With owner_only the
   // file is created readable by the service account only (0600 / owner ACL).

@@ -36,6 +36,25 @@ enum class ErrorCode : uint8_t {
   kMachineRenamed,            // 230006
 };
 
+// The operating-system error behind a Status, in the form Windows and MARS
+// print it: HRESULT_FROM_WIN32(code), "0x80070005". src/platform maps the
+// native error (errno, GetLastError) to it, so a failed-files list reads the
+// same on every system. 0 means no OS error is known.
+namespace os_error {
+inline constexpr uint32_t kNone = 0;
+inline constexpr uint32_t kFileNotFound = 0x80070002;      // ERROR_FILE_NOT_FOUND
+inline constexpr uint32_t kPathNotFound = 0x80070003;      // ERROR_PATH_NOT_FOUND
+inline constexpr uint32_t kAccessDenied = 0x80070005;      // ERROR_ACCESS_DENIED
+inline constexpr uint32_t kSharingViolation = 0x80070020;  // ERROR_SHARING_VIOLATION
+inline constexpr uint32_t kNotSupported = 0x80070032;      // ERROR_NOT_SUPPORTED
+inline constexpr uint32_t kFileCorrupt = 0x80070570;       // ERROR_FILE_CORRUPT
+inline constexpr uint32_t kIoDevice = 0x8007045D;          // ERROR_IO_DEVICE
+inline constexpr uint32_t kDiskFull = 0x80070070;          // ERROR_DISK_FULL
+inline constexpr uint32_t kUnspecified = 0x80004005;       // E_FAIL
+// "0x80070005"; "" for kNone.
+std::string Format(uint32_t hresult);
+}  // namespace os_error
+
 // The ID users search for ("34506", "0x1FC07", "SalLowDiskSpace"...), or ""
 // for codes outside the catalogue.
 std::string_view CatalogueId(ErrorCode code);
@@ -46,11 +65,16 @@ class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(ErrorCode code, std::string detail) : code_(code), detail_(std::move(detail)) {}
+  Status(ErrorCode code, std::string detail, uint32_t os_error)
+      : code_(code), detail_(std::move(detail)), os_error_(os_error) {}
 
   static Status Ok() { return Status(); }
   bool ok() const { return code_ == ErrorCode::kOk; }
   ErrorCode code() const { return code_; }
   const std::string& detail() const { return detail_; }
+  // The OS error (os_error::k…) when the status comes from an OS call, else
+  // os_error::kNone. Kept by WithContext.
+  uint32_t os_error() const { return os_error_; }
   // "[34506] Encryption passphrase not correctly configured: <detail>" for
   // catalogue codes, "<detail>" otherwise.
   std::string ToString() const;
@@ -60,6 +84,7 @@ class [[nodiscard]] Status {
  private:
   ErrorCode code_ = ErrorCode::kOk;
   std::string detail_;
+  uint32_t os_error_ = os_error::kNone;
 };
 
 inline Status InvalidArgument(std::string d) { return {ErrorCode::kInvalidArgument, std::move(d)}; }

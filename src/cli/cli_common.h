@@ -66,6 +66,8 @@ inline po::variables_map Parse(const std::vector<std::string>& args,
 
 // obctl prune (prune_command.cc).
 int PruneCommand(Globals& g, const std::vector<std::string>& args);
+// obctl machine-setting show|set (machine_setting_command.cc).
+int MachineSettingCommand(Globals& g, const std::vector<std::string>& args);
 // obctl policy … (policy_command.cc); args[0] is the subcommand.
 int PolicyCommand(const std::string& state_dir, bool json, const std::vector<std::string>& args);
 

@@ -54,6 +54,9 @@ Commands:
    --vault-credentials FILE --passphrase-file F to recover another machine)
   verify                                 check every object in the vault
   passphrase change [--new-passphrase-file F]  (or $OBAGENT_NEW_PASSPHRASE)
+  machine-setting show | set [--work-hour-bandwidth RATE ... | --no-throttle]
+         [--proxy-server URL --proxy-port N | --no-proxy] [--scratch-location DIR]
+                                         throttling, proxy, scratch (see 'obctl machine-setting')
   policy new|show|add-filespec|remove-filespec|set-schedule|set-retention|
          pause|resume|remove|schedule-files   the backup policy (see 'obctl policy')
   backup scheduled                       run the policy's backup and retention
@@ -244,7 +247,10 @@ Result<std::optional<std::string>> OptionalPassphrase(Globals& g, const po::vari
 
 json FailedFilesJson(const std::vector<engine::FailedFile>& files) {
   json list = json::array();
-  for (const auto& f : files) list.push_back({{"path", f.path}, {"error", f.error}});
+  for (const auto& f : files) {
+    list.push_back(
+        {{"path", f.path}, {"error", f.error}, {"os_error", os_error::Format(f.os_error)}});
+  }
   return list;
 }
 
@@ -303,8 +309,10 @@ int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
               << HumanBytes(s.bytes_scanned) << " scanned, " << HumanBytes(s.bytes_read)
               << " read, " << HumanBytes(s.bytes_new) << " new, " << HumanBytes(s.bytes_uploaded)
               << " uploaded\n";
-    for (const auto& f : report.failed_files)
-      std::cout << "  skipped " << f.path << ": " << f.error << "\n";
+    for (const auto& f : report.failed_files) {
+      std::cout << "  skipped " << f.path << ": "
+                << (f.os_error ? "[" + os_error::Format(f.os_error) + "] " : "") << f.error << "\n";
+    }
     if (!out.record.failed_files_log.empty()) {
       std::cout << "  failed files listed in " << out.record.failed_files_log << "\n";
     }
@@ -831,6 +839,7 @@ int Run(int argc, char** argv) {
       {"recover", Recover},
       {"verify", no_args(Verify)},
       {"passphrase change", PassphraseChange},
+      {"machine-setting", MachineSettingCommand},
       {"prune",
        [](Globals& g, const std::vector<std::string>& args) {
          return WithJob(g, "Prune", [&](engine::JobRecord&) { return PruneCommand(g, args); });

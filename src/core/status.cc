@@ -1,6 +1,15 @@
 #include "obagent/status.h"
 
+#include <cstdio>
+
 namespace obagent {
+
+std::string os_error::Format(uint32_t hresult) {
+  if (hresult == kNone) return "";
+  char text[16];
+  std::snprintf(text, sizeof text, "0x%08X", static_cast<unsigned>(hresult));
+  return text;
+}
 
 std::string_view CatalogueId(ErrorCode code) {
   switch (code) {
@@ -63,7 +72,7 @@ std::string Status::ToString() const {
 
 Status Status::WithContext(std::string_view context) const {
   if (ok()) return *this;
-  return Status(code_, std::string(context) + ": " + detail_);
+  return Status(code_, std::string(context) + ": " + detail_, os_error_);
 }
 
 }  // namespace obagent

@@ -5,6 +5,8 @@
 
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
+#include "obagent/engine/engine_log.h"
+#include "obagent/storage/throttled_store.h"
 #include "obagent/vault/credentials.h"
 
 namespace obagent::engine {
@@ -12,8 +14,6 @@ namespace obagent::engine {
 namespace {
 
 using nlohmann::json;
-
-constexpr char kKekFileName[] = "OnlineBackup.KEK";
 
 std::string ConfigPath(const std::string& state_dir) { return state_dir + "/agent.json"; }
 
@@ -23,7 +23,33 @@ Result<json> ParseJson(ByteView data, const std::string& what) {
   return j;
 }
 
-Status SaveConfig(platform::Env& env, const std::string& state_dir, const AgentConfig& c) {
+json ThrottleJson(const BandwidthThrottle& t) {
+  return {{"enabled", t.enabled},
+          {"work_days", FormatWorkDays(t.work_days)},
+          {"start_work_hour", FormatHourMinute(t.work_start_minute)},
+          {"end_work_hour", FormatHourMinute(t.work_end_minute)},
+          {"work_hour_bytes_per_second", t.work_bytes_per_second},
+          {"non_work_hour_bytes_per_second", t.non_work_bytes_per_second}};
+}
+
+Result<BandwidthThrottle> ThrottleFromJson(const json& j) {
+  BandwidthThrottle t;
+  if (j.is_null()) return t;  // written before throttling existed: off
+  if (!j.is_object()) return Corrupt("agent.json: throttle is not an object");
+  t.enabled = j.value("enabled", false);
+  OB_ASSIGN_OR_RETURN(t.work_days, ParseWorkDays(j.value("work_days", "mon,tue,wed,thu,fri")));
+  OB_ASSIGN_OR_RETURN(t.work_start_minute, ParseHourMinute(j.value("start_work_hour", "09:00")));
+  OB_ASSIGN_OR_RETURN(t.work_end_minute, ParseHourMinute(j.value("end_work_hour", "18:00")));
+  t.work_bytes_per_second = j.value("work_hour_bytes_per_second", uint64_t{0});
+  t.non_work_bytes_per_second = j.value("non_work_hour_bytes_per_second", uint64_t{0});
+  Status valid = t.Validate();
+  if (!valid.ok()) return Corrupt("agent.json: throttle: " + valid.detail());
+  return t;
+}
+
+}  // namespace
+
+Status SaveAgentConfig(platform::Env& env, const std::string& state_dir, const AgentConfig& c) {
   json j = {{"version", kAgentConfigVersion},
             {"vault", c.vault},
             {"service_url", c.service_url},
@@ -35,12 +61,13 @@ Status SaveConfig(platform::Env& env, const std::string& state_dir, const AgentC
             {"proxy", c.proxy},
             {"proxy_user", c.proxy_user},
             {"proxy_password", c.proxy_password},
-            {"scratch_dir", c.scratch_dir}};
+            {"scratch_dir", c.scratch_dir},
+            {"throttle", ThrottleJson(c.throttle)}};
   OB_RETURN_IF_ERROR(env.CreateDirs(state_dir, true));
   return env.WriteFileAtomic(ConfigPath(state_dir), AsBytes(j.dump(2)), true);
 }
 
-Result<AgentConfig> LoadConfig(platform::Env& env, const std::string& state_dir) {
+Result<AgentConfig> LoadAgentConfig(platform::Env& env, const std::string& state_dir) {
   Result<Bytes> data = env.ReadFile(ConfigPath(state_dir));
   if (!data.ok()) {
     if (data.status().code() == ErrorCode::kNotFound) {
@@ -70,8 +97,22 @@ Result<AgentConfig> LoadConfig(platform::Env& env, const std::string& state_dir)
   if ((c.vault.empty() && c.service_url.empty()) || c.machine_id.empty() || c.scratch_dir.empty()) {
     return Corrupt(ConfigPath(state_dir) + " is incomplete");
   }
+  OB_ASSIGN_OR_RETURN(c.throttle,
+                      ThrottleFromJson(j.contains("throttle") ? j["throttle"] : json()));
   return c;
 }
+
+ServiceConnection ServiceConnectionFor(const AgentConfig& c, std::string token) {
+  ServiceConnection conn;
+  conn.url = c.service_url;
+  conn.token = std::move(token);
+  conn.proxy = c.proxy;
+  conn.proxy_user = c.proxy_user;
+  conn.proxy_password = c.proxy_password;
+  return conn;
+}
+
+namespace {
 
 Result<std::string> ReadVaultId(storage::BlobStore& store) {
   Result<Bytes> data = store.Get("vault.json");
@@ -140,16 +181,6 @@ Result<keys::LocalKekFile> OpenWithPassphrase(const keys::WrappedKey& wrapped,
   }
   master = *opened;
   return file;
-}
-
-ServiceConnection ConnectionFor(const AgentConfig& c, std::string token) {
-  ServiceConnection conn;
-  conn.url = c.service_url;
-  conn.token = std::move(token);
-  conn.proxy = c.proxy;
-  conn.proxy_user = c.proxy_user;
-  conn.proxy_password = c.proxy_password;
-  return conn;
 }
 
 Result<std::string> ReadCredentialsText(platform::Env& env, const std::string& file,
@@ -222,7 +253,7 @@ Result<AgentConfig> RegisterEmbedded(platform::Env& env, const std::string& stat
     OB_RETURN_IF_ERROR(machine->Put("machine.json", AsBytes(j.dump(2))));
   }
   OB_RETURN_IF_ERROR(WriteKekFile(env, config.scratch_dir, kek_file));
-  OB_RETURN_IF_ERROR(SaveConfig(env, state_dir, config));
+  OB_RETURN_IF_ERROR(SaveAgentConfig(env, state_dir, config));
   return config;
 }
 
@@ -240,7 +271,7 @@ Result<AgentConfig> RegisterWithService(platform::Env& env, const std::string& s
   config.proxy_password = options.proxy_password;
   OB_RETURN_IF_ERROR(PrepareScratch(env, state_dir, options, config));
 
-  VaultClient client(ConnectionFor(config, ""));
+  VaultClient client(ServiceConnectionFor(config, ""));
   OB_ASSIGN_OR_RETURN(json prepared,
                       client.Call("POST", "/v1/register/prepare",
                                   {{"credentials", text}, {"machine_name", config.machine_name}}));
@@ -268,8 +299,21 @@ Result<AgentConfig> RegisterWithService(platform::Env& env, const std::string& s
     return Corrupt("the vault service did not return a machine id and token");
   }
   OB_RETURN_IF_ERROR(WriteKekFile(env, config.scratch_dir, kek_file));
-  OB_RETURN_IF_ERROR(SaveConfig(env, state_dir, config));
+  OB_RETURN_IF_ERROR(SaveAgentConfig(env, state_dir, config));
   return config;
+}
+
+// With throttling on, every transfer of the machine's store goes through one
+// token bucket following the work-hour schedule; the rate is logged so an
+// administrator can see which one a job ran with.
+void ApplyThrottle(const AgentConfig& c, std::unique_ptr<storage::BlobStore>& store) {
+  if (!c.throttle.enabled) return;
+  storage::ThrottleClock& clock = storage::ThrottleClock::Real();
+  std::unique_ptr<storage::RateSchedule> schedule = NewLocalTimeSchedule(c.throttle);
+  LogEngineEvent("Bandwidth throttling: " + c.throttle.Describe() + "; now " +
+          FormatBandwidth(schedule->BytesPerSecondAt(clock.NowNs())));
+  auto bucket = std::make_shared<storage::TokenBucket>(std::move(schedule), clock);
+  store = storage::NewThrottledStore(std::move(store), std::move(bucket));
 }
 
 // Opens the repository of a machine-scoped store with a KEK.
@@ -302,6 +346,21 @@ Status CheckScratch(platform::Env& env, const std::string& scratch_dir) {
     return Status(ErrorCode::kActivationFailed,
                   "the scratch folder " + scratch_dir +
                       " is missing or was moved; restore it or register again with --scratch");
+  }
+  Result<platform::ScratchAttributes> attributes = env.ScratchFolderProblems(scratch_dir);
+  if (!attributes.ok()) {
+    return Status(ErrorCode::kScratchInaccessible, attributes.status().ToString());
+  }
+  if (attributes->any()) {
+    std::string what;
+    if (attributes->compressed) what += "compressed, ";
+    if (attributes->sparse) what += "sparse, ";
+    if (attributes->reparse_point) what += "a reparse point (junction, symlink or mount), ";
+    what.resize(what.size() - 2);
+    return Status(ErrorCode::kScratchInaccessible,
+                  "the scratch folder " + scratch_dir + " is " + what +
+                      "; staging needs a plain folder: move the scratch folder "
+                      "('obctl machine-setting set --scratch-location DIR')");
   }
   Result<platform::DiskSpace> space = env.GetDiskSpace(scratch_dir);
   if (!space.ok()) return Status(ErrorCode::kScratchInaccessible, space.status().ToString());
@@ -336,7 +395,7 @@ Result<AgentConfig> Register(platform::Env& env, const std::string& state_dir,
 Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
                               const std::optional<std::string>& passphrase) {
   OpenedAgent agent;
-  OB_ASSIGN_OR_RETURN(agent.config, LoadConfig(env, state_dir));
+  OB_ASSIGN_OR_RETURN(agent.config, LoadAgentConfig(env, state_dir));
   const AgentConfig& c = agent.config;
   if (env.Hostname() != c.machine_name) {
     return Status(ErrorCode::kMachineRenamed, "this machine was registered as '" + c.machine_name +
@@ -356,7 +415,7 @@ Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
                   "the key file in scratch is damaged: " + kek_file.status().ToString());
   }
   if (!c.service_url.empty()) {
-    agent.client = std::make_unique<VaultClient>(ConnectionFor(c, c.token));
+    agent.client = std::make_unique<VaultClient>(ServiceConnectionFor(c, c.token));
     OB_ASSIGN_OR_RETURN(json machine, agent.client->Call("GET", "/v1/machine"));
     if (machine.value("vault_id", "") != c.vault_id) {
       return Status(ErrorCode::kInvalidVaultCredentials, "the vault service at " + c.service_url +
@@ -385,6 +444,7 @@ Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
                     "the passphrase is not the one this machine's data is encrypted with");
     }
   }
+  ApplyThrottle(c, agent.store);
   agent.staging_dir = c.scratch_dir + "/staging";
   OB_RETURN_IF_ERROR(env.CreateDirs(agent.staging_dir, true));
   OB_ASSIGN_OR_RETURN(agent.repo, OpenRepository(env, *agent.store, wrapped, kek_file->kek,
@@ -397,20 +457,20 @@ Result<OpenedAgent> OpenSourceMachine(platform::Env& env, const std::string& sta
                                       const std::string& source_machine,
                                       const std::string& passphrase) {
   OpenedAgent agent;
-  OB_ASSIGN_OR_RETURN(agent.config, LoadConfig(env, state_dir));
+  OB_ASSIGN_OR_RETURN(agent.config, LoadAgentConfig(env, state_dir));
   if (agent.config.service_url.empty()) {
     return InvalidArgument("alternate-machine recovery needs a machine registered with vaultd");
   }
   OB_RETURN_IF_ERROR(CheckScratch(env, agent.config.scratch_dir));
   vault::VaultCredentials creds;
   OB_ASSIGN_OR_RETURN(std::string text, ReadCredentialsText(env, credentials_file, creds));
-  VaultClient own(ConnectionFor(agent.config, agent.config.token));
+  VaultClient own(ServiceConnectionFor(agent.config, agent.config.token));
   OB_ASSIGN_OR_RETURN(json session,
                       own.Call("POST", "/v1/recovery-sessions",
                                {{"credentials", text}, {"source_machine", source_machine}}));
   std::string machine_id = session.value("machine_id", "");
   agent.client =
-      std::make_unique<VaultClient>(ConnectionFor(agent.config, session.value("token", "")));
+      std::make_unique<VaultClient>(ServiceConnectionFor(agent.config, session.value("token", "")));
   agent.store = agent.client->ObjectStore();
   // The source machine's current key is whichever one the passphrase opens.
   OB_ASSIGN_OR_RETURN(auto key_names, agent.store->List("keys/"));
@@ -422,6 +482,7 @@ Result<OpenedAgent> OpenSourceMachine(platform::Env& env, const std::string& sta
     agent.config.machine_id = machine_id;
     agent.config.machine_name = source_machine;
     agent.staging_dir = "";
+    ApplyThrottle(agent.config, agent.store);
     OB_ASSIGN_OR_RETURN(agent.repo,
                         OpenRepository(env, *agent.store, wrapped, kek,
                                        agent.config.scratch_dir + "/cache-" + machine_id));

@@ -125,7 +125,7 @@ void BackupRun::Fail(Status status) {
 }
 
 void BackupRun::Skip(const std::string& path, const Status& why) {
-  skipped_.push_back({path, why.ToString()});
+  skipped_.push_back({path, why.ToString(), why.os_error()});
   ++stats_.files_skipped;
 }
 
@@ -325,7 +325,8 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
       return ReadFile(path, info, *pending.chunks);
     }
     case platform::FileKind::kOther:
-      Skip(path, InvalidArgument("unsupported file type (device, socket or pipe)"));
+      Skip(path, Status(ErrorCode::kInvalidArgument,
+                        "unsupported file type (device, socket or pipe)", os_error::kNotSupported));
       return false;
   }
   return false;

@@ -61,14 +61,20 @@ class CancelWatcher {
   std::thread thread_;  // last: starts after the members it uses
 };
 
-// LastBackupFailedFiles-<job>.txt in the agent's temp folder, as MARS does.
+// LastBackupFailedFiles-<job>.txt in the agent's temp folder, as MARS does:
+// one line per file, "<OS error>\t<path>\t<message>", the OS error in its
+// Windows form (0x80070005) or "-" when the cause was not an OS call. The
+// code comes first because a path may itself contain a tab.
 std::string WriteFailedFilesLog(platform::Env& env, const std::string& state_dir,
                                 const std::string& job, const std::vector<FailedFile>& files) {
   if (files.empty()) return "";
   std::string dir = state_dir + "/temp";
   std::string path = dir + "/LastBackupFailedFiles-" + job + ".txt";
   std::string text;
-  for (const auto& f : files) text += f.path + "\t" + f.error + "\n";
+  for (const auto& f : files) {
+    std::string code = f.os_error == os_error::kNone ? "-" : os_error::Format(f.os_error);
+    text += code + "\t" + f.path + "\t" + f.error + "\n";
+  }
   if (!env.CreateDirs(dir, true).ok()) return "";
   if (!env.WriteFileAtomic(path, AsBytes(text), true).ok()) return "";
   return path;

@@ -22,9 +22,26 @@ rc=0; obctl backup start --include "$SRC" > /dev/null || rc=$?
 [ "$(latest state)" = CompletedWithWarnings ] || fail "skipped file: state $(latest state)"
 log=$(latest failed_files_log)
 grep -q "a pipe" "$log" || fail "failed-files log does not list the pipe"
+grep -qP "^0x80070032\t$SRC/a pipe\t" "$log" || fail "the pipe is not listed with 0x80070032: $(cat "$log")"
 [[ "$(basename "$log")" == LastBackupFailedFiles-$(latest id).txt ]] || fail "failed-files log name $log"
 rm "$SRC/a pipe"
 pass "skipped files: CompletedWithWarnings, listed in LastBackupFailedFiles-<job>.txt"
+
+# Permission bits do not stop root, but a sysctl file without a read bit
+# does: the closest thing to a locked-down file a root test can provoke.
+DENIED=/proc/sys/vm/compact_memory
+if [ -f "$DENIED" ] && ! cat "$DENIED" > /dev/null 2>&1; then
+  rc=0; obctl backup start --include "$SRC" --include "$DENIED" > /dev/null || rc=$?
+  [ "$rc" = 3 ] || fail "an unreadable file must exit 3, got $rc"
+  grep -qP "^0x80070005\t$DENIED\t.*access denied" "$(latest failed_files_log)" ||
+    fail "access denied not listed with 0x80070005: $(cat "$(latest failed_files_log)")"
+  pass "an unreadable file is listed with 0x80070005 (access denied)"
+  # The latest point must not name the skipped root: the recovery below
+  # restores all of it.
+  obctl backup start --include "$SRC" > /dev/null
+else
+  echo "skip - $DENIED is readable here; access denied not provoked"
+fi
 
 expect_fail "" obctl backup start --include "$WORK/does-not-exist"
 [ "$(latest state)" = Failed ] || fail "failed backup state $(latest state)"

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "obagent/engine/machine_settings.h"
 #include "obagent/engine/repository.h"
 #include "obagent/engine/vault_client.h"
 #include "obagent/platform.h"
@@ -38,7 +39,18 @@ struct AgentConfig {
   std::string proxy_user;
   std::string proxy_password;
   std::string scratch_dir;
+  BandwidthThrottle throttle;
 };
+
+// The key file in the scratch folder.
+inline constexpr char kKekFileName[] = "OnlineBackup.KEK";
+
+// <state dir>/agent.json: 0x1FC07 when missing (not registered).
+Result<AgentConfig> LoadAgentConfig(platform::Env& env, const std::string& state_dir);
+// Written atomically, owner only.
+Status SaveAgentConfig(platform::Env& env, const std::string& state_dir, const AgentConfig& config);
+// How this machine reaches vaultd (service URL and proxy) with a token.
+ServiceConnection ServiceConnectionFor(const AgentConfig& config, std::string token);
 
 // Creates an empty local vault. kAlreadyExists if one is there.
 Result<std::string> InitLocalVault(platform::Env& env, const std::string& path);
@@ -59,8 +71,10 @@ struct RegisterOptions {
 Result<AgentConfig> Register(platform::Env& env, const std::string& state_dir,
                              const RegisterOptions& options);
 
-// Scratch checks run before every job: exists (else 0x1FC07), writable (else
-// SalVhdInitializationError), at least 5 % free (else SalLowDiskSpace).
+// Scratch checks run before every job: exists and is a folder, not a symlink
+// (else 0x1FC07); not compressed, sparse or a reparse point (Windows) and
+// writable (else SalVhdInitializationError); at least 5 % free (else
+// SalLowDiskSpace).
 Status CheckScratch(platform::Env& env, const std::string& scratch_dir);
 
 struct OpenedAgent {
@@ -74,7 +88,8 @@ struct OpenedAgent {
 
 // Everything a job needs: config, scratch checks, the master key opened with
 // the stored KEK (34506 if missing or wrong) and, when a passphrase is
-// given, checked against it too.
+// given, checked against it too. With throttling on, the machine's store
+// passes every transfer through one token bucket (the rate is logged).
 Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
                               const std::optional<std::string>& passphrase);
 

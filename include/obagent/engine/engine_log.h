@@ -26,7 +26,8 @@ enum class Milestone : int {
 void OpenEngineLog(const std::string& state_dir, bool also_stderr = false);
 // "[5035] Backup completed: …"
 void LogMilestone(Milestone id, const std::string& text);
-// Engine events without a message ID (service start/stop, scheduling).
+// Engine events without a message ID (service start/stop, scheduling,
+// settings in force such as the throttle rate).
 void LogEngineEvent(const std::string& text, bool error = false);
 
 }  // namespace obagent::engine

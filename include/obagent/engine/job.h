@@ -25,6 +25,9 @@ using ProgressFn = std::function<void(const Progress&)>;
 struct FailedFile {
   std::string path;
   std::string error;
+  // The OS error that made the file fail (os_error::k…, e.g. 0x80070005
+  // access denied), kNone when the cause was not an OS call.
+  uint32_t os_error = 0;
 };
 
 }  // namespace obagent::engine

@@ -249,6 +249,17 @@ class PosixEnv final : public Env {
     return space;
   }
 
+  // None of the three applies here. File system compression (btrfs, ZFS) is
+  // transparent to the staging files, which are written whole and fsynced;
+  // sparseness is a property of single files, never inherited from a folder;
+  // and a symlink in place of the scratch folder is already refused by the
+  // lstat of CheckScratch (it reads as a moved scratch folder, 0x1FC07).
+  Result<ScratchAttributes> ScratchFolderProblems(const std::string& path) override {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus("stat", path, errno);
+    return ScratchAttributes{};
+  }
+
   Result<Bytes> ReadFile(const std::string& path) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) return ErrnoStatus("open", path, errno);

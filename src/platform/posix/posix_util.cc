@@ -27,24 +27,81 @@ std::string ErrnoText(int err) {
 
 }  // namespace
 
+uint32_t OsErrorFromErrno(int err) {
+  // HRESULT_FROM_WIN32(x) = 0x80070000 | x for the Win32 error x.
+  constexpr auto win32 = [](uint32_t code) { return 0x80070000u | code; };
+  switch (err) {
+    case 0:
+      return os_error::kNone;
+    case ENOENT:
+      return os_error::kFileNotFound;
+    case ENOTDIR:  // a component of the path is not a folder
+      return os_error::kPathNotFound;
+    case EACCES:
+    case EPERM:
+      return os_error::kAccessDenied;
+    // Linux has no mandatory share modes; these are its "in use" answers.
+    case EBUSY:
+    case ETXTBSY:
+      return os_error::kSharingViolation;
+    // Sockets, FIFOs without a writer, device nodes without a driver.
+    case ENXIO:
+    case ENODEV:
+    case EOPNOTSUPP:
+#if EOPNOTSUPP != ENOTSUP
+    case ENOTSUP:
+#endif
+      return os_error::kNotSupported;
+    // What Linux file systems return for damaged metadata (EFSCORRUPTED is
+    // EUCLEAN) or a failed checksum.
+    case EUCLEAN:
+    case EBADMSG:
+      return os_error::kFileCorrupt;
+    case EIO:
+      return os_error::kIoDevice;
+    case ENOSPC:
+    case EDQUOT:
+      return os_error::kDiskFull;
+    case EEXIST:
+      return win32(183);  // ERROR_ALREADY_EXISTS
+    case ENAMETOOLONG:
+      return win32(206);  // ERROR_FILENAME_EXCED_RANGE
+    case ELOOP:
+      return win32(1921);  // ERROR_CANT_RESOLVE_FILENAME
+    case EROFS:
+      return win32(19);  // ERROR_WRITE_PROTECT
+    case EMFILE:
+    case ENFILE:
+      return win32(4);  // ERROR_TOO_MANY_OPEN_FILES
+    case ENOMEM:
+      return win32(14);  // ERROR_OUTOFMEMORY
+    case EINVAL:
+      return win32(87);  // ERROR_INVALID_PARAMETER
+    default:
+      return os_error::kUnspecified;
+  }
+}
+
 Status ErrnoStatus(std::string_view op, std::string_view path, int err) {
   std::string detail = std::string(op) + " '" + std::string(path) + "': ";
   std::string text = ErrnoText(err);
+  const uint32_t os = OsErrorFromErrno(err);
   switch (err) {
     case ENOENT:
     case ENOTDIR:
-      return {ErrorCode::kNotFound, detail + text + " (errno " + std::to_string(err) + ")"};
+      return {ErrorCode::kNotFound, detail + text + " (errno " + std::to_string(err) + ")", os};
     case EEXIST:
-      return {ErrorCode::kAlreadyExists, detail + text + " (errno " + std::to_string(err) + ")"};
+      return {ErrorCode::kAlreadyExists, detail + text + " (errno " + std::to_string(err) + ")",
+              os};
     case ENOSPC:
     case EDQUOT:
-      return {ErrorCode::kNoSpace, detail + text + " (errno " + std::to_string(err) + ")"};
+      return {ErrorCode::kNoSpace, detail + text + " (errno " + std::to_string(err) + ")", os};
     case EACCES:
     case EPERM:
       return {ErrorCode::kIo,
-              detail + "access denied (" + text + ", errno " + std::to_string(err) + ")"};
+              detail + "access denied (" + text + ", errno " + std::to_string(err) + ")", os};
     default:
-      return {ErrorCode::kIo, detail + text + " (errno " + std::to_string(err) + ")"};
+      return {ErrorCode::kIo, detail + text + " (errno " + std::to_string(err) + ")", os};
   }
 }
 

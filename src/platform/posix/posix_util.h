@@ -19,8 +19,13 @@ inline constexpr std::string_view kTempPrefix = ".tmp-";
 
 // "<op> '<path>': <text> (errno N)". ENOENT/ENOTDIR -> kNotFound,
 // EEXIST -> kAlreadyExists, EACCES/EPERM -> kIo with "access denied",
-// everything else -> kIo.
+// everything else -> kIo. The status carries OsErrorFromErrno(err).
 Status ErrnoStatus(std::string_view op, std::string_view path, int err);
+
+// The Windows form (HRESULT_FROM_WIN32) of an errno value, as the Windows
+// implementation reports GetLastError(): what a failed-files list shows.
+// Errors with no close Windows counterpart become os_error::kUnspecified.
+uint32_t OsErrorFromErrno(int err);
 
 FileKind KindFromMode(mode_t mode);
 FileInfo InfoFromStat(const struct stat& st);

@@ -1,0 +1,192 @@
+// obctl machine-setting show|set: Get-/Set-OBMachineSetting. Bandwidth
+// throttling by work hours, the proxy to vaultd, and the scratch folder.
+// Everything given is checked before anything changes.
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/cli_common.h"
+#include "obagent/engine/agent.h"
+#include "obagent/engine/machine_settings.h"
+
+namespace obagent::cli {
+
+namespace {
+
+constexpr char kMachineSettingUsage[] = R"(usage: obctl machine-setting show
+       obctl machine-setting set [options]
+
+  --work-day mon,tue,...        days with work hours (or all)
+  --start-work-hour HH:MM       start of work hours (local time)
+  --end-work-hour HH:MM         end of work hours (exclusive; 24:00 allowed)
+  --work-hour-bandwidth RATE    during work hours
+  --non-work-hour-bandwidth RATE  at all other times
+  --no-throttle                 transfer at full speed
+  --proxy-server URL --proxy-port N [--proxy-username U --proxy-password-file F]
+  --no-proxy                    connect to vaultd directly
+  --scratch-location DIR        move the scratch folder (key file and caches)
+
+RATE: 512KB/s, 10MB/s, 4Mbps or bytes per second; 512 Kbps (64 KiB/s) to
+1023 Mbps, as MARS. Throttling covers backup uploads and restore downloads.
+Changes take effect at the next job.
+)";
+
+json ThrottleJson(const engine::BandwidthThrottle& t) {
+  return {{"enabled", t.enabled},
+          {"work_days", engine::FormatWorkDays(t.work_days)},
+          {"start_work_hour", engine::FormatHourMinute(t.work_start_minute)},
+          {"end_work_hour", engine::FormatHourMinute(t.work_end_minute)},
+          {"work_hour_bytes_per_second", t.work_bytes_per_second},
+          {"non_work_hour_bytes_per_second", t.non_work_bytes_per_second}};
+}
+
+int Show(Globals& g) {
+  auto s = engine::GetMachineSettings(*g.env, g.state_dir);
+  if (!s.ok()) return Fail(g, s.status());
+  if (g.json) {
+    PrintJson(Json({{"ok", true},
+                    {"throttle", ThrottleJson(s->throttle)},
+                    {"proxy",
+                     {{"server", s->proxy.url},
+                      {"username", s->proxy.user},
+                      {"password_set", !s->proxy.password.empty()}}},
+                    {"scratch_location", s->scratch_dir}}));
+    return kExitOk;
+  }
+  std::cout << "Bandwidth throttling: " << s->throttle.Describe() << "\n";
+  std::cout << "Proxy: " << (s->proxy.url.empty() ? "none" : s->proxy.url);
+  if (!s->proxy.user.empty()) std::cout << " (user " << s->proxy.user << ")";
+  std::cout << "\nScratch location: " << s->scratch_dir << "\n";
+  return kExitOk;
+}
+
+Result<std::string> ReadPasswordFile(platform::Env& env, const std::string& file) {
+  Result<Bytes> data = env.ReadFile(file);
+  if (!data.ok()) return data.status().WithContext("reading the proxy password file");
+  std::string text(data->begin(), data->end());
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (text.empty()) return InvalidArgument("the proxy password file " + file + " is empty");
+  return text;
+}
+
+int Set(Globals& g, const std::vector<std::string>& args) {
+  po::options_description desc("machine-setting set");
+  desc.add_options()("work-day", po::value<std::string>())(
+      "start-work-hour", po::value<std::string>())("end-work-hour", po::value<std::string>())(
+      "work-hour-bandwidth", po::value<std::string>())(
+      "non-work-hour-bandwidth", po::value<std::string>())("no-throttle", po::bool_switch())(
+      "proxy-server", po::value<std::string>())("proxy-port", po::value<int>())(
+      "proxy-username", po::value<std::string>())("proxy-password-file", po::value<std::string>())(
+      "no-proxy", po::bool_switch())("scratch-location", po::value<std::string>());
+  auto vm = Parse(args, desc);
+  auto given = [&](const char* name) { return vm.count(name) > 0; };
+  const bool throttle_given = given("work-day") || given("start-work-hour") ||
+                              given("end-work-hour") || given("work-hour-bandwidth") ||
+                              given("non-work-hour-bandwidth");
+  const bool proxy_given = given("proxy-server") || given("proxy-port") ||
+                           given("proxy-username") || given("proxy-password-file");
+  const bool no_throttle = vm["no-throttle"].as<bool>();
+  const bool no_proxy = vm["no-proxy"].as<bool>();
+  if (!throttle_given && !proxy_given && !no_throttle && !no_proxy && !given("scratch-location")) {
+    std::cerr << kMachineSettingUsage;
+    return kExitUsage;
+  }
+  if (no_throttle && throttle_given) {
+    return Fail(g, InvalidArgument("--no-throttle cannot be combined with throttle settings"));
+  }
+  if (no_proxy && proxy_given) {
+    return Fail(g, InvalidArgument("--no-proxy cannot be combined with proxy settings"));
+  }
+
+  auto current = engine::GetMachineSettings(*g.env, g.state_dir);
+  if (!current.ok()) return Fail(g, current.status());
+  engine::MachineSettings next = *current;
+
+  // Throttle: the given fields change, the others keep their stored values.
+  engine::BandwidthThrottle& t = next.throttle;
+  if (no_throttle) t.enabled = false;
+  if (throttle_given) {
+    t.enabled = true;
+    if (given("work-day")) {
+      auto days = engine::ParseWorkDays(vm["work-day"].as<std::string>());
+      if (!days.ok()) return Fail(g, days.status().WithContext("--work-day"));
+      t.work_days = *days;
+    }
+    for (auto [name, field] : {std::pair{"start-work-hour", &t.work_start_minute},
+                               std::pair{"end-work-hour", &t.work_end_minute}}) {
+      if (!given(name)) continue;
+      auto minutes = engine::ParseHourMinute(vm[name].as<std::string>());
+      if (!minutes.ok()) return Fail(g, minutes.status().WithContext(std::string("--") + name));
+      *field = *minutes;
+    }
+    for (auto [name, field] :
+         {std::pair{"work-hour-bandwidth", &t.work_bytes_per_second},
+          std::pair{"non-work-hour-bandwidth", &t.non_work_bytes_per_second}}) {
+      if (!given(name)) continue;
+      auto rate = engine::ParseBandwidth(vm[name].as<std::string>());
+      if (!rate.ok()) return Fail(g, rate.status().WithContext(std::string("--") + name));
+      *field = *rate;
+    }
+    if (t.work_bytes_per_second == 0 || t.non_work_bytes_per_second == 0) {
+      return Fail(g, InvalidArgument("turning throttling on needs both --work-hour-bandwidth "
+                                     "and --non-work-hour-bandwidth"));
+    }
+  }
+  Status valid = t.Validate();
+  if (!valid.ok()) return Fail(g, valid);
+
+  // Proxy: a new server replaces the credentials too.
+  if (no_proxy) next.proxy = {};
+  if (proxy_given) {
+    if (given("proxy-server") != given("proxy-port")) {
+      return Fail(g, InvalidArgument("give --proxy-server and --proxy-port together"));
+    }
+    if (given("proxy-server")) {
+      auto url = engine::ProxyUrl(vm["proxy-server"].as<std::string>(), vm["proxy-port"].as<int>());
+      if (!url.ok()) return Fail(g, url.status());
+      next.proxy = {*url, "", ""};
+    } else if (next.proxy.url.empty()) {
+      return Fail(g, InvalidArgument("no proxy is set; give --proxy-server and --proxy-port"));
+    }
+    if (given("proxy-password-file") && !given("proxy-username")) {
+      return Fail(g, InvalidArgument("--proxy-password-file needs --proxy-username"));
+    }
+    if (given("proxy-username")) {
+      next.proxy.user = vm["proxy-username"].as<std::string>();
+      next.proxy.password.clear();
+      if (given("proxy-password-file")) {
+        auto password = ReadPasswordFile(*g.env, vm["proxy-password-file"].as<std::string>());
+        if (!password.ok()) return Fail(g, password.status());
+        next.proxy.password = *password;
+      }
+    }
+  }
+
+  // The move can fail for reasons only found by trying (space, permissions),
+  // so it goes first: when it fails, no setting has changed either.
+  if (given("scratch-location")) {
+    Status moved =
+        engine::MoveScratch(*g.env, g.state_dir, vm["scratch-location"].as<std::string>());
+    if (!moved.ok()) return Fail(g, moved.WithContext("moving the scratch folder"));
+  }
+  Status saved = engine::SetMachineSettings(*g.env, g.state_dir, next);
+  if (!saved.ok()) return Fail(g, saved);
+  return Show(g);
+}
+
+}  // namespace
+
+int MachineSettingCommand(Globals& g, const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help") {
+    std::cout << kMachineSettingUsage;
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "show" && rest.empty()) return Show(g);
+  if (args[0] == "set") return Set(g, rest);
+  std::cerr << kMachineSettingUsage;
+  return kExitUsage;
+}
+
+}  // namespace obagent::cli
