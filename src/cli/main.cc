@@ -285,6 +285,21 @@ void RunAfterBackupScript(Globals& g, const engine::JobRecord& job, const std::s
   }
 }
 
+// "snapshot btrfs (btrfs subvolume /home); read live: /etc is on ext4 …"
+// for the engine log and the summary.
+std::string SnapshotText(const engine::BackupReport& report) {
+  std::string taken, live;
+  for (const auto& v : report.snapshot_volumes) {
+    std::string& list = v.kind == platform::SnapshotKind::kNone ? live : taken;
+    list += (list.empty() ? "" : ", ") + v.detail;
+  }
+  if (taken.empty() && live.empty()) return "the live file system (no snapshot)";
+  std::string out = "snapshot " + report.snapshot;
+  if (!taken.empty()) out += " (" + taken + ")";
+  if (!live.empty()) out += "; read live: " + live;
+  return out;
+}
+
 // Runs a job with its record in the job history (Get-OBJob): InProgress at
 // the start, then its final state, counts and error.
 int WithJob(Globals& g, const std::string& type,
@@ -323,6 +338,8 @@ int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std:
   options.excludes = std::move(excludes);
   options.threads = threads;
   options.staging_dir = agent->staging_dir;
+  options.snapshots = &platform::SnapshotProvider::Default();
+  options.snapshot_dir = agent->config.scratch_dir + "/snapshots";
   options.hostname = agent->config.machine_name;
   options.machine_id = agent->config.machine_id;
   // One writer per machine, held (and renewed) while the job runs.
@@ -353,6 +370,7 @@ int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std:
     return Fail(g, report.status().WithContext("backup failed"));
   }
   const auto& s = report->point.stats;
+  std::string snapshot_text = SnapshotText(*report);
   engine::LogMilestone(report->state == engine::JobState::kCompleted
                            ? engine::Milestone::kBackupCompleted
                            : engine::Milestone::kBackupCompletedWithWarnings,
@@ -360,7 +378,7 @@ int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std:
                            job.id + "): recovery point " + report->point_id + ", " +
                            std::to_string(s.files) + " files, " + std::to_string(s.bytes_uploaded) +
                            " bytes uploaded, " + std::to_string(report->failed_files.size()) +
-                           " skipped");
+                           " skipped; read from " + snapshot_text);
   std::string failed_log = WriteFailedFilesLog(
       g, job.id.empty() ? report->point_id.substr(0, 12) : job.id, report->failed_files);
   job.files = s.files;
@@ -368,6 +386,7 @@ int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std:
   job.bytes_transferred = s.bytes_uploaded;
   job.recovery_point = report->point_id;
   job.failed_files_log = failed_log;
+  job.snapshot = report->snapshot;
   if (g.json) {
     PrintJson(Json({{"ok", true},
                     {"state", engine::JobStateName(report->state)},
@@ -379,13 +398,14 @@ int RunBackupJob(Globals& g, std::vector<std::string> includes, std::vector<std:
                     {"bytes_new", s.bytes_new},
                     {"bytes_uploaded", s.bytes_uploaded},
                     {"failed_files", FailedFilesJson(report->failed_files)},
-                    {"failed_files_log", failed_log}}));
+                    {"failed_files_log", failed_log},
+                    {"snapshot", report->snapshot}}));
   } else {
     std::cout << "Backup " << engine::JobStateName(report->state) << ": recovery point "
               << report->point_id.substr(0, 12) << "\n  " << s.files << " files, "
               << HumanBytes(s.bytes_scanned) << " scanned, " << HumanBytes(s.bytes_read)
               << " read, " << HumanBytes(s.bytes_new) << " new, " << HumanBytes(s.bytes_uploaded)
-              << " uploaded\n";
+              << " uploaded\n  read from " << snapshot_text << "\n";
     for (const auto& f : report->failed_files)
       std::cout << "  skipped " << f.path << ": " << f.error << "\n";
     if (!failed_log.empty()) std::cout << "  failed files listed in " << failed_log << "\n";
@@ -452,7 +472,8 @@ json JobJson(const engine::JobRecord& j) {
           {"bytes_transferred", j.bytes_transferred},
           {"recovery_point", j.recovery_point},
           {"error", j.error},
-          {"failed_files_log", j.failed_files_log}};
+          {"failed_files_log", j.failed_files_log},
+          {"snapshot", j.snapshot}};
 }
 
 int JobList(Globals& g, const std::vector<std::string>& args) {
