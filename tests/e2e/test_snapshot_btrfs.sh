@@ -45,8 +45,10 @@ setup_vault
 ) &
 writer=$!
 
-obctl --json backup start --include "$SRC" --threads 1 > "$WORK/backup.json"
+rc=0
+obctl --json backup start --include "$SRC" --threads 1 > "$WORK/backup.json" || rc=$?
 wait "$writer"
+[ "$rc" = 0 ] || fail "backup exited $rc: $(cat "$WORK/backup.json")"
 [ "$(cat "$WORK/writer")" = done ] || fail "writer: $(cat "$WORK/writer")"
 [ "$(json_field state < "$WORK/backup.json")" = Completed ] ||
   fail "backup: $(cat "$WORK/backup.json")"
