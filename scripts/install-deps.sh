@@ -9,7 +9,7 @@
 # and once more (with a retry) if the install fails on stale lists. Uses sudo when not root.
 set -euo pipefail
 
-PKGS=(build-essential cmake ninja-build pkg-config clang-format curl util-linux
+PKGS=(build-essential cmake ninja-build pkg-config clang-format curl util-linux btrfs-progs
   libboost-dev libboost-program-options-dev libssl-dev libcpprest-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libzstd-dev python3 git
   systemd wixl msitools)

@@ -250,4 +250,66 @@ class Env {
                          const std::function<int(ServiceContext&)>& body) = 0;
 };
 
+// ---- Snapshots --------------------------------------------------------------
+// A backup reads its sources from a snapshot taken when it starts, so a file
+// changed while the job runs is read as it was at that moment. Windows takes
+// one VSS snapshot set over the volumes of the sources; Linux snapshots a
+// btrfs subvolume or an LVM logical volume a source is on; elsewhere the
+// source is read live (kNone) and the backup re-checks each file after
+// reading it.
+
+enum class SnapshotKind : uint8_t { kNone, kVss, kBtrfs, kLvm };
+// "none", "vss", "btrfs", "lvm" (job records and the engine log).
+std::string_view SnapshotKindName(SnapshotKind kind);
+
+// One volume (or subvolume) of a snapshot: `original_root` and everything
+// below it are read from `snapshot_root`. Paths in '/' form, like the rest
+// of this interface.
+struct SnapshotVolume {
+  SnapshotKind kind = SnapshotKind::kNone;
+  std::string original_root;  // "/home", "/", "C:/"
+  std::string snapshot_root;  // "<scratch>/snapshots/btrfs-0",
+                              // "//?/GLOBALROOT/Device/HarddiskVolumeShadowCopy3/"; "" for kNone
+  // What was snapshotted ("btrfs subvolume /home", "LV vg0/root") or, for
+  // kNone, why not ("/srv is on xfs, not on btrfs or LVM").
+  std::string detail;
+};
+
+class Snapshot {
+ public:
+  // Releases whatever Release() has not; an error there is lost, so callers
+  // call Release() themselves.
+  virtual ~Snapshot() = default;
+  virtual const std::vector<SnapshotVolume>& volumes() const = 0;
+  // Deletes the snapshots, unmounts and removes what Create made. Safe to
+  // call again; returns the first error.
+  virtual Status Release() = 0;
+
+  // The deepest volume containing `path` (absolute, as the user named it);
+  // on a tie a snapshotted volume wins over a kNone one. nullptr if none.
+  const SnapshotVolume* VolumeOf(const std::string& path) const;
+  // Where to read `path` from: under the snapshot root of VolumeOf(path),
+  // or `path` itself when that is kNone or there is none. A kNone volume
+  // below a snapshotted one (a file system mounted inside it) is read live.
+  std::string ReadPath(const std::string& path) const;
+  // The kinds in use, e.g. "btrfs", "vss", "none" or "btrfs+none" when some
+  // sources could not be snapshotted.
+  std::string KindSummary() const;
+};
+
+class SnapshotProvider {
+ public:
+  virtual ~SnapshotProvider() = default;
+  // The platform's provider: VSS on Windows; btrfs, LVM or none on Linux.
+  static SnapshotProvider& Default();
+  // Snapshots, at one moment where the platform can, the volumes holding
+  // `sources` (absolute paths). `work_dir` (in scratch) holds mount points
+  // and snapshots that need a place. An error means the backup must not run
+  // (e.g. kShadowStorageInsufficient); a volume the platform cannot snapshot
+  // comes back as kNone with the reason instead, where reading it live is
+  // the documented behaviour.
+  virtual Result<std::unique_ptr<Snapshot>> Create(const std::vector<std::string>& sources,
+                                                   const std::string& work_dir) = 0;
+};
+
 }  // namespace obagent::platform

@@ -34,6 +34,14 @@ enum class ErrorCode : uint8_t {
   kServiceUnreachable,        // 100050
   kCredentialDownloadFailed,  // 403
   kMachineRenamed,            // 230006
+  // VSS_E_INSUFFICIENT_STORAGE: the shadow copy storage of a volume being
+  // backed up is too small. MARS's guide names no ID of its own for it (it
+  // says "Increase shadow copy storage"); users search for the HRESULT.
+  kShadowStorageInsufficient,  // 0x8004231F
+  // Any other snapshot failure the user has to fix (a VSS writer in a bad
+  // state, an unsupported volume, not running as administrator); the detail
+  // names the VSS error and what to do.
+  kSnapshotFailed,
 };
 
 // The operating-system error behind a Status, in the form Windows and MARS

@@ -38,7 +38,8 @@ json JobRecordJson(const engine::JobRecord& r) {
           {"bytes_transferred", r.bytes_transferred},
           {"recovery_point", r.recovery_point},
           {"error", r.error},
-          {"failed_files_log", r.failed_files_log}};
+          {"failed_files_log", r.failed_files_log},
+          {"snapshot", r.snapshot}};
 }
 
 engine::JobRecord JobRecordFromJson(const json& j) {
@@ -60,6 +61,7 @@ engine::JobRecord JobRecordFromJson(const json& j) {
   r.recovery_point = j.value("recovery_point", "");
   r.error = j.value("error", "");
   r.failed_files_log = j.value("failed_files_log", "");
+  r.snapshot = j.value("snapshot", "");
   return r;
 }
 

@@ -299,7 +299,8 @@ int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
               {"bytes_new", s.bytes_new},
               {"bytes_uploaded", s.bytes_uploaded},
               {"failed_files", FailedFilesJson(report.failed_files)},
-              {"failed_files_log", out.record.failed_files_log}};
+              {"failed_files_log", out.record.failed_files_log},
+              {"snapshot", report.snapshot}};
     if (out.retention) j["retention_removed_points"] = out.retention->removed_points;
     if (!out.retention_status.ok()) j["message"] = out.retention_status.ToString();
     PrintJson(j);
@@ -308,7 +309,7 @@ int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
               << report.point_id.substr(0, 12) << "\n  " << s.files << " files, "
               << HumanBytes(s.bytes_scanned) << " scanned, " << HumanBytes(s.bytes_read)
               << " read, " << HumanBytes(s.bytes_new) << " new, " << HumanBytes(s.bytes_uploaded)
-              << " uploaded\n";
+              << " uploaded\n  read from " << engine::DescribeSnapshot(report) << "\n";
     for (const auto& f : report.failed_files) {
       std::cout << "  skipped " << f.path << ": "
                 << (f.os_error ? "[" + os_error::Format(f.os_error) + "] " : "") << f.error << "\n";
@@ -518,7 +519,8 @@ json JobJson(const engine::JobRecord& j) {
           {"bytes_transferred", j.bytes_transferred},
           {"recovery_point", j.recovery_point},
           {"error", j.error},
-          {"failed_files_log", j.failed_files_log}};
+          {"failed_files_log", j.failed_files_log},
+          {"snapshot", j.snapshot}};
 }
 
 int JobList(Globals& g, const std::vector<std::string>& args) {

@@ -31,6 +31,8 @@ std::string_view CatalogueId(ErrorCode code) {
       return "403";
     case ErrorCode::kMachineRenamed:
       return "230006";
+    case ErrorCode::kShadowStorageInsufficient:
+      return "0x8004231F";
     default:
       return "";
   }
@@ -56,6 +58,8 @@ std::string_view CatalogueMessage(ErrorCode code) {
       return "Failed to download vault credential file";
     case ErrorCode::kMachineRenamed:
       return "Resource not provisioned in service stamp";
+    case ErrorCode::kShadowStorageInsufficient:
+      return "Backup failed: insufficient shadow copy storage on a volume being backed up";
     default:
       return "";
   }

@@ -311,7 +311,7 @@ void ApplyThrottle(const AgentConfig& c, std::unique_ptr<storage::BlobStore>& st
   storage::ThrottleClock& clock = storage::ThrottleClock::Real();
   std::unique_ptr<storage::RateSchedule> schedule = NewLocalTimeSchedule(c.throttle);
   LogEngineEvent("Bandwidth throttling: " + c.throttle.Describe() + "; now " +
-          FormatBandwidth(schedule->BytesPerSecondAt(clock.NowNs())));
+                 FormatBandwidth(schedule->BytesPerSecondAt(clock.NowNs())));
   auto bucket = std::make_shared<storage::TokenBucket>(std::move(schedule), clock);
   store = storage::NewThrottledStore(std::move(store), std::move(bucket));
 }

@@ -87,6 +87,13 @@ class BackupRun {
   void Skip(const std::string& path, const Status& why);
   void ReportProgress(bool force);
   const tree::Tree* LoadPrevious(const std::optional<ObjectId>& id, std::vector<tree::Tree>& keep);
+  // Where to read a source path from: inside the snapshot, if there is one.
+  // The recovery point records `path` itself.
+  std::string ReadPath(const std::string& path) const {
+    return snapshot_ ? snapshot_->ReadPath(path) : path;
+  }
+  // `job` with the failure to remove the snapshot added, if any.
+  static Status WithRelease(Status job, const Status& released);
 
   Repository& repo_;
   platform::Env& env_;
@@ -116,7 +123,14 @@ class BackupRun {
   Clock::time_point start_ = Clock::now();
   Clock::time_point last_progress_{};
   uint64_t bytes_total_estimate_ = 0;
+  std::unique_ptr<platform::Snapshot> snapshot_;  // released by its destructor on every path
 };
+
+Status BackupRun::WithRelease(Status job, const Status& released) {
+  if (released.ok()) return job;
+  return Status(job.code(), job.detail() + "; the snapshot could not be removed either: " +
+                                released.ToString());
+}
 
 void BackupRun::Fail(Status status) {
   std::lock_guard lock(error_mu_);
@@ -197,7 +211,7 @@ Status BackupRun::FlushPacks() {
 
 Status BackupRun::ReadFileOnce(const std::string& path, PendingChunks& out,
                                platform::FileInfo& after) {
-  OB_ASSIGN_OR_RETURN(auto file, env_.OpenForRead(path));
+  OB_ASSIGN_OR_RETURN(auto file, env_.OpenForRead(ReadPath(path)));
   const size_t max = options_.chunker.max_size;
   if (read_buffer_.size() < 2 * max) read_buffer_.resize(2 * max);
   size_t start = 0, end = 0;
@@ -290,7 +304,7 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
     }
     case platform::FileKind::kSymlink: {
       node.type = tree::NodeType::kSymlink;
-      Result<std::string> target = env_.ReadLink(path);
+      Result<std::string> target = env_.ReadLink(ReadPath(path));
       if (!target.ok()) {
         Skip(path, target.status());
         return false;
@@ -347,7 +361,7 @@ Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::
   // children (the folders above an included root).
   std::vector<std::string> names;
   if (trie == nullptr || trie->included) {
-    OB_ASSIGN_OR_RETURN(auto entries, env_.ListDir(path));
+    OB_ASSIGN_OR_RETURN(auto entries, env_.ListDir(ReadPath(path)));
     for (auto& e : entries) names.push_back(std::move(e.name));
   } else {
     for (const auto& [name, _] : trie->children) names.push_back(name);
@@ -368,7 +382,7 @@ Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::
       }
       if (excluded) continue;
     }
-    Result<platform::FileInfo> info = env_.Lstat(child_path);
+    Result<platform::FileInfo> info = env_.Lstat(ReadPath(child_path));
     if (!info.ok()) {
       if (!inside_included) return info.status();
       Skip(child_path, info.status());
@@ -433,14 +447,23 @@ Result<BackupReport> BackupRun::Run() {
   auto start_wall = std::chrono::system_clock::now();
   std::vector<tree::Tree> keep;
   const tree::Tree* previous = LoadPrevious(parent_tree, keep);
+  if (options_.snapshots != nullptr) {
+    // One snapshot of all sources, before the scan; an error here (VSS:
+    // insufficient shadow storage, a failed writer) fails the job before
+    // anything is read.
+    OB_ASSIGN_OR_RETURN(snapshot_, options_.snapshots->Create(roots, options_.snapshot_dir));
+  }
   Result<ObjectId> tree_id = BackupDirectory("/", "", &root, previous);
   executor_.Drain();
-  if (failed()) return first_error_;
-  if (!tree_id.ok()) return tree_id.status();
+  // Everything is read: uploading and committing need no snapshot.
+  Status released = snapshot_ ? snapshot_->Release() : Status::Ok();
+  if (failed()) return WithRelease(first_error_, released);
+  if (!tree_id.ok()) return WithRelease(tree_id.status(), released);
   Status st = FlushPacks();
-  if (!st.ok()) return st;
-  if (failed()) return first_error_;
-  OB_RETURN_IF_ERROR(repo_.SaveIndexFile(uploaded_).WithContext("saving the index"));
+  if (!st.ok()) return WithRelease(st, released);
+  if (failed()) return WithRelease(first_error_, released);
+  st = repo_.SaveIndexFile(uploaded_).WithContext("saving the index");
+  if (!st.ok()) return WithRelease(st, released);
 
   BackupReport report;
   report.point.time_ns =
@@ -453,7 +476,22 @@ Result<BackupReport> BackupRun::Run() {
   stats_.bytes_new = bytes_new_;
   stats_.bytes_uploaded = bytes_uploaded_;
   report.point.stats = stats_;
-  OB_ASSIGN_OR_RETURN(report.point_id, repo_.SaveRecoveryPoint(report.point));
+  Result<std::string> point_id = repo_.SaveRecoveryPoint(report.point);
+  if (!point_id.ok()) return WithRelease(point_id.status(), released);
+  report.point_id = std::move(point_id).value();
+  if (snapshot_) {
+    report.snapshot = snapshot_->KindSummary();
+    report.snapshot_volumes = snapshot_->volumes();
+  }
+  if (!released.ok()) {
+    // The data was read from the snapshot and is safe; the snapshot is left
+    // behind and takes space until removed by hand.
+    std::string where = options_.snapshot_dir;
+    for (const auto& v : report.snapshot_volumes) {
+      if (!v.snapshot_root.empty()) where = v.snapshot_root;
+    }
+    skipped_.push_back({where, released.ToString()});
+  }
   report.failed_files = std::move(skipped_);
   report.state =
       report.failed_files.empty() ? JobState::kCompleted : JobState::kCompletedWithWarnings;

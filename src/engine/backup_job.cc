@@ -129,6 +129,8 @@ void RunRecordedBackup(platform::Env& env, const std::string& state_dir,
   options.excludes = request.excludes;
   options.threads = request.threads;
   options.staging_dir = agent->staging_dir;
+  options.snapshots = &platform::SnapshotProvider::Default();
+  options.snapshot_dir = agent->config.scratch_dir + "/snapshots";
   options.hostname = agent->config.machine_name;
   options.machine_id = agent->config.machine_id;
   options.progress = request.progress;
@@ -179,12 +181,14 @@ void RunRecordedBackup(platform::Env& env, const std::string& state_dir,
                std::string("Backup ") + JobStateName(report->state) + " (job " + job.id +
                    "): recovery point " + report->point_id + ", " + std::to_string(s.files) +
                    " files, " + std::to_string(s.bytes_uploaded) + " bytes uploaded, " +
-                   std::to_string(report->failed_files.size()) + " skipped");
+                   std::to_string(report->failed_files.size()) + " skipped; read from " +
+                   DescribeSnapshot(*report));
   job.state = report->state;
   job.files = s.files;
   job.bytes_scanned = s.bytes_scanned;
   job.bytes_transferred = s.bytes_uploaded;
   job.recovery_point = report->point_id;
+  job.snapshot = report->snapshot;
   job.failed_files_log =
       WriteFailedFilesLog(env, state_dir, job.id.empty() ? report->point_id.substr(0, 12) : job.id,
                           report->failed_files);
@@ -206,6 +210,19 @@ void RunRecordedBackup(platform::Env& env, const std::string& state_dir,
 }
 
 }  // namespace
+
+std::string DescribeSnapshot(const BackupReport& report) {
+  std::string taken, live;
+  for (const auto& v : report.snapshot_volumes) {
+    std::string& list = v.kind == platform::SnapshotKind::kNone ? live : taken;
+    list += (list.empty() ? "" : ", ") + v.detail;
+  }
+  if (taken.empty() && live.empty()) return "the live file system (no snapshot)";
+  std::string out = "snapshot " + report.snapshot;
+  if (!taken.empty()) out += " (" + taken + ")";
+  if (!live.empty()) out += "; read live: " + live;
+  return out;
+}
 
 BackupJobOutcome RunBackupJob(platform::Env& env, const std::string& state_dir,
                               const BackupJobRequest& request) {

@@ -50,7 +50,8 @@ Status JobHistory::Save(const JobRecord& r) {
             {"bytes_transferred", r.bytes_transferred},
             {"recovery_point", r.recovery_point},
             {"error", r.error},
-            {"failed_files_log", r.failed_files_log}};
+            {"failed_files_log", r.failed_files_log},
+            {"snapshot", r.snapshot}};
   OB_RETURN_IF_ERROR(env_.CreateDirs(dir_, true));
   return env_.WriteFileAtomic(PathOf(r),
                               AsBytes(j.dump(2, ' ', false, json::error_handler_t::replace)), true);
@@ -94,6 +95,7 @@ Result<std::vector<JobRecord>> JobHistory::List() {
     r.recovery_point = j.value("recovery_point", "");
     r.error = j.value("error", "");
     r.failed_files_log = j.value("failed_files_log", "");
+    r.snapshot = j.value("snapshot", "");
     if (r.state == JobState::kInProgress && !env_.ProcessAlive(r.pid)) {
       r.state = JobState::kFailed;
       r.error = "interrupted: the process running the job ended before it finished";

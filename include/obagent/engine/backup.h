@@ -13,6 +13,7 @@
 #include "obagent/core/recovery_point.h"
 #include "obagent/engine/job.h"
 #include "obagent/engine/repository.h"
+#include "obagent/platform.h"
 #include "obagent/status.h"
 
 namespace obagent::engine {
@@ -24,6 +25,11 @@ struct BackupOptions {
   size_t threads = 0;  // workers for hashing/compression/encryption; 0 = one per core
   size_t pack_size = 16u << 20;
   std::string staging_dir;  // in scratch
+  // Reads the sources from a snapshot taken when the job starts (VSS,
+  // btrfs, LVM); null reads them live. A snapshot that cannot be taken
+  // fails the job where the provider says so (VSS errors the user must fix).
+  platform::SnapshotProvider* snapshots = nullptr;
+  std::string snapshot_dir;  // in scratch: mount points, snapshots
   std::string hostname;
   std::string machine_id;
   ProgressFn progress;
@@ -38,6 +44,10 @@ struct BackupReport {
   std::string point_id;
   recovery_point::RecoveryPoint point;
   std::vector<FailedFile> failed_files;
+  // What the sources were read from ("btrfs", "vss", "none", "btrfs+none")
+  // and, per volume, what was snapshotted or why not.
+  std::string snapshot = "none";
+  std::vector<platform::SnapshotVolume> snapshot_volumes;
 };
 
 // The repository's index must be loaded. Fails (and writes no recovery

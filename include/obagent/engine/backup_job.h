@@ -38,6 +38,10 @@ struct BackupJobOutcome {
   std::string after_backup_script;  // "" if not run, else its result
 };
 
+// "snapshot btrfs (btrfs subvolume /home); read live: /etc is on ext4 …"
+// for the engine log and the job summary.
+std::string DescribeSnapshot(const BackupReport& report);
+
 BackupJobOutcome RunBackupJob(platform::Env& env, const std::string& state_dir,
                               const BackupJobRequest& request);
 

@@ -27,6 +27,7 @@ struct JobRecord {
   std::string recovery_point;
   std::string error;
   std::string failed_files_log;
+  std::string snapshot;  // backup: what the sources were read from ("vss", "btrfs", "none", …)
 };
 
 class JobHistory {
