@@ -26,15 +26,23 @@ fi
 mkdir -p "$CACHE"
 WORK=$(mktemp -d "$CACHE/fetch-zstd.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-(
-  cd "$WORK"
-  # apt-get download runs as _apt when root: the folder must be writable by it.
-  chmod 0777 "$WORK"
-  apt-get -q download "$PACKAGE" >&2
-) || {
-  echo "fetch-zstd-source: apt-get download $PACKAGE failed (run 'apt-get update'?)" >&2
-  exit 1
-}
+# As root, apt downloads as the _apt user, which cannot enter a folder
+# under /root: download as root instead (the .deb is verified either way).
+APT_OPTS=()
+[ "$(id -u)" -ne 0 ] || APT_OPTS=(-o APT::Sandbox::User=root)
+download() { (cd "$WORK" && apt-get -q "${APT_OPTS[@]}" download "$PACKAGE" >&2); }
+if ! download; then
+  # Stale package lists name a kernel version the mirror no longer has.
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "fetch-zstd-source: refreshing package lists and retrying" >&2
+    apt-get -q update >&2 && download
+  else
+    false
+  fi || {
+    echo "fetch-zstd-source: apt-get download $PACKAGE failed (run 'apt-get update'?)" >&2
+    exit 1
+  }
+fi
 deb=$(ls "$WORK"/"$PACKAGE"_*.deb)
 version=$(dpkg-deb -f "$deb" Version)
 tarball=./usr/src/$PACKAGE.tar.xz

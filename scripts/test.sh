@@ -113,8 +113,8 @@ else
   skip asan-ctest "asan build failed"
 fi
 
-# The Windows build: only its unit-test targets (and what they link) are
-# built, so the step stays short; ctest runs them under Wine (its emulator).
+# The Windows build (mingw-w64) holds only what its unit tests need, so the
+# steps stay short (~1.5 min); ctest runs the tests under Wine (its emulator).
 if step win-build env BUILD_DIR=build-win BUILD_TYPE=Release bash scripts/build-windows.sh; then
   step win-ctest ctest --test-dir build-win --output-on-failure -j"$CTEST_JOBS" || true
 else
