@@ -2,6 +2,8 @@
 # install-deps.sh - install the Debian 12 packages needed to build and test obagent.
 #
 # Usage: bash scripts/install-deps.sh [--bench]
+# (Also the Windows cross build: mingw-w64, Wine to run its tests, the
+# GoogleTest sources; scripts/build-windows.sh fetches zstd's sources itself.)
 #   --bench   also install the benchmark peers and tools (restic borgbackup time bc)
 #
 # Idempotent and fast: if every package is already installed (checked with dpkg-query) apt is
@@ -12,7 +14,8 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config clang-format curl util-linux btrfs-progs
   libboost-dev libboost-program-options-dev libssl-dev libcpprest-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libzstd-dev python3 git
-  systemd wixl msitools)
+  systemd wixl msitools
+  g++-mingw-w64-x86-64-posix googletest wine wine64 xz-utils)
 BENCH_PKGS=(restic borgbackup time bc)
 
 for arg in "$@"; do

@@ -9,6 +9,9 @@
 #   4. ctest     ctest --test-dir build --output-on-failure -j2   (unit + e2e)
 #   5. asan      unit-test targets built with -DOBAGENT_SANITIZE=ON into build-asan/
 #   6. asan-ctest  ctest --test-dir build-asan -L unit --output-on-failure -j2
+#   7. win-build   Windows unit-test targets cross-built with mingw-w64 into build-win/
+#                  (scripts/build-windows.sh)
+#   8. win-ctest   ctest --test-dir build-win: those tests under Wine
 # Env: CTEST_JOBS=2, ASAN_BUILD_TYPE=RelWithDebInfo
 set -euo pipefail
 
@@ -108,6 +111,14 @@ if step asan-build asan_build; then
     ctest --test-dir build-asan -L unit --output-on-failure -j"$CTEST_JOBS" || true
 else
   skip asan-ctest "asan build failed"
+fi
+
+# The Windows build (mingw-w64) holds only what its unit tests need, so the
+# steps stay short (~1.5 min); ctest runs the tests under Wine (its emulator).
+if step win-build env BUILD_DIR=build-win BUILD_TYPE=Release bash scripts/build-windows.sh; then
+  step win-ctest ctest --test-dir build-win --output-on-failure -j"$CTEST_JOBS" || true
+else
+  skip win-ctest "windows build failed"
 fi
 
 echo

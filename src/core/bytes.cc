@@ -1,6 +1,6 @@
 #include "obagent/bytes.h"
 
-#include <openssl/evp.h>
+#include <cstdint>
 
 namespace obagent {
 
@@ -32,24 +32,66 @@ Result<Bytes> FromHex(std::string_view hex) {
   return out;
 }
 
+// Base64 (RFC 4648 §4, with padding) is written here rather than taken from
+// the crypto library: it is a format, not a primitive, and both builds
+// (OpenSSL, BCrypt) must accept exactly the same text.
+static constexpr char kBase64Digits[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 std::string Base64Encode(ByteView data) {
-  std::string out(4 * ((data.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(),
-                          static_cast<int>(data.size()));
-  out.resize(static_cast<size_t>(n));
+  std::string out;
+  out.reserve(4 * ((data.size() + 2) / 3));
+  size_t i = 0;
+  for (; i + 3 <= data.size(); i += 3) {
+    uint32_t v = uint32_t{data[i]} << 16 | uint32_t{data[i + 1]} << 8 | data[i + 2];
+    out += kBase64Digits[v >> 18];
+    out += kBase64Digits[(v >> 12) & 63];
+    out += kBase64Digits[(v >> 6) & 63];
+    out += kBase64Digits[v & 63];
+  }
+  size_t rest = data.size() - i;
+  if (rest > 0) {
+    uint32_t v = uint32_t{data[i]} << 16 | (rest == 2 ? uint32_t{data[i + 1]} << 8 : 0);
+    out += kBase64Digits[v >> 18];
+    out += kBase64Digits[(v >> 12) & 63];
+    out += rest == 2 ? kBase64Digits[(v >> 6) & 63] : '=';
+    out += '=';
+  }
   return out;
+}
+
+static int Base64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
 }
 
 Result<Bytes> Base64Decode(std::string_view text) {
   if (text.size() % 4 != 0) return InvalidArgument("base64 length is not a multiple of 4");
-  Bytes out(3 * text.size() / 4);
-  int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
-                          static_cast<int>(text.size()));
-  if (n < 0) return InvalidArgument("not valid base64");
   size_t padding = 0;
   if (!text.empty() && text.back() == '=') ++padding;
   if (text.size() > 1 && text[text.size() - 2] == '=') ++padding;
-  out.resize(static_cast<size_t>(n) - padding);
+  if (padding == 1 && text.size() > 1 && text[text.size() - 2] == '=') {
+    return InvalidArgument("not valid base64");
+  }
+  Bytes out;
+  out.reserve(3 * text.size() / 4);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    bool last = i + 4 == text.size();
+    size_t pad_here = last ? padding : 0;
+    uint32_t v = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      int d = k < 4 - pad_here ? Base64Value(text[i + k]) : 0;
+      if (d < 0) return InvalidArgument("not valid base64");
+      v = v << 6 | static_cast<uint32_t>(d);
+    }
+    out.push_back(static_cast<uint8_t>(v >> 16));
+    if (pad_here < 2) out.push_back(static_cast<uint8_t>(v >> 8));
+    if (pad_here < 1) out.push_back(static_cast<uint8_t>(v));
+  }
   return out;
 }
 

@@ -1,164 +1,39 @@
 #include "obagent/core/crypto.h"
 
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
-#include <openssl/rand.h>
-
 #include <algorithm>
-#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <vector>
 
 #include "core/crypto_internal.h"
+#include "platform/crypto_backend.h"
 
 namespace obagent::crypto {
 namespace {
 
-// Largest piece handed to one EVP_*Update call (their lengths are int).
-constexpr size_t kMaxUpdate = size_t{1} << 30;
+namespace backend = ::obagent::crypto_backend;
+
+static_assert(kKeySize == backend::kAesKeySize && kNonceSize == backend::kGcmNonceSize &&
+              kTagSize == backend::kGcmTagSize);
+
 // Upper bound on the memory scrypt parameters may ask for: parameters come
 // from files in the vault, and a hostile file must not exhaust memory.
 constexpr uint64_t kMaxScryptMemory = uint64_t{1} << 30;
 
 [[noreturn]] void Fatal(const char* what) {
-  char buf[256] = "no OpenSSL error";
-  unsigned long err = ERR_peek_last_error();
-  if (err != 0) ERR_error_string_n(err, buf, sizeof buf);
-  std::fprintf(stderr, "obagent: fatal crypto failure in %s: %s\n", what, buf);
+  std::fprintf(stderr, "obagent: fatal crypto failure: %s\n", what);
   std::abort();
-}
-
-// Algorithm objects are fetched once per process (thread-safe static init)
-// and deliberately never freed: worker threads may outlive static destructors.
-const EVP_CIPHER* Aes256Gcm() {
-  static EVP_CIPHER* cipher = [] {
-    EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
-    if (c == nullptr) Fatal("fetching AES-256-GCM");
-    return c;
-  }();
-  return cipher;
-}
-
-const EVP_MD* Sha256Md() {
-  static EVP_MD* md = [] {
-    EVP_MD* m = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    if (m == nullptr) Fatal("fetching SHA256");
-    return m;
-  }();
-  return md;
-}
-
-EVP_MAC* HmacMac() {
-  static EVP_MAC* mac = [] {
-    EVP_MAC* m = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-    if (m == nullptr) Fatal("fetching HMAC");
-    return m;
-  }();
-  return mac;
-}
-
-EVP_KDF* HkdfKdf() {
-  static EVP_KDF* kdf = [] {
-    EVP_KDF* k = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-    if (k == nullptr) Fatal("fetching HKDF");
-    return k;
-  }();
-  return kdf;
-}
-
-// Per-thread contexts: creating and initialising a context with its cipher
-// costs far more than re-keying it, and chunks are sealed at GB/s.
-struct CipherCtx {
-  EVP_CIPHER_CTX* ctx = nullptr;
-  explicit CipherCtx(bool encrypt) {
-    ctx = EVP_CIPHER_CTX_new();
-    if (ctx == nullptr) Fatal("EVP_CIPHER_CTX_new");
-    int ok = encrypt ? EVP_EncryptInit_ex2(ctx, Aes256Gcm(), nullptr, nullptr, nullptr)
-                     : EVP_DecryptInit_ex2(ctx, Aes256Gcm(), nullptr, nullptr, nullptr);
-    if (ok != 1) Fatal("initialising AES-256-GCM");
-  }
-  ~CipherCtx() { EVP_CIPHER_CTX_free(ctx); }
-  CipherCtx(const CipherCtx&) = delete;
-  CipherCtx& operator=(const CipherCtx&) = delete;
-};
-
-EVP_CIPHER_CTX* EncryptCtx() {
-  thread_local CipherCtx c(true);
-  return c.ctx;
-}
-
-EVP_CIPHER_CTX* DecryptCtx() {
-  thread_local CipherCtx c(false);
-  return c.ctx;
-}
-
-struct MdCtx {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  MdCtx() {
-    if (ctx == nullptr) Fatal("EVP_MD_CTX_new");
-  }
-  ~MdCtx() { EVP_MD_CTX_free(ctx); }
-  MdCtx(const MdCtx&) = delete;
-  MdCtx& operator=(const MdCtx&) = delete;
-};
-
-struct MacCtx {
-  EVP_MAC_CTX* ctx = nullptr;
-  MacCtx() {
-    ctx = EVP_MAC_CTX_new(HmacMac());
-    if (ctx == nullptr) Fatal("EVP_MAC_CTX_new");
-    // The digest is set once: setting it fetches the algorithm again.
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end(),
-    };
-    if (EVP_MAC_CTX_set_params(ctx, params) != 1) Fatal("configuring HMAC-SHA256");
-  }
-  ~MacCtx() { EVP_MAC_CTX_free(ctx); }
-  MacCtx(const MacCtx&) = delete;
-  MacCtx& operator=(const MacCtx&) = delete;
-};
-
-// Feeds `data` to an EVP update function in int-sized pieces. `out` may be
-// null (AAD); otherwise each piece's output follows the previous one.
-template <typename UpdateFn>
-void UpdateInPieces(EVP_CIPHER_CTX* ctx, UpdateFn update, uint8_t* out, ByteView data,
-                    const char* what) {
-  size_t done = 0;
-  while (done < data.size()) {
-    size_t piece = std::min(kMaxUpdate, data.size() - done);
-    int outl = 0;
-    if (update(ctx, out == nullptr ? nullptr : out + done, &outl, data.data() + done,
-               static_cast<int>(piece)) != 1) {
-      Fatal(what);
-    }
-    done += piece;
-  }
 }
 
 // Writes nonce || ciphertext || tag to `out`, which has room for
 // plaintext.size() + kSealOverhead bytes and does not overlap `plaintext`.
 void SealInto(const Key& key, const uint8_t* nonce, ByteView aad, ByteView plaintext,
               uint8_t* out) {
-  EVP_CIPHER_CTX* ctx = EncryptCtx();
   std::memmove(out, nonce, kNonceSize);
-  if (EVP_EncryptInit_ex2(ctx, nullptr, key.data(), out, nullptr) != 1) Fatal("GCM key setup");
-  UpdateInPieces(ctx, EVP_EncryptUpdate, nullptr, aad, "GCM aad");
   uint8_t* ct = out + kNonceSize;
-  UpdateInPieces(ctx, EVP_EncryptUpdate, ct, plaintext, "GCM encrypt");
-  int outl = 0;
-  uint8_t* tag = ct + plaintext.size();
-  if (EVP_EncryptFinal_ex(ctx, tag, &outl) != 1) Fatal("GCM final");
-  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kTagSize), tag) != 1) {
-    Fatal("GCM tag");
-  }
+  backend::AesGcmSeal(key.data(), out, aad, plaintext, ct, ct + plaintext.size());
 }
 
 bool Overlaps(ByteView a, const Bytes& b) {
@@ -167,16 +42,84 @@ bool Overlaps(ByteView a, const Bytes& b) {
   return less(a.data(), b.data() + b.size()) && less(b.data(), a.data() + a.size());
 }
 
-}  // namespace
+// --- scrypt's memory-hard core (RFC 7914 §3-5) ------------------------------
+// Neither BCrypt nor the Windows API has scrypt; this one implementation
+// serves both builds, so a KEK derived on one OS is the KEK on the other.
 
-void FillRandom(uint8_t* out, size_t n) {
-  while (n > 0) {
-    size_t piece = std::min(n, kMaxUpdate);
-    if (RAND_bytes(out, static_cast<int>(piece)) != 1) Fatal("RAND_bytes");
-    out += piece;
-    n -= piece;
+uint32_t Rotl(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+
+// Salsa20/8 core (RFC 7914 §3) on 16 little-endian words, in place.
+void Salsa20_8(uint32_t b[16]) {
+  uint32_t x[16];
+  std::memcpy(x, b, sizeof x);
+  for (int i = 0; i < 8; i += 2) {
+    x[4] ^= Rotl(x[0] + x[12], 7), x[8] ^= Rotl(x[4] + x[0], 9);
+    x[12] ^= Rotl(x[8] + x[4], 13), x[0] ^= Rotl(x[12] + x[8], 18);
+    x[9] ^= Rotl(x[5] + x[1], 7), x[13] ^= Rotl(x[9] + x[5], 9);
+    x[1] ^= Rotl(x[13] + x[9], 13), x[5] ^= Rotl(x[1] + x[13], 18);
+    x[14] ^= Rotl(x[10] + x[6], 7), x[2] ^= Rotl(x[14] + x[10], 9);
+    x[6] ^= Rotl(x[2] + x[14], 13), x[10] ^= Rotl(x[6] + x[2], 18);
+    x[3] ^= Rotl(x[15] + x[11], 7), x[7] ^= Rotl(x[3] + x[15], 9);
+    x[11] ^= Rotl(x[7] + x[3], 13), x[15] ^= Rotl(x[11] + x[7], 18);
+    x[1] ^= Rotl(x[0] + x[3], 7), x[2] ^= Rotl(x[1] + x[0], 9);
+    x[3] ^= Rotl(x[2] + x[1], 13), x[0] ^= Rotl(x[3] + x[2], 18);
+    x[6] ^= Rotl(x[5] + x[4], 7), x[7] ^= Rotl(x[6] + x[5], 9);
+    x[4] ^= Rotl(x[7] + x[6], 13), x[5] ^= Rotl(x[4] + x[7], 18);
+    x[11] ^= Rotl(x[10] + x[9], 7), x[8] ^= Rotl(x[11] + x[10], 9);
+    x[9] ^= Rotl(x[8] + x[11], 13), x[10] ^= Rotl(x[9] + x[8], 18);
+    x[12] ^= Rotl(x[15] + x[14], 7), x[13] ^= Rotl(x[12] + x[15], 9);
+    x[14] ^= Rotl(x[13] + x[12], 13), x[15] ^= Rotl(x[14] + x[13], 18);
+  }
+  for (int i = 0; i < 16; ++i) b[i] += x[i];
+}
+
+// scryptBlockMix (RFC 7914 §4): `in` and `out` are 2r 64-byte blocks of words.
+void BlockMix(const uint32_t* in, uint32_t* out, uint32_t r) {
+  uint32_t x[16];
+  std::memcpy(x, in + (2 * r - 1) * 16, sizeof x);
+  for (uint32_t i = 0; i < 2 * r; ++i) {
+    for (int k = 0; k < 16; ++k) x[k] ^= in[i * 16 + k];
+    Salsa20_8(x);
+    // Even blocks go to the first half of the output, odd ones to the second.
+    std::memcpy(out + ((i & 1) * r + i / 2) * 16, x, sizeof x);
   }
 }
+
+// scryptROMix (RFC 7914 §5) on one 128r-byte block, in place. `v` has room
+// for n blocks, `x` and `y` for one each.
+void RoMix(uint8_t* block, uint32_t r, uint64_t n, uint32_t* v, uint32_t* x, uint32_t* y) {
+  const size_t words = 32 * size_t{r};
+  for (size_t k = 0; k < words; ++k) {
+    const uint8_t* p = block + 4 * k;
+    x[k] = uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
+  }
+  for (uint64_t i = 0; i < n; ++i) {
+    std::memcpy(v + i * words, x, words * sizeof(uint32_t));
+    BlockMix(x, y, r);
+    std::swap(x, y);
+  }
+  for (uint64_t i = 0; i < n; ++i) {
+    // Integerify: the first 64 bits of the last 64-byte block, mod n (a
+    // power of two).
+    const uint32_t* last = x + (2 * size_t{r} - 1) * 16;
+    uint64_t j = (uint64_t{last[1]} << 32 | last[0]) & (n - 1);
+    const uint32_t* vj = v + j * words;
+    for (size_t k = 0; k < words; ++k) x[k] ^= vj[k];
+    BlockMix(x, y, r);
+    std::swap(x, y);
+  }
+  for (size_t k = 0; k < words; ++k) {
+    uint8_t* p = block + 4 * k;
+    p[0] = static_cast<uint8_t>(x[k]);
+    p[1] = static_cast<uint8_t>(x[k] >> 8);
+    p[2] = static_cast<uint8_t>(x[k] >> 16);
+    p[3] = static_cast<uint8_t>(x[k] >> 24);
+  }
+}
+
+}  // namespace
+
+void FillRandom(uint8_t* out, size_t n) { backend::FillRandom(out, n); }
 
 Bytes RandomBytes(size_t n) {
   Bytes out(n);
@@ -191,38 +134,20 @@ Key RandomKey() {
 }
 
 Digest Sha256(ByteView data) {
-  thread_local MdCtx md;
   Digest out;
-  unsigned int len = 0;
-  if (EVP_DigestInit_ex2(md.ctx, Sha256Md(), nullptr) != 1 ||
-      EVP_DigestUpdate(md.ctx, data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(md.ctx, out.data(), &len) != 1 || len != out.size()) {
-    Fatal("SHA-256");
-  }
+  backend::Sha256(data, out.data());
   return out;
 }
 
-Sha256Hasher::Sha256Hasher() {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  if (ctx == nullptr || EVP_DigestInit_ex2(ctx, Sha256Md(), nullptr) != 1) Fatal("SHA-256 init");
-  ctx_ = ctx;
-}
+Sha256Hasher::Sha256Hasher() : stream_(backend::NewSha256Stream()) {}
 
-Sha256Hasher::~Sha256Hasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+Sha256Hasher::~Sha256Hasher() = default;
 
-void Sha256Hasher::Update(ByteView data) {
-  if (EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size()) != 1) {
-    Fatal("SHA-256 update");
-  }
-}
+void Sha256Hasher::Update(ByteView data) { stream_->Update(data); }
 
 Digest Sha256Hasher::Finish() {
-  auto* ctx = static_cast<EVP_MD_CTX*>(ctx_);
   Digest out;
-  unsigned int len = 0;
-  if (EVP_DigestFinal_ex(ctx, out.data(), &len) != 1 || len != out.size()) Fatal("SHA-256 final");
-  // Leave the hasher usable for a fresh message.
-  if (EVP_DigestInit_ex2(ctx, Sha256Md(), nullptr) != 1) Fatal("SHA-256 init");
+  stream_->Finish(out.data());
   return out;
 }
 
@@ -252,23 +177,11 @@ void SealAppend(const Key& key, ByteView aad, ByteView plaintext, Bytes& out) {
 
 Result<Bytes> Open(const Key& key, ByteView aad, ByteView sealed) {
   if (sealed.size() < kSealOverhead) return Corrupt("sealed object is too short");
-  EVP_CIPHER_CTX* ctx = DecryptCtx();
   const uint8_t* nonce = sealed.data();
   ByteView ct = sealed.subspan(kNonceSize, sealed.size() - kSealOverhead);
-  uint8_t tag[kTagSize];
-  std::memcpy(tag, sealed.data() + sealed.size() - kTagSize, kTagSize);
-
-  if (EVP_DecryptInit_ex2(ctx, nullptr, key.data(), nonce, nullptr) != 1) Fatal("GCM key setup");
-  UpdateInPieces(ctx, EVP_DecryptUpdate, nullptr, aad, "GCM aad");
+  const uint8_t* tag = sealed.data() + sealed.size() - kTagSize;
   Bytes plain(ct.size());
-  UpdateInPieces(ctx, EVP_DecryptUpdate, plain.data(), ct, "GCM decrypt");
-  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kTagSize), tag) != 1) {
-    Fatal("GCM set tag");
-  }
-  int outl = 0;
-  if (EVP_DecryptFinal_ex(ctx, plain.data() + plain.size(), &outl) != 1) {
-    ERR_clear_error();
-    OPENSSL_cleanse(plain.data(), plain.size());
+  if (!backend::AesGcmOpen(key.data(), nonce, aad, ct, tag, plain.data())) {
     return Corrupt("authentication failed (wrong key, wrong associated data or altered bytes)");
   }
   return plain;
@@ -278,7 +191,7 @@ Result<Key> Scrypt(std::string_view passphrase, ByteView salt, uint64_t n, uint3
   OB_ASSIGN_OR_RETURN(Bytes derived, internal::ScryptBytes(passphrase, salt, n, r, p, kKeySize));
   Key key;
   std::memcpy(key.data(), derived.data(), key.size());
-  OPENSSL_cleanse(derived.data(), derived.size());
+  SecureZero(derived.data(), derived.size());
   return key;
 }
 
@@ -286,14 +199,17 @@ Key HkdfSha256(const Key& ikm, std::string_view info) {
   Bytes derived = internal::HkdfSha256Bytes(ikm, {}, AsBytes(info), kKeySize);
   Key key;
   std::memcpy(key.data(), derived.data(), key.size());
-  OPENSSL_cleanse(derived.data(), derived.size());
+  SecureZero(derived.data(), derived.size());
   return key;
 }
 
 bool EqualConstantTime(ByteView a, ByteView b) {
   if (a.size() != b.size()) return false;
-  if (a.empty()) return true;
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  return backend::EqualConstantTime(a.data(), b.data(), a.size());
+}
+
+void SecureZero(void* data, size_t n) {
+  if (n != 0) backend::SecureZero(data, n);
 }
 
 namespace internal {
@@ -306,18 +222,8 @@ Bytes SealWithNonce(const Key& key, ByteView nonce, ByteView aad, ByteView plain
 }
 
 Digest HmacSha256Bytes(ByteView key, ByteView data) {
-  thread_local MacCtx mac;
-  // A null key means "keep the previous key" to EVP_MAC_init; an empty key
-  // must still be a key.
-  static const uint8_t kEmpty = 0;
-  const uint8_t* key_ptr = key.empty() ? &kEmpty : key.data();
   Digest out;
-  size_t len = 0;
-  if (EVP_MAC_init(mac.ctx, key_ptr, key.size(), nullptr) != 1 ||
-      EVP_MAC_update(mac.ctx, data.data(), data.size()) != 1 ||
-      EVP_MAC_final(mac.ctx, out.data(), &len, out.size()) != 1 || len != out.size()) {
-    Fatal("HMAC-SHA256");
-  }
+  backend::HmacSha256(key, data, out.data());
   return out;
 }
 
@@ -328,49 +234,57 @@ Result<Bytes> ScryptBytes(std::string_view passphrase, ByteView salt, uint64_t n
   }
   if (r == 0 || p == 0) return InvalidArgument("scrypt r and p must be positive");
   if (out_len == 0) return InvalidArgument("scrypt output length must be positive");
-  // Memory: 128 * r * (N + 2) for V plus 128 * r * p for B (RFC 7914 §5).
+  // RFC 7914 §2: p * r < 2^30 (and N < 2^(128 r / 8), implied below by the
+  // memory bound for every r that fits it).
+  if (uint64_t{p} * r >= (uint64_t{1} << 30)) {
+    return InvalidArgument("scrypt parameters out of range (p * r >= 2^30)");
+  }
+  // Memory: 128 * r * (N + 2) for V, X and Y plus 128 * r * p for B (RFC 7914 §5).
   if (n > kMaxScryptMemory / 128 / r || uint64_t{p} > kMaxScryptMemory / 128 / r ||
       128 * uint64_t{r} * (n + 2 + p) > kMaxScryptMemory) {
     return InvalidArgument("scrypt parameters need more memory than allowed (1 GiB)");
   }
-  // A null password makes EVP_PBE_scrypt only check the parameters.
-  static const char kEmptyPass[] = "";
-  static const uint8_t kEmptySalt = 0;
-  const char* pass = passphrase.empty() ? kEmptyPass : passphrase.data();
-  const uint8_t* salt_ptr = salt.empty() ? &kEmptySalt : salt.data();
-  Bytes out(out_len);
-  if (EVP_PBE_scrypt(pass, passphrase.size(), salt_ptr, salt.size(), n, r, p, kMaxScryptMemory,
-                     out.data(), out.size()) != 1) {
-    ERR_clear_error();
-    return InvalidArgument("scrypt rejected its parameters");
+  const size_t block_size = 128 * size_t{r};
+  const size_t words = 32 * size_t{r};
+  ByteView password = AsBytes(passphrase);
+  Bytes b(block_size * p);
+  backend::Pbkdf2HmacSha256(password, salt, 1, b.data(), b.size());
+  std::vector<uint32_t> work((n + 2) * words);
+  uint32_t* v = work.data();
+  for (uint32_t i = 0; i < p; ++i) {
+    RoMix(b.data() + i * block_size, r, n, v, v + n * words, v + (n + 1) * words);
   }
+  Bytes out(out_len);
+  backend::Pbkdf2HmacSha256(password, b, 1, out.data(), out.size());
+  SecureZero(work.data(), work.size() * sizeof(uint32_t));
+  SecureZero(b.data(), b.size());
   return out;
 }
 
+// RFC 5869 on HMAC-SHA256: PRK = HMAC(salt, IKM); T(i) = HMAC(PRK, T(i-1) || info || i).
 Bytes HkdfSha256Bytes(ByteView ikm, ByteView salt, ByteView info, size_t out_len) {
   if (out_len == 0 || out_len > 255 * 32) Fatal("HKDF: bad output length");
-  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(HkdfKdf());
-  if (ctx == nullptr) Fatal("EVP_KDF_CTX_new");
-  char digest[] = "SHA256";
-  static uint8_t kEmpty = 0;
-  // OSSL_PARAM holds non-const pointers but the KDF only reads them.
-  auto octets = [](const char* name, ByteView v) {
-    return OSSL_PARAM_construct_octet_string(
-        name, v.empty() ? &kEmpty : const_cast<uint8_t*>(v.data()), v.size());
-  };
-  OSSL_PARAM params[5];
-  size_t i = 0;
-  params[i++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
-  params[i++] = octets(OSSL_KDF_PARAM_KEY, ikm);
-  if (!salt.empty()) params[i++] = octets(OSSL_KDF_PARAM_SALT, salt);
-  params[i++] = octets(OSSL_KDF_PARAM_INFO, info);
-  params[i] = OSSL_PARAM_construct_end();
+  // An absent salt is HashLen zero bytes (RFC 5869 §2.2).
+  static const uint8_t kZeroSalt[32] = {};
+  Digest prk = HmacSha256Bytes(salt.empty() ? ByteView(kZeroSalt) : salt, ikm);
   Bytes out(out_len);
-  if (EVP_KDF_derive(ctx, out.data(), out.size(), params) != 1) {
-    EVP_KDF_CTX_free(ctx);
-    Fatal("HKDF-SHA256");
+  Bytes message;
+  message.reserve(32 + info.size() + 1);
+  Digest t{};
+  size_t done = 0;
+  for (uint8_t i = 1; done < out_len; ++i) {
+    message.clear();
+    if (i > 1) message.insert(message.end(), t.begin(), t.end());
+    message.insert(message.end(), info.begin(), info.end());
+    message.push_back(i);
+    t = HmacSha256Bytes(prk, message);
+    size_t piece = std::min(t.size(), out_len - done);
+    std::memcpy(out.data() + done, t.data(), piece);
+    done += piece;
   }
-  EVP_KDF_CTX_free(ctx);
+  SecureZero(prk.data(), prk.size());
+  SecureZero(t.data(), t.size());
+  SecureZero(message.data(), message.size());
   return out;
 }
 

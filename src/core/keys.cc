@@ -1,7 +1,5 @@
 #include "obagent/core/keys.h"
 
-#include <openssl/crypto.h>
-
 #include <cstring>
 #include <exception>
 #include <limits>
@@ -204,12 +202,12 @@ Result<crypto::Key> UnwrapMasterKey(const WrappedKey& wrapped, const crypto::Key
                   "key");
   }
   if (opened->size() != crypto::kKeySize) {
-    OPENSSL_cleanse(opened->data(), opened->size());
+    crypto::SecureZero(opened->data(), opened->size());
     return Corrupt("the unwrapped master key has the wrong size");
   }
   crypto::Key master;
   std::memcpy(master.data(), opened->data(), master.size());
-  OPENSSL_cleanse(opened->data(), opened->size());
+  crypto::SecureZero(opened->data(), opened->size());
   return master;
 }
 
@@ -221,7 +219,7 @@ KeySet DeriveKeySet(const crypto::Key& master) {
   uint64_t value = 0;
   for (int i = 7; i >= 0; --i) value = value << 8 | seed[static_cast<size_t>(i)];
   set.chunker_seed = value;
-  OPENSSL_cleanse(seed.data(), seed.size());
+  crypto::SecureZero(seed.data(), seed.size());
   return set;
 }
 
@@ -253,11 +251,11 @@ Result<LocalKekFile> ParseLocalKekFile(std::string_view text) {
     LocalKekFile file;
     OB_ASSIGN_OR_RETURN(Bytes kek, GetBase64(j, "kek", kWhat));
     if (kek.size() != crypto::kKeySize) {
-      OPENSSL_cleanse(kek.data(), kek.size());
+      crypto::SecureZero(kek.data(), kek.size());
       return Malformed(kWhat, "kek");
     }
     std::memcpy(file.kek.data(), kek.data(), kek.size());
-    OPENSSL_cleanse(kek.data(), kek.size());
+    crypto::SecureZero(kek.data(), kek.size());
     auto wrapped = j.find("wrapped_key");
     if (wrapped == j.end()) return Malformed(kWhat, "wrapped_key");
     OB_ASSIGN_OR_RETURN(file.wrapped, WrappedKeyFromJson(*wrapped));

@@ -1,13 +1,19 @@
-// Cryptographic primitives, all through OpenSSL's EVP interfaces (SHA-NI and
-// AES-NI code paths; see design.md §4 for measured throughput).
+// Cryptographic primitives. The OS's library does the work (OpenSSL on
+// Linux, BCrypt on Windows: src/platform/crypto_backend.h); the formats they
+// produce are the same on both, so a vault written on one OS opens on the other.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "obagent/bytes.h"
 #include "obagent/status.h"
+
+namespace obagent::crypto_backend {
+class Sha256Stream;
+}
 
 namespace obagent::crypto {
 
@@ -19,7 +25,7 @@ constexpr size_t kSealOverhead = kNonceSize + kTagSize;
 using Key = std::array<uint8_t, kKeySize>;
 using Digest = std::array<uint8_t, 32>;
 
-// Cryptographically secure random bytes (RAND_bytes). Aborts if the CSPRNG
+// Cryptographically secure random bytes (RAND_bytes / BCryptGenRandom). Aborts if the CSPRNG
 // fails: there is no safe way to continue without randomness.
 void FillRandom(uint8_t* out, size_t n);
 Bytes RandomBytes(size_t n);
@@ -38,7 +44,7 @@ class Sha256Hasher {
   Digest Finish();
 
  private:
-  void* ctx_;  // EVP_MD_CTX
+  std::unique_ptr<crypto_backend::Sha256Stream> stream_;
 };
 
 Digest HmacSha256(const Key& key, ByteView data);
@@ -50,7 +56,8 @@ void SealAppend(const Key& key, ByteView aad, ByteView plaintext, Bytes& out);
 // Verifies and decrypts. kCorrupt if the tag, the aad or the length is wrong.
 Result<Bytes> Open(const Key& key, ByteView aad, ByteView sealed);
 
-// scrypt (RFC 7914) through EVP_PBE_scrypt. kInvalidArgument for bad parameters.
+// scrypt (RFC 7914). kInvalidArgument for bad parameters or more than 1 GiB
+// of memory.
 Result<Key> Scrypt(std::string_view passphrase, ByteView salt, uint64_t n, uint32_t r, uint32_t p);
 
 // HKDF-SHA256 (RFC 5869) with empty salt, expanding to one 32-byte key.
@@ -58,5 +65,8 @@ Key HkdfSha256(const Key& ikm, std::string_view info);
 
 // Constant-time comparison.
 bool EqualConstantTime(ByteView a, ByteView b);
+
+// Overwrites key material with zeros (a plain memset may be optimised away).
+void SecureZero(void* data, size_t n);
 
 }  // namespace obagent::crypto

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +31,57 @@ Bytes Text(size_t n) {
 }
 
 Codec CodecOf(const Bytes& payload) { return static_cast<Codec>(payload.at(0)); }
+
+// The Linux build uses Debian's libzstd, the Windows build zstd compiled from
+// the kernel's copy (cmake/zstd): packs written by one must restore on the
+// other. This frame was written by the zstd CLI (libzstd 1.5.4, `zstd -1`,
+// with its XXH64 content checksum) from CrossBuildText(); the Windows build's
+// encoder produced the same bytes when it was recorded.
+std::string CrossBuildText() {
+  std::string text;
+  for (int i = 0; i < 8; ++i) {
+    char number[8];
+    std::snprintf(number, sizeof number, "%03d", i);
+    text += number;
+    text += " obagent cross-build zstd vector: the quick brown fox jumps over the lazy dog\n";
+  }
+  return text;
+}
+
+constexpr char kCrossBuildFrame[] =
+    "28b52ffd64880155030052c5131a602d70034f9b44c310d15d592cf90fc3c0f595a05e3043ec601e8883a140"
+    "1808100149d127afac4da7e787a3312e51c55944d7bc7154833c17fdc46a9f7447cdef68a96602ccbae7cd3215"
+    "a347c408000b5069805e03943540a5017a0d286b2a203a084145011e012ff6";
+
+Bytes CrossBuildPayload() {
+  Result<Bytes> frame = FromHex(kCrossBuildFrame);
+  EXPECT_TRUE(frame.ok());
+  Bytes payload(1 + frame->size());
+  payload[0] = static_cast<uint8_t>(Codec::kZstd);
+  std::copy(frame->begin(), frame->end(), payload.begin() + 1);
+  return payload;
+}
+
+TEST(CompressPayload, DecodesFrameWrittenByZstdCli) {
+  std::string text = CrossBuildText();
+  ASSERT_EQ(text.size(), 648u);
+  Result<Bytes> decoded = DecodePayload(CrossBuildPayload(), text.size());
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(AsString(*decoded), text);
+  // And what this build writes for the same text, the other build reads: it
+  // is a single zstd frame of the same content, whichever library wrote it.
+  Bytes ours = EncodePayload(AsBytes(text));
+  ASSERT_EQ(CodecOf(ours), Codec::kZstd);
+  EXPECT_EQ(AsString(*DecodePayload(ours, text.size())), text);
+}
+
+TEST(CompressPayload, FrameChecksumIsVerified) {
+  Bytes payload = CrossBuildPayload();
+  payload[payload.size() - 2] ^= 1;  // inside the trailing XXH64 checksum
+  Result<Bytes> decoded = DecodePayload(payload, 648);
+  EXPECT_FALSE(decoded.ok());
+  EXPECT_EQ(decoded.status().code(), ErrorCode::kCorrupt);
+}
 
 TEST(CompressPayload, TextCompressesAndRoundTrips) {
   for (size_t n : {size_t{100}, size_t{4096}, size_t{64 * 1024}, size_t{1} << 20}) {

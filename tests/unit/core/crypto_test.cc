@@ -278,6 +278,21 @@ TEST(CryptoScrypt, Rfc7914Vector2) {
   EXPECT_EQ(ToHex(*key), ToHex(ByteView(*out).first(32)));
 }
 
+TEST(CryptoScrypt, Rfc7914Vector3) {
+  Result<Bytes> out =
+      internal::ScryptBytes("pleaseletmein", AsBytes("SodiumChloride"), 16384, 8, 1, 64);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(ToHex(*out),
+            "7023bdcb3afd7348461c06cd81fd38ebfda8fbba904f8e3ea9b543f6545da1f2"
+            "d5432955613f0fcf62d49705242a9af9e61e85dc0d651e40dfcf017b45575887");
+}
+
+TEST(CryptoScrypt, ParametersBeyondRfcLimitsAreInvalidArgument) {
+  // RFC 7914 §2: p * r must stay below 2^30.
+  EXPECT_EQ(internal::ScryptBytes("pw", AsBytes("salt"), 2, 1u << 15, 1u << 15, 32).status().code(),
+            ErrorCode::kInvalidArgument);
+}
+
 TEST(CryptoScrypt, BadParametersAreInvalidArgument) {
   Bytes salt(32, 7);
   EXPECT_EQ(Scrypt("pw", salt, 1000, 8, 1).status().code(), ErrorCode::kInvalidArgument);

@@ -239,5 +239,42 @@ TEST(KeysSerialize, MalformedInputIsCorrupt) {
   EXPECT_EQ(ParseLocalKekFile("garbage").status().code(), ErrorCode::kCorrupt);
 }
 
+// A key and a chunk written by the Linux build (OpenSSL backend); the
+// Windows build (BCrypt backend) must open them, and both must derive the
+// same KEK, keys, chunk id and chunker seed. The KEK was also computed
+// independently with Python's hashlib.scrypt (OpenSSL).
+TEST(CrossBuild, OpensKeyAndChunkWrittenByTheLinuxBuild) {
+  constexpr char kWrappedJson[] = R"({
+    "kdf": {"algorithm": "scrypt", "n": 1024, "p": 1, "r": 8,
+            "salt": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="},
+    "key_id": "00112233445566778899aabbccddeeff",
+    "version": 1,
+    "wrapped": "ZbkniR5UTty3qRF+7YHL9M23TxFzOU8shBfvy80NN6WWRxjTc3CuPgFzS1aiNNN8tJgTkJ8ErTZ0OGoj"
+  })";
+  constexpr char kSealedChunk[] =
+      "1a356ff0132366096b5064177094f1c78d9245a0ff3c4c6d910ac7ba63d73296e5adbb867052bacdb06a814d"
+      "91fac2f2fe0ab8a8790379fa404c1751f1";
+  const std::string plain = "a chunk sealed by the Linux build";
+
+  Result<WrappedKey> wrapped = ParseWrappedKey(kWrappedJson);
+  ASSERT_TRUE(wrapped.ok()) << wrapped.status().ToString();
+  Result<crypto::Key> kek = DeriveKek("cross-build passphrase 1", wrapped->kdf);
+  ASSERT_TRUE(kek.ok()) << kek.status().ToString();
+  EXPECT_EQ(ToHex(*kek), "f4cbbd47edb52b08b02c5eec6eaf5151445a8189d553dec735a6e2fcc4c7b567");
+  Result<crypto::Key> master = UnwrapMasterKey(*wrapped, *kek);
+  ASSERT_TRUE(master.ok()) << master.status().ToString();
+  EXPECT_EQ(ToHex(*master), "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf");
+
+  KeySet keys = DeriveKeySet(*master);
+  EXPECT_EQ(keys.chunker_seed, 1338960246080474889u);
+  Result<Bytes> sealed = FromHex(kSealedChunk);
+  ASSERT_TRUE(sealed.ok());
+  Result<Bytes> opened = crypto::Open(keys.data_key, AsBytes("blob:test"), *sealed);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(AsString(*opened), plain);
+  EXPECT_EQ(ToHex(crypto::HmacSha256(keys.id_key, AsBytes(plain))),
+            "6870a1dfe4245ff8670b25cad04c1a2d7c472ea96a72c2065eca5b0c7e837a4b");
+}
+
 }  // namespace
 }  // namespace obagent::keys

@@ -1,0 +1,4 @@
+/* Shim for building the Linux kernel's copy of zstd (linux-source-6.1: lib/zstd)
+ * as an ordinary user-space library; see cmake/zstd/zstd.cmake. */
+#pragma once
+#include <errno.h>
