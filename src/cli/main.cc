@@ -275,6 +275,7 @@ int WithJob(Globals& g, const std::string& type,
     record->error = g.last_error;
   }
   (void)history.Finish(*record);
+  history.ClearCancelRequest(record->id);
   return rc;
 }
 
@@ -702,8 +703,16 @@ int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobReco
   options.progress = [&](const engine::Progress& p) { line.Update(p); };
   engine::LogMilestone(engine::Milestone::kRecoveryStarted,
                        "Recovery started (job " + job.id + ")");
-  auto report = engine::RunRestore(*agent->repo, options);
+  engine::JobHistory history(*g.env, g.state_dir);
+  auto report = [&] {
+    engine::JobStopWatcher watcher(history, job.id);
+    options.cancel = &watcher.flag();
+    return engine::RunRestore(*agent->repo, options);
+  }();
   line.Finish();
+  if (!report.ok() && report.status().code() == ErrorCode::kCancelled) {
+    job.state = engine::JobState::kCancelled;
+  }
   if (!report.ok() || report->state != engine::JobState::kCompleted) {
     engine::LogMilestone(
         engine::Milestone::kRecoveryFailed,

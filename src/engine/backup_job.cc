@@ -1,11 +1,7 @@
 #include "obagent/engine/backup_job.h"
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "obagent/engine/agent.h"
 #include "obagent/engine/engine_log.h"
@@ -23,43 +19,6 @@ int64_t NowNs() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-// Polls the history for a stop request (`obctl job stop`, the local API)
-// while the job runs, so a job can be stopped whichever process runs it.
-class CancelWatcher {
- public:
-  CancelWatcher(JobHistory& history, std::string job_id)
-      : history_(history), job_id_(std::move(job_id)), thread_([this] { Watch(); }) {}
-  ~CancelWatcher() {
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  const std::atomic<bool>& flag() const { return cancelled_; }
-
- private:
-  void Watch() {
-    std::unique_lock lock(mu_);
-    while (!done_) {
-      if (!job_id_.empty() && history_.CancelRequested(job_id_)) {
-        cancelled_ = true;
-        return;
-      }
-      cv_.wait_for(lock, std::chrono::milliseconds(250));
-    }
-  }
-
-  JobHistory& history_;
-  std::string job_id_;
-  std::atomic<bool> cancelled_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;  // last: starts after the members it uses
-};
 
 // LastBackupFailedFiles-<job>.txt in the agent's temp folder, as MARS does:
 // one line per file, "<OS error>\t<path>\t<message>", the OS error in its
@@ -142,7 +101,7 @@ void RunRecordedBackup(platform::Env& env, const std::string& state_dir,
   }
   LogMilestone(Milestone::kBackupStarted, "Backup started (job " + job.id + ")");
   Result<BackupReport> report = [&] {
-    CancelWatcher watcher(history, job.id);
+    JobStopWatcher watcher(history, job.id);
     options.cancel = &watcher.flag();
     return RunBackup(*agent->repo, options);
   }();

@@ -137,4 +137,27 @@ void JobHistory::ClearCancelRequest(const std::string& id) {
   if (CancelRequested(id)) (void)env_.RemoveFile(dir_ + "/" + id + ".cancel");
 }
 
+JobStopWatcher::JobStopWatcher(JobHistory& history, std::string job_id)
+    : history_(history), job_id_(std::move(job_id)), thread_([this] { Watch(); }) {}
+
+JobStopWatcher::~JobStopWatcher() {
+  {
+    std::lock_guard lock(mu_);
+    done_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void JobStopWatcher::Watch() {
+  std::unique_lock lock(mu_);
+  while (!done_) {
+    if (!job_id_.empty() && history_.CancelRequested(job_id_)) {
+      stop_requested_ = true;
+      return;
+    }
+    cv_.wait_for(lock, std::chrono::milliseconds(250));
+  }
+}
+
 }  // namespace obagent::engine

@@ -80,6 +80,9 @@ class RestoreRun {
   void FinishFile(const std::shared_ptr<FileJob>& job);
   void ApplyPending();
   void Failed(const std::string& path, const std::string& error);
+  bool Cancelled() const {
+    return options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed);
+  }
   void ReportProgress(bool force);
 
   Repository& repo_;
@@ -206,6 +209,7 @@ void RestoreRun::RestoreFile(const std::shared_ptr<RestoreDir>& dir, const tree:
       bool skip;
       {
         std::lock_guard lock(job->mu);
+        if (job->error.empty() && Cancelled()) job->error = "the job was stopped";
         skip = !job->error.empty();
       }
       if (!skip) {
@@ -268,6 +272,7 @@ void RestoreRun::RestoreDirectory(const std::shared_ptr<RestoreDir>& dir, const 
 
 void RestoreRun::RestoreNode(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
                              const std::string& rel, const std::string& display) {
+  if (Cancelled()) return;
   if (!tree::IsSafeName(node.name)) {
     Failed(display,
            Status(ErrorCode::kPathEscape, "unsafe name in recovery point; refused").ToString());
@@ -360,6 +365,10 @@ Result<RestoreReport> RestoreRun::Run() {
   }
   ApplyPending();
   ReportProgress(true);
+  if (Cancelled()) {
+    return Status(ErrorCode::kCancelled, "the job was stopped (obctl job stop) after " +
+                                             std::to_string(files_) + " files");
+  }
   RestoreReport report;
   report.point_id = point.id;
   report.files = files_;

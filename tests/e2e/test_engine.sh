@@ -147,3 +147,26 @@ sleep 1
   fail "the missed run ran again at the next start"
 stop_engine
 pass "a missed scheduled run starts once when the engine starts"
+
+# --- Stop-OBJob on a recovery ---
+rm -f "$SRC"/f*.bin
+for i in $(seq 1 6); do head -c 30000000 /dev/urandom > "$SRC/large$i.bin"; done
+obctl backup start --include "$SRC" > /dev/null
+"$OBCTL" recover --point latest --target "$WORK/stopped-restore" --threads 1 > /dev/null 2>&1 &
+rec_pid=$!
+for _ in $(seq 1 500); do
+  grep -qs '"type": "Recovery"' $(grep -ls '"state": "InProgress"' "$OBAGENT_STATE_DIR"/jobs/*.json /dev/null) && break
+  sleep 0.01
+done
+id=$(obctl --json job list --last 1 | python3 -c 'import json,sys; j=json.load(sys.stdin)[0]; print(j["id"] if j["type"]=="Recovery" else "")')
+[ -n "$id" ] || fail "no running recovery job to stop"
+obctl job stop "$id" > /dev/null || fail "job stop of a recovery"
+rc=0; wait "$rec_pid" || rc=$?
+[ "$rc" = 1 ] || fail "the stopped recovery exits $rc"
+[ "$(job_field "$id" state)" = Cancelled ] || fail "recovery job state $(job_field "$id" state)"
+if find "$WORK/stopped-restore" -name '.obrestore-*' 2> /dev/null | grep -q .; then
+  fail "a stopped recovery left temporary files"
+fi
+obctl recover --point latest --target "$WORK/full-restore" > /dev/null || fail "recovery after a stop"
+cmp "$SRC/large6.bin" "$WORK/full-restore/data/large6.bin" || fail "recovered bytes"
+pass "job stop ends a recovery Cancelled; no temporary files left; a new recovery completes"

@@ -4,8 +4,12 @@
 // staying InProgress forever.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "obagent/engine/job.h"
@@ -54,6 +58,29 @@ class JobHistory {
 
   platform::Env& env_;
   std::string dir_;
+};
+
+// Polls the history for a stop request (`obctl job stop`, the local API)
+// while a job runs, so a job can be stopped whichever process runs it; the
+// job passes flag() to the work (BackupOptions::cancel, RestoreOptions::cancel).
+class JobStopWatcher {
+ public:
+  JobStopWatcher(JobHistory& history, std::string job_id);
+  ~JobStopWatcher();
+  JobStopWatcher(const JobStopWatcher&) = delete;
+  JobStopWatcher& operator=(const JobStopWatcher&) = delete;
+  const std::atomic<bool>& flag() const { return stop_requested_; }
+
+ private:
+  void Watch();
+
+  JobHistory& history_;
+  std::string job_id_;
+  std::atomic<bool> stop_requested_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts after the members it uses
 };
 
 }  // namespace obagent::engine

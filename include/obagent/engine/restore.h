@@ -6,6 +6,7 @@
 // refuses to follow symlinks, so nothing lands outside the target.
 #pragma once
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,10 @@ struct RestoreOptions {
   ConflictPolicy conflict = ConflictPolicy::kOverwrite;
   size_t threads = 0;
   ProgressFn progress;
+  // Set by another thread to stop the job: nothing more is started, files
+  // being written are not put in place, and RunRestore returns kCancelled.
+  // What was restored before stays.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct RestoreReport {
