@@ -27,44 +27,6 @@ json ProgressJson(const engine::Progress& p) {
 
 }  // namespace
 
-json JobRecordJson(const engine::JobRecord& r) {
-  return {{"id", r.id},
-          {"type", r.type},
-          {"state", engine::JobStateName(r.state)},
-          {"start_ns", r.start_ns},
-          {"end_ns", r.end_ns},
-          {"files", r.files},
-          {"bytes_scanned", r.bytes_scanned},
-          {"bytes_transferred", r.bytes_transferred},
-          {"recovery_point", r.recovery_point},
-          {"error", r.error},
-          {"failed_files_log", r.failed_files_log},
-          {"snapshot", r.snapshot}};
-}
-
-engine::JobRecord JobRecordFromJson(const json& j) {
-  engine::JobRecord r;
-  r.id = j.value("id", "");
-  r.type = j.value("type", "");
-  std::string state = j.value("state", "");
-  r.state = engine::JobState::kFailed;
-  for (auto s : {engine::JobState::kInProgress, engine::JobState::kCompleted,
-                 engine::JobState::kCompletedWithWarnings, engine::JobState::kFailed,
-                 engine::JobState::kCancelled}) {
-    if (state == engine::JobStateName(s)) r.state = s;
-  }
-  r.start_ns = j.value("start_ns", int64_t{0});
-  r.end_ns = j.value("end_ns", int64_t{0});
-  r.files = j.value("files", uint64_t{0});
-  r.bytes_scanned = j.value("bytes_scanned", uint64_t{0});
-  r.bytes_transferred = j.value("bytes_transferred", uint64_t{0});
-  r.recovery_point = j.value("recovery_point", "");
-  r.error = j.value("error", "");
-  r.failed_files_log = j.value("failed_files_log", "");
-  r.snapshot = j.value("snapshot", "");
-  return r;
-}
-
 json HandleRequest(engine::EngineService& engine, platform::Env& env, const json& request) {
   if (!request.is_object() || !request.contains("op") || !request["op"].is_string()) {
     return ErrorJson(InvalidArgument("a request needs an \"op\""));
@@ -76,7 +38,7 @@ json HandleRequest(engine::EngineService& engine, platform::Env& env, const json
                    {"scheduler", engine.SchedulerKind()},
                    {"running", nullptr}};
     if (auto running = engine.Running()) {
-      answer["running"] = {{"job", JobRecordJson(running->record)},
+      answer["running"] = {{"job", engine::JobRecordToJson(running->record)},
                            {"trigger", running->trigger},
                            {"progress", ProgressJson(running->progress)}};
     }
@@ -89,7 +51,7 @@ json HandleRequest(engine::EngineService& engine, platform::Env& env, const json
     }
     auto job = engine.StartPolicyBackup(trigger);
     if (!job.ok()) return ErrorJson(job.status());
-    return {{"ok", true}, {"job", JobRecordJson(*job)}};
+    return {{"ok", true}, {"job", engine::JobRecordToJson(*job)}};
   }
   if (op == "wait_job" || op == "job_stop") {
     if (!request.contains("id") || !request["id"].is_string()) {
@@ -104,7 +66,7 @@ json HandleRequest(engine::EngineService& engine, platform::Env& env, const json
     int64_t timeout = request.value("timeout_ms", int64_t{60000});
     auto job = engine.WaitForJob(id, std::clamp<int64_t>(timeout, 0, 3600000));
     if (!job.ok()) return ErrorJson(job.status());
-    return {{"ok", true}, {"job", JobRecordJson(*job)}};
+    return {{"ok", true}, {"job", engine::JobRecordToJson(*job)}};
   }
   return ErrorJson(InvalidArgument("unknown request '" + op + "'"));
 }

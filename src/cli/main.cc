@@ -360,7 +360,7 @@ Result<engine::JobRecord> WaitForEngineJob(Globals& g, const std::string& id) {
         api::CallEngine(*g.env, g.state_dir, {{"op", "wait_job"}, {"id", id}, {"timeout_ms", 500}});
     if (answer.ok()) {
       line.Finish();
-      return api::JobRecordFromJson((*answer)["job"]);
+      return engine::JobRecordFromJson((*answer)["job"]);
     }
     if (answer.status().code() != ErrorCode::kCancelled) {
       line.Finish();
@@ -383,7 +383,7 @@ int PresentEngineJob(Globals& g, const engine::JobRecord& job) {
   if (g.json) {
     PrintJson(Json({{"ok", job.state == engine::JobState::kCompleted ||
                                job.state == engine::JobState::kCompletedWithWarnings},
-                    {"job", api::JobRecordJson(job)}}));
+                    {"job", engine::JobRecordToJson(job)}}));
   } else {
     std::cout << job.type << " job " << job.id << " " << engine::JobStateName(job.state);
     if (!job.recovery_point.empty())
@@ -408,10 +408,10 @@ int PresentEngineJob(Globals& g, const engine::JobRecord& job) {
 int StartInEngine(Globals& g, const std::string& trigger, bool wait) {
   auto answer = api::CallEngine(*g.env, g.state_dir, {{"op", "backup_now"}, {"trigger", trigger}});
   if (!answer.ok()) return Fail(g, answer.status());
-  engine::JobRecord job = api::JobRecordFromJson((*answer)["job"]);
+  engine::JobRecord job = engine::JobRecordFromJson((*answer)["job"]);
   if (!wait) {
     if (g.json) {
-      PrintJson(Json({{"ok", true}, {"job", api::JobRecordJson(job)}}));
+      PrintJson(Json({{"ok", true}, {"job", engine::JobRecordToJson(job)}}));
     } else {
       std::cout << "Backup job " << job.id << " started by the engine\n";
     }
@@ -509,19 +509,12 @@ int EngineStatus(Globals& g, const std::vector<std::string>& args) {
 }
 
 json JobJson(const engine::JobRecord& j) {
-  return {{"id", j.id},
-          {"type", j.type},
-          {"state", engine::JobStateName(j.state)},
-          {"start", FormatTime(j.start_ns)},
-          {"end", j.end_ns ? FormatTime(j.end_ns) : ""},
-          {"duration_seconds", j.end_ns ? static_cast<double>(j.end_ns - j.start_ns) / 1e9 : 0.0},
-          {"files", j.files},
-          {"bytes_scanned", j.bytes_scanned},
-          {"bytes_transferred", j.bytes_transferred},
-          {"recovery_point", j.recovery_point},
-          {"error", j.error},
-          {"failed_files_log", j.failed_files_log},
-          {"snapshot", j.snapshot}};
+  json out = engine::JobRecordToJson(j);
+  out.erase("pid");
+  out["start"] = FormatTime(j.start_ns);
+  out["end"] = j.end_ns ? FormatTime(j.end_ns) : "";
+  out["duration_seconds"] = j.end_ns ? static_cast<double>(j.end_ns - j.start_ns) / 1e9 : 0.0;
+  return out;
 }
 
 int JobList(Globals& g, const std::vector<std::string>& args) {

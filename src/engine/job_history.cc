@@ -37,21 +37,43 @@ std::string JobHistory::PathOf(const JobRecord& r) const {
   return dir_ + "/" + std::to_string(r.start_ns) + "-" + r.id + ".json";
 }
 
+json JobRecordToJson(const JobRecord& r) {
+  return {{"id", r.id},
+          {"type", r.type},
+          {"state", JobStateName(r.state)},
+          {"start_ns", r.start_ns},
+          {"end_ns", r.end_ns},
+          {"pid", r.pid},
+          {"files", r.files},
+          {"bytes_scanned", r.bytes_scanned},
+          {"bytes_transferred", r.bytes_transferred},
+          {"recovery_point", r.recovery_point},
+          {"error", r.error},
+          {"failed_files_log", r.failed_files_log},
+          {"snapshot", r.snapshot}};
+}
+
+JobRecord JobRecordFromJson(const json& j) {
+  JobRecord r;
+  r.id = j.value("id", "");
+  r.type = j.value("type", "");
+  r.state = StateFromName(j.value("state", ""));
+  r.start_ns = j.value("start_ns", int64_t{0});
+  r.end_ns = j.value("end_ns", int64_t{0});
+  r.pid = j.value("pid", int64_t{0});
+  r.files = j.value("files", uint64_t{0});
+  r.bytes_scanned = j.value("bytes_scanned", uint64_t{0});
+  r.bytes_transferred = j.value("bytes_transferred", uint64_t{0});
+  r.recovery_point = j.value("recovery_point", "");
+  r.error = j.value("error", "");
+  r.failed_files_log = j.value("failed_files_log", "");
+  r.snapshot = j.value("snapshot", "");
+  return r;
+}
+
 Status JobHistory::Save(const JobRecord& r) {
-  json j = {{"version", kJobRecordVersion},
-            {"id", r.id},
-            {"type", r.type},
-            {"state", JobStateName(r.state)},
-            {"start_ns", r.start_ns},
-            {"end_ns", r.end_ns},
-            {"pid", r.pid},
-            {"files", r.files},
-            {"bytes_scanned", r.bytes_scanned},
-            {"bytes_transferred", r.bytes_transferred},
-            {"recovery_point", r.recovery_point},
-            {"error", r.error},
-            {"failed_files_log", r.failed_files_log},
-            {"snapshot", r.snapshot}};
+  json j = JobRecordToJson(r);
+  j["version"] = kJobRecordVersion;
   OB_RETURN_IF_ERROR(env_.CreateDirs(dir_, true));
   return env_.WriteFileAtomic(PathOf(r),
                               AsBytes(j.dump(2, ' ', false, json::error_handler_t::replace)), true);
@@ -82,20 +104,7 @@ Result<std::vector<JobRecord>> JobHistory::List() {
     OB_ASSIGN_OR_RETURN(Bytes data, env_.ReadFile(dir_ + "/" + e.name));
     json j = json::parse(data.begin(), data.end(), nullptr, false);
     if (!j.is_object() || j.value("version", 0) != kJobRecordVersion) continue;
-    JobRecord r;
-    r.id = j.value("id", "");
-    r.type = j.value("type", "");
-    r.state = StateFromName(j.value("state", ""));
-    r.start_ns = j.value("start_ns", int64_t{0});
-    r.end_ns = j.value("end_ns", int64_t{0});
-    r.pid = j.value("pid", int64_t{0});
-    r.files = j.value("files", uint64_t{0});
-    r.bytes_scanned = j.value("bytes_scanned", uint64_t{0});
-    r.bytes_transferred = j.value("bytes_transferred", uint64_t{0});
-    r.recovery_point = j.value("recovery_point", "");
-    r.error = j.value("error", "");
-    r.failed_files_log = j.value("failed_files_log", "");
-    r.snapshot = j.value("snapshot", "");
+    JobRecord r = JobRecordFromJson(j);
     if (r.state == JobState::kInProgress && !env_.ProcessAlive(r.pid)) {
       r.state = JobState::kFailed;
       r.error = "interrupted: the process running the job ended before it finished";

@@ -28,9 +28,6 @@ namespace obagent::api {
 nlohmann::json HandleRequest(engine::EngineService& engine, platform::Env& env,
                              const nlohmann::json& request);
 
-nlohmann::json JobRecordJson(const engine::JobRecord& record);
-engine::JobRecord JobRecordFromJson(const nlohmann::json& j);
-
 class LocalApiServer {
  public:
   LocalApiServer(engine::EngineService& engine, platform::Env& env,

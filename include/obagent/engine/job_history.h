@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +34,10 @@ struct JobRecord {
   std::string failed_files_log;
   std::string snapshot;  // backup: what the sources were read from ("vss", "btrfs", "none", …)
 };
+
+// The record as JSON (the history's files, the local API, obctl --json).
+nlohmann::json JobRecordToJson(const JobRecord& record);
+JobRecord JobRecordFromJson(const nlohmann::json& j);
 
 class JobHistory {
  public:

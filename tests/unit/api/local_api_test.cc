@@ -68,7 +68,7 @@ TEST_F(LocalApiTest, JobRecordsRoundTrip) {
   r.recovery_point = "point";
   r.error = "";
   r.failed_files_log = "/x/LastBackupFailedFiles-0123.txt";
-  engine::JobRecord back = JobRecordFromJson(JobRecordJson(r));
+  engine::JobRecord back = engine::JobRecordFromJson(engine::JobRecordToJson(r));
   EXPECT_EQ(back.id, r.id);
   EXPECT_EQ(back.state, r.state);
   EXPECT_EQ(back.bytes_transferred, r.bytes_transferred);
