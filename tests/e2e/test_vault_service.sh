@@ -91,6 +91,21 @@ compare_trees "$SRC" "$WORK/r1/src" || fail "restore through vaultd differs"
 A verify > /dev/null || fail "verify through vaultd"
 pass "register, backup, restore and verify through vaultd ($BACKEND backend)"
 
+# Set-OBMachineSetting -ProxyServer after registration: the next job uses it.
+PROXY_PORT=$(cat "$WORK/proxy.port")
+A machine-setting set --proxy-server 127.0.0.1 --proxy-port "$PROXY_PORT" --proxy-username proxyuser \
+  --proxy-password-file "$WORK/proxy-bad" > /dev/null
+expect_fail 100050 A backup start --include "$SRC"
+A machine-setting set --proxy-server 127.0.0.1 --proxy-port "$PROXY_PORT" --proxy-username proxyuser \
+  --proxy-password-file "$WORK/proxy-good" > /dev/null
+A backup start --include "$SRC" > /dev/null || fail "backup through the proxy set after registration"
+kill "$PROXY_PID"
+wait "$PROXY_PID" 2> /dev/null || true
+expect_fail 100050 A backup start --include "$SRC"
+A machine-setting set --no-proxy > /dev/null
+A backup start --include "$SRC" > /dev/null || fail "backup without the proxy"
+pass "a proxy set after registration is used by the next job (wrong password: 100050); --no-proxy goes direct"
+
 # Re-registration needs the same passphrase and changes nothing otherwise.
 printf 'another passphrase, long enough\n' > "$WORK/other-pass"
 token_before=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$WORK/state-a/agent.json")
