@@ -22,8 +22,8 @@ using win::LastErrorStatus;
 using win::LongPath;
 using win::Narrow;
 using win::UniqueHandle;
-using win::WinErrorStatus;
 using win::Widen;
+using win::WinErrorStatus;
 
 constexpr DWORD kShareAll = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
 // Opens the entry itself, never what a reparse point (symlink, junction,
@@ -410,7 +410,8 @@ class WinEnv final : public Env {
     for (size_t k = 0; k < prefixes.size(); ++k) {
       const std::string& p = prefixes[k];
       bool last = k + 1 == prefixes.size();
-      if (CreateDirectoryW(LongPath(p).c_str(), last && owner_only ? &security.attributes : nullptr)) {
+      if (CreateDirectoryW(LongPath(p).c_str(),
+                           last && owner_only ? &security.attributes : nullptr)) {
         continue;
       }
       DWORD err = GetLastError();
@@ -484,8 +485,8 @@ class WinEnv final : public Env {
     };
     if (path.rfind("//", 0) == 0) {
       size_t host_end = path.find('/', 2);
-      size_t share_end = host_end == std::string::npos ? std::string::npos
-                                                       : path.find('/', host_end + 1);
+      size_t share_end =
+          host_end == std::string::npos ? std::string::npos : path.find('/', host_end + 1);
       root = path.substr(0, share_end);
       rest = share_end == std::string::npos ? "" : path.substr(share_end);
     } else if (is_drive(path) && (path.size() == 2 || path[2] == '/')) {
@@ -576,9 +577,9 @@ class WinEnv final : public Env {
   Result<std::unique_ptr<FileLock>> TryLockFile(const std::string& path) override {
     win::OwnerOnlySecurity security;
     OB_RETURN_IF_ERROR(win::MakeRestrictedSecurity(true, &security));
-    HANDLE h = CreateFileW(LongPath(path).c_str(), GENERIC_READ | GENERIC_WRITE, kShareAll,
-                           &security.attributes, OPEN_ALWAYS, FILE_FLAG_OPEN_REPARSE_POINT,
-                           nullptr);
+    HANDLE h =
+        CreateFileW(LongPath(path).c_str(), GENERIC_READ | GENERIC_WRITE, kShareAll,
+                    &security.attributes, OPEN_ALWAYS, FILE_FLAG_OPEN_REPARSE_POINT, nullptr);
     if (h == INVALID_HANDLE_VALUE) return LastErrorStatus("open lock file", path);
     UniqueHandle handle(h);
     OVERLAPPED ov{};

@@ -169,8 +169,8 @@ class WinRestoreDir final : public RestoreDir {
     for (int attempt = 0; attempt < 4; ++attempt) {
       // CREATE_NEW fails on any existing name, a dangling link included.
       HANDLE h = CreateFileW(child.c_str(), GENERIC_READ | GENERIC_WRITE | DELETE, FILE_SHARE_READ,
-                             nullptr, CREATE_NEW, FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT,
-                             nullptr);
+                             nullptr, CREATE_NEW,
+                             FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, nullptr);
       if (h != INVALID_HANDLE_VALUE) {
         UniqueHandle handle(h);
         Status inside = VerifyInside(h, child, name);
@@ -218,10 +218,10 @@ class WinRestoreDir final : public RestoreDir {
       if (CreateSymbolicLinkW(child.c_str(), wide_target.c_str(), flags)) {
         // Wine 8 reports success without making anything: check.
         if (GetFileAttributesW(child.c_str()) == INVALID_FILE_ATTRIBUTES) {
-          return Status(ErrorCode::kIo,
-                        "create symlink '" + Show(name) +
-                            "': the system reported success but made no link",
-                        os_error::kNotSupported);
+          return Status(
+              ErrorCode::kIo,
+              "create symlink '" + Show(name) + "': the system reported success but made no link",
+              os_error::kNotSupported);
         }
         return Status::Ok();
       }

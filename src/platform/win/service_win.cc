@@ -140,10 +140,10 @@ Result<UniqueHandle> CreatePipeInstance(const std::string& address, bool first) 
   SECURITY_ATTRIBUTES sa{sizeof sa, sd, FALSE};
   DWORD open_mode = PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED;
   if (first) open_mode |= FILE_FLAG_FIRST_PIPE_INSTANCE;
-  HANDLE h = CreateNamedPipeW(Widen(address).c_str(), open_mode,
-                              PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
-                                  PIPE_REJECT_REMOTE_CLIENTS,
-                              PIPE_UNLIMITED_INSTANCES, kPipeBuffer, kPipeBuffer, 0, &sa);
+  HANDLE h =
+      CreateNamedPipeW(Widen(address).c_str(), open_mode,
+                       PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS,
+                       PIPE_UNLIMITED_INSTANCES, kPipeBuffer, kPipeBuffer, 0, &sa);
   DWORD err = GetLastError();
   LocalFree(sd);
   if (h == INVALID_HANDLE_VALUE) {
@@ -313,10 +313,9 @@ class WinServiceContext final : public ServiceContext {
     if (under_scm_) SetServiceState(SERVICE_RUNNING);
   }
   bool WaitForStop(int64_t timeout_ms) override {
-    DWORD wait = timeout_ms < 0 ? 0
-                 : timeout_ms >= static_cast<int64_t>(INFINITE)
-                     ? INFINITE - 1
-                     : static_cast<DWORD>(timeout_ms);
+    DWORD wait = timeout_ms < 0                                 ? 0
+                 : timeout_ms >= static_cast<int64_t>(INFINITE) ? INFINITE - 1
+                                                                : static_cast<DWORD>(timeout_ms);
     return WaitForSingleObject(g_service->stop_event.get(), wait) == WAIT_OBJECT_0;
   }
   bool StopRequested() override { return WaitForStop(0); }
@@ -386,7 +385,8 @@ class ComPtr {
 
 class Bstr {
  public:
-  explicit Bstr(const std::wstring& s) : b_(SysAllocStringLen(s.data(), static_cast<UINT>(s.size()))) {}
+  explicit Bstr(const std::wstring& s)
+      : b_(SysAllocStringLen(s.data(), static_cast<UINT>(s.size()))) {}
   ~Bstr() { SysFreeString(b_); }
   Bstr(const Bstr&) = delete;
   Bstr& operator=(const Bstr&) = delete;

@@ -95,8 +95,8 @@ constexpr int64_t kEpochDelta = 116444736000000000LL;
 }  // namespace
 
 int64_t NsFromFileTime(const FILETIME& ft) {
-  int64_t ticks = static_cast<int64_t>((static_cast<uint64_t>(ft.dwHighDateTime) << 32) |
-                                       ft.dwLowDateTime);
+  int64_t ticks =
+      static_cast<int64_t>((static_cast<uint64_t>(ft.dwHighDateTime) << 32) | ft.dwLowDateTime);
   return (ticks - kEpochDelta) * 100;
 }
 
@@ -241,10 +241,10 @@ Status ApplyOwnerOnly(const std::string& path) {
   }
   // Through a handle of the entry itself: a link in its place is changed,
   // never what it points to.
-  HANDLE h = CreateFileW(LongPath(path).c_str(), READ_CONTROL | WRITE_DAC,
-                         FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
-                         OPEN_EXISTING, FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS,
-                         nullptr);
+  HANDLE h =
+      CreateFileW(LongPath(path).c_str(), READ_CONTROL | WRITE_DAC,
+                  FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr, OPEN_EXISTING,
+                  FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);
   if (h == INVALID_HANDLE_VALUE) return LastErrorStatus("open", path);
   UniqueHandle handle(h);
   DWORD rc = SetSecurityInfo(h, SE_FILE_OBJECT,

@@ -12,7 +12,7 @@
 
 #include "obagent/platform.h"
 
-namespace obagent::platform::testing {
+namespace obagent::platform::test_util {
 
 inline void WriteText(const std::string& path, const std::string& text) {
   std::ofstream out(std::filesystem::u8path(path), std::ios::binary | std::ios::trunc);
@@ -31,8 +31,9 @@ class TempDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::random_device random;
-    std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                ("obagent-env-" + std::to_string(random()) + std::to_string(random()));
+    std::filesystem::path dir =
+        std::filesystem::temp_directory_path() /
+        ("obagent-env-" + std::to_string(random()) + std::to_string(random()));
     ASSERT_TRUE(std::filesystem::create_directory(dir)) << dir.string();
     dir_ = dir.generic_string();
   }
@@ -55,4 +56,4 @@ class TempDirTest : public ::testing::Test {
   std::string dir_;
 };
 
-}  // namespace obagent::platform::testing
+}  // namespace obagent::platform::test_util

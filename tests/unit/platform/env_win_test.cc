@@ -8,8 +8,8 @@
 #include <shellapi.h>
 
 #include <set>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -20,9 +20,9 @@
 namespace obagent::platform {
 namespace {
 
-using testing::ReadText;
-using testing::WriteText;
-using EnvWinTest = testing::TempDirTest;
+using test_util::ReadText;
+using test_util::WriteText;
+using EnvWinTest = test_util::TempDirTest;
 
 // The SIDs of the DACL's entries, and whether the DACL is protected.
 std::set<std::string> DaclSids(const std::string& path, bool* is_protected) {
@@ -174,9 +174,15 @@ TEST_F(EnvWinTest, DefaultStateDirAndPipeName) {
 }
 
 TEST(WinCommandLineTest, QuotedArgumentsComeBackUnchanged) {
-  const std::vector<std::wstring> args = {
-      L"plain", L"with space", L"", L"quote\"inside", L"trailing\\", L"back\\\\\"quote",
-      L"C:\\Program Files\\x\\", L"tab\there", L"\\\\server\\share"};
+  const std::vector<std::wstring> args = {L"plain",
+                                          L"with space",
+                                          L"",
+                                          L"quote\"inside",
+                                          L"trailing\\",
+                                          L"back\\\\\"quote",
+                                          L"C:\\Program Files\\x\\",
+                                          L"tab\there",
+                                          L"\\\\server\\share"};
   std::wstring line = L"prog.exe";
   for (const auto& arg : args) {
     line += L' ';
@@ -201,8 +207,8 @@ TEST_F(EnvWinTest, RunProgramPassesEnvironmentAndExitCode) {
   EXPECT_EQ(*code, 7);
   // The extra variable reaches the program (cmd.exe expands it), from a
   // program path with a space in it.
-  ASSERT_TRUE(CopyFileW(win::LongPath(cmd).c_str(), win::LongPath(Path("with space.exe")).c_str(),
-                        FALSE));
+  ASSERT_TRUE(
+      CopyFileW(win::LongPath(cmd).c_str(), win::LongPath(Path("with space.exe")).c_str(), FALSE));
   auto from_env = env_.RunProgram(Path("with space.exe"), {"/c", "exit %OBAGENT_TEST_CODE%"},
                                   {"OBAGENT_TEST_CODE=42"});
   ASSERT_TRUE(from_env.ok()) << from_env.status().ToString();
