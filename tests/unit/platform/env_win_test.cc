@@ -268,5 +268,69 @@ TEST_F(EnvWinTest, ReparsePointsAreNeverFollowed) {
   EXPECT_EQ(ReadText(outside + "/keep"), "keep");
 }
 
+TEST_F(EnvWinTest, RunServiceOutsideTheScmRunsTheBodyInThisProcess) {
+  // Not started by the SCM: StartServiceCtrlDispatcherW fails with
+  // ERROR_FAILED_SERVICE_CONTROLLER_CONNECT and the body runs here.
+  DWORD thread = GetCurrentThreadId();
+  int code = env_.RunService("obagent-test", [&](ServiceContext& context) {
+    EXPECT_EQ(GetCurrentThreadId(), thread);
+    context.ReportRunning();  // nobody to tell: no effect
+    EXPECT_FALSE(context.StopRequested());
+    DWORD start = GetTickCount();
+    EXPECT_FALSE(context.WaitForStop(50));
+    EXPECT_GE(GetTickCount() - start, 40u);
+    return 7;
+  });
+  EXPECT_EQ(code, 7);
+}
+
+// The schedule as a Task Scheduler task. Wine's Task Scheduler keeps a task
+// but drops its triggers: that must come back as kNotFound (the engine then
+// fires the schedule itself), never as a registration that would not run.
+TEST_F(EnvWinTest, BackupScheduleIsATaskOrKNotFoundWhereTheSchedulerCannotRunIt) {
+  OsScheduleDefinition d;
+  d.task_name = "\\obagent-test\\OnlineBackup";
+  d.task_xml =
+      "<?xml version=\"1.0\"?>\n"
+      "<Task version=\"1.2\" xmlns=\"http://schemas.microsoft.com/windows/2004/02/mit/task\">\n"
+      "  <Triggers>\n"
+      "    <CalendarTrigger>\n"
+      "      <StartBoundary>2026-01-01T21:30:00</StartBoundary>\n"
+      "      <ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay>\n"
+      "    </CalendarTrigger>\n"
+      "  </Triggers>\n"
+      "  <Principals><Principal id=\"LocalSystem\"><UserId>S-1-5-18</UserId>"
+      "<RunLevel>HighestAvailable</RunLevel></Principal></Principals>\n"
+      "  <Actions Context=\"LocalSystem\"><Exec><Command>C:\\obagent\\obctl.exe</Command>"
+      "<Arguments>backup now</Arguments></Exec></Actions>\n"
+      "</Task>\n";
+  Status registered = env_.RegisterBackupSchedule(d);
+  if (UnderWine()) {
+    EXPECT_EQ(registered.code(), ErrorCode::kNotFound) << registered.ToString();
+  } else if (registered.code() == ErrorCode::kNotFound) {
+    GTEST_SKIP() << "no usable Task Scheduler: " << registered.ToString();
+  } else {
+    // Registering needs an administrator; the test runs as one on Windows.
+    ASSERT_TRUE(registered.ok()) << registered.ToString();
+    EXPECT_TRUE(env_.RegisterBackupSchedule(d).ok()) << "replacing must work";
+  }
+  Status removed = env_.UnregisterBackupSchedule(d);
+  EXPECT_TRUE(removed.ok() || removed.code() == ErrorCode::kNotFound) << removed.ToString();
+}
+
+TEST_F(EnvWinTest, SnapshotProviderIsVss) {
+  // Wine's VSS answers E_NOTIMPL: a clear error, not a crash. On Windows
+  // (as an administrator) the source's volume is snapshotted.
+  auto snapshot = SnapshotProvider::Default().Create({dir_}, Path("work"));
+  if (!snapshot.ok()) {
+    EXPECT_FALSE(snapshot.status().detail().empty());
+    EXPECT_TRUE(UnderWine()) << snapshot.status().ToString();
+    return;
+  }
+  ASSERT_FALSE((*snapshot)->volumes().empty());
+  EXPECT_EQ((*snapshot)->volumes()[0].kind, SnapshotKind::kVss);
+  EXPECT_TRUE((*snapshot)->Release().ok());
+}
+
 }  // namespace
 }  // namespace obagent::platform
