@@ -62,8 +62,13 @@ Result<std::string> VolumeOf(const std::string& path) {
 }
 
 // Waits for an asynchronous VSS call; its result, or the call's own error.
-HRESULT Wait(HRESULT started, IVssAsync* async) {
+// Takes the address of the IVssAsync pointer: the call that fills it is the
+// other argument, and argument evaluation order is unspecified, so reading
+// the pointer itself here could see it still null.
+HRESULT Wait(HRESULT started, IVssAsync** async_out) {
   if (FAILED(started)) return started;
+  IVssAsync* async = *async_out;
+  if (async == nullptr) return E_POINTER;
   HRESULT hr = async->Wait();
   HRESULT result = S_OK;
   if (SUCCEEDED(hr)) hr = async->QueryStatus(&result, nullptr);
@@ -89,7 +94,7 @@ class VssSnapshot final : public Snapshot {
       // No components were selected (file backup): BackupComplete only
       // tells the writers the backup is over.
       IVssAsync* async = nullptr;
-      HRESULT hr = Wait(components_->BackupComplete(&async), async);
+      HRESULT hr = Wait(components_->BackupComplete(&async), &async);
       if (FAILED(hr)) first = vss::StatusFromHresult(Code(hr), "BackupComplete", roots);
       LONG deleted = 0;
       VSS_ID undeleted = GUID_NULL;
@@ -163,7 +168,7 @@ class VssSnapshotProvider final : public SnapshotProvider {
       return fail(hr, "SetBackupState");
     }
     IVssAsync* async = nullptr;
-    if (FAILED(hr = Wait(components->GatherWriterMetadata(&async), async))) {
+    if (FAILED(hr = Wait(components->GatherWriterMetadata(&async), &async))) {
       return fail(hr, "GatherWriterMetadata");
     }
     components->FreeWriterMetadata();
@@ -185,10 +190,10 @@ class VssSnapshotProvider final : public SnapshotProvider {
       }
       snapshot_ids.push_back(id);
     }
-    if (FAILED(hr = Wait(components->PrepareForBackup(&async), async))) {
+    if (FAILED(hr = Wait(components->PrepareForBackup(&async), &async))) {
       return abort(hr, "PrepareForBackup");
     }
-    if (FAILED(hr = Wait(components->DoSnapshotSet(&async), async))) {
+    if (FAILED(hr = Wait(components->DoSnapshotSet(&async), &async))) {
       return abort(hr, "DoSnapshotSet");
     }
     snapshot->created_ = true;

@@ -1,0 +1,130 @@
+// Helpers shared by the Windows implementation of platform.h. Internal to
+// src/platform/win. Paths inside the program are UTF-8 with '/' separators
+// (platform.h); they become UTF-16 with '\' and the "\\?\" prefix only at
+// the Win32 call.
+#pragma once
+
+#include <windows.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "obagent/platform.h"
+#include "obagent/status.h"
+
+namespace obagent::platform::win {
+
+// Temporary files of WriteFileAtomic: "<kTempPrefix><name>-<random>" beside
+// the destination (storage::LocalDirStore skips them), as on POSIX.
+inline constexpr std::string_view kTempPrefix = ".tmp-";
+
+std::wstring Widen(std::string_view utf8);
+std::string Narrow(std::wstring_view wide);
+
+// "C:/a/b" -> L"\\?\C:\a\b" (no MAX_PATH limit, no name rewriting by Win32);
+// "//server/share/x" -> L"\\?\UNC\server\share\x"; relative paths are made
+// absolute first (the prefix requires it). Already prefixed paths and
+// "//./pipe/..." device paths are only converted to backslashes.
+std::wstring LongPath(const std::string& path);
+// The reverse for paths the OS gives back (GetFinalPathNameByHandleW,
+// GetModuleFileNameW): prefix removed, '/' separators.
+std::string FromWidePath(std::wstring_view wide);
+
+// "<op> '<path>': <system text> (error N)". ERROR_FILE_NOT_FOUND/
+// ERROR_PATH_NOT_FOUND -> kNotFound, ERROR_ALREADY_EXISTS/ERROR_FILE_EXISTS
+// -> kAlreadyExists, ERROR_DISK_FULL -> kNoSpace, everything else -> kIo.
+// The status carries HRESULT_FROM_WIN32(err) as its os_error.
+Status WinErrorStatus(std::string_view op, std::string_view path, DWORD err);
+inline Status LastErrorStatus(std::string_view op, std::string_view path) {
+  return WinErrorStatus(op, path, GetLastError());
+}
+
+// Closes a handle on destruction.
+class UniqueHandle {
+ public:
+  UniqueHandle() = default;
+  explicit UniqueHandle(HANDLE h) : h_(h == INVALID_HANDLE_VALUE ? nullptr : h) {}
+  ~UniqueHandle() { reset(); }
+  UniqueHandle(UniqueHandle&& o) noexcept : h_(o.release()) {}
+  UniqueHandle& operator=(UniqueHandle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      h_ = o.release();
+    }
+    return *this;
+  }
+  UniqueHandle(const UniqueHandle&) = delete;
+  UniqueHandle& operator=(const UniqueHandle&) = delete;
+  HANDLE get() const { return h_; }
+  bool valid() const { return h_ != nullptr; }
+  HANDLE release() {
+    HANDLE h = h_;
+    h_ = nullptr;
+    return h;
+  }
+  void reset() {
+    if (h_ != nullptr) CloseHandle(h_);
+    h_ = nullptr;
+  }
+
+ private:
+  HANDLE h_ = nullptr;
+};
+
+// FILETIME (100 ns ticks since 1601) <-> nanoseconds since 1970.
+int64_t NsFromFileTime(const FILETIME& ft);
+FILETIME FileTimeFromNs(int64_t ns);
+
+// Kind and FileInfo of an open handle (opened without following a reparse
+// point). Mode bits are emulated: see DescribeHandle in env_win.cc.
+Result<FileInfo> InfoFromHandle(HANDLE h, const std::string& display);
+
+// A security descriptor whose protected DACL grants full control to the
+// current user, SYSTEM and Administrators only (owner-only files and
+// folders, the counterpart of 0600/0700). Freed with LocalFree.
+struct OwnerOnlySecurity {
+  PSECURITY_DESCRIPTOR descriptor = nullptr;
+  SECURITY_ATTRIBUTES attributes{};
+  OwnerOnlySecurity() = default;
+  ~OwnerOnlySecurity() {
+    if (descriptor != nullptr) LocalFree(descriptor);
+  }
+  OwnerOnlySecurity(const OwnerOnlySecurity&) = delete;
+  OwnerOnlySecurity& operator=(const OwnerOnlySecurity&) = delete;
+};
+// `sddl_extra_for_user` false leaves the current user out (the local API
+// pipe: SYSTEM and Administrators only).
+Status MakeRestrictedSecurity(bool include_current_user, OwnerOnlySecurity* out);
+// Applies the owner-only DACL to an existing file or folder.
+Status ApplyOwnerOnly(const std::string& path);
+
+// The current process token's user SID as a string ("S-1-5-21-...").
+std::string CurrentUserSid();
+// FNV-1a of a SID string: what FileInfo::uid holds on Windows.
+uint32_t SidHash(const std::string& sid);
+bool IsElevated();
+
+// Takes ownership of a directory handle (opened with
+// FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT and checked not
+// to be a reparse point).
+std::unique_ptr<RestoreDir> NewWinRestoreDir(HANDLE dir, std::string display);
+// Removes `path` and, if it is a folder, everything below it, never
+// following a reparse point (a junction or symlink is removed itself).
+// kNotFound if it does not exist.
+Status RemoveTree(const std::string& path);
+
+// Appends `arg` to a command line so that CommandLineToArgvW (and the C
+// runtime of the started program) give it back unchanged. cmd.exe does not
+// follow these rules; RunProgram never goes through it.
+void AppendQuoted(std::wstring* line, const std::wstring& arg);
+
+// The local API over a named pipe (service_win.cc).
+std::string PipeNameForStateDir(const std::string& state_dir);
+Result<std::unique_ptr<LocalListener>> ListenPipe(const std::string& address);
+Result<std::unique_ptr<LocalConnection>> ConnectPipe(const std::string& address);
+int RunWinService(const std::string& name, const std::function<int(ServiceContext&)>& body);
+Status RegisterTask(const OsScheduleDefinition& definition);
+Status UnregisterTask(const OsScheduleDefinition& definition);
+
+}  // namespace obagent::platform::win

@@ -1,0 +1,336 @@
+// Windows specifics of platform::Env: owner-only DACLs, drive-letter paths,
+// reparse points (Wine makes symlinks as Unix symlinks and reports them as
+// IO_REPARSE_TAG_SYMLINK), the named pipe's name, processes.
+#include <windows.h>
+// After windows.h:
+#include <aclapi.h>
+#include <sddl.h>
+#include <shellapi.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "obagent/platform.h"
+#include "platform/env_test_util.h"
+#include "platform/win/win_util.h"
+
+namespace obagent::platform {
+namespace {
+
+using test_util::ReadText;
+using test_util::WriteText;
+using EnvWinTest = test_util::TempDirTest;
+
+// The SIDs of the DACL's entries, and whether the DACL is protected.
+std::set<std::string> DaclSids(const std::string& path, bool* is_protected) {
+  PACL dacl = nullptr;
+  PSECURITY_DESCRIPTOR sd = nullptr;
+  std::wstring wide = win::LongPath(path);
+  EXPECT_EQ(GetNamedSecurityInfoW(wide.c_str(), SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, nullptr,
+                                  nullptr, &dacl, nullptr, &sd),
+            static_cast<DWORD>(ERROR_SUCCESS));
+  std::set<std::string> sids;
+  SECURITY_DESCRIPTOR_CONTROL control = 0;
+  DWORD revision = 0;
+  GetSecurityDescriptorControl(sd, &control, &revision);
+  *is_protected = (control & SE_DACL_PROTECTED) != 0;
+  for (DWORD i = 0; dacl != nullptr && i < dacl->AceCount; ++i) {
+    ACCESS_ALLOWED_ACE* ace = nullptr;
+    if (!GetAce(dacl, i, reinterpret_cast<void**>(&ace))) continue;
+    EXPECT_EQ(ace->Header.AceType, ACCESS_ALLOWED_ACE_TYPE);
+    wchar_t* text = nullptr;
+    ConvertSidToStringSidW(&ace->SidStart, &text);
+    sids.insert(win::Narrow(text));
+    LocalFree(text);
+  }
+  LocalFree(sd);
+  return sids;
+}
+
+bool UnderWine() {
+  return GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "wine_get_version") != nullptr;
+}
+
+// Windows keeps the DACL as written: user, SYSTEM, Administrators,
+// protected. Wine maps a DACL onto the Unix mode bits of the file and reads
+// back only what those express (owner -> user + SYSTEM; group/other ->
+// Everyone), so there the check is that nobody else got access.
+void ExpectOwnerOnly(const std::string& path) {
+  SCOPED_TRACE(path);
+  bool is_protected = false;
+  std::set<std::string> sids = DaclSids(path, &is_protected);
+  if (UnderWine()) {
+    EXPECT_EQ(sids, (std::set<std::string>{win::CurrentUserSid(), "S-1-5-18"}));
+  } else {
+    EXPECT_EQ(sids, (std::set<std::string>{win::CurrentUserSid(), "S-1-5-18", "S-1-5-32-544"}));
+    EXPECT_TRUE(is_protected);
+  }
+}
+
+void ExpectNotOwnerOnly(const std::string& path) {
+  SCOPED_TRACE(path);
+  bool is_protected = false;
+  std::set<std::string> sids = DaclSids(path, &is_protected);
+  if (UnderWine()) {
+    EXPECT_TRUE(sids.count("S-1-1-0")) << "Everyone";
+  } else {
+    EXPECT_FALSE(is_protected);
+  }
+}
+
+TEST_F(EnvWinTest, OwnerOnlyFilesAndFoldersHaveAProtectedDaclOfUserSystemAdmins) {
+  ASSERT_TRUE(env_.WriteFileAtomic(Path("key"), AsBytes("secret"), true).ok());
+  ExpectOwnerOnly(Path("key"));
+  ASSERT_TRUE(env_.WriteFileAtomic(Path("key"), AsBytes("replaced"), true).ok());
+  ExpectOwnerOnly(Path("key"));
+
+  ASSERT_TRUE(env_.CreateDirs(Path("state/private"), true).ok());
+  ExpectOwnerOnly(Path("state/private"));
+  // Only the last folder is owner-only; an existing one is tightened.
+  ExpectNotOwnerOnly(Path("state"));
+  ASSERT_TRUE(env_.CreateDirs(Path("state"), true).ok());
+  // Wine 8 accepts the new DACL of an existing folder (SetSecurityInfo
+  // succeeds) but keeps reporting the folder's old mode bits.
+  if (!UnderWine()) ExpectOwnerOnly(Path("state"));
+
+  ASSERT_TRUE(env_.TryLockFile(Path("job.lock")).ok());
+  ExpectOwnerOnly(Path("job.lock"));
+}
+
+TEST_F(EnvWinTest, PathsUseSlashesAndDriveLetters) {
+  EXPECT_EQ(*env_.AbsolutePath("c:/a/./b/../c//d/"), "C:/a/c/d");
+  EXPECT_EQ(*env_.AbsolutePath("C:/../.."), "C:/");
+  EXPECT_EQ(*env_.AbsolutePath("C:\\x\\y"), "C:/x/y");
+  EXPECT_EQ(*env_.AbsolutePath("//server/share/a/../b"), "//server/share/b");
+  std::string cwd = *env_.AbsolutePath(".");
+  ASSERT_GE(cwd.size(), 3u);
+  EXPECT_EQ(cwd[1], ':');
+  EXPECT_EQ(*env_.AbsolutePath("/top"), cwd.substr(0, 2) + "/top");
+  EXPECT_EQ(dir_.find('\\'), std::string::npos);
+  std::string self = env_.ExecutablePath();
+  EXPECT_EQ(self.find('\\'), std::string::npos) << self;
+  EXPECT_EQ(self[1], ':') << self;
+}
+
+TEST_F(EnvWinTest, LongPathsBeyondMaxPath) {
+  std::string deep = dir_;
+  for (int i = 0; i < 12; ++i) deep += "/" + std::string(30, static_cast<char>('a' + i));
+  ASSERT_GT(deep.size(), static_cast<size_t>(MAX_PATH));
+  ASSERT_TRUE(env_.CreateDirs(deep, false).ok());
+  ASSERT_TRUE(env_.WriteFileAtomic(deep + "/f", AsBytes("far"), false).ok());
+  auto data = env_.ReadFile(deep + "/f");
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  EXPECT_EQ(std::string(data->begin(), data->end()), "far");
+  ASSERT_TRUE(env_.RemoveAll(Path(std::string(30, 'a'))).ok());
+  EXPECT_FALSE(env_.Exists(deep));
+}
+
+TEST_F(EnvWinTest, ErrorsCarryTheWindowsCode) {
+  auto missing = env_.ReadFile(Path("missing"));
+  EXPECT_EQ(missing.status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(missing.status().os_error(), os_error::kFileNotFound);
+  EXPECT_NE(missing.status().detail().find("(error 2)"), std::string::npos)
+      << missing.status().detail();
+  auto no_folder = env_.ReadFile(Path("none/f"));
+  EXPECT_EQ(no_folder.status().os_error(), os_error::kPathNotFound);
+}
+
+TEST_F(EnvWinTest, ReadOnlyAttributeIsTheWriteBit) {
+  auto root = env_.OpenRestoreRoot(dir_, false);
+  ASSERT_TRUE(root.ok());
+  auto file = (*root)->CreateFile("f", false);
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE((*file)->Close().ok());
+  EXPECT_EQ(env_.Lstat(Path("f"))->mode, 0644u);
+  ASSERT_TRUE((*root)->SetAttributes("f", 0444, 0, 0, 0, false).ok());
+  EXPECT_EQ(env_.Lstat(Path("f"))->mode, 0444u);
+  EXPECT_NE(GetFileAttributesW(win::LongPath(Path("f")).c_str()) & FILE_ATTRIBUTE_READONLY, 0u);
+  // Removing and replacing ignore the file's own read-only bit, as unlink does.
+  auto replaced = (*root)->CreateFile("f", true);
+  ASSERT_TRUE(replaced.ok()) << replaced.status().ToString();
+  ASSERT_TRUE((*replaced)->Close().ok());
+  ASSERT_TRUE((*root)->SetAttributes("f", 0400, 0, 0, 0, false).ok());
+  EXPECT_TRUE(env_.RemoveFile(Path("f")).ok());
+  EXPECT_EQ(env_.Lstat(dir_)->mode, 0755u);
+}
+
+TEST_F(EnvWinTest, DefaultStateDirAndPipeName) {
+  SetEnvironmentVariableW(L"OBAGENT_STATE_DIR", L"D:\\custom\\state");
+  EXPECT_EQ(env_.DefaultStateDir(), "D:/custom/state");
+  SetEnvironmentVariableW(L"OBAGENT_STATE_DIR", nullptr);
+  std::string state = env_.DefaultStateDir();
+  EXPECT_EQ(state.substr(state.size() - 8), "/obagent");
+  EXPECT_EQ(state[1], ':');
+
+  std::string pipe = env_.LocalApiAddress("C:/ProgramData/obagent");
+  EXPECT_EQ(pipe.rfind(R"(\\.\pipe\obagent-)", 0), 0u) << pipe;
+  EXPECT_EQ(pipe.size(), std::string(R"(\\.\pipe\obagent-)").size() + 16);
+  // One folder, one name: case and separators do not matter, the folder does.
+  EXPECT_EQ(env_.LocalApiAddress("c:\\programdata\\OBAGENT"), pipe);
+  EXPECT_NE(env_.LocalApiAddress("C:/ProgramData/obagent2"), pipe);
+}
+
+TEST(WinCommandLineTest, QuotedArgumentsComeBackUnchanged) {
+  const std::vector<std::wstring> args = {L"plain",
+                                          L"with space",
+                                          L"",
+                                          L"quote\"inside",
+                                          L"trailing\\",
+                                          L"back\\\\\"quote",
+                                          L"C:\\Program Files\\x\\",
+                                          L"tab\there",
+                                          L"\\\\server\\share"};
+  std::wstring line = L"prog.exe";
+  for (const auto& arg : args) {
+    line += L' ';
+    win::AppendQuoted(&line, arg);
+  }
+  int argc = 0;
+  wchar_t** argv = CommandLineToArgvW(line.c_str(), &argc);
+  ASSERT_NE(argv, nullptr);
+  ASSERT_EQ(argc, static_cast<int>(args.size()) + 1) << win::Narrow(line);
+  for (size_t i = 0; i < args.size(); ++i) {
+    EXPECT_EQ(std::wstring(argv[i + 1]), args[i]) << win::Narrow(line);
+  }
+  LocalFree(argv);
+}
+
+TEST_F(EnvWinTest, RunProgramPassesEnvironmentAndExitCode) {
+  wchar_t system_dir[MAX_PATH];
+  GetSystemDirectoryW(system_dir, MAX_PATH);
+  std::string cmd = win::FromWidePath(system_dir) + "/cmd.exe";
+  auto code = env_.RunProgram(cmd, {"/c", "exit 7"}, {});
+  ASSERT_TRUE(code.ok()) << code.status().ToString();
+  EXPECT_EQ(*code, 7);
+  // The extra variable reaches the program (cmd.exe expands it), from a
+  // program path with a space in it.
+  ASSERT_TRUE(
+      CopyFileW(win::LongPath(cmd).c_str(), win::LongPath(Path("with space.exe")).c_str(), FALSE));
+  auto from_env = env_.RunProgram(Path("with space.exe"), {"/c", "exit %OBAGENT_TEST_CODE%"},
+                                  {"OBAGENT_TEST_CODE=42"});
+  ASSERT_TRUE(from_env.ok()) << from_env.status().ToString();
+  EXPECT_EQ(*from_env, 42);
+  EXPECT_EQ(env_.RunProgram(dir_ + "/missing.exe", {}, {}).status().code(), ErrorCode::kNotFound);
+}
+
+// Symlinks (reparse points) made through RestoreDir: whether they can be
+// made here decides whether the following checks run.
+bool CanCreateSymlinks(Env& env, const std::string& dir) {
+  auto root = env.OpenRestoreRoot(dir, false);
+  if (!root.ok() || !(*root)->CreateSymlink("probe-link", "nowhere", false).ok()) return false;
+  bool ok = env.Lstat(dir + "/probe-link").ok() &&
+            env.Lstat(dir + "/probe-link")->kind == FileKind::kSymlink;
+  (void)(*root)->Remove("probe-link");
+  return ok;
+}
+
+TEST_F(EnvWinTest, ReparsePointsAreNeverFollowed) {
+  if (!CanCreateSymlinks(env_, dir_)) GTEST_SKIP() << "this system cannot create symlinks";
+  std::string outside = Path("outside");
+  ASSERT_TRUE(env_.CreateDirs(outside, false).ok());
+  WriteText(outside + "/keep", "keep");
+  auto base = env_.OpenRestoreRoot(dir_, false);
+  ASSERT_TRUE(base.ok());
+  auto target_dir = (*base)->OpenOrCreateSubdir("target");
+  ASSERT_TRUE(target_dir.ok());
+  ASSERT_TRUE((*target_dir)->CreateSymlink("evil", outside, false).ok());
+  ASSERT_TRUE((*target_dir)->CreateSymlink("file-link", outside + "/keep", false).ok());
+
+  EXPECT_EQ(env_.Lstat(Path("target/evil"))->kind, FileKind::kSymlink);
+  EXPECT_EQ(*env_.ReadLink(Path("target/evil")), outside);
+  EXPECT_FALSE(env_.OpenForRead(Path("target/file-link")).ok());
+  auto listed = env_.ListDir(Path("target"));
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].kind, FileKind::kSymlink);
+  EXPECT_EQ((*listed)[1].kind, FileKind::kSymlink);
+
+  auto root = env_.OpenRestoreRoot(Path("target"), false);
+  ASSERT_TRUE(root.ok());
+  EXPECT_EQ(*(*root)->Probe("evil"), FileKind::kSymlink);
+  EXPECT_EQ((*root)->OpenOrCreateSubdir("evil").status().code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ((*root)->CreateFile("file-link", false).status().code(), ErrorCode::kAlreadyExists);
+  auto replaced = (*root)->CreateFile("file-link", true);
+  ASSERT_TRUE(replaced.ok()) << replaced.status().ToString();
+  ASSERT_TRUE((*replaced)->WriteAt(0, AsBytes("new")).ok());
+  ASSERT_TRUE((*replaced)->Close().ok());
+  EXPECT_EQ(env_.Lstat(Path("target/file-link"))->kind, FileKind::kRegular);
+  EXPECT_EQ(ReadText(outside + "/keep"), "keep");
+
+  ASSERT_TRUE((*root)->Remove("evil").ok());
+  EXPECT_FALSE(env_.Exists(Path("target/evil")));
+  EXPECT_EQ(ReadText(outside + "/keep"), "keep");
+  ASSERT_TRUE((*root)->CreateSymlink("evil", outside, false).ok());
+  ASSERT_TRUE(env_.RemoveAll(Path("target")).ok());
+  EXPECT_EQ(ReadText(outside + "/keep"), "keep");
+}
+
+TEST_F(EnvWinTest, RunServiceOutsideTheScmRunsTheBodyInThisProcess) {
+  // Not started by the SCM: StartServiceCtrlDispatcherW fails with
+  // ERROR_FAILED_SERVICE_CONTROLLER_CONNECT and the body runs here.
+  DWORD thread = GetCurrentThreadId();
+  int code = env_.RunService("obagent-test", [&](ServiceContext& context) {
+    EXPECT_EQ(GetCurrentThreadId(), thread);
+    context.ReportRunning();  // nobody to tell: no effect
+    EXPECT_FALSE(context.StopRequested());
+    DWORD start = GetTickCount();
+    EXPECT_FALSE(context.WaitForStop(50));
+    EXPECT_GE(GetTickCount() - start, 40u);
+    return 7;
+  });
+  EXPECT_EQ(code, 7);
+}
+
+// The schedule as a Task Scheduler task. Wine's Task Scheduler keeps a task
+// but drops its triggers: that must come back as kNotFound (the engine then
+// fires the schedule itself), never as a registration that would not run.
+TEST_F(EnvWinTest, BackupScheduleIsATaskOrKNotFoundWhereTheSchedulerCannotRunIt) {
+  OsScheduleDefinition d;
+  d.task_name = "\\obagent-test\\OnlineBackup";
+  d.task_xml =
+      "<?xml version=\"1.0\"?>\n"
+      "<Task version=\"1.2\" xmlns=\"http://schemas.microsoft.com/windows/2004/02/mit/task\">\n"
+      "  <Triggers>\n"
+      "    <CalendarTrigger>\n"
+      "      <StartBoundary>2026-01-01T21:30:00</StartBoundary>\n"
+      "      <ScheduleByDay><DaysInterval>1</DaysInterval></ScheduleByDay>\n"
+      "    </CalendarTrigger>\n"
+      "  </Triggers>\n"
+      "  <Principals><Principal id=\"LocalSystem\"><UserId>S-1-5-18</UserId>"
+      "<RunLevel>HighestAvailable</RunLevel></Principal></Principals>\n"
+      "  <Actions Context=\"LocalSystem\"><Exec><Command>C:\\obagent\\obctl.exe</Command>"
+      "<Arguments>backup now</Arguments></Exec></Actions>\n"
+      "</Task>\n";
+  Status registered = env_.RegisterBackupSchedule(d);
+  if (UnderWine()) {
+    EXPECT_EQ(registered.code(), ErrorCode::kNotFound) << registered.ToString();
+  } else if (registered.code() == ErrorCode::kNotFound) {
+    GTEST_SKIP() << "no usable Task Scheduler: " << registered.ToString();
+  } else {
+    // Registering needs an administrator; the test runs as one on Windows.
+    ASSERT_TRUE(registered.ok()) << registered.ToString();
+    EXPECT_TRUE(env_.RegisterBackupSchedule(d).ok()) << "replacing must work";
+  }
+  Status removed = env_.UnregisterBackupSchedule(d);
+  EXPECT_TRUE(removed.ok() || removed.code() == ErrorCode::kNotFound) << removed.ToString();
+}
+
+TEST_F(EnvWinTest, SnapshotProviderIsVss) {
+  // Wine's VSS answers E_NOTIMPL: a clear error, not a crash. On Windows
+  // (as an administrator) the source's volume is snapshotted.
+  auto snapshot = SnapshotProvider::Default().Create({dir_}, Path("work"));
+  if (!snapshot.ok()) {
+    EXPECT_FALSE(snapshot.status().detail().empty());
+    EXPECT_TRUE(UnderWine()) << snapshot.status().ToString();
+    return;
+  }
+  ASSERT_FALSE((*snapshot)->volumes().empty());
+  EXPECT_EQ((*snapshot)->volumes()[0].kind, SnapshotKind::kVss);
+  EXPECT_TRUE((*snapshot)->Release().ok());
+}
+
+}  // namespace
+}  // namespace obagent::platform
