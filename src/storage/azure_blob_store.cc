@@ -1,9 +1,6 @@
 // A BlobStore on Azure Blob Storage, through the Blob service REST API over
 // the platform's HttpClient. Requests are signed with SharedKey (HMAC-SHA256
 // of the canonical request under the account key) or carry a SAS token.
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -422,11 +419,8 @@ class AzureBlobStore final : public BlobStore {
         to_sign += "\n" + params[i].first + ":" + params[i].second;
       }
     }
-    uint8_t mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-         reinterpret_cast<const uint8_t*>(to_sign.data()), to_sign.size(), mac, &mac_len);
-    return "SharedKey " + config_.account + ":" + Base64Encode(ByteView(mac, mac_len));
+    crypto::Digest mac = crypto::HmacSha256AnyKey(key_, AsBytes(to_sign));
+    return "SharedKey " + config_.account + ":" + Base64Encode(mac);
   }
 
   const AzureBlobConfig config_;

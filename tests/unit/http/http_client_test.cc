@@ -3,6 +3,7 @@
 // http_test_server.py starts; OBAGENT_HTTP_TEST_SERVER names its state file.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -21,6 +22,7 @@ struct TestServer {
   int port = 0;
   int proxy_port = 0;
   int closed_port = 0;
+  int tls_port = 0;
 };
 
 // The ports of the fixture's server; fails the test if it is not running.
@@ -33,7 +35,7 @@ TestServer ReadServer() {
     return server;
   }
   std::ifstream in(state);
-  in >> server.port >> server.proxy_port >> server.closed_port;
+  in >> server.port >> server.proxy_port >> server.closed_port >> server.tls_port;
   if (!in) ADD_FAILURE() << "cannot read the test server's state file " << state;
   return server;
 }
@@ -209,6 +211,23 @@ TEST_F(HttpClientTest, ConnectionRefusedIsAClearError) {
 // compares host names only, not ports, to decide whether it talks to a proxy,
 // and sends origin-form requests ("GET /hello") when the two names match.
 std::string OriginBehindProxy(int port) { return "http://localhost:" + std::to_string(port); }
+
+TEST_F(HttpClientTest, HttpsRefusesAnUntrustedCertificate) {
+  // The fixture's TLS server has a fresh self-signed certificate: the client
+  // must speak TLS to it (not plain HTTP) and refuse the certificate.
+  HttpClientOptions options;
+  options.base_url = "https://localhost:" + std::to_string(server_.tls_port);
+  auto client = NewHttpClient(options);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  auto response = (*client)->Send(Request("GET", "/hello"));
+  ASSERT_FALSE(response.ok()) << "an untrusted certificate was accepted";
+  EXPECT_EQ(response.status().code(), ErrorCode::kServiceUnreachable);
+  std::string detail = response.status().detail();
+  for (char& c : detail) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  EXPECT_TRUE(detail.find("certificate") != std::string::npos ||
+              detail.find("tls") != std::string::npos || detail.find("ssl") != std::string::npos)
+      << response.status().detail();
+}
 
 TEST_F(HttpClientTest, ProxyWithCredentialsForwards) {
   HttpClientOptions options;

@@ -5,15 +5,19 @@ user/secret) for the proxy tests.
 
 Usage: http_test_server.py start STATE_FILE PROXY_PY   (returns when ready)
        http_test_server.py stop STATE_FILE
-STATE_FILE holds "server_port proxy_port closed_port pid": closed_port had
-a listener a moment ago and has none now (for connection-refused tests)."""
+STATE_FILE holds "server_port proxy_port closed_port tls_port pid":
+closed_port had a listener a moment ago and has none now (for
+connection-refused tests); tls_port serves the same over TLS with a fresh
+self-signed certificate no client trusts (made with the openssl tool)."""
 import http.server
 import os
 import re
 import signal
 import socket
 import subprocess
+import ssl
 import sys
+import threading
 import time
 
 DATA = bytes(i % 251 for i in range(4096))
@@ -93,9 +97,20 @@ def serve(state_file, proxy_py):
     closed_port = probe.getsockname()[1]
     probe.close()
     signal.signal(signal.SIGTERM, lambda *_: (proxy.terminate(), os._exit(0)))
+    cert, key = state_file + ".cert.pem", state_file + ".key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tls_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    tls_server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    tls_server.socket = context.wrap_socket(tls_server.socket, server_side=True)
+    threading.Thread(target=tls_server.serve_forever, daemon=True).start()
     tmp = state_file + ".tmp"
     with open(tmp, "w") as f:
-        f.write(f"{server.server_address[1]} {proxy_port} {closed_port} {os.getpid()}\n")
+        f.write(f"{server.server_address[1]} {proxy_port} {closed_port} "
+                f"{tls_server.server_address[1]} {os.getpid()}\n")
     os.replace(tmp, state_file)
     server.serve_forever()
 
@@ -122,14 +137,16 @@ def main():
         sys.exit("http_test_server: the server did not start within 10 s")
     elif command == "stop":
         try:
-            pid = int(open(state_file).read().split()[3])
+            pid = int(open(state_file).read().split()[-1])
         except (OSError, IndexError, ValueError):
             return
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-        os.remove(state_file)
+        for path in (state_file, state_file + ".cert.pem", state_file + ".key.pem"):
+            if os.path.exists(path):
+                os.remove(path)
     else:
         sys.exit(f"http_test_server: unknown command {command}")
 

@@ -58,6 +58,18 @@ std::string DescribeError(DWORD error) {
       return "connection reset or closed by the server" + code;
     case ERROR_WINHTTP_SECURE_FAILURE:
       return "TLS handshake or certificate check failed" + code;
+    case ERROR_WINHTTP_SECURE_CHANNEL_ERROR:
+      return "TLS (secure channel) error" + code;
+    case ERROR_WINHTTP_SECURE_INVALID_CA:
+      return "TLS certificate from an untrusted authority" + code;
+    case ERROR_WINHTTP_SECURE_CERT_CN_INVALID:
+      return "TLS certificate for another host name" + code;
+    case ERROR_WINHTTP_SECURE_CERT_DATE_INVALID:
+      return "TLS certificate expired or not yet valid" + code;
+    case ERROR_WINHTTP_SECURE_CERT_REVOKED:
+      return "TLS certificate revoked" + code;
+    case ERROR_WINHTTP_SECURE_INVALID_CERT:
+      return "invalid TLS certificate" + code;
     case ERROR_WINHTTP_INVALID_SERVER_RESPONSE:
       return "invalid HTTP response" + code;
     case ERROR_WINHTTP_OPERATION_CANCELLED:
