@@ -5,7 +5,8 @@
 // system's TLS, certificate store and proxy handling.
 //
 // The client only moves bytes. Every answer the server (or a proxy) gives is
-// a response, whatever its status — 404, 503, 407 — for the caller to judge;
+// a response, whatever its status — 404, 503, 407, a 302 (redirects are not
+// followed) — for the caller to judge;
 // retries and back-off stay with the callers, which know what is safe to
 // repeat. Only a failed exchange (no connection, timeout, TLS failure, a
 // connection closed before the announced Content-Length) is an error.

@@ -122,6 +122,13 @@ TEST_F(HttpClientTest, ServerErrorsAndTheirHeadersReachTheCaller) {
   EXPECT_EQ(response->Header("Retry-After"), "7");
 }
 
+TEST_F(HttpClientTest, RedirectsAreNotFollowed) {
+  auto response = client_->Send(Request("GET", "/redirect"));
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->status, 302);
+  EXPECT_EQ(response->Header("Location"), "/hello");
+}
+
 TEST_F(HttpClientTest, PutSendsBodyHeadersAndQuery) {
   std::string text = "some bytes\0with a zero"s;
   HttpRequest request = Request("PUT", "/echo?comp=block&blockid=" + UrlEncode("a+b/c="));

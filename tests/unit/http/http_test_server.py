@@ -69,6 +69,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif path.startswith("/status/"):
             self.body()
             self.reply(int(path[len("/status/"):]), b"status body", [("Retry-After", "7")])
+        elif path == "/redirect":
+            self.reply(302, b"", [("Location", "/hello")])
         elif path == "/truncated":
             self.send_response(200)
             self.send_header("Content-Length", "100")

@@ -112,6 +112,10 @@ Result<std::unique_ptr<HttpClient>> NewHttpClient(const HttpClientOptions& optio
     http::client::http_client_config config;
     config.set_timeout(std::chrono::seconds(std::max(options.timeout_seconds, 1)));
     config.set_chunksize(256u << 10);
+    // Every answer goes to the caller (include/obagent/http_client.h): a
+    // signed request must not be replayed elsewhere, and cpprestsdk loses
+    // the body of a followed redirect when a response stream is set.
+    config.set_max_redirects(0);
     if (!options.proxy_url.empty()) {
       web::web_proxy proxy{web::uri(options.proxy_url)};
       if (!options.proxy_user.empty()) {

@@ -278,6 +278,13 @@ Result<std::unique_ptr<HttpClient>> NewHttpClient(const HttpClientOptions& optio
                         &response_timeout_ms, sizeof response_timeout_ms)) {
     return failed("setting timeouts");
   }
+  // Every answer goes to the caller (include/obagent/http_client.h): a
+  // signed request must not be replayed elsewhere.
+  DWORD redirects = WINHTTP_OPTION_REDIRECT_POLICY_NEVER;
+  if (!WinHttpSetOption(session.get(), WINHTTP_OPTION_REDIRECT_POLICY, &redirects,
+                        sizeof redirects)) {
+    return failed("turning off redirects");
+  }
   std::wstring host = Widen(base.host);
   Handle connection(
       WinHttpConnect(session.get(), host.c_str(), static_cast<INTERNET_PORT>(base.port), 0));
