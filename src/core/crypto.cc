@@ -152,6 +152,9 @@ Digest Sha256Hasher::Finish() {
 }
 
 Digest HmacSha256(const Key& key, ByteView data) { return internal::HmacSha256Bytes(key, data); }
+Digest HmacSha256AnyKey(ByteView key, ByteView data) {
+  return internal::HmacSha256Bytes(key, data);
+}
 
 Bytes Seal(const Key& key, ByteView aad, ByteView plaintext) {
   Bytes out(plaintext.size() + kSealOverhead);

@@ -1,18 +1,19 @@
 #include "obagent/engine/vault_client.h"
 
-#include <cpprest/http_client.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <random>
 #include <thread>
+
+#include "obagent/http_client.h"
 
 namespace obagent::engine {
 
 namespace {
 
 using nlohmann::json;
-namespace http = web::http;
+using platform::HttpRequest;
+using platform::HttpResponse;
 
 ErrorCode CodeFor(const std::string& error_id, int status) {
   if (error_id == "34513") return ErrorCode::kInvalidVaultCredentials;
@@ -31,29 +32,27 @@ bool Retryable(int status) { return status >= 500 || status == 408 || status == 
 }  // namespace
 
 struct VaultClient::Impl {
-  explicit Impl(const ServiceConnection& c) : conn(c), client(MakeClient(c)) {}
-
-  static http::client::http_client MakeClient(const ServiceConnection& c) {
-    http::client::http_client_config config;
-    config.set_timeout(std::chrono::seconds(c.timeout_seconds));
-    if (!c.proxy.empty()) {
-      web::web_proxy proxy{web::uri(c.proxy)};
-      if (!c.proxy_user.empty()) {
-        proxy.set_credentials(web::credentials(c.proxy_user, c.proxy_password));
-      }
-      config.set_proxy(proxy);
+  explicit Impl(const ServiceConnection& c) : conn(c) {
+    platform::HttpClientOptions options;
+    options.base_url = c.url;
+    options.timeout_seconds = c.timeout_seconds;
+    options.proxy_url = c.proxy;
+    options.proxy_user = c.proxy_user;
+    options.proxy_password = c.proxy_password;
+    auto made = platform::NewHttpClient(options);
+    if (made.ok()) {
+      client = std::move(made).value();
+    } else {
+      // Reported by every call: the constructor has no way to fail.
+      bad_url = made.status();
     }
-    return http::client::http_client(web::uri(c.url), config);
   }
 
-  struct Answer {
-    int status = 0;
-    std::vector<unsigned char> body;
-    std::string retry_after;
-  };
+  using Answer = HttpResponse;
 
-  // Sends with retries. `make` builds a fresh request for every attempt.
-  Result<Answer> Send(const std::function<http::http_request()>& make, const std::string& what) {
+  // Sends with retries.
+  Result<Answer> Send(const HttpRequest& request, const std::string& what) {
+    if (!client) return bad_url.WithContext(what);
     std::string last_error;
     std::mt19937_64 rng(std::random_device{}());
     for (int attempt = 0; attempt < conn.max_attempts; ++attempt) {
@@ -63,31 +62,26 @@ struct VaultClient::Impl {
         std::this_thread::sleep_for(
             std::chrono::milliseconds(static_cast<int64_t>(base * jitter(rng))));
       }
-      try {
-        http::http_response response = client.request(make()).get();
-        Answer a;
-        a.status = response.status_code();
-        a.body = response.extract_vector().get();
-        if (a.status == 407) {
-          return Status(ErrorCode::kServiceUnreachable,
-                        "the proxy " + conn.proxy +
-                            " refused the request (407 Proxy "
-                            "Authentication Required); check --proxy-user and the proxy password");
-        }
-        if (Retryable(a.status)) {
-          last_error = "HTTP " + std::to_string(a.status);
-          if (attempt + 1 == conn.max_attempts) break;
-          if (auto it = response.headers().find("Retry-After"); it != response.headers().end()) {
-            int seconds = std::atoi(it->second.c_str());
-            if (seconds > 0)
-              std::this_thread::sleep_for(std::chrono::seconds(std::min(seconds, 30)));
-          }
-          continue;
-        }
-        return a;
-      } catch (const std::exception& e) {
-        last_error = e.what();
+      Result<Answer> answer = client->Send(request);
+      if (!answer.ok()) {
+        last_error = answer.status().detail();
+        continue;
       }
+      Answer& a = *answer;
+      if (a.status == 407) {
+        return Status(ErrorCode::kServiceUnreachable,
+                      "the proxy " + conn.proxy +
+                          " refused the request (407 Proxy "
+                          "Authentication Required); check --proxy-user and the proxy password");
+      }
+      if (Retryable(a.status)) {
+        last_error = "HTTP " + std::to_string(a.status);
+        if (attempt + 1 == conn.max_attempts) break;
+        int seconds = std::atoi(a.Header("Retry-After").c_str());
+        if (seconds > 0) std::this_thread::sleep_for(std::chrono::seconds(std::min(seconds, 30)));
+        continue;
+      }
+      return std::move(a);
     }
     return Status(ErrorCode::kServiceUnreachable, what + " at " + conn.url + " failed after " +
                                                       std::to_string(conn.max_attempts) +
@@ -105,15 +99,17 @@ struct VaultClient::Impl {
     return Status(CodeFor(id, a.status), what + ": " + message);
   }
 
-  http::http_request NewRequest(const std::string& method, const std::string& path) const {
-    http::http_request req(method);
-    req.set_request_uri(web::uri(path));
-    if (!conn.token.empty()) req.headers().add("Authorization", "Bearer " + conn.token);
+  HttpRequest NewRequest(const std::string& method, const std::string& path) const {
+    HttpRequest req;
+    req.method = method;
+    req.target = path;
+    if (!conn.token.empty()) req.headers.emplace_back("Authorization", "Bearer " + conn.token);
     return req;
   }
 
   ServiceConnection conn;
-  http::client::http_client client;
+  std::unique_ptr<platform::HttpClient> client;
+  Status bad_url;
 };
 
 VaultClient::VaultClient(ServiceConnection connection)
@@ -129,18 +125,13 @@ void VaultClient::SetLease(std::string lease_id) {
 Result<json> VaultClient::Call(const std::string& method, const std::string& path,
                                const json& body) {
   std::string text = body.is_null() ? "" : body.dump();
-  auto make = [&] {
-    http::http_request req = impl_->NewRequest(method, path);
-    if (!body.is_null()) {
-      // Bytes, not set_body(std::string): that overload trips UBSan's vptr
-      // check inside cpprestsdk.
-      req.set_body(std::vector<unsigned char>(text.begin(), text.end()));
-      req.headers().set_content_type("application/json");
-    }
-    return req;
-  };
+  HttpRequest req = impl_->NewRequest(method, path);
+  if (!body.is_null()) {
+    req.body = AsBytes(text);
+    req.headers.emplace_back("Content-Type", "application/json");
+  }
   std::string what = method + " " + path;
-  OB_ASSIGN_OR_RETURN(Impl::Answer a, impl_->Send(make, what));
+  OB_ASSIGN_OR_RETURN(Impl::Answer a, impl_->Send(req, what));
   if (a.status < 200 || a.status >= 300) return Impl::ErrorFrom(a, what);
   if (a.body.empty()) return json(nullptr);
   json j = json::parse(a.body.begin(), a.body.end(), nullptr, false);
@@ -155,15 +146,11 @@ class VaultObjectStore final : public storage::BlobStore {
 
   Status Put(std::string_view key, ByteView data) override {
     OB_RETURN_IF_ERROR(Check(key));
-    std::vector<unsigned char> body(data.begin(), data.end());
-    std::string lease = Lease();
-    auto make = [&] {
-      auto req = client_.impl_->NewRequest("PUT", Path(key));
-      req.headers().add("X-Obagent-Lease", lease);
-      req.set_body(std::vector<unsigned char>(body));
-      return req;
-    };
-    OB_ASSIGN_OR_RETURN(auto a, client_.impl_->Send(make, "uploading " + std::string(key)));
+    HttpRequest req = client_.impl_->NewRequest("PUT", Path(key));
+    req.headers.emplace_back("X-Obagent-Lease", Lease());
+    req.headers.emplace_back("Content-Type", "application/octet-stream");
+    req.body = data;
+    OB_ASSIGN_OR_RETURN(auto a, client_.impl_->Send(req, "uploading " + std::string(key)));
     if (a.status != 201 && a.status != 200) {
       return VaultClient::Impl::ErrorFrom(a, "uploading " + std::string(key));
     }
@@ -181,8 +168,8 @@ class VaultObjectStore final : public storage::BlobStore {
     std::vector<std::string> keys;
     std::string marker;
     do {
-      std::string path = "/v1/objects?prefix=" + web::uri::encode_data_string(std::string(prefix)) +
-                         "&marker=" + web::uri::encode_data_string(marker);
+      std::string path = "/v1/objects?prefix=" + platform::UrlEncode(prefix) +
+                         "&marker=" + platform::UrlEncode(marker);
       OB_ASSIGN_OR_RETURN(json j, client_.Call("GET", path));
       for (const auto& k : j.value("keys", json::array())) keys.push_back(k.get<std::string>());
       marker = j.value("next_marker", "");
@@ -193,13 +180,9 @@ class VaultObjectStore final : public storage::BlobStore {
 
   Status Delete(std::string_view key) override {
     OB_RETURN_IF_ERROR(Check(key));
-    std::string lease = Lease();
-    auto make = [&] {
-      auto req = client_.impl_->NewRequest("DELETE", Path(key));
-      req.headers().add("X-Obagent-Lease", lease);
-      return req;
-    };
-    OB_ASSIGN_OR_RETURN(auto a, client_.impl_->Send(make, "deleting " + std::string(key)));
+    HttpRequest req = client_.impl_->NewRequest("DELETE", Path(key));
+    req.headers.emplace_back("X-Obagent-Lease", Lease());
+    OB_ASSIGN_OR_RETURN(auto a, client_.impl_->Send(req, "deleting " + std::string(key)));
     if (a.status >= 300 && a.status != 404) {
       return VaultClient::Impl::ErrorFrom(a, "deleting " + std::string(key));
     }
@@ -208,8 +191,8 @@ class VaultObjectStore final : public storage::BlobStore {
 
   Result<bool> Exists(std::string_view key) override {
     OB_RETURN_IF_ERROR(Check(key));
-    auto make = [&] { return client_.impl_->NewRequest("HEAD", Path(key)); };
-    OB_ASSIGN_OR_RETURN(auto a, client_.impl_->Send(make, "checking " + std::string(key)));
+    HttpRequest req = client_.impl_->NewRequest("HEAD", Path(key));
+    OB_ASSIGN_OR_RETURN(auto a, client_.impl_->Send(req, "checking " + std::string(key)));
     if (a.status == 404) return false;
     if (a.status >= 300) return VaultClient::Impl::ErrorFrom(a, "checking " + std::string(key));
     return true;
@@ -231,16 +214,14 @@ class VaultObjectStore final : public storage::BlobStore {
 
   Result<Bytes> Fetch(std::string_view key, std::optional<std::pair<uint64_t, uint64_t>> range) {
     OB_RETURN_IF_ERROR(Check(key));
-    auto make = [&] {
-      auto req = client_.impl_->NewRequest("GET", Path(key));
-      if (range) {
-        req.headers().add("Range", "bytes=" + std::to_string(range->first) + "-" +
-                                       std::to_string(range->first + range->second - 1));
-      }
-      return req;
-    };
+    HttpRequest req = client_.impl_->NewRequest("GET", Path(key));
+    if (range) {
+      req.headers.emplace_back("Range", "bytes=" + std::to_string(range->first) + "-" +
+                                            std::to_string(range->first + range->second - 1));
+      req.expected_response_bytes = static_cast<size_t>(range->second);
+    }
     std::string what = "reading " + std::string(key);
-    OB_ASSIGN_OR_RETURN(auto a, client_.impl_->Send(make, what));
+    OB_ASSIGN_OR_RETURN(auto a, client_.impl_->Send(req, what));
     if (a.status != 200 && a.status != 206) return VaultClient::Impl::ErrorFrom(a, what);
     if (range && a.body.size() != range->second) {
       return Corrupt(what + ": short read (" + std::to_string(a.body.size()) + " of " +

@@ -1,9 +1,6 @@
-// A BlobStore on Azure Blob Storage, through the Blob service REST API with
-// cpprestsdk's http_client. Requests are signed with SharedKey (HMAC-SHA256
+// A BlobStore on Azure Blob Storage, through the Blob service REST API over
+// the platform's HttpClient. Requests are signed with SharedKey (HMAC-SHA256
 // of the canonical request under the account key) or carry a SAS token.
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,22 +16,20 @@
 #include <utility>
 #include <vector>
 
-// Keeps cpprestsdk's U() macro out of the way.
-#define _TURN_OFF_PLATFORM_STRING
-#include <cpprest/asyncrt_utils.h>
-#include <cpprest/containerstream.h>
-#include <cpprest/http_client.h>
 #include <boost/property_tree/ptree.hpp>
 #include <boost/property_tree/xml_parser.hpp>
 
 #include "obagent/core/crypto.h"
+#include "obagent/http_client.h"
 #include "obagent/storage/blob_store.h"
 
 namespace obagent::storage {
 namespace {
 
-namespace http = web::http;
-namespace streams = concurrency::streams;
+using platform::HttpClient;
+using platform::HttpRequest;
+using platform::HttpResponse;
+using platform::UrlEncode;
 
 constexpr char kApiVersion[] = "2021-08-06";
 // Blobs per List Blobs page; the service's own maximum is 5000.
@@ -46,30 +41,6 @@ constexpr int kMaxBackoffMs = 30000;
 
 Status InvalidKey(std::string_view key) {
   return InvalidArgument("invalid object key '" + std::string(key) + "'");
-}
-
-bool IsUnreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
-
-// Percent-encodes everything but unreserved characters (and '/' when
-// keep_slash, for blob paths).
-std::string UriEncode(std::string_view s, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (IsUnreserved(c) || (keep_slash && c == '/')) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
 }
 
 std::string ToLower(std::string_view s) {
@@ -117,7 +88,7 @@ double Jitter() {
 }
 
 struct Call {
-  http::method method;
+  std::string method;
   std::string path;  // below the endpoint, already encoded: "/container/blob"
   std::vector<std::pair<std::string, std::string>> query;  // raw (decoded) values
   std::vector<std::pair<std::string, std::string>> headers;
@@ -127,38 +98,30 @@ struct Call {
   size_t reserve = 0;  // expected response size
 };
 
-struct Reply {
-  int status = 0;
-  http::http_headers headers;
-  Bytes body;
+using Reply = HttpResponse;
 
-  std::string Header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? std::string() : it->second;
-  }
-  // "HTTP 403 AuthenticationFailed: Server failed to authenticate the request…"
-  std::string Describe() const {
-    std::string out = "HTTP " + std::to_string(status);
-    std::string code = Header("x-ms-error-code");
-    if (code.empty()) code = XmlField(AsString(body), "Code");
-    if (!code.empty()) out += " " + code;
-    std::string message = XmlField(AsString(body), "Message");
-    if (!message.empty()) out += ": " + message;
-    return out;
-  }
-};
+// "HTTP 403 AuthenticationFailed: Server failed to authenticate the request…"
+std::string DescribeReply(const Reply& reply) {
+  std::string out = "HTTP " + std::to_string(reply.status);
+  std::string code = reply.Header("x-ms-error-code");
+  if (code.empty()) code = XmlField(AsString(reply.body), "Code");
+  if (!code.empty()) out += " " + code;
+  std::string message = XmlField(AsString(reply.body), "Message");
+  if (!message.empty()) out += ": " + message;
+  return out;
+}
 
 class AzureBlobStore final : public BlobStore {
  public:
   AzureBlobStore(AzureBlobConfig config, std::string base_path, Bytes key,
-                 std::unique_ptr<http::client::http_client> client)
+                 std::unique_ptr<HttpClient> client)
       : config_(std::move(config)),
         base_path_(std::move(base_path)),
         key_(std::move(key)),
         client_(std::move(client)) {}
 
   Status CreateContainer() {
-    Call call{http::methods::PUT, ContainerPath()};
+    Call call{"PUT", ContainerPath()};
     call.query = {{"restype", "container"}};
     OB_ASSIGN_OR_RETURN(Reply reply, Send(call, "creating container " + config_.container));
     if (reply.status == 201 || reply.status == 409) return Status::Ok();
@@ -172,7 +135,7 @@ class AzureBlobStore final : public BlobStore {
     if (!IsValidKey(key)) return InvalidKey(key);
     std::string what = "storing " + std::string(key);
     if (data.size() <= config_.single_put_limit) {
-      Call call{http::methods::PUT, BlobPath(key)};
+      Call call{"PUT", BlobPath(key)};
       call.headers = {{"x-ms-blob-type", "BlockBlob"}};
       call.has_body = true;
       call.body = data;
@@ -194,7 +157,7 @@ class AzureBlobStore final : public BlobStore {
         raw_id.push_back(static_cast<uint8_t>(index >> shift));
       }
       std::string id = Base64Encode(raw_id);  // 16 bytes: always 24 characters
-      Call call{http::methods::PUT, BlobPath(key)};
+      Call call{"PUT", BlobPath(key)};
       call.query = {{"comp", "block"}, {"blockid", id}};
       call.has_body = true;
       call.body = data.subspan(offset, std::min(block, data.size() - offset));
@@ -203,7 +166,7 @@ class AzureBlobStore final : public BlobStore {
       list += "<Latest>" + id + "</Latest>";
     }
     list += "</BlockList>";
-    Call call{http::methods::PUT, BlobPath(key)};
+    Call call{"PUT", BlobPath(key)};
     call.query = {{"comp", "blocklist"}};
     call.has_body = true;
     call.body = AsBytes(list);
@@ -216,7 +179,7 @@ class AzureBlobStore final : public BlobStore {
   Result<Bytes> Get(std::string_view key) override {
     if (!IsValidKey(key)) return InvalidKey(key);
     std::string what = "reading " + std::string(key);
-    Call call{http::methods::GET, BlobPath(key)};
+    Call call{"GET", BlobPath(key)};
     OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
     if (reply.status != 200) return HttpError(reply, what);
     return std::move(reply.body);
@@ -231,7 +194,7 @@ class AzureBlobStore final : public BlobStore {
     };
     if (length == 0) {
       // An empty range cannot be expressed as a Range header: check the size.
-      Call call{http::methods::HEAD, BlobPath(key)};
+      Call call{"HEAD", BlobPath(key)};
       OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
       if (reply.status != 200) return HttpError(reply, what);
       std::string size = reply.Header("Content-Length");
@@ -239,7 +202,7 @@ class AzureBlobStore final : public BlobStore {
       return Bytes();
     }
     if (offset > UINT64_MAX - length) return beyond("?");
-    Call call{http::methods::GET, BlobPath(key)};
+    Call call{"GET", BlobPath(key)};
     call.headers = {{"x-ms-range", "bytes=" + std::to_string(offset) + "-" +
                                        std::to_string(offset + length - 1)}};
     call.reserve = static_cast<size_t>(length);
@@ -267,7 +230,7 @@ class AzureBlobStore final : public BlobStore {
     std::vector<std::string> keys;
     std::string marker;
     do {
-      Call call{http::methods::GET, ContainerPath()};
+      Call call{"GET", ContainerPath()};
       call.query = {{"restype", "container"},
                     {"comp", "list"},
                     {"maxresults", std::to_string(kListPageSize)}};
@@ -289,7 +252,7 @@ class AzureBlobStore final : public BlobStore {
   Status Delete(std::string_view key) override {
     if (!IsValidKey(key)) return InvalidKey(key);
     std::string what = "deleting " + std::string(key);
-    Call call{http::methods::DEL, BlobPath(key)};
+    Call call{"DELETE", BlobPath(key)};
     OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
     if (reply.status == 202 || reply.status == 200 || reply.status == 404) return Status::Ok();
     return HttpError(reply, what);
@@ -298,7 +261,7 @@ class AzureBlobStore final : public BlobStore {
   Result<bool> Exists(std::string_view key) override {
     if (!IsValidKey(key)) return InvalidKey(key);
     std::string what = "checking " + std::string(key);
-    Call call{http::methods::HEAD, BlobPath(key)};
+    Call call{"HEAD", BlobPath(key)};
     OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
     if (reply.status == 200) return true;
     if (reply.status == 404) return false;
@@ -311,10 +274,10 @@ class AzureBlobStore final : public BlobStore {
 
  private:
   std::string ContainerPath() const {
-    return base_path_ + "/" + UriEncode(config_.container, false);
+    return base_path_ + "/" + UrlEncode(config_.container, false);
   }
   std::string BlobPath(std::string_view key) const {
-    return ContainerPath() + "/" + UriEncode(config_.prefix + std::string(key), true);
+    return ContainerPath() + "/" + UrlEncode(config_.prefix + std::string(key), true);
   }
 
   // The List Blobs answer: <EnumerationResults><Blobs><Blob><Name>…</Name>…
@@ -345,10 +308,11 @@ class AzureBlobStore final : public BlobStore {
   }
 
   Status HttpError(const Reply& reply, const std::string& what) const {
-    std::string detail = what + " at " + Describe() + ": " + reply.Describe();
+    std::string detail = what + " at " + Describe() + ": " + DescribeReply(reply);
     if (reply.status == 401 || reply.status == 403) {
-      return IoError(what + ": authentication failed at " + Describe() +
-                     " (wrong account key or SAS token, or no permission): " + reply.Describe());
+      return IoError(
+          what + ": authentication failed at " + Describe() +
+          " (wrong account key or SAS token, or no permission): " + DescribeReply(reply));
     }
     if (reply.status == 404) return NotFound(detail);
     return IoError(detail);
@@ -363,10 +327,11 @@ class AzureBlobStore final : public BlobStore {
     int attempts = std::max(config_.max_attempts, 1);
     for (int attempt = 0; attempt < attempts; ++attempt) {
       int retry_after_ms = -1;
-      try {
-        Reply reply = SendOnce(call);
-        if (!Retryable(reply.status)) return reply;
-        last_error = reply.Describe();
+      Result<Reply> answer = SendOnce(call);
+      if (answer.ok()) {
+        Reply& reply = *answer;
+        if (!Retryable(reply.status)) return std::move(reply);
+        last_error = DescribeReply(reply);
         if (reply.status == 429 || reply.status == 503) {
           std::string after = reply.Header("Retry-After");
           if (!after.empty() && after.find_first_not_of("0123456789") == std::string::npos &&
@@ -374,10 +339,8 @@ class AzureBlobStore final : public BlobStore {
             retry_after_ms = std::min(std::stoi(after) * 1000, kMaxRetryAfterMs);
           }
         }
-      } catch (const std::exception& e) {
-        last_error = e.what();
-      } catch (...) {
-        last_error = "unknown error";
+      } else {
+        last_error = answer.status().detail();
       }
       if (attempt + 1 == attempts) break;
       int delay_ms = retry_after_ms;
@@ -394,74 +357,49 @@ class AzureBlobStore final : public BlobStore {
                                                       " attempts: " + last_error);
   }
 
-  // One HTTP exchange; throws on connection errors and timeouts.
-  Reply SendOnce(const Call& call) const {
-    http::http_request request(call.method);
+  // One HTTP exchange, signed.
+  Result<Reply> SendOnce(const Call& call) const {
+    HttpRequest request;
+    request.method = call.method;
     std::string query;
     for (const auto& [name, value] : call.query) {
       query += query.empty() ? "" : "&";
-      query += UriEncode(name, false) + "=" + UriEncode(value, false);
+      query += UrlEncode(name, false) + "=" + UrlEncode(value, false);
     }
     if (key_.empty() && !config_.sas_token.empty()) {
       query += (query.empty() ? "" : "&") + config_.sas_token;
     }
-    request.set_request_uri(web::uri(call.path + (query.empty() ? "" : "?" + query)));
-
-    http::http_headers& headers = request.headers();
+    request.target = call.path + (query.empty() ? "" : "?" + query);
+    request.headers = call.headers;
     if (call.has_body) {
-      // The stream owns a copy of the body: after a timeout or a connection
-      // error, cpprestsdk may still be reading from the stream when this
-      // call has returned and the caller's buffer is gone. (A memcpy costs
-      // far less than sending the bytes.)
-      streams::container_buffer<Bytes> source(Bytes(call.body.begin(), call.body.end()),
-                                              std::ios_base::in);
-      request.set_body(streams::istream(source), call.body.size(), call.content_type);
+      request.body = call.body;
+      request.headers.emplace_back("Content-Type", call.content_type);
     }
-    for (const auto& [name, value] : call.headers) headers.add(name, value);
-    headers.add("x-ms-version", kApiVersion);
-    headers.add("x-ms-date", utility::datetime::utc_now().to_string(utility::datetime::RFC_1123));
-    if (!key_.empty()) headers.add("Authorization", SharedKey(request, call));
-
-    Bytes initial;
-    initial.reserve(call.reserve);
-    streams::container_buffer<Bytes> sink(std::move(initial), std::ios_base::out);
-    request.set_response_stream(streams::ostream(sink));
-
-    http::http_response response = client_->request(request).get();
-    response.content_ready().get();
-    Reply reply;
-    reply.status = response.status_code();
-    reply.headers = response.headers();
-    reply.body = std::move(sink.collection());
-    if (call.method != http::methods::HEAD) {
-      auto length = reply.headers.find("Content-Length");
-      if (length != reply.headers.end() &&
-          std::strtoull(length->second.c_str(), nullptr, 10) != reply.body.size()) {
-        throw std::runtime_error("connection closed after " + std::to_string(reply.body.size()) +
-                                 " of " + length->second + " bytes");
-      }
-    }
-    return reply;
+    request.headers.emplace_back("x-ms-version", kApiVersion);
+    request.headers.emplace_back("x-ms-date", platform::HttpDateNow());
+    if (!key_.empty()) request.headers.emplace_back("Authorization", SharedKey(request, call));
+    request.expected_response_bytes = call.reserve;
+    return client_->Send(request);
   }
 
   // "SharedKey <account>:<base64 HMAC-SHA256(key, string to sign)>", per
   // "Authorize with Shared Key" (versions 2015-02-21 and later).
-  std::string SharedKey(http::http_request& request, const Call& call) const {
-    const http::http_headers& headers = request.headers();
-    auto value = [&](const char* name) {
-      auto it = headers.find(name);
-      return it == headers.end() ? std::string() : FoldWhitespace(it->second);
+  std::string SharedKey(const HttpRequest& request, const Call& call) const {
+    auto value = [&](std::string_view name) {
+      for (const auto& [n, v] : request.headers) {
+        if (ToLower(n) == name) return FoldWhitespace(v);
+      }
+      return std::string();
     };
-    std::string length = value("Content-Length");
-    if (length == "0") length = "";
-    std::string to_sign = std::string(call.method) + "\n" + value("Content-Encoding") + "\n" +
-                          value("Content-Language") + "\n" + length + "\n" + value("Content-MD5") +
-                          "\n" + value("Content-Type") + "\n" + value("Date") + "\n" +
-                          value("If-Modified-Since") + "\n" + value("If-Match") + "\n" +
-                          value("If-None-Match") + "\n" + value("If-Unmodified-Since") + "\n" +
-                          value("Range") + "\n";
+    // The Content-Length the client sends; "" for none or 0.
+    std::string length = request.body.empty() ? "" : std::to_string(request.body.size());
+    std::string to_sign =
+        call.method + "\n" + value("content-encoding") + "\n" + value("content-language") + "\n" +
+        length + "\n" + value("content-md5") + "\n" + value("content-type") + "\n" + value("date") +
+        "\n" + value("if-modified-since") + "\n" + value("if-match") + "\n" +
+        value("if-none-match") + "\n" + value("if-unmodified-since") + "\n" + value("range") + "\n";
     std::vector<std::pair<std::string, std::string>> ms;
-    for (const auto& [name, v] : headers) {
+    for (const auto& [name, v] : request.headers) {
       std::string lower = ToLower(name);
       if (lower.starts_with("x-ms-")) ms.emplace_back(lower, FoldWhitespace(v));
     }
@@ -481,17 +419,14 @@ class AzureBlobStore final : public BlobStore {
         to_sign += "\n" + params[i].first + ":" + params[i].second;
       }
     }
-    uint8_t mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-         reinterpret_cast<const uint8_t*>(to_sign.data()), to_sign.size(), mac, &mac_len);
-    return "SharedKey " + config_.account + ":" + Base64Encode(ByteView(mac, mac_len));
+    crypto::Digest mac = crypto::HmacSha256AnyKey(key_, AsBytes(to_sign));
+    return "SharedKey " + config_.account + ":" + Base64Encode(mac);
   }
 
   const AzureBlobConfig config_;
   const std::string base_path_;  // the endpoint's path, no trailing '/'
   const Bytes key_;              // decoded account key; empty for SAS
-  const std::unique_ptr<http::client::http_client> client_;
+  const std::unique_ptr<HttpClient> client_;
 };
 
 }  // namespace
@@ -519,22 +454,15 @@ Result<std::unique_ptr<BlobStore>> OpenAzureBlobStore(const AzureBlobConfig& con
     return InvalidArgument("azure: neither an account key nor a SAS token is configured");
   }
 
-  std::unique_ptr<http::client::http_client> client;
-  std::string base_path;
-  try {
-    web::uri uri(cfg.endpoint);
-    if (uri.scheme() != "http" && uri.scheme() != "https") {
-      return InvalidArgument("azure: endpoint " + cfg.endpoint + " is not an http(s) URL");
-    }
-    base_path = uri.path();
-    while (!base_path.empty() && base_path.back() == '/') base_path.pop_back();
-    http::client::http_client_config client_config;
-    client_config.set_timeout(std::chrono::seconds(std::max(cfg.timeout_seconds, 1)));
-    client_config.set_chunksize(256u << 10);
-    client = std::make_unique<http::client::http_client>(uri.authority(), client_config);
-  } catch (const std::exception& e) {
-    return InvalidArgument("azure: invalid endpoint " + cfg.endpoint + ": " + e.what());
-  }
+  auto endpoint = platform::ParseHttpUrl(cfg.endpoint);
+  if (!endpoint.ok()) return endpoint.status().WithContext("azure: endpoint");
+  // The client talks to the host; the endpoint's path (the account, for
+  // path-style endpoints such as Azurite's) is part of every signed path.
+  std::string base_path = endpoint->path;
+  platform::HttpClientOptions options;
+  options.base_url = cfg.endpoint.substr(0, cfg.endpoint.size() - base_path.size());
+  options.timeout_seconds = std::max(cfg.timeout_seconds, 1);
+  OB_ASSIGN_OR_RETURN(std::unique_ptr<HttpClient> client, platform::NewHttpClient(options));
   auto store = std::make_unique<AzureBlobStore>(cfg, base_path, std::move(key), std::move(client));
   if (cfg.create_container) {
     OB_RETURN_IF_ERROR(store->CreateContainer());

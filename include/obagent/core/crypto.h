@@ -48,6 +48,9 @@ class Sha256Hasher {
 };
 
 Digest HmacSha256(const Key& key, ByteView data);
+// HMAC-SHA256 with a key of any length, for keys that come from elsewhere:
+// Azure signs requests with the 64-byte account key.
+Digest HmacSha256AnyKey(ByteView key, ByteView data);
 
 // AES-256-GCM with a fresh random 96-bit nonce. Output: nonce || ciphertext || tag.
 Bytes Seal(const Key& key, ByteView aad, ByteView plaintext);

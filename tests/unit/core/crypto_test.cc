@@ -91,6 +91,16 @@ TEST(CryptoHmac, Rfc4231TestCase6LongKey) {
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
+TEST(CryptoHmac, AnyKeyApiTakesLongKeys) {
+  // RFC 4231 test case 7: a 131-byte key, longer than SHA-256's block.
+  Bytes key(131, 0xaa);
+  EXPECT_EQ(ToHex(HmacSha256AnyKey(
+                key, AsBytes("This is a test using a larger than block-size key and a larger "
+                             "than block-size data. The key needs to be hashed before being "
+                             "used by the HMAC algorithm."))),
+            "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+}
+
 TEST(CryptoHmac, PublicApiMatchesByteLevelAndRekeys) {
   Key k1 = RandomKey(), k2 = RandomKey();
   Bytes data = Pattern(100000);
