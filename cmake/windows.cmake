@@ -10,7 +10,7 @@ include(${CMAKE_CURRENT_LIST_DIR}/zstd/zstd.cmake)
 
 set(obagent_host_headers ${CMAKE_BINARY_DIR}/host-headers)
 file(MAKE_DIRECTORY ${obagent_host_headers})
-foreach(dir nlohmann spdlog fmt)
+foreach(dir nlohmann spdlog fmt boost)
   if(NOT EXISTS /usr/include/${dir})
     message(FATAL_ERROR "/usr/include/${dir} is missing: run scripts/install-deps.sh")
   endif()

@@ -1,5 +1,3 @@
-#include <stdlib.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -8,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,9 +23,12 @@ namespace fs = std::filesystem;
 class LocalDirStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "obagent-store-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
-    dir_ = tmpl;
+    // A fresh folder per test (std::filesystem: the test runs on both OSes).
+    std::random_device random;
+    dir_ = (fs::temp_directory_path() /
+            ("obagent-store-" + std::to_string(random()) + "-" + std::to_string(random())))
+               .generic_string();
+    ASSERT_TRUE(fs::create_directory(dir_)) << dir_;
     root_ = dir_ + "/vault";
     fs::create_directories(root_);
     auto store = OpenLocalDirStore(root_);
@@ -52,7 +54,7 @@ class LocalDirStoreTest : public ::testing::Test {
   std::vector<std::string> FilesOnDisk() {
     std::vector<std::string> out;
     for (const auto& e : fs::recursive_directory_iterator(root_)) {
-      if (e.is_regular_file()) out.push_back(fs::relative(e.path(), root_).string());
+      if (e.is_regular_file()) out.push_back(fs::relative(e.path(), root_).generic_string());
     }
     std::sort(out.begin(), out.end());
     return out;
