@@ -9,9 +9,9 @@
 #   4. ctest     ctest --test-dir build --output-on-failure -j2   (unit + e2e)
 #   5. asan      unit-test targets built with -DOBAGENT_SANITIZE=ON into build-asan/
 #   6. asan-ctest  ctest --test-dir build-asan -L unit --output-on-failure -j2
-#   7. win-build   Windows unit-test targets cross-built with mingw-w64 into build-win/
-#                  (scripts/build-windows.sh)
-#   8. win-ctest   ctest --test-dir build-win: those tests under Wine
+#   (before 3) win-build  the Windows build with mingw-w64 into build-win/
+#                  (scripts/build-windows.sh): the MSI and Wine e2e tests use it
+#   7. win-ctest   ctest --test-dir build-win: the Windows unit tests under Wine
 # Env: CTEST_JOBS=2, ASAN_BUILD_TYPE=RelWithDebInfo
 set -euo pipefail
 
@@ -101,6 +101,10 @@ fi
 step format check_format || true
 # Azurite (npm) for the Azure Blob tests; the tests start and stop it.
 step azurite bash scripts/azurite.sh install || true
+# The Windows build (mingw-w64) comes before the Linux ctest: its binaries are
+# what the MSI test packs and what the Wine service test runs.
+WIN_OK=0
+step win-build env BUILD_DIR=build-win BUILD_TYPE=Release bash scripts/build-windows.sh && WIN_OK=1
 if step build env BUILD_DIR=build BUILD_TYPE=Release bash scripts/build.sh; then
   step ctest ctest --test-dir build --output-on-failure -j"$CTEST_JOBS" || true
 else
@@ -112,10 +116,8 @@ if step asan-build asan_build; then
 else
   skip asan-ctest "asan build failed"
 fi
-
-# The Windows build (mingw-w64) holds only what its unit tests need, so the
-# steps stay short (~1.5 min); ctest runs the tests under Wine (its emulator).
-if step win-build env BUILD_DIR=build-win BUILD_TYPE=Release bash scripts/build-windows.sh; then
+# The Windows unit tests under Wine (ctest's emulator).
+if [ "$WIN_OK" = 1 ]; then
   step win-ctest ctest --test-dir build-win --output-on-failure -j"$CTEST_JOBS" || true
 else
   skip win-ctest "windows build failed"
