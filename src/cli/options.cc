@@ -198,11 +198,14 @@ std::string OptionSet::Help() const {
   // Descriptions start in one column, or on the next line after a long name.
   constexpr size_t kColumn = 32;
   std::string out;
+  if (Find("help") == nullptr) {
+    out += "  --help, -h" + std::string(kColumn - 12, ' ') + "this text\n";
+  }
   for (const Option& o : options_) {
     if (o.hidden_) continue;
     std::string left = "  --" + o.name_;
     if (!o.is_switch()) left += o.is_list() ? " arg..." : " arg";
-    if (!o.default_text_.empty()) left += " (=" + o.default_text_ + ")";
+    if (!o.default_text_.empty() && !o.required_) left += " (=" + o.default_text_ + ")";
     if (o.required_) left += " (required)";
     out += left;
     if (!o.help_.empty()) {

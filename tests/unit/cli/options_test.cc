@@ -259,6 +259,7 @@ TEST(OptionSet, HelpListsVisibleOptionsWithDefaults) {
   options.Add("include", &includes, "paths").Required();
   options.Add("keep-last", &keep_last, "tests only").Hidden();
   EXPECT_EQ(options.Help(),
+            "  --help, -h                    this text\n"
             "  --state-dir arg (=/var/lib/obagent)\n"
             "                                the agent's state folder\n"
             "  --foreground                  run in this terminal\n"
