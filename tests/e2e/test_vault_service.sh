@@ -101,6 +101,7 @@ A machine-setting set --proxy-server 127.0.0.1 --proxy-port "$PROXY_PORT" --prox
 A backup start --include "$SRC" > /dev/null || fail "backup through the proxy set after registration"
 kill "$PROXY_PID"
 wait "$PROXY_PID" 2> /dev/null || true
+PROXY_PID=  # gone: stop_all's kill would fail and, under set -e, fail the test
 expect_fail 100050 A backup start --include "$SRC"
 A machine-setting set --no-proxy > /dev/null
 A backup start --include "$SRC" > /dev/null || fail "backup without the proxy"
