@@ -170,8 +170,7 @@ int Set(Globals& g, const std::vector<std::string>& args) {
   // The move can fail for reasons only found by trying (space, permissions),
   // so it goes first: when it fails, no setting has changed either.
   if (given("scratch-location")) {
-    Status moved =
-        engine::MoveScratch(*g.env, g.state_dir, text["scratch-location"]);
+    Status moved = engine::MoveScratch(*g.env, g.state_dir, text["scratch-location"]);
     if (!moved.ok()) return Fail(g, moved.WithContext("moving the scratch folder"));
   }
   Status saved = engine::SetMachineSettings(*g.env, g.state_dir, next);

@@ -117,8 +117,7 @@ int Register(Globals& g, const std::vector<std::string>& args) {
   if (!pass.ok()) return Fail(g, pass.status());
   request.passphrase = *pass;
   if (!proxy_password_file.empty()) {
-    auto pw =
-        ReadSecret(*g.env, proxy_password_file, "OBAGENT_PROXY_PASSWORD", "proxy password");
+    auto pw = ReadSecret(*g.env, proxy_password_file, "OBAGENT_PROXY_PASSWORD", "proxy password");
     if (!pw.ok()) return Fail(g, pw.status());
     request.proxy_password = *pw;
   }
@@ -205,8 +204,7 @@ int VaultCredentials(Globals& g, const std::vector<std::string>& args) {
   Status st = g.env->WriteFileAtomic(out, AsBytes(xml), true);
   if (!st.ok()) return Fail(g, st);
   if (g.json) {
-    PrintJson(
-        Json({{"ok", true}, {"file", out}, {"expires_at", answer->value("expires_at", "")}}));
+    PrintJson(Json({{"ok", true}, {"file", out}, {"expires_at", answer->value("expires_at", "")}}));
   } else {
     std::cout << "Vault credentials written to " << out << " (valid until "
               << answer->value("expires_at", "") << "; earlier downloads are no longer valid)\n";
