@@ -2,16 +2,16 @@
 // systemd unit cbengine.service) or in the foreground for debugging. It
 // serves the local API (obctl, the console), keeps the policy's schedule
 // registered with the OS scheduler (or fires it itself) and runs the jobs.
-#include <boost/program_options.hpp>
 #include <iostream>
+#include <optional>
 #include <string>
 
+#include "cli/options.h"
 #include "obagent/api/local_api.h"
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/engine_service.h"
 #include "obagent/platform.h"
 
-namespace po = boost::program_options;
 using namespace obagent;
 
 namespace {
@@ -71,33 +71,35 @@ int RunEngine(platform::Env& env, const std::string& state_dir, const std::strin
 int main(int argc, char** argv) {
   platform::Env& env = platform::Env::Default();
   env.PreferReturningLargeBuffers();
-  po::options_description desc("options");
-  desc.add_options()("help,h", "this text")(
-      "state-dir", po::value<std::string>()->default_value(env.DefaultStateDir()),
-      "the agent's state folder")("foreground", "run in this terminal (debugging)")(
-      "obctl", po::value<std::string>(),
-      "the obctl the OS scheduler starts (default: beside cbengine)");
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, desc), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "cbengine: " << e.what() << "\n" << kUsage << desc;
+  std::string state_dir_option = env.DefaultStateDir();
+  // Accepted for the service units and scripts that pass it: RunService
+  // itself sees whether a service manager started us.
+  bool foreground = false;
+  std::optional<std::string> obctl_option;
+  cli::OptionSet options("cbengine");
+  options.Add("state-dir", &state_dir_option, "the agent's state folder");
+  options.Add("foreground", &foreground, "run in this terminal (debugging)");
+  options.Add("obctl", &obctl_option,
+              "the obctl the OS scheduler starts (default: beside cbengine)");
+  Status parsed = options.Parse({argv + 1, argv + argc});
+  if (!parsed.ok()) {
+    std::cerr << "cbengine: " << parsed.detail() << "\n"
+              << kUsage << "options:\n"
+              << options.Help();
     return 2;
   }
-  if (vm.count("help")) {
-    std::cout << kUsage << desc;
+  if (options.HelpRequested()) {
+    std::cout << kUsage << "options:\n" << options.Help();
     return 0;
   }
-  auto state_dir = env.AbsolutePath(platform::FromNativePath(vm["state-dir"].as<std::string>()));
+  auto state_dir = env.AbsolutePath(platform::FromNativePath(state_dir_option));
   if (!state_dir.ok()) {
     std::cerr << "cbengine: " << state_dir.status().ToString() << "\n";
     return 2;
   }
   std::string self = env.ExecutablePath();
-  std::string obctl = vm.count("obctl")
-                          ? vm["obctl"].as<std::string>()
-                          : Dirname(self) + "/obctl" + (self.ends_with(".exe") ? ".exe" : "");
+  std::string obctl =
+      obctl_option.value_or(Dirname(self) + "/obctl" + (self.ends_with(".exe") ? ".exe" : ""));
   engine::OpenEngineLog(*state_dir, /*also_stderr=*/true);
   return env.RunService("obengine", [&](platform::ServiceContext& service) {
     return RunEngine(env, *state_dir, obctl, service);

@@ -3,19 +3,19 @@
 // files of their own (prune_command.cc).
 #pragma once
 
-#include <boost/program_options.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "cli/options.h"
 #include "obagent/core/text.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
 
 namespace obagent::cli {
 
-namespace po = boost::program_options;
 using nlohmann::json;
 
 constexpr int kExitOk = 0;
@@ -52,16 +52,22 @@ inline int Fail(const Globals& g, const Status& status) {
   return kExitFailed;
 }
 
-inline po::variables_map Parse(const std::vector<std::string>& args,
-                               const po::options_description& desc,
-                               const po::positional_options_description* positional = nullptr) {
-  po::variables_map vm;
-  po::command_line_parser parser(args);
-  parser.options(desc);
-  if (positional) parser.positional(*positional);
-  po::store(parser.run(), vm);
-  po::notify(vm);
-  return vm;
+// A command's usage error: "obctl vault create: <message>" on stderr.
+inline int UsageError(const OptionSet& options, const std::string& message) {
+  std::cerr << "obctl " << options.command() << ": " << message << "\n";
+  return kExitUsage;
+}
+
+// Parses a command's options. nullopt when the command goes on; else the
+// exit code, after printing the usage error or the command's --help.
+inline std::optional<int> ParseOptions(OptionSet& options, const std::vector<std::string>& args) {
+  Status parsed = options.Parse(args);
+  if (!parsed.ok()) return UsageError(options, parsed.detail());
+  if (options.HelpRequested()) {
+    std::cout << "usage: obctl " << options.command() << " [options]\n" << options.Help();
+    return kExitOk;
+  }
+  return std::nullopt;
 }
 
 // obctl prune (prune_command.cc).

@@ -2,6 +2,7 @@
 // throttling by work hours, the proxy to vaultd, and the scratch folder.
 // Everything given is checked before anything changes.
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,23 +72,26 @@ Result<std::string> ReadPasswordFile(platform::Env& env, const std::string& file
 }
 
 int Set(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("machine-setting set");
-  desc.add_options()("work-day", po::value<std::string>())(
-      "start-work-hour", po::value<std::string>())("end-work-hour", po::value<std::string>())(
-      "work-hour-bandwidth", po::value<std::string>())(
-      "non-work-hour-bandwidth", po::value<std::string>())("no-throttle", po::bool_switch())(
-      "proxy-server", po::value<std::string>())("proxy-port", po::value<int>())(
-      "proxy-username", po::value<std::string>())("proxy-password-file", po::value<std::string>())(
-      "no-proxy", po::bool_switch())("scratch-location", po::value<std::string>());
-  auto vm = Parse(args, desc);
-  auto given = [&](const char* name) { return vm.count(name) > 0; };
+  // Each setting's text is checked below, where the error can name it.
+  std::map<std::string, std::string, std::less<>> text;
+  int proxy_port = 0;
+  bool no_throttle = false, no_proxy = false;
+  OptionSet options("machine-setting set");
+  for (const char* name : {"work-day", "start-work-hour", "end-work-hour", "work-hour-bandwidth",
+                           "non-work-hour-bandwidth", "proxy-server", "proxy-username",
+                           "proxy-password-file", "scratch-location"}) {
+    options.Add(name, &text[name]);
+  }
+  options.Add("proxy-port", &proxy_port);
+  options.Add("no-throttle", &no_throttle);
+  options.Add("no-proxy", &no_proxy);
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto given = [&](std::string_view name) { return options.Given(name); };
   const bool throttle_given = given("work-day") || given("start-work-hour") ||
                               given("end-work-hour") || given("work-hour-bandwidth") ||
                               given("non-work-hour-bandwidth");
   const bool proxy_given = given("proxy-server") || given("proxy-port") ||
                            given("proxy-username") || given("proxy-password-file");
-  const bool no_throttle = vm["no-throttle"].as<bool>();
-  const bool no_proxy = vm["no-proxy"].as<bool>();
   if (!throttle_given && !proxy_given && !no_throttle && !no_proxy && !given("scratch-location")) {
     std::cerr << kMachineSettingUsage;
     return kExitUsage;
@@ -109,14 +113,14 @@ int Set(Globals& g, const std::vector<std::string>& args) {
   if (throttle_given) {
     t.enabled = true;
     if (given("work-day")) {
-      auto days = engine::ParseWorkDays(vm["work-day"].as<std::string>());
+      auto days = engine::ParseWorkDays(text["work-day"]);
       if (!days.ok()) return Fail(g, days.status().WithContext("--work-day"));
       t.work_days = *days;
     }
     for (auto [name, field] : {std::pair{"start-work-hour", &t.work_start_minute},
                                std::pair{"end-work-hour", &t.work_end_minute}}) {
       if (!given(name)) continue;
-      auto minutes = engine::ParseHourMinute(vm[name].as<std::string>());
+      auto minutes = engine::ParseHourMinute(text[name]);
       if (!minutes.ok()) return Fail(g, minutes.status().WithContext(std::string("--") + name));
       *field = *minutes;
     }
@@ -124,7 +128,7 @@ int Set(Globals& g, const std::vector<std::string>& args) {
          {std::pair{"work-hour-bandwidth", &t.work_bytes_per_second},
           std::pair{"non-work-hour-bandwidth", &t.non_work_bytes_per_second}}) {
       if (!given(name)) continue;
-      auto rate = engine::ParseBandwidth(vm[name].as<std::string>());
+      auto rate = engine::ParseBandwidth(text[name]);
       if (!rate.ok()) return Fail(g, rate.status().WithContext(std::string("--") + name));
       *field = *rate;
     }
@@ -143,7 +147,7 @@ int Set(Globals& g, const std::vector<std::string>& args) {
       return Fail(g, InvalidArgument("give --proxy-server and --proxy-port together"));
     }
     if (given("proxy-server")) {
-      auto url = engine::ProxyUrl(vm["proxy-server"].as<std::string>(), vm["proxy-port"].as<int>());
+      auto url = engine::ProxyUrl(text["proxy-server"], proxy_port);
       if (!url.ok()) return Fail(g, url.status());
       next.proxy = {*url, "", ""};
     } else if (next.proxy.url.empty()) {
@@ -153,10 +157,10 @@ int Set(Globals& g, const std::vector<std::string>& args) {
       return Fail(g, InvalidArgument("--proxy-password-file needs --proxy-username"));
     }
     if (given("proxy-username")) {
-      next.proxy.user = vm["proxy-username"].as<std::string>();
+      next.proxy.user = text["proxy-username"];
       next.proxy.password.clear();
       if (given("proxy-password-file")) {
-        auto password = ReadPasswordFile(*g.env, vm["proxy-password-file"].as<std::string>());
+        auto password = ReadPasswordFile(*g.env, text["proxy-password-file"]);
         if (!password.ok()) return Fail(g, password.status());
         next.proxy.password = *password;
       }
@@ -166,8 +170,7 @@ int Set(Globals& g, const std::vector<std::string>& args) {
   // The move can fail for reasons only found by trying (space, permissions),
   // so it goes first: when it fails, no setting has changed either.
   if (given("scratch-location")) {
-    Status moved =
-        engine::MoveScratch(*g.env, g.state_dir, vm["scratch-location"].as<std::string>());
+    Status moved = engine::MoveScratch(*g.env, g.state_dir, text["scratch-location"]);
     if (!moved.ok()) return Fail(g, moved.WithContext("moving the scratch folder"));
   }
   Status saved = engine::SetMachineSettings(*g.env, g.state_dir, next);

@@ -2,7 +2,6 @@
 // MSOnlineBackup cmdlets (Start-OBBackup -> "backup start",
 // Get-OBRecoverableSource/Item -> "recovery list|items", Start-OBRecovery ->
 // "recover", Set-OBMachineSetting -EncryptionPassphrase -> "passphrase change").
-#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -30,7 +29,6 @@
 #include "obagent/platform.h"
 #include "obagent/status.h"
 
-namespace po = boost::program_options;
 using nlohmann::json;
 
 namespace obagent::cli {
@@ -87,47 +85,43 @@ Result<std::string> ReadSecret(platform::Env& env, const std::string& file, cons
 }
 
 int VaultInit(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("vault init");
-  desc.add_options()("path", po::value<std::string>()->required(), "vault folder");
-  auto vm = Parse(args, desc);
-  Result<std::string> id = engine::InitLocalVault(*g.env, vm["path"].as<std::string>());
+  std::string path;
+  OptionSet options("vault init");
+  options.Add("path", &path, "vault folder").Required();
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  Result<std::string> id = engine::InitLocalVault(*g.env, path);
   if (!id.ok()) return Fail(g, id.status());
   if (g.json) {
     PrintJson(Json({{"ok", true}, {"vault_id", *id}}));
   } else {
-    std::cout << "Vault " << *id << " created at " << vm["path"].as<std::string>() << "\n";
+    std::cout << "Vault " << *id << " created at " << path << "\n";
   }
   return kExitOk;
 }
 
 int Register(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("register");
-  desc.add_options()("vault-credentials", po::value<std::string>()->default_value(""),
-                     "vault-credential file downloaded from the vault")(
-      "vault", po::value<std::string>()->default_value(""), "local vault folder (embedded mode)")(
-      "scratch", po::value<std::string>()->default_value(""), "scratch folder")(
-      "passphrase-file", po::value<std::string>()->default_value(""), "file with the passphrase")(
-      "proxy", po::value<std::string>()->default_value(""), "HTTP proxy URL")(
-      "proxy-user", po::value<std::string>()->default_value(""), "proxy user")(
-      "proxy-password-file", po::value<std::string>()->default_value(""), "proxy password file");
-  auto vm = Parse(args, desc);
-  Result<std::string> pass = ReadSecret(*g.env, vm["passphrase-file"].as<std::string>(),
-                                        "OBAGENT_PASSPHRASE", "passphrase");
+  engine::RegisterOptions request;
+  std::string passphrase_file, proxy_password_file;
+  OptionSet options("register");
+  options.Add("vault-credentials", &request.credentials_file,
+              "vault-credential file downloaded from the vault");
+  options.Add("vault", &request.vault, "local vault folder (embedded mode)");
+  options.Add("scratch", &request.scratch_dir, "scratch folder");
+  options.Add("passphrase-file", &passphrase_file, "file with the passphrase");
+  options.Add("proxy", &request.proxy, "HTTP proxy URL");
+  options.Add("proxy-user", &request.proxy_user, "proxy user");
+  options.Add("proxy-password-file", &proxy_password_file, "proxy password file");
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  Result<std::string> pass =
+      ReadSecret(*g.env, passphrase_file, "OBAGENT_PASSPHRASE", "passphrase");
   if (!pass.ok()) return Fail(g, pass.status());
-  engine::RegisterOptions options;
-  options.vault = vm["vault"].as<std::string>();
-  options.credentials_file = vm["vault-credentials"].as<std::string>();
-  options.passphrase = *pass;
-  options.scratch_dir = vm["scratch"].as<std::string>();
-  options.proxy = vm["proxy"].as<std::string>();
-  options.proxy_user = vm["proxy-user"].as<std::string>();
-  if (!vm["proxy-password-file"].as<std::string>().empty()) {
-    auto pw = ReadSecret(*g.env, vm["proxy-password-file"].as<std::string>(),
-                         "OBAGENT_PROXY_PASSWORD", "proxy password");
+  request.passphrase = *pass;
+  if (!proxy_password_file.empty()) {
+    auto pw = ReadSecret(*g.env, proxy_password_file, "OBAGENT_PROXY_PASSWORD", "proxy password");
     if (!pw.ok()) return Fail(g, pw.status());
-    options.proxy_password = *pw;
+    request.proxy_password = *pw;
   }
-  Result<engine::AgentConfig> config = engine::Register(*g.env, g.state_dir, options);
+  Result<engine::AgentConfig> config = engine::Register(*g.env, g.state_dir, request);
   if (!config.ok()) return Fail(g, config.status());
   std::string where = config->service_url.empty()
                           ? config->vault
@@ -148,33 +142,38 @@ int Register(Globals& g, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
-// Administrator commands against vaultd.
-Result<std::unique_ptr<engine::VaultClient>> AdminClient(Globals& g, const po::variables_map& vm) {
-  auto token = ReadSecret(*g.env, vm["admin-token-file"].as<std::string>(),
-                          "OBAGENT_VAULT_ADMIN_TOKEN", "vault administrator token");
+// Administrator commands against vaultd: where it is, who asks.
+struct AdminOptions {
+  std::string service_url;
+  std::string token_file;
+};
+
+void AddAdminOptions(OptionSet& options, AdminOptions& admin) {
+  options.Add("service", &admin.service_url, "vaultd URL").Required();
+  options.Add("admin-token-file", &admin.token_file,
+              "file with the administrator token (or $OBAGENT_VAULT_ADMIN_TOKEN)");
+}
+
+Result<std::unique_ptr<engine::VaultClient>> AdminClient(Globals& g, const AdminOptions& admin) {
+  auto token = ReadSecret(*g.env, admin.token_file, "OBAGENT_VAULT_ADMIN_TOKEN",
+                          "vault administrator token");
   if (!token.ok()) return token.status();
   engine::ServiceConnection conn;
-  conn.url = vm["service"].as<std::string>();
+  conn.url = admin.service_url;
   conn.token = *token;
   return std::make_unique<engine::VaultClient>(conn);
 }
 
-void AddAdminOptions(po::options_description& desc) {
-  desc.add_options()("service", po::value<std::string>()->required(), "vaultd URL")(
-      "admin-token-file", po::value<std::string>()->default_value(""),
-      "file with the administrator token (or $OBAGENT_VAULT_ADMIN_TOKEN)");
-}
-
 int VaultCreate(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("vault create");
-  desc.add_options()("name", po::value<std::string>()->required(), "vault name");
-  AddAdminOptions(desc);
-  po::positional_options_description pos;
-  pos.add("name", 1);
-  auto vm = Parse(args, desc, &pos);
-  auto client = AdminClient(g, vm);
+  std::string name;
+  AdminOptions admin;
+  OptionSet options("vault create");
+  options.Add("name", &name, "vault name").Required().Positional();
+  AddAdminOptions(options, admin);
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto client = AdminClient(g, admin);
   if (!client.ok()) return Fail(g, client.status());
-  auto answer = (*client)->Call("POST", "/v1/vaults", {{"name", vm["name"].as<std::string>()}});
+  auto answer = (*client)->Call("POST", "/v1/vaults", {{"name", name}});
   if (!answer.ok()) return Fail(g, answer.status());
   if (g.json) {
     PrintJson(*answer);
@@ -186,61 +185,64 @@ int VaultCreate(Globals& g, const std::vector<std::string>& args) {
 }
 
 int VaultCredentials(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("vault credentials");
-  desc.add_options()("name", po::value<std::string>()->required(), "vault name")(
-      "out", po::value<std::string>()->required(), "file to write")(
-      "validity-hours", po::value<double>(), "validity (default: the vault's, 48 h)");
-  AddAdminOptions(desc);
-  po::positional_options_description pos;
-  pos.add("name", 1);
-  auto vm = Parse(args, desc, &pos);
-  auto client = AdminClient(g, vm);
+  std::string name, out;
+  std::optional<double> validity_hours;
+  AdminOptions admin;
+  OptionSet options("vault credentials");
+  options.Add("name", &name, "vault name").Required().Positional();
+  options.Add("out", &out, "file to write").Required();
+  options.Add("validity-hours", &validity_hours, "validity (default: the vault's, 48 h)");
+  AddAdminOptions(options, admin);
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto client = AdminClient(g, admin);
   if (!client.ok()) return Fail(g, client.status());
   json body = json::object();
-  if (vm.count("validity-hours")) body["validity_hours"] = vm["validity-hours"].as<double>();
-  auto answer =
-      (*client)->Call("POST", "/v1/vaults/" + vm["name"].as<std::string>() + "/credentials", body);
+  if (validity_hours) body["validity_hours"] = *validity_hours;
+  auto answer = (*client)->Call("POST", "/v1/vaults/" + name + "/credentials", body);
   if (!answer.ok()) return Fail(g, answer.status());
   std::string xml = answer->value("credentials", "");
-  Status st = g.env->WriteFileAtomic(vm["out"].as<std::string>(), AsBytes(xml), true);
+  Status st = g.env->WriteFileAtomic(out, AsBytes(xml), true);
   if (!st.ok()) return Fail(g, st);
   if (g.json) {
-    PrintJson(Json({{"ok", true},
-                    {"file", vm["out"].as<std::string>()},
-                    {"expires_at", answer->value("expires_at", "")}}));
+    PrintJson(Json({{"ok", true}, {"file", out}, {"expires_at", answer->value("expires_at", "")}}));
   } else {
-    std::cout << "Vault credentials written to " << vm["out"].as<std::string>() << " (valid until "
+    std::cout << "Vault credentials written to " << out << " (valid until "
               << answer->value("expires_at", "") << "; earlier downloads are no longer valid)\n";
   }
   return kExitOk;
 }
 
-// This machine, or another one of the vault for alternate-machine recovery.
-Result<engine::OpenedAgent> OpenFor(Globals& g, const po::variables_map& vm,
+// Which machine's recovery points: this one (machine empty), or another
+// one of the vault for alternate-machine recovery.
+struct SourceOptions {
+  std::string machine;
+  std::string credentials_file;
+  std::string passphrase_file;
+};
+
+void AddSourceOptions(OptionSet& options, SourceOptions& source) {
+  options.Add("source-machine", &source.machine, "recover another machine of the vault");
+  options.Add("vault-credentials", &source.credentials_file,
+              "a fresh vault-credential file (for --source-machine)");
+  options.Add("passphrase-file", &source.passphrase_file,
+              "the passphrase (checked; required for --source-machine)");
+}
+
+Result<engine::OpenedAgent> OpenFor(Globals& g, const SourceOptions& source,
                                     const std::optional<std::string>& passphrase) {
-  if (vm.count("source-machine") && !vm["source-machine"].as<std::string>().empty()) {
+  if (!source.machine.empty()) {
     if (!passphrase) {
       return InvalidArgument("recovering another machine needs its passphrase (--passphrase-file)");
     }
-    return engine::OpenSourceMachine(*g.env, g.state_dir, vm["vault-credentials"].as<std::string>(),
-                                     vm["source-machine"].as<std::string>(), *passphrase);
+    return engine::OpenSourceMachine(*g.env, g.state_dir, source.credentials_file, source.machine,
+                                     *passphrase);
   }
   return engine::OpenAgent(*g.env, g.state_dir, passphrase);
 }
 
-void AddSourceOptions(po::options_description& desc) {
-  desc.add_options()("source-machine", po::value<std::string>()->default_value(""),
-                     "recover another machine of the vault")(
-      "vault-credentials", po::value<std::string>()->default_value(""),
-      "a fresh vault-credential file (for --source-machine)")(
-      "passphrase-file", po::value<std::string>()->default_value(""),
-      "the passphrase (checked; required for --source-machine)");
-}
-
-Result<std::optional<std::string>> OptionalPassphrase(Globals& g, const po::variables_map& vm) {
-  if (vm["passphrase-file"].as<std::string>().empty()) return std::optional<std::string>();
-  auto p = ReadSecret(*g.env, vm["passphrase-file"].as<std::string>(), "OBAGENT_PASSPHRASE",
-                      "passphrase");
+Result<std::optional<std::string>> OptionalPassphrase(Globals& g, const SourceOptions& source) {
+  if (source.passphrase_file.empty()) return std::optional<std::string>();
+  auto p = ReadSecret(*g.env, source.passphrase_file, "OBAGENT_PASSPHRASE", "passphrase");
   if (!p.ok()) return p.status();
   return std::optional<std::string>(*p);
 }
@@ -335,16 +337,12 @@ int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
 }
 
 int BackupStart(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("backup start");
-  desc.add_options()("include", po::value<std::vector<std::string>>()->multitoken()->required(),
-                     "files or folders to back up")(
-      "exclude", po::value<std::vector<std::string>>()->multitoken(), "glob patterns to skip")(
-      "threads", po::value<size_t>()->default_value(0), "worker threads (0: one per core)");
-  auto vm = Parse(args, desc);
   engine::BackupJobRequest request;
-  request.includes = vm["include"].as<std::vector<std::string>>();
-  if (vm.count("exclude")) request.excludes = vm["exclude"].as<std::vector<std::string>>();
-  request.threads = vm["threads"].as<size_t>();
+  OptionSet options("backup start");
+  options.Add("include", &request.includes, "files or folders to back up").Required();
+  options.Add("exclude", &request.excludes, "glob patterns to skip");
+  options.Add("threads", &request.threads, "worker threads (0: one per core)");
+  if (auto exit = ParseOptions(options, args)) return *exit;
   ProgressLine line(!g.json && g.env->IsTerminal(2), "Backing up");
   request.progress = [&](const engine::Progress& p) { line.Update(p); };
   engine::BackupJobOutcome out = engine::RunBackupJob(*g.env, g.state_dir, request);
@@ -424,18 +422,19 @@ int StartInEngine(Globals& g, const std::string& trigger, bool wait) {
 
 // Start-OBBackup -Policy: the engine runs the stored policy's backup.
 int BackupNow(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("backup now");
-  desc.add_options()("no-wait", "return once the job has started");
-  auto vm = Parse(args, desc);
-  return StartInEngine(g, "BackupNow", vm.count("no-wait") == 0);
+  bool no_wait = false;
+  OptionSet options("backup now");
+  options.Add("no-wait", &no_wait, "return once the job has started");
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  return StartInEngine(g, "BackupNow", !no_wait);
 }
 
 // What the OS scheduler (Task Scheduler task, systemd timer) runs: the
 // engine runs the policy's backup and retention; when the engine is not
 // running, this process does. A paused policy does nothing.
 int BackupScheduled(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("backup scheduled");
-  auto vm = Parse(args, desc);
+  OptionSet options("backup scheduled");
+  if (auto exit = ParseOptions(options, args)) return *exit;
   auto probe = api::CallEngine(*g.env, g.state_dir, {{"op", "status"}});
   if (probe.ok()) return StartInEngine(g, "Scheduled", true);
   if (probe.status().code() != ErrorCode::kNotFound) return Fail(g, probe.status());
@@ -449,13 +448,12 @@ int BackupScheduled(Globals& g, const std::vector<std::string>& args) {
 // Stop-OBJob: asks the job to stop (through the engine when it runs) and
 // waits for it to end.
 int JobStop(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("job stop");
-  desc.add_options()("id", po::value<std::string>()->required(), "job id or prefix")(
-      "timeout", po::value<int>()->default_value(120), "seconds to wait for the job to end");
-  po::positional_options_description pos;
-  pos.add("id", 1);
-  auto vm = Parse(args, desc, &pos);
-  std::string id = vm["id"].as<std::string>();
+  std::string id;
+  int timeout_seconds = 120;
+  OptionSet options("job stop");
+  options.Add("id", &id, "job id or prefix").Required().Positional();
+  options.Add("timeout", &timeout_seconds, "seconds to wait for the job to end");
+  if (auto exit = ParseOptions(options, args)) return *exit;
   engine::JobHistory history(*g.env, g.state_dir);
   auto via_engine = api::CallEngine(*g.env, g.state_dir, {{"op", "job_stop"}, {"id", id}});
   if (!via_engine.ok()) {
@@ -466,7 +464,7 @@ int JobStop(Globals& g, const std::vector<std::string>& args) {
     Status st = history.RequestCancel(id);  // no engine: the job runs in an obctl
     if (!st.ok()) return Fail(g, st);
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(vm["timeout"].as<int>());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
   for (;;) {
     auto job = history.Find(id);
     if (!job.ok()) return Fail(g, job.status());
@@ -486,8 +484,8 @@ int JobStop(Globals& g, const std::vector<std::string>& args) {
 
 // Whether the engine runs, its scheduler and its running job.
 int EngineStatus(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("engine status");
-  auto vm = Parse(args, desc);
+  OptionSet options("engine status");
+  if (auto exit = ParseOptions(options, args)) return *exit;
   auto answer = api::CallEngine(*g.env, g.state_dir, {{"op", "status"}});
   if (!answer.ok()) return Fail(g, answer.status());
   if (g.json) {
@@ -518,12 +516,13 @@ json JobJson(const engine::JobRecord& j) {
 }
 
 int JobList(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("job list");
-  desc.add_options()("last", po::value<size_t>()->default_value(20), "how many jobs");
-  auto vm = Parse(args, desc);
+  size_t last = 20;
+  OptionSet options("job list");
+  options.Add("last", &last, "how many jobs");
+  if (auto exit = ParseOptions(options, args)) return *exit;
   auto jobs = engine::JobHistory(*g.env, g.state_dir).List();
   if (!jobs.ok()) return Fail(g, jobs.status());
-  size_t n = std::min(jobs->size(), vm["last"].as<size_t>());
+  size_t n = std::min(jobs->size(), last);
   json list = json::array();
   for (size_t i = 0; i < n; ++i) {
     const auto& j = (*jobs)[i];
@@ -540,12 +539,11 @@ int JobList(Globals& g, const std::vector<std::string>& args) {
 }
 
 int JobShow(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("job show");
-  desc.add_options()("id", po::value<std::string>()->required(), "job id or prefix");
-  po::positional_options_description pos;
-  pos.add("id", 1);
-  auto vm = Parse(args, desc, &pos);
-  auto job = engine::JobHistory(*g.env, g.state_dir).Find(vm["id"].as<std::string>());
+  std::string id;
+  OptionSet options("job show");
+  options.Add("id", &id, "job id or prefix").Required().Positional();
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto job = engine::JobHistory(*g.env, g.state_dir).Find(id);
   if (!job.ok()) return Fail(g, job.status());
   json j = JobJson(*job);
   if (g.json) {
@@ -564,12 +562,13 @@ int Policy(Globals& g, const std::vector<std::string>& args) {
 }
 
 int RecoveryList(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("recovery list");
-  AddSourceOptions(desc);
-  auto vm = Parse(args, desc);
-  auto pass = OptionalPassphrase(g, vm);
+  SourceOptions source;
+  OptionSet options("recovery list");
+  AddSourceOptions(options, source);
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto pass = OptionalPassphrase(g, source);
   if (!pass.ok()) return Fail(g, pass.status());
-  Result<engine::OpenedAgent> agent = OpenFor(g, vm, *pass);
+  Result<engine::OpenedAgent> agent = OpenFor(g, source, *pass);
   if (!agent.ok()) return Fail(g, agent.status());
   auto points = agent->repo->ListRecoveryPoints();
   if (!points.ok()) return Fail(g, points.status());
@@ -607,22 +606,21 @@ const char* TypeName(tree::NodeType t) {
 }
 
 int RecoveryItems(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("recovery items");
-  desc.add_options()("point", po::value<std::string>()->required(), "recovery point")(
-      "path", po::value<std::string>()->default_value("/"), "folder in the recovery point");
-  AddSourceOptions(desc);
-  po::positional_options_description pos;
-  pos.add("path", 1);
-  auto vm = Parse(args, desc, &pos);
-  auto pass = OptionalPassphrase(g, vm);
+  std::string point_id, path = "/";
+  SourceOptions source;
+  OptionSet options("recovery items");
+  options.Add("point", &point_id, "recovery point").Required();
+  options.Add("path", &path, "folder in the recovery point").Positional();
+  AddSourceOptions(options, source);
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto pass = OptionalPassphrase(g, source);
   if (!pass.ok()) return Fail(g, pass.status());
-  Result<engine::OpenedAgent> agent = OpenFor(g, vm, *pass);
+  Result<engine::OpenedAgent> agent = OpenFor(g, source, *pass);
   if (!agent.ok()) return Fail(g, agent.status());
   Status st = agent->repo->LoadIndex();
   if (!st.ok()) return Fail(g, st);
-  auto point = agent->repo->FindRecoveryPoint(vm["point"].as<std::string>());
+  auto point = agent->repo->FindRecoveryPoint(point_id);
   if (!point.ok()) return Fail(g, point.status());
-  std::string path = vm["path"].as<std::string>();
   auto node = engine::FindNode(*agent->repo, point->point.tree, path);
   if (!node.ok()) return Fail(g, node.status());
   std::vector<tree::Node> nodes;
@@ -660,47 +658,45 @@ int Recover(Globals& g, const std::vector<std::string>& args) {
 }
 
 int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobRecord& job) {
-  po::options_description desc("recover");
-  desc.add_options()("point", po::value<std::string>()->required(), "recovery point or 'latest'")(
-      "item", po::value<std::vector<std::string>>()->multitoken(), "paths to recover")(
-      "target", po::value<std::string>(), "alternate folder (default: original location)")(
-      "overwrite", po::bool_switch(), "replace existing files (default)")(
-      "create-copy", po::bool_switch(), "keep existing files, restore beside them")(
-      "skip", po::bool_switch(), "keep existing files, skip them")(
-      "threads", po::value<size_t>()->default_value(0), "worker threads");
-  AddSourceOptions(desc);
-  auto vm = Parse(args, desc);
-  int policies = vm["overwrite"].as<bool>() + vm["create-copy"].as<bool>() + vm["skip"].as<bool>();
-  if (policies > 1) {
+  engine::RestoreOptions request;
+  bool overwrite = false, create_copy = false, skip = false;
+  SourceOptions source;
+  OptionSet options("recover");
+  options.Add("point", &request.point, "recovery point or 'latest'").Required();
+  options.Add("item", &request.items, "paths to recover");
+  options.Add("target", &request.target, "alternate folder (default: original location)");
+  options.Add("overwrite", &overwrite, "replace existing files (default)");
+  options.Add("create-copy", &create_copy, "keep existing files, restore beside them");
+  options.Add("skip", &skip, "keep existing files, skip them");
+  options.Add("threads", &request.threads, "worker threads");
+  AddSourceOptions(options, source);
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (overwrite + create_copy + skip > 1) {
     return Fail(g, InvalidArgument("choose one of --overwrite, --create-copy, --skip"));
   }
-  auto pass = OptionalPassphrase(g, vm);
+  auto pass = OptionalPassphrase(g, source);
   if (!pass.ok()) return Fail(g, pass.status());
-  Result<engine::OpenedAgent> agent = OpenFor(g, vm, *pass);
+  Result<engine::OpenedAgent> agent = OpenFor(g, source, *pass);
   if (!agent.ok()) return Fail(g, agent.status());
   Status st = agent->repo->LoadIndex();
   if (!st.ok()) return Fail(g, st);
-  engine::RestoreOptions options;
-  options.point = vm["point"].as<std::string>();
-  if (vm.count("item")) options.items = vm["item"].as<std::vector<std::string>>();
-  if (vm.count("target")) {
-    auto abs = g.env->AbsolutePath(vm["target"].as<std::string>());
+  if (request.target) {
+    auto abs = g.env->AbsolutePath(*request.target);
     if (!abs.ok()) return Fail(g, abs.status());
-    options.target = *abs;
+    request.target = *abs;
   }
-  options.conflict = vm["skip"].as<bool>()          ? engine::ConflictPolicy::kSkip
-                     : vm["create-copy"].as<bool>() ? engine::ConflictPolicy::kCreateCopy
-                                                    : engine::ConflictPolicy::kOverwrite;
-  options.threads = vm["threads"].as<size_t>();
+  request.conflict = skip          ? engine::ConflictPolicy::kSkip
+                     : create_copy ? engine::ConflictPolicy::kCreateCopy
+                                   : engine::ConflictPolicy::kOverwrite;
   ProgressLine line(!g.json && g.env->IsTerminal(2), "Recovering");
-  options.progress = [&](const engine::Progress& p) { line.Update(p); };
+  request.progress = [&](const engine::Progress& p) { line.Update(p); };
   engine::LogMilestone(engine::Milestone::kRecoveryStarted,
                        "Recovery started (job " + job.id + ")");
   engine::JobHistory history(*g.env, g.state_dir);
   auto report = [&] {
     engine::JobStopWatcher watcher(history, job.id);
-    options.cancel = &watcher.flag();
-    return engine::RunRestore(*agent->repo, options);
+    request.cancel = &watcher.flag();
+    return engine::RunRestore(*agent->repo, request);
   }();
   line.Finish();
   if (!report.ok() && report.status().code() == ErrorCode::kCancelled) {
@@ -771,12 +767,11 @@ int Verify(Globals& g) {
 }
 
 int PassphraseChange(Globals& g, const std::vector<std::string>& args) {
-  po::options_description desc("passphrase change");
-  desc.add_options()("new-passphrase-file", po::value<std::string>()->default_value(""),
-                     "file with the new passphrase");
-  auto vm = Parse(args, desc);
-  auto pass = ReadSecret(*g.env, vm["new-passphrase-file"].as<std::string>(),
-                         "OBAGENT_NEW_PASSPHRASE", "new passphrase");
+  std::string new_passphrase_file;
+  OptionSet options("passphrase change");
+  options.Add("new-passphrase-file", &new_passphrase_file, "file with the new passphrase");
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto pass = ReadSecret(*g.env, new_passphrase_file, "OBAGENT_NEW_PASSPHRASE", "new passphrase");
   if (!pass.ok()) return Fail(g, pass.status());
   Status st = engine::ChangePassphrase(*g.env, g.state_dir, *pass);
   if (!st.ok()) return Fail(g, st);
@@ -855,14 +850,7 @@ int Run(int argc, char** argv) {
     it = commands.find(cmd + " " + rest.front());
     if (it != commands.end()) cmd += " " + take();
   }
-  if (it != commands.end()) {
-    try {
-      return it->second(g, rest);
-    } catch (const po::error& e) {
-      std::cerr << "obctl " << cmd << ": " << e.what() << "\n";
-      return kExitUsage;
-    }
-  }
+  if (it != commands.end()) return it->second(g, rest);
   std::cerr << (cmd.empty() ? "" : "obctl: unknown command '" + cmd + "'\n") << kUsage;
   return kExitUsage;
 }

@@ -8,7 +8,6 @@
 //                                   const std::vector<std::string>& args);
 // args[0] is the subcommand. Exit codes: 0 ok, 1 error, 2 usage.
 #include <algorithm>
-#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -31,7 +30,6 @@ int PolicyCommand(const std::string& state_dir, bool json, const std::vector<std
 
 namespace {
 
-namespace po = boost::program_options;
 using nlohmann::json;
 
 constexpr int kPolicyOk = 0;
@@ -80,11 +78,6 @@ int Fail(const Ctx& c, const Status& status) {
     std::cerr << "obctl: " << status.ToString() << "\n";
   }
   return kPolicyFailed;
-}
-
-std::vector<std::string> Strings(const po::variables_map& vm, const char* name) {
-  if (!vm.count(name)) return {};
-  return vm[name].as<std::vector<std::string>>();
 }
 
 // Windows users type C:\data; a trailing separator is dropped.
@@ -210,36 +203,35 @@ int SaveAndReport(Ctx& c, engine::Policy p, const std::string& what) {
   return kPolicyOk;
 }
 
-void AddScheduleOptions(po::options_description& desc, bool required) {
-  auto days = po::value<std::string>();
-  auto times = po::value<std::string>();
-  if (required) {
-    days->required();
-    times->required();
-  }
-  desc.add_options()("days", days, "days of the week: Mon,Wed (or all)")(
-      "times", times, "one to three times of day: 21:30,03:00");
+struct ScheduleOptions {
+  std::string days;
+  std::string times;
+};
+
+void AddScheduleOptions(OptionSet& options, ScheduleOptions& schedule) {
+  options.Add("days", &schedule.days, "days of the week: Mon,Wed (or all)").Required();
+  options.Add("times", &schedule.times, "one to three times of day: 21:30,03:00").Required();
 }
 
 int New(Ctx& c, const std::vector<std::string>& args) {
-  po::options_description desc("policy new");
-  AddScheduleOptions(desc, true);
-  desc.add_options()("include", po::value<std::vector<std::string>>()->multitoken()->composing(),
-                     "paths to back up")(
-      "exclude", po::value<std::vector<std::string>>()->multitoken()->composing(),
-      "paths not to back up")("non-recursive",
-                              po::value<std::vector<std::string>>()->multitoken()->composing(),
-                              "paths without their subfolders")(
-      "daily", po::value<int>()->required(), "days of daily recovery points (7..9999)")(
-      "weekly", po::value<int>()->default_value(0), "weeks of weekly points (0 = off)")(
-      "monthly", po::value<int>()->default_value(0), "months of monthly points (0 = off)")(
-      "yearly", po::value<int>()->default_value(0), "years of yearly points (0 = off)")(
-      "replace", po::bool_switch(), "replace an existing policy");
-  auto vm = Parse(args, desc);
   engine::Policy p;
-  for (const auto& path : Strings(vm, "include")) p.specs.push_back({CleanPath(path), false, true});
-  for (const auto& path : Strings(vm, "exclude")) p.specs.push_back({CleanPath(path), true, true});
-  for (const auto& raw : Strings(vm, "non-recursive")) {
+  ScheduleOptions schedule_text;
+  std::vector<std::string> includes, excludes, non_recursive;
+  bool replace = false;
+  OptionSet options("policy new");
+  AddScheduleOptions(options, schedule_text);
+  options.Add("include", &includes, "paths to back up");
+  options.Add("exclude", &excludes, "paths not to back up");
+  options.Add("non-recursive", &non_recursive, "paths without their subfolders");
+  options.Add("daily", &p.daily_days, "days of daily recovery points (7..9999)").Required();
+  options.Add("weekly", &p.weekly_weeks, "weeks of weekly points (0 = off)");
+  options.Add("monthly", &p.monthly_months, "months of monthly points (0 = off)");
+  options.Add("yearly", &p.yearly_years, "years of yearly points (0 = off)");
+  options.Add("replace", &replace, "replace an existing policy");
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  for (const auto& path : includes) p.specs.push_back({CleanPath(path), false, true});
+  for (const auto& path : excludes) p.specs.push_back({CleanPath(path), true, true});
+  for (const auto& raw : non_recursive) {
     std::string path = CleanPath(raw);
     bool marked = false;
     for (auto& s : p.specs) {
@@ -247,16 +239,12 @@ int New(Ctx& c, const std::vector<std::string>& args) {
     }
     if (!marked) p.specs.push_back({path, false, false});
   }
-  auto schedule = ParseSchedule(vm["days"].as<std::string>(), vm["times"].as<std::string>());
+  auto schedule = ParseSchedule(schedule_text.days, schedule_text.times);
   if (!schedule.ok()) return Fail(c, schedule.status());
   p.schedule = *schedule;
-  p.daily_days = vm["daily"].as<int>();
-  p.weekly_weeks = vm["weekly"].as<int>();
-  p.monthly_months = vm["monthly"].as<int>();
-  p.yearly_years = vm["yearly"].as<int>();
   Status valid = engine::ValidatePolicy(p);
   if (!valid.ok()) return Fail(c, valid);
-  if (!vm["replace"].as<bool>() && c.env->Exists(engine::PolicyPath(c.state_dir))) {
+  if (!replace && c.env->Exists(engine::PolicyPath(c.state_dir))) {
     return Fail(c, Status(ErrorCode::kAlreadyExists,
                           "a backup policy already exists: change it with the other 'obctl "
                           "policy' commands, or give --replace"));
@@ -265,8 +253,8 @@ int New(Ctx& c, const std::vector<std::string>& args) {
 }
 
 int Show(Ctx& c, const std::vector<std::string>& args) {
-  po::options_description desc("policy show");
-  Parse(args, desc);
+  OptionSet options("policy show");
+  if (auto exit = ParseOptions(options, args)) return *exit;
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
   if (!p.ok()) return Fail(c, p.status());
   if (c.json) {
@@ -278,34 +266,31 @@ int Show(Ctx& c, const std::vector<std::string>& args) {
 }
 
 int AddFileSpec(Ctx& c, const std::vector<std::string>& args) {
-  po::options_description desc("policy add-filespec");
-  desc.add_options()("include", po::value<std::vector<std::string>>()->multitoken()->composing(),
-                     "paths to back up")(
-      "exclude", po::value<std::vector<std::string>>()->multitoken()->composing(),
-      "paths not to back up")("non-recursive", po::bool_switch(), "without subfolders");
-  auto vm = Parse(args, desc);
-  auto includes = Strings(vm, "include");
-  auto excludes = Strings(vm, "exclude");
+  std::vector<std::string> includes, excludes;
+  bool non_recursive = false;
+  OptionSet options("policy add-filespec");
+  options.Add("include", &includes, "paths to back up");
+  options.Add("exclude", &excludes, "paths not to back up");
+  options.Add("non-recursive", &non_recursive, "without subfolders");
+  if (auto exit = ParseOptions(options, args)) return *exit;
   if (includes.empty() && excludes.empty()) {
-    throw po::error("give --include or --exclude PATH");
+    return UsageError(options, "give --include or --exclude PATH");
   }
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
   if (!p.ok()) return Fail(c, p.status());
-  bool recursive = !vm["non-recursive"].as<bool>();
-  for (const auto& path : includes) p->specs.push_back({CleanPath(path), false, recursive});
-  for (const auto& path : excludes) p->specs.push_back({CleanPath(path), true, recursive});
+  for (const auto& path : includes) p->specs.push_back({CleanPath(path), false, !non_recursive});
+  for (const auto& path : excludes) p->specs.push_back({CleanPath(path), true, !non_recursive});
   return SaveAndReport(c, *p, "File specs added.");
 }
 
 int RemoveFileSpec(Ctx& c, const std::vector<std::string>& args) {
-  po::options_description desc("policy remove-filespec");
-  desc.add_options()("path", po::value<std::vector<std::string>>()->required(), "spec paths");
-  po::positional_options_description pos;
-  pos.add("path", -1);
-  auto vm = Parse(args, desc, &pos);
+  std::vector<std::string> paths;
+  OptionSet options("policy remove-filespec");
+  options.Add("path", &paths, "spec paths").Required().Positional();
+  if (auto exit = ParseOptions(options, args)) return *exit;
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
   if (!p.ok()) return Fail(c, p.status());
-  for (const auto& raw : vm["path"].as<std::vector<std::string>>()) {
+  for (const auto& raw : paths) {
     std::string path = CleanPath(raw);
     auto it = std::find_if(p->specs.begin(), p->specs.end(),
                            [&](const engine::FileSpec& s) { return s.path == path; });
@@ -318,10 +303,11 @@ int RemoveFileSpec(Ctx& c, const std::vector<std::string>& args) {
 }
 
 int SetSchedule(Ctx& c, const std::vector<std::string>& args) {
-  po::options_description desc("policy set-schedule");
-  AddScheduleOptions(desc, true);
-  auto vm = Parse(args, desc);
-  auto schedule = ParseSchedule(vm["days"].as<std::string>(), vm["times"].as<std::string>());
+  ScheduleOptions schedule_text;
+  OptionSet options("policy set-schedule");
+  AddScheduleOptions(options, schedule_text);
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto schedule = ParseSchedule(schedule_text.days, schedule_text.times);
   if (!schedule.ok()) return Fail(c, schedule.status());
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
   if (!p.ok()) return Fail(c, p.status());
@@ -330,27 +316,28 @@ int SetSchedule(Ctx& c, const std::vector<std::string>& args) {
 }
 
 int SetRetention(Ctx& c, const std::vector<std::string>& args) {
-  po::options_description desc("policy set-retention");
-  desc.add_options()("daily", po::value<int>(), "days of daily recovery points (7..9999)")(
-      "weekly", po::value<int>(), "weeks of weekly points (0 = off)")(
-      "monthly", po::value<int>(), "months of monthly points (0 = off)")(
-      "yearly", po::value<int>(), "years of yearly points (0 = off)");
-  auto vm = Parse(args, desc);
-  if (!vm.count("daily") && !vm.count("weekly") && !vm.count("monthly") && !vm.count("yearly")) {
-    throw po::error("give at least one of --daily, --weekly, --monthly, --yearly");
+  std::optional<int> daily, weekly, monthly, yearly;
+  OptionSet options("policy set-retention");
+  options.Add("daily", &daily, "days of daily recovery points (7..9999)");
+  options.Add("weekly", &weekly, "weeks of weekly points (0 = off)");
+  options.Add("monthly", &monthly, "months of monthly points (0 = off)");
+  options.Add("yearly", &yearly, "years of yearly points (0 = off)");
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (!daily && !weekly && !monthly && !yearly) {
+    return UsageError(options, "give at least one of --daily, --weekly, --monthly, --yearly");
   }
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
   if (!p.ok()) return Fail(c, p.status());
-  if (vm.count("daily")) p->daily_days = vm["daily"].as<int>();
-  if (vm.count("weekly")) p->weekly_weeks = vm["weekly"].as<int>();
-  if (vm.count("monthly")) p->monthly_months = vm["monthly"].as<int>();
-  if (vm.count("yearly")) p->yearly_years = vm["yearly"].as<int>();
+  p->daily_days = daily.value_or(p->daily_days);
+  p->weekly_weeks = weekly.value_or(p->weekly_weeks);
+  p->monthly_months = monthly.value_or(p->monthly_months);
+  p->yearly_years = yearly.value_or(p->yearly_years);
   return SaveAndReport(c, *p, "Retention changed.");
 }
 
 int SetPaused(Ctx& c, const std::vector<std::string>& args, bool paused) {
-  po::options_description desc(paused ? "policy pause" : "policy resume");
-  Parse(args, desc);
+  OptionSet options(paused ? "policy pause" : "policy resume");
+  if (auto exit = ParseOptions(options, args)) return *exit;
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
   if (!p.ok()) return Fail(c, p.status());
   p->paused = paused;
@@ -358,8 +345,8 @@ int SetPaused(Ctx& c, const std::vector<std::string>& args, bool paused) {
 }
 
 int Remove(Ctx& c, const std::vector<std::string>& args) {
-  po::options_description desc("policy remove");
-  Parse(args, desc);
+  OptionSet options("policy remove");
+  if (auto exit = ParseOptions(options, args)) return *exit;
   Status st = engine::RemovePolicy(*c.env, c.state_dir);
   if (!st.ok()) return Fail(c, st);
   if (c.json) {
@@ -377,15 +364,13 @@ std::string DefaultCommand() {
 }
 
 int ScheduleFiles(Ctx& c, const std::vector<std::string>& args) {
-  po::options_description desc("policy schedule-files");
-  desc.add_options()("out", po::value<std::string>()->required(), "folder to write to")(
-      "command", po::value<std::string>()->default_value(DefaultCommand()),
-      "the obctl the scheduler starts");
-  auto vm = Parse(args, desc);
+  std::string out, command = DefaultCommand();
+  OptionSet options("policy schedule-files");
+  options.Add("out", &out, "folder to write to").Required();
+  options.Add("command", &command, "the obctl the scheduler starts");
+  if (auto exit = ParseOptions(options, args)) return *exit;
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
   if (!p.ok()) return Fail(c, p.status());
-  std::string out = vm["out"].as<std::string>();
-  std::string command = vm["command"].as<std::string>();
   auto date = FormatLocal(p->modified, engine::LocalUtcOffsetMinutes(p->modified)).substr(0, 10);
   platform::OsScheduleDefinition d =
       engine::ScheduleDefinition(p->schedule, command, c.state_dir,
@@ -449,12 +434,7 @@ int PolicyCommand(const std::string& state_dir, bool json, const std::vector<std
     return kPolicyUsage;
   }
   std::vector<std::string> rest(args.begin() + 1, args.end());
-  try {
-    return it->second(c, rest);
-  } catch (const po::error& e) {
-    std::cerr << "obctl policy " << args[0] << ": " << e.what() << "\n";
-    return kPolicyUsage;
-  }
+  return it->second(c, rest);
 }
 
 }  // namespace obagent::cli

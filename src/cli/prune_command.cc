@@ -16,52 +16,45 @@
 
 namespace obagent::cli {
 
-namespace {}  // namespace
-
 int PruneCommand(Globals& g, const std::vector<std::string>& args) {
-  po::options_description visible("prune");
-  visible.add_options()("daily", po::value<int>(), "keep every point of the last N days (7-9999)")(
-      "weekly", po::value<int>()->default_value(0), "keep the last point of N ISO weeks")(
-      "monthly", po::value<int>()->default_value(0), "keep the last point of N months")(
-      "yearly", po::value<int>()->default_value(0), "keep the last point of N years")(
-      "dry-run", po::bool_switch(), "show what would be removed; change nothing");
+  std::optional<int> daily, keep_last;
+  int weekly = 0, monthly = 0, yearly = 0;
+  engine::PruneOptions request;
+  OptionSet options("prune");
+  options.Add("daily", &daily, "keep every point of the last N days (7-9999)");
+  options.Add("weekly", &weekly, "keep the last point of N ISO weeks");
+  options.Add("monthly", &monthly, "keep the last point of N months");
+  options.Add("yearly", &yearly, "keep the last point of N years");
+  options.Add("dry-run", &request.dry_run, "show what would be removed; change nothing");
   // Manual override, not part of the policy: keep only the newest N points
   // whatever their age (tests use it; so can an administrator who must
   // free space now).
-  po::options_description hidden;
-  hidden.add_options()("keep-last", po::value<int>(), "keep only the newest N points");
-  po::options_description all;
-  all.add(visible).add(hidden);
-  auto vm = Parse(args, all);
+  options.Add("keep-last", &keep_last, "keep only the newest N points").Hidden();
+  if (auto exit = ParseOptions(options, args)) return *exit;
 
-  const bool keep_last = vm.count("keep-last") > 0;
-  if (!keep_last && vm.count("daily") == 0) {
+  if (!keep_last && !daily) {
     return Fail(g, InvalidArgument("give --daily N (with optional --weekly, --monthly, --yearly)"));
   }
   engine::RetentionPolicy policy;
   if (keep_last) {
-    if (vm["keep-last"].as<int>() < 1) {
+    if (*keep_last < 1) {
       return Fail(g, InvalidArgument("--keep-last must be at least 1"));
     }
-    if (vm.count("daily") || !vm["weekly"].defaulted() || !vm["monthly"].defaulted() ||
-        !vm["yearly"].defaulted()) {
+    if (daily || options.Given("weekly") || options.Given("monthly") || options.Given("yearly")) {
       return Fail(
           g, InvalidArgument("--keep-last replaces the retention policy; give one or the other"));
     }
   } else {
-    policy = {vm["daily"].as<int>(), vm["weekly"].as<int>(), vm["monthly"].as<int>(),
-              vm["yearly"].as<int>()};
+    policy = {*daily, weekly, monthly, yearly};
     Status valid = policy.Validate();
     if (!valid.ok()) return Fail(g, valid);
   }
-  engine::PruneOptions options;
-  options.dry_run = vm["dry-run"].as<bool>();
 
   Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
   if (!agent.ok()) return Fail(g, agent.status());
   // One writer per machine: prune deletes, so it must not race a backup.
   std::unique_ptr<engine::WriterLock> writer;
-  if (!options.dry_run) {
+  if (!request.dry_run) {
     auto held = engine::AcquireWriter(*agent, "prune");
     if (!held.ok()) return Fail(g, held.status().WithContext("prune failed"));
     writer = std::move(held).value();
@@ -71,7 +64,7 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
   if (!points.ok()) return Fail(g, points.status());
   std::vector<std::string> keep;
   if (keep_last) {
-    size_t n = static_cast<size_t>(vm["keep-last"].as<int>());
+    size_t n = static_cast<size_t>(*keep_last);
     for (size_t i = points->size() > n ? points->size() - n : 0; i < points->size(); ++i) {
       keep.push_back((*points)[i].id);
     }
@@ -80,8 +73,8 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
     keep = engine::PointsToKeep(*points, policy,
                                 std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
   }
-  Result<engine::PruneReport> report = engine::RunPrune(repo, keep, options);
-  if (agent->client && !options.dry_run) {
+  Result<engine::PruneReport> report = engine::RunPrune(repo, keep, request);
+  if (agent->client && !request.dry_run) {
     json job = {{"type", "Prune"},
                 {"state", report.ok() ? "Completed" : "Failed"},
                 {"error", report.ok() ? "" : report.status().ToString()}};
