@@ -72,13 +72,15 @@ int main(int argc, char** argv) {
   platform::Env& env = platform::Env::Default();
   env.PreferReturningLargeBuffers();
   std::string state_dir_option = env.DefaultStateDir();
-  // Accepted for the service units and scripts that pass it: RunService
-  // itself sees whether a service manager started us.
+  // --foreground is accepted for the units and scripts that pass it (a
+  // terminal start is the default); --service says the SCM started us.
   bool foreground = false;
+  bool started_by_scm = false;
   std::optional<std::string> obctl_option;
   cli::OptionSet options("cbengine");
   options.Add("state-dir", &state_dir_option, "the agent's state folder");
   options.Add("foreground", &foreground, "run in this terminal (debugging)");
+  options.Add("service", &started_by_scm, "started by the Windows service manager (SCM)");
   options.Add("obctl", &obctl_option,
               "the obctl the OS scheduler starts (default: beside cbengine)");
   Status parsed = options.Parse({argv + 1, argv + argc});
@@ -101,7 +103,7 @@ int main(int argc, char** argv) {
   std::string obctl =
       obctl_option.value_or(Dirname(self) + "/obctl" + (self.ends_with(".exe") ? ".exe" : ""));
   engine::OpenEngineLog(*state_dir, /*also_stderr=*/true);
-  return env.RunService("obengine", [&](platform::ServiceContext& service) {
+  return env.RunService("obengine", started_by_scm, [&](platform::ServiceContext& service) {
     return RunEngine(env, *state_dir, obctl, service);
   });
 }

@@ -246,7 +246,11 @@ class Env {
   // it (the body's return value is the exit code reported to SCM), else —
   // systemd, a terminal — in this process with signals mapped to stop
   // requests.
-  virtual int RunService(const std::string& name,
+  // `service_manager`: the service manager started us (cbengine --service,
+  // as the SCM registration and the MSI pass it); on Windows the host then
+  // connects to the SCM, otherwise it also checks whether its parent is
+  // services.exe.
+  virtual int RunService(const std::string& name, bool service_manager,
                          const std::function<int(ServiceContext&)>& body) = 0;
 };
 

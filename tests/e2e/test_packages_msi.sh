@@ -64,7 +64,7 @@ pass "File, Component, Directory: the two programs in ProgramFiles64Folder\\obag
 # as LocalSystem. ServiceControl event 163 = start on install (1), stop on
 # install (2) and uninstall (32), delete on uninstall (128); wait for each.
 expect_rows ServiceInstall \
-  "obengine${T}obengine${T}obagent Backup Engine${T}16${T}2${T}1${T}${T}${T}LocalSystem${T}${T}${T}Engine${T}Runs obagent's scheduled and on-demand backups and restores."
+  "obengine${T}obengine${T}obagent Backup Engine${T}16${T}2${T}1${T}${T}${T}LocalSystem${T}${T}--service${T}Engine${T}Runs obagent's scheduled and on-demand backups and restores."
 expect_rows ServiceControl "obengine${T}obengine${T}163${T}${T}1${T}Engine"
 for action in StopServices DeleteServices InstallServices StartServices; do
   rows InstallExecuteSequence | grep -q "^$action$T" || fail "InstallExecuteSequence has no $action"

@@ -516,6 +516,7 @@ class PosixEnv final : public Env {
   }
 
   int RunService(const std::string& /*name: systemd names the unit, not us*/,
+                 bool /*service_manager: systemd runs us in the foreground*/,
                  const std::function<int(ServiceContext&)>& body) override {
     return posix::RunPosixService(body);
   }

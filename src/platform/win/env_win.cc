@@ -698,9 +698,9 @@ class WinEnv final : public Env {
     return win::UnregisterTask(definition);
   }
 
-  int RunService(const std::string& name,
+  int RunService(const std::string& name, bool service_manager,
                  const std::function<int(ServiceContext&)>& body) override {
-    return win::RunWinService(name, body);
+    return win::RunWinService(name, service_manager, body);
   }
 
  private:

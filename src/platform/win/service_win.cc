@@ -539,13 +539,15 @@ Result<std::unique_ptr<LocalConnection>> ConnectPipe(const std::string& address)
   }
 }
 
-int RunWinService(const std::string& name, const std::function<int(ServiceContext&)>& body) {
+int RunWinService(const std::string& name, bool service_manager,
+                  const std::function<int(ServiceContext&)>& body) {
   static ServiceState state;
   state.name = Widen(name);
   state.body = &body;
   g_service = &state;
-  // Started from a console (or a test), not by the SCM.
-  if (!StartedByServiceControlManager()) return RunInConsole(body);
+  // Started from a console (or a test), not by the SCM. (Wine's process list
+  // does not show services.exe as the parent: --service says it.)
+  if (!service_manager && !StartedByServiceControlManager()) return RunInConsole(body);
   SERVICE_TABLE_ENTRYW table[] = {{state.name.data(), ServiceMain}, {nullptr, nullptr}};
   if (StartServiceCtrlDispatcherW(table)) return state.exit_code;
   DWORD err = GetLastError();

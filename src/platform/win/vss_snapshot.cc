@@ -147,6 +147,19 @@ class VssSnapshotProvider final : public SnapshotProvider {
 
     IVssBackupComponents* components = nullptr;
     hr = CreateVssBackupComponents(&components);
+    if (hr == E_NOTIMPL || hr == REGDB_E_CLASSNOTREG) {
+      // No VSS on this system at all (Windows PE, Wine): nothing a user can
+      // fix, unlike every other VSS error. Read live and re-check each file,
+      // as on a Linux volume without snapshots, and say so in the job.
+      if (com_initialized) CoUninitialize();
+      auto live = std::make_unique<VssSnapshot>(nullptr, false);
+      for (const std::string& volume : volumes) {
+        live->volumes_.push_back({SnapshotKind::kNone, volume, "",
+                                  volume + ": this system has no Volume Shadow Copy Service (" +
+                                      std::string(vss::HresultName(Code(hr))) + ")"});
+      }
+      return std::unique_ptr<Snapshot>(std::move(live));
+    }
     if (FAILED(hr)) {
       if (com_initialized) CoUninitialize();
       return vss::StatusFromHresult(Code(hr), "CreateVssBackupComponents", volumes);

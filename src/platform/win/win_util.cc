@@ -1,5 +1,7 @@
 #include "win_util.h"
 
+#include <cctype>
+
 // After windows.h (win_util.h):
 #include <aclapi.h>
 #include <sddl.h>
@@ -28,7 +30,16 @@ std::string Narrow(std::wstring_view wide) {
 }
 
 std::wstring LongPath(const std::string& path) {
-  std::wstring wide = Widen(path);
+  // A recovery point has one root, "/", whose children are the drives: the
+  // backup walks "/C:/data" for C:/data.
+  std::string drive_path = path;
+  if (drive_path.size() >= 3 && drive_path[0] == '/' &&
+      std::isalpha(static_cast<unsigned char>(drive_path[1])) && drive_path[2] == ':' &&
+      (drive_path.size() == 3 || drive_path[3] == '/')) {
+    drive_path.erase(0, 1);
+  }
+  if (drive_path.size() == 2 && drive_path[1] == ':') drive_path += '/';  // the drive's root
+  std::wstring wide = Widen(drive_path);
   for (wchar_t& c : wide) {
     if (c == L'/') c = L'\\';
   }

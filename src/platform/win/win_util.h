@@ -123,7 +123,8 @@ void AppendQuoted(std::wstring* line, const std::wstring& arg);
 std::string PipeNameForStateDir(const std::string& state_dir);
 Result<std::unique_ptr<LocalListener>> ListenPipe(const std::string& address);
 Result<std::unique_ptr<LocalConnection>> ConnectPipe(const std::string& address);
-int RunWinService(const std::string& name, const std::function<int(ServiceContext&)>& body);
+int RunWinService(const std::string& name, bool service_manager,
+                  const std::function<int(ServiceContext&)>& body);
 Status RegisterTask(const OsScheduleDefinition& definition);
 Status UnregisterTask(const OsScheduleDefinition& definition);
 

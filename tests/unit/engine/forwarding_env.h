@@ -75,9 +75,9 @@ class ForwardingEnv : public platform::Env {
   Status UnregisterBackupSchedule(const platform::OsScheduleDefinition& d) override {
     return base_.UnregisterBackupSchedule(d);
   }
-  int RunService(const std::string& name,
+  int RunService(const std::string& name, bool service_manager,
                  const std::function<int(platform::ServiceContext&)>& body) override {
-    return base_.RunService(name, body);
+    return base_.RunService(name, service_manager, body);
   }
 
  protected:

@@ -272,7 +272,7 @@ TEST_F(EnvWinTest, RunServiceOutsideTheScmRunsTheBodyInThisProcess) {
   // Not started by the SCM: StartServiceCtrlDispatcherW fails with
   // ERROR_FAILED_SERVICE_CONTROLLER_CONNECT and the body runs here.
   DWORD thread = GetCurrentThreadId();
-  int code = env_.RunService("obagent-test", [&](ServiceContext& context) {
+  int code = env_.RunService("obagent-test", false, [&](ServiceContext& context) {
     EXPECT_EQ(GetCurrentThreadId(), thread);
     context.ReportRunning();  // nobody to tell: no effect
     EXPECT_FALSE(context.StopRequested());
