@@ -5,7 +5,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 namespace obagent::compress {
 namespace {
@@ -17,7 +20,7 @@ constexpr size_t kSliceSize = 16 * 1024;
 // thread keeps a huge scratch buffer alive.
 constexpr size_t kMaxScratch = 8 * 1024 * 1024;
 
-// Per-thread zstd contexts: allocating one costs more than compressing a
+// zstd contexts are reused: allocating one costs more than compressing a
 // small chunk, and the pipeline compresses from several workers at once.
 struct CCtx {
   ZSTD_CCtx* ctx = ZSTD_createCCtx();
@@ -45,29 +48,73 @@ struct DCtx {
   DCtx& operator=(const DCtx&) = delete;
 };
 
-ZSTD_CCtx* CompressCtx() {
-  thread_local CCtx c;
-  return c.ctx;
-}
+// What one compression needs: a context and an output buffer, reused so that
+// a compressed chunk is copied once into an exactly sized result.
+struct Compressor {
+  CCtx cctx;
+  Bytes scratch;
+  Bytes& Scratch(size_t size) {
+    if (scratch.size() < size) scratch.resize(size);
+    return scratch;
+  }
+};
 
-ZSTD_DCtx* DecompressCtx() {
-  thread_local DCtx d;
-  return d.ctx;
-}
+// A few idle objects shared by all threads. Not thread_local: mingw-w64 runs
+// thread_local destructors after the thread's TLS block is freed, which
+// faulted the Windows engine when a job's worker threads ended.
+template <typename T>
+class Pool {
+ public:
+  class Lease {
+   public:
+    Lease(Pool& pool, std::unique_ptr<T> item) : pool_(pool), item_(std::move(item)) {}
+    ~Lease() { pool_.Return(std::move(item_)); }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    T& operator*() { return *item_; }
+    T* operator->() { return item_.get(); }
 
-// Scratch output buffer, reused so that a compressed chunk is copied once
-// into an exactly sized result instead of shrinking a compressBound-sized one.
-Bytes& Scratch(size_t size) {
-  thread_local Bytes scratch;
-  if (scratch.size() < size) scratch.resize(size);
-  return scratch;
-}
+   private:
+    Pool& pool_;
+    std::unique_ptr<T> item_;
+  };
+
+  // Process-lifetime (never destroyed: threads may still return items while
+  // static destructors run at exit).
+  static Pool& Instance() {
+    static Pool* pool = new Pool;
+    return *pool;
+  }
+
+  Lease Acquire() {
+    std::unique_ptr<T> item;
+    {
+      std::lock_guard lock(mu_);
+      if (!idle_.empty()) {
+        item = std::move(idle_.back());
+        idle_.pop_back();
+      }
+    }
+    if (!item) item = std::make_unique<T>();
+    return Lease(*this, std::move(item));
+  }
+
+ private:
+  // More idle objects than workers are never needed at once.
+  static constexpr size_t kMaxIdle = 64;
+  void Return(std::unique_ptr<T> item) {
+    std::lock_guard lock(mu_);
+    if (idle_.size() < kMaxIdle) idle_.push_back(std::move(item));
+  }
+  std::mutex mu_;
+  std::vector<std::unique_ptr<T>> idle_;
+};
 
 // Compressed size of `in`, or 0 if zstd failed.
-size_t CompressInto(ByteView in, int level, Bytes& out) {
+size_t CompressInto(ZSTD_CCtx* ctx, ByteView in, int level, Bytes& out) {
   size_t bound = ZSTD_compressBound(in.size());
   if (out.size() < bound) out.resize(bound);
-  size_t n = ZSTD_compressCCtx(CompressCtx(), out.data(), out.size(), in.data(), in.size(), level);
+  size_t n = ZSTD_compressCCtx(ctx, out.data(), out.size(), in.data(), in.size(), level);
   return ZSTD_isError(n) ? 0 : n;
 }
 
@@ -78,12 +125,13 @@ bool WorthKeeping(size_t compressed, size_t original, double min_ratio) {
 
 // Whether a sample of 3 slices (start, middle, end) compresses well enough
 // to try the whole input.
-bool SampleCompresses(ByteView plain, const Options& options) {
+bool SampleCompresses(Compressor& c, ByteView plain, const Options& options) {
   const size_t starts[] = {0, plain.size() / 2 - kSliceSize / 2, plain.size() - kSliceSize};
-  Bytes& scratch = Scratch(ZSTD_compressBound(kSliceSize));
+  Bytes& scratch = c.Scratch(ZSTD_compressBound(kSliceSize));
   size_t compressed = 0;
   for (size_t start : starts) {
-    size_t n = CompressInto(plain.subspan(start, kSliceSize), options.zstd_level, scratch);
+    size_t n =
+        CompressInto(c.cctx.ctx, plain.subspan(start, kSliceSize), options.zstd_level, scratch);
     if (n == 0) return false;
     compressed += n;
   }
@@ -101,12 +149,15 @@ Bytes Stored(ByteView plain) {
 
 Bytes EncodePayload(ByteView plain, const Options& options) {
   if (plain.empty()) return Stored(plain);
-  if (plain.size() > kSampleThreshold && !SampleCompresses(plain, options)) return Stored(plain);
+  auto c = Pool<Compressor>::Instance().Acquire();
+  if (plain.size() > kSampleThreshold && !SampleCompresses(*c, plain, options)) {
+    return Stored(plain);
+  }
 
   size_t bound = ZSTD_compressBound(plain.size());
   Bytes one_off;
-  Bytes& scratch = bound <= kMaxScratch ? Scratch(bound) : one_off;
-  size_t n = CompressInto(plain, options.zstd_level, scratch);
+  Bytes& scratch = bound <= kMaxScratch ? c->Scratch(bound) : one_off;
+  size_t n = CompressInto(c->cctx.ctx, plain, options.zstd_level, scratch);
   if (!WorthKeeping(n, plain.size(), options.min_ratio)) return Stored(plain);
   Bytes out(1 + n);
   out[0] = static_cast<uint8_t>(Codec::kZstd);
@@ -139,8 +190,8 @@ Result<Bytes> DecodePayload(ByteView payload, size_t expected_size) {
         return Corrupt("zstd payload is truncated or has trailing bytes");
       }
       Bytes out(expected_size);
-      size_t n =
-          ZSTD_decompressDCtx(DecompressCtx(), out.data(), out.size(), data.data(), data.size());
+      auto d = Pool<DCtx>::Instance().Acquire();
+      size_t n = ZSTD_decompressDCtx(d->ctx, out.data(), out.size(), data.data(), data.size());
       if (ZSTD_isError(n)) {
         return Corrupt(std::string("zstd decompression failed: ") + ZSTD_getErrorName(n));
       }

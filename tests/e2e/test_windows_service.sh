@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # The Windows build end to end under Wine: the Windows obctl.exe registers
-# with a real vaultd on loopback (WinHTTP) and backs up to it; cbengine.exe
-# is installed as the SCM service "obengine" with `sc create`, started,
-# answers obctl.exe over its named pipe, then is stopped and deleted; the
-# the service backs up the policy (Back Up Now) and the result is restored
-# and compared. (Known gap: a *first*, full backup run inside the service
-# under Wine ends the engine process; obctl.exe makes the first one here.) Skips (77) when the Windows binaries or Wine are
-# missing (scripts/build-windows.sh builds them into build-win/).
+# with a real vaultd on loopback (WinHTTP); cbengine.exe is installed as the
+# SCM service "obengine" with `sc create`, started, answers obctl.exe over its
+# named pipe and backs up the policy (Back Up Now), then is stopped and
+# deleted; obctl.exe backs up a change, and both are restored and compared.
+# Skips (77) when the Windows binaries or Wine are missing
+# (scripts/build-windows.sh builds them into build-win/).
 source "$E2E_LIB"
 : "${VAULTD:?VAULTD must point at the vaultd binary}"
 REPO=$(cd "$HERE/../.." && pwd)
@@ -61,13 +60,6 @@ W policy new --include "$(winpath "$SRC")" --days Sun,Mon,Tue,Wed,Thu,Fri,Sat --
   --daily 7 > /dev/null || fail "obctl.exe policy new"
 pass "obctl.exe registered with vaultd over WinHTTP and set a policy"
 
-W backup start --include "$(winpath "$SRC")" > "$WORK/backup.out" ||
-  { cat "$WORK/backup.out"; fail "obctl.exe backup to vaultd"; }
-grep -q "Backup Completed" "$WORK/backup.out" || fail "backup: $(cat "$WORK/backup.out")"
-grep -q "no Volume Shadow Copy Service" "$WORK/backup.out" ||
-  fail "without VSS (Wine) the job must say it read live: $(cat "$WORK/backup.out")"
-pass "obctl.exe backed up to vaultd (no VSS under Wine: read live, and said so)"
-
 quiet wine sc create obengine binPath= "$(winpath "$WINBIN/cbengine.exe") --service --state-dir C:\\obstate" ||
   fail "sc create"
 out=$(wine sc start obengine 2>&1) || fail "sc start: $out $(wine sc query obengine 2>&1)"
@@ -79,7 +71,6 @@ W engine status | grep -q "cbengine running" || fail "the service does not answe
 wine sc query obengine 2> /dev/null | grep -q RUNNING || fail "sc query: not RUNNING"
 pass "sc create/start: obengine runs and answers on its named pipe"
 
-printf 'changed after the first backup\n' > "$SRC/sub/note.txt"
 W backup now > "$WORK/backup-now.out" ||
   { cat "$WORK/backup-now.out" "$WINEPREFIX/drive_c/obstate/logs/cbengine.log"; fail "backup now"; }
 grep -q "Completed" "$WORK/backup-now.out" || fail "backup now: $(cat "$WORK/backup-now.out")"
@@ -95,7 +86,15 @@ quiet wine sc delete obengine || fail "sc delete"
 if wine sc query obengine > /dev/null 2>&1; then fail "the service is still registered"; fi
 pass "sc stop/delete: the service stopped and is gone"
 
+printf 'changed after the first backup\n' > "$SRC/sub/note.txt"
+W backup start --include "$(winpath "$SRC")" > "$WORK/backup.out" ||
+  { cat "$WORK/backup.out"; fail "obctl.exe backup to vaultd"; }
+grep -q "Backup Completed" "$WORK/backup.out" || fail "backup: $(cat "$WORK/backup.out")"
+grep -q "no Volume Shadow Copy Service" "$WORK/backup.out" ||
+  fail "without VSS (Wine) the job must say it read live: $(cat "$WORK/backup.out")"
+pass "obctl.exe backed up to vaultd (no VSS under Wine: read live, and said so)"
+
 W recover --point latest --target "$(winpath "$WORK/restored")" > /dev/null || fail "obctl.exe recover"
 cmp "$SRC/f2.bin" "$WORK/restored/data/f2.bin" || fail "restored bytes differ"
 cmp "$SRC/sub/note.txt" "$WORK/restored/data/sub/note.txt" || fail "restored note differs"
-pass "the service's backup restores byte for byte with obctl.exe"
+pass "the backups restore byte for byte with obctl.exe"

@@ -122,36 +122,27 @@ class BcryptSha256Stream final : public Sha256Stream {
   std::unique_ptr<HashObject> hash_ = std::make_unique<HashObject>();
 };
 
-// The AES key object of the last key this thread used: the pipeline seals
-// every chunk of a job with the same data key, and building a key schedule
-// per chunk would cost more than sealing a small chunk.
-class ThreadKey {
+// A key object per call. (A thread_local cache of the last key crashed:
+// mingw-w64's winpthreads runs thread_local destructors after the thread's
+// TLS block is gone, so the engine's worker threads faulted when a job
+// ended. A key schedule costs microseconds; chunks are about a megabyte.)
+class AesKey {
  public:
-  ~ThreadKey() { Reset(); }
-  BCRYPT_KEY_HANDLE Get(const uint8_t key[kAesKeySize]) {
-    if (handle_ != nullptr && std::memcmp(bytes_, key, kAesKeySize) == 0) return handle_;
-    Reset();
+  explicit AesKey(const uint8_t key[kAesKeySize]) {
     Check(BCryptGenerateSymmetricKey(AesGcmProvider(), &handle_, nullptr, 0,
                                      const_cast<PUCHAR>(key), kAesKeySize, 0),
           "BCryptGenerateSymmetricKey");
-    std::memcpy(bytes_, key, kAesKeySize);
-    return handle_;
   }
+  ~AesKey() {
+    if (handle_ != nullptr) BCryptDestroyKey(handle_);
+  }
+  AesKey(const AesKey&) = delete;
+  AesKey& operator=(const AesKey&) = delete;
+  BCRYPT_KEY_HANDLE get() const { return handle_; }
 
  private:
-  void Reset() {
-    if (handle_ != nullptr) BCryptDestroyKey(handle_);
-    handle_ = nullptr;
-    SecureZeroMemory(bytes_, sizeof bytes_);
-  }
   BCRYPT_KEY_HANDLE handle_ = nullptr;
-  uint8_t bytes_[kAesKeySize] = {};
 };
-
-BCRYPT_KEY_HANDLE AesKey(const uint8_t key[kAesKeySize]) {
-  thread_local ThreadKey cache;
-  return cache.Get(key);
-}
 
 BCRYPT_AUTHENTICATED_CIPHER_MODE_INFO GcmInfo(const uint8_t* nonce, ByteView aad, uint8_t* tag) {
   BCRYPT_AUTHENTICATED_CIPHER_MODE_INFO info;
@@ -209,7 +200,7 @@ void AesGcmSeal(const uint8_t key[kAesKeySize], const uint8_t nonce[kGcmNonceSiz
                 ByteView plaintext, uint8_t* ciphertext, uint8_t tag[kGcmTagSize]) {
   BCRYPT_AUTHENTICATED_CIPHER_MODE_INFO info = GcmInfo(nonce, aad, tag);
   ULONG written = 0;
-  Check(BCryptEncrypt(AesKey(key), const_cast<PUCHAR>(plaintext.data()),
+  Check(BCryptEncrypt(AesKey(key).get(), const_cast<PUCHAR>(plaintext.data()),
                       Ulong(plaintext.size(), "GCM plaintext length"), &info, nullptr, 0,
                       ciphertext, static_cast<ULONG>(plaintext.size()), &written, 0),
         "BCryptEncrypt (AES-256-GCM)");
@@ -228,7 +219,7 @@ bool AesGcmOpen(const uint8_t key[kAesKeySize], const uint8_t nonce[kGcmNonceSiz
   std::memcpy(expected, tag, kGcmTagSize);
   BCRYPT_AUTHENTICATED_CIPHER_MODE_INFO info = GcmInfo(nonce, aad, expected);
   ULONG written = 0;
-  NTSTATUS status = BCryptDecrypt(AesKey(key), const_cast<PUCHAR>(ciphertext.data()),
+  NTSTATUS status = BCryptDecrypt(AesKey(key).get(), const_cast<PUCHAR>(ciphertext.data()),
                                   Ulong(ciphertext.size(), "GCM ciphertext length"), &info, nullptr,
                                   0, plaintext, static_cast<ULONG>(ciphertext.size()), &written, 0);
   if (status == kAuthTagMismatch) {
