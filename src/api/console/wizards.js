@@ -745,7 +745,7 @@ export async function openAbout(ctx) {
         h('dl', {class: 'summary', testid: 'about-info'},
             h('dt', {text: 'Version'}), h('dd', {testid: 'about-version', text: s.version || '—'}),
             h('dt', {text: 'Engine'}), h('dd', {testid: 'about-engine', text: s.engine || (s.scheduler ? `cbengine (scheduler: ${s.scheduler})` : '—')}),
-            h('dt', {text: 'Machine'}), h('dd', {text: s.machine_name || '—'}),
+            h('dt', {text: 'Machine'}), h('dd', {testid: 'about-machine', text: s.machine_name || '—'}),
             h('dt', {text: 'Vault'}), h('dd', {text: s.vault_name || s.vault || '—'}),
             h('dt', {text: 'Scratch folder'}), h('dd', {text: s.scratch_dir || '—'}),
             h('dt', {text: 'Last job'}), h('dd', {text: s.last_job ? `${s.last_job.type} ${s.last_job.state}` : '—'}),

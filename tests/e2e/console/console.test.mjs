@@ -285,8 +285,11 @@ test('Recover Data: one file to another folder, byte for byte', async () => {
   const item = await expandTo(tid('rec-tree'), file);
   await item.locator(':scope > .tree-row > [data-testid="tree-check"]').check();
   await shot('recover-3-items');
-  // Search finds it too.
+  // Search finds it too, and nothing the exclusion pattern left out.
   await page.check(tid('rec-mode-search'));
+  await page.fill(tid('rec-search-pattern'), '*.tmp');
+  await page.click(tid('rec-search'));
+  await page.waitForSelector(`${tid('rec-search-results')} :text("Nothing matches.")`);
   await page.fill(tid('rec-search-pattern'), RESTORE_FILE);
   await page.click(tid('rec-search'));
   await page.waitForSelector(`${tid('rec-search-results')} label:has-text(${JSON.stringify(file)})`);
@@ -330,10 +333,13 @@ test('a skipped file makes CompletedWithWarnings, listed in the job details', as
   await shot('jobs-warnings-details');
 });
 
-test('About shows the engine\'s version', async () => {
+test('About shows the engine and this server', async () => {
+  const status = await page.evaluate(async () => (await fetch('/api/status')).json());
   await page.click(tid('action-about'));
   await page.waitForSelector(tid('dialog-about'));
-  assert.notEqual(await page.textContent(tid('about-version')), '—');
+  assert.equal(await page.textContent(tid('about-machine')), status.machine_name);
+  assert.match(await page.textContent(tid('about-engine')), /cbengine/);
+  if (status.version) assert.equal(await page.textContent(tid('about-version')), status.version);
   await shot('about');
   await page.click(`${tid('dialog-about')} ${tid('dialog-close')}`);
   await page.click(tid('nav-overview'));
