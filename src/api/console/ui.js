@@ -161,6 +161,8 @@ export function openWizard({title, testid, steps, state = {}, finish, finishText
   const body = h('div', {class: 'wizard'}, stepList, h('div', {class: 'wizard-main'}, page, message, errorBox));
   const dialog = openDialog({title, testid, body, buttons: [back, next, cancel], wide: true});
   const stepItems = steps.map((s) => h('li', {text: s.title}));
+  // A validation message is about what was there when Next was pressed.
+  page.addEventListener('change', () => clear(message));
   stepList.append(...stepItems);
 
   function go(i) {
