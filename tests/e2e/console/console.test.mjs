@@ -42,11 +42,15 @@ async function next(dialog) {
   await page.click(`${dialog} ${tid('wizard-next')}`);
 }
 
-// Opens the folders of a lazily loaded tree down to target (an absolute path).
+// Opens the folders of a lazily loaded tree down to target (an absolute
+// path). The machine's tree starts at its roots ("/" here), a recovery
+// point's tree at the folders in "/".
 async function expandTo(treeSelector, target) {
+  await page.locator(`${treeSelector} li[data-testid="tree-item"]`).first().waitFor();
   const parts = target.split('/').filter(Boolean);
-  for (let i = 1; i < parts.length; i++) {
-    const dir = '/' + parts.slice(0, i).join('/');
+  const dirs = parts.slice(0, -1).map((_, i) => '/' + parts.slice(0, i + 1).join('/'));
+  if (await page.locator(`${treeSelector} li${attr('data-path', '/')}`).count()) dirs.unshift('/');
+  for (const dir of dirs) {
     const item = page.locator(`${treeSelector} li${attr('data-path', dir)}`).first();
     await item.waitFor();
     const twisty = item.locator(':scope > .tree-row > [data-testid="tree-expand"]');
