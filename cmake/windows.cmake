@@ -21,6 +21,11 @@ add_library(nlohmann_json::nlohmann_json INTERFACE IMPORTED)
 set_target_properties(nlohmann_json::nlohmann_json PROPERTIES
   INTERFACE_SYSTEM_INCLUDE_DIRECTORIES ${obagent_host_headers}
   INTERFACE_INCLUDE_DIRECTORIES ${obagent_host_headers})
+# Boost.Beast and Boost.Asio (the console's HTTP server) are header-only.
+add_library(Boost::headers INTERFACE IMPORTED)
+set_target_properties(Boost::headers PROPERTIES
+  INTERFACE_INCLUDE_DIRECTORIES ${obagent_host_headers}
+  INTERFACE_COMPILE_DEFINITIONS "_WIN32_WINNT=0x0A00")
 add_library(spdlog::spdlog INTERFACE IMPORTED)
 set_target_properties(spdlog::spdlog PROPERTIES
   INTERFACE_INCLUDE_DIRECTORIES ${obagent_host_headers}

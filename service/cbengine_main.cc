@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/options.h"
+#include "obagent/api/console.h"
 #include "obagent/api/local_api.h"
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/engine_service.h"
@@ -21,10 +22,13 @@ namespace {
 constexpr int64_t kSchedulerTickMs = 15000;
 
 constexpr char kUsage[] = R"(usage: cbengine [--state-dir DIR] [--foreground] [--obctl PATH]
+                [--console-port N]
 
 The obagent backup engine. Started by the service manager (Windows SCM
 service "obengine", systemd unit cbengine.service); --foreground runs it in
-this terminal (Ctrl+C stops it) for debugging.
+this terminal (Ctrl+C stops it) for debugging. The web console listens on
+http://127.0.0.1:<console port>/ (default 8472, 0 turns it off); `obctl
+console url` prints its address with the login token.
 )";
 
 std::string Dirname(const std::string& path) {
@@ -33,7 +37,7 @@ std::string Dirname(const std::string& path) {
 }
 
 int RunEngine(platform::Env& env, const std::string& state_dir, const std::string& obctl,
-              platform::ServiceContext& service) {
+              int console_port, platform::ServiceContext& service) {
   Status st = env.CreateDirs(state_dir, true);
   if (!st.ok()) {
     engine::LogEngineEvent("cannot use the state folder: " + st.ToString(), true);
@@ -49,6 +53,22 @@ int RunEngine(platform::Env& env, const std::string& state_dir, const std::strin
   }
   engine::EngineService engine(env, {state_dir, obctl, {}});
   api::LocalApiServer server(engine, env, std::move(listener).value());
+  // The console is a convenience: the engine runs without it (port taken).
+  std::unique_ptr<api::ConsoleServer> console;
+  if (console_port != 0) {
+    api::ConsoleOptions console_options;
+    console_options.state_dir = state_dir;
+    console_options.port = static_cast<uint16_t>(console_port);
+    auto started = api::ConsoleServer::Start(engine, env, console_options);
+    if (started.ok()) {
+      console = std::move(started).value();
+      server.SetConsoleUrl(console->Url());
+      engine::LogEngineEvent("web console on http://127.0.0.1:" + std::to_string(console->port()) +
+                             "/ (obctl console url)");
+    } else {
+      engine::LogEngineEvent("web console not started: " + started.status().ToString(), true);
+    }
+  }
   server.Start();
   engine::LogEngineEvent("cbengine started (pid " + std::to_string(env.ProcessId()) + ", state " +
                          state_dir + ", local API " + address + ")");
@@ -57,6 +77,7 @@ int RunEngine(platform::Env& env, const std::string& state_dir, const std::strin
     engine.SchedulerTick();
   } while (!service.WaitForStop(kSchedulerTickMs));
   engine::LogEngineEvent("cbengine stopping");
+  if (console) console->Close();
   server.Close();
   if (auto running = engine.Running()) {
     (void)engine.StopJob(running->record.id);
@@ -77,13 +98,18 @@ int main(int argc, char** argv) {
   bool foreground = false;
   bool started_by_scm = false;
   std::optional<std::string> obctl_option;
+  int console_port = api::kDefaultConsolePort;
   cli::OptionSet options("cbengine");
   options.Add("state-dir", &state_dir_option, "the agent's state folder");
   options.Add("foreground", &foreground, "run in this terminal (debugging)");
   options.Add("service", &started_by_scm, "started by the Windows service manager (SCM)");
   options.Add("obctl", &obctl_option,
               "the obctl the OS scheduler starts (default: beside cbengine)");
+  options.Add("console-port", &console_port, "the web console's port on 127.0.0.1 (0: off)");
   Status parsed = options.Parse({argv + 1, argv + argc});
+  if (parsed.ok() && (console_port < 0 || console_port > 65535)) {
+    parsed = InvalidArgument("--console-port must be 0..65535");
+  }
   if (!parsed.ok()) {
     std::cerr << "cbengine: " << parsed.detail() << "\n"
               << kUsage << "options:\n"
@@ -104,6 +130,6 @@ int main(int argc, char** argv) {
       obctl_option.value_or(Dirname(self) + "/obctl" + (self.ends_with(".exe") ? ".exe" : ""));
   engine::OpenEngineLog(*state_dir, /*also_stderr=*/true);
   return env.RunService("obengine", started_by_scm, [&](platform::ServiceContext& service) {
-    return RunEngine(env, *state_dir, obctl, service);
+    return RunEngine(env, *state_dir, obctl, console_port, service);
   });
 }

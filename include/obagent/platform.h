@@ -75,6 +75,12 @@ class WritableFile {
 // the open directory and never follows a symlink, so nothing a recovery point
 // contains (or an attacker plants in the target) can redirect a write outside
 // the restore target. Names must be single components (tree::IsSafeName).
+// The mode to pass to RestoreDir::SetAttributes and SetOwnAttributes for the
+// permissions a new entry gets here instead of a backed-up mode: the
+// process's umask on POSIX, the inherited ACL (and no read-only attribute) on
+// Windows. The owner is then left as created, too.
+inline constexpr uint32_t kDefaultPermissions = 0xFFFFFFFFu;
+
 class RestoreDir {
  public:
   virtual ~RestoreDir() = default;
@@ -94,7 +100,8 @@ class RestoreDir {
   // `to` (the entry itself, never what a symlink there points to).
   virtual Status Rename(std::string_view from, std::string_view to) = 0;
   // Sets permission bits (ignored for symlinks), owner when running
-  // privileged (best effort), and mtime, without following symlinks.
+  // privileged (best effort), and mtime, without following symlinks. A mode
+  // of kDefaultPermissions sets only the mtime and the default permissions.
   virtual Status SetAttributes(std::string_view name, uint32_t mode, int64_t mtime_ns, uint32_t uid,
                                uint32_t gid, bool is_symlink) = 0;
   // The same for the directory itself.
@@ -203,6 +210,9 @@ class Env {
                                                               bool create) = 0;
   // Folder for the agent's state when none is configured.
   virtual std::string DefaultStateDir() = 0;
+  // Where browsing this machine's files starts: "/" on POSIX, the drives
+  // ("C:/", "D:/") on Windows.
+  virtual std::vector<std::string> FileSystemRoots() = 0;
   virtual bool IsTerminal(int fd) = 0;
   // Jobs allocate and free multi-megabyte buffers (chunks, packs) from
   // several threads; this makes the allocator hand them back to the OS

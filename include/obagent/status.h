@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -61,6 +62,8 @@ inline constexpr uint32_t kDiskFull = 0x80070070;          // ERROR_DISK_FULL
 inline constexpr uint32_t kUnspecified = 0x80004005;       // E_FAIL
 // "0x80070005"; "" for kNone.
 std::string Format(uint32_t hresult);
+// A plain sentence for the codes above ("Access is denied: …"); "" for others.
+std::string_view Describe(uint32_t hresult);
 }  // namespace os_error
 
 // The ID users search for ("34506", "0x1FC07", "SalLowDiskSpace"...), or ""
@@ -68,6 +71,12 @@ std::string Format(uint32_t hresult);
 std::string_view CatalogueId(ErrorCode code);
 // The catalogue's message gist for the code ("Invalid vault credentials provided").
 std::string_view CatalogueMessage(ErrorCode code);
+// For the console and obctl: what happened, in plain words, and what to do
+// about it. "" for codes outside the catalogue.
+std::string_view CatalogueExplanation(ErrorCode code);
+std::string_view CatalogueAction(ErrorCode code);
+// Every code that has a catalogue ID.
+std::span<const ErrorCode> CatalogueCodes();
 
 class [[nodiscard]] Status {
  public:

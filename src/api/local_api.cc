@@ -27,7 +27,8 @@ json ProgressJson(const engine::Progress& p) {
 
 }  // namespace
 
-json HandleRequest(engine::EngineService& engine, platform::Env& env, const json& request) {
+json HandleRequest(engine::EngineService& engine, platform::Env& env, const json& request,
+                   const std::string& console_url) {
   if (!request.is_object() || !request.contains("op") || !request["op"].is_string()) {
     return ErrorJson(InvalidArgument("a request needs an \"op\""));
   }
@@ -67,6 +68,12 @@ json HandleRequest(engine::EngineService& engine, platform::Env& env, const json
     auto job = engine.WaitForJob(id, std::clamp<int64_t>(timeout, 0, 3600000));
     if (!job.ok()) return ErrorJson(job.status());
     return {{"ok", true}, {"job", engine::JobRecordToJson(*job)}};
+  }
+  if (op == "console_url") {
+    if (console_url.empty()) {
+      return ErrorJson(NotFound("the web console is off (cbengine --console-port 0)"));
+    }
+    return {{"ok", true}, {"url", console_url}};
   }
   return ErrorJson(InvalidArgument("unknown request '" + op + "'"));
 }
@@ -129,7 +136,7 @@ void LocalApiServer::ServeConnection(platform::LocalConnection& connection) {
     json request = json::parse(*line, nullptr, false);
     json answer = request.is_discarded()
                       ? ErrorJson(InvalidArgument("a request must be one line of JSON"))
-                      : HandleRequest(engine_, env_, request);
+                      : HandleRequest(engine_, env_, request, console_url_);
     if (!connection.WriteLine(answer.dump(-1, ' ', false, json::error_handler_t::replace)).ok()) {
       return;
     }

@@ -40,15 +40,25 @@ inline void PrintJson(const json& j) {
   std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
 }
 
-inline int Fail(const Globals& g, const Status& status) {
-  g.last_error = status.ToString();
-  if (g.json) {
+// Prints a failure: "obctl: [ID] gist: detail" and, for catalogue errors,
+// what to do about it (the same text the console shows); with --json one
+// object with error_id, message and action.
+inline void PrintFailure(bool as_json, const Status& status) {
+  std::string_view action = CatalogueAction(status.code());
+  if (as_json) {
     PrintJson(Json({{"ok", false},
                     {"error_id", std::string(CatalogueId(status.code()))},
-                    {"message", status.ToString()}}));
+                    {"message", status.ToString()},
+                    {"action", std::string(action)}}));
   } else {
     std::cerr << "obctl: " << status.ToString() << "\n";
+    if (!action.empty()) std::cerr << "  what to do: " << action << "\n";
   }
+}
+
+inline int Fail(const Globals& g, const Status& status) {
+  g.last_error = status.ToString();
+  PrintFailure(g.json, status);
   return kExitFailed;
 }
 

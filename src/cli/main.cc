@@ -47,7 +47,7 @@ Commands:
   recovery list                          list recovery points
   recovery items --point ID [PATH]       list what a recovery point holds
   recover --point ID [--item PATH...] [--target DIR]
-          [--overwrite | --create-copy | --skip] [--passphrase-file F]
+          [--overwrite | --create-copy | --skip] [--no-permissions] [--passphrase-file F]
   (recovery list|items and recover take --source-machine NAME
    --vault-credentials FILE --passphrase-file F to recover another machine)
   verify                                 check every object in the vault
@@ -63,6 +63,7 @@ Commands:
   job list [--last N] | job show ID      job history (Get-OBJob)
   job stop ID                            stop a running job (Stop-OBJob)
   engine status                          is cbengine running; its current job
+  console url                            the web console's address (with its token)
   prune --daily N [--weekly N] [--monthly N] [--yearly N] [--dry-run]
                                          apply a retention policy, free vault space
 
@@ -506,6 +507,21 @@ int EngineStatus(Globals& g, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+// The web console's address with its login token, from the engine (root or
+// administrators only, like the rest of the local API).
+int ConsoleUrl(Globals& g, const std::vector<std::string>& args) {
+  OptionSet options("console url");
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto answer = api::CallEngine(*g.env, g.state_dir, {{"op", "console_url"}});
+  if (!answer.ok()) return Fail(g, answer.status());
+  if (g.json) {
+    PrintJson(Json({{"ok", true}, {"url", (*answer)["url"]}}));
+  } else {
+    std::cout << (*answer)["url"].get<std::string>() << "\n";
+  }
+  return kExitOk;
+}
+
 json JobJson(const engine::JobRecord& j) {
   json out = engine::JobRecordToJson(j);
   out.erase("pid");
@@ -659,7 +675,7 @@ int Recover(Globals& g, const std::vector<std::string>& args) {
 
 int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobRecord& job) {
   engine::RestoreOptions request;
-  bool overwrite = false, create_copy = false, skip = false;
+  bool overwrite = false, create_copy = false, skip = false, no_permissions = false;
   SourceOptions source;
   OptionSet options("recover");
   options.Add("point", &request.point, "recovery point or 'latest'").Required();
@@ -669,8 +685,11 @@ int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobReco
   options.Add("create-copy", &create_copy, "keep existing files, restore beside them");
   options.Add("skip", &skip, "keep existing files, skip them");
   options.Add("threads", &request.threads, "worker threads");
+  options.Add("no-permissions", &no_permissions,
+              "default permissions and owner for what is restored, not the backed-up ones");
   AddSourceOptions(options, source);
   if (auto exit = ParseOptions(options, args)) return *exit;
+  request.restore_permissions = !no_permissions;
   if (overwrite + create_copy + skip > 1) {
     return Fail(g, InvalidArgument("choose one of --overwrite, --create-copy, --skip"));
   }
@@ -833,6 +852,7 @@ int Run(int argc, char** argv) {
       {"job stop", JobStop},
       {"backup now", BackupNow},
       {"engine status", EngineStatus},
+      {"console url", ConsoleUrl},
       {"recovery list", RecoveryList},
       {"recovery items", RecoveryItems},
       {"recover", Recover},

@@ -70,13 +70,7 @@ void PrintJson(const json& j) {
 }
 
 int Fail(const Ctx& c, const Status& status) {
-  if (c.json) {
-    PrintJson(json{{"ok", false},
-                   {"error_id", std::string(CatalogueId(status.code()))},
-                   {"message", status.ToString()}});
-  } else {
-    std::cerr << "obctl: " << status.ToString() << "\n";
-  }
+  PrintFailure(c.json, status);
   return kPolicyFailed;
 }
 

@@ -11,6 +11,31 @@ std::string os_error::Format(uint32_t hresult) {
   return text;
 }
 
+std::string_view os_error::Describe(uint32_t hresult) {
+  switch (hresult) {
+    case kFileNotFound:
+      return "The file was not found (it was deleted or renamed while the job ran).";
+    case kPathNotFound:
+      return "The folder was not found.";
+    case kAccessDenied:
+      return "Access is denied: the service account may not read it.";
+    case kSharingViolation:
+      return "Another program has the file open and does not allow reading it.";
+    case kNotSupported:
+      return "The file's type is not supported (a device, socket or pipe).";
+    case kFileCorrupt:
+      return "The file or the disk structure holding it is corrupt.";
+    case kIoDevice:
+      return "The disk reported an I/O error.";
+    case kDiskFull:
+      return "The disk is full.";
+    case kUnspecified:
+      return "The operating system reported an unspecified error.";
+    default:
+      return "";
+  }
+}
+
 std::string_view CatalogueId(ErrorCode code) {
   switch (code) {
     case ErrorCode::kPassphraseNotConfigured:
@@ -60,6 +85,92 @@ std::string_view CatalogueMessage(ErrorCode code) {
       return "Resource not provisioned in service stamp";
     case ErrorCode::kShadowStorageInsufficient:
       return "Backup failed: insufficient shadow copy storage on a volume being backed up";
+    default:
+      return "";
+  }
+}
+
+std::span<const ErrorCode> CatalogueCodes() {
+  static constexpr ErrorCode kCodes[] = {
+      ErrorCode::kPassphraseNotConfigured, ErrorCode::kActivationFailed,
+      ErrorCode::kScratchInaccessible,     ErrorCode::kLowDiskSpace,
+      ErrorCode::kChecksumStoreFailed,     ErrorCode::kInvalidVaultCredentials,
+      ErrorCode::kServiceUnreachable,      ErrorCode::kCredentialDownloadFailed,
+      ErrorCode::kMachineRenamed,          ErrorCode::kShadowStorageInsufficient,
+  };
+  return kCodes;
+}
+
+// The texts follow docs/errors.md; they are written for someone who does
+// not know the engine's insides, and name the console's action (Register
+// Server, Change Properties…) beside the obctl command.
+std::string_view CatalogueExplanation(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kPassphraseNotConfigured:
+      return "The encryption passphrase given does not open this machine's backups, or the key "
+             "file kept in the scratch folder (OnlineBackup.KEK) is missing or damaged.";
+    case ErrorCode::kActivationFailed:
+      return "This machine is not registered with a vault, or its scratch folder was deleted or "
+             "moved, so the agent cannot start a job.";
+    case ErrorCode::kScratchInaccessible:
+      return "The scratch folder exists but the agent cannot write to it, or it is compressed, "
+             "sparse or a reparse point (Windows).";
+    case ErrorCode::kLowDiskSpace:
+      return "The volume holding the scratch folder has less than 5 % free space, or filled up "
+             "while the backup was staging data. Nothing in the vault was changed.";
+    case ErrorCode::kChecksumStoreFailed:
+      return "The change-tracking data in the scratch folder could not be read.";
+    case ErrorCode::kInvalidVaultCredentials:
+      return "The vault-credential file is corrupt, was changed, belongs to another vault, was "
+             "replaced by a newer download, or has expired (they are valid for 48 hours).";
+    case ErrorCode::kServiceUnreachable:
+      return "The vault service (or the storage behind it) could not be reached after several "
+             "retries, or a proxy refused the connection.";
+    case ErrorCode::kCredentialDownloadFailed:
+      return "The vault refused to issue a credential file or to register the machine: you lack "
+             "the rights, or the vault already has 50 machines.";
+    case ErrorCode::kMachineRenamed:
+      return "This computer's name differs from the name it was registered with.";
+    case ErrorCode::kShadowStorageInsufficient:
+      return "Windows could not create the shadow copy the backup reads from, because the "
+             "shadow copy storage of a volume is too small.";
+    default:
+      return "";
+  }
+}
+
+std::string_view CatalogueAction(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kPassphraseNotConfigured:
+      return "Enter the passphrase the backups were made with. If the key file was lost, register "
+             "the machine again (Register Server, or obctl register) with the same passphrase.";
+    case ErrorCode::kActivationFailed:
+      return "Register the machine (Register Server, or obctl register). If the scratch folder "
+             "was moved, put it back or set the new place in Change Properties.";
+    case ErrorCode::kScratchInaccessible:
+      return "Give the service account write access to the scratch folder, or move the scratch "
+             "folder to a plain local folder (Change Properties, or obctl machine-setting set "
+             "--scratch-location).";
+    case ErrorCode::kLowDiskSpace:
+      return "Free space on that volume, or move the scratch folder to a volume with more room "
+             "(Change Properties), then run the backup again.";
+    case ErrorCode::kChecksumStoreFailed:
+      return "Run the backup again; the agent rebuilds the change-tracking data from the vault. "
+             "If it keeps failing, check the scratch volume for errors.";
+    case ErrorCode::kInvalidVaultCredentials:
+      return "Download a new vault-credential file (obctl vault credentials on the vault) and use "
+             "it at once.";
+    case ErrorCode::kServiceUnreachable:
+      return "Check that the vault service runs and is reachable from this machine, and the "
+             "proxy settings (Change Properties, Proxy), then try again.";
+    case ErrorCode::kCredentialDownloadFailed:
+      return "Ask the vault's administrator for the rights, or use another vault or remove a "
+             "machine that is no longer backed up.";
+    case ErrorCode::kMachineRenamed:
+      return "Rename the computer back to its registered name, or register it again.";
+    case ErrorCode::kShadowStorageInsufficient:
+      return "From an elevated prompt run vssadmin List ShadowStorage, then vssadmin Resize "
+             "ShadowStorage /For=C: /On=C: /MaxSize=10% for the volume named, and back up again.";
     default:
       return "";
   }

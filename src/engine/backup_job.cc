@@ -20,25 +20,6 @@ int64_t NowNs() {
       .count();
 }
 
-// LastBackupFailedFiles-<job>.txt in the agent's temp folder, as MARS does:
-// one line per file, "<OS error>\t<path>\t<message>", the OS error in its
-// Windows form (0x80070005) or "-" when the cause was not an OS call. The
-// code comes first because a path may itself contain a tab.
-std::string WriteFailedFilesLog(platform::Env& env, const std::string& state_dir,
-                                const std::string& job, const std::vector<FailedFile>& files) {
-  if (files.empty()) return "";
-  std::string dir = state_dir + "/temp";
-  std::string path = dir + "/LastBackupFailedFiles-" + job + ".txt";
-  std::string text;
-  for (const auto& f : files) {
-    std::string code = f.os_error == os_error::kNone ? "-" : os_error::Format(f.os_error);
-    text += code + "\t" + f.path + "\t" + f.error + "\n";
-  }
-  if (!env.CreateDirs(dir, true).ok()) return "";
-  if (!env.WriteFileAtomic(path, AsBytes(text), true).ok()) return "";
-  return path;
-}
-
 // <state dir>/scripts/AfterBackup runs after every backup that wrote its
 // recovery point (as ConfigMgr's AfterBackup.bat), with the job id, state and
 // recovery point in its environment. It must belong to the service account
@@ -148,9 +129,9 @@ void RunRecordedBackup(platform::Env& env, const std::string& state_dir,
   job.bytes_transferred = s.bytes_uploaded;
   job.recovery_point = report->point_id;
   job.snapshot = report->snapshot;
-  job.failed_files_log =
-      WriteFailedFilesLog(env, state_dir, job.id.empty() ? report->point_id.substr(0, 12) : job.id,
-                          report->failed_files);
+  job.failed_files_log = WriteFailedFilesLog(
+      env, state_dir, "LastBackupFailedFiles",
+      job.id.empty() ? report->point_id.substr(0, 12) : job.id, report->failed_files);
   out.after_backup_script =
       RunAfterBackupScript(env, state_dir, job, report->point_id, JobStateName(report->state));
   out.report = std::move(report).value();

@@ -7,6 +7,7 @@
 #include "obagent/engine/backup_job.h"
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/os_schedule.h"
+#include "obagent/engine/restore.h"
 
 namespace obagent::engine {
 
@@ -54,7 +55,8 @@ EngineService::~EngineService() {
 
 int64_t EngineService::Now() const { return options_.clock(); }
 
-Result<JobRecord> EngineService::StartPolicyBackup(const std::string& trigger) {
+Result<JobRecord> EngineService::StartJob(const std::string& type, const std::string& trigger,
+                                          JobBody body) {
   std::unique_lock lock(mu_);
   if (running_) {
     return Status(ErrorCode::kAlreadyExists, "a " + running_->record.type + " job (" +
@@ -63,11 +65,11 @@ Result<JobRecord> EngineService::StartPolicyBackup(const std::string& trigger) {
   }
   if (worker_.joinable()) worker_.join();  // the previous job's thread has ended
   running_ = RunningJob{};
-  running_->record.type = "Backup";
+  running_->record.type = type;
   running_->trigger = trigger;
   // Set by the worker: the recorded job, or why none started.
   auto started = std::make_shared<std::optional<Result<JobRecord>>>();
-  worker_ = std::thread([this, started, trigger] {
+  worker_ = std::thread([this, started, body = std::move(body)] {
     auto on_start = [&](const JobRecord& record) {
       std::lock_guard l(mu_);
       running_->record = record;
@@ -78,19 +80,108 @@ Result<JobRecord> EngineService::StartPolicyBackup(const std::string& trigger) {
       std::lock_guard l(mu_);
       running_->progress = p;
     };
-    LogMilestone(Milestone::kBackupStarted, "Backup triggered (" + trigger + ")");
-    BackupJobOutcome out = RunPolicyBackupJob(env_, options_.state_dir, progress, on_start);
+    Status status = body(on_start, progress);
     std::lock_guard l(mu_);
     if (!started->has_value()) {
-      *started = out.status.ok() ? Result<JobRecord>(Status(ErrorCode::kInvalidArgument,
-                                                            "the backup policy is paused"))
-                                 : Result<JobRecord>(out.status);
+      *started = status.ok() ? Result<JobRecord>(InternalError("the job did not start"))
+                             : Result<JobRecord>(status);
     }
     running_.reset();
     job_done_.notify_all();
   });
   job_done_.wait(lock, [&] { return started->has_value(); });
   return **started;
+}
+
+Result<JobRecord> EngineService::StartPolicyBackup(const std::string& trigger) {
+  return StartJob("Backup", trigger, [this, trigger](const auto& on_start, const auto& progress) {
+    LogMilestone(Milestone::kBackupStarted, "Backup triggered (" + trigger + ")");
+    bool recorded = false;
+    BackupJobOutcome out =
+        RunPolicyBackupJob(env_, options_.state_dir, progress, [&](const JobRecord& record) {
+          recorded = true;
+          on_start(record);
+        });
+    if (!recorded && out.status.ok()) {
+      return Status(ErrorCode::kInvalidArgument, "the backup policy is paused");
+    }
+    return out.status;
+  });
+}
+
+namespace {
+
+// The restore of a recovery job; fills the record's counts, state and error.
+void RunRecovery(platform::Env& env, const std::string& state_dir, RestoreOptions& options,
+                 std::optional<RecoverySource>& source, JobRecord& record) {
+  LogMilestone(Milestone::kRecoveryStarted, "Recovery started (job " + record.id + ")");
+  // This machine's points are opened for the job; another machine's were
+  // opened (and their index loaded) by whoever chose them.
+  std::optional<OpenedAgent> own;
+  Repository* repo = source ? source->agent->repo.get() : nullptr;
+  Status opened;
+  if (!source) {
+    Result<OpenedAgent> agent = OpenAgent(env, state_dir, std::nullopt);
+    opened = agent.status();
+    if (agent.ok()) {
+      own = std::move(agent).value();
+      repo = own->repo.get();
+      opened = repo->LoadIndex();
+    }
+  }
+  Result<RestoreReport> report = opened;
+  if (opened.ok()) {
+    JobHistory history(env, state_dir);
+    JobStopWatcher watcher(history, record.id);
+    options.cancel = &watcher.flag();
+    report = RunRestore(*repo, options);
+    options.cancel = nullptr;
+  }
+  if (!report.ok()) {
+    record.state =
+        report.status().code() == ErrorCode::kCancelled ? JobState::kCancelled : JobState::kFailed;
+    record.error = report.status().ToString();
+    LogMilestone(Milestone::kRecoveryFailed,
+                 "Recovery failed (job " + record.id + "): " + record.error);
+    return;
+  }
+  record.state = report->state;
+  record.files = report->files;
+  record.bytes_transferred = report->bytes;
+  record.recovery_point = report->point_id;
+  if (!report->failed_files.empty()) {
+    record.error = std::to_string(report->failed_files.size()) + " files could not be recovered";
+    record.failed_files_log = WriteFailedFilesLog(env, state_dir, "LastRecoveryFailedFiles",
+                                                  record.id, report->failed_files);
+    LogMilestone(Milestone::kRecoveryFailed,
+                 "Recovery failed (job " + record.id + "): " + record.error);
+  } else {
+    LogMilestone(Milestone::kRecoveryCompleted, "Recovery completed (job " + record.id + "): " +
+                                                    std::to_string(report->files) + " files");
+  }
+}
+
+}  // namespace
+
+Result<JobRecord> EngineService::StartRestore(RestoreOptions options,
+                                              std::optional<RecoverySource> source,
+                                              const std::string& trigger) {
+  if (source && (!source->agent || !source->agent->repo)) {
+    return InvalidArgument("the recovery source is not open");
+  }
+  return StartJob("Recovery", trigger,
+                  [this, options = std::move(options), source = std::move(source)](
+                      const auto& on_start, const auto& progress) mutable {
+                    JobHistory history(env_, options_.state_dir);
+                    Result<JobRecord> record = history.Start("Recovery");
+                    if (!record.ok()) return record.status();
+                    on_start(*record);
+                    options.progress = progress;
+                    RunRecovery(env_, options_.state_dir, options, source, *record);
+                    Status finished = history.Finish(*record);
+                    history.ClearCancelRequest(record->id);
+                    return finished;
+                  });
 }
 
 Status EngineService::StopJob(const std::string& id_or_prefix) {

@@ -169,4 +169,41 @@ void JobStopWatcher::Watch() {
   }
 }
 
+std::string WriteFailedFilesLog(platform::Env& env, const std::string& state_dir,
+                                const std::string& log_name, const std::string& job,
+                                const std::vector<FailedFile>& files) {
+  if (files.empty()) return "";
+  std::string dir = state_dir + "/temp";
+  std::string path = dir + "/" + log_name + "-" + job + ".txt";
+  std::string text;
+  for (const auto& f : files) {
+    std::string code = f.os_error == os_error::kNone ? "-" : os_error::Format(f.os_error);
+    text += code + "\t" + f.path + "\t" + f.error + "\n";
+  }
+  if (!env.CreateDirs(dir, true).ok()) return "";
+  if (!env.WriteFileAtomic(path, AsBytes(text), true).ok()) return "";
+  return path;
+}
+
+Result<std::vector<FailedFileLine>> ReadFailedFilesLog(platform::Env& env,
+                                                       const std::string& path) {
+  OB_ASSIGN_OR_RETURN(Bytes data, env.ReadFile(path));
+  std::string text(AsString(data));
+  std::vector<FailedFileLine> lines;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    // The code has no tab and the message none either (it comes last, but
+    // a path may hold tabs): split at the first and the last tab.
+    size_t first = line.find('\t'), last = line.rfind('\t');
+    if (first == std::string::npos || first == last) continue;
+    lines.push_back(
+        {line.substr(0, first), line.substr(first + 1, last - first - 1), line.substr(last + 1)});
+  }
+  return lines;
+}
+
 }  // namespace obagent::engine

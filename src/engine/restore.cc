@@ -84,6 +84,9 @@ class RestoreRun {
     return options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed);
   }
   void ReportProgress(bool force);
+  uint32_t ModeOf(const tree::Node& node) const {
+    return options_.restore_permissions ? node.mode : platform::kDefaultPermissions;
+  }
 
   Repository& repo_;
   const RestoreOptions& options_;
@@ -170,8 +173,8 @@ void RestoreRun::FinishFile(const std::shared_ptr<FileJob>& job) {
     st = job->dir->Rename(job->temp_name, job->final_name);
   }
   if (job->error.empty() && st.ok()) {
-    st = job->dir->SetAttributes(job->final_name, job->node.mode, job->node.mtime_ns, job->node.uid,
-                                 job->node.gid, false);
+    st = job->dir->SetAttributes(job->final_name, ModeOf(job->node), job->node.mtime_ns,
+                                 job->node.uid, job->node.gid, false);
   }
   if (!job->error.empty() || !st.ok()) {
     if (job->error.empty()) (void)job->file->Close();
@@ -236,7 +239,7 @@ void RestoreRun::RestoreSymlink(const std::shared_ptr<RestoreDir>& dir, const tr
   Status st = dir->CreateSymlink(name, node.symlink_target,
                                  options_.conflict == ConflictPolicy::kOverwrite);
   if (st.ok()) {
-    st = dir->SetAttributes(name, node.mode, node.mtime_ns, node.uid, node.gid, true);
+    st = dir->SetAttributes(name, ModeOf(node), node.mtime_ns, node.uid, node.gid, true);
   }
   if (!st.ok()) {
     Failed(display, st.ToString());
@@ -326,7 +329,7 @@ void RestoreRun::ApplyPending() {
   // Folders last, innermost first: creating and renaming entries changes a
   // folder's mtime, and a read-only mode would stop the writes.
   for (PendingDirAttrs& d : pending_dirs_) {
-    Status st = d.dir->SetOwnAttributes(d.node.mode, d.node.mtime_ns, d.node.uid, d.node.gid);
+    Status st = d.dir->SetOwnAttributes(ModeOf(d.node), d.node.mtime_ns, d.node.uid, d.node.gid);
     if (!st.ok()) Failed(d.node.name, st.ToString());
   }
   pending_dirs_.clear();

@@ -26,7 +26,10 @@ expect_fail "34506" obctl register --vault "$WORK/vault" --passphrase-file "$WOR
 diff -r "$WORK/vault" "$WORK/vault-before" > /dev/null || fail "refused registration changed the vault"
 expect_fail "34506" obctl recover --point latest --target "$WORK/r" --passphrase-file "$WORK/other"
 [ ! -e "$WORK/r/src" ] || fail "wrong passphrase restored something"
-pass "wrong passphrase refused with 34506"
+out=$(obctl register --vault "$WORK/vault" --passphrase-file "$WORK/other" 2>&1) || true
+grep -q "what to do: Enter the passphrase the backups were made with" <<<"$out" ||
+  fail "a catalogue error names the action to take, got: $out"
+pass "wrong passphrase refused with 34506, and the action is named"
 
 # KEK file missing or damaged.
 KEK=$WORK/state/scratch/OnlineBackup.KEK

@@ -8,6 +8,8 @@
 //   {"op":"backup_now","trigger":T}      -> starts the policy's backup: "job"
 //   {"op":"wait_job","id":ID,"timeout_ms":N} -> the job's final record
 //   {"op":"job_stop","id":ID}            -> asks a running job to stop
+//   {"op":"console_url"}                 -> "url": the web console with its
+//                                           token (docs/console.md)
 #pragma once
 
 #include <atomic>
@@ -25,14 +27,17 @@
 namespace obagent::api {
 
 // The answer to one request (no transport: unit-tested directly).
+// console_url is "" when the console is off.
 nlohmann::json HandleRequest(engine::EngineService& engine, platform::Env& env,
-                             const nlohmann::json& request);
+                             const nlohmann::json& request, const std::string& console_url = "");
 
 class LocalApiServer {
  public:
   LocalApiServer(engine::EngineService& engine, platform::Env& env,
                  std::unique_ptr<platform::LocalListener> listener);
   ~LocalApiServer();  // closes and joins
+  // The console's address with its token, for "console_url" (before Start).
+  void SetConsoleUrl(std::string url) { console_url_ = std::move(url); }
   // Accepts connections on a thread of its own until Close.
   void Start();
   void Close();
@@ -50,6 +55,7 @@ class LocalApiServer {
   engine::EngineService& engine_;
   platform::Env& env_;
   std::unique_ptr<platform::LocalListener> listener_;
+  std::string console_url_;
   std::thread acceptor_;
   std::mutex mu_;
   std::vector<std::shared_ptr<Connection>> connections_;

@@ -8,14 +8,17 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
+#include "obagent/engine/agent.h"
 #include "obagent/engine/job.h"
 #include "obagent/engine/job_history.h"
 #include "obagent/engine/policy.h"
+#include "obagent/engine/restore.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
 
@@ -38,7 +41,14 @@ ScheduleAction DecideScheduledRun(const std::optional<Policy>& policy, bool os_s
 struct RunningJob {
   JobRecord record;
   Progress progress;
-  std::string trigger;  // "BackupNow", "Scheduled", "MissedRun"
+  std::string trigger;  // "BackupNow", "Scheduled", "MissedRun", "Console"
+};
+
+// Another machine's recovery points (alternate-machine recovery), opened by
+// OpenSourceMachine with its index loaded; shared by the front end that
+// browses it and the recovery job reading from it.
+struct RecoverySource {
+  std::shared_ptr<OpenedAgent> agent;
 };
 
 class EngineService {
@@ -49,6 +59,14 @@ class EngineService {
   // Starts a backup of the stored policy unless a job is running
   // (kAlreadyExists, naming it). Returns once the job is recorded.
   Result<JobRecord> StartPolicyBackup(const std::string& trigger);
+  // Starts a Recovery job (the restore of `options`, from this machine's
+  // recovery points or `source`'s) unless a job is running (kAlreadyExists).
+  // Its progress shows in Running(), StopJob stops it, and it ends in the
+  // job history like a backup (failed files in
+  // LastRecoveryFailedFiles-<job>.txt). Returns once the job is recorded;
+  // options.progress and options.cancel are the engine's.
+  Result<JobRecord> StartRestore(RestoreOptions options, std::optional<RecoverySource> source,
+                                 const std::string& trigger);
   // Stop-OBJob for any running job of this machine (ours or obctl's).
   Status StopJob(const std::string& id_or_prefix);
   std::optional<RunningJob> Running();
@@ -62,6 +80,12 @@ class EngineService {
   std::string SchedulerKind();
 
  private:
+  // Runs `body` as the one job of the engine on the worker thread; `body`
+  // calls on_start once the job is recorded (else the job did not start and
+  // its Status says why).
+  using JobBody = std::function<Status(const std::function<void(const JobRecord&)>& on_start,
+                                       const ProgressFn& progress)>;
+  Result<JobRecord> StartJob(const std::string& type, const std::string& trigger, JobBody body);
   void RecordScheduledRun(int64_t when);
   int64_t LastScheduledRun();
   int64_t Now() const;

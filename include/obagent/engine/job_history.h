@@ -65,6 +65,21 @@ class JobHistory {
   std::string dir_;
 };
 
+// <state dir>/temp/<log_name>-<job>.txt (LastBackupFailedFiles-<job>.txt,
+// as MARS does): one line per file, "<OS error>\t<path>\t<message>", the
+// OS error in its Windows form (0x80070005) or "-" when the cause was not an
+// OS call. The code comes first because a path may itself contain a tab.
+// Returns the path, or "" when there was nothing to write (or it failed).
+std::string WriteFailedFilesLog(platform::Env& env, const std::string& state_dir,
+                                const std::string& log_name, const std::string& job,
+                                const std::vector<FailedFile>& files);
+struct FailedFileLine {
+  std::string os_error;  // "0x80070005" or "-"
+  std::string path;
+  std::string message;
+};
+Result<std::vector<FailedFileLine>> ReadFailedFilesLog(platform::Env& env, const std::string& path);
+
 // Polls the history for a stop request (`obctl job stop`, the local API)
 // while a job runs, so a job can be stopped whichever process runs it; the
 // job passes flag() to the work (BackupOptions::cancel, RestoreOptions::cancel).

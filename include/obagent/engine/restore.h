@@ -28,6 +28,11 @@ struct RestoreOptions {
   std::vector<std::string> items;     // absolute paths in the point; empty = everything backed up
   std::optional<std::string> target;  // alternate folder; items land as target/<item name>
   ConflictPolicy conflict = ConflictPolicy::kOverwrite;
+  // false: restored files and folders get the permissions new ones get here
+  // (umask, inherited ACL) and keep the restoring account as owner, instead
+  // of the backed-up mode and owner (a copy for another user, say). Times
+  // are restored either way.
+  bool restore_permissions = true;
   size_t threads = 0;
   ProgressFn progress;
   // Set by another thread to stop the job: nothing more is started, files

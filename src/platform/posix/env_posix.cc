@@ -430,6 +430,8 @@ class PosixEnv final : public Env {
     return posix::NewPosixRestoreDir(fd, path);
   }
 
+  std::vector<std::string> FileSystemRoots() override { return {"/"}; }
+
   std::string DefaultStateDir() override {
     const char* configured = std::getenv("OBAGENT_STATE_DIR");
     if (configured != nullptr && *configured != '\0') return configured;

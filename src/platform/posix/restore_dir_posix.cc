@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <ctime>
+#include <fstream>
 #include <string>
 
 #include "obagent/platform.h"
@@ -24,6 +25,22 @@ Status CheckName(std::string_view name) {
   }
   return Status::Ok();
 }
+
+// The process's umask, read without changing it (umask(2) can only set it,
+// which would race with other threads creating files): Linux reports it in
+// /proc/self/status since 4.7; 022 where it does not.
+mode_t ProcessUmask() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("Umask:"))
+      return static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8));
+  }
+  return 022;
+}
+
+// What a new entry of this kind gets from open(2) or mkdir(2).
+mode_t DefaultMode(bool directory) { return (directory ? 0777 : 0666) & ~ProcessUmask() & 07777; }
 
 struct timespec ToTimespec(int64_t ns) {
   struct timespec ts;
@@ -205,6 +222,18 @@ class PosixRestoreDir final : public RestoreDir {
                        uint32_t gid, bool is_symlink) override {
     OB_RETURN_IF_ERROR(CheckName(name));
     std::string n(name);
+    if (mode == kDefaultPermissions) {
+      if (!is_symlink) {
+        struct stat st;
+        if (::fstatat(fd_, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          return ErrnoStatus("stat", Show(n), errno);
+        }
+        if (!S_ISLNK(st.st_mode)) {
+          OB_RETURN_IF_ERROR(ChmodNoFollow(n, DefaultMode(S_ISDIR(st.st_mode))));
+        }
+      }
+      return SetTimes(n, mtime_ns, is_symlink);
+    }
     // Owner first: chown clears the set-user-ID and set-group-ID bits.
     if (::geteuid() == 0 &&
         ::fchownat(fd_, n.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid),
@@ -213,20 +242,15 @@ class PosixRestoreDir final : public RestoreDir {
       return ErrnoStatus("chown", Show(n), errno);
     }
     if (!is_symlink) OB_RETURN_IF_ERROR(ChmodNoFollow(n, static_cast<mode_t>(mode & 07777)));
-    struct timespec times[2];
-    times[0] = ToTimespec(mtime_ns);
-    times[1] = times[0];
-    if (::utimensat(fd_, n.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
-      int err = errno;
-      if (is_symlink && (err == EOPNOTSUPP || err == ENOTSUP)) return Status::Ok();
-      return ErrnoStatus("set times of", Show(n), err);
-    }
-    return Status::Ok();
+    return SetTimes(n, mtime_ns, is_symlink);
   }
 
   Status SetOwnAttributes(uint32_t mode, int64_t mtime_ns, uint32_t uid, uint32_t gid) override {
-    if (::geteuid() == 0 && ::fchown(fd_, static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0 &&
-        errno != EPERM && errno != EINVAL) {
+    bool keep_owner = mode == kDefaultPermissions;
+    if (keep_owner) mode = DefaultMode(true);
+    if (!keep_owner && ::geteuid() == 0 &&
+        ::fchown(fd_, static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0 && errno != EPERM &&
+        errno != EINVAL) {
       return ErrnoStatus("chown", display_, errno);
     }
     if (::fchmod(fd_, static_cast<mode_t>(mode & 07777)) != 0) {
@@ -265,6 +289,18 @@ class PosixRestoreDir final : public RestoreDir {
     }
     if (::unlinkat(fd_, n.c_str(), 0) != 0 && errno != ENOENT) {
       return ErrnoStatus("remove", Show(n), errno);
+    }
+    return Status::Ok();
+  }
+
+  Status SetTimes(const std::string& n, int64_t mtime_ns, bool is_symlink) {
+    struct timespec times[2];
+    times[0] = ToTimespec(mtime_ns);
+    times[1] = times[0];
+    if (::utimensat(fd_, n.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+      int err = errno;
+      if (is_symlink && (err == EOPNOTSUPP || err == ENOTSUP)) return Status::Ok();
+      return ErrnoStatus("set times of", Show(n), err);
     }
     return Status::Ok();
   }

@@ -552,6 +552,15 @@ class WinEnv final : public Env {
     return win::NewWinRestoreDir(handle.release(), path);
   }
 
+  std::vector<std::string> FileSystemRoots() override {
+    std::vector<std::string> roots;
+    DWORD drives = GetLogicalDrives();
+    for (int i = 0; i < 26; ++i) {
+      if (drives & (1u << i)) roots.push_back(std::string(1, static_cast<char>('A' + i)) + ":/");
+    }
+    return roots;
+  }
+
   std::string DefaultStateDir() override {
     std::string configured = GetEnv(L"OBAGENT_STATE_DIR");
     if (!configured.empty()) return Slashes(configured);

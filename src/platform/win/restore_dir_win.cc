@@ -287,6 +287,8 @@ class WinRestoreDir final : public RestoreDir {
   // Windows has no mode bits: a mode without the owner's write bit becomes
   // the read-only attribute (files only: on folders it means something
   // else to Explorer). uid/gid are not SIDs and are not applied.
+  // kDefaultPermissions has the write bit, so it clears read-only and the
+  // entry keeps the ACL it inherited when it was created.
   Status SetAttributes(std::string_view name, uint32_t mode, int64_t mtime_ns, uint32_t /*uid*/,
                        uint32_t /*gid*/, bool is_symlink) override {
     OB_RETURN_IF_ERROR(CheckName(name));

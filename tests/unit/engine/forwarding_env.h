@@ -45,6 +45,7 @@ class ForwardingEnv : public platform::Env {
     return base_.OpenRestoreRoot(p, create);
   }
   std::string DefaultStateDir() override { return base_.DefaultStateDir(); }
+  std::vector<std::string> FileSystemRoots() override { return base_.FileSystemRoots(); }
   bool IsTerminal(int fd) override { return base_.IsTerminal(fd); }
   void PreferReturningLargeBuffers() override { base_.PreferReturningLargeBuffers(); }
   Result<std::unique_ptr<platform::FileLock>> TryLockFile(const std::string& p) override {

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include <sys/stat.h>
+
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
@@ -48,12 +50,13 @@ class RestoreSafetyTest : public ::testing::Test {
   }
 
   // Stores a recovery point "/x" whose folder holds one file named `name`.
-  void StorePointWithName(const std::string& name) {
+  void StorePointWithName(const std::string& name, uint32_t file_mode = 0644,
+                          uint32_t dir_mode = 0755) {
     ObjectId chunk = AddBlob(pack::BlobType::kData, AsBytes("escaped!"));
     tree::Node evil;
     evil.name = name;
     evil.type = tree::NodeType::kFile;
-    evil.mode = 0644;
+    evil.mode = file_mode;
     evil.size = 8;
     evil.content.push_back({chunk, 8});
     tree::Tree inner;
@@ -62,7 +65,7 @@ class RestoreSafetyTest : public ::testing::Test {
     tree::Node x;
     x.name = "x";
     x.type = tree::NodeType::kDirectory;
-    x.mode = 0755;
+    x.mode = dir_mode;
     x.subtree = inner_id;
     tree::Tree root;
     root.nodes.push_back(x);
@@ -120,6 +123,35 @@ TEST_F(RestoreSafetyTest, SafeTreeRestores) {
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_EQ(report->state, JobState::kCompleted);
   EXPECT_EQ(fs::file_size(dir_ + "/target/x/fine.txt"), 8u);
+}
+
+// restore_permissions = false (obctl recover --no-permissions, the console's
+// "restore permissions" box): what is restored gets the permissions of a
+// new file or folder under the process's umask, not the backed-up modes.
+TEST_F(RestoreSafetyTest, WithoutPermissionsRestoredItemsGetTheDefaultMode) {
+  StorePointWithName("odd.txt", 0604, 0711);
+  mode_t old_mask = ::umask(027);
+  auto mode_of = [](const std::string& path) {
+    struct stat st;
+    EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+    return st.st_mode & 07777;
+  };
+  RestoreOptions options;
+  options.point = "latest";
+  options.target = dir_ + "/kept";
+  auto kept = RunRestore(*repo_, options);
+  options.target = dir_ + "/default";
+  options.restore_permissions = false;
+  auto defaulted = RunRestore(*repo_, options);
+  ::umask(old_mask);
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  ASSERT_TRUE(defaulted.ok()) << defaulted.status().ToString();
+  EXPECT_EQ(defaulted->state, JobState::kCompleted);
+  EXPECT_EQ(mode_of(dir_ + "/kept/x/odd.txt"), 0604u);
+  EXPECT_EQ(mode_of(dir_ + "/kept/x"), 0711u);
+  EXPECT_EQ(mode_of(dir_ + "/default/x/odd.txt"), 0640u);
+  EXPECT_EQ(mode_of(dir_ + "/default/x"), 0750u);
+  EXPECT_EQ(fs::file_size(dir_ + "/default/x/odd.txt"), 8u);
 }
 
 }  // namespace

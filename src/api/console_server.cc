@@ -1,0 +1,422 @@
+// The console's HTTP side: Boost.Beast on one thread per connection (each
+// with its own io_context, so a slow engine call holds only its own
+// connection and every read and write has a deadline), the checks every
+// request passes (Host, Origin, session, CSRF) and the static pages.
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <optional>
+#include <thread>
+
+#include "api/console_assets.h"
+#include "api/console_internal.h"
+#include "obagent/bytes.h"
+#include "obagent/core/crypto.h"
+#include "obagent/engine/engine_log.h"
+
+namespace obagent::api {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using console::Request;
+using console::Response;
+using console::Session;
+using nlohmann::json;
+
+namespace {
+
+constexpr char kSessionCookie[] = "obsession";
+
+std::string RandomHex(size_t bytes) { return ToHex(crypto::RandomBytes(bytes)); }
+
+// Compares secrets in time independent of where they differ.
+bool SecretEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i]);
+  }
+  return diff == 0;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding; '+' is a space in a query.
+std::string Decode(std::string_view s, bool query) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
+      out += static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2]));
+      i += 2;
+    } else if (query && s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> ParseQuery(std::string_view q) {
+  std::map<std::string, std::string> out;
+  while (!q.empty()) {
+    size_t amp = q.find('&');
+    std::string_view pair = q.substr(0, amp);
+    size_t eq = pair.find('=');
+    std::string key = Decode(pair.substr(0, eq), true);
+    out[key] = eq == std::string_view::npos ? "" : Decode(pair.substr(eq + 1), true);
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+std::string CookieValue(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    size_t semi = header.find(';');
+    std::string_view part = header.substr(0, semi);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (part.starts_with(name) && part.size() > name.size() && part[name.size()] == '=') {
+      return std::string(part.substr(name.size() + 1));
+    }
+    if (semi == std::string_view::npos) break;
+    header.remove_prefix(semi + 1);
+  }
+  return "";
+}
+
+Response Refuse(int http_status, std::string message) {
+  return console::ErrorResponse(http_status, InvalidArgument(std::move(message)));
+}
+
+}  // namespace
+
+// The request handling above the transport.
+class ConsoleApp {
+ public:
+  ConsoleApp(engine::EngineService& engine, platform::Env& env, ConsoleOptions options,
+             std::string token)
+      : engine_(engine), env_(env), options_(std::move(options)), token_(std::move(token)) {}
+
+  void set_port(uint16_t port) { port_ = port; }
+  uint16_t port() const { return port_; }
+  const std::string& token() const { return token_; }
+  const ConsoleOptions& options() const { return options_; }
+  uint64_t failed_logins() const { return failed_logins_; }
+
+  Response Handle(const Request& request) {
+    // DNS rebinding: a page of another site whose name now resolves to
+    // 127.0.0.1 sends its own name as Host.
+    std::string port = std::to_string(port_);
+    if (request.host != "127.0.0.1:" + port && request.host != "localhost:" + port) {
+      return Refuse(403, "the console answers only to 127.0.0.1:" + port);
+    }
+    if (!request.origin.empty() && request.origin != "http://127.0.0.1:" + port &&
+        request.origin != "http://localhost:" + port) {
+      return Refuse(403, "requests from other sites are refused");
+    }
+    if (!request.path.starts_with("/api/")) return Static(request);
+    if (request.path == "/api/login") {
+      if (request.method != "POST") return Refuse(405, "use POST");
+      return Login(request);
+    }
+    std::shared_ptr<Session> session = FindSession(request.cookie);
+    if (!session) {
+      return console::ErrorResponse(
+          401, InvalidArgument("not logged in: open the address `obctl console url` prints"));
+    }
+    bool changes_state =
+        request.method == "POST" || request.method == "PUT" || request.method == "DELETE";
+    if (changes_state && !SecretEquals(request.csrf, session->csrf)) {
+      return Refuse(403, "missing or wrong X-CSRF-Token");
+    }
+    if (request.path == "/api/session" && request.method == "GET") {
+      return console::JsonResponse({{"ok", true}, {"csrf", session->csrf}});
+    }
+    if (request.path == "/api/logout" && request.method == "POST") {
+      std::lock_guard lock(mu_);
+      sessions_.erase(CookieValue(request.cookie, kSessionCookie));
+      Response r = console::JsonResponse({{"ok", true}});
+      r.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) +
+                                               "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+      return r;
+    }
+    console::RouteContext context{engine_, env_, options_, *session};
+    return console::HandleApi(context, request);
+  }
+
+ private:
+  Response Static(const Request& request) {
+    if (request.method != "GET" && request.method != "HEAD") return Refuse(405, "use GET");
+    std::string_view path = request.path == "/" ? "index.html" : request.path.substr(1);
+    for (const ConsoleAsset& asset : ConsoleAssets()) {
+      if (asset.path == path) {
+        Response r;
+        r.content_type = std::string(asset.content_type);
+        r.body.assign(reinterpret_cast<const char*>(asset.data), asset.size);
+        return r;
+      }
+    }
+    return console::ErrorResponse(404, NotFound("no page " + request.path));
+  }
+
+  Response Login(const Request& request) {
+    json body = json::parse(request.body, nullptr, false);
+    std::string token;
+    if (body.is_object() && body.contains("token") && body["token"].is_string()) {
+      token = body["token"].get<std::string>();
+    }
+    if (!SecretEquals(token, token_)) {
+      uint64_t failures = ++failed_logins_;
+      engine::LogEngineEvent(
+          "console: login with a wrong token refused (" + std::to_string(failures) + " so far)",
+          true);
+      // Slows guessing down; each connection waits on its own thread.
+      std::this_thread::sleep_for(std::chrono::milliseconds(options_.login_failure_delay_ms));
+      return console::ErrorResponse(
+          401, InvalidArgument("wrong console token: open the address `obctl console url` prints"));
+    }
+    auto session = std::make_shared<Session>();
+    session->csrf = RandomHex(32);
+    session->last_used = std::chrono::steady_clock::now();
+    std::string id = RandomHex(32);
+    {
+      std::lock_guard lock(mu_);
+      sessions_[id] = session;
+    }
+    Response r = console::JsonResponse({{"ok", true}, {"csrf", session->csrf}});
+    r.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=" + id +
+                                             "; HttpOnly; SameSite=Strict; Path=/");
+    return r;
+  }
+
+  std::shared_ptr<Session> FindSession(const std::string& cookie_header) {
+    std::string id = CookieValue(cookie_header, kSessionCookie);
+    auto now = std::chrono::steady_clock::now();
+    auto idle = std::chrono::seconds(options_.session_idle_seconds);
+    std::lock_guard lock(mu_);
+    std::erase_if(sessions_, [&](const auto& s) { return now - s.second->last_used > idle; });
+    if (id.empty()) return nullptr;
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return nullptr;
+    it->second->last_used = now;
+    return it->second;
+  }
+
+  engine::EngineService& engine_;
+  platform::Env& env_;
+  ConsoleOptions options_;
+  std::string token_;
+  uint16_t port_ = 0;
+  std::atomic<uint64_t> failed_logins_{0};
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Session>> sessions_;
+};
+
+struct ConsoleServer::Impl {
+  struct Connection {
+    net::io_context ioc;
+    std::optional<beast::tcp_stream> stream;
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+
+  Impl(engine::EngineService& engine, platform::Env& env, ConsoleOptions options, std::string token)
+      : app(engine, env, std::move(options), std::move(token)), env(env) {}
+
+  void Accept() {
+    auto connection = std::make_shared<Connection>();
+    acceptor.async_accept(connection->ioc,
+                          [this, connection](beast::error_code ec, tcp::socket socket) {
+                            if (ec == net::error::operation_aborted || closing) return;
+                            if (!ec) Launch(connection, std::move(socket));
+                            Accept();
+                          });
+  }
+
+  void Launch(const std::shared_ptr<Connection>& connection, tcp::socket socket) {
+    std::lock_guard lock(mu);
+    std::erase_if(connections, [](const std::shared_ptr<Connection>& old) {
+      if (!old->done) return false;
+      old->thread.join();
+      return true;
+    });
+    if (connections.size() >= app.options().max_connections) {
+      beast::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    connection->stream.emplace(std::move(socket));
+    connections.push_back(connection);
+    connection->thread = std::thread([this, connection] {
+      Serve(*connection);
+      connection->done = true;
+    });
+  }
+
+  // Runs the connection's pending operation to its end (or deadline).
+  static void RunIo(Connection& c) {
+    c.ioc.restart();
+    c.ioc.run();
+  }
+
+  void Serve(Connection& c) {
+    beast::tcp_stream& stream = *c.stream;
+    auto timeout = std::chrono::milliseconds(app.options().io_timeout_ms);
+    beast::flat_buffer buffer;
+    for (;;) {
+      if (closing) break;
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(app.options().max_body_bytes);
+      parser.header_limit(16 * 1024);
+      beast::error_code ec;
+      stream.expires_after(timeout);
+      http::async_read(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
+      RunIo(c);
+      Response response;
+      unsigned version = 11;
+      bool keep_alive = false;
+      if (ec == http::error::body_limit) {
+        response = Refuse(413, "the request body is larger than " +
+                                   std::to_string(app.options().max_body_bytes) + " bytes");
+      } else if (ec) {
+        break;
+      } else {
+        const auto& req = parser.get();
+        version = req.version();
+        keep_alive = req.keep_alive();
+        response = app.Handle(ToRequest(req));
+      }
+      http::response<http::string_body> res{static_cast<http::status>(response.status), version};
+      res.set(http::field::content_type, response.content_type);
+      res.set(http::field::cache_control, "no-store");
+      res.set("X-Frame-Options", "DENY");
+      res.set("X-Content-Type-Options", "nosniff");
+      res.set("Referrer-Policy", "no-referrer");
+      res.set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'");
+      for (const auto& [name, value] : response.headers) res.insert(name, value);
+      bool head = !ec && parser.get().method() == http::verb::head;
+      res.body() = std::move(response.body);
+      res.keep_alive(keep_alive);
+      res.prepare_payload();
+      if (head) res.body().clear();  // Content-Length stays that of GET
+      stream.expires_after(timeout);
+      beast::error_code write_ec;
+      http::async_write(stream, res, [&](beast::error_code e, size_t) { write_ec = e; });
+      RunIo(c);
+      if (write_ec || !keep_alive) break;
+    }
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.close();
+  }
+
+  static Request ToRequest(const http::request<http::string_body>& req) {
+    Request r;
+    r.method = std::string(req.method_string());
+    std::string_view target(req.target().data(), req.target().size());
+    size_t q = target.find('?');
+    r.path = Decode(target.substr(0, q), false);
+    if (q != std::string_view::npos) r.query = ParseQuery(target.substr(q + 1));
+    r.body = req.body();
+    r.host = std::string(req[http::field::host]);
+    r.origin = std::string(req[http::field::origin]);
+    r.cookie = std::string(req[http::field::cookie]);
+    r.csrf = std::string(req["X-CSRF-Token"]);
+    return r;
+  }
+
+  void Close() {
+    if (closing.exchange(true)) return;
+    net::post(accept_ioc, [this] {
+      beast::error_code ignored;
+      acceptor.close(ignored);
+    });
+    if (acceptor_thread.joinable()) acceptor_thread.join();
+    std::vector<std::shared_ptr<Connection>> open;
+    {
+      std::lock_guard lock(mu);
+      open = connections;
+    }
+    // A connection waiting for a request ends at once; one being handled
+    // answers first.
+    for (auto& c : open) {
+      net::post(c->ioc, [c] { c->stream->socket().close(); });
+    }
+    for (auto& c : open) {
+      if (c->thread.joinable()) c->thread.join();
+    }
+    std::lock_guard lock(mu);
+    connections.clear();
+  }
+
+  ConsoleApp app;
+  platform::Env& env;
+  std::string console_file;
+  net::io_context accept_ioc;
+  tcp::acceptor acceptor{accept_ioc};
+  std::thread acceptor_thread;
+  std::atomic<bool> closing{false};
+  std::mutex mu;
+  std::vector<std::shared_ptr<Connection>> connections;
+};
+
+ConsoleServer::ConsoleServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ConsoleServer::~ConsoleServer() { Close(); }
+
+Result<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(engine::EngineService& engine,
+                                                            platform::Env& env,
+                                                            ConsoleOptions options) {
+  std::string state_dir = options.state_dir;
+  uint16_t wanted = options.port;
+  auto impl = std::make_unique<Impl>(engine, env, std::move(options), RandomHex(32));
+  beast::error_code ec;
+  tcp::endpoint endpoint(net::ip::make_address_v4("127.0.0.1"), wanted);
+  auto& acceptor = impl->acceptor;
+  // Not SO_REUSEADDR: on Windows it would let a second program take the
+  // port from us.
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    ErrorCode code = ec == net::error::address_in_use ? ErrorCode::kAlreadyExists : ErrorCode::kIo;
+    return Status(code, "the console cannot listen on 127.0.0.1:" + std::to_string(wanted) + ": " +
+                            ec.message() + " (choose another with --console-port)");
+  }
+  impl->app.set_port(acceptor.local_endpoint().port());
+  Status st = env.CreateDirs(state_dir, true);
+  impl->console_file = state_dir + "/" + kConsoleFileName;
+  json file = {{"port", impl->app.port()}, {"token", impl->app.token()}};
+  if (st.ok()) st = env.WriteFileAtomic(impl->console_file, AsBytes(file.dump()), true);
+  if (!st.ok()) return st.WithContext("writing the console token");
+  impl->Accept();
+  Impl* raw = impl.get();
+  impl->acceptor_thread = std::thread([raw] { raw->accept_ioc.run(); });
+  return std::unique_ptr<ConsoleServer>(new ConsoleServer(std::move(impl)));
+}
+
+void ConsoleServer::Close() {
+  if (!impl_ || impl_->closing) return;
+  impl_->Close();
+  // The token dies with the server.
+  (void)impl_->env.RemoveFile(impl_->console_file);
+}
+
+uint16_t ConsoleServer::port() const { return impl_->app.port(); }
+const std::string& ConsoleServer::token() const { return impl_->app.token(); }
+uint64_t ConsoleServer::failed_logins() const { return impl_->app.failed_logins(); }
+std::string ConsoleServer::Url() const {
+  return "http://127.0.0.1:" + std::to_string(port()) + "/#token=" + token();
+}
+
+}  // namespace obagent::api
