@@ -42,14 +42,16 @@ export function renderOverview(section, status) {
             ['Scheduler', status.scheduler || '—'],
           ])),
           h('div', {class: 'card'}, h('h2', {text: 'Jobs'}), summaryList([
-            ['Running', running ? `${running.job.type} (${percent(running.progress)} %)` : 'No job is running', 'overview-running'],
+            ['Running', running ? `${running.job.type} (${running.progress && running.progress.bytes_total ? percent(running.progress) + ' %' : formatBytes(running.progress?.bytes_done) + ' read'})` : 'No job is running', 'overview-running'],
             ['Last job', last ? h('span', {}, `${last.type} · ${formatTime(jobStart(last))} `, stateBadge(last.state)) : '—', 'overview-last'],
           ]))));
 }
 
+// The total is the previous recovery point's size, an estimate: a job that
+// reads more stays at 99 % until it ends.
 function percent(progress) {
   if (!progress || !progress.bytes_total) return 0;
-  return Math.min(100, Math.floor((100 * progress.bytes_done) / progress.bytes_total));
+  return Math.min(99, Math.floor((100 * progress.bytes_done) / progress.bytes_total));
 }
 
 // --- Jobs ---
@@ -101,8 +103,11 @@ export class JobsView {
     const first = this.samples[0], lastSample = this.samples[this.samples.length - 1];
     if (lastSample.t - first.t > 500) rate = ((lastSample.bytes - first.bytes) * 1000) / (lastSample.t - first.t);
     else if (p.elapsed_seconds > 0) rate = p.bytes_done / p.elapsed_seconds;
-    const bar = h('progress', {max: '100', value: String(pct), id: 'job-progress', testid: 'job-progress',
-      'aria-label': 'Job progress'});
+    // The first backup does not know its size (bytes_total 0): the bar is
+    // indeterminate and the bytes read so far tell the progress.
+    const known = Number(p.bytes_total) > 0;
+    const bar = h('progress', {max: '100', value: known ? String(pct) : null, id: 'job-progress',
+      testid: 'job-progress', 'data-known': known ? 'true' : 'false', 'aria-label': 'Job progress'});
     const stop = button('Stop', async () => {
       stop.disabled = true;
       try {
@@ -115,9 +120,11 @@ export class JobsView {
     clear(this.running,
         h('h2', {}, 'Running job: ', run.job.type, ' ', h('span', {class: 'muted', text: run.trigger ? `(${run.trigger})` : ''})),
         h('div', {class: 'progress-row'}, bar,
-            h('span', {class: 'progress-pct', testid: 'job-percent', text: `${pct} %`})),
+            h('span', {class: 'progress-pct', testid: 'job-percent', text: known ? `${pct} %` : '—'})),
         h('div', {class: 'progress-facts'},
-            h('span', {testid: 'job-bytes', text: `${formatBytes(p.bytes_done)} of ${formatBytes(p.bytes_total)}`}),
+            h('span', {testid: 'job-bytes', 'data-bytes': String(p.bytes_done || 0), text: known
+              ? `${formatBytes(p.bytes_done)} of about ${formatBytes(p.bytes_total)}`
+              : `${formatBytes(p.bytes_done)} read (size not known before the first backup)`}),
             h('span', {testid: 'job-rate', text: `${(rate / (1024 * 1024)).toFixed(1)} MB/s`}),
             h('span', {testid: 'job-files', text: `${p.files_done || 0} files`}),
             h('span', {text: `elapsed ${formatDuration(p.elapsed_seconds || 0)}`}),

@@ -8,6 +8,7 @@
 //   SCREENSHOTS   where every page and wizard step is saved as PNG
 import assert from 'node:assert/strict';
 import {execFileSync} from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -223,7 +224,37 @@ test('Schedule Backup: the sample folder picked in the items tree', async () => 
   await shot('overview-registered');
 });
 
-test('Back Up Now: the progress bar moves and the job completes', async () => {
+// Samples the running job's bar every 200 ms until it is gone: [{known,
+// value, bytes}]; one screenshot while it is part way.
+async function watchRunningJob(shotName) {
+  await page.waitForSelector(tid('job-progress'), {timeout: 30000});
+  const samples = [];
+  let shotTaken = false;
+  for (let i = 0; i < 900; i++) {
+    const v = await page.evaluate(() => {
+      const bar = document.querySelector('[data-testid="job-progress"]');
+      if (!bar) return null;
+      return {known: bar.dataset.known === 'true', value: bar.hasAttribute('value') ? bar.value : null,
+        pct: document.querySelector('[data-testid="job-percent"]').textContent,
+        bytes: Number(document.querySelector('[data-testid="job-bytes"]').dataset.bytes),
+        rate: document.querySelector('[data-testid="job-rate"]').textContent};
+    });
+    if (!v) break;
+    samples.push(v);
+    assert.match(v.pct, v.known ? /^\d+ %$/ : /^—$/);
+    assert.match(v.rate, /^\d+\.\d MB\/s$/);
+    if (!shotTaken && v.bytes > 0) {
+      await shot(shotName);
+      shotTaken = true;
+    }
+    await page.waitForTimeout(200);
+  }
+  return samples;
+}
+
+const distinct = (values) => [...new Set(values)].sort((a, b) => a - b);
+
+test('Back Up Now: the first backup shows the bytes read move, then Completed', async () => {
   await page.click(tid('nav-jobs'));
   await page.waitForSelector(`${tid('view-jobs')}:visible`);
   const before = await jobRows();
@@ -232,29 +263,11 @@ test('Back Up Now: the progress bar moves and the job completes', async () => {
   await shot('backup-now-confirm');
   await page.click(tid('wizard-finish'));
   await page.waitForSelector(`${tid('view-jobs')}:visible`);
-  // Sample the bar while the job runs.
-  const seen = new Set();
-  await page.waitForSelector(tid('job-progress'), {timeout: 30000});
-  let shotTaken = false;
-  for (let i = 0; i < 600; i++) {
-    const v = await page.evaluate(() => {
-      const bar = document.querySelector('[data-testid="job-progress"]');
-      return bar ? {value: bar.value, pct: document.querySelector('[data-testid="job-percent"]').textContent,
-        rate: document.querySelector('[data-testid="job-rate"]').textContent} : null;
-    });
-    if (!v) break;
-    seen.add(v.value);
-    assert.match(v.pct, /^\d+ %$/);
-    assert.match(v.rate, /^\d+\.\d MB\/s$/);
-    if (!shotTaken && v.value > 0 && v.value < 100) {
-      await shot('jobs-running');
-      shotTaken = true;
-    }
-    await page.waitForTimeout(200);
-  }
-  const values = [...seen].sort((a, b) => a - b);
-  assert.ok(values.some((v) => v > 0 && v < 100) && values.length >= 3,
-      `progress bar did not move: ${values.join(', ')}`);
+  const samples = await watchRunningJob('jobs-running-first');
+  // No earlier point: the size is not known, the bar is indeterminate.
+  assert.ok(samples.every((s) => !s.known && s.value === null), JSON.stringify(samples.slice(0, 3)));
+  const bytes = distinct(samples.map((s) => s.bytes));
+  assert.ok(bytes.length >= 3 && bytes.some((b) => b > 0), `bytes read did not move: ${bytes.join(', ')}`);
   const row = await waitForJobEnd(before);
   assert.equal(await row.getAttribute('data-state'), 'Completed');
   await page.waitForSelector(tid('no-running-job'));
@@ -273,6 +286,24 @@ test('Vault: the calendar counts today\'s recovery point and the chart draws', a
   await shot('vault');
   await page.click(tid('calendar-prev'));
   await page.click(tid('calendar-next'));
+});
+
+test('Back Up Now again on changed data: the bar moves by percent to completion', async () => {
+  // New content in the large files: read and uploaded again, the previous
+  // point's size is the estimate.
+  for (const name of fs.readdirSync(DATA_DIR).filter((n) => /^part\d+\.bin$/.test(n))) {
+    const file = path.join(DATA_DIR, name);
+    fs.writeFileSync(file, crypto.randomBytes(fs.statSync(file).size));
+  }
+  await page.click(tid('nav-jobs'));
+  const before = await jobRows();
+  await page.click(tid('action-backup'));
+  await page.click(tid('wizard-finish'));
+  const samples = await watchRunningJob('jobs-running-percent');
+  const values = distinct(samples.filter((s) => s.known).map((s) => s.value));
+  assert.ok(values.filter((v) => v > 0 && v < 100).length >= 2, `progress bar did not move: ${values.join(', ')}`);
+  const row = await waitForJobEnd(before);
+  assert.equal(await row.getAttribute('data-state'), 'Completed');
 });
 
 test('Recover Data: one file to another folder, byte for byte', async () => {
