@@ -89,7 +89,7 @@ export function formatTime(date) {
 export function stateBadge(state) {
   const kind = {Completed: 'ok', CompletedWithWarnings: 'warn', Failed: 'bad', Cancelled: 'neutral',
     Running: 'run', InProgress: 'run'}[state] || 'neutral';
-  const text = state === 'CompletedWithWarnings' ? 'Completed with warnings' : state;
+  const text = {CompletedWithWarnings: 'Completed with warnings', InProgress: 'In progress'}[state] || state;
   return h('span', {class: `badge badge-${kind}`, testid: 'state-badge', 'data-state': state, text});
 }
 

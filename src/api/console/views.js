@@ -33,11 +33,11 @@ export function renderOverview(section, status) {
           h('div', {class: 'card'}, h('h2', {text: 'This server'}), summaryList([
             ['Machine', status.machine_name || '—', 'overview-machine'],
             ['Vault', status.vault_name || status.vault || '—', 'overview-vault'],
-            ['Scratch folder', status.scratch_dir || '—'],
+            ['Scratch folder', h('span', {class: 'mono', text: status.scratch_dir || '—'})],
           ])),
           h('div', {class: 'card'}, h('h2', {text: 'Backup schedule'}), summaryList([
             ['Schedule', describeSchedule(status.policy), 'overview-schedule'],
-            ['Items', status.policy ? (status.policy.specs || []).filter((s) => !s.exclude).map((s) => s.path).join(', ') || '—' : '—'],
+            ['Items', status.policy ? (status.policy.specs || []).filter((s) => !s.exclude).map((s) => h('div', {class: 'mono', text: s.path})) : '—'],
             ['Next backup', status.next_run ? formatTime(status.next_run) : '—', 'overview-next'],
             ['Scheduler', status.scheduler || '—'],
           ])),
