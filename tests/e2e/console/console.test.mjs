@@ -274,13 +274,18 @@ test('Back Up Now: the first backup shows the bytes read move, then Completed', 
   await shot('jobs-completed');
 });
 
-test('Vault: the calendar counts today\'s recovery point and the chart draws', async () => {
+test('Vault: the calendar counts the day\'s recovery point and the chart draws', async () => {
   await page.click(tid('nav-vault'));
   await page.waitForSelector(tid('vault-calendar'));
-  const d = new Date();
+  // The day of the one recovery point, in this browser's time zone (as the
+  // calendar counts them).
+  const points = await page.evaluate(async () => (await fetch('/api/points')).json());
+  assert.equal(points.length, 1);
+  const d = new Date(points[0].time);
   const key = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
   const today = page.locator(`${tid('vault-calendar')} ${attr('data-date', key)}`);
   assert.equal(await today.locator('.calendar-count').textContent(), '1');
+  assert.equal(await page.textContent(tid('vault-points')), '1');
   assert.match(await page.getAttribute(tid('growth-line'), 'd'), /^M[\d.]+,[\d.]+/);
   assert.notEqual(await page.textContent(tid('vault-storage')), '0 B');
   await shot('vault');
@@ -348,6 +353,22 @@ test('Recover Data: one file to another folder, byte for byte', async () => {
   assert.equal(found.length, 1, `recovered copies: ${found.join(', ')}`);
   assert.ok(fs.readFileSync(found[0]).equals(fs.readFileSync(file)), 'recovered bytes differ');
   await shot('jobs-recovered');
+});
+
+test('Stop on the running job cancels it', async () => {
+  for (const name of fs.readdirSync(DATA_DIR).filter((n) => /^part\d+\.bin$/.test(n))) {
+    const file = path.join(DATA_DIR, name);
+    fs.writeFileSync(file, crypto.randomBytes(fs.statSync(file).size));
+  }
+  await page.click(tid('nav-jobs'));
+  const before = await jobRows();
+  await page.click(tid('action-backup'));
+  await page.click(tid('wizard-finish'));
+  await page.waitForSelector(tid('job-stop'), {timeout: 30000});
+  await page.click(tid('job-stop'));
+  const row = await waitForJobEnd(before);
+  assert.equal(await row.getAttribute('data-state'), 'Cancelled');
+  await shot('jobs-cancelled');
 });
 
 test('a skipped file makes CompletedWithWarnings, listed in the job details', async () => {
