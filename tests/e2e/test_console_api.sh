@@ -114,6 +114,22 @@ rid=$(field '["job"]["id"]' <<<"$out")
 diff -r "$SRC" "$WORK/restored/data" || fail "recovered files differ"
 pass "recovery from the console runs as an engine job ($rid) and restores the files"
 
+# A recovery is the engine's one job: a backup waits (409), Stop stops it.
+# Throttled to the minimum (64 KiB/s, reads too) so it is still running.
+throttle='{"throttle":{"enabled":true,"work_days":[0,1,2,3,4,5,6],"work_start":"00:00","work_end":"24:00","work_bytes_per_second":65536,"non_work_bytes_per_second":65536}}'
+out=$(api PUT /api/settings "$throttle")
+[ "$(status_of <<<"$out")" = 200 ] || fail "settings: $out"
+out=$(api POST /api/recover "{\"point\":\"$point\",\"items\":[\"$SRC\"],\"target\":\"$WORK/stopped\",\"conflict\":\"overwrite\",\"restore_permissions\":true}")
+rid=$(field '["job"]["id"]' <<<"$out")
+busy=$(api POST /api/backup '{}')
+[ "$(status_of <<<"$busy")" = 409 ] || fail "backup during a recovery: $busy"
+[ "$(field '["running"]["job"]["type"]' <<<"$(api GET /api/status)")" = Recovery ] ||
+  fail "status does not show the running recovery"
+[ "$(api POST "/api/jobs/$rid/stop" '{}' | status_of)" = 200 ] || fail "stop"
+[ "$(wait_job "$rid")" = Cancelled ] || fail "stopped recovery: $(api GET "/api/jobs/$rid")"
+[ "$(api PUT /api/settings '{"throttle":{"enabled":false}}' | status_of)" = 200 ] || fail "throttle off"
+pass "a running recovery blocks other jobs (409), shows in status and stops when asked"
+
 stop_engine
 [ ! -e "$OBAGENT_STATE_DIR/console.json" ] || fail "console.json left behind after stop"
 start_engine --console-port 0
