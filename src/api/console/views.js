@@ -215,6 +215,7 @@ export async function renderVault(section) {
           h('div', {class: 'card'}, h('h2', {text: 'Storage'}), summaryList([
             ['Storage used', formatBytes(vault.storage_bytes), 'vault-storage'],
             ['Recovery points', String(vault.points ?? 0), 'vault-points'],
+            ['Oldest', Object.keys(days).sort()[0] || '—'],
             ['Latest', latest || '—'],
           ])),
           h('div', {class: 'card'}, h('h2', {text: 'Recovery points per day'}),
@@ -244,11 +245,17 @@ export function growthChart(points) {
     svg.append(h('line', {x1: L, x2: W - R, y1: Y(y), y2: Y(y), class: 'chart-grid'}),
         h('text', {x: L - 6, y: Y(y) + 4, class: 'chart-label', 'text-anchor': 'end'}, formatBytes(y)));
   }
+  // Within two days the hour tells more than the date.
+  const short = x1 - x0 < 2 * 86400e3;
+  const label = (x) => new Date(x).toLocaleString(undefined, short
+    ? {month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit'} : {month: 'short', day: 'numeric'});
   for (const [x, anchor] of [[x0, 'start'], [x1, 'end']]) {
-    svg.append(h('text', {x: X(x), y: H - 10, class: 'chart-label', 'text-anchor': anchor},
-        new Date(x).toLocaleDateString(undefined, {month: 'short', day: 'numeric'})));
+    svg.append(h('text', {x: X(x), y: H - 10, class: 'chart-label', 'text-anchor': anchor}, label(x)));
   }
   const d = xs.map((x, i) => `${i ? 'L' : 'M'}${X(x).toFixed(1)},${Y(ys[i]).toFixed(1)}`).join(' ');
+  const base = Y(0).toFixed(1);
+  svg.append(h('path', {d: `${d} L${X(xs[xs.length - 1]).toFixed(1)},${base} L${X(xs[0]).toFixed(1)},${base} Z`,
+    class: 'chart-area'}));
   svg.append(h('path', {d, class: 'chart-line', testid: 'growth-line'}));
   xs.forEach((x, i) => svg.append(h('circle', {cx: X(x), cy: Y(ys[i]), r: 3.5, class: 'chart-dot'},
       h('title', {}, `${formatTime(new Date(x))}: ${formatBytes(ys[i])}`))));

@@ -406,7 +406,9 @@ test('a skipped file makes CompletedWithWarnings, listed in the job details', as
   await page.click(tid('wizard-finish'));
   const row = await waitForJobEnd(before);
   assert.equal(await row.getAttribute('data-state'), 'CompletedWithWarnings');
-  await row.click();
+  // From the keyboard: the row takes focus, Enter opens it.
+  await row.focus();
+  await page.keyboard.press('Enter');
   const failed = page.locator(`${tid('job-details')} ${tid('failed-file')}`);
   await failed.first().waitFor();
   const text = await failed.first().textContent();
