@@ -234,8 +234,9 @@ export function openWizard({title, testid, steps, state = {}, finish, finishText
 }
 
 // --- month calendar ---
-// counts: {"YYYY-MM-DD": n}; days with n > 0 are bold and show n. onPick(key)
-// for those days only (or every day when pickAny).
+// counts: {"YYYY-MM-DD": n}; days with n > 0 are bold (and show n when
+// showCounts). With onPick(key) only those days can be picked; without it the
+// calendar only shows.
 export function calendar({counts, onPick, selected, month, showCounts = true, testid = 'calendar'}) {
   const today = new Date();
   let shown = month ? new Date(month.getFullYear(), month.getMonth(), 1)
@@ -288,8 +289,10 @@ export function calendar({counts, onPick, selected, month, showCounts = true, te
 }
 
 // --- lazily loaded tree with checkboxes ---
-// load(path) -> [{name, path, type}]; checkState(path) -> 'on'|'off'|'excluded'
-// ... decided by the caller through onToggle(entry, checked) and isChecked(path).
+// load(path) -> [{name, path, type, size}], called when a folder is first
+// opened. What a tick means is the caller's: onToggle(entry, checked) records
+// it, isChecked(path) answers for every shown box (so ticking a folder shows
+// its loaded children ticked too).
 export function tree({load, isChecked, onToggle, rootPath = '', testid = 'tree'}) {
   const root = h('ul', {class: 'tree', role: 'tree', testid});
   const refresh = () => {
