@@ -134,7 +134,16 @@ class RecoveryReaderTest : public ::testing::Test {
     link.mode = 0777;
     link.symlink_target = "../somewhere else";
     data_dir.nodes.push_back(link);
-    data_dir.nodes.push_back(FileNode("small.txt", small_, 0600));
+    // Two names of one hard-link group: the same source (device, inode).
+    tree::Node small = FileNode("small.txt", small_, 0600);
+    small.device = 3;
+    small.inode = 77;
+    small.link_count = 2;
+    tree::Node second_name = small;
+    second_name.name = "small-link";
+    second_name.hardlink_to = "data/small.txt";
+    data_dir.nodes.push_back(second_name);
+    data_dir.nodes.push_back(small);
     data_dir.nodes.push_back(FileNode("zero", {}, 0444));
     tree::Tree root;
     tree::Node dir;
@@ -234,7 +243,8 @@ TEST_F(RecoveryReaderTest, StatListAndReadLinkShowTheTree) {
   ASSERT_TRUE(entries.ok());
   std::vector<std::string> names;
   for (const auto& e : *entries) names.push_back(e.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"big.bin", "link", "small.txt", "zero"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"big.bin", "link", "small-link", "small.txt", "zero"}));
   // A listing says what Stat says.
   for (const auto& e : *entries) {
     auto info = reader.Stat("/data/" + e.name);
@@ -270,6 +280,21 @@ TEST_F(RecoveryReaderTest, StatListAndReadLinkShowTheTree) {
   ASSERT_TRUE(root_info.ok());
   EXPECT_EQ(root_info->kind, platform::FileKind::kDirectory);
   EXPECT_EQ(root_info->mtime_ns, 42);
+}
+
+TEST_F(RecoveryReaderTest, HardLinksShareAnInodeNumberOthersDoNot) {
+  RecoveryPointReader reader(*repo_, point_);
+  auto a = reader.Stat("/data/small.txt");
+  auto b = reader.Stat("/data/small-link");
+  auto c = reader.Stat("/data/big.bin");
+  auto d = reader.Stat("/data/zero");
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok() && d.ok());
+  EXPECT_EQ(a->inode, b->inode);
+  EXPECT_EQ(a->link_count, 2u);
+  EXPECT_NE(a->inode, c->inode);
+  EXPECT_NE(c->inode, d->inode);  // no source inode: numbered by path
+  EXPECT_EQ(reader.Stat("/")->inode, 1u);
+  EXPECT_EQ(ReadRange(reader, "/data/small-link", 0, 100), small_);
 }
 
 TEST_F(RecoveryReaderTest, MissingPathsAndWrongKindsAreErrors) {
