@@ -50,6 +50,9 @@ struct MountOptions {
   bool allow_other = false;
   // Called once the mount is live, before serving starts.
   std::function<void()> on_mounted;
+  // Called (from a serving thread) when a read fails: the reading program
+  // only gets EIO, so this is where the reason can be told.
+  std::function<void(const std::string& path, const Status& error)> on_read_error;
 };
 
 // Mounts `fs` read-only at `mount_point` (an existing folder) and serves it

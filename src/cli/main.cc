@@ -698,6 +698,9 @@ int RecoveryMount(Globals& g, const std::vector<std::string>& args) {
                 << "\nUnmount with 'obctl recovery unmount " << *dir << "' or Ctrl+C." << std::endl;
     }
   };
+  mount.on_read_error = [](const std::string& path, const Status& error) {
+    std::cerr << "obctl: reading " << path << " failed: " << error.ToString() << std::endl;
+  };
   st = platform::ServeReadOnlyMount(reader, *dir, mount);
   if (!st.ok()) return Fail(g, st.WithContext("mounting the recovery point"));
   if (g.json) {

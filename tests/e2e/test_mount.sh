@@ -106,6 +106,24 @@ kill -TERM "$MOUNT_PID"
 expect_unmounted_exit "SIGTERM"
 pass "SIGTERM unmounts cleanly; obctl exits 0"
 
+# Damaged data: the read fails with EIO and obctl says why.
+PACK=$(find "$WORK/vault" -path '*/data/*' -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
+python3 - "$PACK" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(f.seek(0, 2) // 2)
+    b = f.read(1)
+    f.seek(-1, 1)
+    f.write(bytes([b[0] ^ 0xFF]))
+PY
+start_mount
+if err=$(cat "$MNT$SRC/big.bin" 2>&1 > /dev/null); then fail "reading a damaged file succeeded"; fi
+grep -qi "input/output error" <<<"$err" || fail "expected EIO, got: $err"
+obctl recovery unmount "$MNT" > /dev/null
+expect_unmounted_exit "unmount after a failed read"
+grep -q "reading $SRC/big.bin failed" "$WORK/mount.err" || fail "obctl did not report the failed read: $(cat "$WORK/mount.err")"
+pass "damaged data fails the read with EIO; obctl names the file and the reason"
+
 # Errors: no such point, not a folder.
 expect_fail "no recovery point" obctl recovery mount --point ffffffff "$MNT"
 expect_fail "not an existing folder" obctl recovery mount --point latest "$WORK/nope"

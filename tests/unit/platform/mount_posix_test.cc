@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -116,6 +117,10 @@ class FuseMountTest : public ::testing::Test {
       MountOptions options;
       options.source_name = "obagent-test";
       options.on_mounted = [this] { mounted_flag_ = true; };
+      options.on_read_error = [this](const std::string& path, const Status& error) {
+        std::lock_guard lock(errors_mu_);
+        read_errors_.push_back(path + ": " + error.detail());
+      };
       served_ = ServeReadOnlyMount(fs_, dir_, options);
     });
     for (int i = 0; i < 200 && !IsMounted(dir_); ++i) {
@@ -138,6 +143,8 @@ class FuseMountTest : public ::testing::Test {
   std::thread server_;
   std::atomic<bool> mounted_flag_{false};
   std::optional<Status> served_;
+  std::mutex errors_mu_;
+  std::vector<std::string> read_errors_;
 };
 
 TEST_F(FuseMountTest, ShowsKindsModesTimesAndInodes) {
@@ -186,6 +193,9 @@ TEST_F(FuseMountTest, ReadsContentAndMapsErrors) {
   EXPECT_EQ(::read(fd, buffer, sizeof buffer), -1);
   EXPECT_EQ(errno, EIO);
   ::close(fd);
+  std::lock_guard lock(errors_mu_);
+  ASSERT_FALSE(read_errors_.empty());
+  EXPECT_EQ(read_errors_[0], "/damaged.bin: the chunk failed authentication");
 }
 
 TEST_F(FuseMountTest, RefusesEveryChange) {

@@ -3,6 +3,7 @@
 // answers lookups, listings, link targets and reads.
 #define FUSE_USE_VERSION 312
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -17,9 +18,14 @@
 namespace obagent::platform {
 namespace {
 
-ReadOnlyFileSystem& FileSystem() {
-  return *static_cast<ReadOnlyFileSystem*>(fuse_get_context()->private_data);
-}
+// What the callbacks reach through fuse_get_context()->private_data.
+struct Served {
+  ReadOnlyFileSystem& fs;
+  const MountOptions& options;
+};
+
+Served& Context() { return *static_cast<Served*>(fuse_get_context()->private_data); }
+ReadOnlyFileSystem& FileSystem() { return Context().fs; }
 
 // The errno a FUSE answer carries for a Status.
 int ErrnoOf(const Status& status) {
@@ -109,7 +115,12 @@ int ReadOp(const char* path, char* buffer, size_t size, off_t offset, fuse_file_
   if (offset < 0) return -EINVAL;
   Result<size_t> n = FileSystem().Read(path, static_cast<uint64_t>(offset),
                                        reinterpret_cast<uint8_t*>(buffer), size);
-  if (!n.ok()) return -ErrnoOf(n.status());
+  if (!n.ok()) {
+    // The file was opened, so whatever failed (a damaged or missing chunk,
+    // the vault out of reach) is an I/O error to the reader.
+    if (Context().options.on_read_error) Context().options.on_read_error(path, n.status());
+    return -EIO;
+  }
   return static_cast<int>(*n);
 }
 
@@ -178,7 +189,8 @@ Status ServeReadOnlyMount(ReadOnlyFileSystem& fs, const std::string& mount_point
   char* argv[] = {program.data(), dash_o.data(), mount_options.data(), nullptr};
   fuse_args args = FUSE_ARGS_INIT(3, argv);
 
-  std::unique_ptr<fuse, FuseDeleter> handle(fuse_new(&args, &ops, sizeof ops, &fs));
+  Served served{fs, options};
+  std::unique_ptr<fuse, FuseDeleter> handle(fuse_new(&args, &ops, sizeof ops, &served));
   fuse_opt_free_args(&args);
   if (!handle) return IoError("could not set up FUSE (libfuse3 rejected the options)");
   fuse_session* session = fuse_get_session(handle.get());
