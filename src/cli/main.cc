@@ -620,6 +620,22 @@ int RecoveryList(Globals& g, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+// A recovery point opened for reading: this machine's or, with the source
+// options, another machine's; the index is loaded.
+struct OpenedPoint {
+  engine::OpenedAgent agent;
+  engine::NamedRecoveryPoint point;
+};
+
+Result<OpenedPoint> OpenPointFor(Globals& g, const SourceOptions& source,
+                                 const std::string& point_id) {
+  OB_ASSIGN_OR_RETURN(std::optional<std::string> pass, OptionalPassphrase(g, source));
+  OB_ASSIGN_OR_RETURN(engine::OpenedAgent agent, OpenFor(g, source, pass));
+  OB_RETURN_IF_ERROR(agent.repo->LoadIndex());
+  OB_ASSIGN_OR_RETURN(engine::NamedRecoveryPoint point, agent.repo->FindRecoveryPoint(point_id));
+  return OpenedPoint{std::move(agent), std::move(point)};
+}
+
 const char* TypeName(tree::NodeType t) {
   switch (t) {
     case tree::NodeType::kFile:
@@ -640,19 +656,14 @@ int RecoveryItems(Globals& g, const std::vector<std::string>& args) {
   options.Add("path", &path, "folder in the recovery point").Positional();
   AddSourceOptions(options, source);
   if (auto exit = ParseOptions(options, args)) return *exit;
-  auto pass = OptionalPassphrase(g, source);
-  if (!pass.ok()) return Fail(g, pass.status());
-  Result<engine::OpenedAgent> agent = OpenFor(g, source, *pass);
-  if (!agent.ok()) return Fail(g, agent.status());
-  Status st = agent->repo->LoadIndex();
-  if (!st.ok()) return Fail(g, st);
-  auto point = agent->repo->FindRecoveryPoint(point_id);
-  if (!point.ok()) return Fail(g, point.status());
-  auto node = engine::FindNode(*agent->repo, point->point.tree, path);
+  auto opened = OpenPointFor(g, source, point_id);
+  if (!opened.ok()) return Fail(g, opened.status());
+  engine::Repository& repo = *opened->agent.repo;
+  auto node = engine::FindNode(repo, opened->point.point.tree, path);
   if (!node.ok()) return Fail(g, node.status());
   std::vector<tree::Node> nodes;
   if (node->type == tree::NodeType::kDirectory) {
-    auto t = agent->repo->ReadTree(*node->subtree);
+    auto t = repo.ReadTree(*node->subtree);
     if (!t.ok()) return Fail(g, t.status());
     nodes = t->nodes;
   } else {
@@ -693,36 +704,31 @@ int RecoveryMount(Globals& g, const std::vector<std::string>& args) {
   if (auto exit = ParseOptions(options, args)) return *exit;
   auto dir = g.env->AbsolutePath(mount_point);
   if (!dir.ok()) return Fail(g, dir.status());
-  auto pass = OptionalPassphrase(g, source);
-  if (!pass.ok()) return Fail(g, pass.status());
-  Result<engine::OpenedAgent> agent = OpenFor(g, source, *pass);
-  if (!agent.ok()) return Fail(g, agent.status());
-  Status st = agent->repo->LoadIndex();
-  if (!st.ok()) return Fail(g, st);
-  auto point = agent->repo->FindRecoveryPoint(point_id);
-  if (!point.ok()) return Fail(g, point.status());
-  engine::RecoveryPointReader reader(*agent->repo, point->point);
+  auto opened = OpenPointFor(g, source, point_id);
+  if (!opened.ok()) return Fail(g, opened.status());
+  const engine::NamedRecoveryPoint& point = opened->point;
+  engine::RecoveryPointReader reader(*opened->agent.repo, point.point);
   platform::MountOptions mount;
-  mount.source_name = "obagent:" + point->id.substr(0, 12);
+  mount.source_name = "obagent:" + point.id.substr(0, 12);
   mount.allow_other = allow_other;
   mount.on_mounted = [&] {
     if (g.json) {
       std::cout << Json({{"ok", true},
                          {"state", "mounted"},
-                         {"recovery_point", point->id},
+                         {"recovery_point", point.id},
                          {"mount_point", *dir}})
                        .dump()
                 << std::endl;
     } else {
-      std::cout << "Recovery point " << point->id.substr(0, 12) << " ("
-                << FormatTime(point->point.time_ns) << ") mounted read-only at " << *dir
+      std::cout << "Recovery point " << point.id.substr(0, 12) << " ("
+                << FormatTime(point.point.time_ns) << ") mounted read-only at " << *dir
                 << "\nUnmount with 'obctl recovery unmount " << *dir << "' or Ctrl+C." << std::endl;
     }
   };
   mount.on_read_error = [](const std::string& path, const Status& error) {
     std::cerr << "obctl: reading " << path << " failed: " << error.ToString() << std::endl;
   };
-  st = platform::ServeReadOnlyMount(reader, *dir, mount);
+  Status st = platform::ServeReadOnlyMount(reader, *dir, mount);
   if (!st.ok()) return Fail(g, st.WithContext("mounting the recovery point"));
   if (g.json) {
     std::cout << Json({{"ok", true}, {"state", "unmounted"}, {"mount_point", *dir}}).dump()
