@@ -3,7 +3,9 @@
 #
 # Usage: bash scripts/install-deps.sh [--bench]
 # (Also the Windows cross build: mingw-w64, Wine to run its tests, the
-# GoogleTest sources; scripts/build-windows.sh fetches zstd's sources itself.)
+# GoogleTest sources; scripts/build-windows.sh fetches zstd's sources itself;
+# Debian's Chromium for the console's browser test, driven by playwright-core
+# from npm, installed by tests/e2e/test_console_browser.sh itself.)
 #   --bench   also install the benchmark peers and tools (restic borgbackup time bc)
 #
 # Idempotent and fast: if every package is already installed (checked with dpkg-query) apt is
@@ -14,15 +16,17 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config clang-format curl util-linux btrfs-progs
   libboost-dev libboost-program-options-dev libssl-dev libcpprest-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libzstd-dev python3 openssl git
+  libfuse3-dev fuse3
   systemd wixl msitools
-  g++-mingw-w64-x86-64-posix googletest wine wine64 xz-utils)
+  g++-mingw-w64-x86-64-posix googletest wine wine64 xz-utils
+  chromium)
 BENCH_PKGS=(restic borgbackup time bc)
 
 for arg in "$@"; do
   case $arg in
     --bench) PKGS+=("${BENCH_PKGS[@]}") ;;
     -h | --help)
-      sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)

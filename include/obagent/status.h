@@ -43,6 +43,9 @@ enum class ErrorCode : uint8_t {
   // state, an unsupported volume, not running as administrator); the detail
   // names the VSS error and what to do.
   kSnapshotFailed,
+  // Not possible on this system or build (e.g. mounting a recovery point on
+  // Windows); the detail says what to use instead.
+  kUnsupported,
 };
 
 // The operating-system error behind a Status, in the form Windows and MARS

@@ -23,10 +23,12 @@
 #include "obagent/engine/job_history.h"
 #include "obagent/engine/policy.h"
 #include "obagent/engine/prune.h"
+#include "obagent/engine/recovery_reader.h"
 #include "obagent/engine/restore.h"
 #include "obagent/engine/vault_client.h"
 #include "obagent/engine/verify.h"
 #include "obagent/platform.h"
+#include "obagent/platform_mount.h"
 #include "obagent/status.h"
 
 using nlohmann::json;
@@ -46,9 +48,18 @@ Commands:
   backup start --include PATH... [--exclude GLOB...]
   recovery list                          list recovery points
   recovery items --point ID [PATH]       list what a recovery point holds
+  recovery mount --point ID DIR [--allow-other]
+                                         show a recovery point read-only at DIR
+                                         until unmounted or Ctrl+C (Linux: FUSE)
+  recovery unmount DIR                   end such a mount
   recover --point ID [--item PATH...] [--target DIR]
+<<<<<<< HEAD
           [--overwrite | --create-copy | --skip] [--no-permissions] [--passphrase-file F]
   (recovery list|items and recover take --source-machine NAME
+=======
+          [--overwrite | --create-copy | --skip] [--passphrase-file F]
+  (recovery list|items|mount and recover take --source-machine NAME
+>>>>>>> fuse
    --vault-credentials FILE --passphrase-file F to recover another machine)
   verify                                 check every object in the vault
   passphrase change [--new-passphrase-file F]  (or $OBAGENT_NEW_PASSPHRASE)
@@ -667,6 +678,78 @@ int RecoveryItems(Globals& g, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+// Instant Restore: the recovery point as a read-only folder, served by this
+// process until it is unmounted; files are fetched and decrypted as they
+// are read.
+int RecoveryMount(Globals& g, const std::vector<std::string>& args) {
+  std::string point_id, mount_point;
+  bool allow_other = false;
+  SourceOptions source;
+  OptionSet options("recovery mount");
+  options.Add("point", &point_id, "recovery point or 'latest'").Required();
+  options.Add("dir", &mount_point, "existing folder to mount it at").Positional().Required();
+  options.Add("allow-other", &allow_other, "let other users read the mounted files");
+  AddSourceOptions(options, source);
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto dir = g.env->AbsolutePath(mount_point);
+  if (!dir.ok()) return Fail(g, dir.status());
+  auto pass = OptionalPassphrase(g, source);
+  if (!pass.ok()) return Fail(g, pass.status());
+  Result<engine::OpenedAgent> agent = OpenFor(g, source, *pass);
+  if (!agent.ok()) return Fail(g, agent.status());
+  Status st = agent->repo->LoadIndex();
+  if (!st.ok()) return Fail(g, st);
+  auto point = agent->repo->FindRecoveryPoint(point_id);
+  if (!point.ok()) return Fail(g, point.status());
+  engine::RecoveryPointReader reader(*agent->repo, point->point);
+  platform::MountOptions mount;
+  mount.source_name = "obagent:" + point->id.substr(0, 12);
+  mount.allow_other = allow_other;
+  mount.on_mounted = [&] {
+    if (g.json) {
+      std::cout << Json({{"ok", true},
+                         {"state", "mounted"},
+                         {"recovery_point", point->id},
+                         {"mount_point", *dir}})
+                       .dump()
+                << std::endl;
+    } else {
+      std::cout << "Recovery point " << point->id.substr(0, 12) << " ("
+                << FormatTime(point->point.time_ns) << ") mounted read-only at " << *dir
+                << "\nUnmount with 'obctl recovery unmount " << *dir << "' or Ctrl+C." << std::endl;
+    }
+  };
+  mount.on_read_error = [](const std::string& path, const Status& error) {
+    std::cerr << "obctl: reading " << path << " failed: " << error.ToString() << std::endl;
+  };
+  st = platform::ServeReadOnlyMount(reader, *dir, mount);
+  if (!st.ok()) return Fail(g, st.WithContext("mounting the recovery point"));
+  if (g.json) {
+    std::cout << Json({{"ok", true}, {"state", "unmounted"}, {"mount_point", *dir}}).dump()
+              << std::endl;
+  } else {
+    std::cout << "Unmounted " << *dir << std::endl;
+  }
+  return kExitOk;
+}
+
+int RecoveryUnmount(Globals& g, const std::vector<std::string>& args) {
+  std::string mount_point;
+  OptionSet options("recovery unmount");
+  options.Add("dir", &mount_point, "where the recovery point is mounted").Positional().Required();
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto dir = g.env->AbsolutePath(mount_point);
+  if (!dir.ok()) return Fail(g, dir.status());
+  Status st = platform::UnmountReadOnly(*dir);
+  if (!st.ok()) return Fail(g, st);
+  if (g.json) {
+    PrintJson(Json({{"ok", true}, {"mount_point", *dir}}));
+  } else {
+    std::cout << "Unmounted " << *dir << "\n";
+  }
+  return kExitOk;
+}
+
 int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobRecord& job);
 
 int Recover(Globals& g, const std::vector<std::string>& args) {
@@ -855,6 +938,8 @@ int Run(int argc, char** argv) {
       {"console url", ConsoleUrl},
       {"recovery list", RecoveryList},
       {"recovery items", RecoveryItems},
+      {"recovery mount", RecoveryMount},
+      {"recovery unmount", RecoveryUnmount},
       {"recover", Recover},
       {"verify", no_args(Verify)},
       {"passphrase change", PassphraseChange},

@@ -147,6 +147,20 @@ B recover --source-machine obhost-a --vault-credentials "$WORK/creds2.xml" \
 compare_trees "$SRC" "$WORK/alt/src" || fail "alternate-machine restore differs"
 pass "alternate-machine recovery with the source passphrase; refused without it"
 
+# Instant Restore of the other machine's point: chunks streamed from vaultd.
+if { [ -c /dev/fuse ] && : 3<> /dev/fuse; } 2> /dev/null; then
+  mkdir -p "$WORK/alt-mnt"
+  MOUNTS+=("$WORK/alt-mnt")
+  B recovery mount --source-machine obhost-a --vault-credentials "$WORK/creds2.xml" \
+    --passphrase-file "$PASS_FILE" --point latest "$WORK/alt-mnt" > /dev/null 2> "$WORK/alt-mnt.err" &
+  mount_pid=$!
+  for _ in $(seq 1 100); do mountpoint -q "$WORK/alt-mnt" && break; sleep 0.1; done
+  compare_trees "$SRC" "$WORK/alt-mnt$SRC" || fail "alternate-machine mount differs"
+  obctl recovery unmount "$WORK/alt-mnt" > /dev/null || fail "unmount of the alternate mount"
+  wait "$mount_pid" || fail "alternate-machine mount exited non-zero: $(cat "$WORK/alt-mnt.err")"
+  pass "another machine's recovery point mounted, streamed from vaultd"
+fi
+
 # vaultd killed and restarted: everything acknowledged is still there.
 kill -9 "$VPID"; wait "$VPID" 2>/dev/null || true
 expect_fail 100050 A backup start --include "$SRC"
