@@ -326,4 +326,12 @@ class SnapshotProvider {
                                                    const std::string& work_dir) = 0;
 };
 
+// Readies a TCP socket (its native handle: a file descriptor or a SOCKET)
+// that is about to listen on a fixed port, before bind: on POSIX
+// SO_REUSEADDR, so a restarted server gets its port back while closed
+// connections linger in TIME_WAIT (a port someone listens on stays taken);
+// on Windows SO_EXCLUSIVEADDRUSE, so no other program can bind the port
+// while we listen (Windows' SO_REUSEADDR would let it).
+Status PrepareListeningSocket(uint64_t native_socket);
+
 }  // namespace obagent::platform

@@ -7,6 +7,7 @@
 #include "api/console_internal.h"
 #include "engine/glob.h"
 #include "obagent/core/crypto.h"
+#include "obagent/core/keys.h"
 #include "obagent/core/text.h"
 #include "obagent/core/tree.h"
 #include "obagent/engine/agent.h"
@@ -21,7 +22,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t kMinPassphraseLength = 16;
 constexpr size_t kMaxSearchResults = 1000;
 
 int64_t NowUnix() {
@@ -116,14 +116,6 @@ Result<std::unique_ptr<TempSecretFile>> WriteTempSecret(RouteContext& c, const s
       c.env, c.options.state_dir + "/console-upload-" + ToHex(crypto::RandomBytes(8)) + ".tmp");
   OB_RETURN_IF_ERROR(c.env.WriteFileAtomic(file->path(), AsBytes(text), true));
   return file;
-}
-
-Status CheckPassphrase(const std::string& passphrase) {
-  if (passphrase.size() < kMinPassphraseLength) {
-    return InvalidArgument("the passphrase must have at least " +
-                           std::to_string(kMinPassphraseLength) + " characters");
-  }
-  return Status::Ok();
 }
 
 // A copy of the passphrase where the user asked for one, owner only.
@@ -265,7 +257,7 @@ std::string QueryValue(const Request& r, const std::string& key, std::string fal
 
 // --- routes -----------------------------------------------------------------
 
-Response Status_(RouteContext& c) {
+Response Overview(RouteContext& c) {
   json j = {{"ok", true}};
   auto config = engine::LoadAgentConfig(c.env, c.options.state_dir);
   j["registered"] = config.ok();
@@ -331,7 +323,7 @@ Response Register(RouteContext& c, const json& j) {
         InvalidArgument("give either \"credentials\" (the vault-credential file's text) or "
                         "\"vault\" (a local vault folder)"));
   }
-  if (Status st = CheckPassphrase(*passphrase); !st.ok()) return ErrorResponse(st);
+  if (Status st = keys::ValidatePassphrase(*passphrase); !st.ok()) return ErrorResponse(st);
   engine::RegisterOptions options;
   options.vault = *vault;
   options.passphrase = *passphrase;
@@ -673,7 +665,7 @@ Response Passphrase(RouteContext& c, const json& j) {
   auto copy_path = body.String("passphrase_copy_path", false);
   if (!passphrase.ok()) return ErrorResponse(passphrase.status());
   if (!copy_path.ok()) return ErrorResponse(copy_path.status());
-  if (Status st = CheckPassphrase(*passphrase); !st.ok()) return ErrorResponse(st);
+  if (Status st = keys::ValidatePassphrase(*passphrase); !st.ok()) return ErrorResponse(st);
   if (Status st = engine::ChangePassphrase(c.env, c.options.state_dir, *passphrase); !st.ok()) {
     return ErrorResponse(st);
   }
@@ -707,7 +699,7 @@ Response Route(RouteContext& c, const Request& r) {
   size_t n = s.size();
   const std::string first = n ? s[0] : "";
   if (n == 1) {
-    if (first == "status" && m == "GET") return Status_(c);
+    if (first == "status" && m == "GET") return Overview(c);
     if (first == "errors" && m == "GET") return Errors();
     if (first == "register" && m == "POST") {
       return with_body([&](const json& j) { return Register(c, j); });

@@ -383,10 +383,13 @@ Result<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(engine::EngineServic
   beast::error_code ec;
   tcp::endpoint endpoint(net::ip::make_address_v4("127.0.0.1"), wanted);
   auto& acceptor = impl->acceptor;
-  // Not SO_REUSEADDR: on Windows it would let a second program take the
-  // port from us.
   acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) {
+    // A restarted engine gets its port back; nobody shares it with us.
+    Status st = platform::PrepareListeningSocket(static_cast<uint64_t>(acceptor.native_handle()));
+    if (!st.ok()) return st.WithContext("the console's socket");
+    acceptor.bind(endpoint, ec);
+  }
   if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
     ErrorCode code = ec == net::error::address_in_use ? ErrorCode::kAlreadyExists : ErrorCode::kIo;

@@ -159,6 +159,16 @@ TEST_F(ConsoleServerTest, WritesItsPortAndTokenForObctl) {
   EXPECT_FALSE(env_.Exists(state_ + "/" + kConsoleFileName));
 }
 
+TEST_F(ConsoleServerTest, ASecondServerCannotTakeThePort) {
+  ConsoleOptions options;
+  options.state_dir = (dir_ / "other-state").generic_string();
+  options.port = server_->port();
+  auto second = ConsoleServer::Start(*engine_, env_, options);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), ErrorCode::kAlreadyExists) << second.status().ToString();
+  EXPECT_EQ(Get("/robots.txt").status, 200);
+}
+
 TEST_F(ConsoleServerTest, LoginNeedsTheTokenAndSetsAStrictHttpOnlyCookie) {
   Answer wrong = Send("POST", "/api/login", json{{"token", std::string(64, 'a')}}.dump());
   EXPECT_EQ(wrong.status, 401);
