@@ -493,8 +493,9 @@ class PosixEnv final : public Env {
     return posix::ConnectUnixSocket(address);
   }
 
-  Status RegisterBackupSchedule(const OsScheduleDefinition& definition) override {
-    return posix::RegisterSystemdSchedule(*this, definition);
+  Result<std::string> RegisterBackupSchedule(const OsScheduleDefinition& definition) override {
+    OB_RETURN_IF_ERROR(posix::RegisterSystemdSchedule(*this, definition));
+    return std::string("systemd");
   }
 
   Status UnregisterBackupSchedule(const OsScheduleDefinition& definition) override {

@@ -676,8 +676,9 @@ class WinEnv final : public Env {
     return win::ConnectPipe(address);
   }
 
-  Status RegisterBackupSchedule(const OsScheduleDefinition& definition) override {
-    return win::RegisterTask(definition);
+  Result<std::string> RegisterBackupSchedule(const OsScheduleDefinition& definition) override {
+    OB_RETURN_IF_ERROR(win::RegisterTask(definition));
+    return std::string("Task Scheduler");
   }
 
   Status UnregisterBackupSchedule(const OsScheduleDefinition& definition) override {
