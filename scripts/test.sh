@@ -30,17 +30,32 @@ T_START=$SECONDS
 RESULTS=() # "name: status (time)" lines for the summary
 SHORT=()   # "name=status" for the final line
 FAILED=0
+CPU_TIMES=$(mktemp)
+trap 'rm -f "$CPU_TIMES"' EXIT
+# CPU_SECONDS = user+sys seconds of this shell's finished children, all
+# their descendants included. (`times` in this shell: a $(...) subshell
+# would report its own children.)
+read_cpu_seconds() {
+  times > "$CPU_TIMES"
+  CPU_SECONDS=$(awk 'END { split($0, t, /[ ms]+/); printf "%d", t[1] * 60 + t[2] + t[3] * 60 + t[4] }' "$CPU_TIMES")
+}
 step() { # name cmd... : run a step and record ok/FAIL with its duration
-  local name=$1 t0=$SECONDS rc=0
+  # Wall time and CPU time: on a shared machine the CPU seconds are what
+  # compares between runs (docs/development.md).
+  local name=$1 t0=$SECONDS cpu0 rc=0 took
+  read_cpu_seconds
+  cpu0=$CPU_SECONDS
   shift
   echo
   echo "=== [$name] $*"
   "$@" || rc=$?
+  read_cpu_seconds
+  took="$((SECONDS - t0))s, cpu $((CPU_SECONDS - cpu0))s"
   if [ "$rc" -eq 0 ]; then
-    RESULTS+=("$name: ok ($((SECONDS - t0))s)")
+    RESULTS+=("$name: ok ($took)")
     SHORT+=("$name=ok")
   else
-    RESULTS+=("$name: FAIL rc=$rc ($((SECONDS - t0))s)")
+    RESULTS+=("$name: FAIL rc=$rc ($took)")
     SHORT+=("$name=FAIL")
     FAILED=1
     echo "=== [$name] FAILED (rc=$rc)"
