@@ -6,6 +6,7 @@
 #        BUILD_TYPE=Release     CMAKE_BUILD_TYPE
 #        JOBS=<n>               parallel build jobs (default: ninja's default)
 #        TARGETS="a b"          build only these targets (default: all)
+#        CCACHE=0               do not compile through ccache (scripts/build.sh)
 # Then:  ctest --test-dir build-win   runs the unit tests under Wine
 #
 # Needs the packages of scripts/install-deps.sh (mingw-w64 -posix compilers,
@@ -26,14 +27,6 @@ for tool in x86_64-w64-mingw32-g++-posix wine wineserver; do
 done
 ZSTD_SOURCE_DIR=$(bash scripts/fetch-zstd-source.sh)
 
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" \
+BUILD_DIR=$BUILD_DIR BUILD_TYPE=$BUILD_TYPE exec bash scripts/build.sh \
   -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/mingw-w64-x86_64.cmake" \
   -DOBAGENT_ZSTD_SOURCE_DIR="$ZSTD_SOURCE_DIR" "$@"
-
-args=(--build "$BUILD_DIR")
-[ -n "${JOBS:-}" ] && args+=(-j "$JOBS")
-if [ -n "${TARGETS:-}" ]; then
-  read -r -a targets <<< "$TARGETS"
-  args+=(--target "${targets[@]}")
-fi
-cmake "${args[@]}"

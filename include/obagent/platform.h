@@ -246,10 +246,11 @@ class Env {
 
   // Registers the backup schedule with the OS scheduler, replacing an
   // earlier registration (Task Scheduler task; systemd units in
-  // /etc/systemd/system, enabled and started). kNotFound when this machine
-  // has no OS scheduler the engine may use (systemd not running, not root):
-  // the engine then fires the schedule itself.
-  virtual Status RegisterBackupSchedule(const OsScheduleDefinition& definition) = 0;
+  // /etc/systemd/system, enabled and started), and names the scheduler as
+  // its users know it: "systemd", "Task Scheduler". kNotFound when this
+  // machine has no OS scheduler the engine may use (systemd not running, not
+  // root): the engine then fires the schedule itself.
+  virtual Result<std::string> RegisterBackupSchedule(const OsScheduleDefinition& definition) = 0;
   virtual Status UnregisterBackupSchedule(const OsScheduleDefinition& definition) = 0;
 
   // Runs `body` as the service `name`: under the Windows SCM when started by

@@ -219,8 +219,7 @@ void EngineService::RecordScheduledRun(int64_t when) {
 
 std::string EngineService::SchedulerKind() {
   std::lock_guard lock(mu_);
-  if (!os_scheduler_) return "engine";
-  return env_.Exists("/run/systemd/system") ? "systemd" : "Task Scheduler";
+  return os_scheduler_.empty() ? "engine" : os_scheduler_;
 }
 
 void EngineService::SchedulerTick() {
@@ -237,17 +236,18 @@ void EngineService::SchedulerTick() {
     wanted = key.dump();
   }
   if (wanted != registered_schedule_) {
-    bool os = false;
+    std::string os;
     if (policy) {
       platform::OsScheduleDefinition d =
           ScheduleDefinition(policy->schedule, options_.obctl_path, options_.state_dir,
                              ScheduledRunWritablePaths(env_, options_.state_dir),
                              text::FormatIsoUtc(policy->modified).substr(0, 10));
-      Status st = env_.RegisterBackupSchedule(d);
-      os = st.ok();
-      LogEngineEvent(os ? "Backup schedule registered with the OS scheduler"
-                        : "OS scheduler not available (" + st.ToString() +
-                              "): the engine runs the schedule itself");
+      auto registered = env_.RegisterBackupSchedule(d);
+      if (registered.ok()) os = *registered;
+      LogEngineEvent(registered.ok()
+                         ? "Backup schedule registered with " + os
+                         : "OS scheduler not available (" + registered.status().ToString() +
+                               "): the engine runs the schedule itself");
     } else if (registered_schedule_) {
       platform::OsScheduleDefinition d;
       d.task_name = kTaskName;
@@ -268,8 +268,8 @@ void EngineService::SchedulerTick() {
     last_checked_ = std::max(LastScheduledRun(), policy ? policy->modified : int64_t{0});
     if (last_checked_ == 0 || last_checked_ > now) last_checked_ = now;
   }
-  ScheduleAction action =
-      DecideScheduledRun(policy, os_scheduler_, last_checked_, now, LocalUtcOffsetMinutes(now));
+  ScheduleAction action = DecideScheduledRun(policy, !os_scheduler_.empty(), last_checked_, now,
+                                             LocalUtcOffsetMinutes(now));
   last_checked_ = now;
   if (action != ScheduleAction::kRun) return;
   RecordScheduledRun(now);

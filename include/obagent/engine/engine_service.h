@@ -98,7 +98,9 @@ class EngineService {
   std::thread worker_;
   // Scheduler state (scheduler thread only, guarded by mu_ for SchedulerKind).
   std::optional<std::string> registered_schedule_;  // serialized policy schedule
-  bool os_scheduler_ = false;
+  // The OS scheduler the schedule is registered with ("systemd"), or empty:
+  // the engine fires it itself.
+  std::string os_scheduler_;
   int64_t last_checked_ = 0;
 };
 

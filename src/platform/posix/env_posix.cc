@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "obagent/platform.h"
+#include "platform/lexical_path.h"
 #include "posix_util.h"
 
 #ifndef O_NOATIME
@@ -404,22 +405,7 @@ class PosixEnv final : public Env {
       cwd.resize(std::strlen(cwd.c_str()));
       full = cwd + "/" + path;
     }
-    std::vector<std::string> parts;
-    size_t i = 0;
-    while (i <= full.size()) {
-      size_t j = full.find('/', i);
-      if (j == std::string::npos) j = full.size();
-      std::string part = full.substr(i, j - i);
-      if (part == "..") {
-        if (!parts.empty()) parts.pop_back();
-      } else if (!part.empty() && part != ".") {
-        parts.push_back(std::move(part));
-      }
-      i = j + 1;
-    }
-    std::string out;
-    for (const std::string& part : parts) out += "/" + part;
-    return out.empty() ? std::string("/") : out;
+    return ResolveDotsLexically("", full);
   }
 
   Result<std::unique_ptr<RestoreDir>> OpenRestoreRoot(const std::string& path,
@@ -509,8 +495,9 @@ class PosixEnv final : public Env {
     return posix::ConnectUnixSocket(address);
   }
 
-  Status RegisterBackupSchedule(const OsScheduleDefinition& definition) override {
-    return posix::RegisterSystemdSchedule(*this, definition);
+  Result<std::string> RegisterBackupSchedule(const OsScheduleDefinition& definition) override {
+    OB_RETURN_IF_ERROR(posix::RegisterSystemdSchedule(*this, definition));
+    return std::string("systemd");
   }
 
   Status UnregisterBackupSchedule(const OsScheduleDefinition& definition) override {

@@ -15,15 +15,12 @@
 #include <mutex>
 #include <thread>
 
+#include "platform/line_buffer.h"
 #include "posix_util.h"
 
 namespace obagent::platform::posix {
 
 namespace {
-
-// A line longer than this is not a request of ours: refuse instead of
-// buffering without bound.
-constexpr size_t kMaxLine = 16u << 20;
 
 class SocketConnection final : public LocalConnection {
  public:
@@ -31,21 +28,15 @@ class SocketConnection final : public LocalConnection {
   ~SocketConnection() override { CloseFd(fd_); }
 
   Result<std::string> ReadLine() override {
-    for (;;) {
-      size_t nl = buffer_.find('\n');
-      if (nl != std::string::npos) {
-        std::string line = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
-        return line;
+    return lines_.ReadLine([this](std::span<char> into) -> Result<size_t> {
+      for (;;) {
+        ssize_t n = ::recv(fd_, into.data(), into.size(), 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return ErrnoStatus("recv", "local API socket", errno);
+        if (n == 0) return NotFound("local API: the other side closed the connection");
+        return static_cast<size_t>(n);
       }
-      if (buffer_.size() > kMaxLine) return InvalidArgument("local API: message too long");
-      char chunk[4096];
-      ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return ErrnoStatus("recv", "local API socket", errno);
-      if (n == 0) return NotFound("local API: the other side closed the connection");
-      buffer_.append(chunk, static_cast<size_t>(n));
-    }
+    });
   }
 
   Status WriteLine(std::string_view line) override {
@@ -65,7 +56,7 @@ class SocketConnection final : public LocalConnection {
 
  private:
   int fd_;
-  std::string buffer_;
+  LineBuffer lines_;
 };
 
 class SocketListener final : public LocalListener {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "obagent/platform.h"
+#include "platform/lexical_path.h"
 #include "win_util.h"
 
 namespace obagent::platform {
@@ -515,23 +516,8 @@ class WinEnv final : public Env {
         return AbsolutePath(current + "/" + path);
       }
     }
-    std::vector<std::string> parts;
-    for (size_t i = 0; i <= rest.size();) {
-      size_t j = rest.find('/', i);
-      if (j == std::string::npos) j = rest.size();
-      std::string part = rest.substr(i, j - i);
-      if (part == "..") {
-        if (!parts.empty()) parts.pop_back();
-      } else if (!part.empty() && part != ".") {
-        parts.push_back(std::move(part));
-      }
-      i = j + 1;
-    }
     if (root.size() == 2 && root[1] == ':') root[0] = static_cast<char>(std::toupper(root[0]));
-    std::string out = root;
-    for (const std::string& part : parts) out += "/" + part;
-    if (parts.empty()) out += "/";
-    return out;
+    return ResolveDotsLexically(root, rest);
   }
 
   Result<std::unique_ptr<RestoreDir>> OpenRestoreRoot(const std::string& path,
@@ -699,8 +685,9 @@ class WinEnv final : public Env {
     return win::ConnectPipe(address);
   }
 
-  Status RegisterBackupSchedule(const OsScheduleDefinition& definition) override {
-    return win::RegisterTask(definition);
+  Result<std::string> RegisterBackupSchedule(const OsScheduleDefinition& definition) override {
+    OB_RETURN_IF_ERROR(win::RegisterTask(definition));
+    return std::string("Task Scheduler");
   }
 
   Status UnregisterBackupSchedule(const OsScheduleDefinition& definition) override {

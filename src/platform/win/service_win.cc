@@ -14,13 +14,12 @@
 #include <mutex>
 #include <string>
 
+#include "platform/line_buffer.h"
 #include "win_util.h"
 
 namespace obagent::platform::win {
 namespace {
 
-// A line longer than this is not a request of ours (as on POSIX).
-constexpr size_t kMaxLine = 16u << 20;
 constexpr DWORD kPipeBuffer = 64 * 1024;
 
 // Waits for an overlapped call on `h` or for `cancel`; on cancel the call
@@ -54,20 +53,13 @@ class PipeConnection final : public LocalConnection {
   explicit PipeConnection(UniqueHandle h) : h_(std::move(h)) {}
 
   Result<std::string> ReadLine() override {
-    for (;;) {
-      size_t nl = buffer_.find('\n');
-      if (nl != std::string::npos) {
-        std::string line = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
-        return line;
-      }
-      if (buffer_.size() > kMaxLine) return InvalidArgument("local API: message too long");
-      char chunk[4096];
+    return lines_.ReadLine([this](std::span<char> into) -> Result<size_t> {
       Event done;
       OVERLAPPED ov{};
       ov.hEvent = done.get();
       DWORD got = 0;
-      if (!::ReadFile(h_.get(), chunk, sizeof chunk, &got, &ov)) {
+      DWORD want = static_cast<DWORD>(into.size());
+      if (!::ReadFile(h_.get(), into.data(), want, &got, &ov)) {
         DWORD err = GetLastError();
         if (IsEndOfStream(err)) return EndOfStream();
         if (err != ERROR_IO_PENDING && err != ERROR_MORE_DATA) {
@@ -80,9 +72,8 @@ class PipeConnection final : public LocalConnection {
         }
         if (!*finished) return EndOfStream();
       }
-      if (got == 0) continue;  // a zero-length message: nothing to add
-      buffer_.append(chunk, got);
-    }
+      return size_t{got};  // 0 for a zero-length message: nothing to add
+    });
   }
 
   Status WriteLine(std::string_view line) override {
@@ -119,7 +110,7 @@ class PipeConnection final : public LocalConnection {
 
   UniqueHandle h_;
   Event shutdown_;
-  std::string buffer_;
+  LineBuffer lines_;
 };
 
 std::wstring PipeSddl() {
@@ -557,24 +548,40 @@ int RunWinService(const std::string& name, bool service_manager,
   return 1;
 }
 
-Status RegisterTask(const OsScheduleDefinition& d) {
+// COM, the connected Task Scheduler and the folder of one task, held for as
+// long as the caller uses them (`com` is declared first: it ends last).
+struct TaskFolder {
   ComScope com;
-  if (!com.ok()) return ComStatus(com.hr(), "CoInitializeEx");
   ComPtr<ITaskService> service;
-  OB_RETURN_IF_ERROR(ConnectTaskService(service.out()));
-  std::wstring folder_path, leaf;
-  SplitTaskName(d.task_name, &folder_path, &leaf);
-  ComPtr<ITaskFolder> folder;
-  HRESULT hr = service->GetFolder(Bstr(folder_path).get(), folder.out());
-  if (FAILED(hr)) {
-    ComPtr<ITaskFolder> root;
-    hr = service->GetFolder(Bstr(L"\\").get(), root.out());
-    if (FAILED(hr)) return ComStatus(hr, "ITaskService::GetFolder(\\)");
-    VARIANT sddl;
-    VariantInit(&sddl);
-    hr = root->CreateFolder(Bstr(folder_path).get(), sddl, folder.out());
-    if (FAILED(hr)) return ComStatus(hr, "ITaskFolder::CreateFolder(" + Narrow(folder_path) + ")");
-  }
+  ComPtr<ITaskFolder> folder;  // null: it does not exist and was not to be made
+  std::wstring leaf;           // the task's name in the folder
+};
+
+// Opens the folder of `task_name` ("\obagent" of "\obagent\OnlineBackup"),
+// making it when `create` is set. kNotFound when this machine has no Task
+// Scheduler the engine can use (ConnectTaskService).
+Status OpenTaskFolder(const std::string& task_name, bool create, TaskFolder* out) {
+  if (!out->com.ok()) return ComStatus(out->com.hr(), "CoInitializeEx");
+  OB_RETURN_IF_ERROR(ConnectTaskService(out->service.out()));
+  std::wstring folder_path;
+  SplitTaskName(task_name, &folder_path, &out->leaf);
+  HRESULT hr = out->service->GetFolder(Bstr(folder_path).get(), out->folder.out());
+  if (SUCCEEDED(hr) || !create) return Status::Ok();
+  ComPtr<ITaskFolder> root;
+  hr = out->service->GetFolder(Bstr(L"\\").get(), root.out());
+  if (FAILED(hr)) return ComStatus(hr, "ITaskService::GetFolder(\\)");
+  VARIANT sddl;
+  VariantInit(&sddl);
+  hr = root->CreateFolder(Bstr(folder_path).get(), sddl, out->folder.out());
+  if (FAILED(hr)) return ComStatus(hr, "ITaskFolder::CreateFolder(" + Narrow(folder_path) + ")");
+  return Status::Ok();
+}
+
+Status RegisterTask(const OsScheduleDefinition& d) {
+  TaskFolder tasks;
+  OB_RETURN_IF_ERROR(OpenTaskFolder(d.task_name, /*create=*/true, &tasks));
+  ITaskFolder* folder = tasks.folder.get();
+  const std::wstring& leaf = tasks.leaf;
   VARIANT user;
   VariantInit(&user);
   user.vt = VT_BSTR;
@@ -585,8 +592,9 @@ Status RegisterTask(const OsScheduleDefinition& d) {
   VARIANT no_sddl;
   VariantInit(&no_sddl);
   ComPtr<IRegisteredTask> task;
-  hr = folder->RegisterTask(Bstr(leaf).get(), Bstr(Widen(d.task_xml)).get(), TASK_CREATE_OR_UPDATE,
-                            user, no_password, TASK_LOGON_SERVICE_ACCOUNT, no_sddl, task.out());
+  HRESULT hr =
+      folder->RegisterTask(Bstr(leaf).get(), Bstr(Widen(d.task_xml)).get(), TASK_CREATE_OR_UPDATE,
+                           user, no_password, TASK_LOGON_SERVICE_ACCOUNT, no_sddl, task.out());
   if (FAILED(hr)) return ComStatus(hr, "ITaskFolder::RegisterTask(" + d.task_name + ")");
   // A scheduler that keeps the task but drops its triggers (Wine's) would
   // never start a backup: read the registration back, and if it lost the
@@ -606,16 +614,10 @@ Status RegisterTask(const OsScheduleDefinition& d) {
 }
 
 Status UnregisterTask(const OsScheduleDefinition& d) {
-  ComScope com;
-  if (!com.ok()) return ComStatus(com.hr(), "CoInitializeEx");
-  ComPtr<ITaskService> service;
-  OB_RETURN_IF_ERROR(ConnectTaskService(service.out()));
-  std::wstring folder_path, leaf;
-  SplitTaskName(d.task_name, &folder_path, &leaf);
-  ComPtr<ITaskFolder> folder;
-  HRESULT hr = service->GetFolder(Bstr(folder_path).get(), folder.out());
-  if (FAILED(hr)) return Status::Ok();  // never registered
-  hr = folder->DeleteTask(Bstr(leaf).get(), 0);
+  TaskFolder tasks;
+  OB_RETURN_IF_ERROR(OpenTaskFolder(d.task_name, /*create=*/false, &tasks));
+  if (tasks.folder.get() == nullptr) return Status::Ok();  // never registered
+  HRESULT hr = tasks.folder->DeleteTask(Bstr(tasks.leaf).get(), 0);
   if (FAILED(hr) && hr != HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND)) {
     return ComStatus(hr, "ITaskFolder::DeleteTask(" + d.task_name + ")");
   }

@@ -12,15 +12,13 @@
 
 #include "obagent/platform.h"
 #include "obagent/status.h"
+#include "platform/win/text/utf16.h"  // Widen, Narrow
 
 namespace obagent::platform::win {
 
 // Temporary files of WriteFileAtomic: "<kTempPrefix><name>-<random>" beside
 // the destination (storage::LocalDirStore skips them), as on POSIX.
 inline constexpr std::string_view kTempPrefix = ".tmp-";
-
-std::wstring Widen(std::string_view utf8);
-std::string Narrow(std::wstring_view wide);
 
 // "C:/a/b" -> L"\\?\C:\a\b" (no MAX_PATH limit, no name rewriting by Win32);
 // "//server/share/x" -> L"\\?\UNC\server\share\x"; relative paths are made

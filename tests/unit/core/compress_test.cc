@@ -40,7 +40,7 @@ Codec CodecOf(const Bytes& payload) { return static_cast<Codec>(payload.at(0)); 
 std::string CrossBuildText() {
   std::string text;
   for (int i = 0; i < 8; ++i) {
-    char number[8];
+    char number[12];  // any int: -Og cannot tell that i < 8 (-Wformat-truncation)
     std::snprintf(number, sizeof number, "%03d", i);
     text += number;
     text += " obagent cross-build zstd vector: the quick brown fox jumps over the lazy dog\n";

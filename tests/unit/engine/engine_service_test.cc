@@ -7,6 +7,8 @@
 
 #include <filesystem>
 
+#include "engine/forwarding_env.h"
+
 namespace obagent::engine {
 namespace {
 
@@ -124,6 +126,41 @@ TEST_F(EngineServiceTest, PausedPolicyOrNoPolicyStartsNoJob) {
   ASSERT_FALSE(paused.ok());
   EXPECT_NE(paused.status().ToString().find("paused"), std::string::npos);
   EXPECT_TRUE(Jobs().empty());
+}
+
+// An OS scheduler that accepts every registration, as systemd or Task
+// Scheduler on a machine that has one.
+class FakeOsSchedulerEnv final : public testing::ForwardingEnv {
+ public:
+  using ForwardingEnv::ForwardingEnv;
+  Result<std::string> RegisterBackupSchedule(const platform::OsScheduleDefinition& d) override {
+    registered.push_back(d.task_name);
+    return std::string("FakeScheduler");
+  }
+  Status UnregisterBackupSchedule(const platform::OsScheduleDefinition& d) override {
+    unregistered.push_back(d.task_name);
+    return Status::Ok();
+  }
+  std::vector<std::string> registered;
+  std::vector<std::string> unregistered;
+};
+
+TEST_F(EngineServiceTest, ReportsTheSchedulerThePlatformRegisteredWithAndLeavesItTheRuns) {
+  FakeOsSchedulerEnv env(env_);
+  ASSERT_TRUE(SavePolicy(env_, dir_.string(), DailyAt(3 * 60)).ok());
+  int64_t now = kMonday0000 + 2 * 86400 + 12 * 3600;  // runs were missed meanwhile
+  EngineService engine(env, {dir_.string(), "/usr/bin/obctl", [&] { return now; }});
+  EXPECT_EQ(engine.SchedulerKind(), "engine");  // nothing registered yet
+  engine.SchedulerTick();
+  EXPECT_EQ(env.registered.size(), 1u);
+  EXPECT_EQ(engine.SchedulerKind(), "FakeScheduler");
+  EXPECT_FALSE(engine.Running()) << "the OS scheduler starts the runs, missed ones included";
+  EXPECT_TRUE(Jobs().empty());
+
+  ASSERT_TRUE(env_.RemoveFile(PolicyPath(dir_.string())).ok());
+  engine.SchedulerTick();
+  EXPECT_EQ(env.unregistered.size(), 1u);
+  EXPECT_EQ(engine.SchedulerKind(), "engine");
 }
 
 }  // namespace

@@ -70,7 +70,7 @@ class ForwardingEnv : public platform::Env {
   Result<std::unique_ptr<platform::LocalConnection>> ConnectLocal(const std::string& a) override {
     return base_.ConnectLocal(a);
   }
-  Status RegisterBackupSchedule(const platform::OsScheduleDefinition& d) override {
+  Result<std::string> RegisterBackupSchedule(const platform::OsScheduleDefinition& d) override {
     return base_.RegisterBackupSchedule(d);
   }
   Status UnregisterBackupSchedule(const platform::OsScheduleDefinition& d) override {

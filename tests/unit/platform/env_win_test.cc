@@ -304,14 +304,15 @@ TEST_F(EnvWinTest, BackupScheduleIsATaskOrKNotFoundWhereTheSchedulerCannotRunIt)
       "  <Actions Context=\"LocalSystem\"><Exec><Command>C:\\obagent\\obctl.exe</Command>"
       "<Arguments>backup now</Arguments></Exec></Actions>\n"
       "</Task>\n";
-  Status registered = env_.RegisterBackupSchedule(d);
+  auto registered = env_.RegisterBackupSchedule(d);
   if (UnderWine()) {
-    EXPECT_EQ(registered.code(), ErrorCode::kNotFound) << registered.ToString();
-  } else if (registered.code() == ErrorCode::kNotFound) {
-    GTEST_SKIP() << "no usable Task Scheduler: " << registered.ToString();
+    EXPECT_EQ(registered.status().code(), ErrorCode::kNotFound) << registered.status().ToString();
+  } else if (registered.status().code() == ErrorCode::kNotFound) {
+    GTEST_SKIP() << "no usable Task Scheduler: " << registered.status().ToString();
   } else {
     // Registering needs an administrator; the test runs as one on Windows.
-    ASSERT_TRUE(registered.ok()) << registered.ToString();
+    ASSERT_TRUE(registered.ok()) << registered.status().ToString();
+    EXPECT_EQ(*registered, "Task Scheduler");
     EXPECT_TRUE(env_.RegisterBackupSchedule(d).ok()) << "replacing must work";
   }
   Status removed = env_.UnregisterBackupSchedule(d);

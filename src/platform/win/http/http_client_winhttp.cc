@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "obagent/http_client.h"
+#include "platform/win/text/utf16.h"
 
 namespace obagent::platform {
 namespace {
@@ -25,24 +26,8 @@ struct HandleCloser {
   void operator()(HINTERNET handle) const { WinHttpCloseHandle(handle); }
 };
 using Handle = std::unique_ptr<void, HandleCloser>;
-
-std::wstring Widen(std::string_view utf8) {
-  if (utf8.empty()) return std::wstring();
-  int n = MultiByteToWideChar(CP_UTF8, 0, utf8.data(), static_cast<int>(utf8.size()), nullptr, 0);
-  std::wstring out(static_cast<size_t>(n), L'\0');
-  MultiByteToWideChar(CP_UTF8, 0, utf8.data(), static_cast<int>(utf8.size()), out.data(), n);
-  return out;
-}
-
-std::string Narrow(std::wstring_view wide) {
-  if (wide.empty()) return std::string();
-  int n = WideCharToMultiByte(CP_UTF8, 0, wide.data(), static_cast<int>(wide.size()), nullptr, 0,
-                              nullptr, nullptr);
-  std::string out(static_cast<size_t>(n), '\0');
-  WideCharToMultiByte(CP_UTF8, 0, wide.data(), static_cast<int>(wide.size()), out.data(), n,
-                      nullptr, nullptr);
-  return out;
-}
+using win::Narrow;
+using win::Widen;
 
 // What a failed WinHTTP call means, in words a user can act on.
 std::string DescribeError(DWORD error) {
