@@ -49,18 +49,6 @@ std::string ChildPath(const std::string& dir, const std::string& name) {
   return dir.ends_with('/') ? dir + name : dir + "/" + name;
 }
 
-const char* NodeTypeName(tree::NodeType t) {
-  switch (t) {
-    case tree::NodeType::kDirectory:
-      return "dir";
-    case tree::NodeType::kSymlink:
-      return "symlink";
-    case tree::NodeType::kFile:
-      return "file";
-  }
-  return "file";
-}
-
 // Body fields; a field of the wrong type is a 400 naming it.
 struct Body {
   const json& j;
@@ -269,6 +257,7 @@ Response Overview(RouteContext& c) {
   auto policy = engine::LoadPolicy(c.env, c.options.state_dir);
   j["policy"] = policy.ok() ? PolicyToJson(*policy) : json(nullptr);
   j["scheduler"] = c.engine.SchedulerKind();
+  j["version"] = OBAGENT_VERSION;
   j["next_run"] = nullptr;
   if (policy.ok() && !policy->paused) {
     int64_t now = NowUnix();
@@ -456,7 +445,7 @@ Response Points(RouteContext& c, const Request& r) {
 json ItemJson(const tree::Node& n, const std::string& path) {
   return {{"name", n.name},
           {"path", path},
-          {"type", NodeTypeName(n.type)},
+          {"type", tree::NodeTypeName(n.type)},
           {"size", n.size},
           {"mtime", FormatIsoUtcNs(n.mtime_ns)}};
 }

@@ -636,18 +636,6 @@ Result<OpenedPoint> OpenPointFor(Globals& g, const SourceOptions& source,
   return OpenedPoint{std::move(agent), std::move(point)};
 }
 
-const char* TypeName(tree::NodeType t) {
-  switch (t) {
-    case tree::NodeType::kFile:
-      return "file";
-    case tree::NodeType::kDirectory:
-      return "dir";
-    case tree::NodeType::kSymlink:
-      return "symlink";
-  }
-  return "?";
-}
-
 int RecoveryItems(Globals& g, const std::vector<std::string>& args) {
   std::string point_id, path = "/";
   SourceOptions source;
@@ -673,14 +661,14 @@ int RecoveryItems(Globals& g, const std::vector<std::string>& args) {
   for (const auto& n : nodes) {
     if (g.json) {
       list.push_back({{"name", n.name},
-                      {"type", TypeName(n.type)},
+                      {"type", tree::NodeTypeName(n.type)},
                       {"size", n.size},
                       {"mode", n.mode},
                       {"mtime", FormatTime(n.mtime_ns)}});
     } else {
       char mode[8];
       std::snprintf(mode, sizeof mode, "%04o", n.mode);
-      std::cout << TypeName(n.type) << "\t" << mode << "\t" << n.size << "\t"
+      std::cout << tree::NodeTypeName(n.type) << "\t" << mode << "\t" << n.size << "\t"
                 << FormatTime(n.mtime_ns) << "\t" << n.name
                 << (n.type == tree::NodeType::kSymlink ? " -> " + n.symlink_target : "") << "\n";
     }

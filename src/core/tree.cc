@@ -180,6 +180,18 @@ bool IsSafeName(std::string_view name) {
   return name.find_first_of(std::string_view("/\\\0", 3)) == std::string_view::npos;
 }
 
+const char* NodeTypeName(NodeType type) {
+  switch (type) {
+    case NodeType::kDirectory:
+      return "dir";
+    case NodeType::kSymlink:
+      return "symlink";
+    case NodeType::kFile:
+      break;
+  }
+  return "file";
+}
+
 Bytes SerializeTree(const Tree& tree) {
   Bytes out;
   out.push_back(kVersion);

@@ -16,6 +16,9 @@ namespace obagent::tree {
 
 enum class NodeType : uint8_t { kFile = 1, kDirectory = 2, kSymlink = 3 };
 
+// "file", "dir", "symlink": how obctl --json and the console name a type.
+const char* NodeTypeName(NodeType type);
+
 struct ChunkRef {
   ObjectId id;
   uint32_t size = 0;

@@ -200,6 +200,7 @@ TEST_F(ConsoleServerTest, ApiNeedsASessionAndChangesNeedTheCsrfToken) {
   Answer status = Get("/api/status");
   EXPECT_EQ(status.status, 200) << status.body;
   EXPECT_EQ(status.Json()["registered"], false);
+  EXPECT_TRUE(status.Json()["version"].get<std::string>().starts_with("0.")) << status.body;
   // POST, PUT and DELETE need X-CSRF-Token.
   EXPECT_EQ(Send("POST", "/api/backup").status, 403);
   std::string wrong = (csrf_[0] == '0' ? "1" : "0") + csrf_.substr(1);
