@@ -552,23 +552,26 @@ Response Recover(RouteContext& c, const json& j) {
 }
 
 Response Vault(RouteContext& c) {
-  auto access = PointsAccess::Open(c, "", false);
+  auto access = PointsAccess::Open(c, "", true);
   if (!access.ok()) return ErrorResponse(access.status());
   auto points = access->repo().ListRecoveryPoints();
   if (!points.ok()) return ErrorResponse(points.status());
-  // Stored bytes as uploaded by the points still in the vault: each point's
-  // new data, summed (a prune can free less while data is shared).
-  uint64_t stored = 0;
+  // Storage used: every blob the vault's index lists, as stored (compressed
+  // and encrypted), so a prune shows here. The growth line adds up what each
+  // point still in the vault uploaded when it was made.
+  uint64_t storage = 0;
+  for (const auto& [id, location] : access->repo().index().blobs()) storage += location.length;
+  uint64_t uploaded = 0;
   json days = json::object();
   json growth = json::array();
   for (const auto& p : *points) {
-    stored += p.point.stats.bytes_uploaded;
+    uploaded += p.point.stats.bytes_uploaded;
     std::string day = FormatIsoLocal(p.point.time_ns / 1000000000).substr(0, 10);
     days[day] = days.value(day, 0) + 1;
-    growth.push_back({{"time", FormatIsoUtcNs(p.point.time_ns)}, {"stored_bytes", stored}});
+    growth.push_back({{"time", FormatIsoUtcNs(p.point.time_ns)}, {"stored_bytes", uploaded}});
   }
   return JsonResponse({{"ok", true},
-                       {"storage_bytes", stored},
+                       {"storage_bytes", storage},
                        {"points", points->size()},
                        {"days", days},
                        {"growth", growth}});
