@@ -73,9 +73,10 @@ async function waitForJobEnd(rowsBefore, timeout = 120000) {
 }
 const jobRows = () => page.locator(tid('job-row')).count();
 
+let profile;  // Chromium's fresh user-data folder, removed at the end
 before(async () => {
   fs.mkdirSync(SHOTS, {recursive: true});
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'obagent-chromium-'));
+  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'obagent-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -96,6 +97,7 @@ before(async () => {
 
 after(async () => {
   if (context) await context.close();
+  if (profile) fs.rmSync(profile, {recursive: true, force: true});
 });
 
 test('a wrong token is refused on the sign-in form', async () => {
