@@ -9,9 +9,11 @@ export OBAGENT_STATE_DIR=$WORK/state
 PASS_FILE=$WORK/passphrase
 printf 'correct horse battery staple 42\n' > "$PASS_FILE"
 MOUNTS=()
+ENGINE_PID=""
 
 cleanup() {
   local m
+  [ -z "$ENGINE_PID" ] || kill -9 "$ENGINE_PID" 2> /dev/null || true
   for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
   # A server the test stopped may still be closing files in $WORK: retry, and
   # never let the clean-up decide the test's result.
@@ -22,6 +24,31 @@ trap cleanup EXIT
 obctl() { "$OBCTL" "$@"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok - $*"; }
+# A free TCP port on loopback (other tests and people use the defaults).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# cbengine for this test's state folder, in the foreground, its output in
+# $WORK/engine.log; returns once obctl reaches it over the local API.
+start_engine() { # extra cbengine options...
+  : "${CBENGINE:?CBENGINE must point at the cbengine binary}"
+  "$CBENGINE" --foreground "$@" > "$WORK/engine.log" 2>&1 &
+  ENGINE_PID=$!
+  for _ in $(seq 1 200); do
+    obctl engine status > /dev/null 2>&1 && return 0
+    kill -0 "$ENGINE_PID" 2> /dev/null || { cat "$WORK/engine.log"; fail "cbengine exited at start"; }
+    sleep 0.05
+  done
+  cat "$WORK/engine.log"
+  fail "cbengine did not become ready"
+}
+# Stops it as the service manager does (SIGTERM); it must exit 0.
+stop_engine() {
+  local rc=0
+  kill -TERM "$ENGINE_PID"
+  wait "$ENGINE_PID" || rc=$?
+  ENGINE_PID=""
+  [ "$rc" = 0 ] || fail "cbengine exit code $rc after SIGTERM"
+}
 
 # expect_fail ID CMD...: CMD must exit non-zero and print the catalogue ID.
 expect_fail() {

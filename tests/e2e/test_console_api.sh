@@ -14,32 +14,7 @@ for i in $(seq 1 5); do head -c 300000 /dev/urandom > "$SRC/f$i.bin"; done
 printf 'hello console\n' > "$SRC/sub/note.txt"
 setup_vault
 obctl policy new --include "$SRC" --days Sun,Mon,Tue,Wed,Thu,Fri,Sat --times 03:30 --daily 7 > /dev/null
-SOCK=$OBAGENT_STATE_DIR/cbengine.sock
-# A free port: other tests (and people) may use the default 8472.
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-ENGINE_PID=""
-
-start_engine() { # extra cbengine options...
-  "$CBENGINE" --foreground "$@" > "$WORK/engine.log" 2>&1 &
-  ENGINE_PID=$!
-  for _ in $(seq 1 200); do
-    [ -S "$SOCK" ] && obctl engine status > /dev/null 2>&1 && return 0
-    kill -0 "$ENGINE_PID" 2>/dev/null || { cat "$WORK/engine.log"; fail "cbengine exited at start"; }
-    sleep 0.05
-  done
-  cat "$WORK/engine.log"
-  fail "cbengine did not become ready"
-}
-stop_engine() {
-  kill -TERM "$ENGINE_PID"
-  wait "$ENGINE_PID" || fail "cbengine exit code $? after SIGTERM"
-  ENGINE_PID=""
-}
-on_exit() {
-  [ -z "$ENGINE_PID" ] || kill -9 "$ENGINE_PID" 2>/dev/null || true
-  cleanup
-}
-trap on_exit EXIT
+PORT=$(free_port)
 
 BASE=http://127.0.0.1:$PORT
 JAR=$WORK/cookies

@@ -26,7 +26,6 @@ if ! [ -f "$TESTS/node_modules/playwright-core/package.json" ] ||
   cp "$TESTS/package-lock.json" "$TESTS/node_modules/.package-lock.json.copy"
 fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 VPORT=$(free_port)
 VURL=http://127.0.0.1:$VPORT
 VSTATE=$WORK/vaultd
@@ -38,6 +37,7 @@ stop_all() {
   [ -z "$VPID" ] || kill "$VPID" 2> /dev/null || true
   [ -z "$ENGINE_PID" ] || wait "$ENGINE_PID" 2> /dev/null || true
   [ -z "$VPID" ] || wait "$VPID" 2> /dev/null || true
+  ENGINE_PID=
   cleanup
 }
 trap stop_all EXIT

@@ -12,31 +12,6 @@ for i in $(seq 1 10); do head -c 200000 /dev/urandom > "$SRC/f$i.bin"; done
 setup_vault
 obctl policy new --include "$SRC" --days Sun,Mon,Tue,Wed,Thu,Fri,Sat --times 00:30 --daily 7 > /dev/null
 SOCK=$OBAGENT_STATE_DIR/cbengine.sock
-ENGINE_PID=""
-
-start_engine() {
-  "$CBENGINE" --foreground > "$WORK/engine.log" 2>&1 &
-  ENGINE_PID=$!
-  for _ in $(seq 1 200); do
-    [ -S "$SOCK" ] && obctl engine status > /dev/null 2>&1 && return 0
-    kill -0 "$ENGINE_PID" 2>/dev/null || { cat "$WORK/engine.log"; fail "cbengine exited at start"; }
-    sleep 0.05
-  done
-  cat "$WORK/engine.log"
-  fail "cbengine did not become ready"
-}
-stop_engine() {
-  kill -TERM "$ENGINE_PID"
-  local rc=0
-  wait "$ENGINE_PID" || rc=$?
-  [ "$rc" = 0 ] || fail "cbengine exit code $rc after SIGTERM"
-  ENGINE_PID=""
-}
-on_exit() {
-  [ -z "$ENGINE_PID" ] || kill -9 "$ENGINE_PID" 2>/dev/null || true
-  cleanup
-}
-trap on_exit EXIT
 job_field() { # job-id field
   obctl --json job show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
 }

@@ -8,7 +8,6 @@ source "$E2E_LIB"
 BACKEND=${VAULT_BACKEND:-local}
 REPO=$(cd "$HERE/../.." && pwd)
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 VSTATE=$WORK/vaultd

@@ -30,7 +30,6 @@ KEEPALIVE=$!
 W() { wine "$WINBIN/obctl.exe" --state-dir 'C:\obstate' "$@" 2> >(grep -v '^[0-9a-f]*:fixme' >&2); }
 winpath() { echo "Z:${1//\//\\}"; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 URL=http://127.0.0.1:$(free_port)
 mkdir -p "$WORK/vaultd"
 "$VAULTD" --listen "$URL" --state-dir "$WORK/vaultd" > "$WORK/vaultd.log" 2>&1 &
