@@ -157,7 +157,9 @@ class ConsoleApp {
  private:
   Response Static(const Request& request) {
     if (request.method != "GET" && request.method != "HEAD") return Refuse(405, "use GET");
-    std::string_view path = request.path == "/" ? "index.html" : request.path.substr(1);
+    // A view into request.path (substr would make a temporary string).
+    std::string_view path = request.path == "/" ? std::string_view("index.html")
+                                                : std::string_view(request.path).substr(1);
     for (const ConsoleAsset& asset : ConsoleAssets()) {
       if (asset.path == path) {
         Response r;
@@ -349,8 +351,13 @@ struct ConsoleServer::Impl {
     }
     // A connection waiting for a request ends at once; one being handled
     // answers first.
+    // The handler holds a plain pointer: `open` keeps the connection alive
+    // until its thread is joined, and a handler left queued in the
+    // connection's own io_context (its thread already ended) must not own
+    // the connection, or neither would ever be freed.
     for (auto& c : open) {
-      net::post(c->ioc, [c] { c->stream->socket().close(); });
+      Connection* raw = c.get();
+      net::post(c->ioc, [raw] { raw->stream->socket().close(); });
     }
     for (auto& c : open) {
       if (c->thread.joinable()) c->thread.join();
