@@ -123,7 +123,9 @@ class FuseMountTest : public ::testing::Test {
       };
       served_ = ServeReadOnlyMount(fs_, dir_, options);
     });
-    for (int i = 0; i < 200 && !IsMounted(dir_); ++i) {
+    // The kernel lists the mount a moment before ServeReadOnlyMount calls
+    // on_mounted: wait for both.
+    for (int i = 0; i < 200 && !(IsMounted(dir_) && mounted_flag_); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
     ASSERT_TRUE(IsMounted(dir_)) << "not mounted after 5 s";
