@@ -438,6 +438,29 @@ test('About shows the engine and this server', async () => {
   await shot('overview-after');
 });
 
+test('Change Properties: a new passphrase with its copy; the data opens with it, not the old one', async () => {
+  const D = tid('dialog-properties');
+  await page.click(tid('action-properties'));
+  await page.waitForSelector(D);
+  await page.click(tid('tab-encryption'));
+  await page.click(`${D} ${tid('passphrase-generate')}`);
+  const passphrase = await page.inputValue(`${D} ${tid('passphrase')}`);
+  assert.ok(passphrase.length >= 16, passphrase);
+  const copy = `${env('PASS_COPY')}.new`;
+  await page.fill(`${D} ${tid('passphrase-copy-path')}`, copy);
+  await page.click(tid('prop-change-passphrase'));
+  await page.waitForSelector(`${D} ${tid('properties-saved')}`);
+  await shot('properties-passphrase-changed');
+  await page.click(`${D} ${tid('dialog-close')}`);
+  assert.equal(fs.readFileSync(copy, 'utf8').trim(), passphrase);
+  assert.equal(fs.statSync(copy).mode & 0o777, 0o600);
+  // obctl checks a given passphrase against the vault's key.
+  const obctl = (file) => execFileSync(env('OBCTL'), ['recovery', 'list', '--passphrase-file', file],
+      {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']});
+  assert.match(obctl(copy), /files/);
+  assert.throws(() => obctl(env('PASS_COPY')), (e) => /34506/.test(String(e.stderr)));
+});
+
 test('no script error and no Content-Security-Policy refusal on any page', () => {
   assert.deepEqual(pageProblems, []);
 });
