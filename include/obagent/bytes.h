@@ -26,6 +26,8 @@ inline std::string_view AsString(ByteView b) {
 }
 
 std::string ToHex(ByteView data);
+// 0..15 for '0'-'9', 'a'-'f', 'A'-'F'; -1 for any other character.
+int HexDigitValue(char c);
 Result<Bytes> FromHex(std::string_view hex);
 std::string Base64Encode(ByteView data);
 Result<Bytes> Base64Decode(std::string_view text);

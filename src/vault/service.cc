@@ -225,12 +225,6 @@ std::optional<ByteRange> ParseRange(std::string_view header) {
 Result<std::string> PercentDecode(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
   for (size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '%') {
       out += text[i];
@@ -239,7 +233,7 @@ Result<std::string> PercentDecode(std::string_view text) {
     if (i + 2 >= text.size()) {
       return InvalidArgument("broken percent-encoding in '" + std::string(text) + "'");
     }
-    int hi = hex(text[i + 1]), lo = hex(text[i + 2]);
+    int hi = HexDigitValue(text[i + 1]), lo = HexDigitValue(text[i + 2]);
     if (hi < 0 || lo < 0) {
       return InvalidArgument("broken percent-encoding in '" + std::string(text) + "'");
     }

@@ -15,16 +15,15 @@
 #endif
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "obagent/platform.h"
 #include "platform/lexical_path.h"
+#include "platform/random_suffix.h"
 #include "posix_util.h"
 
 #ifndef O_NOATIME
@@ -67,20 +66,6 @@ Status WriteAll(int fd, ByteView data, const std::string& display) {
     done += static_cast<size_t>(n);
   }
   return Status::Ok();
-}
-
-std::string RandomSuffix() {
-  static std::atomic<uint64_t> counter{0};
-  thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                   (static_cast<uint64_t>(::getpid()) << 32)};
-  uint64_t value = rng() ^ counter.fetch_add(1, std::memory_order_relaxed);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i) {
-    out[static_cast<size_t>(i)] = kHex[value & 0xF];
-    value >>= 4;
-  }
-  return out;
 }
 
 Status FsyncDir(const std::string& dir) {
@@ -298,7 +283,8 @@ class PosixEnv final : public Env {
     std::string tmp;
     int fd = -1;
     for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
-      tmp = dir_prefix + std::string(posix::kTempPrefix) + stem + "-" + RandomSuffix();
+      tmp = dir_prefix + std::string(posix::kTempPrefix) + stem + "-" +
+            RandomSuffix(static_cast<uint64_t>(::getpid()));
       fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
       if (fd < 0 && errno != EEXIST) return ErrnoStatus("create", tmp, errno);
     }

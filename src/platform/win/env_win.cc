@@ -5,15 +5,14 @@
 #include <io.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <cwctype>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "obagent/platform.h"
 #include "platform/lexical_path.h"
+#include "platform/random_suffix.h"
 #include "win_util.h"
 
 namespace obagent::platform {
@@ -42,20 +41,6 @@ void SplitParent(std::string path, std::string* dir, std::string* base) {
     *dir = path.substr(0, slash + (slash == 0 || path[slash - 1] == ':' ? 1 : 0));
     *base = path.substr(slash + 1);
   }
-}
-
-std::string RandomSuffix() {
-  static std::atomic<uint64_t> counter{0};
-  thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                   (static_cast<uint64_t>(GetCurrentProcessId()) << 32)};
-  uint64_t value = rng() ^ counter.fetch_add(1, std::memory_order_relaxed);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i) {
-    out[static_cast<size_t>(i)] = kHex[value & 0xF];
-    value >>= 4;
-  }
-  return out;
 }
 
 std::string GetEnv(const wchar_t* name) {
@@ -339,7 +324,8 @@ class WinEnv final : public Env {
     std::string tmp;
     UniqueHandle file;
     for (int attempt = 0; attempt < 16 && !file.valid(); ++attempt) {
-      tmp = dir_prefix + std::string(win::kTempPrefix) + stem + "-" + RandomSuffix();
+      tmp = dir_prefix + std::string(win::kTempPrefix) + stem + "-" +
+            RandomSuffix(static_cast<uint64_t>(GetCurrentProcessId()));
       HANDLE h = CreateFileW(LongPath(tmp).c_str(), GENERIC_WRITE | DELETE, 0,
                              owner_only ? &security.attributes : nullptr, CREATE_NEW,
                              FILE_ATTRIBUTE_NORMAL, nullptr);
