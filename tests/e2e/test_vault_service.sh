@@ -86,7 +86,7 @@ pass "proxy: 407 refused with 100050; registration through an authenticating pro
 [ "$(stat -c %a "$WORK/state-a/agent.json")" = 600 ] || fail "machine secret readable by others"
 A backup start --include "$SRC" > /dev/null
 A recover --point latest --target "$WORK/r1" > /dev/null
-compare_trees "$SRC" "$WORK/r1/src" || fail "restore through vaultd differs"
+compare_trees "$SRC" "$WORK/r1$SRC" || fail "restore through vaultd differs"
 A verify > /dev/null || fail "verify through vaultd"
 pass "register, backup, restore and verify through vaultd ($BACKEND backend)"
 
@@ -138,12 +138,12 @@ printf 'machine b has its own passphrase\n' > "$WORK/pass-b"
 B register --vault-credentials "$WORK/creds2.xml" --passphrase-file "$WORK/pass-b" > /dev/null
 expect_fail 34506 B recover --source-machine obhost-a --vault-credentials "$WORK/creds2.xml" \
   --passphrase-file "$WORK/pass-b" --point latest --target "$WORK/alt-bad"
-[ ! -e "$WORK/alt-bad/src" ] || fail "wrong passphrase recovered something"
+[ ! -e "$WORK/alt-bad$SRC" ] || fail "wrong passphrase recovered something"
 B recovery list --source-machine obhost-a --vault-credentials "$WORK/creds2.xml" \
   --passphrase-file "$PASS_FILE" | grep -q "$SRC" || fail "alternate recovery list"
 B recover --source-machine obhost-a --vault-credentials "$WORK/creds2.xml" \
   --passphrase-file "$PASS_FILE" --point latest --target "$WORK/alt" > /dev/null
-compare_trees "$SRC" "$WORK/alt/src" || fail "alternate-machine restore differs"
+compare_trees "$SRC" "$WORK/alt$SRC" || fail "alternate-machine restore differs"
 pass "alternate-machine recovery with the source passphrase; refused without it"
 
 # Instant Restore of the other machine's point: chunks streamed from vaultd.
@@ -165,7 +165,7 @@ kill -9 "$VPID"; wait "$VPID" 2>/dev/null || true
 expect_fail 100050 A backup start --include "$SRC"
 start_vaultd
 A recover --point latest --item "$SRC/text.txt" --target "$WORK/after-restart" > /dev/null
-cmp "$SRC/text.txt" "$WORK/after-restart/text.txt" || fail "data after vaultd restart"
+cmp "$SRC/text.txt" "$WORK/after-restart$SRC/text.txt" || fail "data after vaultd restart"
 pass "vault unreachable: 100050; after kill -9 and restart nothing is lost"
 
 # The 51st machine of a vault is refused (50 registered through the API).
@@ -198,6 +198,6 @@ if [ "$BACKEND" = azure ]; then
   A verify > /dev/null || fail "vault damaged by the storage outage"
   A backup start --include "$SRC" > /dev/null || fail "backup after the outage"
   A recover --point latest --target "$WORK/after-outage" > /dev/null
-  compare_trees "$SRC" "$WORK/after-outage/src" || fail "restore after the outage"
+  compare_trees "$SRC" "$WORK/after-outage$SRC" || fail "restore after the outage"
   pass "storage outage mid-backup: clean failure (rc $rc), earlier points verify, next backup completes"
 fi
