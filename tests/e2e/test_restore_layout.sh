@@ -42,7 +42,7 @@ pass "include roots of one name stay apart; an item lands where the whole point 
 out=$(obctl --json recover --point latest --item "$WORK/a/data" --item "$WORK/a/data/x.txt" \
   --target "$WORK/overlap")
 [ "$(json_field files <<<"$out")" = 1 ] || fail "overlapping selection counted twice: $out"
-grep -q "under $WORK/overlap, each item at its full original path" \
+grep -q "under $WORK/overlap2, each item at its full original path" \
   <(obctl recover --point latest --item "$WORK/a/data" --target "$WORK/overlap2") ||
   fail "obctl does not say where items land"
 pass "a folder selected with a file inside it restores that file once"
