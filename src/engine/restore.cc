@@ -666,7 +666,8 @@ void RestoreRun::Flush() {
 
 Result<std::vector<Selection>> RestoreRun::Selections(const NamedRecoveryPoint& point) const {
   std::vector<Selection> out;
-  for (const std::string& item : options_.items.empty() ? point.point.paths : options_.items) {
+  for (const std::string& item :
+       EffectiveItems(options_.items.empty() ? point.point.paths : options_.items)) {
     Selection sel;
     sel.parts = SplitPath(item);
     for (const std::string& part : sel.parts) {
@@ -677,23 +678,7 @@ Result<std::vector<Selection>> RestoreRun::Selections(const NamedRecoveryPoint& 
     sel.rel = JoinParts(sel.parts, sel.parts.size());
     out.push_back(std::move(sel));
   }
-  // Sorted by components, so a folder comes right before what is inside it;
-  // then every item inside an item already selected is dropped (it is
-  // restored with its folder, once).
-  std::sort(out.begin(), out.end(),
-            [](const Selection& a, const Selection& b) { return a.parts < b.parts; });
-  std::vector<Selection> kept;
-  for (Selection& sel : out) {
-    if (!kept.empty()) {
-      const auto& outer = kept.back().parts;
-      if (outer.size() <= sel.parts.size() &&
-          std::equal(outer.begin(), outer.end(), sel.parts.begin())) {
-        continue;
-      }
-    }
-    kept.push_back(std::move(sel));
-  }
-  return kept;
+  return out;
 }
 
 bool RestoreRun::InSelection(const std::string& rel) const {
@@ -865,6 +850,29 @@ Result<RestoreReport> RestoreRun::Run() {
 }
 
 }  // namespace
+
+std::vector<std::string> EffectiveItems(const std::vector<std::string>& items) {
+  // Sorted by components, so a folder comes right before what is inside it.
+  std::vector<std::pair<std::vector<std::string>, std::string>> sorted;
+  for (const std::string& item : items) sorted.emplace_back(SplitPath(item), item);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  const std::vector<std::string>* outer = nullptr;
+  for (const auto& [parts, item] : sorted) {
+    if (outer != nullptr && outer->size() <= parts.size() &&
+        std::equal(outer->begin(), outer->end(), parts.begin())) {
+      continue;
+    }
+    outer = &parts;
+    out.push_back(item);
+  }
+  return out;
+}
+
+std::string RestoreDestination(const std::optional<std::string>& target, const std::string& item) {
+  return target ? RestoredPath(*target, item) : item;
+}
 
 std::string RestoredPath(const std::string& target, const std::string& point_path) {
   std::string out = target;

@@ -81,6 +81,15 @@ struct RestoreReport {
 // files could not be restored, so the caller can list them.
 Result<RestoreReport> RunRestore(Repository& repo, const RestoreOptions& options);
 
+// The items a restore works on, in path order: each once, and an item inside
+// another selected item dropped (it comes back with its folder). An empty
+// list stays empty (the whole point).
+std::vector<std::string> EffectiveItems(const std::vector<std::string>& items);
+
+// Where an item lands: its own path at the original place (no target), else
+// RestoredPath(target, item).
+std::string RestoreDestination(const std::optional<std::string>& target, const std::string& item);
+
 // Where the point's path `point_path` ("/home/me/a.txt", "C:/data") lands
 // under an alternate target: the target plus every component of the path,
 // a drive component "C:" becoming the folder "C".
