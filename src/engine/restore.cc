@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -174,6 +175,7 @@ class RestoreRun {
   bool Cancelled() const {
     return options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed);
   }
+  bool Unreachable() const { return has_unreachable_.load(std::memory_order_acquire); }
   void ReportProgress(bool force);
   uint32_t ModeOf(const tree::Node& node) const {
     return options_.restore_permissions ? node.mode : platform::kDefaultPermissions;
@@ -183,8 +185,11 @@ class RestoreRun {
   const RestoreOptions& options_;
   size_t threads_;
   BoundedExecutor executor_;
-  std::mutex mu_;  // failed_
+  std::mutex mu_;  // failed_, unreachable_
   std::vector<FailedFile> failed_;
+  // The first 100050 (vault unreachable): no more requests after it.
+  std::optional<Status> unreachable_;
+  std::atomic<bool> has_unreachable_{false};
   std::vector<Selection> selections_;
   bool to_target_ = false;
 
@@ -471,7 +476,7 @@ void RestoreRun::RestoreDirectory(const std::shared_ptr<RestoreDir>& dir, const 
 
 void RestoreRun::RestoreNode(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
                              const std::string& rel, const std::string& display) {
-  if (Cancelled()) return;
+  if (Cancelled() || Unreachable()) return;
   if (!tree::IsSafeName(node.name)) {
     Failed(display,
            Status(ErrorCode::kPathEscape, "unsafe name in recovery point; refused").ToString());
@@ -511,9 +516,20 @@ void RestoreRun::MaybeFlush() {
 }
 
 void RestoreRun::FetchRunNow(const FetchRun& run) {
-  Result<Bytes> raw = Cancelled()
-                          ? Result<Bytes>(Status(ErrorCode::kCancelled, "the job was stopped"))
-                          : repo_.ReadPackBytes(run.pack, run.type, run.offset, run.length);
+  Result<Bytes> raw = Status(ErrorCode::kCancelled, "the job was stopped");
+  if (Unreachable()) {
+    std::lock_guard lock(mu_);
+    raw = *unreachable_;
+  } else if (!Cancelled()) {
+    raw = repo_.ReadPackBytes(run.pack, run.type, run.offset, run.length);
+  }
+  if (!raw.ok() && raw.status().code() == ErrorCode::kServiceUnreachable) {
+    // The vault is gone (after the store's own retries): the job stops here
+    // rather than fail every file one by one; running it again resumes.
+    std::lock_guard lock(mu_);
+    if (!unreachable_) unreachable_ = raw.status();
+    has_unreachable_ = true;
+  }
   // One file open at a time, kept while consecutive chunks go to it (the
   // usual case: a file's chunks sit side by side in a pack), and closed
   // before its chunks are counted, so a file is renamed and gets its times
@@ -836,6 +852,11 @@ Result<RestoreReport> RestoreRun::Run() {
   if (Cancelled()) {
     return Status(ErrorCode::kCancelled, "the job was stopped (obctl job stop) after " +
                                              std::to_string(files_) + " files");
+  }
+  if (Unreachable()) {
+    return unreachable_->WithContext(
+        "the vault went away after " + std::to_string(files_ + unchanged_) +
+        " files were restored; run the same restore again to finish it");
   }
   RestoreReport report;
   report.point_id = point.id;

@@ -168,6 +168,37 @@ A recover --point latest --item "$SRC/text.txt" --target "$WORK/after-restart" >
 cmp "$SRC/text.txt" "$WORK/after-restart$SRC/text.txt" || fail "data after vaultd restart"
 pass "vault unreachable: 100050; after kill -9 and restart nothing is lost"
 
+# vaultd goes away in the middle of a restore (throttled to 4 MiB/s so the
+# restore is still running): the restore fails with 100050 and writes no
+# half file under a real name; run again once vaultd is back, it keeps
+# what was finished and completes.
+mkdir -p "$WORK/data/mid"
+for i in $(seq 1 24); do head -c 1000000 /dev/urandom > "$WORK/data/mid/m$i.bin"; done
+A backup start --include "$WORK/data/mid" > /dev/null
+A machine-setting set --work-day all --start-work-hour 00:00 --end-work-hour 24:00 \
+  --work-hour-bandwidth 4MB/s --non-work-hour-bandwidth 4MB/s > /dev/null
+A recover --point latest --target "$WORK/mid" > "$WORK/mid.log" 2>&1 &
+rpid=$!
+for _ in $(seq 1 1000); do
+  [ "$( (find "$WORK/mid" -name 'm*.bin' 2> /dev/null || true) | wc -l)" -ge 4 ] && break
+  sleep 0.01
+done
+kill -9 "$VPID"; wait "$VPID" 2>/dev/null || true
+rc=0; wait "$rpid" || rc=$?
+[ "$rc" -ne 0 ] || fail "the restore did not notice vaultd was gone"
+grep -q 100050 "$WORK/mid.log" || fail "restore without vaultd: $(cat "$WORK/mid.log")"
+for f in "$WORK/mid$WORK/data/mid"/m*.bin; do
+  cmp -s "$f" "$WORK/data/mid/$(basename "$f")" || fail "a half-written file under its real name: $f"
+done
+start_vaultd
+A machine-setting set --no-throttle > /dev/null
+out=$(A --json recover --point latest --target "$WORK/mid")
+[ "$(json_field state <<<"$out")" = Completed ] || fail "restore after vaultd came back: $out"
+[ "$(json_field unchanged <<<"$out")" -ge 4 ] || fail "finished files were fetched again: $out"
+compare_trees "$WORK/data/mid" "$WORK/mid$WORK/data/mid" || fail "resumed restore differs"
+! find "$WORK/mid" -name '.obrestore-*' | grep -q . || fail "temporary files left"
+pass "vaultd gone mid-restore: 100050, no half file; run again it keeps what was done and completes"
+
 # The 51st machine of a vault is refused (50 registered through the API).
 KEK_A=$WORK/state-a/scratch/OnlineBackup.KEK
 for i in $(seq 1 48); do
