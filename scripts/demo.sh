@@ -58,7 +58,7 @@ echo "== obctl recover (to a new folder)"
 "$OBCTL" recover --point latest --target "$WORK/restored"
 
 echo "== compare"
-diff -r --no-dereference "$SAMPLE" "$WORK/restored/sample"
+diff -r --no-dereference "$SAMPLE" "$WORK/restored$SAMPLE"
 echo "restored copy is identical to the sample folder"
 "$OBCTL" verify
 echo "== done: everything is under $WORK"

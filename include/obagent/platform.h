@@ -92,6 +92,14 @@ class RestoreDir {
   // Creates a new file; an existing non-directory entry is replaced (unlinked
   // first) if replace is true, else kAlreadyExists.
   virtual Result<std::unique_ptr<WritableFile>> CreateFile(std::string_view name, bool replace) = 0;
+  // Opens an existing regular file of this folder for positional writes
+  // (several handles to one file may write at once); kNotFound if missing,
+  // an error for anything but a regular file (a symlink is never followed).
+  virtual Result<std::unique_ptr<WritableFile>> OpenForWrite(std::string_view name) = 0;
+  // Opens an existing regular file for reading, without following a symlink.
+  virtual Result<std::unique_ptr<ReadableFile>> OpenForRead(std::string_view name) = 0;
+  // The entries of this folder (not "." and ".."), in no particular order.
+  virtual Result<std::vector<DirEntry>> List() = 0;
   virtual Status CreateSymlink(std::string_view name, std::string_view target, bool replace) = 0;
   virtual Status CreateHardLink(std::string_view name, RestoreDir& existing_dir,
                                 std::string_view existing_name, bool replace) = 0;

@@ -504,6 +504,33 @@ Response Search(RouteContext& c, const Request& r, const std::string& point_id) 
   return JsonResponse({{"ok", true}, {"entries", entries}, {"truncated", truncated}});
 }
 
+// Where each selected item will land (Recover Data's confirmation): the
+// engine's rule, so the page never works it out itself.
+Response RecoverDestinations(RouteContext& c, const json& j) {
+  Body body{j};
+  auto target = body.String("target", false);
+  if (!target.ok()) return ErrorResponse(target.status());
+  if (!j.contains("items") || !j["items"].is_array()) {
+    return ErrorResponse(InvalidArgument("\"items\" must list the paths to recover"));
+  }
+  std::vector<std::string> items;
+  for (const json& item : j["items"]) {
+    if (!item.is_string()) return ErrorResponse(InvalidArgument("\"items\" must be paths"));
+    items.push_back(item.get<std::string>());
+  }
+  std::optional<std::string> to;
+  if (!target->empty()) {
+    auto abs = c.env.AbsolutePath(*target);
+    if (!abs.ok()) return ErrorResponse(abs.status());
+    to = *abs;
+  }
+  json list = json::array();
+  for (const std::string& item : engine::EffectiveItems(items)) {
+    list.push_back({{"item", item}, {"path", engine::RestoreDestination(to, item)}});
+  }
+  return JsonResponse({{"ok", true}, {"destinations", list}});
+}
+
 Response Recover(RouteContext& c, const json& j) {
   Body body{j};
   auto source = body.String("source", false);
@@ -728,6 +755,9 @@ Response Route(RouteContext& c, const Request& r) {
     if (first == "passphrase" && m == "POST") {
       return with_body([&](const json& j) { return Passphrase(c, j); });
     }
+  }
+  if (first == "recover" && n == 2 && s[1] == "destinations" && m == "POST") {
+    return with_body([&](const json& j) { return RecoverDestinations(c, j); });
   }
   if (first == "jobs" && n == 2 && m == "GET") return JobDetail(c, s[1]);
   if (first == "jobs" && n == 3 && s[2] == "stop" && m == "POST") {

@@ -824,13 +824,25 @@ int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobReco
                     {"bytes", report->bytes},
                     {"hardlinks", report->hardlinks},
                     {"skipped_existing", report->skipped_existing},
+                    {"unchanged", report->unchanged},
                     {"failed_files", FailedFilesJson(report->failed_files)}}));
   } else {
     std::cout << "Recovery " << engine::JobStateName(report->state) << ": " << report->files
               << " files, " << HumanBytes(report->bytes) << " from recovery point "
               << report->point_id.substr(0, 12) << "\n";
+    if (report->unchanged) {
+      std::cout << "  " << report->unchanged
+                << " files already in place with the backed-up content (checked, not written)\n";
+    }
     if (report->skipped_existing) {
       std::cout << "  " << report->skipped_existing << " existing items kept (--skip)\n";
+    }
+    if (request.target) {
+      std::cout << "  under " << *request.target << ", each item at its full original path";
+      if (!request.items.empty()) {
+        std::cout << " (" << engine::RestoredPath(*request.target, request.items.front()) << ")";
+      }
+      std::cout << "\n";
     }
     for (const auto& f : report->failed_files) {
       std::cerr << "  not recovered: " << f.path << ": " << f.error << "\n";

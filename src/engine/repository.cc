@@ -37,10 +37,9 @@ Status Repository::LoadIndex() {
   return Status::Ok();
 }
 
-Result<Bytes> Repository::ReadPackRange(const std::string& pack, const index::Location& loc) {
-  if (loc.type != pack::BlobType::kTree) {
-    return store_.GetRange(RepoLayout::Pack(pack), loc.offset, loc.length);
-  }
+Result<Bytes> Repository::ReadPackBytes(const std::string& pack, pack::BlobType type,
+                                        uint64_t offset, uint64_t length) {
+  if (type != pack::BlobType::kTree) return store_.GetRange(RepoLayout::Pack(pack), offset, length);
   // Tree packs are small and read again and again (browsing, change
   // detection): keep them whole in memory and in the scratch cache.
   std::shared_ptr<const Bytes> whole;
@@ -65,27 +64,34 @@ Result<Bytes> Repository::ReadPackRange(const std::string& pack, const index::Lo
     std::lock_guard lock(tree_cache_mu_);
     tree_packs_.emplace(pack, whole);
   }
-  if (uint64_t{loc.offset} + loc.length > whole->size())
+  if (offset > whole->size() || length > whole->size() - offset) {
     return Corrupt("pack " + pack + " is short");
-  return Bytes(whole->begin() + loc.offset, whole->begin() + loc.offset + loc.length);
+  }
+  return Bytes(whole->begin() + static_cast<ptrdiff_t>(offset),
+               whole->begin() + static_cast<ptrdiff_t>(offset + length));
 }
 
-Result<Bytes> Repository::ReadBlob(const ObjectId& id) {
-  const index::Location* loc = index_.Find(id);
-  if (loc == nullptr) return NotFound("blob " + id.Hex() + " is not in the index");
-  const std::string& pack = index_.pack_names()[loc->pack];
-  auto context = [&] { return "blob " + id.Hex() + " in pack " + pack; };
-  Result<Bytes> sealed = ReadPackRange(pack, *loc);
-  if (!sealed.ok()) return sealed.status().WithContext(context());
-  Result<Bytes> payload = pack::OpenBlob(keys_.data_key, loc->type, id, *sealed);
+Result<Bytes> Repository::DecodeBlob(const ObjectId& id, const index::Location& loc,
+                                     ByteView sealed) const {
+  auto context = [&] { return "blob " + id.Hex() + " in pack " + index_.pack_names()[loc.pack]; };
+  Result<Bytes> payload = pack::OpenBlob(keys_.data_key, loc.type, id, sealed);
   if (!payload.ok()) return payload.status().WithContext(context());
-  Result<Bytes> plain = compress::DecodePayload(*payload, loc->raw_length);
+  Result<Bytes> plain = compress::DecodePayload(*payload, loc.raw_length);
   if (!plain.ok()) return plain.status().WithContext(context());
   auto mac = crypto::HmacSha256(keys_.id_key, *plain);
   if (!std::equal(mac.begin(), mac.end(), id.bytes.begin())) {
     return Corrupt(context() + ": content does not match its id");
   }
   return plain;
+}
+
+Result<Bytes> Repository::ReadBlob(const ObjectId& id) {
+  const index::Location* loc = index_.Find(id);
+  if (loc == nullptr) return NotFound("blob " + id.Hex() + " is not in the index");
+  const std::string& pack = index_.pack_names()[loc->pack];
+  Result<Bytes> sealed = ReadPackBytes(pack, loc->type, loc->offset, loc->length);
+  if (!sealed.ok()) return sealed.status().WithContext("blob " + id.Hex() + " in pack " + pack);
+  return DecodeBlob(id, *loc, *sealed);
 }
 
 Result<tree::Tree> Repository::ReadTree(const ObjectId& id) {

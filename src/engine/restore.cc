@@ -1,11 +1,26 @@
+// The restore job (see restore.h for where items land, safety and resuming).
+//
+// One thread walks the point's trees and plans: folders are created (0700
+// until their attributes are applied), each file gets a temporary file
+// beside its destination, and every chunk it needs is noted with the places
+// it goes to. When a batch is full (files, bytes or open folders) the
+// chunks are grouped by pack, sorted by offset and merged into runs of
+// neighbouring blobs; the executor fetches one run per request, opens each
+// blob (authenticated, checked against its id) and writes it to every place
+// that needs it. A file whose last chunk is written is renamed into place
+// and gets its attributes; folders get theirs last, innermost first.
 #include "obagent/engine/restore.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
+#include <unordered_map>
 
 #include "engine/executor.h"
 #include "engine/paths.h"
@@ -20,13 +35,23 @@ using Clock = std::chrono::steady_clock;
 using platform::FileKind;
 using platform::RestoreDir;
 
-// Directory handles are kept open only until their attributes are applied;
-// past this many finished folders the job drains and applies them.
+// Limits of one planned batch: folder handles stay open until the batch's
+// folder attributes are applied, and the chunk plan is held in memory.
 constexpr size_t kMaxPendingDirs = 256;
+constexpr size_t kMaxBatchFiles = 8192;
+constexpr uint64_t kMaxBatchBytes = 1ull << 30;
+// Runs of blobs fetched with one request: neighbours closer than kMaxGap
+// bytes are merged (the gap is read and dropped), up to kMaxRun bytes.
+constexpr uint64_t kMaxGap = 256u << 10;
+constexpr uint64_t kMaxRun = 8u << 20;
+// Temporary files carry this prefix; leftovers of an interrupted restore are
+// removed when their folder is restored into again.
+constexpr char kTempPrefix[] = ".obrestore-";
 
-struct FileJob {
+// One file being written: created under temp_name when planned, renamed to
+// final_name when its last chunk is written.
+struct FileTask {
   std::shared_ptr<RestoreDir> dir;
-  std::unique_ptr<platform::WritableFile> file;
   tree::Node node;
   std::string temp_name;
   std::string final_name;
@@ -34,6 +59,27 @@ struct FileJob {
   std::atomic<size_t> remaining{0};
   std::mutex mu;
   std::string error;  // first failure
+};
+
+// A place a chunk goes to.
+struct ChunkTarget {
+  std::shared_ptr<FileTask> file;
+  uint64_t offset;
+};
+
+struct PlannedBlob {
+  ObjectId id;
+  const index::Location* loc;
+  std::vector<ChunkTarget> targets;
+};
+
+// Blobs of one pack fetched with one ranged read.
+struct FetchRun {
+  std::string pack;
+  pack::BlobType type;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  std::vector<PlannedBlob*> blobs;
 };
 
 struct PendingDirAttrs {
@@ -54,35 +100,82 @@ struct LinkAnchor {
   std::string name;
 };
 
+// What a file at the chosen destination name is.
+enum class Destination { kFree, kIdentical, kReplace };
+
+// An item to restore: its path in the point, split, and its node.
+struct Selection {
+  std::vector<std::string> parts;
+  std::string rel;  // parts joined with '/', no leading '/' (how hardlink_to names paths)
+};
+
+std::string JoinParts(const std::vector<std::string>& parts, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += (i ? "/" : "") + parts[i];
+  return out;
+}
+
+// "C:" (a Windows drive as a point records it).
+bool IsDrive(const std::string& part) {
+  return part.size() == 2 && part[1] == ':' &&
+         ((part[0] >= 'A' && part[0] <= 'Z') || (part[0] >= 'a' && part[0] <= 'z'));
+}
+
 class RestoreRun {
  public:
   RestoreRun(Repository& repo, const RestoreOptions& options)
       : repo_(repo),
         options_(options),
         threads_(options.threads ? options.threads
-                                 : std::max(1u, std::thread::hardware_concurrency())),
-        executor_(threads_, 4 * threads_ + 4) {}
+                                 : std::max(4u, std::thread::hardware_concurrency())),
+        executor_(threads_, 2 * threads_ + 2) {}
 
   Result<RestoreReport> Run();
 
  private:
+  Result<std::vector<Selection>> Selections(const NamedRecoveryPoint& point) const;
+  bool InSelection(const std::string& rel) const;
+  void CountTotals(const tree::Node& node, const std::string& rel);
+  // Opens (creating under a target) the folders above a selected item.
+  Result<std::shared_ptr<RestoreDir>> OpenParent(const ObjectId& root, const Selection& sel,
+                                                 std::string& display);
   void RestoreNode(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
                    const std::string& rel, const std::string& display);
   void RestoreDirectory(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
-                        const std::string& rel, const std::string& display);
-  void RestoreFile(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
-                   const std::string& name, const std::string& display);
+                        const std::string& name, const std::string& rel,
+                        const std::string& display);
+  void PlanFile(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
+                const std::string& name, const std::string& display);
   void RestoreSymlink(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
                       const std::string& name, const std::string& display);
-  // Resolves a name clash per the policy; returns false to restore nothing.
-  bool ResolveName(RestoreDir& dir, const tree::Node& node, const std::string& display,
-                   std::string& name);
-  void FinishFile(const std::shared_ptr<FileJob>& job);
-  void ApplyPending();
+  // Decides the destination name of a node per the conflict policy; false
+  // to restore nothing. `dest` says whether the name is free, already holds
+  // the backed-up file, or holds something to replace.
+  bool ResolveName(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
+                   const std::string& display, std::string& name, Destination& dest);
+  bool Claim(const RestoreDir& dir, const std::string& name);
+  bool Claimed(const RestoreDir& dir, const std::string& name);
+  // Whether `name` in dir is a regular file with the node's size, mtime and
+  // content (each chunk re-hashed and compared with its id).
+  bool HoldsContent(RestoreDir& dir, const std::string& name, const tree::Node& node);
+  void KeepIdentical(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
+                     const std::string& name, const std::string& display);
+  void RemoveLeftovers(RestoreDir& dir);
+  void MaybeFlush();
+  void Flush();
+  void FetchPlanned();
+  void FetchRunNow(const FetchRun& run);
+  // Counts chunks of a file as done (written, or failed with `error`); the
+  // last one puts the file in place.
+  void ChunksWritten(const std::shared_ptr<FileTask>& job, const std::string& error, size_t chunks,
+                     uint64_t bytes);
+  void FinishFile(const std::shared_ptr<FileTask>& job);
+  void ApplyLinksAndDirs();
   void Failed(const std::string& path, const std::string& error);
   bool Cancelled() const {
     return options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed);
   }
+  bool Unreachable() const { return has_unreachable_.load(std::memory_order_acquire); }
   void ReportProgress(bool force);
   uint32_t ModeOf(const tree::Node& node) const {
     return options_.restore_permissions ? node.mode : platform::kDefaultPermissions;
@@ -92,16 +185,41 @@ class RestoreRun {
   const RestoreOptions& options_;
   size_t threads_;
   BoundedExecutor executor_;
-  std::mutex mu_;
+  std::mutex mu_;  // failed_, unreachable_
   std::vector<FailedFile> failed_;
+  // The first 100050 (vault unreachable): no more requests after it.
+  std::optional<Status> unreachable_;
+  std::atomic<bool> has_unreachable_{false};
+  std::vector<Selection> selections_;
+  bool to_target_ = false;
+
+  // Counters: written by workers, read for progress.
   std::atomic<uint64_t> files_{0};
   std::atomic<uint64_t> bytes_{0};
+  std::atomic<uint64_t> unchanged_{0};
+  std::atomic<uint64_t> unchanged_bytes_{0};
   uint64_t skipped_existing_ = 0;
   uint64_t hardlinks_ = 0;
+  uint64_t files_total_ = 0;
   uint64_t bytes_total_ = 0;
+
+  // The plan of the current batch.
+  std::unordered_map<ObjectId, PlannedBlob, ObjectIdHash> planned_;
+  size_t batch_files_ = 0;
+  uint64_t batch_bytes_ = 0;
   std::vector<PendingDirAttrs> pending_dirs_;
   std::vector<PendingLink> pending_links_;
   std::map<std::string, LinkAnchor> anchors_;
+  // Names this job has given out, per folder: no two entries of one job
+  // ever get one name, whatever the policy.
+  std::map<const RestoreDir*, std::set<std::string>> claimed_;
+  // Folders above the items, by destination path, and those of them this
+  // job created under a target (they get the point's attributes at the end).
+  std::map<std::string, std::shared_ptr<RestoreDir>> parents_;
+  std::vector<PendingDirAttrs> created_parents_;
+  std::set<const RestoreDir*> cleaned_parents_;  // (all of them are kept in parents_)
+
+  std::mutex progress_mu_;
   Clock::time_point start_ = Clock::now();
   Clock::time_point last_progress_{};
 };
@@ -113,27 +231,98 @@ void RestoreRun::Failed(const std::string& path, const std::string& error) {
 
 void RestoreRun::ReportProgress(bool force) {
   if (!options_.progress) return;
+  std::unique_lock lock(progress_mu_, std::defer_lock);
+  if (force) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return;  // another thread is reporting right now
+  }
   auto now = Clock::now();
   if (!force && now - last_progress_ < std::chrono::milliseconds(200)) return;
   last_progress_ = now;
   Progress p;
-  p.files_done = files_;
-  p.bytes_done = bytes_;
+  p.files_done = files_ + unchanged_;
+  p.bytes_done = bytes_ + unchanged_bytes_;
   p.bytes_total = bytes_total_;
+  p.files_total = files_total_;
   p.elapsed_seconds = std::chrono::duration<double>(now - start_).count();
   options_.progress(p);
 }
 
-bool RestoreRun::ResolveName(RestoreDir& dir, const tree::Node& node, const std::string& display,
-                             std::string& name) {
-  Result<FileKind> existing = dir.Probe(name);
+bool RestoreRun::Claim(const RestoreDir& dir, const std::string& name) {
+  return claimed_[&dir].insert(name).second;
+}
+
+bool RestoreRun::Claimed(const RestoreDir& dir, const std::string& name) {
+  auto it = claimed_.find(&dir);
+  return it != claimed_.end() && it->second.count(name) != 0;
+}
+
+bool RestoreRun::HoldsContent(RestoreDir& dir, const std::string& name, const tree::Node& node) {
+  if (node.type != tree::NodeType::kFile) return false;
+  auto file = dir.OpenForRead(name);
+  if (!file.ok()) return false;
+  Result<platform::FileInfo> info = (*file)->Stat();
+  if (!info.ok() || info->kind != FileKind::kRegular || info->size != node.size ||
+      info->mtime_ns != node.mtime_ns) {
+    return false;
+  }
+  Bytes buffer;
+  uint64_t offset = 0;
+  for (const tree::ChunkRef& chunk : node.content) {
+    buffer.resize(chunk.size);
+    Result<size_t> got = (*file)->ReadAt(offset, buffer.data(), buffer.size());
+    if (!got.ok() || *got != chunk.size) return false;
+    auto mac = crypto::HmacSha256(repo_.keys().id_key, buffer);
+    if (!std::equal(mac.begin(), mac.end(), chunk.id.bytes.begin())) return false;
+    offset += chunk.size;
+  }
+  return offset == node.size;
+}
+
+bool RestoreRun::ResolveName(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
+                             const std::string& display, std::string& name, Destination& dest) {
+  dest = Destination::kFree;
+  // "name (restored)", "name (restored 2)", …: the first name nobody has,
+  // or a copy an interrupted run of this restore already finished.
+  auto copy_name = [&] {
+    for (int n = 1; n < 10000; ++n) {
+      std::string candidate =
+          name + (n == 1 ? " (restored)" : " (restored " + std::to_string(n) + ")");
+      if (Claimed(*dir, candidate)) continue;
+      Result<FileKind> taken = dir->Probe(candidate);
+      if (!taken.ok() && taken.status().code() == ErrorCode::kNotFound) {
+        name = candidate;
+        return Claim(*dir, name);
+      }
+      if (taken.ok() && *taken == FileKind::kRegular && HoldsContent(*dir, candidate, node)) {
+        name = candidate;
+        dest = Destination::kIdentical;
+        return Claim(*dir, name);
+      }
+    }
+    Failed(display, "no free name for a copy");
+    return false;
+  };
+  if (Claimed(*dir, name)) {
+    // Two entries of one job for one name (only names changed on the way
+    // can meet): the second is a copy, or refused; never a race.
+    if (options_.conflict == ConflictPolicy::kCreateCopy) return copy_name();
+    Failed(display, "another item of this restore already lands at this path; not restored");
+    return false;
+  }
+  Result<FileKind> existing = dir->Probe(name);
   if (!existing.ok()) {
-    if (existing.status().code() == ErrorCode::kNotFound) return true;
+    if (existing.status().code() == ErrorCode::kNotFound) return Claim(*dir, name);
     Failed(display, existing.status().ToString());
     return false;
   }
   bool node_is_dir = node.type == tree::NodeType::kDirectory;
-  if (node_is_dir && *existing == FileKind::kDirectory) return true;  // folders merge
+  if (node_is_dir && *existing == FileKind::kDirectory) return Claim(*dir, name);  // folders merge
+  if (*existing == FileKind::kRegular && HoldsContent(*dir, name, node)) {
+    dest = Destination::kIdentical;
+    return Claim(*dir, name);
+  }
   switch (options_.conflict) {
     case ConflictPolicy::kSkip:
       ++skipped_existing_;
@@ -144,40 +333,51 @@ bool RestoreRun::ResolveName(RestoreDir& dir, const tree::Node& node, const std:
         return false;
       }
       if (node_is_dir) {
-        Status st = dir.Remove(name);
+        // A file or link where the point has a folder: removed (a link is
+        // never followed), then the folder is created.
+        Status st = dir->Remove(name);
         if (!st.ok()) {
           Failed(display, st.ToString());
           return false;
         }
       }
-      return true;
+      dest = Destination::kReplace;
+      return Claim(*dir, name);
     case ConflictPolicy::kCreateCopy:
-      for (int n = 1; n < 10000; ++n) {
-        std::string candidate =
-            name + (n == 1 ? " (restored)" : " (restored " + std::to_string(n) + ")");
-        Result<FileKind> taken = dir.Probe(candidate);
-        if (!taken.ok() && taken.status().code() == ErrorCode::kNotFound) {
-          name = candidate;
-          return true;
-        }
-      }
-      Failed(display, "no free name for a copy");
-      return false;
+      return copy_name();
   }
   return false;
 }
 
-void RestoreRun::FinishFile(const std::shared_ptr<FileJob>& job) {
-  Status st = job->error.empty() ? job->file->Close() : Status::Ok();
-  if (job->error.empty() && st.ok()) {
-    st = job->dir->Rename(job->temp_name, job->final_name);
+void RestoreRun::RemoveLeftovers(RestoreDir& dir) {
+  Result<std::vector<platform::DirEntry>> entries = dir.List();
+  if (!entries.ok()) return;  // the restore itself reports what is wrong with the folder
+  for (const platform::DirEntry& e : *entries) {
+    if (e.kind == FileKind::kRegular && e.name.starts_with(kTempPrefix)) {
+      (void)dir.Remove(e.name);
+    }
   }
+}
+
+void RestoreRun::KeepIdentical(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
+                               const std::string& name, const std::string& display) {
+  Status st = dir->SetAttributes(name, ModeOf(node), node.mtime_ns, node.uid, node.gid, false);
+  if (!st.ok()) {
+    Failed(display, st.ToString());
+    return;
+  }
+  ++unchanged_;
+  unchanged_bytes_ += node.size;
+}
+
+void RestoreRun::FinishFile(const std::shared_ptr<FileTask>& job) {
+  Status st;
+  if (job->error.empty()) st = job->dir->Rename(job->temp_name, job->final_name);
   if (job->error.empty() && st.ok()) {
     st = job->dir->SetAttributes(job->final_name, ModeOf(job->node), job->node.mtime_ns,
                                  job->node.uid, job->node.gid, false);
   }
   if (!job->error.empty() || !st.ok()) {
-    if (job->error.empty()) (void)job->file->Close();
     (void)job->dir->Remove(job->temp_name);
     Failed(job->display, job->error.empty() ? st.ToString() : job->error);
     return;
@@ -185,22 +385,35 @@ void RestoreRun::FinishFile(const std::shared_ptr<FileJob>& job) {
   ++files_;
 }
 
-void RestoreRun::RestoreFile(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
-                             const std::string& name, const std::string& display) {
-  auto job = std::make_shared<FileJob>();
+void RestoreRun::ChunksWritten(const std::shared_ptr<FileTask>& job, const std::string& error,
+                               size_t chunks, uint64_t bytes) {
+  if (!error.empty()) {
+    std::lock_guard lock(job->mu);
+    if (job->error.empty()) job->error = error;
+  }
+  bytes_ += bytes;
+  if (job->remaining.fetch_sub(chunks) == chunks) FinishFile(job);
+}
+
+void RestoreRun::PlanFile(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
+                          const std::string& name, const std::string& display) {
+  auto job = std::make_shared<FileTask>();
   job->dir = dir;
   job->node = node;
   job->final_name = name;
   job->display = display;
-  job->temp_name = ".obrestore-" + ToHex(crypto::RandomBytes(8));
-  Result<std::unique_ptr<platform::WritableFile>> file = dir->CreateFile(job->temp_name, true);
-  if (!file.ok()) {
-    Failed(display, file.status().ToString());
-    return;
+  job->temp_name = kTempPrefix + ToHex(crypto::RandomBytes(8));
+  {
+    Result<std::unique_ptr<platform::WritableFile>> file = dir->CreateFile(job->temp_name, true);
+    if (!file.ok()) {
+      Failed(display, file.status().ToString());
+      return;
+    }
+    Status st = (*file)->Truncate(node.size);
+    Status closed = (*file)->Close();
+    if (st.ok()) st = closed;
+    if (!st.ok()) job->error = st.ToString();
   }
-  job->file = std::move(file).value();
-  Status st = job->file->Truncate(node.size);
-  if (!st.ok()) job->error = st.ToString();
   if (node.content.empty() || !job->error.empty()) {
     FinishFile(job);
     return;
@@ -208,30 +421,16 @@ void RestoreRun::RestoreFile(const std::shared_ptr<RestoreDir>& dir, const tree:
   job->remaining = node.content.size();
   uint64_t offset = 0;
   for (const tree::ChunkRef& chunk : node.content) {
-    executor_.Submit([this, job, chunk, offset] {
-      bool skip;
-      {
-        std::lock_guard lock(job->mu);
-        if (job->error.empty() && Cancelled()) job->error = "the job was stopped";
-        skip = !job->error.empty();
-      }
-      if (!skip) {
-        Result<Bytes> data = repo_.ReadBlob(chunk.id);
-        Status st = !data.ok() ? data.status()
-                    : data->size() != chunk.size
-                        ? Corrupt("chunk " + chunk.id.Hex() + " has the wrong size")
-                        : job->file->WriteAt(offset, *data);
-        if (!st.ok()) {
-          std::lock_guard lock(job->mu);
-          if (job->error.empty()) job->error = st.ToString();
-        } else {
-          bytes_ += chunk.size;
-        }
-      }
-      if (--job->remaining == 0) FinishFile(job);
-    });
+    PlannedBlob& blob = planned_[chunk.id];
+    if (blob.targets.empty()) {
+      blob.id = chunk.id;
+      blob.loc = repo_.index().Find(chunk.id);
+    }
+    blob.targets.push_back({job, offset});
     offset += chunk.size;
   }
+  ++batch_files_;
+  batch_bytes_ += node.size;
 }
 
 void RestoreRun::RestoreSymlink(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
@@ -249,7 +448,8 @@ void RestoreRun::RestoreSymlink(const std::shared_ptr<RestoreDir>& dir, const tr
 }
 
 void RestoreRun::RestoreDirectory(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
-                                  const std::string& rel, const std::string& display) {
+                                  const std::string& name, const std::string& rel,
+                                  const std::string& display) {
   if (!node.subtree) {
     Failed(display, "folder without a tree");
     return;
@@ -259,58 +459,197 @@ void RestoreRun::RestoreDirectory(const std::shared_ptr<RestoreDir>& dir, const 
     Failed(display, tree.status().ToString());
     return;
   }
-  Result<std::unique_ptr<RestoreDir>> sub = dir->OpenOrCreateSubdir(node.name);
+  Result<std::unique_ptr<RestoreDir>> sub = dir->OpenOrCreateSubdir(name);
   if (!sub.ok()) {
     Failed(display, sub.status().ToString());
     return;
   }
   std::shared_ptr<RestoreDir> subdir = std::move(sub).value();
+  RemoveLeftovers(*subdir);
   for (const tree::Node& child : tree->nodes) {
     RestoreNode(subdir, child, rel + "/" + child.name, JoinPath(display, child.name));
     ReportProgress(false);
   }
   pending_dirs_.push_back({subdir, node});
-  if (pending_dirs_.size() >= kMaxPendingDirs) ApplyPending();
+  MaybeFlush();
 }
 
 void RestoreRun::RestoreNode(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
                              const std::string& rel, const std::string& display) {
-  if (Cancelled()) return;
+  if (Cancelled() || Unreachable()) return;
   if (!tree::IsSafeName(node.name)) {
     Failed(display,
            Status(ErrorCode::kPathEscape, "unsafe name in recovery point; refused").ToString());
     return;
   }
   std::string name = node.name;
-  if (!ResolveName(*dir, node, display, name)) return;
+  Destination dest;
+  if (!ResolveName(dir, node, display, name, dest)) return;
   switch (node.type) {
-    case tree::NodeType::kDirectory: {
-      tree::Node renamed = node;
-      renamed.name = name;
-      RestoreDirectory(dir, renamed, rel, display);
+    case tree::NodeType::kDirectory:
+      RestoreDirectory(dir, node, name, rel, display);
       return;
-    }
     case tree::NodeType::kSymlink:
       RestoreSymlink(dir, node, name, display);
       return;
     case tree::NodeType::kFile:
+      if (node.link_count > 1 && node.hardlink_to.empty()) anchors_[rel] = {dir, name};
+      if (dest == Destination::kIdentical) {
+        KeepIdentical(dir, node, name, display);
+        return;
+      }
       if (!node.hardlink_to.empty()) {
         pending_links_.push_back({dir, name, node.hardlink_to, node, display});
         return;
       }
-      if (node.link_count > 1) anchors_[rel] = {dir, name};
-      RestoreFile(dir, node, name, display);
+      PlanFile(dir, node, name, display);
+      MaybeFlush();
       return;
   }
 }
 
-void RestoreRun::ApplyPending() {
+void RestoreRun::MaybeFlush() {
+  if (pending_dirs_.size() >= kMaxPendingDirs || batch_files_ >= kMaxBatchFiles ||
+      batch_bytes_ >= kMaxBatchBytes) {
+    Flush();
+  }
+}
+
+void RestoreRun::FetchRunNow(const FetchRun& run) {
+  Result<Bytes> raw = Status(ErrorCode::kCancelled, "the job was stopped");
+  if (Unreachable()) {
+    std::lock_guard lock(mu_);
+    raw = *unreachable_;
+  } else if (!Cancelled()) {
+    raw = repo_.ReadPackBytes(run.pack, run.type, run.offset, run.length);
+  }
+  if (!raw.ok() && raw.status().code() == ErrorCode::kServiceUnreachable) {
+    // The vault is gone (after the store's own retries): the job stops here
+    // rather than fail every file one by one; running it again resumes.
+    std::lock_guard lock(mu_);
+    if (!unreachable_) unreachable_ = raw.status();
+    has_unreachable_ = true;
+  }
+  // One file open at a time, kept while consecutive chunks go to it (the
+  // usual case: a file's chunks sit side by side in a pack), and closed
+  // before its chunks are counted, so a file is renamed and gets its times
+  // only when no handle to it is left.
+  struct Open {
+    std::shared_ptr<FileTask> job;
+    std::unique_ptr<platform::WritableFile> file;
+    size_t chunks = 0;
+    uint64_t bytes = 0;
+    std::string error;
+  } open;
+  auto release = [&] {
+    if (!open.job) return;
+    if (open.file) {
+      Status st = open.file->Close();
+      if (!st.ok() && open.error.empty()) open.error = st.ToString();
+    }
+    ChunksWritten(open.job, open.error, open.chunks, open.bytes);
+    open = Open{};
+  };
+  for (PlannedBlob* blob : run.blobs) {
+    Status blob_status = raw.status();
+    Bytes plain;
+    if (!raw.ok()) {
+      blob_status = raw.status().WithContext("pack " + run.pack);
+    } else if (blob->loc->offset - run.offset + uint64_t{blob->loc->length} > raw->size()) {
+      blob_status = Corrupt("pack " + run.pack + " is shorter than its index says");
+    } else {
+      Result<Bytes> opened = repo_.DecodeBlob(
+          blob->id, *blob->loc,
+          ByteView(*raw).subspan(blob->loc->offset - run.offset, blob->loc->length));
+      if (opened.ok()) {
+        plain = std::move(opened).value();
+      } else {
+        blob_status = opened.status();
+      }
+    }
+    for (ChunkTarget& target : blob->targets) {
+      if (open.job != target.file) {
+        release();
+        open.job = target.file;
+      }
+      ++open.chunks;
+      if (!blob_status.ok()) {
+        if (open.error.empty()) open.error = blob_status.ToString();
+        continue;
+      }
+      if (!open.error.empty() || !target.file->error.empty()) continue;
+      if (!open.file) {
+        auto file = target.file->dir->OpenForWrite(target.file->temp_name);
+        if (!file.ok()) {
+          open.error = file.status().ToString();
+          continue;
+        }
+        open.file = std::move(file).value();
+      }
+      Status st = open.file->WriteAt(target.offset, plain);
+      if (!st.ok()) {
+        open.error = st.ToString();
+        continue;
+      }
+      open.bytes += plain.size();
+    }
+    ReportProgress(false);
+  }
+  release();
+}
+
+void RestoreRun::FetchPlanned() {
+  // Group by pack, in pack offset order, and merge neighbours into runs.
+  std::map<uint32_t, std::vector<PlannedBlob*>> by_pack;
+  for (auto& [id, blob] : planned_) {
+    if (blob.loc == nullptr) {
+      for (ChunkTarget& target : blob.targets) {
+        ChunksWritten(target.file, "blob " + id.Hex() + " is not in the index", 1, 0);
+      }
+      blob.targets.clear();
+      continue;
+    }
+    by_pack[blob.loc->pack].push_back(&blob);
+  }
+  for (auto& [pack_number, blobs] : by_pack) {
+    std::sort(blobs.begin(), blobs.end(), [](const PlannedBlob* a, const PlannedBlob* b) {
+      return a->loc->offset < b->loc->offset;
+    });
+    const std::string& pack = repo_.index().pack_names()[pack_number];
+    auto run = std::make_shared<FetchRun>();
+    auto submit = [&] {
+      if (run->blobs.empty()) return;
+      executor_.Submit([this, run] { FetchRunNow(*run); });
+      run = std::make_shared<FetchRun>();
+    };
+    for (PlannedBlob* blob : blobs) {
+      uint64_t begin = blob->loc->offset;
+      uint64_t end = begin + blob->loc->length;
+      if (!run->blobs.empty() &&
+          (begin > run->offset + run->length + kMaxGap || end - run->offset > kMaxRun)) {
+        submit();
+      }
+      if (run->blobs.empty()) {
+        run->pack = pack;
+        run->type = blob->loc->type;
+        run->offset = begin;
+      }
+      run->length = std::max(run->length, end - run->offset);
+      run->blobs.push_back(blob);
+    }
+    submit();
+  }
   executor_.Drain();
+  planned_.clear();
+  batch_files_ = 0;
+  batch_bytes_ = 0;
+}
+
+void RestoreRun::ApplyLinksAndDirs() {
   // Hard links need their first name finished; a first name not restored in
   // this job makes the link a copy.
   std::vector<PendingLink> links = std::move(pending_links_);
   pending_links_.clear();
-  bool copies = false;
   for (PendingLink& link : links) {
     auto it = anchors_.find(link.target_rel);
     if (it != anchors_.end()) {
@@ -322,60 +661,208 @@ void RestoreRun::ApplyPending() {
         continue;
       }
     }
-    RestoreFile(link.dir, link.node, link.name, link.display);
-    copies = true;
+    PlanFile(link.dir, link.node, link.name, link.display);
   }
-  if (copies) executor_.Drain();
+  if (!planned_.empty()) FetchPlanned();
   // Folders last, innermost first: creating and renaming entries changes a
   // folder's mtime, and a read-only mode would stop the writes.
   for (PendingDirAttrs& d : pending_dirs_) {
     Status st = d.dir->SetOwnAttributes(ModeOf(d.node), d.node.mtime_ns, d.node.uid, d.node.gid);
     if (!st.ok()) Failed(d.node.name, st.ToString());
+    claimed_.erase(d.dir.get());
   }
   pending_dirs_.clear();
 }
 
-Result<RestoreReport> RestoreRun::Run() {
-  OB_ASSIGN_OR_RETURN(NamedRecoveryPoint point, repo_.FindRecoveryPoint(options_.point));
-  std::vector<std::string> items = options_.items;
-  if (items.empty()) {
-    items = point.point.paths;
-    bytes_total_ = point.point.stats.bytes_scanned;
-  }
-  platform::Env& env = repo_.env();
-  for (const std::string& item : items) {
-    std::vector<std::string> parts = SplitPath(item);
-    std::string item_path = "/";
-    for (const auto& p : parts) item_path = JoinPath(item_path, p);
-    OB_ASSIGN_OR_RETURN(tree::Node node, FindNode(repo_, point.point.tree, item_path));
-    std::string rel;
-    for (const auto& p : parts) rel += (rel.empty() ? "" : "/") + p;
-    // The destination folder: the target, or the item's original parent.
-    std::string dest =
-        options_.target ? *options_.target : item_path.substr(0, item_path.rfind('/'));
-    if (dest.empty()) dest = "/";
-    OB_ASSIGN_OR_RETURN(auto root, env.OpenRestoreRoot(dest, true));
-    std::shared_ptr<RestoreDir> root_dir = std::move(root);
-    if (parts.empty()) {
-      // The whole recovery point: its top-level folders go under the target.
-      OB_ASSIGN_OR_RETURN(tree::Tree top, repo_.ReadTree(*node.subtree));
-      for (const auto& child : top.nodes) {
-        RestoreNode(root_dir, child, child.name, JoinPath(dest, child.name));
+void RestoreRun::Flush() {
+  FetchPlanned();
+  ApplyLinksAndDirs();
+  ReportProgress(false);
+}
+
+Result<std::vector<Selection>> RestoreRun::Selections(const NamedRecoveryPoint& point) const {
+  std::vector<Selection> out;
+  for (const std::string& item :
+       EffectiveItems(options_.items.empty() ? point.point.paths : options_.items)) {
+    Selection sel;
+    sel.parts = SplitPath(item);
+    for (const std::string& part : sel.parts) {
+      if (part == "." || part == "..") {
+        return InvalidArgument("'" + item + "': a recovery point path has no '.' or '..'");
       }
-    } else {
-      RestoreNode(root_dir, node, rel, JoinPath(dest, node.name));
+    }
+    sel.rel = JoinParts(sel.parts, sel.parts.size());
+    out.push_back(std::move(sel));
+  }
+  return out;
+}
+
+bool RestoreRun::InSelection(const std::string& rel) const {
+  for (const Selection& sel : selections_) {
+    if (rel == sel.rel || sel.rel.empty() ||
+        (rel.size() > sel.rel.size() && rel.starts_with(sel.rel) && rel[sel.rel.size()] == '/')) {
+      return true;
     }
   }
-  ApplyPending();
+  return false;
+}
+
+void RestoreRun::CountTotals(const tree::Node& node, const std::string& rel) {
+  switch (node.type) {
+    case tree::NodeType::kFile:
+      ++files_total_;
+      // A second name of a hard link restored in this job is a link, no bytes.
+      if (node.hardlink_to.empty() || !InSelection(node.hardlink_to)) bytes_total_ += node.size;
+      return;
+    case tree::NodeType::kSymlink:
+      ++files_total_;
+      return;
+    case tree::NodeType::kDirectory: {
+      if (!node.subtree) return;
+      Result<tree::Tree> tree = repo_.ReadTree(*node.subtree);
+      if (!tree.ok()) return;  // reported when the folder is restored
+      for (const tree::Node& child : tree->nodes) {
+        CountTotals(child, rel.empty() ? child.name : rel + "/" + child.name);
+      }
+      return;
+    }
+  }
+}
+
+Result<std::shared_ptr<RestoreDir>> RestoreRun::OpenParent(const ObjectId& root,
+                                                           const Selection& sel,
+                                                           std::string& display) {
+  platform::Env& env = repo_.env();
+  const std::vector<std::string>& parts = sel.parts;
+  // At the original place a Windows path starts at its drive's root; below
+  // a target the drive is a folder like any other.
+  size_t first = 0;
+  std::string root_path;
+  if (to_target_) {
+    root_path = *options_.target;
+  } else if (!parts.empty() && IsDrive(parts[0])) {
+    root_path = parts[0] + "/";
+    first = 1;
+  } else {
+    root_path = "/";
+  }
+  std::string key = root_path;
+  auto cached = parents_.find(key);
+  std::shared_ptr<RestoreDir> dir;
+  if (cached != parents_.end()) {
+    dir = cached->second;
+  } else {
+    OB_ASSIGN_OR_RETURN(auto opened, env.OpenRestoreRoot(root_path, to_target_));
+    dir = std::move(opened);
+    parents_[key] = dir;
+  }
+  display = root_path;
+  // The point's nodes along the way, for the attributes of folders created.
+  tree::Node node;
+  node.type = tree::NodeType::kDirectory;
+  node.subtree = root;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    std::optional<tree::Node> next;
+    if (node.subtree) {
+      Result<tree::Tree> t = repo_.ReadTree(*node.subtree);
+      if (t.ok()) {
+        for (const tree::Node& n : t->nodes) {
+          if (n.name == parts[i]) next = n;
+        }
+      }
+    }
+    if (i < first) {
+      if (next) node = *next;
+      continue;
+    }
+    std::string name = to_target_ && IsDrive(parts[i]) ? parts[i].substr(0, 1) : parts[i];
+    display = JoinPath(display, name);
+    key += "/" + name;
+    cached = parents_.find(key);
+    if (cached != parents_.end()) {
+      dir = cached->second;
+    } else {
+      Result<FileKind> kind = dir->Probe(name);
+      bool created = !kind.ok() && kind.status().code() == ErrorCode::kNotFound;
+      if (!kind.ok() && !created) return kind.status();
+      if (kind.ok() && *kind != FileKind::kDirectory) {
+        return Status(ErrorCode::kPathEscape,
+                      "'" + display + "' is " +
+                          (*kind == FileKind::kSymlink ? "a link (symlink, junction or mount point)"
+                                                       : "not a folder") +
+                          " where the recovery point has a folder; a restore never follows "
+                          "links: move it away, or restore to another folder (--target)");
+      }
+      OB_ASSIGN_OR_RETURN(auto sub, dir->OpenOrCreateSubdir(name));
+      dir = std::move(sub);
+      parents_[key] = dir;
+      if (created && next) created_parents_.push_back({dir, *next});
+    }
+    if (next) node = *next;
+  }
+  return dir;
+}
+
+Result<RestoreReport> RestoreRun::Run() {
+  OB_ASSIGN_OR_RETURN(NamedRecoveryPoint point, repo_.FindRecoveryPoint(options_.point));
+  to_target_ = options_.target.has_value();
+  OB_ASSIGN_OR_RETURN(selections_, Selections(point));
+  // Every item first: a missing one fails the job before anything is
+  // written, and the totals are known before the first byte.
+  std::vector<tree::Node> nodes;
+  for (const Selection& sel : selections_) {
+    std::string item_path = "/" + sel.rel;
+    OB_ASSIGN_OR_RETURN(tree::Node node, FindNode(repo_, point.point.tree, item_path));
+    CountTotals(node, sel.rel);
+    nodes.push_back(std::move(node));
+  }
+  ReportProgress(true);
+  for (size_t i = 0; i < selections_.size() && !Cancelled(); ++i) {
+    const Selection& sel = selections_[i];
+    std::string parent_display;
+    Result<std::shared_ptr<RestoreDir>> parent = OpenParent(point.point.tree, sel, parent_display);
+    std::string display = JoinPath(parent_display, sel.parts.empty() ? "" : sel.parts.back());
+    if (!parent.ok()) {
+      Failed(display, parent.status().ToString());
+      continue;
+    }
+    if (sel.parts.empty()) {
+      // The whole tree (an item "/"): its top-level entries under the root.
+      Result<tree::Tree> top = repo_.ReadTree(*nodes[i].subtree);
+      if (!top.ok()) return top.status();
+      for (const tree::Node& child : top->nodes) {
+        std::string name = to_target_ && IsDrive(child.name) ? child.name.substr(0, 1) : child.name;
+        tree::Node renamed = child;
+        renamed.name = name;
+        RestoreNode(*parent, renamed, child.name, JoinPath(parent_display, name));
+      }
+      continue;
+    }
+    if (cleaned_parents_.insert(parent->get()).second) RemoveLeftovers(**parent);
+    RestoreNode(*parent, nodes[i], sel.rel, display);
+  }
+  Flush();
+  // Folders this job created above the items under a target, innermost first.
+  for (auto it = created_parents_.rbegin(); it != created_parents_.rend(); ++it) {
+    Status st =
+        it->dir->SetOwnAttributes(ModeOf(it->node), it->node.mtime_ns, it->node.uid, it->node.gid);
+    if (!st.ok()) Failed(it->node.name, st.ToString());
+  }
   ReportProgress(true);
   if (Cancelled()) {
     return Status(ErrorCode::kCancelled, "the job was stopped (obctl job stop) after " +
                                              std::to_string(files_) + " files");
   }
+  if (Unreachable()) {
+    return unreachable_->WithContext(
+        "the vault went away after " + std::to_string(files_ + unchanged_) +
+        " files were restored; run the same restore again to finish it");
+  }
   RestoreReport report;
   report.point_id = point.id;
   report.files = files_;
   report.bytes = bytes_;
+  report.unchanged = unchanged_;
   report.skipped_existing = skipped_existing_;
   report.hardlinks = hardlinks_;
   report.failed_files = std::move(failed_);
@@ -384,6 +871,37 @@ Result<RestoreReport> RestoreRun::Run() {
 }
 
 }  // namespace
+
+std::vector<std::string> EffectiveItems(const std::vector<std::string>& items) {
+  // Sorted by components, so a folder comes right before what is inside it.
+  std::vector<std::pair<std::vector<std::string>, std::string>> sorted;
+  for (const std::string& item : items) sorted.emplace_back(SplitPath(item), item);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  const std::vector<std::string>* outer = nullptr;
+  for (const auto& [parts, item] : sorted) {
+    if (outer != nullptr && outer->size() <= parts.size() &&
+        std::equal(outer->begin(), outer->end(), parts.begin())) {
+      continue;
+    }
+    outer = &parts;
+    out.push_back(item);
+  }
+  return out;
+}
+
+std::string RestoreDestination(const std::optional<std::string>& target, const std::string& item) {
+  return target ? RestoredPath(*target, item) : item;
+}
+
+std::string RestoredPath(const std::string& target, const std::string& point_path) {
+  std::string out = target;
+  for (const std::string& part : SplitPath(point_path)) {
+    out = JoinPath(out, IsDrive(part) ? part.substr(0, 1) : part);
+  }
+  return out;
+}
 
 Result<tree::Node> FindNode(Repository& repo, const ObjectId& root, const std::string& path) {
   tree::Node node;

@@ -15,7 +15,7 @@ pass "full backup completed ($P1)"
 
 # Whole recovery point to an alternate folder.
 obctl recover --point "$P1" --target "$WORK/r1" > /dev/null
-compare_trees "$SRC" "$WORK/r1/source" || fail "restore differs from source"
+compare_trees "$SRC" "$WORK/r1$SRC" || fail "restore differs from source"
 pass "alternate-location restore matches content and metadata"
 
 # Listing.
@@ -43,25 +43,25 @@ out=$(obctl --json backup start --include "$SRC")
 P3=$(json_field recovery_point <<<"$out")
 [ "$(json_field bytes_read <<<"$out")" -lt 100 ] || fail "incremental read too much: $out"
 obctl recover --point "$P3" --target "$WORK/r3" > /dev/null
-compare_trees "$SRC" "$WORK/r3/source" || fail "restore of third point differs"
+compare_trees "$SRC" "$WORK/r3$SRC" || fail "restore of third point differs"
 obctl recover --point "${P1:0:8}" --target "$WORK/r1b" > /dev/null
-compare_trees "$WORK/source-at-p1" "$WORK/r1b/source" || fail "old point changed"
+compare_trees "$WORK/source-at-p1" "$WORK/r1b$SRC" || fail "old point changed"
 pass "incremental backup; old and new points restore exactly"
 
 # One item to another folder.
 obctl recover --point latest --item "$SRC/ünïcödé 目录/файл.txt" --target "$WORK/one" > /dev/null
-cmp "$SRC/ünïcödé 目录/файл.txt" "$WORK/one/файл.txt" || fail "single item"
+cmp "$SRC/ünïcödé 目录/файл.txt" "$WORK/one$SRC/ünïcödé 目录/файл.txt" || fail "single item"
 pass "single item restore"
 
 # Conflicts: skip keeps, create-copy adds beside, overwrite replaces.
-T=$WORK/r3/source
+T=$WORK/r3$SRC
 printf 'local edit' > "$T/text.txt"
-obctl recover --point latest --item "$SRC/text.txt" --target "$T" --skip > /dev/null
+obctl recover --point latest --item "$SRC/text.txt" --target "$WORK/r3" --skip > /dev/null
 [ "$(cat "$T/text.txt")" = "local edit" ] || fail "--skip replaced the file"
-obctl recover --point latest --item "$SRC/text.txt" --target "$T" --create-copy > /dev/null
+obctl recover --point latest --item "$SRC/text.txt" --target "$WORK/r3" --create-copy > /dev/null
 [ "$(cat "$T/text.txt")" = "local edit" ] || fail "--create-copy replaced the file"
 cmp "$SRC/text.txt" "$T/text.txt (restored)" || fail "--create-copy copy differs"
-obctl recover --point latest --item "$SRC/text.txt" --target "$T" --overwrite > /dev/null
+obctl recover --point latest --item "$SRC/text.txt" --target "$WORK/r3" --overwrite > /dev/null
 cmp "$SRC/text.txt" "$T/text.txt" || fail "--overwrite did not restore"
 pass "conflict policies skip, create-copy, overwrite"
 

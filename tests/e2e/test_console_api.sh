@@ -86,8 +86,26 @@ out=$(api POST /api/recover "{\"point\":\"$point\",\"items\":[\"$SRC\"],\"target
 rid=$(field '["job"]["id"]' <<<"$out")
 [ "$(wait_job "$rid")" = Completed ] || fail "recovery job: $(api GET "/api/jobs/$rid")"
 [ "$(api GET /api/jobs | field '[0]["type"]')" = Recovery ] || fail "recovery not in the job list"
-diff -r "$SRC" "$WORK/restored/data" || fail "recovered files differ"
+diff -r "$SRC" "$WORK/restored$SRC" || fail "recovered files differ"
 pass "recovery from the console runs as an engine job ($rid) and restores the files"
+
+# Two items of one name and a folder with a file inside it: the
+# confirmation's destinations come from the engine, and the recovery puts
+# each item there, once.
+items="[\"$SRC/f1.bin\",\"$SRC/sub/note.txt\",\"$SRC/sub\"]"
+out=$(api POST /api/recover/destinations "{\"items\":$items,\"target\":\"$WORK/layout\"}")
+[ "$(status_of <<<"$out")" = 200 ] || fail "destinations: $out"
+[ "$(field '["destinations"][1]["path"]' <<<"$out")" = "$WORK/layout$SRC/sub" ] ||
+  fail "destinations: $out"
+[ "$(field '["destinations"].__len__()' <<<"$out")" = 2 ] || fail "the file inside the folder listed: $out"
+out=$(api POST /api/recover "{\"point\":\"$point\",\"items\":$items,\"target\":\"$WORK/layout\",\"conflict\":\"copy\",\"restore_permissions\":true}")
+rid=$(field '["job"]["id"]' <<<"$out")
+[ "$(wait_job "$rid")" = Completed ] || fail "layout recovery: $(api GET "/api/jobs/$rid")"
+cmp "$SRC/f1.bin" "$WORK/layout$SRC/f1.bin" || fail "f1.bin not at its path"
+cmp "$SRC/sub/note.txt" "$WORK/layout$SRC/sub/note.txt" || fail "note.txt not at its path"
+[ "$(find "$WORK/layout" -type f | wc -l)" = 2 ] || fail "extra copies: $(find "$WORK/layout" -type f)"
+[ "$(api GET "/api/jobs/$rid" | field '["job"]["files"]')" = 2 ] || fail "job counts: $(api GET "/api/jobs/$rid")"
+pass "console recovery: destinations from the engine, every item at its own path, once"
 
 # A recovery is the engine's one job: a backup waits (409), Stop stops it.
 # Throttled to the minimum (64 KiB/s, reads too) so it is still running.

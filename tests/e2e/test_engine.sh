@@ -143,5 +143,5 @@ if find "$WORK/stopped-restore" -name '.obrestore-*' 2> /dev/null | grep -q .; t
   fail "a stopped recovery left temporary files"
 fi
 obctl recover --point latest --target "$WORK/full-restore" > /dev/null || fail "recovery after a stop"
-cmp "$SRC/large6.bin" "$WORK/full-restore/data/large6.bin" || fail "recovered bytes"
+cmp "$SRC/large6.bin" "$WORK/full-restore$SRC/large6.bin" || fail "recovered bytes"
 pass "job stop ends a recovery Cancelled; no temporary files left; a new recovery completes"

@@ -25,7 +25,7 @@ printf 'a different passphrase entirely\n' > "$WORK/other"
 expect_fail "34506" obctl register --vault "$WORK/vault" --passphrase-file "$WORK/other"
 diff -r "$WORK/vault" "$WORK/vault-before" > /dev/null || fail "refused registration changed the vault"
 expect_fail "34506" obctl recover --point latest --target "$WORK/r" --passphrase-file "$WORK/other"
-[ ! -e "$WORK/r/src" ] || fail "wrong passphrase restored something"
+[ ! -e "$WORK/r$SRC" ] || fail "wrong passphrase restored something"
 out=$(obctl register --vault "$WORK/vault" --passphrase-file "$WORK/other" 2>&1) || true
 grep -q "what to do: Enter the passphrase the backups were made with" <<<"$out" ||
   fail "a catalogue error names the action to take, got: $out"
@@ -51,7 +51,7 @@ printf 'the new passphrase is long enough\n' > "$WORK/newpass"
 obctl passphrase change --new-passphrase-file "$WORK/newpass" > /dev/null
 expect_fail "34506" obctl recover --point latest --target "$WORK/r" --passphrase-file "$PASS_FILE"
 obctl recover --point latest --target "$WORK/r" --passphrase-file "$WORK/newpass" > /dev/null
-cmp "$SRC/big.bin" "$WORK/r/src/big.bin" || fail "restore after passphrase change"
+cmp "$SRC/big.bin" "$WORK/r$SRC/big.bin" || fail "restore after passphrase change"
 rm -rf "$WORK/r"
 pass "passphrase change rewraps the key"
 
@@ -84,11 +84,15 @@ cp "$PACK" "$WORK/pack.bak"
 printf '\xff' | dd of="$PACK" bs=1 seek=1000 conv=notrunc status=none
 out=$(obctl verify 2>&1) && fail "verify missed the damage"
 grep -q "$(basename "$PACK")" <<<"$out" || fail "verify did not name the pack: $out"
-cp "$WORK/good/src/big.bin" "$WORK/big.good"
+# A file in the target that differs from the point, and the others missing
+# (a file identical to the point is kept without reading the vault).
+printf 'local edit' >> "$WORK/good$SRC/big.bin"
+find "$WORK/good$SRC" -type f ! -name big.bin -delete
+cp "$WORK/good$SRC/big.bin" "$WORK/big.good"
 out=$(obctl recover --point latest --target "$WORK/good" --overwrite 2>&1) && fail "restore missed the damage"
 grep -q "$(basename "$PACK")" <<<"$out" || fail "restore did not name the pack: $out"
-cmp "$WORK/big.good" "$WORK/good/src/big.bin" || fail "restore damaged an existing good file"
-cmp "$SRC/docs/d7.txt" "$WORK/good/src/docs/d7.txt" || fail "undamaged files not restored"
+cmp "$WORK/big.good" "$WORK/good$SRC/big.bin" || fail "restore damaged an existing good file"
+cmp "$SRC/docs/d7.txt" "$WORK/good$SRC/docs/d7.txt" || fail "undamaged files not restored"
 cp "$WORK/pack.bak" "$PACK"
 obctl verify > /dev/null || fail "verify after repair"
 pass "damaged pack named by verify and restore; existing files kept"
@@ -119,7 +123,7 @@ for delay in 0.05 0.2 0.4; do
 done
 obctl backup start --include "$SRC" > /dev/null
 obctl recover --point latest --target "$WORK/after-kill" > /dev/null
-cmp "$SRC/docs/r40.bin" "$WORK/after-kill/src/docs/r40.bin" || fail "backup after kill"
+cmp "$SRC/docs/r40.bin" "$WORK/after-kill$SRC/docs/r40.bin" || fail "backup after kill"
 points_after=$(obctl --json recovery list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$points_after" -gt "$points_before" ] || fail "no new recovery point after kill"
 pass "killed backups leave the vault verifiable; the next backup completes"

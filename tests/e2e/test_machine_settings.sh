@@ -35,7 +35,7 @@ obctl backup start --include "$SRC" > /dev/null
 grep -q "Bandwidth throttling: .* now 4 MiB/s" "$OBAGENT_STATE_DIR/logs/cbengine.log" ||
   fail "the backup did not log the throttle rate in force"
 obctl recover --point latest --target "$WORK/r1" > /dev/null
-cmp "$SRC/f6.bin" "$WORK/r1/data/f6.bin" || fail "restore with throttling"
+cmp "$SRC/f6.bin" "$WORK/r1$SRC/f6.bin" || fail "restore with throttling"
 obctl machine-setting set --no-throttle > /dev/null
 [ "$(setting "['throttle']['enabled']")" = False ] || fail "--no-throttle"
 pass "throttling is stored, applied to backup and restore (rate logged), and turned off"
@@ -58,7 +58,7 @@ obctl machine-setting set --scratch-location "$WORK/scratch2" > /dev/null
 echo changed > "$SRC/f1.bin"
 obctl backup start --include "$SRC" > /dev/null
 obctl recover --point latest --target "$WORK/r2" > /dev/null
-cmp "$SRC/f1.bin" "$WORK/r2/data/f1.bin" || fail "restore after the scratch move"
+cmp "$SRC/f1.bin" "$WORK/r2$SRC/f1.bin" || fail "restore after the scratch move"
 pass "scratch move: key and caches moved, backup and restore go on"
 
 # Killed at random moments, a move leaves an agent that works with one of

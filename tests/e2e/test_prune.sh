@@ -39,7 +39,7 @@ check_points() {
     [ -d "$COPIES/$id" ] || fail "unknown recovery point $id after $what"
     rm -rf "$WORK/restore"
     obctl recover --point "$id" --target "$WORK/restore" > /dev/null || fail "restore of $id after $what"
-    compare_trees "$COPIES/$id" "$WORK/restore/src" > /dev/null || fail "point $id differs after $what"
+    compare_trees "$COPIES/$id" "$WORK/restore$SRC" > /dev/null || fail "point $id differs after $what"
     n=$((n + 1))
   done
   [ "$n" -ge 1 ] || fail "no recovery point left after $what"

@@ -59,11 +59,12 @@ after=$(sha256sum < "$SRC/zz-hot.bin")
 pass "backup of a btrfs subvolume read a snapshot (job: snapshot=btrfs, no warnings)"
 
 obctl recover --point latest --target "$WORK/restored" > /dev/null
-R=$WORK/restored/data
+R=$WORK/restored$SRC
 [ "$(sha256sum < "$R/zz-hot.bin")" = "$before" ] || fail "the point holds the rewritten file"
 [ -f "$R/zz-deleted.txt" ] || fail "a file deleted after the snapshot is missing from the point"
 [ ! -e "$R/zz-added.txt" ] || fail "a file added after the snapshot is in the point"
-[ ! -e "$WORK/restored$SRC" ] || fail "the point recorded snapshot paths"
+[ "$(cd "$WORK/restored" && find . -name zz-hot.bin)" = ".$SRC/zz-hot.bin" ] ||
+  fail "the point recorded snapshot paths"
 obctl --json recovery items --point latest "$SRC" | grep -q "zz-hot.bin" ||
   fail "the point is not browsable under the original path"
 pass "the point holds the files as they were when the job started, under their original paths"

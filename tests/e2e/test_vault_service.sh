@@ -86,7 +86,7 @@ pass "proxy: 407 refused with 100050; registration through an authenticating pro
 [ "$(stat -c %a "$WORK/state-a/agent.json")" = 600 ] || fail "machine secret readable by others"
 A backup start --include "$SRC" > /dev/null
 A recover --point latest --target "$WORK/r1" > /dev/null
-compare_trees "$SRC" "$WORK/r1/src" || fail "restore through vaultd differs"
+compare_trees "$SRC" "$WORK/r1$SRC" || fail "restore through vaultd differs"
 A verify > /dev/null || fail "verify through vaultd"
 pass "register, backup, restore and verify through vaultd ($BACKEND backend)"
 
@@ -138,12 +138,12 @@ printf 'machine b has its own passphrase\n' > "$WORK/pass-b"
 B register --vault-credentials "$WORK/creds2.xml" --passphrase-file "$WORK/pass-b" > /dev/null
 expect_fail 34506 B recover --source-machine obhost-a --vault-credentials "$WORK/creds2.xml" \
   --passphrase-file "$WORK/pass-b" --point latest --target "$WORK/alt-bad"
-[ ! -e "$WORK/alt-bad/src" ] || fail "wrong passphrase recovered something"
+[ ! -e "$WORK/alt-bad$SRC" ] || fail "wrong passphrase recovered something"
 B recovery list --source-machine obhost-a --vault-credentials "$WORK/creds2.xml" \
   --passphrase-file "$PASS_FILE" | grep -q "$SRC" || fail "alternate recovery list"
 B recover --source-machine obhost-a --vault-credentials "$WORK/creds2.xml" \
   --passphrase-file "$PASS_FILE" --point latest --target "$WORK/alt" > /dev/null
-compare_trees "$SRC" "$WORK/alt/src" || fail "alternate-machine restore differs"
+compare_trees "$SRC" "$WORK/alt$SRC" || fail "alternate-machine restore differs"
 pass "alternate-machine recovery with the source passphrase; refused without it"
 
 # Instant Restore of the other machine's point: chunks streamed from vaultd.
@@ -165,8 +165,39 @@ kill -9 "$VPID"; wait "$VPID" 2>/dev/null || true
 expect_fail 100050 A backup start --include "$SRC"
 start_vaultd
 A recover --point latest --item "$SRC/text.txt" --target "$WORK/after-restart" > /dev/null
-cmp "$SRC/text.txt" "$WORK/after-restart/text.txt" || fail "data after vaultd restart"
+cmp "$SRC/text.txt" "$WORK/after-restart$SRC/text.txt" || fail "data after vaultd restart"
 pass "vault unreachable: 100050; after kill -9 and restart nothing is lost"
+
+# vaultd goes away in the middle of a restore (throttled to 4 MiB/s so the
+# restore is still running): the restore fails with 100050 and writes no
+# half file under a real name; run again once vaultd is back, it keeps
+# what was finished and completes.
+mkdir -p "$WORK/data/mid"
+for i in $(seq 1 24); do head -c 1000000 /dev/urandom > "$WORK/data/mid/m$i.bin"; done
+A backup start --include "$WORK/data/mid" > /dev/null
+A machine-setting set --work-day all --start-work-hour 00:00 --end-work-hour 24:00 \
+  --work-hour-bandwidth 4MB/s --non-work-hour-bandwidth 4MB/s > /dev/null
+A recover --point latest --target "$WORK/mid" > "$WORK/mid.log" 2>&1 &
+rpid=$!
+for _ in $(seq 1 1000); do
+  [ "$( (find "$WORK/mid" -name 'm*.bin' 2> /dev/null || true) | wc -l)" -ge 4 ] && break
+  sleep 0.01
+done
+kill -9 "$VPID"; wait "$VPID" 2>/dev/null || true
+rc=0; wait "$rpid" || rc=$?
+[ "$rc" -ne 0 ] || fail "the restore did not notice vaultd was gone"
+grep -q 100050 "$WORK/mid.log" || fail "restore without vaultd: $(cat "$WORK/mid.log")"
+for f in "$WORK/mid$WORK/data/mid"/m*.bin; do
+  cmp -s "$f" "$WORK/data/mid/$(basename "$f")" || fail "a half-written file under its real name: $f"
+done
+start_vaultd
+A machine-setting set --no-throttle > /dev/null
+out=$(A --json recover --point latest --target "$WORK/mid")
+[ "$(json_field state <<<"$out")" = Completed ] || fail "restore after vaultd came back: $out"
+[ "$(json_field unchanged <<<"$out")" -ge 4 ] || fail "finished files were fetched again: $out"
+compare_trees "$WORK/data/mid" "$WORK/mid$WORK/data/mid" || fail "resumed restore differs"
+! find "$WORK/mid" -name '.obrestore-*' | grep -q . || fail "temporary files left"
+pass "vaultd gone mid-restore: 100050, no half file; run again it keeps what was done and completes"
 
 # The 51st machine of a vault is refused (50 registered through the API).
 KEK_A=$WORK/state-a/scratch/OnlineBackup.KEK
@@ -198,6 +229,6 @@ if [ "$BACKEND" = azure ]; then
   A verify > /dev/null || fail "vault damaged by the storage outage"
   A backup start --include "$SRC" > /dev/null || fail "backup after the outage"
   A recover --point latest --target "$WORK/after-outage" > /dev/null
-  compare_trees "$SRC" "$WORK/after-outage/src" || fail "restore after the outage"
+  compare_trees "$SRC" "$WORK/after-outage$SRC" || fail "restore after the outage"
   pass "storage outage mid-backup: clean failure (rc $rc), earlier points verify, next backup completes"
 fi

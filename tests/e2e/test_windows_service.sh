@@ -94,6 +94,6 @@ grep -q "no Volume Shadow Copy Service" "$WORK/backup.out" ||
 pass "obctl.exe backed up to vaultd (no VSS under Wine: read live, and said so)"
 
 W recover --point latest --target "$(winpath "$WORK/restored")" > /dev/null || fail "obctl.exe recover"
-cmp "$SRC/f2.bin" "$WORK/restored/data/f2.bin" || fail "restored bytes differ"
-cmp "$SRC/sub/note.txt" "$WORK/restored/data/sub/note.txt" || fail "restored note differs"
+cmp "$SRC/f2.bin" "$WORK/restored/Z$SRC/f2.bin" || fail "restored bytes differ"
+cmp "$SRC/sub/note.txt" "$WORK/restored/Z$SRC/sub/note.txt" || fail "restored note differs"
 pass "the backups restore byte for byte with obctl.exe"

@@ -15,9 +15,11 @@ struct Progress {
   uint64_t files_done = 0;
   uint64_t bytes_done = 0;
   uint64_t bytes_total = 0;  // 0 when unknown (first backup)
+  uint64_t files_total = 0;  // 0 when unknown
   double elapsed_seconds = 0;
 };
-// Called from the job's own thread a few times a second.
+// Called a few times a second, from one of the job's threads at a time
+// (never from two at once).
 using ProgressFn = std::function<void(const Progress&)>;
 
 // A file a job could not process. The job goes on without it and ends

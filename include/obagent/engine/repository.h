@@ -60,6 +60,13 @@ class Repository {
 
   // Reads, authenticates, decompresses and checks the id of one blob.
   Result<Bytes> ReadBlob(const ObjectId& id);
+  // The two halves of ReadBlob, for readers that fetch many blobs of a pack
+  // with one request (restore): the raw bytes [offset, offset+length) of a
+  // pack (tree packs come from the cache), and one blob's sealed bytes
+  // opened, decompressed and checked against its id. Thread-safe.
+  Result<Bytes> ReadPackBytes(const std::string& pack, pack::BlobType type, uint64_t offset,
+                              uint64_t length);
+  Result<Bytes> DecodeBlob(const ObjectId& id, const index::Location& loc, ByteView sealed) const;
   Result<tree::Tree> ReadTree(const ObjectId& id);
 
   // Uploads a finished pack (staged in scratch first when staging_dir is set).
@@ -77,8 +84,6 @@ class Repository {
   Result<std::vector<std::string>> ListPacks();
 
  private:
-  Result<Bytes> ReadPackRange(const std::string& pack, const index::Location& loc);
-
   storage::BlobStore& store_;
   keys::KeySet keys_;
   std::string cache_dir_;

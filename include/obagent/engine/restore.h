@@ -1,9 +1,30 @@
 // The restore job: recreate chosen items of a recovery point, at their
-// original place or under another folder. Each file is written to a
-// temporary name beside its destination and renamed into place only once
-// all of its chunks were authenticated, so a corrupt or missing object never
-// replaces a good file; every write goes through platform::RestoreDir, which
-// refuses to follow symlinks, so nothing lands outside the target.
+// original place or under another folder.
+//
+// Where things land: at the original place each item goes back to its own
+// path; under a target folder each item keeps its whole path below the
+// target (RestoredPath: /home/me/a.txt -> <target>/home/me/a.txt, C:/data ->
+// <target>/C/data), so two items of one point can never meet at one path,
+// an item lands where a whole-point restore would put it, and selecting a
+// folder together with something inside it restores that once.
+//
+// Safety: every folder from the root (or the target) down is opened
+// relative to its verified parent without following links (platform::
+// RestoreDir); a symlink, junction or file found where the point has a
+// folder above an item is refused with a clear message, and inside a
+// restored folder it is replaced (overwrite) like any other entry, never
+// followed. Each file is written to a temporary name beside its destination
+// and renamed into place only once all of its chunks were authenticated, so
+// a corrupt or missing object never replaces a good file.
+//
+// Speed: the files of a batch are planned first, their chunks grouped by
+// pack and fetched with one ranged read per run of neighbouring blobs,
+// several runs in flight, each written out as soon as it arrives.
+//
+// Resuming: a file already at its destination with the backed-up size,
+// mtime and content (every chunk re-hashed and compared with its id) is not
+// written again, and temporary files of an interrupted restore are removed,
+// so running an interrupted restore again finishes the job.
 #pragma once
 
 #include <atomic>
@@ -26,7 +47,7 @@ enum class ConflictPolicy {
 struct RestoreOptions {
   std::string point;                  // "latest", an id or an id prefix
   std::vector<std::string> items;     // absolute paths in the point; empty = everything backed up
-  std::optional<std::string> target;  // alternate folder; items land as target/<item name>
+  std::optional<std::string> target;  // alternate folder; items land at RestoredPath(target, item)
   ConflictPolicy conflict = ConflictPolicy::kOverwrite;
   // false: restored files and folders get the permissions new ones get here
   // (umask, inherited ACL) and keep the restoring account as owner, instead
@@ -44,8 +65,11 @@ struct RestoreOptions {
 struct RestoreReport {
   JobState state = JobState::kCompleted;
   std::string point_id;
-  uint64_t files = 0;
-  uint64_t bytes = 0;
+  uint64_t files = 0;  // files, symlinks and hard links written
+  uint64_t bytes = 0;  // file bytes written
+  // Files found at their destination with the backed-up content (checked
+  // chunk by chunk against the point): attributes re-applied, not written.
+  uint64_t unchanged = 0;
   uint64_t skipped_existing = 0;
   // Hard links are recreated as links when both names are restored in the
   // same job; a link whose other name is not restored becomes a copy.
@@ -56,6 +80,20 @@ struct RestoreReport {
 // Restores what it can; the job is Failed (not an error Status) when some
 // files could not be restored, so the caller can list them.
 Result<RestoreReport> RunRestore(Repository& repo, const RestoreOptions& options);
+
+// The items a restore works on, in path order: each once, and an item inside
+// another selected item dropped (it comes back with its folder). An empty
+// list stays empty (the whole point).
+std::vector<std::string> EffectiveItems(const std::vector<std::string>& items);
+
+// Where an item lands: its own path at the original place (no target), else
+// RestoredPath(target, item).
+std::string RestoreDestination(const std::optional<std::string>& target, const std::string& item);
+
+// Where the point's path `point_path` ("/home/me/a.txt", "C:/data") lands
+// under an alternate target: the target plus every component of the path,
+// a drive component "C:" becoming the folder "C".
+std::string RestoredPath(const std::string& target, const std::string& point_path);
 
 // Finds the node at an absolute path of a recovery point ("/" = root).
 Result<tree::Node> FindNode(Repository& repo, const ObjectId& root, const std::string& path);

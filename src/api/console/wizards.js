@@ -385,6 +385,17 @@ export function openBackupNow(ctx) {
 }
 
 // --- Recover Data ---
+// Where each item will be written, as the engine will place it (each item
+// keeps its whole path below another folder), filled in when it arrives.
+function landsAt(state) {
+  const dd = h('dd', {testid: 'rec-destinations'}, h('span', {class: 'muted', text: '…'}));
+  post('/api/recover/destinations', {items: [...state.items],
+    target: state.target === 'original' ? null : (state.folder || '').trim()})
+      .then((r) => clear(dd, r.destinations.map((d) => h('div', {class: 'mono', testid: 'rec-destination', text: d.path}))))
+      .catch(async (e) => clear(dd, await errorPanel(e)));
+  return dd;
+}
+
 export function openRecover(ctx) {
   const state = {where: 'this', mode: 'browse', items: new Set(), target: 'original', conflict: 'copy',
     restorePermissions: true};
@@ -578,6 +589,7 @@ export function openRecover(ctx) {
             h('dt', {text: 'Recovery point'}), h('dd', {text: state.point}),
             h('dt', {text: 'Items'}), h('dd', {}, [...state.items].map((p) => h('div', {class: 'mono', text: p}))),
             h('dt', {text: 'Recover to'}), h('dd', {text: state.target === 'original' ? 'Original location' : state.folder}),
+            h('dt', {text: 'Lands at'}), landsAt(state),
             h('dt', {text: 'Existing items'}), h('dd', {text: {copy: 'Create copies', overwrite: 'Overwrite', skip: 'Skip'}[state.conflict]}),
             h('dt', {text: 'Permissions'}), h('dd', {text: state.restorePermissions ? 'Restored' : 'Not restored'})),
       },

@@ -127,6 +127,14 @@ class PosixReadableFile final : public ReadableFile {
   std::string path_;
 };
 
+}  // namespace
+
+std::unique_ptr<ReadableFile> posix::NewPosixReadableFile(int fd, std::string path) {
+  return std::make_unique<PosixReadableFile>(fd, std::move(path));
+}
+
+namespace {
+
 // flock() locks belong to the open file description: closing it (or the
 // process dying) releases the lock.
 class PosixFileLock final : public FileLock {

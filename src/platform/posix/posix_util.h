@@ -43,6 +43,8 @@ std::unique_ptr<RestoreDir> NewPosixRestoreDir(int dir_fd, std::string display);
 
 // Wraps an open file descriptor as a WritableFile (takes ownership).
 std::unique_ptr<WritableFile> NewPosixWritableFile(int fd, std::string display);
+// A ReadableFile over an open descriptor (owned from then on).
+std::unique_ptr<ReadableFile> NewPosixReadableFile(int fd, std::string path);
 
 // The local API over a Unix socket (service_posix.cc).
 Result<std::unique_ptr<LocalListener>> ListenUnixSocket(const std::string& path);

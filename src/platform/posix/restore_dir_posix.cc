@@ -1,5 +1,6 @@
 // platform::RestoreDir for POSIX: every operation is an *at() call relative
 // to an open folder descriptor and never follows a symlink.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -156,6 +157,46 @@ class PosixRestoreDir final : public RestoreDir {
     return ErrnoStatus("create", Show(n), EEXIST);
   }
 
+  Result<std::unique_ptr<WritableFile>> OpenForWrite(std::string_view name) override {
+    OB_RETURN_IF_ERROR(CheckName(name));
+    std::string n(name);
+    OB_ASSIGN_OR_RETURN(int fd, OpenRegular(n, O_WRONLY));
+    return std::unique_ptr<WritableFile>(std::make_unique<PosixWritableFile>(fd, Show(n)));
+  }
+
+  Result<std::unique_ptr<ReadableFile>> OpenForRead(std::string_view name) override {
+    OB_RETURN_IF_ERROR(CheckName(name));
+    std::string n(name);
+    OB_ASSIGN_OR_RETURN(int fd, OpenRegular(n, O_RDONLY));
+    return NewPosixReadableFile(fd, Show(n));
+  }
+
+  Result<std::vector<DirEntry>> List() override {
+    int fd = ::openat(fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("list folder", display_, errno);
+    DIR* d = ::fdopendir(fd);
+    if (d == nullptr) {
+      int err = errno;
+      CloseFd(fd);
+      return ErrnoStatus("list folder", display_, err);
+    }
+    std::vector<DirEntry> out;
+    errno = 0;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string_view n = e->d_name;
+      if (n == "." || n == "..") continue;
+      FileKind kind = e->d_type == DT_DIR   ? FileKind::kDirectory
+                      : e->d_type == DT_REG ? FileKind::kRegular
+                      : e->d_type == DT_LNK ? FileKind::kSymlink
+                                            : FileKind::kOther;
+      out.push_back({std::string(n), kind});
+    }
+    int err = errno;
+    ::closedir(d);
+    if (err != 0) return ErrnoStatus("list folder", display_, err);
+    return out;
+  }
+
   Status CreateSymlink(std::string_view name, std::string_view target, bool replace) override {
     OB_RETURN_IF_ERROR(CheckName(name));
     if (target.empty() || target.find('\0') != std::string_view::npos) {
@@ -268,6 +309,21 @@ class PosixRestoreDir final : public RestoreDir {
     if (display_.empty()) return name;
     if (display_.back() == '/') return display_ + name;
     return display_ + "/" + name;
+  }
+
+  // Opens an existing regular file of this folder without following a
+  // symlink and without blocking on a FIFO swapped in.
+  Result<int> OpenRegular(const std::string& n, int access) {
+    int fd = ::openat(fd_, n.c_str(), access | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("open", Show(n), errno);
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      CloseFd(fd);
+      return Status(ErrorCode::kAlreadyExists, "'" + Show(n) + "' is not a regular file");
+    }
+    int fl = ::fcntl(fd, F_GETFL);
+    if (fl >= 0) (void)::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
   }
 
   bool SameFolder(const PosixRestoreDir& other) const {

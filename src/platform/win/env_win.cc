@@ -123,6 +123,14 @@ class WinReadableFile final : public ReadableFile {
   uint64_t position_ = 0;
 };
 
+}  // namespace
+
+std::unique_ptr<ReadableFile> win::NewWinReadableFile(UniqueHandle h, std::string path) {
+  return std::make_unique<WinReadableFile>(std::move(h), std::move(path));
+}
+
+namespace {
+
 // LockFileEx locks belong to the handle: closing it (or the process dying)
 // releases the lock.
 class WinFileLock final : public FileLock {

@@ -190,6 +190,38 @@ class WinRestoreDir final : public RestoreDir {
     return WinErrorStatus("create", Show(name), ERROR_FILE_EXISTS);
   }
 
+  Result<std::unique_ptr<WritableFile>> OpenForWrite(std::string_view name) override {
+    OB_ASSIGN_OR_RETURN(UniqueHandle h, OpenRegular(name, GENERIC_WRITE));
+    return std::unique_ptr<WritableFile>(
+        std::make_unique<WinWritableFile>(std::move(h), Show(name)));
+  }
+
+  Result<std::unique_ptr<ReadableFile>> OpenForRead(std::string_view name) override {
+    OB_ASSIGN_OR_RETURN(UniqueHandle h, OpenRegular(name, GENERIC_READ));
+    return NewWinReadableFile(std::move(h), Show(name));
+  }
+
+  Result<std::vector<DirEntry>> List() override {
+    OB_ASSIGN_OR_RETURN(std::wstring pattern, Child("*"));
+    WIN32_FIND_DATAW found;
+    HANDLE find = FindFirstFileExW(pattern.c_str(), FindExInfoBasic, &found, FindExSearchNameMatch,
+                                   nullptr, 0);
+    if (find == INVALID_HANDLE_VALUE) return LastErrorStatus("list folder", display_);
+    std::vector<DirEntry> out;
+    do {
+      std::wstring_view n = found.cFileName;
+      if (n == L"." || n == L"..") continue;
+      FileKind kind = (found.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) ? FileKind::kSymlink
+                      : (found.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)   ? FileKind::kDirectory
+                                                                              : FileKind::kRegular;
+      out.push_back({Narrow(n), kind});
+    } while (FindNextFileW(find, &found));
+    DWORD err = GetLastError();
+    FindClose(find);
+    if (err != ERROR_NO_MORE_FILES) return WinErrorStatus("list folder", display_, err);
+    return out;
+  }
+
   Status CreateSymlink(std::string_view name, std::string_view target, bool replace) override {
     OB_RETURN_IF_ERROR(CheckName(name));
     if (target.empty() || target.find('\0') != std::string_view::npos) {
@@ -330,6 +362,25 @@ class WinRestoreDir final : public RestoreDir {
                                           FromWidePath(actual) + "' while it was opened"};
     }
     return Status::Ok();
+  }
+
+  // Opens an existing regular file of this folder (never a link, never a
+  // folder), shared with other writers, and checks it is still inside.
+  Result<UniqueHandle> OpenRegular(std::string_view name, DWORD access) {
+    OB_RETURN_IF_ERROR(CheckName(name));
+    OB_ASSIGN_OR_RETURN(std::wstring child, Child(name));
+    HANDLE h =
+        CreateFileW(child.c_str(), access | FILE_READ_ATTRIBUTES, kShareAll, nullptr, OPEN_EXISTING,
+                    FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, nullptr);
+    if (h == INVALID_HANDLE_VALUE) return LastErrorStatus("open", Show(name));
+    UniqueHandle handle(h);
+    BY_HANDLE_FILE_INFORMATION bhfi;
+    if (!GetFileInformationByHandle(h, &bhfi)) return LastErrorStatus("stat", Show(name));
+    if (IsLink(h) || (bhfi.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)) {
+      return Status(ErrorCode::kAlreadyExists, "'" + Show(name) + "' is not a regular file");
+    }
+    OB_RETURN_IF_ERROR(VerifyInside(h, child, name));
+    return handle;
   }
 
   // Removes a file or link so it can be replaced; a folder stays and

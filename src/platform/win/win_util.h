@@ -107,6 +107,8 @@ bool IsElevated();
 // FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT and checked not
 // to be a reparse point).
 std::unique_ptr<RestoreDir> NewWinRestoreDir(HANDLE dir, std::string display);
+// A ReadableFile over an open file handle (positional reads).
+std::unique_ptr<ReadableFile> NewWinReadableFile(UniqueHandle h, std::string path);
 // Removes `path` and, if it is a folder, everything below it, never
 // following a reparse point (a junction or symlink is removed itself).
 // kNotFound if it does not exist.

@@ -350,6 +350,9 @@ test('Recover Data: one file to another folder, byte for byte', async () => {
   await page.fill(tid('rec-target-folder'), RESTORE_DIR);
   await shot('recover-4-options');
   await next(W);
+  // The confirmation says where the file will land: its whole path below
+  // the folder, as the engine places it.
+  await page.waitForSelector(`${tid('rec-destination')}:has-text(${JSON.stringify(RESTORE_DIR + file)})`);
   await shot('recover-5-confirm');
   const before = await jobRows();
   await page.click(tid('wizard-finish'));
@@ -359,7 +362,7 @@ test('Recover Data: one file to another folder, byte for byte', async () => {
   assert.equal(await row.locator('td').first().textContent(), 'Recovery');
   const found = execFileSync('find', [RESTORE_DIR, '-type', 'f', '-name', RESTORE_FILE], {encoding: 'utf8'})
       .split('\n').filter(Boolean);
-  assert.equal(found.length, 1, `recovered copies: ${found.join(', ')}`);
+  assert.deepEqual(found, [RESTORE_DIR + file], 'recovered copies');
   assert.ok(fs.readFileSync(found[0]).equals(fs.readFileSync(file)), 'recovered bytes differ');
   await shot('jobs-recovered');
 });

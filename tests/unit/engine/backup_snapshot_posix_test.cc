@@ -175,10 +175,10 @@ TEST_F(BackupSnapshotTest, ReadsTheShadowCopyAndRecordsTheOriginalPaths) {
   restore.target = (dir_ / "restored").string();
   auto restored = RunRestore(*repo_, restore);
   ASSERT_TRUE(restored.ok()) << restored.status().ToString();
-  EXPECT_EQ(ReadText(dir_ / "restored" / "data" / "a.txt"),
-            "as it was when the snapshot was taken");
-  EXPECT_EQ(ReadText(dir_ / "restored" / "data" / "sub" / "b.txt"), "b");
-  EXPECT_FALSE(fs::exists(dir_ / "restored" / "data" / "new.txt"));
+  fs::path at = RestoredPath((dir_ / "restored").string(), src_.string());
+  EXPECT_EQ(ReadText(at / "a.txt"), "as it was when the snapshot was taken");
+  EXPECT_EQ(ReadText(at / "sub" / "b.txt"), "b");
+  EXPECT_FALSE(fs::exists(at / "new.txt"));
 
   EXPECT_EQ(provider_->releases, 1);
   EXPECT_FALSE(fs::exists(dir_ / "shadow"));

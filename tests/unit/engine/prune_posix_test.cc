@@ -176,7 +176,8 @@ class PruneTest : public ::testing::Test {
       auto report = RunRestore(*repo, options);
       ASSERT_TRUE(report.ok()) << report.status().ToString();
       EXPECT_EQ(report->state, JobState::kCompleted);
-      EXPECT_EQ(Snapshot(target / "src"), sources_[i]) << "point " << i;
+      EXPECT_EQ(Snapshot(RestoredPath(target.string(), (dir_ / "src").string())), sources_[i])
+          << "point " << i;
       fs::remove_all(target);
     }
     ++checks_;
