@@ -8,12 +8,40 @@
 namespace obagent::engine {
 
 ProgressReporter::ProgressReporter(ProgressFn sink, std::function<Progress()> sample,
-                                   std::chrono::milliseconds interval, Now now)
+                                   std::chrono::milliseconds interval, Now now, Delivery delivery)
     : sink_(std::move(sink)),
       sample_(std::move(sample)),
       interval_(interval),
       now_(std::move(now)),
-      start_(now_()) {}
+      start_(now_()) {
+  if (sink_ && delivery == Delivery::kBackground) thread_ = std::thread([this] { DeliverOwed(); });
+}
+
+ProgressReporter::~ProgressReporter() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  owed_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ProgressReporter::DeliverOwed() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (!owed_ || finished_) {
+      owed_cv_.wait(lock);
+      continue;
+    }
+    Clock::time_point now = now_();
+    Clock::time_point due = last_sent_ + interval_;
+    if (now >= due) {
+      SendLocked(now);
+    } else {
+      owed_cv_.wait_for(lock, due - now);
+    }
+  }
+}
 
 void ProgressReporter::SendLocked(Clock::time_point now) {
   Progress p = sample_();
@@ -30,7 +58,10 @@ void ProgressReporter::Report() {
   if (finished_) return;
   Clock::time_point now = now_();
   if (sent_any_ && now - last_sent_ < interval_) {
-    owed_ = true;
+    if (!owed_) {
+      owed_ = true;
+      owed_cv_.notify_one();
+    }
     return;
   }
   SendLocked(now);

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
 
 #include "obagent/engine/job.h"
 
@@ -19,10 +21,12 @@ namespace obagent::engine {
 // the executor, a pack upload or a large file calls it on every wake-up), so
 // the figures keep moving while the job waits. Each Report() sends the
 // current figures (sample()) unless a report went out less than `interval`
-// ago; then the change is owed, and the next Report() after the interval
-// sends the figures as they are then, so the last change of a burst is
-// never lost. Finish() always sends the final figures, once; Report() does
-// nothing after it.
+// ago; then the change is owed, and it goes out with the figures as they
+// are then once the interval has passed: from the next Report() after it,
+// or (Delivery::kBackground) from the reporter's own thread, even when every
+// thread of the job is blocked (a long upload on the job thread), so the
+// last change of a burst is never lost or left standing. Finish() always
+// sends the final figures, once; nothing is sent after it.
 //
 // Thread-safe: any thread may call Report(); sink() and sample() run under
 // the reporter's lock, never concurrently. elapsed_seconds is filled in
@@ -32,9 +36,17 @@ class ProgressReporter {
   using Clock = std::chrono::steady_clock;
   using Now = std::function<Clock::time_point()>;
   static constexpr std::chrono::milliseconds kDefaultInterval{200};
+  // Who sends an owed report: also the reporter's thread (waiting on the
+  // real clock), or only the callers of Report() (tests on a fake clock).
+  enum class Delivery { kBackground, kCallersOnly };
 
   ProgressReporter(ProgressFn sink, std::function<Progress()> sample,
-                   std::chrono::milliseconds interval = kDefaultInterval, Now now = Clock::now);
+                   std::chrono::milliseconds interval = kDefaultInterval, Now now = Clock::now,
+                   Delivery delivery = Delivery::kBackground);
+  ~ProgressReporter();
+  ProgressReporter(const ProgressReporter&) = delete;
+  ProgressReporter& operator=(const ProgressReporter&) = delete;
+
   void Report();
   void Finish();
   // True when a change was noticed but not sent yet (the rate limit held it).
@@ -42,6 +54,7 @@ class ProgressReporter {
 
  private:
   void SendLocked(Clock::time_point now);
+  void DeliverOwed();
 
   const ProgressFn sink_;
   const std::function<Progress()> sample_;
@@ -52,7 +65,10 @@ class ProgressReporter {
   bool sent_any_ = false;
   bool owed_ = false;
   bool finished_ = false;
+  bool stopping_ = false;
   Clock::time_point last_sent_{};
+  std::condition_variable owed_cv_;
+  std::thread thread_;  // last: started after the members it uses
 };
 
 // What a bar, a rate and an ETA show for `p`: the fraction of bytes_done in

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -28,9 +30,10 @@ struct Fixture {
   FakeClock clock;
   Progress figures;  // what the job has done, as sample() sees it
   std::vector<Progress> sent;
-  ProgressReporter reporter{[this](const Progress& p) { sent.push_back(p); },
-                            [this] { return figures; }, milliseconds(200),
-                            [this] { return clock.now(); }};
+  // Only the callers deliver: the fake clock moves when the test says so.
+  ProgressReporter reporter{
+      [this](const Progress& p) { sent.push_back(p); }, [this] { return figures; },
+      milliseconds(200), [this] { return clock.now(); }, ProgressReporter::Delivery::kCallersOnly};
 };
 
 TEST(ProgressReporter, FirstReportGoesOutAtOnceWithTheElapsedTime) {
@@ -110,6 +113,72 @@ TEST(ProgressReporter, NoSinkMeansNothingHappens) {
   reporter.Report();
   reporter.Finish();
   EXPECT_FALSE(sampled);
+}
+
+// The reports a sink received, for the tests on the real clock.
+class Received {
+ public:
+  void Add(const Progress& p) {
+    std::lock_guard lock(mu_);
+    list_.push_back(p);
+    cv_.notify_all();
+  }
+  // Until `n` reports arrived (false after a generous deadline).
+  bool WaitForCount(size_t n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(60), [&] { return list_.size() >= n; });
+  }
+  std::vector<Progress> All() {
+    std::lock_guard lock(mu_);
+    return list_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Progress> list_;
+};
+
+TEST(ProgressReporter, AHeldChangeIsDeliveredWithoutAnotherReport) {
+  Received received;
+  std::atomic<uint64_t> done{1};
+  ProgressReporter reporter([&](const Progress& p) { received.Add(p); },
+                            [&] {
+                              Progress p;
+                              p.bytes_done = done;
+                              return p;
+                            },
+                            milliseconds(20));
+  reporter.Report();
+  done = 2;
+  reporter.Report();  // held (unless 20 ms passed already: then sent at once)
+  // Nobody reports again, as when every thread of the job is blocked in a
+  // long upload: the reporter's own thread sends the held change.
+  ASSERT_TRUE(received.WaitForCount(2));
+  EXPECT_EQ(received.All()[1].bytes_done, 2u);
+}
+
+TEST(ProgressReporter, NothingIsDeliveredAfterTheFinalReport) {
+  Received received;
+  std::atomic<uint64_t> done{1};
+  {
+    ProgressReporter reporter([&](const Progress& p) { received.Add(p); },
+                              [&] {
+                                Progress p;
+                                p.bytes_done = done;
+                                return p;
+                              },
+                              std::chrono::hours(1));
+    reporter.Report();
+    done = 2;
+    reporter.Report();  // held for an hour
+    reporter.Finish();
+    done = 3;
+    reporter.Report();
+  }  // the reporter's thread has ended
+  std::vector<Progress> all = received.All();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].bytes_done, 2u);
 }
 
 TEST(ProgressReporter, ReportsFromManyThreadsNeverOverlap) {
