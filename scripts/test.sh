@@ -4,7 +4,8 @@
 # Usage: bash scripts/test.sh
 # Steps (all run; the exit status is non-zero if any failed):
 #   1. deps      scripts/install-deps.sh                      (SKIP_DEPS=1 skips it)
-#   2. format    clang-format --dry-run --Werror on include/ src/ service/ tests/ bench/ *.h *.cc
+#   2. conflicts no merge conflict markers in any tracked file
+#      format    clang-format --dry-run --Werror on include/ src/ service/ tests/ bench/ *.h *.cc
 #   3. build     Release build into build/                    (scripts/build.sh)
 #   4. ctest     ctest --test-dir build --output-on-failure -j2   (unit + e2e)
 #   5. asan      unit-test targets built with -DOBAGENT_SANITIZE=ON into build-asan/
@@ -70,6 +71,20 @@ skip() { # name reason
 }
 
 # shellcheck disable=SC2317  # invoked indirectly via step
+# A merge that left its conflict markers (one release shipped one inside
+# `obctl --help`): any tracked file with a line that starts with one fails.
+check_conflict_markers() {
+  local hits
+  hits=$(git grep -nE '^(<<<<<<< |>>>>>>> |=======$)' -- . ':!*.md' 2> /dev/null || true)
+  if [ -n "$hits" ]; then
+    echo "conflict markers left by a merge:"
+    echo "$hits" | head -20
+    return 1
+  fi
+  echo "no conflict markers"
+}
+
+# shellcheck disable=SC2317  # invoked indirectly via step
 check_format() {
   local dirs=() d files=()
   for d in include src service tests bench; do [ -d "$d" ] && dirs+=("$d"); done
@@ -124,6 +139,7 @@ if [ "${SKIP_DEPS:-0}" = 1 ]; then
 else
   step deps bash scripts/install-deps.sh || true
 fi
+step conflicts check_conflict_markers || true
 step format check_format || true
 # Azurite (npm) for the Azure Blob tests; the tests start and stop it.
 step azurite bash scripts/azurite.sh install || true

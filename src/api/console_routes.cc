@@ -14,6 +14,7 @@
 #include "obagent/engine/job_history.h"
 #include "obagent/engine/machine_settings.h"
 #include "obagent/engine/policy.h"
+#include "obagent/engine/progress.h"
 #include "obagent/engine/restore.h"
 
 namespace obagent::api::console {
@@ -183,13 +184,6 @@ Result<engine::Policy> PolicyFromJson(const json& j) {
   return p;
 }
 
-json ProgressJson(const engine::Progress& p) {
-  return {{"files_done", p.files_done},
-          {"bytes_done", p.bytes_done},
-          {"bytes_total", p.bytes_total},
-          {"elapsed_seconds", p.elapsed_seconds}};
-}
-
 json SettingsJson(const engine::MachineSettings& s) {
   const engine::BandwidthThrottle& t = s.throttle;
   json days = json::array();
@@ -269,7 +263,7 @@ Response Overview(RouteContext& c) {
   if (auto running = c.engine.Running()) {
     j["running"] = {{"job", engine::JobRecordToJson(running->record)},
                     {"trigger", running->trigger},
-                    {"progress", ProgressJson(running->progress)}};
+                    {"progress", engine::ProgressToJson(running->progress)}};
   }
   j["last_job"] = nullptr;
   if (auto jobs = engine::JobHistory(c.env, c.options.state_dir).List(); jobs.ok()) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "obagent/engine/engine_log.h"
+#include "obagent/engine/progress.h"
 
 namespace obagent::api {
 
@@ -16,13 +17,6 @@ json ErrorJson(const Status& status) {
           {"code", static_cast<int>(status.code())},
           {"message", status.ToString()},
           {"detail", status.detail()}};
-}
-
-json ProgressJson(const engine::Progress& p) {
-  return {{"files_done", p.files_done},
-          {"bytes_done", p.bytes_done},
-          {"bytes_total", p.bytes_total},
-          {"elapsed_seconds", p.elapsed_seconds}};
 }
 
 }  // namespace
@@ -41,7 +35,7 @@ json HandleRequest(engine::EngineService& engine, platform::Env& env, const json
     if (auto running = engine.Running()) {
       answer["running"] = {{"job", engine::JobRecordToJson(running->record)},
                            {"trigger", running->trigger},
-                           {"progress", ProgressJson(running->progress)}};
+                           {"progress", engine::ProgressToJson(running->progress)}};
     }
     return answer;
   }

@@ -22,6 +22,7 @@
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/job_history.h"
 #include "obagent/engine/policy.h"
+#include "obagent/engine/progress.h"
 #include "obagent/engine/prune.h"
 #include "obagent/engine/recovery_reader.h"
 #include "obagent/engine/restore.h"
@@ -53,13 +54,9 @@ Commands:
                                          until unmounted or Ctrl+C (Linux: FUSE)
   recovery unmount DIR                   end such a mount
   recover --point ID [--item PATH...] [--target DIR]
-<<<<<<< HEAD
           [--overwrite | --create-copy | --skip] [--no-permissions] [--passphrase-file F]
-  (recovery list|items and recover take --source-machine NAME
-=======
-          [--overwrite | --create-copy | --skip] [--passphrase-file F]
+                                         with --target every item keeps its whole path below DIR
   (recovery list|items|mount and recover take --source-machine NAME
->>>>>>> fuse
    --vault-credentials FILE --passphrase-file F to recover another machine)
   verify                                 check every object in the vault
   passphrase change [--new-passphrase-file F]  (or $OBAGENT_NEW_PASSPHRASE)
@@ -378,13 +375,7 @@ Result<engine::JobRecord> WaitForEngineJob(Globals& g, const std::string& id) {
     }
     auto status = api::CallEngine(*g.env, g.state_dir, {{"op", "status"}});
     if (status.ok() && (*status)["running"].is_object()) {
-      const json& p = (*status)["running"]["progress"];
-      engine::Progress progress;
-      progress.files_done = p.value("files_done", uint64_t{0});
-      progress.bytes_done = p.value("bytes_done", uint64_t{0});
-      progress.bytes_total = p.value("bytes_total", uint64_t{0});
-      progress.elapsed_seconds = p.value("elapsed_seconds", 0.0);
-      line.Update(progress);
+      line.Update(engine::ProgressFromJson((*status)["running"]["progress"]));
     }
   }
 }
@@ -510,8 +501,7 @@ int EngineStatus(Globals& g, const std::vector<std::string>& args) {
     const json& r = (*answer)["running"];
     std::cout << "  " << r["job"]["type"].get<std::string>() << " job "
               << r["job"]["id"].get<std::string>() << " (" << r["trigger"].get<std::string>()
-              << "): " << r["progress"]["files_done"].dump() << " files, "
-              << HumanBytes(r["progress"]["bytes_done"].get<uint64_t>()) << "\n";
+              << "): " << FormatProgressLine("", engine::ProgressFromJson(r["progress"])) << "\n";
   } else {
     std::cout << "  no job running\n";
   }
@@ -573,6 +563,18 @@ int JobShow(Globals& g, const std::vector<std::string>& args) {
   auto job = engine::JobHistory(*g.env, g.state_dir).Find(id);
   if (!job.ok()) return Fail(g, job.status());
   json j = JobJson(*job);
+  if (job->state == engine::JobState::kInProgress) {
+    // The engine's running job: its live progress (bytes read, in the
+    // vault, uploaded; percent, rate and ETA).
+    auto status = api::CallEngine(*g.env, g.state_dir, {{"op", "status"}});
+    if (status.ok() && (*status)["running"].is_object() &&
+        (*status)["running"]["job"].value("id", "") == job->id) {
+      j["progress"] = (*status)["running"]["progress"];
+      if (!g.json) {
+        j["progress"] = FormatProgressLine(job->type, engine::ProgressFromJson(j["progress"]));
+      }
+    }
+  }
   if (g.json) {
     PrintJson(j);
   } else {

@@ -1,5 +1,7 @@
-// Progress line for terminals: files, bytes, MB/s and ETA, redrawn in place
-// on stderr. Silent when stderr is not a terminal or --json is given.
+// Progress line for terminals: a bar and percentage when the total is known,
+// files, bytes, MB/s and ETA (engine::EstimateProgress), and for a backup
+// what was read and uploaded; redrawn in place on stderr. Silent when stderr
+// is not a terminal or --json is given.
 #pragma once
 
 #include <string>
@@ -7,6 +9,11 @@
 #include "obagent/engine/job.h"
 
 namespace obagent::cli {
+
+// The line's text for `p`, e.g. "Recovering [#####...............] 25%
+// 3 of 12 files, 10.0 MiB of 40.0 MiB, 5.2 MB/s, ETA 0:06". Without a total
+// there is no bar, percentage or ETA.
+std::string FormatProgressLine(const std::string& verb, const engine::Progress& p);
 
 class ProgressLine {
  public:

@@ -18,12 +18,11 @@
 #include "obagent/core/crypto.h"
 #include "obagent/core/pack.h"
 #include "obagent/core/tree.h"
+#include "obagent/engine/progress.h"
 
 namespace obagent::engine {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // The included paths as a trie of absolute path components: inner nodes are
 // the folders above an included root (only their metadata is kept), marked
@@ -53,12 +52,17 @@ class BackupRun {
         chunker_(options.chunker, repo.keys().chunker_seed),
         threads_(options.threads ? options.threads
                                  : std::max(1u, std::thread::hardware_concurrency())),
-        executor_(threads_, 2 * threads_ + 2),
+        reporter_(options.progress, [this] { return SampleProgress(); }),
+        // A thread waiting for the workers (the queue is full, a file's
+        // chunks or the last uploads are pending) keeps the progress moving.
+        executor_(threads_, 2 * threads_ + 2, [this] { reporter_.Report(); }),
         // Room for a full pack, one more maximal chunk and the header.
         data_pack_(repo.keys().data_key, options.pack_size + options.chunker.max_size + (1u << 20)),
         tree_pack_(repo.keys().data_key) {}
 
   Result<BackupReport> Run();
+  // The job's last progress report, on every path (ProgressReporter::Finish).
+  void FinishProgress() { reporter_.Finish(); }
 
  private:
   Result<ObjectId> BackupDirectory(const std::string& path, const std::string& rel,
@@ -85,7 +89,7 @@ class BackupRun {
     return failed_.load(std::memory_order_relaxed);
   }
   void Skip(const std::string& path, const Status& why);
-  void ReportProgress(bool force);
+  Progress SampleProgress() const;
   const tree::Tree* LoadPrevious(const std::optional<ObjectId>& id, std::vector<tree::Tree>& keep);
   // Where to read a source path from: inside the snapshot, if there is one.
   // The recovery point records `path` itself.
@@ -100,7 +104,15 @@ class BackupRun {
   const BackupOptions& options_;
   chunker::Chunker chunker_;
   size_t threads_;
-  BoundedExecutor executor_;
+  // Progress figures, updated by the reader and the workers; reported by
+  // reporter_ from whichever thread moved them or waits.
+  std::atomic<uint64_t> files_done_{0};
+  std::atomic<uint64_t> bytes_read_{0};
+  std::atomic<uint64_t> bytes_done_{0};
+  std::atomic<uint64_t> bytes_uploaded_{0};
+  std::atomic<uint64_t> bytes_total_estimate_{0};
+  ProgressReporter reporter_;
+  BoundedExecutor executor_;  // after reporter_, which its wait hook calls
 
   std::mutex known_mu_;
   std::unordered_set<ObjectId, ObjectIdHash> added_;  // blobs new in this run
@@ -118,11 +130,7 @@ class BackupRun {
   std::map<std::pair<uint64_t, uint64_t>, std::string> hardlinks_;  // (dev, ino) -> first path
   recovery_point::Stats stats_;
   std::atomic<uint64_t> bytes_new_{0};
-  std::atomic<uint64_t> bytes_uploaded_{0};
   Bytes read_buffer_;
-  Clock::time_point start_ = Clock::now();
-  Clock::time_point last_progress_{};
-  uint64_t bytes_total_estimate_ = 0;
   std::unique_ptr<platform::Snapshot> snapshot_;  // released by its destructor on every path
 };
 
@@ -143,27 +151,33 @@ void BackupRun::Skip(const std::string& path, const Status& why) {
   ++stats_.files_skipped;
 }
 
-void BackupRun::ReportProgress(bool force) {
-  if (!options_.progress) return;
-  auto now = Clock::now();
-  if (!force && now - last_progress_ < std::chrono::milliseconds(200)) return;
-  last_progress_ = now;
+Progress BackupRun::SampleProgress() const {
   Progress p;
-  p.files_done = stats_.files;
-  p.bytes_done = stats_.bytes_scanned;
+  p.files_done = files_done_;
+  p.bytes_done = bytes_done_;
   p.bytes_total = bytes_total_estimate_;
-  p.elapsed_seconds = std::chrono::duration<double>(now - start_).count();
-  options_.progress(p);
+  p.bytes_read = bytes_read_;
+  p.bytes_uploaded = bytes_uploaded_;
+  return p;
 }
 
 ObjectId BackupRun::ProcessChunk(ByteView data, pack::BlobType type) {
   auto mac = crypto::HmacSha256(repo_.keys().id_key, data);
   ObjectId id;
   std::memcpy(id.bytes.data(), mac.data(), mac.size());
-  if (repo_.index().Contains(id)) return id;
+  // Data the vault holds already (or that is on its way in this run's
+  // packs) is done; new data is done when its pack is accepted.
+  const uint64_t done = type == pack::BlobType::kData ? data.size() : 0;
+  if (repo_.index().Contains(id)) {
+    bytes_done_ += done;
+    return id;
+  }
   {
     std::lock_guard lock(known_mu_);
-    if (!added_.insert(id).second) return id;
+    if (!added_.insert(id).second) {
+      bytes_done_ += done;
+      return id;
+    }
   }
   Bytes payload = compress::EncodePayload(data);
   Bytes sealed = pack::SealBlob(repo_.keys().data_key, type, id, payload);
@@ -191,7 +205,13 @@ void BackupRun::AddToPack(pack::PackWriter& writer, pack::BlobType type, const O
 Status BackupRun::UploadFinished(const pack::PackWriter::Finished& finished) {
   if (failed()) return Status::Ok();  // the job is failing: upload nothing more
   OB_RETURN_IF_ERROR(repo_.UploadPack(finished, options_.staging_dir));
+  uint64_t data_bytes = 0;
+  for (const auto& e : finished.entries) {
+    if (e.type == pack::BlobType::kData) data_bytes += e.raw_length;
+  }
   bytes_uploaded_ += finished.bytes.size();
+  bytes_done_ += data_bytes;
+  reporter_.Report();
   std::lock_guard lock(pack_mu_);
   uploaded_.push_back({finished.name, finished.entries});
   return Status::Ok();
@@ -230,6 +250,8 @@ Status BackupRun::ReadFileOnce(const std::string& path, PendingChunks& out,
         if (n == 0) eof = true;
         end += n;
         stats_.bytes_read += n;
+        bytes_read_ += n;
+        reporter_.Report();  // a large file moves the figures while it is read
       }
     }
     if (start == end) break;
@@ -258,7 +280,7 @@ bool BackupRun::ReadFile(const std::string& path, const platform::FileInfo& info
     Status st = ReadFileOnce(path, chunks, after);
     if (!st.ok()) {
       Skip(path, st);
-      for (auto& f : chunks.ids) f.wait();
+      for (auto& f : chunks.ids) (void)executor_.Await(f);
       return false;
     }
     out = std::move(chunks);
@@ -311,6 +333,7 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
       }
       node.symlink_target = std::move(target).value();
       ++stats_.files;
+      ++files_done_;
       return true;
     }
     case platform::FileKind::kRegular: {
@@ -321,6 +344,7 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
         if (!first) node.hardlink_to = it->second;
       }
       ++stats_.files;
+      ++files_done_;
       stats_.bytes_scanned += info.size;
       // Unchanged since the previous recovery point: reuse its chunk list.
       if (previous && previous->type == tree::NodeType::kFile && previous->size == info.size &&
@@ -332,6 +356,7 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
         }
         if (all_known) {
           node.content = previous->content;
+          bytes_done_ += info.size;
           return true;
         }
       }
@@ -399,14 +424,14 @@ Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::
     if (BackupEntry(child_path, child_rel, name, *info, child_trie, prev_node, node)) {
       pending.push_back(std::move(node));
     }
-    ReportProgress(false);
+    reporter_.Report();
   }
   tree::Tree tree;
   tree.nodes.reserve(pending.size());
   for (auto& p : pending) {
     if (p.chunks) {
       for (size_t i = 0; i < p.chunks->ids.size(); ++i) {
-        p.node.content.push_back({p.chunks->ids[i].get(), p.chunks->sizes[i]});
+        p.node.content.push_back({executor_.Await(p.chunks->ids[i]), p.chunks->sizes[i]});
       }
     }
     tree.nodes.push_back(std::move(p.node));
@@ -495,7 +520,6 @@ Result<BackupReport> BackupRun::Run() {
   report.failed_files = std::move(skipped_);
   report.state =
       report.failed_files.empty() ? JobState::kCompleted : JobState::kCompletedWithWarnings;
-  ReportProgress(true);
   return report;
 }
 
@@ -503,7 +527,9 @@ Result<BackupReport> BackupRun::Run() {
 
 Result<BackupReport> RunBackup(Repository& repo, const BackupOptions& options) {
   BackupRun run(repo, options);
-  return run.Run();
+  Result<BackupReport> report = run.Run();
+  run.FinishProgress();
+  return report;
 }
 
 const char* JobStateName(JobState state) {

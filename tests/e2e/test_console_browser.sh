@@ -4,7 +4,9 @@
 # tests/e2e/console/console.test.mjs clicks through it in headless Debian
 # Chromium driven by playwright-core: sign in, Register Server with a real
 # vault-credential file (and a corrupt one: 34513), throttling, Schedule
-# Backup, Back Up Now with the progress bar, Vault, Recover Data of one file
+# Backup, Back Up Now with the progress bar (followed until the job ends:
+# every view consistent, no figure going back, the bar on the bytes in the
+# vault; no assertion on timing), Vault, Recover Data of one file
 # (compared byte for byte), a CompletedWithWarnings job's failed files, About.
 # Every page and wizard step is saved to build/console-screenshots/*.png
 # (SCREENSHOT_DIR overrides). Exits 77 (skipped) without chromium or npm.

@@ -42,16 +42,20 @@ export function renderOverview(section, status) {
             ['Scheduler', status.scheduler || '—'],
           ])),
           h('div', {class: 'card'}, h('h2', {text: 'Jobs'}), summaryList([
-            ['Running', running ? `${running.job.type} (${running.progress && running.progress.bytes_total ? percent(running.progress) + ' %' : formatBytes(running.progress?.bytes_done) + ' read'})` : 'No job is running', 'overview-running'],
+            ['Running', running ? `${running.job.type} (${runningSummary(running)})` : 'No job is running', 'overview-running'],
             ['Last job', last ? h('span', {}, `${last.type} · ${formatTime(jobStart(last))} `, stateBadge(last.state)) : '—', 'overview-last'],
           ]))));
 }
 
-// The total is the previous recovery point's size, an estimate: a job that
-// reads more stays at 99 % until it ends.
-function percent(progress) {
-  if (!progress || !progress.bytes_total) return 0;
-  return Math.min(99, Math.floor((100 * progress.bytes_done) / progress.bytes_total));
+// The engine computes percent, rate and ETA (engine::EstimateProgress, the
+// same arithmetic as obctl's progress line); percent is null while the total
+// is unknown (a first backup).
+const knownPercent = (p) => p && typeof p.percent === 'number';
+
+function runningSummary(run) {
+  const p = run.progress || {};
+  if (knownPercent(p)) return `${p.percent} %`;
+  return `${formatBytes(p.bytes_done)} ${run.job.type === 'Backup' ? 'in the vault' : 'written'}`;
 }
 
 // --- Jobs ---
@@ -62,7 +66,6 @@ export class JobsView {
     this.history = h('div', {class: 'card'});
     this.details = h('div', {class: 'card job-details', testid: 'job-details', hidden: true});
     this.error = h('div');
-    this.samples = [];  // [{t, bytes}] of the running job, for MB/s
     this.runningId = null;
     clear(section, h('h1', {text: 'Jobs'}), this.error, this.running, this.history, this.details);
     this.showRunning(null);
@@ -86,7 +89,6 @@ export class JobsView {
     if (id !== this.runningId) {
       const finished = this.runningId !== null;
       this.runningId = id;
-      this.samples = [];
       if (finished) this.loadHistory();
     }
     if (!run) {
@@ -95,17 +97,14 @@ export class JobsView {
       return;
     }
     const p = run.progress || {};
-    const pct = percent(p);
-    const now = performance.now();
-    this.samples.push({t: now, bytes: Number(p.bytes_done) || 0});
-    while (this.samples.length > 2 && now - this.samples[0].t > 5000) this.samples.shift();
-    let rate = 0;
-    const first = this.samples[0], lastSample = this.samples[this.samples.length - 1];
-    if (lastSample.t - first.t > 500) rate = ((lastSample.bytes - first.bytes) * 1000) / (lastSample.t - first.t);
-    else if (p.elapsed_seconds > 0) rate = p.bytes_done / p.elapsed_seconds;
-    // The first backup does not know its size (bytes_total 0): the bar is
-    // indeterminate and the bytes read so far tell the progress.
-    const known = Number(p.bytes_total) > 0;
+    const backup = run.job.type === 'Backup';
+    // The bar follows bytes_done: for a backup the source bytes safe in the
+    // vault (reading runs ahead of the upload and is shown beside it), for
+    // a recovery the bytes written. Without a total (the first backup) the
+    // bar is indeterminate.
+    const known = knownPercent(p);
+    const pct = known ? p.percent : 0;
+    const rate = Number(p.bytes_per_second) || 0;
     const bar = h('progress', {max: '100', value: known ? String(pct) : null, id: 'job-progress',
       testid: 'job-progress', 'data-known': known ? 'true' : 'false', 'aria-label': 'Job progress'});
     const stop = button('Stop', async () => {
@@ -122,11 +121,18 @@ export class JobsView {
         h('div', {class: 'progress-row'}, bar,
             h('span', {class: 'progress-pct', testid: 'job-percent', text: known ? `${pct} %` : '—'})),
         h('div', {class: 'progress-facts'},
-            h('span', {testid: 'job-bytes', 'data-bytes': String(p.bytes_done || 0), text: known
-              ? `${formatBytes(p.bytes_done)} of about ${formatBytes(p.bytes_total)}`
-              : `${formatBytes(p.bytes_done)} read (size not known before the first backup)`}),
+            h('span', {testid: 'job-bytes', 'data-bytes': String(p.bytes_done || 0), text: backup
+              ? (Number(p.bytes_total) > 0
+                ? `${formatBytes(p.bytes_done)} of about ${formatBytes(p.bytes_total)} in the vault`
+                : `${formatBytes(p.bytes_done)} in the vault (size not known before the first backup)`)
+              : `${formatBytes(p.bytes_done)}${Number(p.bytes_total) > 0 ? ` of ${formatBytes(p.bytes_total)}` : ''} written`}),
+            backup ? h('span', {testid: 'job-read', 'data-bytes': String(p.bytes_read || 0),
+              text: `${formatBytes(p.bytes_read)} read`}) : null,
+            backup ? h('span', {testid: 'job-uploaded', 'data-bytes': String(p.bytes_uploaded || 0),
+              text: `${formatBytes(p.bytes_uploaded)} uploaded`}) : null,
             h('span', {testid: 'job-rate', text: `${(rate / (1024 * 1024)).toFixed(1)} MB/s`}),
-            h('span', {testid: 'job-files', text: `${p.files_done || 0} files`}),
+            typeof p.eta_seconds === 'number' ? h('span', {testid: 'job-eta', text: `ETA ${formatDuration(p.eta_seconds)}`}) : null,
+            h('span', {testid: 'job-files', text: `${p.files_done || 0}${Number(p.files_total) > 0 ? ` of ${p.files_total}` : ''} files`}),
             h('span', {text: `elapsed ${formatDuration(p.elapsed_seconds || 0)}`}),
             stop));
   }
