@@ -26,12 +26,12 @@
 #include "engine/paths.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/tree.h"
+#include "obagent/engine/progress.h"
 
 namespace obagent::engine {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using platform::FileKind;
 using platform::RestoreDir;
 
@@ -176,7 +176,12 @@ class RestoreRun {
     return options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed);
   }
   bool Unreachable() const { return has_unreachable_.load(std::memory_order_acquire); }
-  void ReportProgress(bool force);
+  // The figures for the progress reporter: files and bytes written, plus
+  // those found unchanged (done too), against the totals from the tree.
+  Progress Sample() const;
+  void ReportProgress() {
+    if (reporter_) reporter_->Report();
+  }
   uint32_t ModeOf(const tree::Node& node) const {
     return options_.restore_permissions ? node.mode : platform::kDefaultPermissions;
   }
@@ -219,9 +224,7 @@ class RestoreRun {
   std::vector<PendingDirAttrs> created_parents_;
   std::set<const RestoreDir*> cleaned_parents_;  // (all of them are kept in parents_)
 
-  std::mutex progress_mu_;
-  Clock::time_point start_ = Clock::now();
-  Clock::time_point last_progress_{};
+  std::unique_ptr<ProgressReporter> reporter_;  // set once the totals are known
 };
 
 void RestoreRun::Failed(const std::string& path, const std::string& error) {
@@ -229,24 +232,13 @@ void RestoreRun::Failed(const std::string& path, const std::string& error) {
   failed_.push_back({path, error});
 }
 
-void RestoreRun::ReportProgress(bool force) {
-  if (!options_.progress) return;
-  std::unique_lock lock(progress_mu_, std::defer_lock);
-  if (force) {
-    lock.lock();
-  } else if (!lock.try_lock()) {
-    return;  // another thread is reporting right now
-  }
-  auto now = Clock::now();
-  if (!force && now - last_progress_ < std::chrono::milliseconds(200)) return;
-  last_progress_ = now;
+Progress RestoreRun::Sample() const {
   Progress p;
   p.files_done = files_ + unchanged_;
+  p.files_total = files_total_;
   p.bytes_done = bytes_ + unchanged_bytes_;
   p.bytes_total = bytes_total_;
-  p.files_total = files_total_;
-  p.elapsed_seconds = std::chrono::duration<double>(now - start_).count();
-  options_.progress(p);
+  return p;
 }
 
 bool RestoreRun::Claim(const RestoreDir& dir, const std::string& name) {
@@ -468,7 +460,7 @@ void RestoreRun::RestoreDirectory(const std::shared_ptr<RestoreDir>& dir, const 
   RemoveLeftovers(*subdir);
   for (const tree::Node& child : tree->nodes) {
     RestoreNode(subdir, child, rel + "/" + child.name, JoinPath(display, child.name));
-    ReportProgress(false);
+    ReportProgress();
   }
   pending_dirs_.push_back({subdir, node});
   MaybeFlush();
@@ -593,7 +585,7 @@ void RestoreRun::FetchRunNow(const FetchRun& run) {
       }
       open.bytes += plain.size();
     }
-    ReportProgress(false);
+    ReportProgress();
   }
   release();
 }
@@ -677,7 +669,7 @@ void RestoreRun::ApplyLinksAndDirs() {
 void RestoreRun::Flush() {
   FetchPlanned();
   ApplyLinksAndDirs();
-  ReportProgress(false);
+  ReportProgress();
 }
 
 Result<std::vector<Selection>> RestoreRun::Selections(const NamedRecoveryPoint& point) const {
@@ -816,7 +808,10 @@ Result<RestoreReport> RestoreRun::Run() {
     CountTotals(node, sel.rel);
     nodes.push_back(std::move(node));
   }
-  ReportProgress(true);
+  if (options_.progress) {
+    reporter_ = std::make_unique<ProgressReporter>(options_.progress, [this] { return Sample(); });
+    reporter_->Report();
+  }
   for (size_t i = 0; i < selections_.size() && !Cancelled(); ++i) {
     const Selection& sel = selections_[i];
     std::string parent_display;
@@ -848,7 +843,7 @@ Result<RestoreReport> RestoreRun::Run() {
         it->dir->SetOwnAttributes(ModeOf(it->node), it->node.mtime_ns, it->node.uid, it->node.gid);
     if (!st.ok()) Failed(it->node.name, st.ToString());
   }
-  ReportProgress(true);
+  if (reporter_) reporter_->Finish();
   if (Cancelled()) {
     return Status(ErrorCode::kCancelled, "the job was stopped (obctl job stop) after " +
                                              std::to_string(files_) + " files");

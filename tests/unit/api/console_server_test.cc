@@ -3,6 +3,7 @@
 // CSRF, Host and Origin), what every answer carries, and the API from
 // registration to a recovery run by the engine, against a local vault.
 #include "obagent/api/console.h"
+#include "obagent/engine/restore.h"
 
 #include <gtest/gtest.h>
 
@@ -383,10 +384,11 @@ TEST_F(ConsoleServerTest, RegisterPolicyBackupBrowseAndRecover) {
   json recovered = WaitForJob(recover.Json()["job"]["id"]);
   EXPECT_EQ(recovered["job"]["state"], "Completed") << recovered;
   EXPECT_EQ(recovered["job"]["files"], 2);
-  auto b = env_.ReadFile(target + "/sub/b.txt");
+  // The item keeps its whole path below the target.
+  auto b = env_.ReadFile(engine::RestoredPath(target, data + "/sub/b.txt"));
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_EQ(AsString(*b), "bravo");
-  EXPECT_FALSE(env_.Exists(target + "/a.txt"));
+  EXPECT_FALSE(env_.Exists(engine::RestoredPath(target, data + "/a.txt")));
   Answer bad_conflict =
       Post("/api/recover", {{"point", point}, {"items", {data}}, {"conflict", "merge"}});
   EXPECT_EQ(bad_conflict.status, 400);
