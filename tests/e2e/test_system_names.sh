@@ -94,7 +94,9 @@ done
 # /usr/lib/systemd, running ldconfig) under this machine-wide lock: hold it
 # from the backup to the comparison so that the sources stand still.
 exec 9> /tmp/obagent-test-packages.lock
+start=$(date +%s)
 flock -w 600 9 || fail "test_packages held /tmp/obagent-test-packages.lock for 10 minutes"
+[ $(($(date +%s) - start)) -lt 2 ] || echo "note: waited $(($(date +%s) - start)) s for test_packages.sh's lock"
 
 INCLUDES=()
 for d in "${SYSTEM[@]}" "$NAMES"; do INCLUDES+=(--include "$d"); done
@@ -121,12 +123,13 @@ EOF
 pass "whole point restored to a target: Completed, no warnings ($(($(date +%s) - start)) s)"
 
 # Under a target every item keeps its whole path (engine::RestoredPath).
-for d in "${SYSTEM[@]}" "$NAMES"; do
-  out=$(compare_trees --owners "$d" "$WORK/r$d" 2>&1) || fail "$d restored differently:
+start=$(date +%s)
+PAIRS=()
+for d in "${SYSTEM[@]}" "$NAMES"; do PAIRS+=("$d" "$WORK/r$d"); done
+out=$(compare_trees --owners "${PAIRS[@]}" 2>&1) || fail "restored differently:
 $(head -20 <<< "$out")"
-done
 flock -u 9
 [ -f "$WORK/r/usr/lib/systemd/system/system-systemd\\x2dcryptsetup.slice" ] ||
   [ ! -e '/usr/lib/systemd/system/system-systemd\x2dcryptsetup.slice' ] ||
   fail "system-systemd\\x2dcryptsetup.slice did not come back"
-pass "/etc, ${#SYSTEM[@]} folders of /usr/lib and the names compare identical (bytes, modes, times, owners, links)"
+pass "/etc, ${#SYSTEM[@]} folders of /usr/lib and the names compare identical (bytes, modes, times, owners, links; $(($(date +%s) - start)) s)"

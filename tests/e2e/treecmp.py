@@ -3,7 +3,7 @@
 owner and group of every entry. Names are compared as bytes (any name Linux
 allows). Exit 1 with a report.
 
-Usage: treecmp.py [--owners] A B"""
+Usage: treecmp.py [--owners] A B [A2 B2 ...] (each pair compared)"""
 import hashlib
 import os
 import stat
@@ -35,25 +35,31 @@ def scan(root, owners):
     return entries, groups
 
 
-def main():
-    args = sys.argv[1:]
-    owners = "--owners" in args
-    args = [a for a in args if a != "--owners"]
-    if len(args) != 2:
-        sys.exit(__doc__)
-    sys.argv[1:] = args
-    a, ga = scan(sys.argv[1], owners)
-    b, gb = scan(sys.argv[2], owners)
+def compare(a_root, b_root, owners):
+    a, ga = scan(a_root, owners)
+    b, gb = scan(b_root, owners)
     problems = []
     for rel in sorted(set(a) | set(b)):
         if rel not in a:
-            problems.append(f"only in {sys.argv[2]}: {rel!r}")
+            problems.append(f"only in {b_root}: {rel!r}")
         elif rel not in b:
-            problems.append(f"only in {sys.argv[1]}: {rel!r}")
+            problems.append(f"only in {a_root}: {rel!r}")
         elif a[rel] != b[rel]:
             problems.append(f"differs: {rel!r}: {a[rel]} != {b[rel]}")
     if ga != gb:
         problems.append(f"hard-link groups differ: {ga} != {gb}")
+    return problems
+
+
+def main():
+    args = sys.argv[1:]
+    owners = "--owners" in args
+    args = [a for a in args if a != "--owners"]
+    if not args or len(args) % 2:
+        sys.exit(__doc__)
+    problems = []
+    for i in range(0, len(args), 2):
+        problems += compare(args[i], args[i + 1], owners)
     for p in problems:
         print(p)
     sys.exit(1 if problems else 0)

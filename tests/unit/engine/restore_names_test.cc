@@ -8,8 +8,10 @@
 // warning, and the job ends CompletedWithWarnings, never Failed.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
