@@ -116,6 +116,24 @@ class RestoreDir {
   virtual Status SetOwnAttributes(uint32_t mode, int64_t mtime_ns, uint32_t uid, uint32_t gid) = 0;
 };
 
+// The name under which an entry named `name` (one component, as a recovery
+// point stores it: any bytes but '/' and NUL) is created on this system.
+// POSIX holds every such name: identity. Windows cannot hold some of them;
+// those come back escaped, deterministically and reversibly in the way
+// Cygwin and WSL map them: each offending byte b becomes the private-use
+// character U+F000+b (UTF-8 EF 80 xx / EF 81 xx / EF 82 xx / EF 83 xx):
+//   - '<' '>' ':' '"' '\\' '|' '?' '*' and the controls 0x01-0x1F;
+//   - a trailing '.' or ' ' (the last character only: Win32 strips it);
+//   - the first letter of a reserved device name (CON, PRN, AUX, NUL,
+//     COM0-9, LPT0-9, COM/LPT with a superscript 1-3, CONIN$, CONOUT$),
+//     alone or before an extension, any case: "aux.txt" -> U+F061 "ux.txt";
+//   - every byte that is not part of valid UTF-8 (it has no UTF-16 form).
+// A name Windows can hold is returned unchanged (a Windows point restores
+// with its own names), so two names can meet (an escaped one and one that
+// already held U+F0xx characters); the restore keeps such entries apart.
+// Thread-safe (pure function).
+std::string HostableName(std::string_view name);
+
 // An exclusive lock on a file, released when destroyed and by the OS when
 // the process dies (so a killed job never leaves a stale lock behind).
 class FileLock {

@@ -800,16 +800,17 @@ int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobReco
   if (!report.ok() && report.status().code() == ErrorCode::kCancelled) {
     job.state = engine::JobState::kCancelled;
   }
-  if (!report.ok() || report->state != engine::JobState::kCompleted) {
+  if (!report.ok() || report->state == engine::JobState::kFailed) {
     engine::LogMilestone(
         engine::Milestone::kRecoveryFailed,
         "Recovery failed (job " + job.id + "): " +
             (report.ok() ? std::to_string(report->failed_files.size()) + " files not recovered"
                          : report.status().ToString()));
   } else {
-    engine::LogMilestone(
-        engine::Milestone::kRecoveryCompleted,
-        "Recovery completed (job " + job.id + "): " + std::to_string(report->files) + " files");
+    engine::LogMilestone(engine::Milestone::kRecoveryCompleted,
+                         "Recovery " + std::string(engine::JobStateName(report->state)) + " (job " +
+                             job.id + "): " + std::to_string(report->files) + " files, " +
+                             std::to_string(report->warnings.size()) + " warnings");
   }
   if (!report.ok()) return Fail(g, report.status().WithContext("recovery failed"));
   job.files = report->files;
@@ -818,8 +819,18 @@ int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobReco
   if (!report->failed_files.empty()) {
     job.error = std::to_string(report->failed_files.size()) + " files could not be recovered";
   }
+  {
+    // The same list the engine's recovery jobs keep (obctl job show, the
+    // console's job details): failures, then warnings.
+    std::vector<engine::FailedFile> listed = report->failed_files;
+    listed.insert(listed.end(), report->warnings.begin(), report->warnings.end());
+    job.failed_files_log =
+        engine::WriteFailedFilesLog(*g.env, g.state_dir, "LastRecoveryFailedFiles", job.id, listed);
+  }
+  bool ok = report->state == engine::JobState::kCompleted ||
+            report->state == engine::JobState::kCompletedWithWarnings;
   if (g.json) {
-    PrintJson(Json({{"ok", report->state == engine::JobState::kCompleted},
+    PrintJson(Json({{"ok", ok},
                     {"state", engine::JobStateName(report->state)},
                     {"recovery_point", report->point_id},
                     {"files", report->files},
@@ -827,7 +838,9 @@ int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobReco
                     {"hardlinks", report->hardlinks},
                     {"skipped_existing", report->skipped_existing},
                     {"unchanged", report->unchanged},
-                    {"failed_files", FailedFilesJson(report->failed_files)}}));
+                    {"failed_files", FailedFilesJson(report->failed_files)},
+                    {"warnings", FailedFilesJson(report->warnings)},
+                    {"failed_files_log", job.failed_files_log}}));
   } else {
     std::cout << "Recovery " << engine::JobStateName(report->state) << ": " << report->files
               << " files, " << HumanBytes(report->bytes) << " from recovery point "
@@ -846,11 +859,20 @@ int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobReco
       }
       std::cout << "\n";
     }
+    for (const auto& f : report->warnings) {
+      std::cerr << "  warning: " << f.path << ": " << f.error << "\n";
+    }
     for (const auto& f : report->failed_files) {
       std::cerr << "  not recovered: " << f.path << ": " << f.error << "\n";
     }
+    if (!job.failed_files_log.empty()) {
+      std::cout << "  listed in " << job.failed_files_log << "\n";
+    }
   }
-  return report->state == engine::JobState::kCompleted ? kExitOk : kExitFailed;
+  job.state = report->state;
+  return report->state == engine::JobState::kCompleted               ? kExitOk
+         : report->state == engine::JobState::kCompletedWithWarnings ? kExitWarnings
+                                                                     : kExitFailed;
 }
 
 int Verify(Globals& g) {

@@ -177,7 +177,7 @@ Status ReadNode(Reader& r, Node& node) {
 
 bool IsSafeName(std::string_view name) {
   if (name.empty() || name == "." || name == "..") return false;
-  return name.find_first_of(std::string_view("/\\\0", 3)) == std::string_view::npos;
+  return name.find_first_of(std::string_view("/\0", 2)) == std::string_view::npos;
 }
 
 const char* NodeTypeName(NodeType type) {

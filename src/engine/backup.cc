@@ -396,6 +396,16 @@ Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::
   for (const std::string& name : names) {
     if (failed()) return first_error_;
     std::string child_path = JoinPath(path, name);
+    if (!tree::IsSafeName(name)) {
+      // A name the tree cannot store (empty, ".", "..", a '/' or NUL: no
+      // file system lists one, but a broken one or a hostile FUSE server
+      // could). Writing it would make a tree the restore refuses, so the
+      // entry is skipped and listed instead.
+      Skip(child_path, Status(ErrorCode::kInvalidArgument,
+                              "the name cannot be stored in a recovery point (empty, '.', '..', "
+                              "or containing '/' or a NUL byte); not backed up"));
+      continue;
+    }
     std::string child_rel = rel.empty() ? name : rel + "/" + name;
     const IncludeTrie* child_trie = nullptr;
     if (trie != nullptr && !trie->included) child_trie = &trie->children.at(name);

@@ -149,15 +149,23 @@ void RunRecovery(platform::Env& env, const std::string& state_dir, RestoreOption
   record.files = report->files;
   record.bytes_transferred = report->bytes;
   record.recovery_point = report->point_id;
+  // One list for the console (Job details) and obctl job show: the files
+  // that failed, then the warnings (names restored escaped).
+  std::vector<FailedFile> listed = report->failed_files;
+  listed.insert(listed.end(), report->warnings.begin(), report->warnings.end());
+  record.failed_files_log =
+      WriteFailedFilesLog(env, state_dir, "LastRecoveryFailedFiles", record.id, listed);
   if (!report->failed_files.empty()) {
     record.error = std::to_string(report->failed_files.size()) + " files could not be recovered";
-    record.failed_files_log = WriteFailedFilesLog(env, state_dir, "LastRecoveryFailedFiles",
-                                                  record.id, report->failed_files);
     LogMilestone(Milestone::kRecoveryFailed,
                  "Recovery failed (job " + record.id + "): " + record.error);
   } else {
-    LogMilestone(Milestone::kRecoveryCompleted, "Recovery completed (job " + record.id + "): " +
-                                                    std::to_string(report->files) + " files");
+    std::string text = "Recovery " + std::string(JobStateName(report->state)) + " (job " +
+                       record.id + "): " + std::to_string(report->files) + " files";
+    if (!report->warnings.empty()) {
+      text += ", " + std::to_string(report->warnings.size()) + " warnings";
+    }
+    LogMilestone(Milestone::kRecoveryCompleted, text);
   }
 }
 

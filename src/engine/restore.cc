@@ -121,6 +121,31 @@ bool IsDrive(const std::string& part) {
          ((part[0] >= 'A' && part[0] <= 'Z') || (part[0] >= 'a' && part[0] <= 'z'));
 }
 
+// The entries of one folder that come back under their own names, when
+// another entry of it is escaped (platform::HostableName); empty when none
+// is, since then no two names can meet. An escaped name never takes one of
+// these.
+std::set<std::string> KeptNames(const std::vector<tree::Node>& nodes) {
+  std::set<std::string> kept;
+  bool any_escaped = false;
+  for (const tree::Node& node : nodes) {
+    if (platform::HostableName(node.name) == node.name) {
+      kept.insert(node.name);
+    } else {
+      any_escaped = true;
+    }
+  }
+  if (!any_escaped) kept.clear();
+  return kept;
+}
+
+// How a warning names the escaped name it restored an entry under.
+std::string EscapedWarning(const std::string& name) {
+  return "restored as '" + name +
+         "': the name cannot be used on this system as it is; each character it refuses "
+         "became U+F000 plus the byte's value";
+}
+
 class RestoreRun {
  public:
   RestoreRun(Repository& repo, const RestoreOptions& options)
@@ -139,8 +164,11 @@ class RestoreRun {
   // Opens (creating under a target) the folders above a selected item.
   Result<std::shared_ptr<RestoreDir>> OpenParent(const ObjectId& root, const Selection& sel,
                                                  std::string& display);
+  // `kept`: names of the folder's other entries that an escaped name of
+  // this one must not take (KeptNames), or null.
   void RestoreNode(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
-                   const std::string& rel, const std::string& display);
+                   const std::string& rel, const std::string& display,
+                   const std::set<std::string>* kept = nullptr);
   void RestoreDirectory(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
                         const std::string& name, const std::string& rel,
                         const std::string& display);
@@ -150,9 +178,12 @@ class RestoreRun {
                       const std::string& name, const std::string& display);
   // Decides the destination name of a node per the conflict policy; false
   // to restore nothing. `dest` says whether the name is free, already holds
-  // the backed-up file, or holds something to replace.
+  // the backed-up file, or holds something to replace. An escaped name
+  // (`escaped`) that another entry of this job has, or that is one of
+  // `kept`, becomes a copy name whatever the policy: two entries never meet.
   bool ResolveName(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
-                   const std::string& display, std::string& name, Destination& dest);
+                   const std::string& display, bool escaped, const std::set<std::string>* kept,
+                   std::string& name, Destination& dest);
   bool Claim(const RestoreDir& dir, const std::string& name);
   bool Claimed(const RestoreDir& dir, const std::string& name);
   // Whether `name` in dir is a regular file with the node's size, mtime and
@@ -172,6 +203,7 @@ class RestoreRun {
   void FinishFile(const std::shared_ptr<FileTask>& job);
   void ApplyLinksAndDirs();
   void Failed(const std::string& path, const std::string& error);
+  void Warn(const std::string& path, const std::string& warning);
   bool Cancelled() const {
     return options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed);
   }
@@ -190,8 +222,9 @@ class RestoreRun {
   const RestoreOptions& options_;
   size_t threads_;
   BoundedExecutor executor_;
-  std::mutex mu_;  // failed_, unreachable_
+  std::mutex mu_;  // failed_, warnings_, unreachable_
   std::vector<FailedFile> failed_;
+  std::vector<FailedFile> warnings_;
   // The first 100050 (vault unreachable): no more requests after it.
   std::optional<Status> unreachable_;
   std::atomic<bool> has_unreachable_{false};
@@ -230,6 +263,11 @@ class RestoreRun {
 void RestoreRun::Failed(const std::string& path, const std::string& error) {
   std::lock_guard lock(mu_);
   failed_.push_back({path, error});
+}
+
+void RestoreRun::Warn(const std::string& path, const std::string& warning) {
+  std::lock_guard lock(mu_);
+  warnings_.push_back({path, warning});
 }
 
 Progress RestoreRun::Sample() const {
@@ -273,7 +311,12 @@ bool RestoreRun::HoldsContent(RestoreDir& dir, const std::string& name, const tr
 }
 
 bool RestoreRun::ResolveName(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
-                             const std::string& display, std::string& name, Destination& dest) {
+                             const std::string& display, bool escaped,
+                             const std::set<std::string>* kept, std::string& name,
+                             Destination& dest) {
+  auto kept_by_other = [&](const std::string& candidate) {
+    return escaped && kept != nullptr && kept->count(candidate) != 0;
+  };
   dest = Destination::kFree;
   // "name (restored)", "name (restored 2)", …: the first name nobody has,
   // or a copy an interrupted run of this restore already finished.
@@ -281,7 +324,7 @@ bool RestoreRun::ResolveName(const std::shared_ptr<RestoreDir>& dir, const tree:
     for (int n = 1; n < 10000; ++n) {
       std::string candidate =
           name + (n == 1 ? " (restored)" : " (restored " + std::to_string(n) + ")");
-      if (Claimed(*dir, candidate)) continue;
+      if (Claimed(*dir, candidate) || kept_by_other(candidate)) continue;
       Result<FileKind> taken = dir->Probe(candidate);
       if (!taken.ok() && taken.status().code() == ErrorCode::kNotFound) {
         name = candidate;
@@ -296,10 +339,11 @@ bool RestoreRun::ResolveName(const std::shared_ptr<RestoreDir>& dir, const tree:
     Failed(display, "no free name for a copy");
     return false;
   };
-  if (Claimed(*dir, name)) {
+  if (Claimed(*dir, name) || kept_by_other(name)) {
     // Two entries of one job for one name (only names changed on the way
-    // can meet): the second is a copy, or refused; never a race.
-    if (options_.conflict == ConflictPolicy::kCreateCopy) return copy_name();
+    // can meet): the second is a copy, or refused; never a race. An escaped
+    // name is always the copy: it is a warning already, never a failure.
+    if (escaped || options_.conflict == ConflictPolicy::kCreateCopy) return copy_name();
     Failed(display, "another item of this restore already lands at this path; not restored");
     return false;
   }
@@ -458,8 +502,9 @@ void RestoreRun::RestoreDirectory(const std::shared_ptr<RestoreDir>& dir, const 
   }
   std::shared_ptr<RestoreDir> subdir = std::move(sub).value();
   RemoveLeftovers(*subdir);
+  std::set<std::string> kept = KeptNames(tree->nodes);
   for (const tree::Node& child : tree->nodes) {
-    RestoreNode(subdir, child, rel + "/" + child.name, JoinPath(display, child.name));
+    RestoreNode(subdir, child, rel + "/" + child.name, JoinPath(display, child.name), &kept);
     ReportProgress();
   }
   pending_dirs_.push_back({subdir, node});
@@ -467,16 +512,20 @@ void RestoreRun::RestoreDirectory(const std::shared_ptr<RestoreDir>& dir, const 
 }
 
 void RestoreRun::RestoreNode(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
-                             const std::string& rel, const std::string& display) {
+                             const std::string& rel, const std::string& display,
+                             const std::set<std::string>* kept) {
   if (Cancelled() || Unreachable()) return;
   if (!tree::IsSafeName(node.name)) {
     Failed(display,
            Status(ErrorCode::kPathEscape, "unsafe name in recovery point; refused").ToString());
     return;
   }
-  std::string name = node.name;
+  // A name this system cannot hold comes back escaped, with a warning.
+  std::string name = platform::HostableName(node.name);
+  bool escaped = name != node.name;
   Destination dest;
-  if (!ResolveName(dir, node, display, name, dest)) return;
+  if (!ResolveName(dir, node, display, escaped, kept, name, dest)) return;
+  if (escaped) Warn(display, EscapedWarning(name));
   switch (node.type) {
     case tree::NodeType::kDirectory:
       RestoreDirectory(dir, node, name, rel, display);
@@ -767,8 +816,11 @@ Result<std::shared_ptr<RestoreDir>> RestoreRun::OpenParent(const ObjectId& root,
       if (next) node = *next;
       continue;
     }
-    std::string name = to_target_ && IsDrive(parts[i]) ? parts[i].substr(0, 1) : parts[i];
-    display = JoinPath(display, name);
+    std::string shown = to_target_ && IsDrive(parts[i]) ? parts[i].substr(0, 1) : parts[i];
+    display = JoinPath(display, shown);
+    // The folder's name here: escaped if this system cannot hold it (the
+    // cache is keyed by it, so folders that meet share one handle).
+    std::string name = platform::HostableName(shown);
     key += "/" + name;
     cached = parents_.find(key);
     if (cached != parents_.end()) {
@@ -789,6 +841,7 @@ Result<std::shared_ptr<RestoreDir>> RestoreRun::OpenParent(const ObjectId& root,
       dir = std::move(sub);
       parents_[key] = dir;
       if (created && next) created_parents_.push_back({dir, *next});
+      if (name != shown) Warn(display, EscapedWarning(name));
     }
     if (next) node = *next;
   }
@@ -825,11 +878,14 @@ Result<RestoreReport> RestoreRun::Run() {
       // The whole tree (an item "/"): its top-level entries under the root.
       Result<tree::Tree> top = repo_.ReadTree(*nodes[i].subtree);
       if (!top.ok()) return top.status();
-      for (const tree::Node& child : top->nodes) {
-        std::string name = to_target_ && IsDrive(child.name) ? child.name.substr(0, 1) : child.name;
-        tree::Node renamed = child;
-        renamed.name = name;
-        RestoreNode(*parent, renamed, child.name, JoinPath(parent_display, name));
+      std::vector<tree::Node> renamed = top->nodes;
+      for (tree::Node& child : renamed) {
+        if (to_target_ && IsDrive(child.name)) child.name = child.name.substr(0, 1);
+      }
+      std::set<std::string> kept = KeptNames(renamed);
+      for (size_t k = 0; k < renamed.size(); ++k) {
+        RestoreNode(*parent, renamed[k], top->nodes[k].name,
+                    JoinPath(parent_display, renamed[k].name), &kept);
       }
       continue;
     }
@@ -861,7 +917,10 @@ Result<RestoreReport> RestoreRun::Run() {
   report.skipped_existing = skipped_existing_;
   report.hardlinks = hardlinks_;
   report.failed_files = std::move(failed_);
-  report.state = report.failed_files.empty() ? JobState::kCompleted : JobState::kFailed;
+  report.warnings = std::move(warnings_);
+  report.state = !report.failed_files.empty() ? JobState::kFailed
+                 : !report.warnings.empty()   ? JobState::kCompletedWithWarnings
+                                              : JobState::kCompleted;
   return report;
 }
 

@@ -85,9 +85,10 @@ make_tricky_tree() {
   touch -d '2010-01-01 00:00:00' "$d/empty dir"
 }
 
-# compare_trees A B: content and metadata (type, mode, mtime, symlink target,
-# hard-link groups) must match.
-compare_trees() { python3 "$HERE/treecmp.py" "$1" "$2"; }
+# compare_trees [--owners] A B [A2 B2 ...]: content and metadata (type, mode,
+# mtime, symlink target, hard-link groups; owner and group with --owners)
+# must match, for each pair.
+compare_trees() { python3 -B "$HERE/treecmp.py" "$@"; }
 
 setup_vault() {
   obctl vault init --path "$WORK/vault" > /dev/null

@@ -1,7 +1,10 @@
 // Directory trees: one Tree per directory, stored as a tree blob whose id is
 // HMAC(idKey, serialized tree), so unchanged directories dedup as data does.
 // Serialization is a deterministic binary format (version byte first);
-// names are raw bytes (any UTF-8, spaces, newlines), never interpreted.
+// names are raw bytes, never interpreted: any byte but '/' and NUL, valid
+// UTF-8 or not (a backslash, a newline, a leading dash are all names). The
+// format is platform-neutral; a name a target OS cannot hold is escaped when
+// restoring there (platform::HostableName), never refused here.
 #pragma once
 
 #include <cstdint>
@@ -52,11 +55,15 @@ struct Tree {
 };
 
 Bytes SerializeTree(const Tree& tree);
-// kCorrupt for malformed data and for names that could escape a restore
-// target: empty, ".", "..", containing '/', '\\' or NUL. kUnsupportedVersion
-// for unknown versions.
+// kCorrupt for malformed data and for names IsSafeName refuses.
+// kUnsupportedVersion for unknown versions.
 Result<Tree> ParseTree(ByteView data);
-// The name check used by ParseTree, exposed for restore.
+// Whether a name is one path component that cannot leave its folder on any
+// platform that reads it as one component: not empty, ".", "..", and
+// without '/' or NUL. Every other byte is allowed (backslash included: no
+// platform reads a name as a path). ParseTree refuses the others, the
+// backup never writes them (it skips such an entry as a failed file) and
+// the restore checks them again before creating anything.
 bool IsSafeName(std::string_view name);
 
 }  // namespace obagent::tree

@@ -21,6 +21,14 @@
 // pack and fetched with one ranged read per run of neighbouring blobs,
 // several runs in flight, each written out as soon as it arrives.
 //
+// Names: every name a recovery point holds is created as it is where the
+// system can hold it (POSIX: all of them). On Windows a name it cannot hold
+// (a backslash, '<>:"|?*', a control character, a trailing dot or space, a
+// reserved device name, bytes that are not UTF-8) is restored under an
+// escaped name (platform::HostableName) and listed as a warning; it never
+// fails the item or its folder. When an escaped name meets another entry of
+// its folder, the escaped one gets a copy name ("name (restored)").
+//
 // Resuming: a file already at its destination with the backed-up size,
 // mtime and content (every chunk re-hashed and compared with its id) is not
 // written again, and temporary files of an interrupted restore are removed,
@@ -75,10 +83,15 @@ struct RestoreReport {
   // same job; a link whose other name is not restored becomes a copy.
   uint64_t hardlinks = 0;
   std::vector<FailedFile> failed_files;  // each listed with the object that failed
+  // Items restored, but not quite as backed up: a name this system cannot
+  // hold (platform::HostableName) restored under its escaped name, which the
+  // message gives. The path is the item's destination with its own name.
+  std::vector<FailedFile> warnings;
 };
 
 // Restores what it can; the job is Failed (not an error Status) when some
-// files could not be restored, so the caller can list them.
+// files could not be restored, so the caller can list them, and
+// CompletedWithWarnings when everything was restored but there are warnings.
 Result<RestoreReport> RunRestore(Repository& repo, const RestoreOptions& options);
 
 // The items a restore works on, in path order: each once, and an item inside

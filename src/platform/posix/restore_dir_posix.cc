@@ -10,16 +10,19 @@
 #include <fstream>
 #include <string>
 
+#include "obagent/core/tree.h"
 #include "obagent/platform.h"
 #include "posix_util.h"
 
 namespace obagent::platform::posix {
 namespace {
 
-// A single path component that cannot leave the folder.
+// A single path component that cannot leave the folder: the tree format's
+// own rule (tree::IsSafeName), which is exactly what Linux allows in one
+// component, so every name a recovery point holds is created as it is
+// (backslashes, newlines, bytes that are not UTF-8 included).
 Status CheckName(std::string_view name) {
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
-      name.find('\0') != std::string_view::npos) {
+  if (!tree::IsSafeName(name)) {
     std::string shown;
     for (char c : name) shown += c == '\0' ? std::string("\\0") : std::string(1, c);
     return {ErrorCode::kPathEscape, "unsafe name '" + shown + "' in a restore folder"};
@@ -395,3 +398,10 @@ std::unique_ptr<WritableFile> NewPosixWritableFile(int fd, std::string display) 
 }
 
 }  // namespace obagent::platform::posix
+
+namespace obagent::platform {
+
+// Linux holds every name a recovery point can store (tree::IsSafeName).
+std::string HostableName(std::string_view name) { return std::string(name); }
+
+}  // namespace obagent::platform

@@ -118,13 +118,57 @@ TEST(Tree, IsSafeName) {
   EXPECT_FALSE(IsSafeName(".."));
   EXPECT_FALSE(IsSafeName("a/b"));
   EXPECT_FALSE(IsSafeName("/"));
-  EXPECT_FALSE(IsSafeName("a\\b"));
   EXPECT_FALSE(IsSafeName(std::string("a\0b", 3)));
+  EXPECT_FALSE(IsSafeName(std::string("\0", 1)));
+  // Legal Linux names no platform reads as more than one component.
+  EXPECT_TRUE(IsSafeName("a\\b"));
+  EXPECT_TRUE(IsSafeName("\\"));
+  EXPECT_TRUE(IsSafeName("..\\x"));
+  EXPECT_TRUE(IsSafeName("system-systemd\\x2dcryptsetup.slice"));
+  EXPECT_TRUE(IsSafeName("-rf"));
+  EXPECT_TRUE(IsSafeName("\xFF\xFE"));  // not UTF-8
+  EXPECT_TRUE(IsSafeName(" "));
+  EXPECT_TRUE(IsSafeName("a:b<c>d|e?f*g\"h"));
+}
+
+// Every byte the tree allows, alone and mixed, survives a round trip.
+TEST(Tree, EveryByteButSlashRoundTrips) {
+  Tree t;
+  for (int b = 1; b <= 0xFF; ++b) {
+    if (b == '/') continue;
+    std::string name(1, static_cast<char>(b));
+    if (name == ".") continue;  // "." itself is refused; ".x" below
+    t.nodes.push_back(FileNode(name));
+    t.nodes.push_back(FileNode("x" + name + "x"));
+    t.nodes.push_back(FileNode(name + name + name));
+  }
+  t.nodes.push_back(FileNode(".x"));
+  // Names mixing every allowed byte: one with all of them, and runs of
+  // neighbouring bytes (backslash next to controls, high bytes, newlines).
+  std::string all;
+  for (int b = 1; b <= 0xFF; ++b) {
+    if (b != '/') all += static_cast<char>(b);
+  }
+  t.nodes.push_back(FileNode(all));
+  for (size_t at = 0; at + 16 <= all.size(); at += 7)
+    t.nodes.push_back(FileNode(all.substr(at, 16)));
+  std::sort(t.nodes.begin(), t.nodes.end(),
+            [](const Node& a, const Node& b) { return a.name < b.name; });
+  t.nodes.erase(std::unique(t.nodes.begin(), t.nodes.end(),
+                            [](const Node& a, const Node& b) { return a.name == b.name; }),
+                t.nodes.end());
+  for (const Node& n : t.nodes) ASSERT_TRUE(IsSafeName(n.name)) << n.name;
+  auto parsed = ParseTree(SerializeTree(t));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->nodes.size(), t.nodes.size());
+  for (size_t i = 0; i < t.nodes.size(); ++i) EXPECT_EQ(parsed->nodes[i], t.nodes[i]);
+  EXPECT_EQ(SerializeTree(*parsed), SerializeTree(t));
 }
 
 TEST(Tree, RejectsUnsafeNames) {
-  for (std::string name : {std::string(""), std::string("."), std::string(".."), std::string("a/b"),
-                           std::string("..\\x"), std::string("nul\0x", 5)}) {
+  for (std::string name :
+       {std::string(""), std::string("."), std::string(".."), std::string("a/b"),
+        std::string("../x"), std::string("/"), std::string("nul\0x", 5), std::string(1, '\0')}) {
     Tree t;
     t.nodes = {FileNode(name)};
     auto parsed = ParseTree(SerializeTree(t));

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <random>
 
+#include "engine/forwarding_env.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/backup.h"
@@ -283,6 +284,75 @@ TEST_F(RestoreTest, NeighbouringChunksAreFetchedTogether) {
   EXPECT_EQ(seen.front().bytes_done, 0u);
   EXPECT_EQ(seen.back().bytes_done, 200u * 3000);
   EXPECT_EQ(seen.back().files_done, 200u);
+}
+
+// Every name Linux allows is backed up and restored as it is: backslashes
+// (systemd's unit names), newlines, leading dashes, bytes that are not UTF-8.
+TEST_F(RestoreTest, EveryLinuxNameComesBack) {
+  fs::path src = dir_ / "src";
+  std::vector<std::string> names = {"system-systemd\\x2dcryptsetup.slice",
+                                    "\\",
+                                    "a\\b\\c",
+                                    "new\nline",
+                                    "-rf",
+                                    "\xFF\xFE",
+                                    "CON",
+                                    "a<b>:c|d?e*\"f",
+                                    "trailing.",
+                                    "trailing "};
+  for (int b = 1; b <= 0xFF; ++b) {
+    if (b != '/') names.push_back("n" + std::string(1, static_cast<char>(b)) + "n");
+  }
+  for (const std::string& name : names) WriteFile(src / "d\\ir" / name, "content of " + name);
+  Backup({src.string()});
+  auto report = Restore({}, (dir_ / "out").string());
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->state, JobState::kCompleted);
+  EXPECT_TRUE(report->warnings.empty());
+  for (const std::string& name : names) {
+    EXPECT_EQ(ReadFile(dir_ / ("out" + src.string()) / "d\\ir" / name), "content of " + name);
+  }
+}
+
+// A directory listing with a name no tree can hold (a broken or hostile
+// file system): the backup skips that entry with a clear reason and still
+// writes a recovery point its restore reads.
+TEST_F(RestoreTest, BackupSkipsANameNoTreeCanHold) {
+  class BadNameEnv : public obagent::testing::ForwardingEnv {
+   public:
+    using ForwardingEnv::ForwardingEnv;
+    Result<std::vector<platform::DirEntry>> ListDir(const std::string& p) override {
+      auto entries = ForwardingEnv::ListDir(p);
+      if (entries.ok() && p.ends_with("/src")) {
+        entries->push_back({"../escaped", platform::FileKind::kRegular});
+        entries->push_back({"..", platform::FileKind::kDirectory});
+        entries->push_back({std::string("nul\0byte", 8), platform::FileKind::kRegular});
+      }
+      return entries;
+    }
+  } env(platform::Env::Default());
+  Repository repo(*counting_, repo_->keys(), (dir_ / "cache2").string(), env);
+  fs::path src = dir_ / "src";
+  WriteFile(src / "good\\name", "kept");
+  ASSERT_TRUE(repo.LoadIndex().ok());
+  BackupOptions options;
+  options.includes = {src.string()};
+  options.threads = 2;
+  options.hostname = "test";
+  auto backup = RunBackup(repo, options);
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  EXPECT_EQ(backup->state, JobState::kCompletedWithWarnings);
+  ASSERT_EQ(backup->failed_files.size(), 3u);
+  for (const FailedFile& f : backup->failed_files) {
+    EXPECT_NE(f.error.find("cannot be stored in a recovery point"), std::string::npos) << f.error;
+  }
+  ASSERT_TRUE(repo_->LoadIndex().ok());
+  auto report = Restore({}, (dir_ / "out").string());
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->state, JobState::kCompleted);
+  EXPECT_EQ(ReadFile(dir_ / ("out" + src.string()) / "good\\name"), "kept");
+  EXPECT_FALSE(fs::exists(dir_ / ("out" + src.string()) / "escaped"));
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "escaped"));
 }
 
 }  // namespace
