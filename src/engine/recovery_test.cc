@@ -319,6 +319,19 @@ Result<RecoveryTestReport> RunRecoveryTest(Repository& repo, const RecoveryTestO
   return report;
 }
 
+RecoveryTestSample SampleOf(const RecoveryTestPolicy& drill) {
+  RecoveryTestSample sample;
+  sample.count = drill.sample_files;
+  sample.percent = drill.sample_percent;
+  return sample;
+}
+
+RecoveryTestSample PolicySampleOrDefault(platform::Env& env, const std::string& state_dir) {
+  auto policy = LoadPolicy(env, state_dir);
+  if (policy.ok() && policy->recovery_test) return SampleOf(*policy->recovery_test);
+  return RecoveryTestSample{};
+}
+
 std::string DescribeRecoveryTest(const RecoveryTestReport& r) {
   std::string text = std::to_string(r.identical) + " of " + std::to_string(r.sampled) +
                      " sampled files (of " + std::to_string(r.files_in_point) +

@@ -32,6 +32,7 @@
 #include "obagent/core/tree.h"
 #include "obagent/engine/job.h"
 #include "obagent/engine/job_history.h"
+#include "obagent/engine/policy.h"
 #include "obagent/engine/repository.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
@@ -127,6 +128,12 @@ struct RecoveryTestJobOutcome {
 };
 RecoveryTestJobOutcome RunRecoveryTestJob(platform::Env& env, const std::string& state_dir,
                                           const RecoveryTestJobRequest& request);
+
+// The sample the policy's drill draws.
+RecoveryTestSample SampleOf(const RecoveryTestPolicy& drill);
+// The sample of a drill started without one (Run Drill Now, the local API):
+// the policy's when it schedules drills, else the default of 100 files.
+RecoveryTestSample PolicySampleOrDefault(platform::Env& env, const std::string& state_dir);
 
 // The record's one-line summary for the job history and the console
 // ("20 of 1,234 files restored and identical, 3.1 MB, 45 files/s, …").
