@@ -107,3 +107,21 @@ grep -q "$NAME" "$log" || fail "failed-files log does not name the pack: $(cat "
 grep -q "\[5067\] Recovery test Failed" "$LOG" || fail "no 5067 in the engine log"
 no_sample_left
 pass "a damaged pack fails the drill (exit 1), named in the message, the job and the failed-files log"
+
+# The policy schedules the drill; policy show says when and how much.
+obctl policy new --include "$SRC" --days Mon --times 21:00 --daily 7 \
+  --recovery-test-days Sun --recovery-test-time 03:00 --recovery-test-sample 25 > /dev/null
+obctl policy show | grep -q "Recovery test Sun at 03:00, 25 files" || fail "policy show: $(obctl policy show)"
+obctl --json policy show | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["policy"]["recovery_test"]
+assert d["days"] == ["Sun"] and d["times"] == ["03:00"] and d["sample_files"] == 25, d
+assert d["next_run"] is not None, d' || fail "policy show --json has no drill"
+obctl policy set-recovery-test --days all --times 04:30 --percent 5 > /dev/null
+obctl policy show | grep -q "Recovery test Sun, Mon, Tue, Wed, Thu, Fri, Sat at 04:30, 5 % of the files" ||
+  fail "set-recovery-test: $(obctl policy show)"
+expect_fail "percentage" obctl policy set-recovery-test --days Sun --times 03:00 --percent 0
+expect_fail "not both" obctl policy set-recovery-test --days Sun --times 03:00 --sample 5 --percent 5
+obctl policy set-recovery-test --off > /dev/null
+obctl policy show | grep -q "Recovery test off" || fail "--off: $(obctl policy show)"
+pass "the policy schedules the drill (policy new, set-recovery-test, --off); policy show tells"
