@@ -14,6 +14,7 @@
 #include <fstream>
 #include <random>
 
+#include "engine/forwarding_env.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/backup.h"
@@ -258,6 +259,89 @@ TEST_F(RecoveryTestTest, StoppedDrillIsCancelledAndLeavesNoSample) {
   auto report = RunRecoveryTest(*repo_, options);
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.status().code(), ErrorCode::kCancelled);
+  EXPECT_FALSE(HasSampleFolder(dir_ / "scratch"));
+}
+
+// What the drill reads back from its sample folder, disturbed: one file's
+// mode looks different (metadata), another's bytes read back altered (a
+// restore that wrote wrong data, which the restore's own checks would not
+// let through: only the comparison can show it).
+class TamperingEnv final : public testing::ForwardingEnv {
+ public:
+  using ForwardingEnv::ForwardingEnv;
+  std::string other_mode;   // path suffix in the sample folder
+  std::string other_bytes;  // path suffix in the sample folder
+
+  Result<platform::FileInfo> Lstat(const std::string& p) override {
+    auto info = ForwardingEnv::Lstat(p);
+    if (info.ok() && Matches(p, other_mode)) info->mode ^= 0100;
+    return info;
+  }
+  Result<std::unique_ptr<platform::ReadableFile>> OpenForRead(const std::string& p) override {
+    auto file = ForwardingEnv::OpenForRead(p);
+    if (!file.ok() || !Matches(p, other_bytes)) return file;
+    return std::unique_ptr<platform::ReadableFile>(new Flipped(std::move(file).value()));
+  }
+
+ private:
+  static bool Matches(const std::string& p, const std::string& suffix) {
+    return !suffix.empty() && p.find("/recovery-test-") != std::string::npos && p.ends_with(suffix);
+  }
+  // Every byte read comes back with its lowest bit flipped.
+  class Flipped final : public platform::ReadableFile {
+   public:
+    explicit Flipped(std::unique_ptr<platform::ReadableFile> base) : base_(std::move(base)) {}
+    Result<size_t> Read(uint8_t* buffer, size_t n) override {
+      return Flip(base_->Read(buffer, n), buffer);
+    }
+    Result<size_t> ReadAt(uint64_t offset, uint8_t* buffer, size_t n) override {
+      return Flip(base_->ReadAt(offset, buffer, n), buffer);
+    }
+    Result<platform::FileInfo> Stat() override { return base_->Stat(); }
+
+   private:
+    static Result<size_t> Flip(Result<size_t> n, uint8_t* buffer) {
+      if (n.ok()) {
+        for (size_t i = 0; i < *n; ++i) buffer[i] ^= 1;
+      }
+      return n;
+    }
+    std::unique_ptr<platform::ReadableFile> base_;
+  };
+};
+
+TEST_F(RecoveryTestTest, DifferentMetadataWarnsAndDifferentBytesFail) {
+  fs::path src = MakeSource();
+  Backup({src.string()});
+  TamperingEnv env(platform::Env::Default());
+  Repository repo(*store_, repo_->keys(), (dir_ / "cache").string(), env);
+  ASSERT_TRUE(repo.LoadIndex().ok());
+  RecoveryTestSample all;
+  all.percent = 100;
+
+  env.other_mode = "/d0/f3";
+  auto warned = RunRecoveryTest(repo, Options(all));
+  ASSERT_TRUE(warned.ok()) << warned.status().ToString();
+  EXPECT_EQ(warned->state, JobState::kCompletedWithWarnings);
+  EXPECT_EQ(warned->data_failures, 0u);
+  EXPECT_TRUE(warned->damage.empty());
+  ASSERT_EQ(warned->failed_files.size(), 1u);
+  EXPECT_EQ(warned->failed_files[0].path, (src / "d0" / "f3").string());
+  EXPECT_NE(warned->failed_files[0].error.find("mode"), std::string::npos)
+      << warned->failed_files[0].error;
+  EXPECT_EQ(warned->identical, warned->sampled - 1);
+
+  env.other_mode.clear();
+  env.other_bytes = "/big";
+  auto failed = RunRecoveryTest(repo, Options(all));
+  ASSERT_TRUE(failed.ok()) << failed.status().ToString();
+  EXPECT_EQ(failed->state, JobState::kFailed);
+  EXPECT_EQ(failed->data_failures, 1u);
+  EXPECT_TRUE(failed->damage.empty()) << "the vault is fine; the bytes read back differ";
+  ASSERT_EQ(failed->failed_files.size(), 1u);
+  EXPECT_EQ(failed->failed_files[0].path, (src / "big").string());
+  EXPECT_NE(failed->failed_files[0].error.find("differ from the recovery point"), std::string::npos)
+      << failed->failed_files[0].error;
   EXPECT_FALSE(HasSampleFolder(dir_ / "scratch"));
 }
 
