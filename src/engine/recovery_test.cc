@@ -263,10 +263,13 @@ Result<RecoveryTestReport> RunRecoveryTest(Repository& repo, const RecoveryTestO
   restore.threads = options.threads;
   restore.progress = options.progress;
   restore.cancel = options.cancel;
+  // The restore names a failed file by where it lands (or by its path in
+  // the point): either finds the sampled file.
   std::map<std::string, const PointFile*> by_restored_path;
   for (const PointFile& f : files) {
     restore.items.push_back(f.path);
     by_restored_path[RestoredPath(report.sample_dir, f.path)] = &f;
+    by_restored_path[f.path] = &f;
   }
   Result<RestoreReport> restored = RunRestore(repo, restore);
   if (!restored.ok()) return restored.status();
