@@ -119,10 +119,20 @@ json PolicyToJson(const engine::Policy& p) {
   for (const auto& s : p.specs) {
     specs.push_back({{"path", s.path}, {"exclude", s.exclude}, {"recursive", s.recursive}});
   }
-  json times = json::array();
-  for (int m : p.schedule.minutes_of_day) times.push_back(engine::FormatTimeOfDay(m));
+  auto schedule = [](const engine::Schedule& s) {
+    json times = json::array();
+    for (int m : s.minutes_of_day) times.push_back(engine::FormatTimeOfDay(m));
+    return json{{"days", s.days}, {"times", times}};
+  };
+  json drill = nullptr;
+  if (p.recovery_test) {
+    drill = schedule(p.recovery_test->schedule);
+    drill["sample_files"] = p.recovery_test->sample_files;
+    drill["sample_percent"] = p.recovery_test->sample_percent;
+  }
   return {{"specs", specs},
-          {"schedule", {{"days", p.schedule.days}, {"times", times}}},
+          {"schedule", schedule(p.schedule)},
+          {"recovery_test", drill},
           {"retention",
            {{"daily_days", p.daily_days},
             {"weekly_weeks", p.weekly_weeks},
@@ -131,9 +141,53 @@ json PolicyToJson(const engine::Policy& p) {
           {"paused", p.paused}};
 }
 
-Result<engine::Policy> PolicyFromJson(const json& j) {
+Result<engine::Schedule> ScheduleFromJson(const json& schedule, const std::string& what) {
+  if (!schedule.is_object() || !schedule.contains("days") || !schedule["days"].is_array() ||
+      !schedule.contains("times") || !schedule["times"].is_array()) {
+    return InvalidArgument("\"" + what + "\" must be {days:[0..6], times:[\"HH:MM\"]}");
+  }
+  engine::Schedule s;
+  for (const json& d : schedule["days"]) {
+    if (!d.is_number_integer()) return InvalidArgument(what + " day " + d.dump() + ": not 0..6");
+    s.days.push_back(d.get<int>());
+  }
+  for (const json& t : schedule["times"]) {
+    if (!t.is_string()) return InvalidArgument(what + " time " + t.dump() + ": not \"HH:MM\"");
+    OB_ASSIGN_OR_RETURN(int minutes, engine::ParseTimeOfDay(t.get<std::string>()));
+    s.minutes_of_day.push_back(minutes);
+  }
+  return s;
+}
+
+// The policy's restore drill: {days, times, sample_files, sample_percent}.
+Result<engine::RecoveryTestPolicy> RecoveryTestFromJson(const json& j) {
+  engine::RecoveryTestPolicy drill;
+  OB_ASSIGN_OR_RETURN(drill.schedule, ScheduleFromJson(j, "recovery_test"));
+  Body body{j};
+  OB_ASSIGN_OR_RETURN(int64_t files, body.Int(j, "sample_files", 100));
+  if (files < 1) return InvalidArgument("recovery_test sample_files must be at least 1");
+  drill.sample_files = static_cast<uint64_t>(files);
+  if (j.contains("sample_percent")) {
+    if (!j["sample_percent"].is_number()) {
+      return InvalidArgument("recovery_test sample_percent must be a number");
+    }
+    drill.sample_percent = j["sample_percent"].get<double>();
+  }
+  return drill;
+}
+
+// `stored`: the policy saved now, whose drill a body without
+// "recovery_test" keeps (the policy editor does not show it).
+Result<engine::Policy> PolicyFromJson(const json& j, const std::optional<engine::Policy>& stored) {
   Body body{j};
   engine::Policy p;
+  if (stored) p.recovery_test = stored->recovery_test;
+  if (j.contains("recovery_test")) {
+    p.recovery_test.reset();
+    if (!j["recovery_test"].is_null()) {
+      OB_ASSIGN_OR_RETURN(p.recovery_test, RecoveryTestFromJson(j["recovery_test"]));
+    }
+  }
   if (!j.contains("specs") || !j["specs"].is_array()) {
     return InvalidArgument("\"specs\" must be a list of {path, exclude, recursive}");
   }
@@ -151,20 +205,7 @@ Result<engine::Policy> PolicyFromJson(const json& j) {
   if (!j.contains("schedule") || !j["schedule"].is_object()) {
     return InvalidArgument("\"schedule\" must be {days, times}");
   }
-  const json& schedule = j["schedule"];
-  if (!schedule.contains("days") || !schedule["days"].is_array() || !schedule.contains("times") ||
-      !schedule["times"].is_array()) {
-    return InvalidArgument("\"schedule\" must be {days:[0..6], times:[\"HH:MM\"]}");
-  }
-  for (const json& d : schedule["days"]) {
-    if (!d.is_number_integer()) return InvalidArgument("schedule day " + d.dump() + ": not 0..6");
-    p.schedule.days.push_back(d.get<int>());
-  }
-  for (const json& t : schedule["times"]) {
-    if (!t.is_string()) return InvalidArgument("schedule time " + t.dump() + ": not \"HH:MM\"");
-    OB_ASSIGN_OR_RETURN(int minutes, engine::ParseTimeOfDay(t.get<std::string>()));
-    p.schedule.minutes_of_day.push_back(minutes);
-  }
+  OB_ASSIGN_OR_RETURN(p.schedule, ScheduleFromJson(j["schedule"], "schedule"));
   if (j.contains("retention")) {
     const json& r = j["retention"];
     if (!r.is_object()) return InvalidArgument("\"retention\" must be an object");
@@ -371,7 +412,9 @@ Response GetPolicy(RouteContext& c) {
 }
 
 Response PutPolicy(RouteContext& c, const json& j) {
-  auto policy = PolicyFromJson(j);
+  std::optional<engine::Policy> stored;
+  if (auto old = engine::LoadPolicy(c.env, c.options.state_dir); old.ok()) stored = *old;
+  auto policy = PolicyFromJson(j, stored);
   if (!policy.ok()) return ErrorResponse(policy.status());
   policy->modified = NowUnix();
   if (Status st = engine::ValidatePolicy(*policy); !st.ok()) return ErrorResponse(400, st);
@@ -724,6 +767,12 @@ Response Route(RouteContext& c, const Request& r) {
     }
     if (first == "backup" && m == "POST") {
       auto job = c.engine.StartPolicyBackup("BackupNow");
+      if (!job.ok()) return ErrorResponse(job.status());
+      return JsonResponse({{"ok", true}, {"job", engine::JobRecordToJson(*job)}});
+    }
+    if (first == "recovery-test" && m == "POST") {
+      // The restore drill now, with the policy's sample (else 100 files).
+      auto job = c.engine.StartRecoveryTest("Console");
       if (!job.ok()) return ErrorResponse(job.status());
       return JsonResponse({{"ok", true}, {"job", engine::JobRecordToJson(*job)}});
     }

@@ -48,6 +48,11 @@ json HandleRequest(engine::EngineService& engine, platform::Env& env, const json
     if (!job.ok()) return ErrorJson(job.status());
     return {{"ok", true}, {"job", engine::JobRecordToJson(*job)}};
   }
+  if (op == "recovery_test") {
+    auto job = engine.StartRecoveryTest("RunNow");
+    if (!job.ok()) return ErrorJson(job.status());
+    return {{"ok", true}, {"job", engine::JobRecordToJson(*job)}};
+  }
   if (op == "wait_job" || op == "job_stop") {
     if (!request.contains("id") || !request["id"].is_string()) {
       return ErrorJson(InvalidArgument(op + " needs a job \"id\""));

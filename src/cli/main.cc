@@ -25,6 +25,7 @@
 #include "obagent/engine/progress.h"
 #include "obagent/engine/prune.h"
 #include "obagent/engine/recovery_reader.h"
+#include "obagent/engine/recovery_test.h"
 #include "obagent/engine/restore.h"
 #include "obagent/engine/vault_client.h"
 #include "obagent/engine/verify.h"
@@ -58,6 +59,10 @@ Commands:
                                          with --target every item keeps its whole path below DIR
   (recovery list|items|mount and recover take --source-machine NAME
    --vault-credentials FILE --passphrase-file F to recover another machine)
+  recovery test [--point ID] [--sample N | --percent P]
+                                         restore drill: restore a random sample
+                                         (default 100 files) to a private folder,
+                                         compare it with the point, remove it
   verify                                 check every object in the vault
   passphrase change [--new-passphrase-file F]  (or $OBAGENT_NEW_PASSPHRASE)
   machine-setting show | set [--work-hour-bandwidth RATE ... | --no-throttle]
@@ -875,6 +880,72 @@ int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobReco
                                                                      : kExitFailed;
 }
 
+// The restore drill (Start-OBRecoveryTest, if MARS had one): the engine's
+// RecoveryTest job, run in this process.
+int RecoveryTest(Globals& g, const std::vector<std::string>& args) {
+  engine::RecoveryTestJobRequest request;
+  std::optional<int> sample;
+  std::optional<double> percent;
+  OptionSet options("recovery test");
+  options.Add("point", &request.point, "recovery point or 'latest'");
+  options.Add("sample", &sample, "how many files to restore (default 100)");
+  options.Add("percent", &percent, "or this share of the point's files, in percent");
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (sample && percent) return UsageError(options, "give --sample or --percent, not both");
+  if (sample && *sample < 1) return UsageError(options, "--sample must be at least 1");
+  if (sample) request.sample.count = static_cast<uint64_t>(*sample);
+  if (percent) {
+    if (!(*percent > 0 && *percent <= 100)) {
+      return UsageError(options, "--percent must be above 0 and at most 100");
+    }
+    request.sample.percent = *percent;
+  }
+  ProgressLine line(!g.json && g.env->IsTerminal(2), "Restoring the sample");
+  request.progress = [&](const engine::Progress& p) { line.Update(p); };
+  engine::RecoveryTestJobOutcome out = engine::RunRecoveryTestJob(*g.env, g.state_dir, request);
+  line.Finish();
+  if (!out.report) {
+    if (out.record.state == engine::JobState::kCancelled) {
+      if (g.json) {
+        PrintJson(Json({{"ok", false}, {"job", out.record.id}, {"state", "Cancelled"}}));
+      } else {
+        std::cout << "Recovery test Cancelled (job " << out.record.id << ")\n";
+      }
+      return kExitFailed;
+    }
+    return Fail(g, out.status);
+  }
+  const engine::RecoveryTestReport& r = *out.report;
+  if (g.json) {
+    PrintJson(Json({{"ok", r.state != engine::JobState::kFailed},
+                    {"job", out.record.id},
+                    {"state", engine::JobStateName(r.state)},
+                    {"recovery_point", r.point_id},
+                    {"files_in_point", r.files_in_point},
+                    {"sampled", r.sampled},
+                    {"identical", r.identical},
+                    {"bytes", r.bytes},
+                    {"seconds", r.seconds},
+                    {"files_per_second", r.files_per_second},
+                    {"bytes_per_second", r.bytes_per_second},
+                    {"damage", r.damage},
+                    {"message", out.record.error},
+                    {"failed_files", FailedFilesJson(r.failed_files)},
+                    {"failed_files_log", out.record.failed_files_log}}));
+  } else {
+    std::cout << "Recovery test " << engine::JobStateName(r.state) << ": recovery point "
+              << r.point_id.substr(0, 12) << "\n  " << engine::DescribeRecoveryTest(r) << "\n";
+    if (!out.record.error.empty()) std::cout << "  " << out.record.error << "\n";
+    for (const auto& f : r.failed_files) std::cerr << "  " << f.path << ": " << f.error << "\n";
+    if (!out.record.failed_files_log.empty()) {
+      std::cout << "  failed files: " << out.record.failed_files_log << "\n";
+    }
+  }
+  return r.state == engine::JobState::kCompleted               ? kExitOk
+         : r.state == engine::JobState::kCompletedWithWarnings ? kExitWarnings
+                                                               : kExitFailed;
+}
+
 int Verify(Globals& g) {
   Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
   if (!agent.ok()) return Fail(g, agent.status());
@@ -970,6 +1041,7 @@ int Run(int argc, char** argv) {
       {"recovery items", RecoveryItems},
       {"recovery mount", RecoveryMount},
       {"recovery unmount", RecoveryUnmount},
+      {"recovery test", RecoveryTest},
       {"recover", Recover},
       {"verify", no_args(Verify)},
       {"passphrase change", PassphraseChange},

@@ -41,15 +41,21 @@ constexpr char kPolicyUsageText[] = R"(usage: obctl policy SUBCOMMAND [options]
   new --include PATH... [--exclude PATH...] [--non-recursive PATH...]
       --days Mon,Wed --times 21:30,03:00 --daily N
       [--weekly N] [--monthly N] [--yearly N] [--replace]
+      [--recovery-test-days Sun --recovery-test-time 03:00
+       [--recovery-test-sample N | --recovery-test-percent P]]
                           create the policy (--non-recursive marks a path given
-                          with --include/--exclude, or includes it non-recursively)
+                          with --include/--exclude, or includes it non-recursively;
+                          --recovery-test-* schedules a restore drill)
   show                    the policy and its next run
   add-filespec (--include PATH... | --exclude PATH...) [--non-recursive]
   remove-filespec PATH...
   set-schedule --days Mon,Wed --times 21:30[,03:00[,...]]   (1 to 3 times)
   set-retention [--daily N] [--weekly N] [--monthly N] [--yearly N]
                           daily 7..9999 days; weekly/monthly/yearly 0 = off
-  pause | resume          stop / restart scheduled backups
+  set-recovery-test --days Sun --times 03:00 [--sample N | --percent P]
+  set-recovery-test --off  schedule the restore drill (obctl recovery test) of the
+                          latest recovery point; default sample 100 files
+  pause | resume          stop / restart scheduled backups (and drills)
   remove                  delete the policy
   schedule-files --out DIR [--command PATH]
                           write the Task Scheduler task (obagent-OnlineBackup.xml,
@@ -149,7 +155,34 @@ json PolicyJson(const engine::Policy& p) {
   } else {
     j["next_run"] = nullptr;
   }
+  if (p.recovery_test) {
+    std::optional<int64_t> drill = engine::NextRun(p.recovery_test->schedule, now, offset);
+    if (drill && !p.paused) {
+      j["recovery_test"]["next_run"] = *drill;
+      j["recovery_test"]["next_run_local"] = FormatLocal(*drill, offset);
+    } else {
+      j["recovery_test"]["next_run"] = nullptr;
+    }
+  }
   return j;
+}
+
+std::string DescribeSchedule(const engine::Schedule& schedule) {
+  std::string days, times;
+  for (int d : schedule.days) days += (days.empty() ? "" : ", ") + std::string(engine::DayName(d));
+  for (int m : schedule.minutes_of_day) {
+    times += (times.empty() ? "" : ", ") + engine::FormatTimeOfDay(m);
+  }
+  return days + " at " + times;
+}
+
+std::string DescribeSample(const engine::RecoveryTestPolicy& drill) {
+  if (drill.sample_percent > 0) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%g %% of the files", drill.sample_percent);
+    return buf;
+  }
+  return std::to_string(drill.sample_files) + " files";
 }
 
 std::string Tier(int n, const char* unit) {
@@ -165,13 +198,7 @@ void PrintPolicy(const engine::Policy& p) {
     std::cout << "  " << (s.exclude ? "Exclude  " : "Include  ") << s.path
               << (s.recursive ? "" : "  (non-recursive)") << "\n";
   }
-  std::string days, times;
-  for (int d : p.schedule.days)
-    days += (days.empty() ? "" : ", ") + std::string(engine::DayName(d));
-  for (int m : p.schedule.minutes_of_day) {
-    times += (times.empty() ? "" : ", ") + engine::FormatTimeOfDay(m);
-  }
-  std::cout << "  Schedule " << days << " at " << times << " (local time)\n";
+  std::cout << "  Schedule " << DescribeSchedule(p.schedule) << " (local time)\n";
   std::optional<int64_t> next = engine::NextRun(p.schedule, now, offset);
   if (p.paused) {
     std::cout << "  Next run none while paused ('obctl policy resume')\n";
@@ -181,6 +208,51 @@ void PrintPolicy(const engine::Policy& p) {
   std::cout << "  Retention daily " << p.daily_days << " days, weekly "
             << Tier(p.weekly_weeks, "weeks") << ", monthly " << Tier(p.monthly_months, "months")
             << ", yearly " << Tier(p.yearly_years, "years") << "\n";
+  if (!p.recovery_test) {
+    std::cout << "  Recovery test off ('obctl policy set-recovery-test')\n";
+    return;
+  }
+  std::cout << "  Recovery test " << DescribeSchedule(p.recovery_test->schedule) << ", "
+            << DescribeSample(*p.recovery_test) << " of the latest recovery point\n";
+  std::optional<int64_t> drill = engine::NextRun(p.recovery_test->schedule, now, offset);
+  if (drill && !p.paused)
+    std::cout << "  Next recovery test " << FormatLocal(*drill, offset) << "\n";
+}
+
+// The drill's options, in 'policy new' (prefixed) and 'policy
+// set-recovery-test'.
+struct DrillOptions {
+  std::string days;
+  std::string times;
+  std::optional<int> sample;
+  std::optional<double> percent;
+  bool given() const { return !days.empty() || !times.empty() || sample || percent; }
+};
+
+Result<engine::RecoveryTestPolicy> ParseDrill(const DrillOptions& o, const std::string& prefix) {
+  if (o.days.empty() || o.times.empty()) {
+    return InvalidArgument("a recovery test needs --" + prefix + "days and --" + prefix +
+                           (prefix.empty() ? "times" : "time"));
+  }
+  if (o.sample && o.percent) {
+    return InvalidArgument("give --" + prefix + "sample or --" + prefix + "percent, not both");
+  }
+  engine::RecoveryTestPolicy drill;
+  auto schedule = ParseSchedule(o.days, o.times);
+  if (!schedule.ok()) return schedule.status().WithContext("recovery test");
+  drill.schedule = *schedule;
+  if (o.sample) {
+    if (*o.sample < 1) return InvalidArgument("the recovery test sample must be at least 1 file");
+    drill.sample_files = static_cast<uint64_t>(*o.sample);
+  }
+  if (o.percent) {
+    if (!(*o.percent > 0 && *o.percent <= 100)) {
+      return InvalidArgument("the recovery test percentage must be above 0 and at most 100");
+    }
+    drill.sample_percent = *o.percent;
+  }
+  OB_RETURN_IF_ERROR(engine::ValidateRecoveryTest(drill));
+  return drill;
 }
 
 // Saves with a new modification time and reports the result.
@@ -222,7 +294,17 @@ int New(Ctx& c, const std::vector<std::string>& args) {
   options.Add("monthly", &p.monthly_months, "months of monthly points (0 = off)");
   options.Add("yearly", &p.yearly_years, "years of yearly points (0 = off)");
   options.Add("replace", &replace, "replace an existing policy");
+  DrillOptions drill;
+  options.Add("recovery-test-days", &drill.days, "days of the restore drill: Sun (or all)");
+  options.Add("recovery-test-time", &drill.times, "its times of day: 03:00");
+  options.Add("recovery-test-sample", &drill.sample, "files it restores (default 100)");
+  options.Add("recovery-test-percent", &drill.percent, "or this share of the files, in percent");
   if (auto exit = ParseOptions(options, args)) return *exit;
+  if (drill.given()) {
+    auto parsed = ParseDrill(drill, "recovery-test-");
+    if (!parsed.ok()) return Fail(c, parsed.status());
+    p.recovery_test = *parsed;
+  }
   for (const auto& path : includes) p.specs.push_back({CleanPath(path), false, true});
   for (const auto& path : excludes) p.specs.push_back({CleanPath(path), true, true});
   for (const auto& raw : non_recursive) {
@@ -329,6 +411,29 @@ int SetRetention(Ctx& c, const std::vector<std::string>& args) {
   return SaveAndReport(c, *p, "Retention changed.");
 }
 
+int SetRecoveryTest(Ctx& c, const std::vector<std::string>& args) {
+  DrillOptions drill;
+  bool off = false;
+  OptionSet options("policy set-recovery-test");
+  options.Add("days", &drill.days, "days of the week: Sun (or all)");
+  options.Add("times", &drill.times, "one to three times of day: 03:00");
+  options.Add("sample", &drill.sample, "files the drill restores (default 100)");
+  options.Add("percent", &drill.percent, "or this share of the files, in percent");
+  options.Add("off", &off, "no scheduled drill");
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (off && drill.given()) return UsageError(options, "--off takes no other option");
+  std::optional<engine::RecoveryTestPolicy> next;
+  if (!off) {
+    auto parsed = ParseDrill(drill, "");
+    if (!parsed.ok()) return Fail(c, parsed.status());
+    next = *parsed;
+  }
+  auto p = engine::LoadPolicy(*c.env, c.state_dir);
+  if (!p.ok()) return Fail(c, p.status());
+  p->recovery_test = next;
+  return SaveAndReport(c, *p, off ? "Recovery test unscheduled." : "Recovery test scheduled.");
+}
+
 int SetPaused(Ctx& c, const std::vector<std::string>& args, bool paused) {
   OptionSet options(paused ? "policy pause" : "policy resume");
   if (auto exit = ParseOptions(options, args)) return *exit;
@@ -413,6 +518,7 @@ int PolicyCommand(const std::string& state_dir, bool json, const std::vector<std
       {"remove-filespec", RemoveFileSpec},
       {"set-schedule", SetSchedule},
       {"set-retention", SetRetention},
+      {"set-recovery-test", SetRecoveryTest},
       {"pause", [](Ctx& x, const std::vector<std::string>& a) { return SetPaused(x, a, true); }},
       {"resume", [](Ctx& x, const std::vector<std::string>& a) { return SetPaused(x, a, false); }},
       {"remove", Remove},

@@ -35,7 +35,8 @@ void OpenEngineLog(const std::string& state_dir, bool also_stderr) {
 void LogMilestone(Milestone id, const std::string& text) {
   std::lock_guard lock(log_mu);
   if (!engine_log) return;
-  bool bad = id == Milestone::kBackupFailed || id == Milestone::kRecoveryFailed;
+  bool bad = id == Milestone::kBackupFailed || id == Milestone::kRecoveryFailed ||
+             id == Milestone::kRecoveryTestFailed;
   engine_log->log(bad ? spdlog::level::err : spdlog::level::info, "[{}] {}", static_cast<int>(id),
                   text);
 }

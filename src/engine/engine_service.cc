@@ -192,6 +192,20 @@ Result<JobRecord> EngineService::StartRestore(RestoreOptions options,
                   });
 }
 
+Result<JobRecord> EngineService::StartRecoveryTest(const std::string& trigger,
+                                                   std::optional<RecoveryTestSample> sample) {
+  RecoveryTestJobRequest request;
+  request.sample = sample ? *sample : PolicySampleOrDefault(env_, options_.state_dir);
+  OB_RETURN_IF_ERROR(request.sample.Validate());
+  return StartJob("RecoveryTest", trigger,
+                  [this, trigger, request](const auto& on_start, const auto& progress) mutable {
+                    LogEngineEvent("Recovery test triggered (" + trigger + ")");
+                    request.progress = progress;
+                    request.on_start = on_start;
+                    return RunRecoveryTestJob(env_, options_.state_dir, request).status;
+                  });
+}
+
 Status EngineService::StopJob(const std::string& id_or_prefix) {
   JobHistory history(env_, options_.state_dir);
   return history.RequestCancel(id_or_prefix);
@@ -213,15 +227,20 @@ Result<JobRecord> EngineService::WaitForJob(const std::string& id, int64_t timeo
   return history.Find(id);
 }
 
-int64_t EngineService::LastScheduledRun() {
+int64_t EngineService::LastSchedulerTime(const std::string& key) {
   auto data = env_.ReadFile(SchedulerStatePath(options_.state_dir));
   if (!data.ok()) return 0;
   json j = json::parse(AsString(*data), nullptr, false);
-  return j.is_object() ? j.value("last_scheduled_run", int64_t{0}) : 0;
+  return j.is_object() ? j.value(key, int64_t{0}) : 0;
 }
 
-void EngineService::RecordScheduledRun(int64_t when) {
-  json j = {{"last_scheduled_run", when}};
+void EngineService::RecordSchedulerTime(const std::string& key, int64_t when) {
+  json j = json::object();
+  if (auto data = env_.ReadFile(SchedulerStatePath(options_.state_dir)); data.ok()) {
+    json old = json::parse(AsString(*data), nullptr, false);
+    if (old.is_object()) j = old;
+  }
+  j[key] = when;
   (void)env_.WriteFileAtomic(SchedulerStatePath(options_.state_dir), AsBytes(j.dump()), true);
 }
 
@@ -273,18 +292,41 @@ void EngineService::SchedulerTick() {
   // a run scheduled then is a missed run.
   bool first = last_checked_ == 0;
   if (first) {
-    last_checked_ = std::max(LastScheduledRun(), policy ? policy->modified : int64_t{0});
+    last_checked_ =
+        std::max(LastSchedulerTime("last_scheduled_run"), policy ? policy->modified : int64_t{0});
     if (last_checked_ == 0 || last_checked_ > now) last_checked_ = now;
   }
   ScheduleAction action = DecideScheduledRun(policy, !os_scheduler_.empty(), last_checked_, now,
                                              LocalUtcOffsetMinutes(now));
   last_checked_ = now;
-  if (action != ScheduleAction::kRun) return;
-  RecordScheduledRun(now);
-  auto job = StartPolicyBackup(first ? "MissedRun" : "Scheduled");
-  if (!job.ok()) {
-    LogEngineEvent("Scheduled backup not started: " + job.status().ToString());
+  if (action == ScheduleAction::kRun) {
+    RecordSchedulerTime("last_scheduled_run", now);
+    auto job = StartPolicyBackup(first ? "MissedRun" : "Scheduled");
+    if (!job.ok()) {
+      LogEngineEvent("Scheduled backup not started: " + job.status().ToString());
+    }
   }
+
+  // The restore drill. A missed one (engine stopped) runs once at start.
+  std::optional<RecoveryTestPolicy> drill;
+  if (policy && !policy->paused) drill = policy->recovery_test;
+  bool first_drill = drill_checked_ == 0;
+  if (first_drill) {
+    drill_checked_ =
+        std::max(LastSchedulerTime("last_recovery_test"), policy ? policy->modified : int64_t{0});
+    if (drill_checked_ == 0 || drill_checked_ > now) drill_checked_ = now;
+  }
+  if (drill && MissedRun(drill->schedule, drill_checked_, now, LocalUtcOffsetMinutes(now))) {
+    drill_due_ = true;
+  }
+  drill_checked_ = now;
+  if (!drill) drill_due_ = false;
+  if (!drill_due_) return;
+  auto job = StartRecoveryTest(first_drill ? "MissedRun" : "Scheduled", SampleOf(*drill));
+  if (!job.ok() && job.status().code() == ErrorCode::kAlreadyExists) return;  // next step
+  drill_due_ = false;
+  RecordSchedulerTime("last_recovery_test", now);
+  if (!job.ok()) LogEngineEvent("Scheduled recovery test not started: " + job.status().ToString());
 }
 
 }  // namespace obagent::engine

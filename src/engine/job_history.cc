@@ -50,7 +50,8 @@ json JobRecordToJson(const JobRecord& r) {
           {"recovery_point", r.recovery_point},
           {"error", r.error},
           {"failed_files_log", r.failed_files_log},
-          {"snapshot", r.snapshot}};
+          {"snapshot", r.snapshot},
+          {"summary", r.summary}};
 }
 
 JobRecord JobRecordFromJson(const json& j) {
@@ -68,6 +69,7 @@ JobRecord JobRecordFromJson(const json& j) {
   r.error = j.value("error", "");
   r.failed_files_log = j.value("failed_files_log", "");
   r.snapshot = j.value("snapshot", "");
+  r.summary = j.value("summary", "");
   return r;
 }
 

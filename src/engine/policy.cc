@@ -261,6 +261,20 @@ Status ValidateSchedule(const Schedule& schedule) {
   return Status::Ok();
 }
 
+Status ValidateRecoveryTest(const RecoveryTestPolicy& drill) {
+  Status st = ValidateSchedule(drill.schedule);
+  if (!st.ok()) return InvalidArgument("recovery test: " + st.detail());
+  if (drill.sample_percent != 0) {
+    if (!(drill.sample_percent > 0 && drill.sample_percent <= 100)) {
+      return InvalidArgument(
+          "recovery test: the sample percentage must be above 0 and at most 100");
+    }
+  } else if (drill.sample_files == 0) {
+    return InvalidArgument("recovery test: the sample must hold at least one file");
+  }
+  return Status::Ok();
+}
+
 Status ValidatePolicy(const Policy& policy) {
   if (policy.version != kPolicyVersion) {
     return Status(ErrorCode::kUnsupportedVersion,
@@ -270,28 +284,57 @@ Status ValidatePolicy(const Policy& policy) {
   }
   OB_RETURN_IF_ERROR(ValidateSpecs(policy.specs));
   OB_RETURN_IF_ERROR(ValidateSchedule(policy.schedule));
+  if (policy.recovery_test) OB_RETURN_IF_ERROR(ValidateRecoveryTest(*policy.recovery_test));
   return policy.Retention().Validate();
 }
+
+namespace {
+
+json ScheduleJson(const Schedule& schedule) {
+  json days = json::array();
+  for (int d : schedule.days) days.push_back(std::string(DayName(d)));
+  json times = json::array();
+  for (int m : schedule.minutes_of_day) times.push_back(FormatTimeOfDay(m));
+  return {{"days", days}, {"times", times}};
+}
+
+Result<Schedule> ScheduleFromJson(const json& j) {
+  Schedule s;
+  for (const json& d : j.at("days")) {
+    OB_ASSIGN_OR_RETURN(int day, ParseDay(d.get<std::string>()));
+    s.days.push_back(day);
+  }
+  for (const json& t : j.at("times")) {
+    OB_ASSIGN_OR_RETURN(int minutes, ParseTimeOfDay(t.get<std::string>()));
+    s.minutes_of_day.push_back(minutes);
+  }
+  return s;
+}
+
+}  // namespace
 
 std::string SerializePolicy(const Policy& policy) {
   json specs = json::array();
   for (const FileSpec& s : policy.specs) {
     specs.push_back({{"path", s.path}, {"exclude", s.exclude}, {"recursive", s.recursive}});
   }
-  json days = json::array();
-  for (int d : policy.schedule.days) days.push_back(std::string(DayName(d)));
-  json times = json::array();
-  for (int m : policy.schedule.minutes_of_day) times.push_back(FormatTimeOfDay(m));
   json j = {{"version", policy.version},
             {"modified", policy.modified},
             {"paused", policy.paused},
             {"specs", specs},
-            {"schedule", {{"days", days}, {"times", times}}},
+            {"schedule", ScheduleJson(policy.schedule)},
             {"retention",
              {{"daily_days", policy.daily_days},
               {"weekly_weeks", policy.weekly_weeks},
               {"monthly_months", policy.monthly_months},
               {"yearly_years", policy.yearly_years}}}};
+  // Absent when there is no drill, so older builds read the policy as before.
+  if (policy.recovery_test) {
+    json drill = ScheduleJson(policy.recovery_test->schedule);
+    drill["sample_files"] = policy.recovery_test->sample_files;
+    drill["sample_percent"] = policy.recovery_test->sample_percent;
+    j["recovery_test"] = drill;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -312,14 +355,13 @@ Result<Policy> ParsePolicy(std::string_view text) {
       p.specs.push_back({s.at("path").get<std::string>(), s.at("exclude").get<bool>(),
                          s.at("recursive").get<bool>()});
     }
-    const json& schedule = j.at("schedule");
-    for (const json& d : schedule.at("days")) {
-      OB_ASSIGN_OR_RETURN(int day, ParseDay(d.get<std::string>()));
-      p.schedule.days.push_back(day);
-    }
-    for (const json& t : schedule.at("times")) {
-      OB_ASSIGN_OR_RETURN(int minutes, ParseTimeOfDay(t.get<std::string>()));
-      p.schedule.minutes_of_day.push_back(minutes);
+    OB_ASSIGN_OR_RETURN(p.schedule, ScheduleFromJson(j.at("schedule")));
+    if (auto drill = j.find("recovery_test"); drill != j.end()) {
+      RecoveryTestPolicy r;
+      OB_ASSIGN_OR_RETURN(r.schedule, ScheduleFromJson(*drill));
+      r.sample_files = drill->at("sample_files").get<uint64_t>();
+      r.sample_percent = drill->at("sample_percent").get<double>();
+      p.recovery_test = r;
     }
     const json& r = j.at("retention");
     p.daily_days = r.at("daily_days").get<int>();

@@ -6,6 +6,8 @@
 //
 //   {"op":"status"}                      -> engine pid, scheduler, running job
 //   {"op":"backup_now","trigger":T}      -> starts the policy's backup: "job"
+//   {"op":"recovery_test"}               -> starts a restore drill (the policy's
+//                                           sample, else 100 files): "job"
 //   {"op":"wait_job","id":ID,"timeout_ms":N} -> the job's final record
 //   {"op":"job_stop","id":ID}            -> asks a running job to stop
 //   {"op":"console_url"}                 -> "url": the web console with its

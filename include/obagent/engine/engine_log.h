@@ -17,6 +17,11 @@ enum class Milestone : int {
   kRecoveryStarted = 5050,
   kRecoveryCompleted = 5055,
   kRecoveryFailed = 5057,
+  // The restore drill (recovery_test.h).
+  kRecoveryTestStarted = 5060,
+  kRecoveryTestCompleted = 5065,
+  kRecoveryTestCompletedWithWarnings = 5066,
+  kRecoveryTestFailed = 5067,
 };
 
 // Opens the log once per process; later calls do nothing. Logging before

@@ -18,6 +18,7 @@
 #include "obagent/engine/job.h"
 #include "obagent/engine/job_history.h"
 #include "obagent/engine/policy.h"
+#include "obagent/engine/recovery_test.h"
 #include "obagent/engine/restore.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
@@ -67,6 +68,11 @@ class EngineService {
   // options.progress and options.cancel are the engine's.
   Result<JobRecord> StartRestore(RestoreOptions options, std::optional<RecoverySource> source,
                                  const std::string& trigger);
+  // Starts a restore drill (RecoveryTest job, RunRecoveryTestJob) of the
+  // latest recovery point unless a job is running (kAlreadyExists); without
+  // a sample, the policy's (PolicySampleOrDefault). Returns once recorded.
+  Result<JobRecord> StartRecoveryTest(const std::string& trigger,
+                                      std::optional<RecoveryTestSample> sample = std::nullopt);
   // Stop-OBJob for any running job of this machine (ours or obctl's).
   Status StopJob(const std::string& id_or_prefix);
   std::optional<RunningJob> Running();
@@ -74,7 +80,10 @@ class EngineService {
   Result<JobRecord> WaitForJob(const std::string& id, int64_t timeout_ms);
 
   // One scheduler step: registers a changed schedule with the OS, fires a
-  // due (or missed) run when the OS scheduler is not available.
+  // due (or missed) run when the OS scheduler is not available, and fires
+  // the policy's restore drill when due (always here: the OS scheduler runs
+  // backups only). A drill due while another job runs starts on a later
+  // step, once that job has ended.
   void SchedulerTick();
   // "systemd", "Task Scheduler" or "engine" (the OS scheduler is unavailable).
   std::string SchedulerKind();
@@ -86,8 +95,10 @@ class EngineService {
   using JobBody = std::function<Status(const std::function<void(const JobRecord&)>& on_start,
                                        const ProgressFn& progress)>;
   Result<JobRecord> StartJob(const std::string& type, const std::string& trigger, JobBody body);
-  void RecordScheduledRun(int64_t when);
-  int64_t LastScheduledRun();
+  // <state dir>/scheduler.json: "last_scheduled_run" (backups) and
+  // "last_recovery_test" (drills), Unix seconds.
+  void RecordSchedulerTime(const std::string& key, int64_t when);
+  int64_t LastSchedulerTime(const std::string& key);
   int64_t Now() const;
 
   platform::Env& env_;
@@ -102,6 +113,8 @@ class EngineService {
   // the engine fires it itself.
   std::string os_scheduler_;
   int64_t last_checked_ = 0;
+  int64_t drill_checked_ = 0;
+  bool drill_due_ = false;
 };
 
 }  // namespace obagent::engine

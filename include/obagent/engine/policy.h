@@ -25,6 +25,10 @@
 // folder is walked by its own rules there.
 //
 // Schedule: the days of the week and one to three times of day, local time.
+//
+// Restore drill (optional): its own schedule and sample size; the engine
+// runs a RecoveryTest job (recovery_test.h) on the latest recovery point at
+// those times, unless the policy is paused.
 #pragma once
 
 #include <cstdint>
@@ -58,6 +62,15 @@ struct Schedule {
   bool operator==(const Schedule&) const = default;
 };
 
+// The policy's restore drill: when, and how many files it restores.
+struct RecoveryTestPolicy {
+  Schedule schedule;
+  uint64_t sample_files = 100;  // used when sample_percent is 0
+  double sample_percent = 0;    // (0, 100]: this share of the point's files
+
+  bool operator==(const RecoveryTestPolicy&) const = default;
+};
+
 struct Policy {
   int version = kPolicyVersion;
   std::vector<FileSpec> specs;
@@ -68,7 +81,8 @@ struct Policy {
   int monthly_months = 0;
   int yearly_years = 0;
   bool paused = false;
-  int64_t modified = 0;  // Unix seconds of the last change
+  int64_t modified = 0;                             // Unix seconds of the last change
+  std::optional<RecoveryTestPolicy> recovery_test;  // no scheduled drill when empty
 
   RetentionPolicy Retention() const {
     return {daily_days, weekly_weeks, monthly_months, yearly_years};
@@ -85,6 +99,7 @@ struct Policy {
 // kInvalidArgument naming the offending value.
 Status ValidateSpecs(const std::vector<FileSpec>& specs);
 Status ValidateSchedule(const Schedule& schedule);
+Status ValidateRecoveryTest(const RecoveryTestPolicy& drill);
 Status ValidatePolicy(const Policy& policy);
 
 // "Sun".."Sat"; "HH:MM".

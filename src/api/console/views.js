@@ -1,5 +1,5 @@
 // The three views: Overview, Jobs (running job, history, a job's details and
-// failed files) and Vault (recovery points per day, storage, growth).
+// failed files, Run Recovery Test Now) and Vault (recovery points per day, storage, growth).
 import {get, post} from './api.js';
 import {button, calendar, clear, errorPanel, formatBytes, formatDuration, formatTime, h, showError,
   stateBadge} from './ui.js';
@@ -13,6 +13,16 @@ function describeSchedule(policy) {
   const days = (policy.schedule.days || []).slice().sort();
   const names = days.length === 7 ? 'Every day' : days.map((d) => DAY_NAMES[d]).join(', ');
   return `${names} at ${(policy.schedule.times || []).join(', ')}` + (policy.paused ? ' (paused)' : '');
+}
+
+// The policy's restore drill: "Sunday at 03:00, 100 files".
+function describeRecoveryTest(policy) {
+  const drill = policy && policy.recovery_test;
+  if (!drill) return 'Not scheduled';
+  const days = (drill.days || []).slice().sort();
+  const names = days.length === 7 ? 'Every day' : days.map((d) => DAY_NAMES[d]).join(', ');
+  const sample = drill.sample_percent > 0 ? `${drill.sample_percent} % of the files` : `${drill.sample_files} files`;
+  return `${names} at ${(drill.times || []).join(', ')}, ${sample}` + (policy.paused ? ' (paused)' : '');
 }
 
 function summaryList(rows) {
@@ -40,6 +50,7 @@ export function renderOverview(section, status) {
             ['Items', status.policy ? (status.policy.specs || []).filter((s) => !s.exclude).map((s) => h('div', {class: 'mono', text: s.path})) : '—'],
             ['Next backup', status.next_run ? formatTime(status.next_run) : '—', 'overview-next'],
             ['Scheduler', status.scheduler || '—'],
+            ['Recovery test', describeRecoveryTest(status.policy), 'overview-recovery-test'],
           ])),
           h('div', {class: 'card'}, h('h2', {text: 'Jobs'}), summaryList([
             ['Running', running ? `${running.job.type} (${runningSummary(running)})` : 'No job is running', 'overview-running'],
@@ -67,7 +78,21 @@ export class JobsView {
     this.details = h('div', {class: 'card job-details', testid: 'job-details', hidden: true});
     this.error = h('div');
     this.runningId = null;
-    clear(section, h('h1', {text: 'Jobs'}), this.error, this.running, this.history, this.details);
+    // The restore drill of the latest recovery point (the policy's sample,
+    // else 100 files): restored to a private folder, compared, removed.
+    const drill = button('Run recovery test now', async () => {
+      drill.disabled = true;
+      this.error.replaceChildren();
+      try {
+        await post('/api/recovery-test');
+        await this.loadHistory();
+      } catch (e) {
+        showError(this.error, e);
+      }
+      drill.disabled = false;
+    }, {testid: 'run-recovery-test'});
+    clear(section, h('div', {class: 'view-head'}, h('h1', {text: 'Jobs'}), drill), this.error,
+        this.running, this.history, this.details);
     this.showRunning(null);
   }
 
@@ -189,6 +214,7 @@ export class JobsView {
           ['Files', String(job.files)], ['Bytes scanned', formatBytes(job.bytes_scanned)],
           ['Bytes transferred', formatBytes(job.bytes_transferred)],
           ['Recovery point', job.recovery_point || '—'], ['Snapshot', job.snapshot || '—'],
+          job.summary ? ['Result', h('span', {testid: 'job-summary', text: job.summary})] : null,
           job.error ? ['Error', h('span', {class: 'error-text', testid: 'job-error', text: job.error})] : null,
         ].filter(Boolean)),
         failed.length || job.state === 'CompletedWithWarnings' || job.state === 'Failed' ? [

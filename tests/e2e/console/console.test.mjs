@@ -467,6 +467,20 @@ test('a skipped file makes CompletedWithWarnings, listed in the job details', as
   await shot('jobs-warnings-details');
 });
 
+test('Run recovery test now: a RecoveryTest job that restores, compares and says so', async () => {
+  await page.click(tid('nav-jobs'));
+  const before = await jobRows();
+  await page.click(tid('run-recovery-test'));
+  const row = await waitForJobEnd(before);
+  assert.equal(await row.locator('td').first().textContent(), 'RecoveryTest');
+  assert.equal(await row.getAttribute('data-state'), 'Completed');
+  await row.click();
+  const summary = page.locator(`${tid('job-details')} ${tid('job-summary')}`);
+  await summary.waitFor();
+  assert.match(await summary.textContent(), /restored and identical/);
+  await shot('jobs-recovery-test');
+});
+
 test('About shows the engine and this server', async () => {
   const status = await page.evaluate(async () => (await fetch('/api/status')).json());
   await page.click(tid('action-about'));

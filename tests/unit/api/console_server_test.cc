@@ -289,6 +289,47 @@ TEST_F(ConsoleServerTest, ErrorsCarryTheCatalogueEntry) {
   EXPECT_NE(shortpass.Json()["message"].get<std::string>().find("16"), std::string::npos);
 }
 
+// The restore drill through the console: Run Recovery Test Now starts a
+// RecoveryTest job that the Jobs view lists with its result; the policy
+// carries its drill, and a policy saved without one keeps it.
+TEST_F(ConsoleServerTest, RecoveryTestRunsNowAndThePolicyKeepsItsDrill) {
+  std::string vault = (dir_ / "vault").generic_string();
+  ASSERT_TRUE(engine::InitLocalVault(env_, vault).ok());
+  std::string data = (dir_ / "data").generic_string();
+  fs::create_directories(data);
+  for (int i = 0; i < 5; ++i) std::ofstream(data + "/f" + std::to_string(i)) << "file " << i;
+  Login();
+  ASSERT_EQ(Post("/api/register", {{"vault", vault}, {"passphrase", kPassphrase}}).status, 200);
+  json policy = {{"specs", {{{"path", data}, {"exclude", false}, {"recursive", true}}}},
+                 {"schedule", {{"days", {1}}, {"times", {"21:30"}}}},
+                 {"recovery_test", {{"days", {0}}, {"times", {"03:00"}}, {"sample_files", 3}}}};
+  Answer saved = Post("/api/policy", policy, "PUT");
+  ASSERT_EQ(saved.status, 200) << saved.body;
+  EXPECT_EQ(saved.Json()["recovery_test"]["sample_files"], 3);
+  policy.erase("recovery_test");
+  saved = Post("/api/policy", policy, "PUT");
+  ASSERT_EQ(saved.status, 200) << saved.body;
+  EXPECT_EQ(saved.Json()["recovery_test"]["times"][0], "03:00") << "kept when not sent";
+  json backup = WaitForJob(Post("/api/backup", json::object()).Json()["job"]["id"]);
+  ASSERT_EQ(backup["job"]["state"], "Completed") << backup;
+
+  Answer drill = Post("/api/recovery-test", json::object());
+  ASSERT_EQ(drill.status, 200) << drill.body;
+  EXPECT_EQ(drill.Json()["job"]["type"], "RecoveryTest");
+  json done = WaitForJob(drill.Json()["job"]["id"]);
+  EXPECT_EQ(done["job"]["state"], "Completed") << done;
+  EXPECT_EQ(done["job"]["files"], 3) << "the policy's sample";
+  EXPECT_NE(done["job"]["summary"].get<std::string>().find("identical"), std::string::npos);
+  bool listed = false;
+  for (const json& j : Get("/api/jobs").Json()) listed |= j["type"] == "RecoveryTest";
+  EXPECT_TRUE(listed);
+
+  policy["recovery_test"] = nullptr;
+  saved = Post("/api/policy", policy, "PUT");
+  ASSERT_EQ(saved.status, 200) << saved.body;
+  EXPECT_TRUE(saved.Json()["recovery_test"].is_null());
+}
+
 TEST_F(ConsoleServerTest, RegisterPolicyBackupBrowseAndRecover) {
   std::string vault = (dir_ / "vault").generic_string();
   ASSERT_TRUE(engine::InitLocalVault(env_, vault).ok());

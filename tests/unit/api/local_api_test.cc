@@ -69,11 +69,26 @@ TEST_F(LocalApiTest, JobRecordsRoundTrip) {
   r.recovery_point = "point";
   r.error = "";
   r.failed_files_log = "/x/LastBackupFailedFiles-0123.txt";
+  r.summary = "3 of 3 sampled files (of 9) restored and identical";
   engine::JobRecord back = engine::JobRecordFromJson(engine::JobRecordToJson(r));
   EXPECT_EQ(back.id, r.id);
   EXPECT_EQ(back.state, r.state);
   EXPECT_EQ(back.bytes_transferred, r.bytes_transferred);
   EXPECT_EQ(back.failed_files_log, r.failed_files_log);
+  EXPECT_EQ(back.summary, r.summary);
+}
+
+// Run a restore drill now: a RecoveryTest job of the engine (failed here:
+// no vault is registered), waited for like any job.
+TEST_F(LocalApiTest, RecoveryTestStartsARecoveryTestJob) {
+  json started = HandleRequest(*engine_, env_, {{"op", "recovery_test"}});
+  ASSERT_TRUE(started["ok"].get<bool>()) << started;
+  EXPECT_EQ(started["job"]["type"], "RecoveryTest");
+  json done = HandleRequest(
+      *engine_, env_, {{"op", "wait_job"}, {"id", started["job"]["id"]}, {"timeout_ms", 60000}});
+  ASSERT_TRUE(done["ok"].get<bool>()) << done;
+  EXPECT_EQ(done["job"]["state"], "Failed");
+  EXPECT_FALSE(done["job"]["error"].get<std::string>().empty());
 }
 
 TEST_F(LocalApiTest, ServesOverThePlatformTransportAndRefusesASecondListener) {

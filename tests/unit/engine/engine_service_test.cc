@@ -163,5 +163,80 @@ TEST_F(EngineServiceTest, ReportsTheSchedulerThePlatformRegisteredWithAndLeavesI
   EXPECT_EQ(engine.SchedulerKind(), "engine");
 }
 
+// The policy's restore drill fires at its time on the fake clock, also
+// when the OS scheduler runs the backups, once per scheduled time; a missed
+// one runs once at start; none while paused.
+TEST_F(EngineServiceTest, ScheduledRecoveryTestFiresAtItsTime) {
+  FakeOsSchedulerEnv env(env_);  // the OS runs backups; drills stay the engine's
+  Policy policy = DailyAt(21 * 60);
+  policy.recovery_test = RecoveryTestPolicy{{{1}, {3 * 60}}, 5, 0};  // Mondays 03:00, 5 files
+  ASSERT_TRUE(SavePolicy(env_, dir_.string(), policy).ok());
+  auto drills = [&] {
+    int n = 0;
+    for (const auto& j : Jobs()) n += j.type == "RecoveryTest";
+    return n;
+  };
+  auto wait = [&](EngineService& engine) {
+    if (auto running = engine.Running()) {
+      ASSERT_TRUE(engine.WaitForJob(running->record.id, 60000).ok());
+    }
+  };
+  int64_t now = kMonday0000 + 2 * 3600 + 59 * 60;  // Monday 02:59
+  {
+    EngineService engine(env, {dir_.string(), "/usr/bin/obctl", [&] { return now; }});
+    engine.SchedulerTick();
+    wait(engine);
+    EXPECT_EQ(drills(), 0) << "not yet 03:00";
+    now = kMonday0000 + 3 * 3600 + 5;  // 03:00:05
+    engine.SchedulerTick();
+    wait(engine);
+    ASSERT_EQ(drills(), 1);
+    // Not registered with a vault: recorded and failed, saying why.
+    JobRecord drill = Jobs()[0];
+    EXPECT_EQ(drill.type, "RecoveryTest");
+    EXPECT_EQ(drill.state, JobState::kFailed);
+    EXPECT_FALSE(drill.error.empty());
+    now += 60;
+    engine.SchedulerTick();
+    wait(engine);
+    EXPECT_EQ(drills(), 1) << "one drill per scheduled time";
+    EXPECT_TRUE(Jobs().size() == 1u) << "the backups are the OS scheduler's";
+  }
+  {
+    // The engine was stopped over next Monday's 03:00: one drill at start.
+    now = kMonday0000 + 7 * 86400 + 9 * 3600;
+    EngineService engine(env, {dir_.string(), "/usr/bin/obctl", [&] { return now; }});
+    engine.SchedulerTick();
+    wait(engine);
+    EXPECT_EQ(drills(), 2);
+    engine.SchedulerTick();
+    wait(engine);
+    EXPECT_EQ(drills(), 2);
+  }
+  {
+    policy.paused = true;
+    policy.modified = kMonday0000 + 7 * 86400 + 10 * 3600;
+    ASSERT_TRUE(SavePolicy(env_, dir_.string(), policy).ok());
+    now = kMonday0000 + 14 * 86400 + 3 * 3600 + 5;
+    EngineService engine(env, {dir_.string(), "/usr/bin/obctl", [&] { return now; }});
+    engine.SchedulerTick();
+    wait(engine);
+    EXPECT_EQ(drills(), 2) << "no drill while the policy is paused";
+  }
+}
+
+TEST_F(EngineServiceTest, RecoveryTestRunsNowAsAJobOfItsOwn) {
+  EngineService engine(env_, {dir_.string(), "/usr/bin/obctl", [] { return kMonday0000; }});
+  RecoveryTestSample bad;
+  bad.count = 0;
+  EXPECT_FALSE(engine.StartRecoveryTest("Console", bad).ok());
+  auto job = engine.StartRecoveryTest("Console");
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  EXPECT_EQ(job->type, "RecoveryTest");
+  auto done = engine.WaitForJob(job->id, 60000);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->state, JobState::kFailed);  // no vault registered here
+}
+
 }  // namespace
 }  // namespace obagent::engine

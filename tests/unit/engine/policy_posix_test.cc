@@ -172,6 +172,30 @@ TEST(PolicyJson, RoundTrip) {
   EXPECT_EQ(*back, p);
 }
 
+// The restore drill: stored only when scheduled, validated like the backup
+// schedule plus its sample.
+TEST(PolicyJson, RecoveryTestRoundTripAndValidation) {
+  Policy p = ValidPolicy();
+  EXPECT_EQ(SerializePolicy(p).find("recovery_test"), std::string::npos);
+  p.recovery_test = RecoveryTestPolicy{{{0}, {180}}, 50, 0};
+  Result<Policy> back = ParsePolicy(SerializePolicy(p));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, p);
+  p.recovery_test->sample_percent = 12.5;
+  back = ParsePolicy(SerializePolicy(p));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->recovery_test->sample_percent, 12.5);
+  p.recovery_test->sample_percent = 150;
+  EXPECT_NE(ValidatePolicy(p).ToString().find("recovery test"), std::string::npos);
+  p.recovery_test->sample_percent = 0;
+  p.recovery_test->sample_files = 0;
+  EXPECT_FALSE(ValidatePolicy(p).ok());
+  p.recovery_test->sample_files = 10;
+  p.recovery_test->schedule.minutes_of_day.clear();
+  EXPECT_NE(ValidatePolicy(p).ToString().find("recovery test: the schedule has no time"),
+            std::string::npos);
+}
+
 TEST(PolicyJson, RefusesUnknownVersion) {
   std::string text = SerializePolicy(ValidPolicy());
   size_t at = text.find("\"version\": 1");
