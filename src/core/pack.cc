@@ -58,10 +58,12 @@ PackWriter::PackWriter(const crypto::Key& data_key, size_t size_hint)
 }
 
 void PackWriter::Reset() {
-  if (bytes_.capacity() < size_hint_ && spare_.capacity() >= size_hint_) bytes_.swap(spare_);
-  bytes_.clear();
+  if (bytes_.capacity() < size_hint_ && !spares_.empty()) {
+    bytes_ = std::move(spares_.back());
+    spares_.pop_back();
+  }
   bytes_.reserve(size_hint_);
-  bytes_.insert(bytes_.end(), kMagic.begin(), kMagic.end());
+  bytes_.assign(kMagic.begin(), kMagic.end());
   entries_.clear();
 }
 
@@ -100,7 +102,9 @@ void PackWriter::AddPayload(BlobType type, const ObjectId& id, ByteView payload,
 }
 
 void PackWriter::Recycle(Bytes buffer) {
-  if (buffer.capacity() > spare_.capacity()) spare_ = std::move(buffer);
+  if (buffer.capacity() >= size_hint_ && spares_.size() < kMaxSpares) {
+    spares_.push_back(std::move(buffer));
+  }
 }
 
 PackWriter::Finished PackWriter::Finish() {

@@ -114,8 +114,13 @@ class BackupRun {
                                  : std::max(1u, std::thread::hardware_concurrency())),
         // Two maximal chunks per block keep the copied tails small; the
         // reader holds at most two blocks, the queued and running chunks
-        // (2 x workers + 2 + workers) rarely span more than the rest.
-        blocks_(2 * options.chunker.max_size, threads_ + 3),
+        // (2 x workers + 2 + workers, mostly far below max_size) rarely span
+        // more than the rest.
+        blocks_(2 * options.chunker.max_size, threads_ + 2),
+        // One pack uploading and one waiting: the workers hand full packs
+        // over and go on compressing while a pack is written and fsynced
+        // (or sent to vaultd).
+        uploads_(1, 1),
         executor_(threads_, 2 * threads_ + 2),
         // Room for a full pack, one more maximal chunk and the header.
         data_pack_(repo.keys().data_key, options.pack_size + options.chunker.max_size + (1u << 20)),
@@ -139,6 +144,8 @@ class BackupRun {
   void AddToPack(pack::PackWriter& writer, pack::BlobType type, const ObjectId& id,
                  ByteView payload, uint32_t raw_length);
   Status UploadFinished(pack::PackWriter::Finished& finished);
+  // Queues a finished pack for the upload thread; a failed upload fails the job.
+  void SubmitUpload(pack::PackWriter::Finished finished);
   // Payload buffers of the workers, reused from chunk to chunk.
   Bytes TakeScratch();
   void ReturnScratch(Bytes scratch);
@@ -169,7 +176,8 @@ class BackupRun {
   const BackupOptions& options_;
   chunker::Chunker chunker_;
   size_t threads_;
-  BlockPool blocks_;  // before executor_: the workers' chunks point into blocks
+  BlockPool blocks_;         // before executor_: the workers' chunks point into blocks
+  BoundedExecutor uploads_;  // before executor_: the workers submit uploads
   BoundedExecutor executor_;
   // The block being read into and where its data ends (the reader's only).
   std::shared_ptr<BlockPool::Block> block_;
@@ -272,12 +280,16 @@ void BackupRun::AddToPack(pack::PackWriter& writer, pack::BlobType type, const O
     writer.AddPayload(type, id, payload, raw_length);
     if (writer.size() >= options_.pack_size) finished = writer.FinishUnnamed();
   }
-  // Naming (SHA-256) and uploading outside the lock let the other workers
-  // keep filling packs.
-  if (finished) {
-    Status st = UploadFinished(*finished);
+  // Naming (SHA-256) and uploading happen on the upload thread.
+  if (finished) SubmitUpload(std::move(*finished));
+}
+
+void BackupRun::SubmitUpload(pack::PackWriter::Finished finished) {
+  auto pack = std::make_shared<pack::PackWriter::Finished>(std::move(finished));
+  uploads_.Submit([this, pack] {
+    Status st = UploadFinished(*pack);
     if (!st.ok()) Fail(st);
-  }
+  });
 }
 
 Status BackupRun::UploadFinished(pack::PackWriter::Finished& finished) {
@@ -301,9 +313,10 @@ Status BackupRun::FlushPacks() {
       std::lock_guard lock(pack_mu_);
       if (!writer->empty()) finished = writer->FinishUnnamed();
     }
-    if (finished) OB_RETURN_IF_ERROR(UploadFinished(*finished));
+    if (finished) SubmitUpload(std::move(*finished));
   }
-  return Status::Ok();
+  uploads_.Drain();
+  return Status::Ok();  // a failed upload failed the job (Fail)
 }
 
 void BackupRun::SubmitChunk(const std::shared_ptr<BlockPool::Block>& block, size_t offset,

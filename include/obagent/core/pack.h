@@ -65,8 +65,9 @@ class PackWriter {
   // writer names the pack with PackName() after releasing it.
   Finished FinishUnnamed();
   // Hands back the bytes of a Finished pack that is no longer needed: the
-  // next pack is written into them instead of a new allocation (one spare
-  // buffer is kept; others are freed).
+  // next pack is written into them instead of a new allocation (up to
+  // kMaxSpares buffers are kept, one for each pack that can be uploading or
+  // waiting to; others are freed).
   void Recycle(Bytes buffer);
 
  private:
@@ -75,7 +76,8 @@ class PackWriter {
   crypto::Key data_key_;
   size_t size_hint_;
   Bytes bytes_;
-  Bytes spare_;
+  static constexpr size_t kMaxSpares = 2;
+  std::vector<Bytes> spares_;
   std::vector<BlobEntry> entries_;
 };
 
