@@ -225,6 +225,10 @@ class Env {
   // Creates the folder and its parents; with owner_only the last one is 0700.
   virtual Status CreateDirs(const std::string& path, bool owner_only) = 0;
   virtual Status RemoveFile(const std::string& path) = 0;
+  // Renames a file onto `to` (replacing it) and makes the rename durable
+  // (fsync of the folder; write-through on Windows). kUnsupported when the
+  // two are on different volumes: the caller copies instead.
+  virtual Status MoveFileReplacing(const std::string& from, const std::string& to) = 0;
   virtual Status RemoveAll(const std::string& path) = 0;
   virtual bool Exists(const std::string& path) = 0;
   virtual std::string Hostname() = 0;

@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,9 +17,10 @@ namespace {
 // Inputs above this size are sampled before being compressed whole.
 constexpr size_t kSampleThreshold = 64 * 1024;
 constexpr size_t kSliceSize = 16 * 1024;
-// Larger inputs (rare: big tree objects) use a one-off buffer so that no
-// thread keeps a huge scratch buffer alive.
-constexpr size_t kMaxScratch = 8 * 1024 * 1024;
+// A sample above this many bits per byte is taken for incompressible: an
+// entropy coder could save at most 1/16 of it, and zstd level 1 on such data
+// does not reach min_ratio either.
+constexpr double kMaxSampleBits = 7.5;
 
 // zstd contexts are reused: allocating one costs more than compressing a
 // small chunk, and the pipeline compresses from several workers at once.
@@ -46,17 +48,6 @@ struct DCtx {
   ~DCtx() { ZSTD_freeDCtx(ctx); }
   DCtx(const DCtx&) = delete;
   DCtx& operator=(const DCtx&) = delete;
-};
-
-// What one compression needs: a context and an output buffer, reused so that
-// a compressed chunk is copied once into an exactly sized result.
-struct Compressor {
-  CCtx cctx;
-  Bytes scratch;
-  Bytes& Scratch(size_t size) {
-    if (scratch.size() < size) scratch.resize(size);
-    return scratch;
-  }
 };
 
 // A few idle objects shared by all threads. Not thread_local: mingw-w64 runs
@@ -110,58 +101,80 @@ class Pool {
   std::vector<std::unique_ptr<T>> idle_;
 };
 
-// Compressed size of `in`, or 0 if zstd failed.
-size_t CompressInto(ZSTD_CCtx* ctx, ByteView in, int level, Bytes& out) {
-  size_t bound = ZSTD_compressBound(in.size());
-  if (out.size() < bound) out.resize(bound);
-  size_t n = ZSTD_compressCCtx(ctx, out.data(), out.size(), in.data(), in.size(), level);
-  return ZSTD_isError(n) ? 0 : n;
-}
-
 bool WorthKeeping(size_t compressed, size_t original, double min_ratio) {
-  return compressed != 0 &&
-         static_cast<double>(compressed) < min_ratio * static_cast<double>(original);
+  return static_cast<double>(compressed) < min_ratio * static_cast<double>(original);
 }
 
-// Whether a sample of 3 slices (start, middle, end) compresses well enough
-// to try the whole input.
-bool SampleCompresses(Compressor& c, ByteView plain, const Options& options) {
-  const size_t starts[] = {0, plain.size() / 2 - kSliceSize / 2, plain.size() - kSliceSize};
-  Bytes& scratch = c.Scratch(ZSTD_compressBound(kSliceSize));
-  size_t compressed = 0;
-  for (size_t start : starts) {
-    size_t n =
-        CompressInto(c.cctx.ctx, plain.subspan(start, kSliceSize), options.zstd_level, scratch);
-    if (n == 0) return false;
-    compressed += n;
+// Order-0 entropy of `data` in bits per byte: the size an ideal byte-wise
+// entropy coder would reach.
+double EntropyBits(ByteView data) {
+  // Four interleaved tables: runs of one byte value do not serialise on one
+  // counter.
+  uint32_t counts[4][256] = {};
+  const uint8_t* p = data.data();
+  size_t i = 0;
+  for (; i + 4 <= data.size(); i += 4) {
+    ++counts[0][p[i]];
+    ++counts[1][p[i + 1]];
+    ++counts[2][p[i + 2]];
+    ++counts[3][p[i + 3]];
   }
-  return WorthKeeping(compressed, 3 * kSliceSize, options.min_ratio);
+  for (; i < data.size(); ++i) ++counts[0][p[i]];
+  const double total = static_cast<double>(data.size());
+  double bits = 0;
+  for (int b = 0; b < 256; ++b) {
+    const uint32_t c = counts[0][b] + counts[1][b] + counts[2][b] + counts[3][b];
+    if (c != 0) bits -= c * std::log2(c / total);
+  }
+  return bits / total;
 }
 
-Bytes Stored(ByteView plain) {
-  Bytes out(1 + plain.size());
+// Whether a sample of 3 slices (start, middle, end) may compress well enough
+// to try the whole input. Each slice's order-0 entropy estimates what an
+// entropy coder alone makes of it (zstd codes each block on its own, so a
+// text slice beside random ones still counts); random or already compressed
+// data is at 8 bits a byte and is stored without running zstd at all. Above
+// kMaxSampleBits on average zstd's output decides. Counting bytes costs a
+// tenth of compressing the sample.
+bool SampleMayCompress(ByteView plain) {
+  const size_t starts[] = {0, plain.size() / 2 - kSliceSize / 2, plain.size() - kSliceSize};
+  double bits = 0;
+  for (size_t start : starts) bits += EntropyBits(plain.subspan(start, kSliceSize));
+  return bits / 3 <= kMaxSampleBits;
+}
+
+// codec byte || plain, written to `out` from offset 0.
+ByteView StoredInto(ByteView plain, Bytes& out) {
+  if (out.size() < 1 + plain.size()) out.resize(1 + plain.size());
   out[0] = static_cast<uint8_t>(Codec::kNone);
   if (!plain.empty()) std::memcpy(out.data() + 1, plain.data(), plain.size());
-  return out;
+  return ByteView(out.data(), 1 + plain.size());
 }
 
 }  // namespace
 
-Bytes EncodePayload(ByteView plain, const Options& options) {
-  if (plain.empty()) return Stored(plain);
-  auto c = Pool<Compressor>::Instance().Acquire();
-  if (plain.size() > kSampleThreshold && !SampleCompresses(*c, plain, options)) {
-    return Stored(plain);
-  }
+ByteView EncodePayloadInto(ByteView plain, Bytes& out, const Options& options) {
+  if (plain.empty()) return StoredInto(plain, out);
+  if (plain.size() > kSampleThreshold && !SampleMayCompress(plain)) return StoredInto(plain, out);
 
-  size_t bound = ZSTD_compressBound(plain.size());
-  Bytes one_off;
-  Bytes& scratch = bound <= kMaxScratch ? c->Scratch(bound) : one_off;
-  size_t n = CompressInto(c->cctx.ctx, plain, options.zstd_level, scratch);
-  if (!WorthKeeping(n, plain.size(), options.min_ratio)) return Stored(plain);
-  Bytes out(1 + n);
+  // Compress straight behind the codec byte; `out` only ever grows, so a
+  // buffer reused across chunks is allocated (and its pages touched) once.
+  const size_t bound = ZSTD_compressBound(plain.size());
+  if (out.size() < 1 + bound) out.resize(1 + bound);
+  auto c = Pool<CCtx>::Instance().Acquire();
+  size_t n = ZSTD_compressCCtx(c->ctx, out.data() + 1, bound, plain.data(), plain.size(),
+                               options.zstd_level);
+  if (ZSTD_isError(n) || !WorthKeeping(n, plain.size(), options.min_ratio)) {
+    return StoredInto(plain, out);
+  }
   out[0] = static_cast<uint8_t>(Codec::kZstd);
-  std::memcpy(out.data() + 1, scratch.data(), n);
+  return ByteView(out.data(), 1 + n);
+}
+
+Bytes EncodePayload(ByteView plain, const Options& options) {
+  Bytes out;
+  size_t n = EncodePayloadInto(plain, out, options).size();
+  out.resize(n);
   return out;
 }
 

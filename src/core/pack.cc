@@ -58,9 +58,12 @@ PackWriter::PackWriter(const crypto::Key& data_key, size_t size_hint)
 }
 
 void PackWriter::Reset() {
-  bytes_.clear();
+  if (bytes_.capacity() < size_hint_ && !spares_.empty()) {
+    bytes_ = std::move(spares_.back());
+    spares_.pop_back();
+  }
   bytes_.reserve(size_hint_);
-  bytes_.insert(bytes_.end(), kMagic.begin(), kMagic.end());
+  bytes_.assign(kMagic.begin(), kMagic.end());
   entries_.clear();
 }
 
@@ -81,7 +84,38 @@ void PackWriter::Add(BlobType type, const ObjectId& id, ByteView sealed, uint32_
   bytes_.insert(bytes_.end(), sealed.begin(), sealed.end());
 }
 
+void PackWriter::AddPayload(BlobType type, const ObjectId& id, ByteView payload,
+                            uint32_t raw_length) {
+  const size_t sealed_size = payload.size() + crypto::kSealOverhead;
+  if (bytes_.size() + sealed_size > std::numeric_limits<uint32_t>::max()) {
+    std::fprintf(stderr, "obagent: pack would exceed 4 GiB\n");
+    std::abort();
+  }
+  BlobEntry entry;
+  entry.type = type;
+  entry.id = id;
+  entry.offset = static_cast<uint32_t>(bytes_.size());
+  entry.length = static_cast<uint32_t>(sealed_size);
+  entry.raw_length = raw_length;
+  crypto::SealAppend(data_key_, BlobAad(type, id), payload, bytes_);
+  entries_.push_back(entry);
+}
+
+void PackWriter::Recycle(Bytes buffer) {
+  if (buffer.capacity() >= size_hint_ && spares_.size() < kMaxSpares) {
+    spares_.push_back(std::move(buffer));
+  }
+}
+
 PackWriter::Finished PackWriter::Finish() {
+  Finished done = FinishUnnamed();
+  done.name = PackName(done.bytes);
+  return done;
+}
+
+std::string PackName(ByteView bytes) { return ToHex(crypto::Sha256(bytes)); }
+
+PackWriter::Finished PackWriter::FinishUnnamed() {
   Bytes plain;
   plain.reserve(4 + entries_.size() * kEntrySize);
   PutU32(plain, static_cast<uint32_t>(entries_.size()));
@@ -98,7 +132,6 @@ PackWriter::Finished PackWriter::Finish() {
   bytes_.insert(bytes_.end(), kTrailer.begin(), kTrailer.end());
 
   Finished done;
-  done.name = ToHex(crypto::Sha256(bytes_));
   done.bytes = std::move(bytes_);
   done.entries = std::move(entries_);
   Reset();

@@ -108,7 +108,10 @@ Status Repository::UploadPack(const pack::PackWriter::Finished& pack,
     // Staging in scratch mirrors what a remote upload needs (a file to resume
     // from) and surfaces a full scratch volume before the vault is touched.
     staged = staging_dir + "/" + pack.name;
-    Status st = env_.WriteFileAtomic(staged, pack.bytes, true);
+    // Not owner_only: the staging folder is private already, and a local
+    // vault may take the file over as the object (LocalDirStore::PutStaged),
+    // which must be as readable as the vault's other objects.
+    Status st = env_.WriteFileAtomic(staged, pack.bytes, false);
     if (!st.ok()) {
       (void)env_.RemoveFile(staged);
       if (st.code() == ErrorCode::kNoSpace) {
@@ -119,7 +122,8 @@ Status Repository::UploadPack(const pack::PackWriter::Finished& pack,
       return st.WithContext("staging pack in scratch");
     }
   }
-  Status st = store_.Put(RepoLayout::Pack(pack.name), pack.bytes);
+  Status st = staged.empty() ? store_.Put(RepoLayout::Pack(pack.name), pack.bytes)
+                             : store_.PutStaged(RepoLayout::Pack(pack.name), staged, pack.bytes);
   if (!staged.empty()) (void)env_.RemoveFile(staged);
   if (!st.ok()) return st.WithContext("uploading pack " + pack.name);
   if (!cache_dir_.empty() && !pack.entries.empty() &&

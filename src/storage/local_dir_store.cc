@@ -41,6 +41,24 @@ class LocalDirStore final : public BlobStore {
     return Status::Ok();
   }
 
+  // The staged file is moved into place when it is on the vault's volume:
+  // it is already complete and fsynced, so the rename (and the folder's
+  // fsync) makes it a whole object as atomically as Put does.
+  Status PutStaged(std::string_view key, const std::string& staged_path, ByteView data) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    std::string path = PathOf(key);
+    Status st = env_.MoveFileReplacing(staged_path, path);
+    if (st.code() == ErrorCode::kNotFound && env_.Exists(staged_path)) {
+      // The object's folder does not exist yet.
+      OB_RETURN_IF_ERROR(env_.CreateDirs(path.substr(0, path.rfind('/')), false)
+                             .WithContext("storing " + std::string(key)));
+      st = env_.MoveFileReplacing(staged_path, path);
+    }
+    if (st.code() == ErrorCode::kUnsupported) return Put(key, data);  // another volume
+    if (!st.ok()) return st.WithContext("storing " + std::string(key));
+    return Status::Ok();
+  }
+
   Result<Bytes> Get(std::string_view key) override {
     if (!IsValidKey(key)) return InvalidKey(key);
     Result<Bytes> data = env_.ReadFile(PathOf(key));

@@ -19,6 +19,11 @@ class PrefixedStore final : public BlobStore {
     return base_.Put(Full(key), data);
   }
 
+  Status PutStaged(std::string_view key, const std::string& staged_path, ByteView data) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    return base_.PutStaged(Full(key), staged_path, data);
+  }
+
   Result<Bytes> Get(std::string_view key) override {
     if (!IsValidKey(key)) return InvalidKey(key);
     return base_.Get(Full(key));

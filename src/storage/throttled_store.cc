@@ -31,6 +31,11 @@ class ThrottledStore final : public BlobStore {
     return base_->Put(key, data);
   }
 
+  Status PutStaged(std::string_view key, const std::string& staged_path, ByteView data) override {
+    bucket_->Acquire(data.size());
+    return base_->PutStaged(key, staged_path, data);
+  }
+
   Result<Bytes> Get(std::string_view key) override {
     // The size is known only afterwards: the next transfer pays for it.
     Result<Bytes> data = base_->Get(key);

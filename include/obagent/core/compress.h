@@ -1,7 +1,8 @@
 // Blob payload encoding: one codec byte followed by the (maybe) compressed
 // data. zstd is skipped for chunks that do not compress (random, already
-// compressed media), decided from a sample so incompressible data costs
-// almost nothing (design.md §4: compression is the pipeline's ceiling).
+// compressed media), decided from the byte entropy of a sample so
+// incompressible data costs almost nothing (design.md §4: compression is the
+// pipeline's ceiling).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,11 @@ struct Options {
 
 // Returns codec byte || payload.
 Bytes EncodePayload(ByteView plain, const Options& options = {});
+// The same encoding written to `out` from its start: the result is a view of
+// `out`'s first bytes. `out` is grown when too small and never shrunk, so one
+// buffer reused for many chunks costs no allocation per chunk.
+// Thread-safe (zstd contexts come from a shared pool).
+ByteView EncodePayloadInto(ByteView plain, Bytes& out, const Options& options = {});
 // Reverses EncodePayload; kCorrupt if the codec is unknown, the data does not
 // decompress or its size differs from expected_size.
 Result<Bytes> DecodePayload(ByteView payload, size_t expected_size);

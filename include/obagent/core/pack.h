@@ -46,6 +46,9 @@ class PackWriter {
   explicit PackWriter(const crypto::Key& data_key, size_t size_hint = 0);
   // Appends an already sealed blob.
   void Add(BlobType type, const ObjectId& id, ByteView sealed, uint32_t raw_length);
+  // Seals an encoded payload (as SealBlob does) straight into the pack,
+  // without an intermediate buffer.
+  void AddPayload(BlobType type, const ObjectId& id, ByteView payload, uint32_t raw_length);
   size_t size() const { return bytes_.size(); }
   size_t blob_count() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
@@ -57,6 +60,15 @@ class PackWriter {
   };
   // Writes header and trailer; the writer is empty afterwards and reusable.
   Finished Finish();
+  // Finish() without naming the pack (name stays empty): the SHA-256 of a
+  // full pack is the slow part, and a caller that holds a lock around the
+  // writer names the pack with PackName() after releasing it.
+  Finished FinishUnnamed();
+  // Hands back the bytes of a Finished pack that is no longer needed: the
+  // next pack is written into them instead of a new allocation (up to
+  // kMaxSpares buffers are kept, one for each pack that can be uploading or
+  // waiting to; others are freed).
+  void Recycle(Bytes buffer);
 
  private:
   void Reset();
@@ -64,8 +76,13 @@ class PackWriter {
   crypto::Key data_key_;
   size_t size_hint_;
   Bytes bytes_;
+  static constexpr size_t kMaxSpares = 2;
+  std::vector<Bytes> spares_;
   std::vector<BlobEntry> entries_;
 };
+
+// The name of a pack: hex SHA-256 of its bytes.
+std::string PackName(ByteView bytes);
 
 // Parses and authenticates the header of a whole pack. kCorrupt on any
 // mismatch, kUnsupportedVersion for an unknown magic version.

@@ -20,6 +20,14 @@ class BlobStore {
   virtual ~BlobStore() = default;
   // Creates or replaces the object.
   virtual Status Put(std::string_view key, ByteView data) = 0;
+  // Put for an object whose bytes (`data`) are also in a complete, durable
+  // local file (a pack staged in scratch) that the caller no longer needs.
+  // A store on the same volume may move the file into place instead of
+  // writing the bytes again; afterwards the file may or may not exist.
+  virtual Status PutStaged(std::string_view key, const std::string& staged_path, ByteView data) {
+    (void)staged_path;
+    return Put(key, data);
+  }
   virtual Result<Bytes> Get(std::string_view key) = 0;
   // kNotFound if missing; kCorrupt if the object is shorter than offset+length.
   virtual Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) = 0;

@@ -357,6 +357,19 @@ class PosixEnv final : public Env {
     return Status::Ok();
   }
 
+  Status MoveFileReplacing(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      if (errno == EXDEV) {
+        return Status(ErrorCode::kUnsupported,
+                      "'" + from + "' and '" + to + "' are on different file systems");
+      }
+      return ErrnoStatus("rename", to, errno);
+    }
+    std::string dir, base;
+    SplitParent(to, &dir, &base);
+    return FsyncDir(dir);
+  }
+
   Status RemoveAll(const std::string& path) override {
     std::string dir, base;
     SplitParent(path, &dir, &base);

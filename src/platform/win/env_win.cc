@@ -423,6 +423,21 @@ class WinEnv final : public Env {
     return Status::Ok();
   }
 
+  Status MoveFileReplacing(const std::string& from, const std::string& to) override {
+    // Without MOVEFILE_COPY_ALLOWED another volume is refused, not copied;
+    // WRITE_THROUGH returns once the rename is on disk.
+    if (MoveFileExW(LongPath(from).c_str(), LongPath(to).c_str(),
+                    MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+      return Status::Ok();
+    }
+    DWORD err = GetLastError();
+    if (err == ERROR_NOT_SAME_DEVICE) {
+      return Status(ErrorCode::kUnsupported,
+                    "'" + from + "' and '" + to + "' are on different volumes");
+    }
+    return WinErrorStatus("rename", to, err);
+  }
+
   Status RemoveFile(const std::string& path) override {
     std::wstring wide = LongPath(path);
     if (DeleteFileW(wide.c_str())) return Status::Ok();

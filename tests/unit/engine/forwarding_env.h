@@ -36,6 +36,9 @@ class ForwardingEnv : public platform::Env {
     return base_.CreateDirs(p, owner_only);
   }
   Status RemoveFile(const std::string& p) override { return base_.RemoveFile(p); }
+  Status MoveFileReplacing(const std::string& from, const std::string& to) override {
+    return base_.MoveFileReplacing(from, to);
+  }
   Status RemoveAll(const std::string& p) override { return base_.RemoveAll(p); }
   bool Exists(const std::string& p) override { return base_.Exists(p); }
   std::string Hostname() override { return base_.Hostname(); }

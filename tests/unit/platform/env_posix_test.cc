@@ -201,6 +201,24 @@ TEST_F(EnvPosixTest, WriteFileAtomicReplacesASymlinkNotItsTarget) {
   EXPECT_EQ(ReadText(Path("link")), "new");
 }
 
+TEST_F(EnvPosixTest, MoveFileReplacingToAnotherFileSystemIsUnsupported) {
+  // /dev/shm is a tmpfs on Linux; elsewhere (or on a tmpfs /tmp) there is
+  // no second file system to try.
+  struct stat here {
+  }, shm{};
+  if (::stat(dir_.c_str(), &here) != 0 || ::stat("/dev/shm", &shm) != 0 ||
+      here.st_dev == shm.st_dev) {
+    GTEST_SKIP() << "no second file system";
+  }
+  std::string other = "/dev/shm/obagent-move-" + std::to_string(::getpid());
+  WriteText(other, "staged");
+  Status st = env_.MoveFileReplacing(other, Path("object"));
+  EXPECT_EQ(st.code(), ErrorCode::kUnsupported) << st.ToString();
+  EXPECT_FALSE(env_.Exists(Path("object")));
+  EXPECT_TRUE(env_.Exists(other));  // nothing lost: the caller copies
+  ::unlink(other.c_str());
+}
+
 TEST_F(EnvPosixTest, CreateDirsLikeMkdirP) {
   std::string deep = Path("a/b//c/");
   ASSERT_TRUE(env_.CreateDirs(deep, true).ok());

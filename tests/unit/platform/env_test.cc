@@ -41,6 +41,20 @@ TEST_F(EnvTest, LstatKindsSizesAndMissing) {
   EXPECT_EQ(missing.status().os_error(), os_error::kFileNotFound);
 }
 
+TEST_F(EnvTest, MoveFileReplacingRenamesOntoAnExistingFile) {
+  WriteText(Path("staged"), "new content");
+  WriteText(Path("object"), "old content");
+  ASSERT_TRUE(env_.MoveFileReplacing(Path("staged"), Path("object")).ok());
+  EXPECT_EQ(ReadText(Path("object")), "new content");
+  EXPECT_FALSE(env_.Exists(Path("staged")));
+  EXPECT_EQ(env_.MoveFileReplacing(Path("staged"), Path("object")).code(), ErrorCode::kNotFound);
+  // A missing destination folder is kNotFound too (the caller creates it).
+  WriteText(Path("staged"), "x");
+  EXPECT_EQ(env_.MoveFileReplacing(Path("staged"), Path("no/such/object")).code(),
+            ErrorCode::kNotFound);
+  EXPECT_EQ(ReadText(Path("object")), "new content");
+}
+
 TEST_F(EnvTest, ListDirIsSortedBytewise) {
   for (const char* name : {"b", "a", "C", "\xc3\xa9"}) WriteText(Path(name), "");
   ASSERT_TRUE(env_.CreateDirs(Path("d"), false).ok());

@@ -90,6 +90,24 @@ TEST_F(LocalDirStoreTest, PutGetExistsDelete) {
   EXPECT_TRUE(store_->Delete("never/was").ok());
 }
 
+TEST_F(LocalDirStoreTest, PutStagedMovesTheStagedFileIntoPlace) {
+  // A staged file on the vault's volume becomes the object (its folder is
+  // created on demand) instead of being written again.
+  const std::string staged = dir_ + "/staged-pack";
+  std::ofstream(staged, std::ios::binary) << "pack bytes";
+  ASSERT_TRUE(store_->PutStaged("data/ab/abcd", staged, AsBytes(std::string("pack bytes"))).ok());
+  EXPECT_FALSE(fs::exists(staged));
+  auto got = store_->Get("data/ab/abcd");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, B("pack bytes"));
+  EXPECT_EQ(FilesOnDisk(), std::vector<std::string>{"data/ab/abcd"});
+  // Invalid keys are refused before anything moves.
+  std::ofstream(staged, std::ios::binary) << "x";
+  EXPECT_EQ(store_->PutStaged("../x", staged, AsBytes(std::string("x"))).code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(fs::exists(staged));
+}
+
 TEST_F(LocalDirStoreTest, OverwriteReplacesWholeObject) {
   ASSERT_TRUE(Put("snapshots/s1", "a much longer first version").ok());
   ASSERT_TRUE(Put("snapshots/s1", "short").ok());
