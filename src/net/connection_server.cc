@@ -51,6 +51,10 @@ struct ConnectionServer::Impl {
       socket.close(ignored);
       return;
     }
+    // Request/response exchanges: a short last segment must not wait for
+    // the peer's delayed acknowledgement (Nagle).
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
     slot->connection.stream_ = std::make_unique<beast::tcp_stream>(std::move(socket));
     slots.push_back(slot);
     // The thread holds a plain pointer: `slots` keeps the slot alive until

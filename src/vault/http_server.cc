@@ -174,33 +174,37 @@ class Exchanges {
     }
 
     const bool is_head = head.method() == http::verb::head;
-    http::response<http::empty_body> out{static_cast<http::status>(resp.status), head.version()};
-    for (const auto& [name, value] : resp.headers) out.insert(name, value);
-    if (!resp.content_type.empty()) out.set(http::field::content_type, resp.content_type);
-    uint64_t length = resp.stream_body ? resp.content_length.value_or(0) : resp.body.size();
-    if (is_head && resp.content_length) length = *resp.content_length;
-    out.content_length(length);
-    out.keep_alive(keep_alive);
-    http::response_serializer<http::empty_body> serializer{out};
-    ec = c_.Run(timeout_,
-                [&](auto handler) { http::async_write_header(stream_, serializer, handler); });
-    if (ec) return false;
-    if (!is_head) {
-      if (resp.stream_body) {
-        Sink sink(*this);
-        Status st = resp.stream_body(sink);
-        if (!st.ok()) {
-          // Fewer bytes than announced went out: only ending the connection
-          // tells the client.
-          spdlog::warn("{} {}: {}", req.method, req.path, st.ToString());
-          return false;
-        }
-      } else if (!resp.body.empty()) {
-        ec = c_.Run(timeout_, [&](auto handler) {
-          asio::async_write(stream_, asio::buffer(resp.body), handler);
-        });
-        if (ec) return false;
+    if (resp.stream_body && !is_head) {
+      // The headers, then the body as the blob store yields it.
+      http::response<http::empty_body> out{static_cast<http::status>(resp.status), head.version()};
+      SetHeaders(resp, keep_alive, &out);
+      out.content_length(resp.content_length.value_or(0));
+      http::response_serializer<http::empty_body> serializer{out};
+      ec = c_.Run(timeout_,
+                  [&](auto handler) { http::async_write_header(stream_, serializer, handler); });
+      if (ec) return false;
+      Sink sink(*this);
+      Status st = resp.stream_body(sink);
+      if (!st.ok()) {
+        // Fewer bytes than announced went out: only ending the connection
+        // tells the client.
+        spdlog::warn("{} {}: {}", req.method, req.path, st.ToString());
+        return false;
       }
+    } else {
+      // Headers and a body in memory in one write.
+      http::response<http::vector_body<uint8_t>> out{static_cast<http::status>(resp.status),
+                                                     head.version()};
+      SetHeaders(resp, keep_alive, &out);
+      if (is_head) {
+        // The length a GET would send; no body.
+        out.content_length(resp.content_length.value_or(resp.body.size()));
+      } else {
+        out.content_length(resp.body.size());
+        out.body() = std::move(resp.body);
+      }
+      ec = c_.Run(timeout_, [&](auto handler) { http::async_write(stream_, out, handler); });
+      if (ec) return false;
     }
     if (!keep_alive && !parser.is_done()) {
       // Answered without reading the body: stop sending, then drop what the
@@ -222,6 +226,13 @@ class Exchanges {
       }
     }
     return keep_alive;
+  }
+
+  template <typename Message>
+  static void SetHeaders(const ServiceResponse& resp, bool keep_alive, Message* out) {
+    for (const auto& [name, value] : resp.headers) out->insert(name, value);
+    if (!resp.content_type.empty()) out->set(http::field::content_type, resp.content_type);
+    out->keep_alive(keep_alive);
   }
 
   net::Connection& c_;
