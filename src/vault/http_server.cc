@@ -92,6 +92,8 @@ class Exchanges {
     }
 
     bool failed() const { return failed_; }
+    // The client waits for "100 Continue" before it sends the body.
+    bool awaiting_continue() const { return expect_continue_; }
     uint64_t read() const { return read_; }
 
    private:
@@ -161,7 +163,9 @@ class Exchanges {
     if (keep_alive && !parser.is_done()) {
       // The service did not read the body (a refused request).
       auto length = parser.content_length();
-      if (length && *length - body.read() <= kDrainLimit) {
+      // A client still waiting for "100 Continue" may or may not send the
+      // body now: only closing leaves no doubt.
+      if (length && *length - body.read() <= kDrainLimit && !body.awaiting_continue()) {
         Bytes scratch(16 * 1024);
         for (;;) {
           Result<size_t> got = body.Read(scratch.data(), scratch.size());

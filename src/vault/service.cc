@@ -1065,17 +1065,4 @@ ServiceResponse VaultService::Handle(const ServiceRequest& request) {
   return impl_->Handle(request);
 }
 
-ServiceResponse VaultService::HandleBuffered(const ServiceRequest& request) {
-  ServiceResponse r = impl_->Handle(request);
-  if (r.stream_body) {
-    storage::MemorySink sink;
-    Status st = r.stream_body(sink);
-    r.stream_body = nullptr;
-    if (!st.ok()) return FromStatus(st);
-    r.body = std::move(sink.bytes());
-    r.content_length.reset();
-  }
-  return r;
-}
-
 }  // namespace obagent::vault

@@ -82,9 +82,6 @@ class VaultService {
 
   // Thread-safe.
   ServiceResponse Handle(const ServiceRequest& request);
-  // Handle with a streamed response body collected into `body` (tests, and
-  // callers without a socket).
-  ServiceResponse HandleBuffered(const ServiceRequest& request);
 
   const ServiceOptions& options() const { return options_; }
 
