@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
@@ -11,6 +12,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <string>
@@ -114,6 +116,29 @@ std::string DescribeReply(const Reply& reply) {
   return out;
 }
 
+// A counting semaphore: units of memory that blocks read ahead may hold.
+class BufferBudget {
+ public:
+  explicit BufferBudget(size_t units) : free_(units) {}
+  void Acquire() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return free_ > 0; });
+    --free_;
+  }
+  void Release() {
+    {
+      std::lock_guard lock(mu_);
+      ++free_;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t free_;
+};
+
 class AzureBlobStore final : public BlobStore {
  public:
   AzureBlobStore(AzureBlobConfig config, std::string base_path, Bytes key,
@@ -159,13 +184,13 @@ class AzureBlobStore final : public BlobStore {
 
   Status PutFrom(std::string_view key, ByteSource& source) override {
     if (!IsValidKey(key)) return InvalidKey(key);
-    // Up to single_put_limit bytes go up with one Put Blob, as in Put; past
-    // that the blocks are read one by one and uploaded while the next ones
-    // are read. The size is unknown, so the block size stays the configured
-    // one (50,000 of them: 195 GiB at 4 MiB).
+    // The first block tells small from large: a source that ends within it
+    // goes up with one Put Blob, anything longer block by block, each
+    // uploaded while the next ones are read. The size is unknown, so the
+    // block size stays the configured one (50,000 of them: 195 GiB at
+    // 4 MiB). Every block read ahead holds a unit of the store-wide budget
+    // until its upload is done, so concurrent uploads share one bound.
     size_t block = std::max<size_t>(config_.block_size, 1);
-    std::vector<Bytes> head;  // blocks read before the size is known to be large
-    size_t head_bytes = 0;
     bool ended = false;
     auto read_block = [&](Bytes* out) -> Status {
       out->resize(block);
@@ -181,28 +206,34 @@ class AzureBlobStore final : public BlobStore {
       out->resize(filled);
       return Status::Ok();
     };
-    while (!ended && head_bytes <= config_.single_put_limit) {
-      Bytes b;
-      OB_RETURN_IF_ERROR(read_block(&b).WithContext("storing " + std::string(key)));
-      head_bytes += b.size();
-      if (!b.empty()) head.push_back(std::move(b));
+    // Waiting for the budget while holding none (or only blocks in
+    // flight, which finish by themselves) cannot deadlock.
+    upload_budget_.Acquire();
+    Bytes first;
+    Status st = read_block(&first);
+    if (!st.ok() || (ended && first.size() <= config_.single_put_limit)) {
+      Status put = st.ok() ? Put(key, first) : st.WithContext("storing " + std::string(key));
+      first = Bytes();
+      upload_budget_.Release();
+      return put;
     }
-    if (ended && head_bytes <= config_.single_put_limit) {
-      Bytes all;
-      all.reserve(head_bytes);
-      for (Bytes& b : head) all.insert(all.end(), b.begin(), b.end());
-      head.clear();
-      return Put(key, all);
-    }
-    size_t next_head = 0;
+    bool first_pending = true;
     return PutBlocks(key, [&](Block* out) -> Result<bool> {
-      if (next_head < head.size()) {
-        out->owned = std::move(head[next_head++]);
+      if (first_pending) {
+        first_pending = false;
+        out->owned = std::move(first);
       } else {
         if (ended) return false;
-        OB_RETURN_IF_ERROR(read_block(&out->owned));
-        if (out->owned.empty()) return false;
+        upload_budget_.Acquire();
+        Status read = read_block(&out->owned);
+        if (!read.ok() || out->owned.empty()) {
+          out->owned = Bytes();
+          upload_budget_.Release();
+          if (!read.ok()) return read;
+          return false;
+        }
       }
+      out->budget = &upload_budget_;
       out->view = out->owned;
       return true;
     });
@@ -332,6 +363,12 @@ class AzureBlobStore final : public BlobStore {
   struct Block {
     Bytes owned;
     ByteView view;
+    BufferBudget* budget = nullptr;  // released once the block is done with
+    void Done() {
+      owned = Bytes();
+      if (budget != nullptr) budget->Release();
+      budget = nullptr;
+    }
   };
 
   size_t BlockSize(uint64_t total) const {
@@ -375,16 +412,20 @@ class AzureBlobStore final : public BlobStore {
       std::string id = Base64Encode(raw_id);  // 16 bytes: always 24 characters
       list += "<Latest>" + id + "</Latest>";
       while (in_flight.size() >= max_in_flight) wait_oldest();
-      if (!failed.ok()) break;
+      if (!failed.ok()) {
+        block->Done();
+        break;
+      }
       in_flight.push_back(std::async(
           std::launch::async, [this, key = std::string(key), id, index, block, what]() -> Status {
             Call call{"PUT", BlobPath(key)};
             call.query = {{"comp", "block"}, {"blockid", id}};
             call.has_body = true;
             call.body = block->view;
-            OB_ASSIGN_OR_RETURN(Reply reply,
-                                Send(call, what + " (block " + std::to_string(index) + ")"));
-            if (reply.status != 201) return HttpError(reply, what);
+            Result<Reply> reply = Send(call, what + " (block " + std::to_string(index) + ")");
+            block->Done();
+            if (!reply.ok()) return reply.status();
+            if (reply->status != 201) return HttpError(*reply, what);
             return Status::Ok();
           }));
     }
@@ -602,6 +643,8 @@ class AzureBlobStore final : public BlobStore {
   }
 
   const AzureBlobConfig config_;
+  BufferBudget upload_budget_{
+      std::max<size_t>(1, config_.upload_buffer_bytes / std::max<size_t>(config_.block_size, 1))};
   const std::string base_path_;  // the endpoint's path, no trailing '/'
   const Bytes key_;              // decoded account key; empty for SAS
   const std::unique_ptr<HttpClient> client_;

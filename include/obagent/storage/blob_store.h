@@ -115,7 +115,8 @@ Result<std::unique_ptr<BlobStore>> OpenLocalDirStore(const std::string& root);
 // Azure Blob Storage through its REST API (tested against Azurite). Objects
 // are block blobs named <prefix><key> in one container. Small objects go up
 // with one Put Blob, larger ones as Put Block (several in flight at once) +
-// Put Block List (so a failed upload never leaves a partial blob visible).
+// Put Block List (so a failed upload never leaves a partial blob visible);
+// a streamed upload decides by its first block.
 // Streamed downloads are ranged Get Blob requests of block_size bytes; Stat
 // is Get Blob Properties. 5xx answers, timeouts and
 // connection errors are retried with exponential back-off and jitter; 429 and
@@ -138,6 +139,9 @@ struct AzureBlobConfig {
   size_t single_put_limit = 8u << 20;
   size_t block_size = 4u << 20;  // also the piece of streamed (ranged) downloads
   int parallel_blocks = 4;       // Put Block requests in flight per upload
+  // Streamed uploads (PutFrom) of the whole store hold at most this much in
+  // blocks read ahead of their upload; more concurrent uploads wait.
+  size_t upload_buffer_bytes = 32u << 20;
 };
 Result<std::unique_ptr<BlobStore>> OpenAzureBlobStore(const AzureBlobConfig& config);
 

@@ -488,6 +488,31 @@ TEST_F(AzureBlobStoreTest, PutFromUploadsBlocksInParallelAndGetToReadsRanges) {
   EXPECT_EQ(store->Stat("small")->size, 11u);
 }
 
+TEST_F(AzureBlobStoreTest, ConcurrentPutFromShareTheBufferBudget) {
+  AzureBlobConfig config = Config();
+  config.create_container = false;
+  config.single_put_limit = 10'000;
+  config.block_size = 10'000;
+  config.upload_buffer_bytes = 20'000;  // two blocks read ahead for the whole store
+  auto store = Open(config);
+  ASSERT_NE(store, nullptr);
+  std::vector<Bytes> data;
+  for (uint32_t i = 0; i < 4; ++i) data.push_back(PatternBytes(95'000 + i, 20 + i));
+  std::vector<Status> results(data.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < data.size(); ++i) {
+    threads.emplace_back([&, i] {
+      testing::PieceSource source(data[i], 3000);
+      results[i] = store->PutFrom("budget/" + std::to_string(i), source);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < data.size(); ++i) {
+    ASSERT_TRUE(results[i].ok()) << results[i].ToString();
+    EXPECT_TRUE(*store->Get("budget/" + std::to_string(i)) == data[i]) << i;
+  }
+}
+
 TEST_F(AzureBlobStoreTest, FailedPutFromCommitsNothing) {
   AzureBlobConfig config = Config();
   config.create_container = false;
