@@ -222,6 +222,13 @@ class Env {
   // Temp file + fsync + rename + fsync of the folder. With owner_only the
   // file is created readable by the service account only (0600 / owner ACL).
   virtual Status WriteFileAtomic(const std::string& path, ByteView data, bool owner_only) = 0;
+  // WriteFileAtomic with the content pulled piece by piece: `read` fills up
+  // to n bytes of its buffer and returns how many, 0 at the end. Memory stays
+  // at one piece whatever the file's size. An error from `read` removes the
+  // temporary file, leaves `path` as it was and is returned.
+  using ContentReader = std::function<Result<size_t>(uint8_t* buffer, size_t n)>;
+  virtual Status WriteFileAtomicFrom(const std::string& path, const ContentReader& read,
+                                     bool owner_only) = 0;
   // Creates the folder and its parents; with owner_only the last one is 0700.
   virtual Status CreateDirs(const std::string& path, bool owner_only) = 0;
   virtual Status RemoveFile(const std::string& path) = 0;

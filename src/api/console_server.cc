@@ -1,10 +1,9 @@
-// The console's HTTP side: Boost.Beast on one thread per connection (each
-// with its own io_context, so a slow engine call holds only its own
-// connection and every read and write has a deadline), the checks every
-// request passes (Host, Origin, session, CSRF) and the static pages.
+// The console's HTTP side: Boost.Beast on net::ConnectionServer (one thread
+// per connection, each with its own io_context, so a slow engine call holds
+// only its own connection and every read and write has a deadline), the
+// checks every request passes (Host, Origin, session, CSRF) and the static
+// pages.
 #include <atomic>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <optional>
@@ -15,13 +14,12 @@
 #include "obagent/bytes.h"
 #include "obagent/core/crypto.h"
 #include "obagent/engine/engine_log.h"
+#include "obagent/net/connection_server.h"
 
 namespace obagent::api {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
 using console::Request;
 using console::Response;
 using console::Session;
@@ -214,65 +212,22 @@ class ConsoleApp {
 };
 
 struct ConsoleServer::Impl {
-  struct Connection {
-    net::io_context ioc;
-    std::optional<beast::tcp_stream> stream;
-    std::thread thread;
-    std::atomic<bool> done{false};
-  };
-
   Impl(engine::EngineService& engine, platform::Env& env, ConsoleOptions options, std::string token)
       : app(engine, env, std::move(options), std::move(token)), env(env) {}
 
-  void Accept() {
-    auto connection = std::make_shared<Connection>();
-    acceptor.async_accept(connection->ioc,
-                          [this, connection](beast::error_code ec, tcp::socket socket) {
-                            if (ec == net::error::operation_aborted || closing) return;
-                            if (!ec) Launch(connection, std::move(socket));
-                            Accept();
-                          });
-  }
-
-  void Launch(const std::shared_ptr<Connection>& connection, tcp::socket socket) {
-    std::lock_guard lock(mu);
-    std::erase_if(connections, [](const std::shared_ptr<Connection>& old) {
-      if (!old->done) return false;
-      old->thread.join();
-      return true;
-    });
-    if (connections.size() >= app.options().max_connections) {
-      beast::error_code ignored;
-      socket.close(ignored);
-      return;
-    }
-    connection->stream.emplace(std::move(socket));
-    connections.push_back(connection);
-    connection->thread = std::thread([this, connection] {
-      Serve(*connection);
-      connection->done = true;
-    });
-  }
-
-  // Runs the connection's pending operation to its end (or deadline).
-  static void RunIo(Connection& c) {
-    c.ioc.restart();
-    c.ioc.run();
-  }
-
-  void Serve(Connection& c) {
-    beast::tcp_stream& stream = *c.stream;
+  // One connection's requests, one after another (net::ConnectionServer
+  // gives each its own thread, io_context and deadlines).
+  void Serve(net::Connection& c) {
+    beast::tcp_stream& stream = c.stream();
     auto timeout = std::chrono::milliseconds(app.options().io_timeout_ms);
     beast::flat_buffer buffer;
     for (;;) {
-      if (closing) break;
+      if (c.closing()) break;
       http::request_parser<http::string_body> parser;
       parser.body_limit(app.options().max_body_bytes);
       parser.header_limit(16 * 1024);
-      beast::error_code ec;
-      stream.expires_after(timeout);
-      http::async_read(stream, buffer, parser, [&](beast::error_code e, size_t) { ec = e; });
-      RunIo(c);
+      beast::error_code ec =
+          c.Run(timeout, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
       Response response;
       unsigned version = 11;
       bool keep_alive = false;
@@ -300,15 +255,10 @@ struct ConsoleServer::Impl {
       res.keep_alive(keep_alive);
       res.prepare_payload();
       if (head) res.body().clear();  // Content-Length stays that of GET
-      stream.expires_after(timeout);
-      beast::error_code write_ec;
-      http::async_write(stream, res, [&](beast::error_code e, size_t) { write_ec = e; });
-      RunIo(c);
+      beast::error_code write_ec =
+          c.Run(timeout, [&](auto handler) { http::async_write(stream, res, handler); });
       if (write_ec || !keep_alive) break;
     }
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.close();
   }
 
   static Request ToRequest(const http::request<http::string_body>& req) {
@@ -326,44 +276,10 @@ struct ConsoleServer::Impl {
     return r;
   }
 
-  void Close() {
-    if (closing.exchange(true)) return;
-    net::post(accept_ioc, [this] {
-      beast::error_code ignored;
-      acceptor.close(ignored);
-    });
-    if (acceptor_thread.joinable()) acceptor_thread.join();
-    std::vector<std::shared_ptr<Connection>> open;
-    {
-      std::lock_guard lock(mu);
-      open = connections;
-    }
-    // A connection waiting for a request ends at once; one being handled
-    // answers first.
-    // The handler holds a plain pointer: `open` keeps the connection alive
-    // until its thread is joined, and a handler left queued in the
-    // connection's own io_context (its thread already ended) must not own
-    // the connection, or neither would ever be freed.
-    for (auto& c : open) {
-      Connection* raw = c.get();
-      net::post(c->ioc, [raw] { raw->stream->socket().close(); });
-    }
-    for (auto& c : open) {
-      if (c->thread.joinable()) c->thread.join();
-    }
-    std::lock_guard lock(mu);
-    connections.clear();
-  }
-
   ConsoleApp app;
   platform::Env& env;
   std::string console_file;
-  net::io_context accept_ioc;
-  tcp::acceptor acceptor{accept_ioc};
-  std::thread acceptor_thread;
-  std::atomic<bool> closing{false};
-  std::mutex mu;
-  std::vector<std::shared_ptr<Connection>> connections;
+  std::unique_ptr<net::ConnectionServer> server;
 };
 
 ConsoleServer::ConsoleServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -376,37 +292,33 @@ Result<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(engine::EngineServic
   std::string state_dir = options.state_dir;
   uint16_t wanted = options.port;
   auto impl = std::make_unique<Impl>(engine, env, std::move(options), RandomHex(32));
-  beast::error_code ec;
-  tcp::endpoint endpoint(net::ip::make_address_v4("127.0.0.1"), wanted);
-  auto& acceptor = impl->acceptor;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) {
-    // A restarted engine gets its port back; nobody shares it with us.
-    Status st = platform::PrepareListeningSocket(static_cast<uint64_t>(acceptor.native_handle()));
-    if (!st.ok()) return st.WithContext("the console's socket");
-    acceptor.bind(endpoint, ec);
+  net::ConnectionServerOptions server_options;
+  server_options.host = "127.0.0.1";
+  server_options.port = wanted;
+  server_options.max_connections = impl->app.options().max_connections;
+  server_options.exclusive_port = true;  // a restarted engine gets its port back
+  server_options.name = "the console";
+  Impl* raw = impl.get();
+  auto server =
+      net::ConnectionServer::Start(server_options, [raw](net::Connection& c) { raw->Serve(c); });
+  if (!server.ok()) {
+    return Status(server.status().code(),
+                  server.status().detail() + " (choose another with --console-port)");
   }
-  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) {
-    ErrorCode code = ec == net::error::address_in_use ? ErrorCode::kAlreadyExists : ErrorCode::kIo;
-    return Status(code, "the console cannot listen on 127.0.0.1:" + std::to_string(wanted) + ": " +
-                            ec.message() + " (choose another with --console-port)");
-  }
-  impl->app.set_port(acceptor.local_endpoint().port());
+  impl->server = std::move(server).value();
+  impl->app.set_port(impl->server->port());
   Status st = env.CreateDirs(state_dir, true);
   impl->console_file = state_dir + "/" + kConsoleFileName;
   json file = {{"port", impl->app.port()}, {"token", impl->app.token()}};
   if (st.ok()) st = env.WriteFileAtomic(impl->console_file, AsBytes(file.dump()), true);
   if (!st.ok()) return st.WithContext("writing the console token");
-  impl->Accept();
-  Impl* raw = impl.get();
-  impl->acceptor_thread = std::thread([raw] { raw->accept_ioc.run(); });
   return std::unique_ptr<ConsoleServer>(new ConsoleServer(std::move(impl)));
 }
 
 void ConsoleServer::Close() {
-  if (!impl_ || impl_->closing) return;
-  impl_->Close();
+  if (!impl_ || !impl_->server) return;
+  impl_->server->Close();
+  impl_->server.reset();
   // The token dies with the server.
   (void)impl_->env.RemoveFile(impl_->console_file);
 }

@@ -4,10 +4,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
 #include <exception>
+#include <functional>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <string>
@@ -111,6 +116,29 @@ std::string DescribeReply(const Reply& reply) {
   return out;
 }
 
+// A counting semaphore: units of memory that blocks read ahead may hold.
+class BufferBudget {
+ public:
+  explicit BufferBudget(size_t units) : free_(units) {}
+  void Acquire() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return free_ > 0; });
+    --free_;
+  }
+  void Release() {
+    {
+      std::lock_guard lock(mu_);
+      ++free_;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t free_;
+};
+
 class AzureBlobStore final : public BlobStore {
  public:
   AzureBlobStore(AzureBlobConfig config, std::string base_path, Bytes key,
@@ -143,36 +171,119 @@ class AzureBlobStore final : public BlobStore {
       if (reply.status != 201) return HttpError(reply, what);
       return Status::Ok();
     }
-    // Blocks stay uncommitted (invisible) until Put Block List names them.
-    // A random upload id in every block id keeps concurrent uploads of the
-    // same key from committing each other's blocks.
+    // One block list, blocks being views into `data`.
+    size_t block = BlockSize(data.size());
+    size_t offset = 0;
+    return PutBlocks(key, [&](Block* out) -> Result<bool> {
+      if (offset >= data.size()) return false;
+      out->view = data.subspan(offset, std::min(block, data.size() - offset));
+      offset += out->view.size();
+      return true;
+    });
+  }
+
+  Status PutFrom(std::string_view key, ByteSource& source) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    // The first block tells small from large: a source that ends within it
+    // goes up with one Put Blob, anything longer block by block, each
+    // uploaded while the next ones are read. The size is unknown, so the
+    // block size stays the configured one (50,000 of them: 195 GiB at
+    // 4 MiB). Every block read ahead holds a unit of the store-wide budget
+    // until its upload is done, so concurrent uploads share one bound.
     size_t block = std::max<size_t>(config_.block_size, 1);
-    block = std::max(block, (data.size() + kMaxBlocks - 1) / kMaxBlocks);
-    Bytes upload_id = crypto::RandomBytes(12);
-    std::string list = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>";
-    uint32_t index = 0;
-    for (size_t offset = 0; offset < data.size(); offset += block, ++index) {
-      Bytes raw_id = upload_id;
-      for (int shift = 24; shift >= 0; shift -= 8) {
-        raw_id.push_back(static_cast<uint8_t>(index >> shift));
+    bool ended = false;
+    auto read_block = [&](Bytes* out) -> Status {
+      out->resize(block);
+      size_t filled = 0;
+      while (filled < block) {
+        OB_ASSIGN_OR_RETURN(size_t got, source.Read(out->data() + filled, block - filled));
+        if (got == 0) {
+          ended = true;
+          break;
+        }
+        filled += got;
       }
-      std::string id = Base64Encode(raw_id);  // 16 bytes: always 24 characters
-      Call call{"PUT", BlobPath(key)};
-      call.query = {{"comp", "block"}, {"blockid", id}};
-      call.has_body = true;
-      call.body = data.subspan(offset, std::min(block, data.size() - offset));
-      OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what + " (block " + std::to_string(index) + ")"));
-      if (reply.status != 201) return HttpError(reply, what);
-      list += "<Latest>" + id + "</Latest>";
+      out->resize(filled);
+      return Status::Ok();
+    };
+    // Waiting for the budget while holding none (or only blocks in
+    // flight, which finish by themselves) cannot deadlock.
+    upload_budget_.Acquire();
+    Bytes first;
+    Status st = read_block(&first);
+    if (!st.ok() || (ended && first.size() <= config_.single_put_limit)) {
+      Status put = st.ok() ? Put(key, first) : st.WithContext("storing " + std::string(key));
+      first = Bytes();
+      upload_budget_.Release();
+      return put;
     }
-    list += "</BlockList>";
-    Call call{"PUT", BlobPath(key)};
-    call.query = {{"comp", "blocklist"}};
-    call.has_body = true;
-    call.body = AsBytes(list);
-    call.content_type = "application/xml";
-    OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what + " (block list)"));
-    if (reply.status != 201) return HttpError(reply, what);
+    bool first_pending = true;
+    return PutBlocks(key, [&](Block* out) -> Result<bool> {
+      if (first_pending) {
+        first_pending = false;
+        out->owned = std::move(first);
+      } else {
+        if (ended) return false;
+        upload_budget_.Acquire();
+        Status read = read_block(&out->owned);
+        if (!read.ok() || out->owned.empty()) {
+          out->owned = Bytes();
+          upload_budget_.Release();
+          if (!read.ok()) return read;
+          return false;
+        }
+      }
+      out->budget = &upload_budget_;
+      out->view = out->owned;
+      return true;
+    });
+  }
+
+  Result<ObjectInfo> Stat(std::string_view key) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    std::string what = "checking " + std::string(key);
+    Call call{"HEAD", BlobPath(key)};
+    OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
+    if (reply.status != 200) return HttpError(reply, what);
+    uint64_t size = 0;
+    if (!ParseSize(reply.Header("Content-Length"), &size)) {
+      return IoError(what + ": Get Blob Properties without a usable Content-Length");
+    }
+    return ObjectInfo{size};
+  }
+
+  // Ranged Get Blob requests of block_size bytes each, one after another.
+  Status GetTo(std::string_view key, uint64_t offset, uint64_t length, ByteSink& sink) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    std::string what = "reading " + std::string(key);
+    if (length == kToEnd) {
+      OB_ASSIGN_OR_RETURN(ObjectInfo info, Stat(key));
+      if (offset > info.size) return Beyond(what, offset, 0, std::to_string(info.size));
+      length = info.size - offset;
+    } else if (offset > UINT64_MAX - length) {
+      return Beyond(what, offset, length, "?");
+    }
+    if (length == 0) {
+      // Nothing to send, but the object must exist and reach that far.
+      OB_ASSIGN_OR_RETURN(ObjectInfo info, Stat(key));
+      if (offset > info.size) return Beyond(what, offset, 0, std::to_string(info.size));
+      return Status::Ok();
+    }
+    uint64_t piece = std::max<uint64_t>(config_.block_size, 1);
+    for (uint64_t done = 0; done < length;) {
+      uint64_t want = std::min(piece, length - done);
+      // The first piece's answer tells whether the whole range exists, so
+      // a range past the end fails before anything reached the sink.
+      OB_ASSIGN_OR_RETURN(Bytes part,
+                          ReadRange(key, offset + done, want, done == 0 ? offset + length : 0));
+      ByteView view = part;
+      while (!view.empty()) {
+        size_t n = std::min(view.size(), kStreamPieceBytes);
+        OB_RETURN_IF_ERROR(sink.Write(view.first(n)));
+        view = view.subspan(n);
+      }
+      done += want;
+    }
     return Status::Ok();
   }
 
@@ -188,40 +299,14 @@ class AzureBlobStore final : public BlobStore {
   Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
     if (!IsValidKey(key)) return InvalidKey(key);
     std::string what = "reading " + std::string(key);
-    auto beyond = [&](const std::string& size) {
-      return Corrupt(what + ": range " + std::to_string(offset) + "+" + std::to_string(length) +
-                     " is beyond the object's " + size + " bytes");
-    };
     if (length == 0) {
       // An empty range cannot be expressed as a Range header: check the size.
-      Call call{"HEAD", BlobPath(key)};
-      OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
-      if (reply.status != 200) return HttpError(reply, what);
-      std::string size = reply.Header("Content-Length");
-      if (std::strtoull(size.c_str(), nullptr, 10) < offset) return beyond(size);
+      OB_ASSIGN_OR_RETURN(ObjectInfo info, Stat(key));
+      if (info.size < offset) return Beyond(what, offset, length, std::to_string(info.size));
       return Bytes();
     }
-    if (offset > UINT64_MAX - length) return beyond("?");
-    Call call{"GET", BlobPath(key)};
-    call.headers = {{"x-ms-range", "bytes=" + std::to_string(offset) + "-" +
-                                       std::to_string(offset + length - 1)}};
-    call.reserve = static_cast<size_t>(length);
-    OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
-    if (reply.status == 416) return beyond("fewer");
-    if (reply.status == 200) {
-      // The whole object (a service that ignored the range).
-      if (reply.body.size() < offset + length) return beyond(std::to_string(reply.body.size()));
-      return Bytes(reply.body.begin() + static_cast<ptrdiff_t>(offset),
-                   reply.body.begin() + static_cast<ptrdiff_t>(offset + length));
-    }
-    if (reply.status != 206) return HttpError(reply, what);
-    if (reply.body.size() != length) {
-      // "bytes a-b/total": the service returns what exists of the range.
-      std::string range = reply.Header("Content-Range");
-      size_t slash = range.rfind('/');
-      return beyond(slash == std::string::npos ? "fewer" : range.substr(slash + 1));
-    }
-    return std::move(reply.body);
+    if (offset > UINT64_MAX - length) return Beyond(what, offset, length, "?");
+    return ReadRange(key, offset, length, 0);
   }
 
   Result<std::vector<std::string>> List(std::string_view prefix) override {
@@ -273,6 +358,140 @@ class AzureBlobStore final : public BlobStore {
   }
 
  private:
+  // A block of an upload: `view` is what goes up; `owned` holds it when the
+  // block was read from a source.
+  struct Block {
+    Bytes owned;
+    ByteView view;
+    BufferBudget* budget = nullptr;  // released once the block is done with
+    void Done() {
+      owned = Bytes();
+      if (budget != nullptr) budget->Release();
+      budget = nullptr;
+    }
+  };
+
+  size_t BlockSize(uint64_t total) const {
+    size_t block = std::max<size_t>(config_.block_size, 1);
+    return std::max<size_t>(block, static_cast<size_t>((total + kMaxBlocks - 1) / kMaxBlocks));
+  }
+
+  // Put Block for every block `next` yields (false: no more), up to
+  // parallel_blocks of them in flight at once, then Put Block List. Blocks
+  // stay uncommitted (invisible) until the list names them, so a failed
+  // upload never shows. A random upload id in every block id keeps
+  // concurrent uploads of the same key from committing each other's blocks.
+  Status PutBlocks(std::string_view key, const std::function<Result<bool>(Block*)>& next) {
+    std::string what = "storing " + std::string(key);
+    Bytes upload_id = crypto::RandomBytes(12);
+    std::string list = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>";
+    std::deque<std::future<Status>> in_flight;
+    size_t max_in_flight = static_cast<size_t>(std::max(config_.parallel_blocks, 1));
+    Status failed;
+    auto wait_oldest = [&] {
+      Status st = in_flight.front().get();
+      in_flight.pop_front();
+      if (failed.ok() && !st.ok()) failed = st;
+    };
+    for (uint32_t index = 0; failed.ok(); ++index) {
+      if (index >= kMaxBlocks) {
+        failed = InvalidArgument(what + ": more than " + std::to_string(kMaxBlocks) + " blocks");
+        break;
+      }
+      auto block = std::make_shared<Block>();
+      Result<bool> more = next(block.get());
+      if (!more.ok()) {
+        failed = more.status().WithContext(what);
+        break;
+      }
+      if (!*more) break;
+      Bytes raw_id = upload_id;
+      for (int shift = 24; shift >= 0; shift -= 8) {
+        raw_id.push_back(static_cast<uint8_t>(index >> shift));
+      }
+      std::string id = Base64Encode(raw_id);  // 16 bytes: always 24 characters
+      list += "<Latest>" + id + "</Latest>";
+      while (in_flight.size() >= max_in_flight) wait_oldest();
+      if (!failed.ok()) {
+        block->Done();
+        break;
+      }
+      in_flight.push_back(std::async(
+          std::launch::async, [this, key = std::string(key), id, index, block, what]() -> Status {
+            Call call{"PUT", BlobPath(key)};
+            call.query = {{"comp", "block"}, {"blockid", id}};
+            call.has_body = true;
+            call.body = block->view;
+            Result<Reply> reply = Send(call, what + " (block " + std::to_string(index) + ")");
+            block->Done();
+            if (!reply.ok()) return reply.status();
+            if (reply->status != 201) return HttpError(*reply, what);
+            return Status::Ok();
+          }));
+    }
+    while (!in_flight.empty()) wait_oldest();
+    if (!failed.ok()) return failed;
+    list += "</BlockList>";
+    Call call{"PUT", BlobPath(key)};
+    call.query = {{"comp", "blocklist"}};
+    call.has_body = true;
+    call.body = AsBytes(list);
+    call.content_type = "application/xml";
+    OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what + " (block list)"));
+    if (reply.status != 201) return HttpError(reply, what);
+    return Status::Ok();
+  }
+
+  static bool ParseSize(const std::string& text, uint64_t* out) {
+    if (text.empty() || text.size() > 19 ||
+        text.find_first_not_of("0123456789") != std::string::npos) {
+      return false;
+    }
+    *out = std::strtoull(text.c_str(), nullptr, 10);
+    return true;
+  }
+
+  static Status Beyond(const std::string& what, uint64_t offset, uint64_t length,
+                       const std::string& size) {
+    return Corrupt(what + ": range " + std::to_string(offset) + "+" + std::to_string(length) +
+                   " is beyond the object's " + size + " bytes");
+  }
+
+  // Bytes [offset, offset+length) (length > 0) with one ranged Get Blob;
+  // kCorrupt when the object is shorter. With need_end > 0 the object must
+  // also reach need_end (its size comes back in Content-Range).
+  Result<Bytes> ReadRange(std::string_view key, uint64_t offset, uint64_t length,
+                          uint64_t need_end) {
+    std::string what = "reading " + std::string(key);
+    Call call{"GET", BlobPath(key)};
+    call.headers = {{"x-ms-range", "bytes=" + std::to_string(offset) + "-" +
+                                       std::to_string(offset + length - 1)}};
+    call.reserve = static_cast<size_t>(length);
+    OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
+    if (reply.status == 416) return Beyond(what, offset, length, "fewer");
+    if (reply.status == 200) {
+      // The whole object (a service that ignored the range).
+      uint64_t size = reply.body.size();
+      if (size < offset + length || size < need_end) {
+        return Beyond(what, offset, length, std::to_string(size));
+      }
+      return Bytes(reply.body.begin() + static_cast<ptrdiff_t>(offset),
+                   reply.body.begin() + static_cast<ptrdiff_t>(offset + length));
+    }
+    if (reply.status != 206) return HttpError(reply, what);
+    // "bytes a-b/total": the service returns what exists of the range.
+    std::string range = reply.Header("Content-Range");
+    size_t slash = range.rfind('/');
+    std::string total_text = slash == std::string::npos ? "" : range.substr(slash + 1);
+    uint64_t total = 0;
+    bool known = ParseSize(total_text, &total);
+    if (reply.body.size() != length || (need_end > 0 && known && total < need_end)) {
+      return Beyond(what, offset, need_end > 0 ? need_end - offset : length,
+                    known ? total_text : "fewer");
+    }
+    return std::move(reply.body);
+  }
+
   std::string ContainerPath() const {
     return base_path_ + "/" + UrlEncode(config_.container, false);
   }
@@ -424,6 +643,8 @@ class AzureBlobStore final : public BlobStore {
   }
 
   const AzureBlobConfig config_;
+  BufferBudget upload_budget_{
+      std::max<size_t>(1, config_.upload_buffer_bytes / std::max<size_t>(config_.block_size, 1))};
   const std::string base_path_;  // the endpoint's path, no trailing '/'
   const Bytes key_;              // decoded account key; empty for SAS
   const std::unique_ptr<HttpClient> client_;

@@ -29,15 +29,68 @@ class LocalDirStore final : public BlobStore {
 
   Status Put(std::string_view key, ByteView data) override {
     if (!IsValidKey(key)) return InvalidKey(key);
-    std::string path = PathOf(key);
-    Status st = env_.WriteFileAtomic(path, data, false);
-    if (st.code() == ErrorCode::kNotFound) {
-      // The object's folder does not exist yet.
-      OB_RETURN_IF_ERROR(env_.CreateDirs(path.substr(0, path.rfind('/')), false)
-                             .WithContext("storing " + std::string(key)));
-      st = env_.WriteFileAtomic(path, data, false);
+    return Store(key,
+                 [&](const std::string& path) { return env_.WriteFileAtomic(path, data, false); });
+  }
+
+  Status PutFrom(std::string_view key, ByteSource& source) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    // Env writes a temporary file piece by piece, fsyncs and renames it.
+    bool started = false;
+    Status source_error;
+    auto read = [&](uint8_t* buffer, size_t n) -> Result<size_t> {
+      started = true;
+      Result<size_t> got = source.Read(buffer, n);
+      if (!got.ok()) source_error = got.status();
+      return got;
+    };
+    return Store(key, [&](const std::string& path) -> Status {
+      Status st = env_.WriteFileAtomicFrom(path, read, false);
+      // A missing folder is found before the source is read (so retrying
+      // after creating it loses nothing); a source's own kNotFound is not
+      // a missing folder.
+      if (!source_error.ok()) return source_error;
+      if (st.code() == ErrorCode::kNotFound && started) return IoError(st.detail());
+      return st;
+    });
+  }
+
+  Result<ObjectInfo> Stat(std::string_view key) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    auto info = env_.Lstat(PathOf(key));
+    if (!info.ok()) return info.status().WithContext("checking " + std::string(key));
+    if (info->kind != platform::FileKind::kRegular) {
+      return NotFound("checking " + std::string(key) + ": not an object");
     }
-    if (!st.ok()) return st.WithContext("storing " + std::string(key));
+    return ObjectInfo{info->size};
+  }
+
+  Status GetTo(std::string_view key, uint64_t offset, uint64_t length, ByteSink& sink) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    auto context = [&] { return "reading " + std::string(key); };
+    auto file = env_.OpenForRead(PathOf(key));
+    if (!file.ok()) return file.status().WithContext(context());
+    auto info = (*file)->Stat();
+    if (!info.ok()) return info.status().WithContext(context());
+    if (length == kToEnd) {
+      if (offset > info->size) return Beyond(key, offset, 0, info->size);
+      length = info->size - offset;
+    } else if (offset > info->size || length > info->size - offset) {
+      return Beyond(key, offset, length, info->size);
+    }
+    Bytes piece(static_cast<size_t>(std::min<uint64_t>(length, kStreamPieceBytes)));
+    uint64_t done = 0;
+    while (done < length) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(length - done, piece.size()));
+      auto got = (*file)->ReadAt(offset + done, piece.data(), want);
+      if (!got.ok()) return got.status().WithContext(context());
+      if (*got == 0) {
+        return Corrupt(context() + ": object ended after " + std::to_string(offset + done) +
+                       " bytes");
+      }
+      OB_RETURN_IF_ERROR(sink.Write(ByteView(piece).first(*got)));
+      done += *got;
+    }
     return Status::Ok();
   }
 
@@ -132,6 +185,27 @@ class LocalDirStore final : public BlobStore {
   std::string Describe() const override { return root_; }
 
  private:
+  static Status Beyond(std::string_view key, uint64_t offset, uint64_t length, uint64_t size) {
+    return Corrupt("reading " + std::string(key) + ": range " + std::to_string(offset) + "+" +
+                   std::to_string(length) + " is beyond the object's " + std::to_string(size) +
+                   " bytes");
+  }
+
+  // Runs `write` on the object's path, creating its folder when missing.
+  template <typename Write>
+  Status Store(std::string_view key, Write&& write) {
+    std::string path = PathOf(key);
+    Status st = write(path);
+    if (st.code() == ErrorCode::kNotFound) {
+      // The object's folder does not exist yet.
+      OB_RETURN_IF_ERROR(env_.CreateDirs(path.substr(0, path.rfind('/')), false)
+                             .WithContext("storing " + std::string(key)));
+      st = write(path);
+    }
+    if (!st.ok()) return st.WithContext("storing " + std::string(key));
+    return Status::Ok();
+  }
+
   std::string PathOf(std::string_view key) const {
     return root_.back() == '/' ? root_ + std::string(key) : root_ + "/" + std::string(key);
   }

@@ -34,6 +34,21 @@ class PrefixedStore final : public BlobStore {
     return base_.GetRange(Full(key), offset, length);
   }
 
+  Result<ObjectInfo> Stat(std::string_view key) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    return base_.Stat(Full(key));
+  }
+
+  Status PutFrom(std::string_view key, ByteSource& source) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    return base_.PutFrom(Full(key), source);
+  }
+
+  Status GetTo(std::string_view key, uint64_t offset, uint64_t length, ByteSink& sink) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    return base_.GetTo(Full(key), offset, length, sink);
+  }
+
   Result<std::vector<std::string>> List(std::string_view prefix) override {
     OB_ASSIGN_OR_RETURN(std::vector<std::string> keys, base_.List(Full(prefix)));
     std::vector<std::string> out;

@@ -48,6 +48,36 @@ class ThrottledStore final : public BlobStore {
     return base_->GetRange(key, offset, length);
   }
 
+  Result<ObjectInfo> Stat(std::string_view key) override { return base_->Stat(key); }
+
+  // Streamed bytes are charged piece by piece as they pass.
+  Status PutFrom(std::string_view key, ByteSource& source) override {
+    struct Charged final : ByteSource {
+      ByteSource& inner;
+      TokenBucket& bucket;
+      Charged(ByteSource& i, TokenBucket& b) : inner(i), bucket(b) {}
+      Result<size_t> Read(uint8_t* buffer, size_t n) override {
+        OB_ASSIGN_OR_RETURN(size_t got, inner.Read(buffer, n));
+        if (got > 0) bucket.Acquire(got);
+        return got;
+      }
+    } charged(source, *bucket_);
+    return base_->PutFrom(key, charged);
+  }
+
+  Status GetTo(std::string_view key, uint64_t offset, uint64_t length, ByteSink& sink) override {
+    struct Charged final : ByteSink {
+      ByteSink& inner;
+      TokenBucket& bucket;
+      Charged(ByteSink& i, TokenBucket& b) : inner(i), bucket(b) {}
+      Status Write(ByteView data) override {
+        bucket.Acquire(data.size());
+        return inner.Write(data);
+      }
+    } charged(sink, *bucket_);
+    return base_->GetTo(key, offset, length, charged);
+  }
+
   Result<std::vector<std::string>> List(std::string_view prefix) override {
     return base_->List(prefix);
   }

@@ -20,7 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr size_t kMaxJsonBody = 1 << 20;
 constexpr size_t kMaxMachineName = 255;
 constexpr size_t kMaxHolder = 256;
 constexpr double kMaxValidityHours = 24.0 * 366;
@@ -135,14 +134,51 @@ std::map<std::string, std::string> ParseQuery(std::string_view query) {
   return out;
 }
 
-// Parses a JSON object body; nullopt (and *error set) if it is not one.
-std::optional<json> ParseBody(const ServiceRequest& req, bool allow_empty, ServiceResponse* error) {
-  if (req.body.empty() && allow_empty) return json::object();
-  if (req.body.size() > kMaxJsonBody) {
-    *error = Error(413, "", "the request body is larger than 1 MiB");
+ServiceResponse TooLarge(uint64_t limit) {
+  return Error(413, "",
+               "the request body is larger than the " + std::to_string(limit) +
+                   " bytes this endpoint accepts");
+}
+
+// The body of a JSON route, read whole; at most kMaxJsonBody bytes, else
+// nullopt and a 413 in *error (answered without reading on).
+std::optional<Bytes> SmallBody(const ServiceRequest& req, ServiceResponse* error) {
+  if (req.body_source == nullptr) {
+    if (req.body.size() > kMaxJsonBody) {
+      *error = TooLarge(kMaxJsonBody);
+      return std::nullopt;
+    }
+    return req.body;
+  }
+  if (req.content_length && *req.content_length > kMaxJsonBody) {
+    *error = TooLarge(kMaxJsonBody);
     return std::nullopt;
   }
-  json j = json::parse(req.body.begin(), req.body.end(), nullptr, false);
+  Bytes body(kMaxJsonBody + 1);
+  size_t filled = 0;
+  while (filled < body.size()) {
+    Result<size_t> got = req.body_source->Read(body.data() + filled, body.size() - filled);
+    if (!got.ok()) {
+      *error = BadRequest("reading the request body: " + got.status().detail());
+      return std::nullopt;
+    }
+    if (*got == 0) break;
+    filled += *got;
+  }
+  if (filled > kMaxJsonBody) {
+    *error = TooLarge(kMaxJsonBody);
+    return std::nullopt;
+  }
+  body.resize(filled);
+  return body;
+}
+
+// Parses a JSON object body; nullopt (and *error set) if it is not one.
+std::optional<json> ParseBody(const ServiceRequest& req, bool allow_empty, ServiceResponse* error) {
+  std::optional<Bytes> body = SmallBody(req, error);
+  if (!body) return std::nullopt;
+  if (body->empty() && allow_empty) return json::object();
+  json j = json::parse(body->begin(), body->end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     *error = BadRequest("the request body must be a JSON object");
     return std::nullopt;
@@ -691,12 +727,58 @@ class VaultService::Impl {
     return id;
   }
 
+  // The request body on its way into the blob store: counted, cut off past
+  // the limit, a failed read remembered (the client went away).
+  class UploadSource final : public storage::ByteSource {
+   public:
+    UploadSource(storage::ByteSource& inner, uint64_t limit) : inner_(inner), limit_(limit) {}
+    Result<size_t> Read(uint8_t* buffer, size_t n) override {
+      Result<size_t> got = inner_.Read(buffer, n);
+      if (!got.ok()) {
+        read_failed_ = true;
+        return got.status();
+      }
+      bytes_ += *got;
+      if (bytes_ > limit_) {
+        too_large_ = true;
+        return InvalidArgument("the object is larger than " + std::to_string(limit_) + " bytes");
+      }
+      return got;
+    }
+    uint64_t bytes() const { return bytes_; }
+    bool too_large() const { return too_large_; }
+    bool read_failed() const { return read_failed_; }
+
+   private:
+    storage::ByteSource& inner_;
+    const uint64_t limit_;
+    uint64_t bytes_ = 0;
+    bool too_large_ = false;
+    bool read_failed_ = false;
+  };
+
   ServiceResponse PutObject(const ServiceRequest& req, const Principal& p, const std::string& key) {
     if (auto refused = CheckLease(req, p)) return *refused;
-    Status st = blobs_.Put(MachineKey(p.machine.machine_id, key), req.body);
-    if (!st.ok()) return FromStatus(st);
+    const uint64_t limit = options_.max_object_bytes;
+    std::string full = MachineKey(p.machine.machine_id, key);
+    uint64_t size = 0;
+    if (req.body_source != nullptr) {
+      // Refused from the headers when the client announces too much.
+      if (req.content_length && *req.content_length > limit) return TooLarge(limit);
+      UploadSource source(*req.body_source, limit);
+      Status st = blobs_.PutFrom(full, source);
+      if (source.too_large()) return TooLarge(limit);
+      if (source.read_failed()) return BadRequest("reading the request body: " + st.detail());
+      if (!st.ok()) return FromStatus(st);
+      size = source.bytes();
+    } else {
+      if (req.body.size() > limit) return TooLarge(limit);
+      Status st = blobs_.Put(full, req.body);
+      if (!st.ok()) return FromStatus(st);
+      size = req.body.size();
+    }
     if (auto id = RecoveryPointId(key)) {
-      RecoveryPointRecord rp{p.machine.machine_id, *id, NowSeconds(), req.body.size()};
+      RecoveryPointRecord rp{p.machine.machine_id, *id, NowSeconds(), size};
       std::lock_guard lock(mu_);
       Status rst = meta_->PutRecoveryPoint(rp);
       if (!rst.ok()) spdlog::warn("recording recovery point {}: {}", *id, rst.ToString());
@@ -717,24 +799,17 @@ class VaultService::Impl {
     return Empty(204);
   }
 
+  // The object's size from the store's metadata; the object is not read.
   ServiceResponse HeadObject(const Principal& p, const std::string& key) {
-    Result<Bytes> data = blobs_.Get(MachineKey(p.machine.machine_id, key));
-    if (!data.ok()) {
-      if (data.status().code() == ErrorCode::kNotFound) return Empty(404);
-      return FromStatus(data.status());
+    Result<storage::ObjectInfo> info = blobs_.Stat(MachineKey(p.machine.machine_id, key));
+    if (!info.ok()) {
+      if (info.status().code() == ErrorCode::kNotFound) return Empty(404);
+      return FromStatus(info.status());
     }
-    // The size goes in a header of its own: cpprestsdk's listener cannot send
-    // a Content-Length without sending that many bytes of body.
     ServiceResponse r = Empty(200);
-    r.headers.emplace_back("X-Obagent-Size", std::to_string(data->size()));
-    return r;
-  }
-
-  static ServiceResponse Bytes200(Bytes data) {
-    ServiceResponse r;
-    r.status = 200;
     r.content_type = "application/octet-stream";
-    r.body = std::move(data);
+    r.content_length = info->size;
+    r.headers.emplace_back("X-Obagent-Size", std::to_string(info->size));
     return r;
   }
 
@@ -745,33 +820,28 @@ class VaultService::Impl {
     return r;
   }
 
-  static ServiceResponse Partial(Bytes data, uint64_t first, std::string total) {
+  // The object (or bytes [first, first+length) of it) streamed from the
+  // blob store in pieces as the response is sent.
+  ServiceResponse Streamed(int status, const std::string& full, uint64_t first, uint64_t length) {
     ServiceResponse r;
-    r.status = 206;
+    r.status = status;
     r.content_type = "application/octet-stream";
-    uint64_t last = first + data.size() - 1;
-    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(first) + "-" +
-                                                std::to_string(last) + "/" + total);
-    r.body = std::move(data);
+    r.content_length = length;
+    r.stream_body = [this, full, first, length](storage::ByteSink& sink) {
+      return blobs_.GetTo(full, first, length, sink);
+    };
     return r;
   }
 
   ServiceResponse GetObject(const ServiceRequest& req, const Principal& p, const std::string& key) {
     std::string full = MachineKey(p.machine.machine_id, key);
+    Result<storage::ObjectInfo> info = blobs_.Stat(full);
+    if (!info.ok()) return FromStatus(info.status());
+    const uint64_t size = info->size;
     std::optional<ByteRange> range;
     if (auto it = req.headers.find("range"); it != req.headers.end())
       range = ParseRange(it->second);
-    if (range && range->kind == ByteRange::kFromTo) {
-      // The common case (restores read blobs out of packs): fetch only the range.
-      Result<Bytes> part = blobs_.GetRange(full, range->first, range->last - range->first + 1);
-      if (part.ok()) return Partial(std::move(part).value(), range->first, "*");
-      if (part.status().code() != ErrorCode::kCorrupt) return FromStatus(part.status());
-      // The range reaches past the end: fall through to the whole object.
-    }
-    Result<Bytes> data = blobs_.Get(full);
-    if (!data.ok()) return FromStatus(data.status());
-    if (!range) return Bytes200(std::move(data).value());
-    uint64_t size = data->size();
+    if (!range) return Streamed(200, full, 0, size);
     uint64_t first = 0, last = 0;
     switch (range->kind) {
       case ByteRange::kFromTo:
@@ -789,9 +859,10 @@ class VaultService::Impl {
         break;
     }
     if (first >= size) return NotSatisfiable(size);
-    Bytes part(data->begin() + static_cast<ptrdiff_t>(first),
-               data->begin() + static_cast<ptrdiff_t>(last + 1));
-    return Partial(std::move(part), first, std::to_string(size));
+    ServiceResponse r = Streamed(206, full, first, last - first + 1);
+    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(first) + "-" +
+                                                std::to_string(last) + "/" + std::to_string(size));
+    return r;
   }
 
   ServiceResponse ListObjects(const ServiceRequest& req, const Principal& p) {
@@ -934,10 +1005,10 @@ class VaultService::Impl {
         item["size"] = rec->size;
       } else {
         // Stored without vaultd (copied into the blob store): no upload time.
-        Result<Bytes> data = blobs_.Get(full);
-        if (!data.ok()) continue;
+        Result<storage::ObjectInfo> info = blobs_.Stat(full);
+        if (!info.ok()) continue;
         item["uploaded_at"] = "";
-        item["size"] = data->size();
+        item["size"] = info->size;
       }
       out.push_back(std::move(item));
     }

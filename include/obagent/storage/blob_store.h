@@ -2,9 +2,16 @@
 // ("data/ab/ab12…", "snapshots/…"); a key with an empty, "." or ".." component
 // or a leading '/' is refused with kInvalidArgument. Every Put is atomic: a
 // reader sees the whole object or none of it, never a partial one.
+//
+// Bodies move either whole (Put, Get, GetRange: for objects that fit in
+// memory, such as one pack) or streamed (PutFrom, GetTo: a ByteSource or
+// ByteSink is called piece by piece, so a store holds at most a few pieces
+// of an object at once, whatever its size). vaultd streams; the engine's
+// packs are at most 64 MiB and go whole.
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,6 +22,57 @@
 
 namespace obagent::storage {
 
+// Where a streamed upload's bytes come from (an HTTP request body, a file).
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Copies up to n bytes (n > 0) into buffer; 0 only at the end. An error
+  // aborts the upload: the object is left as it was.
+  virtual Result<size_t> Read(uint8_t* buffer, size_t n) = 0;
+};
+
+// Where a streamed download's bytes go (an HTTP response, a file).
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  // Takes the next piece (never empty). An error stops the download and is
+  // returned by GetTo.
+  virtual Status Write(ByteView data) = 0;
+};
+
+// A ByteSource over bytes in memory (the whole-object calls use it).
+class MemorySource final : public ByteSource {
+ public:
+  explicit MemorySource(ByteView data) : data_(data) {}
+  Result<size_t> Read(uint8_t* buffer, size_t n) override;
+
+ private:
+  ByteView data_;
+  size_t offset_ = 0;
+};
+
+// A ByteSink that collects into memory.
+class MemorySink final : public ByteSink {
+ public:
+  Status Write(ByteView data) override;
+  Bytes& bytes() { return bytes_; }
+
+ private:
+  Bytes bytes_;
+};
+
+struct ObjectInfo {
+  uint64_t size = 0;
+};
+
+// GetTo's length for "up to the object's end".
+inline constexpr uint64_t kToEnd = std::numeric_limits<uint64_t>::max();
+
+// The size of the pieces the stores stream in (reads from disk, ranged
+// downloads, writes to a sink).
+inline constexpr size_t kStreamPieceBytes = 1u << 20;
+
+// Implementations are safe to call from several threads at once.
 class BlobStore {
  public:
   virtual ~BlobStore() = default;
@@ -31,6 +89,21 @@ class BlobStore {
   virtual Result<Bytes> Get(std::string_view key) = 0;
   // kNotFound if missing; kCorrupt if the object is shorter than offset+length.
   virtual Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) = 0;
+
+  // The object's size without reading it; kNotFound if missing.
+  // The defaults of Stat, PutFrom and GetTo go through Get/Put/GetRange
+  // and so hold the whole object (enough for test doubles); every store of
+  // this module overrides them to stream.
+  virtual Result<ObjectInfo> Stat(std::string_view key);
+  // Creates or replaces the object with everything `source` yields, as
+  // atomically as Put: a failed or aborted upload leaves no partial object.
+  virtual Status PutFrom(std::string_view key, ByteSource& source);
+  // Writes bytes [offset, offset+length) of the object to `sink` in pieces
+  // of at most kStreamPieceBytes; length kToEnd means up to the end.
+  // kNotFound if missing; kCorrupt if the object is shorter than
+  // offset+length (or than offset, for kToEnd), found before anything is
+  // written when the store can tell.
+  virtual Status GetTo(std::string_view key, uint64_t offset, uint64_t length, ByteSink& sink);
   // All keys that start with prefix, sorted.
   virtual Result<std::vector<std::string>> List(std::string_view prefix) = 0;
   // Deleting a missing object is not an error.
@@ -49,8 +122,11 @@ Result<std::unique_ptr<BlobStore>> OpenLocalDirStore(const std::string& root);
 
 // Azure Blob Storage through its REST API (tested against Azurite). Objects
 // are block blobs named <prefix><key> in one container. Small objects go up
-// with one Put Blob, larger ones as Put Block + Put Block List (so a failed
-// upload never leaves a partial blob visible). 5xx answers, timeouts and
+// with one Put Blob, larger ones as Put Block (several in flight at once) +
+// Put Block List (so a failed upload never leaves a partial blob visible);
+// a streamed upload decides by its first block.
+// Streamed downloads are ranged Get Blob requests of block_size bytes; Stat
+// is Get Blob Properties. 5xx answers, timeouts and
 // connection errors are retried with exponential back-off and jitter; 429 and
 // 503 wait for Retry-After when given. Once retries are exhausted the error
 // is kServiceUnreachable (100050).
@@ -69,7 +145,11 @@ struct AzureBlobConfig {
   int base_delay_ms = 100;       // back-off: base * 2^attempt, +/- 50 % jitter
   int timeout_seconds = 60;      // per request
   size_t single_put_limit = 8u << 20;
-  size_t block_size = 4u << 20;
+  size_t block_size = 4u << 20;  // also the piece of streamed (ranged) downloads
+  int parallel_blocks = 4;       // Put Block requests in flight per upload
+  // Streamed uploads (PutFrom) of the whole store hold at most this much in
+  // blocks read ahead of their upload; more concurrent uploads wait.
+  size_t upload_buffer_bytes = 32u << 20;
 };
 Result<std::unique_ptr<BlobStore>> OpenAzureBlobStore(const AzureBlobConfig& config);
 

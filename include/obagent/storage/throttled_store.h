@@ -5,7 +5,8 @@
 //
 // The unit is the object: a 16 MiB pack is charged whole, before it goes up
 // (a download after it came down), so the rate holds on average over a few
-// objects, not within one transfer.
+// objects, not within one transfer. Streamed transfers (PutFrom, GetTo) are
+// charged piece by piece as they pass.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,9 @@
-// The HTTP(S) front end of vaultd: a cpprestsdk http_listener that hands
-// every request to a VaultService.
+// The HTTP(S) front end of vaultd: Boost.Beast on net::ConnectionServer (a
+// thread per connection, a deadline on every read and write, a connection
+// cap). It reads a request's headers, hands the request to VaultService with
+// the body still on the socket (the service authenticates first, then pulls
+// the body: an object PUT streams it into the blob store), and streams an
+// object GET's body from the blob store to the socket piece by piece.
 #pragma once
 
 #include <memory>
@@ -15,6 +19,7 @@ struct HttpServerOptions {
   std::string tls_cert_file;                         // PEM certificate chain
   std::string tls_key_file;                          // PEM private key
   int timeout_seconds = 300;                         // per send/receive on a connection
+  size_t max_connections = 256;                      // connections beyond are closed at once
 };
 
 class HttpServer {
@@ -27,7 +32,10 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
+  // Stops accepting and ends every connection (an exchange in progress
+  // fails; an unfinished PUT leaves no object).
   void Stop();
+  uint16_t port() const;
 
  private:
   struct Impl;

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,20 +21,42 @@
 
 namespace obagent::vault {
 
+// A request as the HTTP front end hands it over: the headers are read, the
+// body is not. Handle authenticates and routes from the headers first and
+// only then pulls the body from `body_source`: an object PUT streams it into
+// the blob store, a JSON route reads at most kMaxJsonBody bytes of it. A
+// request that is refused before (401, 403, 409, 413, ...) leaves the body
+// unread.
 struct ServiceRequest {
   std::string method;                          // "GET", "PUT", ...
   std::string path;                            // percent-encoded, without the query
   std::string query;                           // percent-encoded, without '?'
   std::map<std::string, std::string> headers;  // names in lower case
+  // The body: read from body_source when it is set, else this one.
   Bytes body;
+  storage::ByteSource* body_source = nullptr;
+  // The announced Content-Length, when there is one.
+  std::optional<uint64_t> content_length;
 };
 
+// A response. Its body is `body`, or, when `stream_body` is set, the
+// `content_length` bytes stream_body writes to the sink it is given (an
+// object GET: the front end sends the headers, then the pieces as the blob
+// store yields them). A stream_body that fails has sent fewer bytes than
+// announced: the front end must then drop the connection.
 struct ServiceResponse {
   int status = 200;
   std::string content_type;  // empty when there is no body
   Bytes body;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::function<Status(storage::ByteSink&)> stream_body;
+  // The body's length when streamed, and for HEAD the length a GET would
+  // send (no body follows).
+  std::optional<uint64_t> content_length;
 };
+
+// JSON request bodies larger than this are refused with 413.
+inline constexpr size_t kMaxJsonBody = 1 << 20;
 
 struct ServiceOptions {
   std::string service_url = "http://127.0.0.1:8470";  // ServiceUrl of credential files
@@ -43,6 +67,8 @@ struct ServiceOptions {
   int max_lease_ttl_seconds = 3600;
   int recovery_session_seconds = 3600;
   size_t list_page_size = 1000;
+  // Object PUTs announcing or sending more are refused with 413.
+  uint64_t max_object_bytes = uint64_t{4} << 30;
 };
 
 class VaultService {

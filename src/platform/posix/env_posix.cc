@@ -55,6 +55,9 @@ void SplitParent(std::string path, std::string* dir, std::string* base) {
   }
 }
 
+// The piece size of WriteFileAtomicFrom.
+constexpr size_t kAtomicWritePiece = 1u << 20;
+
 Status WriteAll(int fd, ByteView data, const std::string& display) {
   size_t done = 0;
   while (done < data.size()) {
@@ -279,6 +282,26 @@ class PosixEnv final : public Env {
   }
 
   Status WriteFileAtomic(const std::string& path, ByteView data, bool owner_only) override {
+    return WriteAtomic(path, owner_only,
+                       [&](int fd, const std::string& tmp) { return WriteAll(fd, data, tmp); });
+  }
+
+  Status WriteFileAtomicFrom(const std::string& path, const ContentReader& read,
+                             bool owner_only) override {
+    return WriteAtomic(path, owner_only, [&](int fd, const std::string& tmp) -> Status {
+      Bytes piece(kAtomicWritePiece);
+      for (;;) {
+        OB_ASSIGN_OR_RETURN(size_t got, read(piece.data(), piece.size()));
+        if (got == 0) return Status::Ok();
+        OB_RETURN_IF_ERROR(WriteAll(fd, ByteView(piece).first(std::min(got, piece.size())), tmp));
+      }
+    });
+  }
+
+  // Temp file beside `path`, `write` fills it, fsync, rename, fsync of the
+  // folder; the temp file is removed on any failure.
+  Status WriteAtomic(const std::string& path, bool owner_only,
+                     const std::function<Status(int fd, const std::string& tmp)>& write) {
     std::string dir, base;
     SplitParent(path, &dir, &base);
     if (base.empty() || base == "." || base == "..") {
@@ -303,7 +326,7 @@ class PosixEnv final : public Env {
       return st;
     };
     if (owner_only && ::fchmod(fd, 0600) != 0) return fail(ErrnoStatus("chmod", tmp, errno));
-    Status st = WriteAll(fd, data, tmp);
+    Status st = write(fd, tmp);
     if (!st.ok()) return fail(st);
     if (::fsync(fd) != 0) return fail(ErrnoStatus("fsync", tmp, errno));
     int rc = ::close(fd);

@@ -320,6 +320,41 @@ class WinEnv final : public Env {
   }
 
   Status WriteFileAtomic(const std::string& path, ByteView data, bool owner_only) override {
+    return WriteAtomic(path, owner_only, [&](HANDLE file, const std::string& tmp) {
+      return WriteAllTo(file, data, tmp);
+    });
+  }
+
+  Status WriteFileAtomicFrom(const std::string& path, const ContentReader& read,
+                             bool owner_only) override {
+    return WriteAtomic(path, owner_only, [&](HANDLE file, const std::string& tmp) -> Status {
+      Bytes piece(size_t{1} << 20);
+      for (;;) {
+        OB_ASSIGN_OR_RETURN(size_t got, read(piece.data(), piece.size()));
+        if (got == 0) return Status::Ok();
+        OB_RETURN_IF_ERROR(
+            WriteAllTo(file, ByteView(piece).first(std::min(got, piece.size())), tmp));
+      }
+    });
+  }
+
+  static Status WriteAllTo(HANDLE file, ByteView data, const std::string& tmp) {
+    size_t done = 0;
+    while (done < data.size()) {
+      DWORD want = static_cast<DWORD>(std::min<size_t>(data.size() - done, 1u << 30));
+      DWORD wrote = 0;
+      if (!WriteFile(file, data.data() + done, want, &wrote, nullptr)) {
+        return LastErrorStatus("write", tmp);
+      }
+      done += wrote;
+    }
+    return Status::Ok();
+  }
+
+  // Temp file beside `path`, `write` fills it, flush, rename (write-through);
+  // the temp file is removed on any failure.
+  Status WriteAtomic(const std::string& path, bool owner_only,
+                     const std::function<Status(HANDLE file, const std::string& tmp)>& write) {
     std::string dir, base;
     SplitParent(path, &dir, &base);
     if (base.empty() || base == "." || base == "..") {
@@ -352,15 +387,8 @@ class WinEnv final : public Env {
       DeleteFileW(LongPath(tmp).c_str());
       return st;
     };
-    size_t done = 0;
-    while (done < data.size()) {
-      DWORD want = static_cast<DWORD>(std::min<size_t>(data.size() - done, 1u << 30));
-      DWORD wrote = 0;
-      if (!WriteFile(file.get(), data.data() + done, want, &wrote, nullptr)) {
-        return fail(LastErrorStatus("write", tmp));
-      }
-      done += wrote;
-    }
+    Status written = write(file.get(), tmp);
+    if (!written.ok()) return fail(written);
     if (!FlushFileBuffers(file.get())) return fail(LastErrorStatus("flush", tmp));
     file.reset();
     // WRITE_THROUGH: returns once the rename is on disk (NTFS journals it;

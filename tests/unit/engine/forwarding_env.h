@@ -32,6 +32,10 @@ class ForwardingEnv : public platform::Env {
   Status WriteFileAtomic(const std::string& p, ByteView d, bool owner_only) override {
     return base_.WriteFileAtomic(p, d, owner_only);
   }
+  Status WriteFileAtomicFrom(const std::string& p, const ContentReader& read,
+                             bool owner_only) override {
+    return base_.WriteFileAtomicFrom(p, read, owner_only);
+  }
   Status CreateDirs(const std::string& p, bool owner_only) override {
     return base_.CreateDirs(p, owner_only);
   }

@@ -33,6 +33,7 @@
 
 #include "obagent/core/crypto.h"
 #include "obagent/storage/blob_store.h"
+#include "storage/stream_test_util.h"
 
 namespace obagent::storage {
 namespace {
@@ -436,6 +437,98 @@ TEST_F(AzureBlobStoreTest, GetRangeOnSmallObject) {
   EXPECT_EQ(store_->GetRange("s", 10, 1).status().code(), ErrorCode::kCorrupt);
   EXPECT_EQ(store_->GetRange("s", 11, 0).status().code(), ErrorCode::kCorrupt);
   EXPECT_EQ(store_->GetRange("s", UINT64_MAX - 1, 5).status().code(), ErrorCode::kCorrupt);
+}
+
+TEST_F(AzureBlobStoreTest, PutFromUploadsBlocksInParallelAndGetToReadsRanges) {
+  AzureBlobConfig config = Config();
+  config.create_container = false;
+  config.single_put_limit = 64 * 1024;
+  config.block_size = 50 * 1000;  // 1.2 MB: 25 blocks, 4 in flight, the last one short
+  config.parallel_blocks = 4;
+  auto store = Open(config);
+  ASSERT_NE(store, nullptr);
+  Bytes data = PatternBytes(1'234'567, 11);
+  testing::PieceSource source(data, 7777);
+  Status st = store->PutFrom("big/streamed", source);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  auto info = store->Stat("big/streamed");
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->size, data.size());
+  EXPECT_TRUE(*store->Get("big/streamed") == data);
+
+  // Ranged reads in block_size pieces, handed on in pieces of at most
+  // kStreamPieceBytes.
+  auto get = [&](uint64_t offset, uint64_t length) {
+    testing::PieceSink sink;
+    Status st = store->GetTo("big/streamed", offset, length, sink);
+    EXPECT_TRUE(st.ok()) << offset << "+" << length << ": " << st.ToString();
+    EXPECT_LE(sink.largest(), config.block_size);
+    return sink.bytes();
+  };
+  EXPECT_TRUE(get(0, kToEnd) == data);
+  EXPECT_TRUE(get(49'990, 20) == testing::Slice(data, 49'990, 20));
+  EXPECT_TRUE(get(1000, 300'001) == testing::Slice(data, 1000, 300'001));
+  EXPECT_TRUE(get(data.size() - 5, kToEnd) == testing::Slice(data, data.size() - 5, 5));
+  EXPECT_TRUE(get(data.size(), kToEnd).empty());
+  for (auto [offset, length] : std::vector<std::pair<uint64_t, uint64_t>>{
+           {data.size() - 5, 6}, {data.size() + 1, kToEnd}, {0, data.size() + 1}}) {
+    testing::PieceSink sink;
+    EXPECT_EQ(store->GetTo("big/streamed", offset, length, sink).code(), ErrorCode::kCorrupt)
+        << offset << "+" << length;
+    EXPECT_EQ(sink.pieces(), 0) << "nothing before the range is known to exist";
+  }
+  testing::PieceSink sink;
+  EXPECT_EQ(store->GetTo("none", 0, kToEnd, sink).code(), ErrorCode::kNotFound);
+  EXPECT_EQ(store->Stat("none").status().code(), ErrorCode::kNotFound);
+
+  // Small: one Put Blob.
+  testing::PieceSource small(AsBytes("tiny object"), 3);
+  ASSERT_TRUE(store->PutFrom("small", small).ok());
+  EXPECT_EQ(Text(store->Get("small")), "tiny object");
+  EXPECT_EQ(store->Stat("small")->size, 11u);
+}
+
+TEST_F(AzureBlobStoreTest, ConcurrentPutFromShareTheBufferBudget) {
+  AzureBlobConfig config = Config();
+  config.create_container = false;
+  config.single_put_limit = 10'000;
+  config.block_size = 10'000;
+  config.upload_buffer_bytes = 20'000;  // two blocks read ahead for the whole store
+  auto store = Open(config);
+  ASSERT_NE(store, nullptr);
+  std::vector<Bytes> data;
+  for (uint32_t i = 0; i < 4; ++i) data.push_back(PatternBytes(95'000 + i, 20 + i));
+  std::vector<Status> results(data.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < data.size(); ++i) {
+    threads.emplace_back([&, i] {
+      testing::PieceSource source(data[i], 3000);
+      results[i] = store->PutFrom("budget/" + std::to_string(i), source);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < data.size(); ++i) {
+    ASSERT_TRUE(results[i].ok()) << results[i].ToString();
+    EXPECT_TRUE(*store->Get("budget/" + std::to_string(i)) == data[i]) << i;
+  }
+}
+
+TEST_F(AzureBlobStoreTest, FailedPutFromCommitsNothing) {
+  AzureBlobConfig config = Config();
+  config.create_container = false;
+  config.single_put_limit = 10'000;
+  config.block_size = 10'000;
+  auto store = Open(config);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Put("obj", AsBytes("the old object")).ok());
+  Bytes data = PatternBytes(200'000, 5);
+  testing::PieceSource source(data, 4096, 150'000);  // breaks off after 150 kB
+  Status st = store->PutFrom("obj", source);
+  EXPECT_EQ(st.code(), ErrorCode::kIo) << st.ToString();
+  EXPECT_EQ(Text(store->Get("obj")), "the old object");
+  testing::PieceSource fresh(data, 4096, 50'000);
+  EXPECT_FALSE(store->PutFrom("fresh", fresh).ok());
+  EXPECT_EQ(store->Stat("fresh").status().code(), ErrorCode::kNotFound);
 }
 
 TEST_F(AzureBlobStoreTest, ConcurrentUseFromThreads) {

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "obagent/storage/blob_store.h"
+#include "storage/stream_test_util.h"
 
 namespace obagent::storage {
 namespace {
@@ -261,6 +262,116 @@ TEST_F(LocalDirStoreTest, OpenNeedsAnExistingFolder) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*(*again)->Get("a/b"), B("v"));
 }
+
+// ----- streaming: Stat, PutFrom, GetTo
+
+namespace streaming {
+
+using testing::PieceSink;
+using testing::PieceSource;
+using testing::Slice;
+
+Bytes Pattern(size_t size) {
+  Bytes out(size);
+  for (size_t i = 0; i < size; ++i) out[i] = static_cast<uint8_t>((i * 131) ^ (i >> 11));
+  return out;
+}
+
+TEST_F(LocalDirStoreTest, PutFromStreamsInPiecesAndStatSizes) {
+  Bytes data = Pattern((3u << 20) + 12345);  // several pieces, the last one short
+  PieceSource source(data, 100000);
+  Status st = store_->PutFrom("data/ab/pack", source);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_GT(source.reads(), 30);  // pulled piece by piece
+  auto got = store_->Get("data/ab/pack");
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(*got == data);
+  auto info = store_->Stat("data/ab/pack");
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->size, data.size());
+  EXPECT_EQ(store_->Stat("data/ab/none").status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->Stat("data").status().code(), ErrorCode::kNotFound);  // a folder
+  EXPECT_EQ(store_->Stat("../x").status().code(), ErrorCode::kInvalidArgument);
+
+  PieceSource empty(Bytes(), 10);
+  ASSERT_TRUE(store_->PutFrom("empty", empty).ok());
+  EXPECT_EQ(store_->Stat("empty")->size, 0u);
+}
+
+TEST_F(LocalDirStoreTest, FailedPutFromLeavesTheOldObjectAndNoTempFile) {
+  ASSERT_TRUE(Put("keys/k", "old contents").ok());
+  Bytes data = Pattern(5u << 20);
+  PieceSource source(data, 1u << 20, 3u << 20);  // breaks off after 3 MiB
+  Status st = store_->PutFrom("keys/k", source);
+  EXPECT_EQ(st.code(), ErrorCode::kIo) << st.ToString();
+  EXPECT_EQ(AsString(*store_->Get("keys/k")), "old contents");
+  EXPECT_EQ(FilesOnDisk(), std::vector<std::string>({"keys/k"}));
+  // Into a folder that does not exist yet: nothing appears either.
+  PieceSource again(data, 1u << 20, 1u << 20);
+  EXPECT_FALSE(store_->PutFrom("new/folder/obj", again).ok());
+  EXPECT_FALSE(*store_->Exists("new/folder/obj"));
+}
+
+TEST_F(LocalDirStoreTest, GetToWritesRangesInBoundedPieces) {
+  Bytes data = Pattern((5u << 20) + 7);
+  ASSERT_TRUE(store_->Put("p", data).ok());
+  auto get = [&](uint64_t offset, uint64_t length) {
+    PieceSink sink;
+    Status st = store_->GetTo("p", offset, length, sink);
+    EXPECT_TRUE(st.ok()) << offset << "+" << length << ": " << st.ToString();
+    EXPECT_LE(sink.largest(), kStreamPieceBytes);
+    return sink.bytes();
+  };
+  EXPECT_TRUE(get(0, kToEnd) == data);
+  EXPECT_TRUE(get(0, data.size()) == data);
+  EXPECT_TRUE(get(10, 100) == Slice(data, 10, 100));
+  EXPECT_TRUE(get((1u << 20) - 3, (2u << 20) + 5) == Slice(data, (1u << 20) - 3, (2u << 20) + 5));
+  EXPECT_TRUE(get(data.size() - 7, kToEnd) == Slice(data, data.size() - 7, 7));
+  EXPECT_TRUE(get(data.size(), kToEnd).empty());
+  EXPECT_TRUE(get(data.size(), 0).empty());
+
+  // Past the end: kCorrupt before anything reached the sink.
+  for (auto [offset, length] : std::vector<std::pair<uint64_t, uint64_t>>{{data.size() - 1, 2},
+                                                                          {data.size() + 1, kToEnd},
+                                                                          {data.size() + 1, 0},
+                                                                          {0, UINT64_MAX - 1}}) {
+    PieceSink sink;
+    EXPECT_EQ(store_->GetTo("p", offset, length, sink).code(), ErrorCode::kCorrupt) << offset;
+    EXPECT_EQ(sink.pieces(), 0);
+  }
+  PieceSink sink;
+  EXPECT_EQ(store_->GetTo("missing", 0, kToEnd, sink).code(), ErrorCode::kNotFound);
+}
+
+TEST_F(LocalDirStoreTest, GetToStopsAtTheSinksError) {
+  Bytes data = Pattern(4u << 20);
+  ASSERT_TRUE(store_->Put("p", data).ok());
+  class FailingSink final : public ByteSink {
+   public:
+    Status Write(ByteView) override {
+      return ++writes == 2 ? IoError("the client went away") : Status::Ok();
+    }
+    int writes = 0;
+  } sink;
+  Status st = store_->GetTo("p", 0, kToEnd, sink);
+  EXPECT_EQ(st.code(), ErrorCode::kIo);
+  EXPECT_EQ(sink.writes, 2);
+}
+
+TEST_F(LocalDirStoreTest, PrefixedStorePassesStreamsThrough) {
+  auto view = NewPrefixedStore(*store_, "machines/m1/");
+  Bytes data = Pattern(70000);
+  PieceSource source(data, 999);
+  ASSERT_TRUE(view->PutFrom("data/x", source).ok());
+  EXPECT_EQ(FilesOnDisk(), std::vector<std::string>({"machines/m1/data/x"}));
+  EXPECT_EQ(view->Stat("data/x")->size, data.size());
+  PieceSink sink;
+  ASSERT_TRUE(view->GetTo("data/x", 5, 10, sink).ok());
+  EXPECT_TRUE(sink.bytes() == Slice(data, 5, 10));
+  EXPECT_EQ(view->Stat("../m2/x").status().code(), ErrorCode::kInvalidArgument);
+}
+
+}  // namespace streaming
 
 }  // namespace
 }  // namespace obagent::storage

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "obagent/storage/throttled_store.h"
+#include "storage/stream_test_util.h"
 
 namespace obagent::storage {
 namespace {
@@ -188,6 +189,30 @@ TEST(ThrottledStoreTest, ChargesUploadsAndDownloadsButNotListing) {
   ASSERT_TRUE(store->Delete("a").ok());
   EXPECT_EQ(clock.slept(), slept);
   EXPECT_EQ(store->Describe(), "memory");
+}
+
+TEST(ThrottledStoreTest, ChargesStreamedBytesPieceByPiece) {
+  FakeClock clock(kStart);
+  const uint64_t rate = 1 * kMiB;
+  auto bucket =
+      std::make_shared<TokenBucket>(std::make_unique<StepSchedule>(rate, INT64_MAX, rate), clock);
+  // MemoryStore has only the whole-object calls: the BlobStore defaults
+  // of the streaming calls serve it.
+  auto store = NewThrottledStore(std::make_unique<MemoryStore>(), bucket);
+  Bytes data(3 * kMiB, 9);
+  testing::PieceSource source(data, kMiB / 4);
+  ASSERT_TRUE(store->PutFrom("a", source).ok());  // 1 MiB burst + 2 s
+  EXPECT_NEAR(static_cast<double>(clock.slept()) / kSecond, 2.0, 1e-6);
+  auto info = store->Stat("a");  // metadata only: free
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->size, data.size());
+  EXPECT_NEAR(static_cast<double>(clock.slept()) / kSecond, 2.0, 1e-6);
+
+  testing::PieceSink sink;
+  ASSERT_TRUE(store->GetTo("a", kMiB, kToEnd, sink).ok());  // 2 MiB: 2 s
+  EXPECT_TRUE(sink.bytes() == testing::Slice(data, kMiB, 2 * kMiB));
+  EXPECT_GE(sink.pieces(), 2);
+  EXPECT_NEAR(static_cast<double>(clock.slept()) / kSecond, 4.0, 1e-6);
 }
 
 }  // namespace

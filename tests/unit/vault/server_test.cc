@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -23,6 +24,7 @@
 
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
+#include "obagent/engine/vault_client.h"
 #include "obagent/vault/credentials.h"
 #include "obagent/vault/http_server.h"
 #include "obagent/vault/metadata.h"
@@ -58,6 +60,85 @@ int FreePort() {
   return port;
 }
 
+// Forwards to a real store and counts what is read from it, so the tests
+// can tell that HEAD reads nothing and a ranged GET only its range.
+class CountingStore final : public storage::BlobStore {
+ public:
+  explicit CountingStore(std::unique_ptr<storage::BlobStore> base) : base_(std::move(base)) {}
+  Status Put(std::string_view key, ByteView data) override { return base_->Put(key, data); }
+  Result<Bytes> Get(std::string_view key) override {
+    auto r = base_->Get(key);
+    if (r.ok()) bytes_read += r->size();
+    return r;
+  }
+  Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
+    auto r = base_->GetRange(key, offset, length);
+    if (r.ok()) bytes_read += r->size();
+    return r;
+  }
+  Result<storage::ObjectInfo> Stat(std::string_view key) override { return base_->Stat(key); }
+  Status PutFrom(std::string_view key, storage::ByteSource& source) override {
+    return base_->PutFrom(key, source);
+  }
+  Status GetTo(std::string_view key, uint64_t offset, uint64_t length,
+               storage::ByteSink& sink) override {
+    struct Counted final : storage::ByteSink {
+      storage::ByteSink& inner;
+      std::atomic<uint64_t>& count;
+      Counted(storage::ByteSink& i, std::atomic<uint64_t>& c) : inner(i), count(c) {}
+      Status Write(ByteView data) override {
+        count += data.size();
+        return inner.Write(data);
+      }
+    } counted(sink, bytes_read);
+    return base_->GetTo(key, offset, length, counted);
+  }
+  Result<std::vector<std::string>> List(std::string_view prefix) override {
+    return base_->List(prefix);
+  }
+  Status Delete(std::string_view key) override { return base_->Delete(key); }
+  Result<bool> Exists(std::string_view key) override { return base_->Exists(key); }
+  std::string Describe() const override { return base_->Describe(); }
+
+  std::atomic<uint64_t> bytes_read{0};
+
+ private:
+  std::unique_ptr<storage::BlobStore> base_;
+};
+
+// One raw HTTP/1.1 exchange on a fresh connection: sends `request`, then
+// `then` (after the first answer bytes arrived, if `wait_first`), and
+// returns everything the server sent until it closed the connection or
+// `timeout_ms` passed without data.
+std::string RawExchange(int port, const std::string& request, int timeout_ms = 5000) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return "<connect failed>";
+  }
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  size_t sent = 0;
+  while (sent < request.size()) {
+    ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
 struct Answer {
   int status = 0;
   std::vector<unsigned char> body;
@@ -90,7 +171,9 @@ class VaultServerTest : public ::testing::Test {
     fs::create_directories(root_ + "/data");
     auto blobs = storage::OpenLocalDirStore(root_ + "/data");
     ASSERT_TRUE(blobs.ok());
-    blobs_ = std::move(blobs).value();
+    auto counting = std::make_unique<CountingStore>(std::move(blobs).value());
+    counting_ = counting.get();
+    blobs_ = std::move(counting);
     spdlog::set_level(spdlog::level::warn);
     options_.admin_token = kAdminToken;
     options_.min_lease_ttl_seconds = 1;
@@ -108,6 +191,7 @@ class VaultServerTest : public ::testing::Test {
     HttpServerOptions http_options;
     http_options.tls_cert_file = tls_cert_;
     http_options.tls_key_file = tls_key_;
+    http_options.max_connections = max_connections_;
     for (int attempt = 0; attempt < 5; ++attempt) {
       url_ = scheme + "://127.0.0.1:" + std::to_string(FreePort());
       options_.service_url = url_;
@@ -233,6 +317,8 @@ class VaultServerTest : public ::testing::Test {
   std::string tls_cert_, tls_key_;
   ServiceOptions options_;
   std::unique_ptr<storage::BlobStore> blobs_;
+  CountingStore* counting_ = nullptr;
+  size_t max_connections_ = 256;
   std::unique_ptr<VaultService> service_;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<http::client::http_client> client_;
@@ -605,6 +691,161 @@ TEST_F(VaultServerTest, LargeObjects) {
   Answer part = Get(m, "data/big", "bytes=50000000-50000099");
   ASSERT_EQ(part.status, 206);
   EXPECT_TRUE(std::equal(part.body.begin(), part.body.end(), body.begin() + 50000000));
+}
+
+TEST_F(VaultServerTest, HeadReadsNothingAndRangesReadOnlyTheirBytes) {
+  StartServer();
+  CreateVault("main");
+  Machine m = Register(DownloadCredentials("main"), "host");
+  std::string lease = Lease(m);
+  std::string data(3u << 20, 'x');
+  for (size_t i = 0; i < data.size(); i += 4093) data[i] = static_cast<char>('a' + i % 26);
+  ASSERT_EQ(Put(m, "data/p", data, lease).status, 201);
+
+  counting_->bytes_read = 0;
+  Answer head = Send("HEAD", "/v1/objects/data/p", m.token);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.headers["X-Obagent-Size"], std::to_string(data.size()));
+  EXPECT_EQ(counting_->bytes_read, 0u);
+  // HEAD announces the length a GET would send, and sends no body.
+  int port = std::stoi(url_.substr(url_.rfind(':') + 1));
+  std::string raw = RawExchange(port,
+                                "HEAD /v1/objects/data/p HTTP/1.1\r\nHost: x\r\n"
+                                "Authorization: Bearer " +
+                                    m.token + "\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(raw.find("Content-Length: " + std::to_string(data.size())), std::string::npos) << raw;
+  EXPECT_EQ(raw.substr(raw.find("\r\n\r\n") + 4), "");
+  EXPECT_EQ(counting_->bytes_read, 0u);
+
+  Answer part = Get(m, "data/p", "bytes=1000000-1000999");
+  ASSERT_EQ(part.status, 206);
+  EXPECT_EQ(part.Text(), data.substr(1000000, 1000));
+  EXPECT_EQ(part.headers["Content-Range"], "bytes 1000000-1000999/" + std::to_string(data.size()));
+  EXPECT_EQ(counting_->bytes_read, 1000u);
+
+  // The engine's client sends real Range requests: one coalesced run of
+  // blobs costs one request that reads only that run.
+  engine::VaultClient client(engine::ServiceConnection{url_, m.token});
+  auto objects = client.ObjectStore();
+  counting_->bytes_read = 0;
+  auto run = objects->GetRange("data/p", 2000000, 70000);
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(AsString(*run), data.substr(2000000, 70000));
+  EXPECT_EQ(counting_->bytes_read, 70000u);
+  EXPECT_EQ(objects->GetRange("data/p", data.size() - 10, 11).status().code(), ErrorCode::kCorrupt);
+  auto whole = objects->Get("data/p");
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(AsString(*whole), data);
+  auto exists = objects->Exists("data/p");
+  ASSERT_TRUE(exists.ok());
+  EXPECT_TRUE(*exists);
+  exists = objects->Exists("data/none");
+  ASSERT_TRUE(exists.ok());
+  EXPECT_FALSE(*exists);
+}
+
+TEST_F(VaultServerTest, BodiesAreReadOnlyAfterAuthenticationAndWithinLimits) {
+  options_.max_object_bytes = 10u << 20;
+  StartServer();
+  CreateVault("main");
+  Machine m = Register(DownloadCredentials("main"), "host");
+  std::string lease = Lease(m);
+  int port = std::stoi(url_.substr(url_.rfind(':') + 1));
+  auto status_of = [](const std::string& raw) {
+    return raw.size() > 12 ? raw.substr(9, 3) : "<" + raw + ">";
+  };
+
+  // A 1 GiB PUT without a token: refused from its headers, the body (never
+  // sent here) is not waited for, the connection ends.
+  std::string put_head = "PUT /v1/objects/data/big HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                         std::to_string(1u << 30) + "\r\n";
+  std::string raw = RawExchange(port, put_head + "\r\n" + std::string(4096, 'z'));
+  EXPECT_EQ(status_of(raw), "401") << raw;
+  EXPECT_NE(raw.find("Connection: close"), std::string::npos) << raw;
+  // With a token but announcing more than the limit: 413 from the headers.
+  raw = RawExchange(port, put_head + "Authorization: Bearer " + m.token +
+                              "\r\nX-Obagent-Lease: " + lease + "\r\n\r\n");
+  EXPECT_EQ(status_of(raw), "413") << raw;
+  // A JSON route announcing 2 MiB: 413 as well.
+  raw = RawExchange(port, "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + m.token +
+                              "\r\nContent-Length: 2097152\r\n\r\n{");
+  EXPECT_EQ(status_of(raw), "413") << raw;
+  // Chunked, without a length, past the limit: cut off at the limit.
+  std::string chunk(1u << 20, 'c');
+  std::string chunked =
+      "PUT /v1/objects/data/chunked HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + m.token +
+      "\r\nX-Obagent-Lease: " + lease + "\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 12; ++i) chunked += "100000\r\n" + chunk + "\r\n";
+  chunked += "0\r\n\r\n";
+  raw = RawExchange(port, chunked);
+  EXPECT_EQ(status_of(raw), "413") << raw.substr(0, 200);
+  EXPECT_EQ(Get(m, "data/chunked").status, 404);  // nothing half-stored
+  // Within the limit, chunked is stored whole.
+  chunked = "PUT /v1/objects/data/chunked HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + m.token +
+            "\r\nX-Obagent-Lease: " + lease +
+            "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+  for (int i = 0; i < 3; ++i) chunked += "100000\r\n" + chunk + "\r\n";
+  chunked += "0\r\n\r\n";
+  raw = RawExchange(port, chunked);
+  EXPECT_EQ(status_of(raw), "201") << raw.substr(0, 200);
+  EXPECT_EQ(Get(m, "data/chunked").body.size(), 3u << 20);
+
+  // Expect: 100-continue: a refused request gets its answer instead of
+  // "100 Continue"; an accepted one gets "100 Continue" first.
+  raw = RawExchange(port,
+                    "PUT /v1/objects/data/e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                    "Content-Length: 5\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_of(raw), "401") << raw;
+  EXPECT_EQ(raw.find("100 Continue"), std::string::npos) << raw;
+  raw = RawExchange(port,
+                    "PUT /v1/objects/data/e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                    "Authorization: Bearer " +
+                        m.token + "\r\nX-Obagent-Lease: " + lease +
+                        "\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+  EXPECT_EQ(raw.rfind("HTTP/1.1 100 Continue\r\n\r\n", 0), 0u) << raw;
+  EXPECT_NE(raw.find("HTTP/1.1 201"), std::string::npos) << raw;
+  EXPECT_EQ(Get(m, "data/e").Text(), "hello");
+
+  // A small refused body is read and dropped: the connection serves the
+  // next request.
+  raw = RawExchange(port,
+                    "PUT /v1/objects/data/f HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                    "GET /v1/machine HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                        m.token + "\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_of(raw), "401") << raw;
+  EXPECT_NE(raw.find("HTTP/1.1 200"), std::string::npos) << raw;
+}
+
+TEST_F(VaultServerTest, ConnectionsBeyondTheCapAreClosed) {
+  max_connections_ = 3;
+  StartServer();
+  int port = std::stoi(url_.substr(url_.rfind(':') + 1));
+  auto connect = [&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  };
+  std::vector<int> idle;
+  for (int i = 0; i < 3; ++i) idle.push_back(connect());
+  // Held open, the three take every slot: the fourth is closed unanswered.
+  std::string request = "GET /v1/vaults HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                        std::string(kAdminToken) + "\r\nConnection: close\r\n\r\n";
+  EXPECT_EQ(RawExchange(port, request), "");
+  // Once one is let go, its slot serves others again (the server notices
+  // the close on its own thread: try until it has).
+  ::close(idle.back());
+  idle.pop_back();
+  std::string answer;
+  for (int attempt = 0; attempt < 100 && answer.empty(); ++attempt) {
+    answer = RawExchange(port, request);
+    if (answer.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(answer.substr(0, 12), "HTTP/1.1 200") << answer;
+  for (int fd : idle) ::close(fd);
 }
 
 TEST_F(VaultServerTest, RecoverySessionIsReadOnlyAndExpires) {
