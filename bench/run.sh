@@ -390,7 +390,7 @@ start_vaultd() { # T BACKEND_ARGS...: vaultd on a free port; sets SRV_PID SRV_LO
   "$VAULTD" --listen "$URL" --state-dir "$OW/$T/vaultd" --log-level debug "$@" > "$SRV_LOG" 2>&1 &
   SRV_PID=$!
   for ((i = 0; i < 200; i++)); do
-    grep -q "listening" "$SRV_LOG" && return 0
+    grep -q "listening" "$SRV_LOG" 2> /dev/null && return 0 # the file appears once vaultd runs
     kill -0 "$SRV_PID" 2> /dev/null || break
     sleep 0.1
   done
