@@ -6,7 +6,8 @@
 # GoogleTest sources; scripts/build-windows.sh fetches zstd's sources itself;
 # Debian's Chromium for the console's browser test, driven by playwright-core
 # from npm, installed by tests/e2e/test_console_browser.sh itself.)
-#   --bench   also install the benchmark peers and tools (restic borgbackup time bc)
+#   --bench   also install the benchmark peers and tools (restic borgbackup rclone time bc;
+#             bench/run.sh installs Azurite itself through scripts/azurite.sh)
 #
 # Idempotent and fast: if every package is already installed (checked with dpkg-query) apt is
 # not touched at all. Otherwise `apt-get update` runs first when the package lists are empty,
@@ -20,13 +21,13 @@ PKGS=(build-essential cmake ninja-build pkg-config clang-format curl util-linux 
   systemd wixl msitools ccache
   g++-mingw-w64-x86-64-posix googletest wine wine64 xz-utils
   chromium)
-BENCH_PKGS=(restic borgbackup time bc)
+BENCH_PKGS=(restic borgbackup rclone time bc)
 
 for arg in "$@"; do
   case $arg in
     --bench) PKGS+=("${BENCH_PKGS[@]}") ;;
     -h | --help)
-      sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
