@@ -309,8 +309,9 @@ run_row() {
   prep "$REPO_DIR" $ROW_CACHE
   timed "$T-4restore" row_restore "$RD"
   # not timed: the restore must be byte-identical to the (mutated) source
-  RS=$RD/src
-  [ -d "$RS" ] || RS=$(find "$RD" -maxdepth 6 -type d -name src | head -1)
+  # obagent keeps the whole path below the target (RD/<SRC>); restic too.
+  RS=$RD$SRC
+  [ -d "$RS" ] || RS=$RD/src
   if [ -n "$RS" ] && diff -rq --no-dereference "$SRC" "$RS" > "$L/$T-verify.log" 2>&1; then
     V=OK
   else
