@@ -421,21 +421,9 @@ RecoveryTestJobOutcome RunRecoveryTestJob(platform::Env& env, const std::string&
                                           const RecoveryTestJobRequest& request) {
   OpenEngineLog(state_dir);
   RecoveryTestJobOutcome out;
-  JobHistory history(env, state_dir);
-  auto record = history.Start("RecoveryTest");
-  bool tracked = record.ok();  // no writable state folder: run it anyway
-  if (tracked) out.record = *record;
-  if (request.on_start) request.on_start(out.record);
-  RunRecordedRecoveryTest(env, state_dir, request, history, out);
-  if (!out.status.ok() && out.record.state == JobState::kInProgress) {
-    out.record.state = JobState::kFailed;
-  }
-  if (!out.status.ok() && out.record.error.empty()) out.record.error = out.status.ToString();
-  if (out.record.state == JobState::kInProgress) out.record.state = JobState::kCompleted;
-  if (tracked) {
-    (void)history.Finish(out.record);
-    history.ClearCancelRequest(out.record.id);
-  }
+  RunRecordedJob(
+      env, state_dir, "RecoveryTest", request.on_start, out.record, out.status,
+      [&](JobHistory& history) { RunRecordedRecoveryTest(env, state_dir, request, history, out); });
   return out;
 }
 
