@@ -134,6 +134,13 @@ class RestoreDir {
 // Thread-safe (pure function).
 std::string HostableName(std::string_view name);
 
+// The key under which this system's folders tell names apart: the name
+// itself on POSIX; on Windows, whose folders ignore case, the name with its
+// letters upper-cased as the file system compares them ("README" and
+// "readme" have one key). The restore uses it so that two entries of one
+// job never land on one file. Thread-safe (pure function).
+std::string NameKey(std::string_view name);
+
 // An exclusive lock on a file, released when destroyed and by the OS when
 // the process dies (so a killed job never leaves a stale lock behind).
 class FileLock {

@@ -130,7 +130,7 @@ std::set<std::string> KeptNames(const std::vector<tree::Node>& nodes) {
   bool any_escaped = false;
   for (const tree::Node& node : nodes) {
     if (platform::HostableName(node.name) == node.name) {
-      kept.insert(node.name);
+      kept.insert(platform::NameKey(node.name));
     } else {
       any_escaped = true;
     }
@@ -280,12 +280,12 @@ Progress RestoreRun::Sample() const {
 }
 
 bool RestoreRun::Claim(const RestoreDir& dir, const std::string& name) {
-  return claimed_[&dir].insert(name).second;
+  return claimed_[&dir].insert(platform::NameKey(name)).second;
 }
 
 bool RestoreRun::Claimed(const RestoreDir& dir, const std::string& name) {
   auto it = claimed_.find(&dir);
-  return it != claimed_.end() && it->second.count(name) != 0;
+  return it != claimed_.end() && it->second.count(platform::NameKey(name)) != 0;
 }
 
 bool RestoreRun::HoldsContent(RestoreDir& dir, const std::string& name, const tree::Node& node) {
@@ -315,7 +315,7 @@ bool RestoreRun::ResolveName(const std::shared_ptr<RestoreDir>& dir, const tree:
                              const std::set<std::string>* kept, std::string& name,
                              Destination& dest) {
   auto kept_by_other = [&](const std::string& candidate) {
-    return escaped && kept != nullptr && kept->count(candidate) != 0;
+    return escaped && kept != nullptr && kept->count(platform::NameKey(candidate)) != 0;
   };
   dest = Destination::kFree;
   // "name (restored)", "name (restored 2)", …: the first name nobody has,
@@ -340,12 +340,18 @@ bool RestoreRun::ResolveName(const std::shared_ptr<RestoreDir>& dir, const tree:
     return false;
   };
   if (Claimed(*dir, name) || kept_by_other(name)) {
-    // Two entries of one job for one name (only names changed on the way
-    // can meet): the second is a copy, or refused; never a race. An escaped
-    // name is always the copy: it is a warning already, never a failure.
-    if (escaped || options_.conflict == ConflictPolicy::kCreateCopy) return copy_name();
-    Failed(display, "another item of this restore already lands at this path; not restored");
-    return false;
+    // Two entries of one job for one name on this system (an escaped name,
+    // or names that differ only in case on Windows): the second becomes a
+    // copy beside the first, with a warning; nothing is replaced, nothing
+    // races. (An escaped name is a warning already.)
+    std::string wanted = name;
+    if (!copy_name()) return false;
+    if (!escaped) {
+      Warn(display, "restored as '" + name + "': '" + wanted +
+                        "' is taken by another item of this restore on this system (its folders "
+                        "do not tell the two names apart)");
+    }
+    return true;
   }
   Result<FileKind> existing = dir->Probe(name);
   if (!existing.ok()) {

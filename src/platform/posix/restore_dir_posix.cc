@@ -404,4 +404,7 @@ namespace obagent::platform {
 // Linux holds every name a recovery point can store (tree::IsSafeName).
 std::string HostableName(std::string_view name) { return std::string(name); }
 
+// Linux folders tell every byte apart.
+std::string NameKey(std::string_view name) { return std::string(name); }
+
 }  // namespace obagent::platform

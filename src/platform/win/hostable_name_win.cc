@@ -4,12 +4,15 @@
 // the private-use character U+F000+b, the mapping Cygwin and WSL use for the
 // same purpose, so a name escaped here reads back the same way there.
 // Pure string work, no Win32 calls.
+#include <windows.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "obagent/platform.h"
+#include "platform/win/text/utf16.h"
 
 namespace obagent::platform {
 namespace {
@@ -136,6 +139,14 @@ std::string HostableName(std::string_view name) {
     }
   }
   return out;
+}
+
+// NTFS compares names through its upcase table; CharUpperBuffW applies the
+// same simple (one-to-one) upper-casing to UTF-16.
+std::string NameKey(std::string_view name) {
+  std::wstring wide = win::Widen(name);
+  if (!wide.empty()) CharUpperBuffW(wide.data(), static_cast<DWORD>(wide.size()));
+  return win::Narrow(wide);
 }
 
 }  // namespace obagent::platform

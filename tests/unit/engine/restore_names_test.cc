@@ -277,5 +277,40 @@ TEST_F(RestoreNamesTest, EscapedNameNeverReplacesItsNeighbour) {
   }
 }
 
+// Names that differ only in case: one folder on Windows holds one of them,
+// so the second comes back beside the first as a copy, with a warning; on
+// Linux both come back as they are.
+TEST_F(RestoreNamesTest, NamesThatDifferOnlyInCaseBothComeBack) {
+  StorePoint({"README", "readme"});
+  bool folds = platform::NameKey("README") == platform::NameKey("readme");
+  for (ConflictPolicy policy :
+       {ConflictPolicy::kOverwrite, ConflictPolicy::kSkip, ConflictPolicy::kCreateCopy}) {
+    RestoreOptions options;
+    options.point = "latest";
+    options.conflict = policy;
+    options.target = Path("case" + std::to_string(static_cast<int>(policy)));
+    auto report = RunRestore(*repo_, options);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_TRUE(report->failed_files.empty());
+    EXPECT_EQ(report->files, 3u);  // and the odd folder's inner.txt
+    auto restored = ReadFolder(*options.target + "/x");
+    ASSERT_EQ(restored.size(), 3u);
+    if (!folds) {
+      EXPECT_EQ(report->warnings.empty(), platform::HostableName(kOddDir) == kOddDir);
+      EXPECT_EQ(restored["README"], "content of README");
+      EXPECT_EQ(restored["readme"], "content of readme");
+      continue;
+    }
+    EXPECT_EQ(report->state, JobState::kCompletedWithWarnings);
+    // The odd folder's escaped name, and the second of the pair.
+    ASSERT_EQ(report->warnings.size(), 2u);
+    EXPECT_TRUE(std::any_of(report->warnings.begin(), report->warnings.end(), [](const auto& w) {
+      return w.error.find("'readme (restored)'") != std::string::npos;
+    }));
+    EXPECT_EQ(restored["README"], "content of README");
+    EXPECT_EQ(restored["readme (restored)"], "content of readme");
+  }
+}
+
 }  // namespace
 }  // namespace obagent::engine
