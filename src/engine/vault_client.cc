@@ -54,9 +54,11 @@ struct VaultClient::Impl {
   Result<Answer> Send(const HttpRequest& request, const std::string& what) {
     if (!client) return bad_url.WithContext(what);
     std::string last_error;
-    std::mt19937_64 rng(std::random_device{}());
     for (int attempt = 0; attempt < conn.max_attempts; ++attempt) {
       if (attempt > 0) {
+        // Seeded once per thread: a random_device per request showed in the
+        // restore's profile (one request per run of blobs).
+        thread_local std::mt19937_64 rng(std::random_device{}());
         double base = conn.base_delay_ms * static_cast<double>(1 << (attempt - 1));
         std::uniform_real_distribution<double> jitter(0.5, 1.5);
         std::this_thread::sleep_for(
