@@ -123,6 +123,33 @@ busy=$(api POST /api/backup '{}')
 [ "$(api PUT /api/settings '{"throttle":{"enabled":false}}' | status_of)" = 200 ] || fail "throttle off"
 pass "a running recovery blocks other jobs (409), shows in status and stops when asked"
 
+# Root's engine restoring, from the console, a folder an unprivileged user
+# owns, after the user swapped a folder in it for a link to a folder only
+# root may write: the item below the link is refused, nothing goes through
+# the link, and the whole folder comes back with the link replaced.
+chmod 755 "$WORK"
+U=$SRC/user/docs
+mkdir -p "$U/sub" "$WORK/standin"
+printf 'restored by root\n' > "$U/sub/x"
+chown -R nobody: "$SRC/user"
+out=$(api POST /api/backup '{}')
+[ "$(wait_job "$(field '["job"]["id"]' <<<"$out")")" = Completed ] || fail "backup of the user folder"
+point=$(api GET /api/points | field '[-1]["id"]')
+su -s /bin/sh nobody -c "rm -rf '$U/sub' && ln -s '$WORK/standin' '$U/sub'" ||
+  fail "could not act as the unprivileged owner"
+out=$(api POST /api/recover "{\"point\":\"$point\",\"items\":[\"$U/sub/x\"],\"conflict\":\"overwrite\",\"restore_permissions\":true}")
+rid=$(field '["job"]["id"]' <<<"$out")
+[ "$(wait_job "$rid")" = Failed ] || fail "restore through a swapped link: $(api GET "/api/jobs/$rid")"
+grep -q "never follows links" <<<"$(api GET "/api/jobs/$rid")" || fail "no clear message: $(api GET "/api/jobs/$rid")"
+[ -z "$(ls -A "$WORK/standin")" ] || fail "the console's restore wrote through the link"
+out=$(api POST /api/recover "{\"point\":\"$point\",\"items\":[\"$U\"],\"conflict\":\"overwrite\",\"restore_permissions\":true}")
+rid=$(field '["job"]["id"]' <<<"$out")
+[ "$(wait_job "$rid")" = Completed ] || fail "whole folder over the link: $(api GET "/api/jobs/$rid")"
+[ -d "$U/sub" ] && [ ! -L "$U/sub" ] || fail "the link was not replaced by the folder"
+[ -z "$(ls -A "$WORK/standin")" ] || fail "the whole-folder restore wrote through the link"
+[ "$(stat -c %U "$U/sub/x")" = nobody ] || fail "owner not restored"
+pass "console restore as root never writes through a link the folder's owner swapped in"
+
 stop_engine
 [ ! -e "$OBAGENT_STATE_DIR/console.json" ] || fail "console.json left behind after stop"
 start_engine --console-port 0
