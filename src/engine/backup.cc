@@ -111,6 +111,7 @@ class BackupRun {
         chunker_(options.chunker, repo.keys().chunker_seed),
         threads_(options.threads ? options.threads
                                  : std::max(1u, std::thread::hardware_concurrency())),
+        reporter_(options.progress, [this] { return SampleProgress(); }),
         // Two maximal chunks per block keep the copied tails small; the
         // reader holds at most two blocks, the queued and running chunks
         // (2 x workers + 2 + workers, mostly far below max_size) rarely span
@@ -120,13 +121,21 @@ class BackupRun {
         // over and go on compressing while a pack is written and fsynced
         // (or sent to vaultd).
         uploads_(1, 1),
-        reporter_(options.progress, [this] { return SampleProgress(); }),
         // A thread waiting for the workers (the queue is full, a file's
         // chunks or the last uploads are pending) keeps the progress moving.
         executor_(threads_, 2 * threads_ + 2, [this] { reporter_.Report(); }),
         // Room for a full pack, one more maximal chunk and the header.
         data_pack_(repo.keys().data_key, options.pack_size + options.chunker.max_size + (1u << 20)),
         tree_pack_(repo.keys().data_key) {}
+  // A job that failed or was stopped can leave chunks and packs queued:
+  // they finish (and see failed()) while every member they use still
+  // exists, before the members are destroyed.
+  ~BackupRun() {
+    executor_.Drain();
+    uploads_.Drain();
+  }
+  BackupRun(const BackupRun&) = delete;
+  BackupRun& operator=(const BackupRun&) = delete;
 
   Result<BackupReport> Run();
   // The job's last progress report, on every path (ProgressReporter::Finish).
@@ -180,8 +189,6 @@ class BackupRun {
   const BackupOptions& options_;
   chunker::Chunker chunker_;
   size_t threads_;
-  BlockPool blocks_;         // before executor_: the workers' chunks point into blocks
-  BoundedExecutor uploads_;  // before executor_: the workers submit uploads
   // Progress figures, updated by the reader and the workers; reported by
   // reporter_ from whichever thread moved them or waits.
   std::atomic<uint64_t> files_done_{0};
@@ -189,8 +196,10 @@ class BackupRun {
   std::atomic<uint64_t> bytes_done_{0};
   std::atomic<uint64_t> bytes_uploaded_{0};
   std::atomic<uint64_t> bytes_total_estimate_{0};
-  ProgressReporter reporter_;
-  BoundedExecutor executor_;  // after reporter_, which its wait hook calls
+  ProgressReporter reporter_;  // before the pools, whose tasks report
+  BlockPool blocks_;           // before executor_: the workers' chunks point into blocks
+  BoundedExecutor uploads_;    // before executor_: the workers submit uploads
+  BoundedExecutor executor_;   // after reporter_, which its wait hook calls
   // The block being read into and where its data ends (the reader's only).
   std::shared_ptr<BlockPool::Block> block_;
   size_t block_end_ = 0;
