@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -60,7 +61,10 @@ class BlockPool {
     std::unique_ptr<uint8_t[]> data;
   };
 
-  BlockPool(size_t block_size, size_t count) : block_size_(block_size), count_(count) {}
+  // on_wait: called about every 100 ms while Acquire waits (the job's
+  // progress keeps moving while the reader waits for the workers).
+  BlockPool(size_t block_size, size_t count, std::function<void()> on_wait = {})
+      : block_size_(block_size), count_(count), on_wait_(std::move(on_wait)) {}
   ~BlockPool() {
     for (Block* b : free_) delete b;
   }
@@ -73,7 +77,13 @@ class BlockPool {
     Block* block = nullptr;
     {
       std::unique_lock lock(mu_);
-      available_.wait(lock, [&] { return !free_.empty() || created_ < count_; });
+      auto ready = [&] { return !free_.empty() || created_ < count_; };
+      while (on_wait_ && !available_.wait_for(lock, std::chrono::milliseconds(100), ready)) {
+        lock.unlock();
+        on_wait_();
+        lock.lock();
+      }
+      available_.wait(lock, ready);
       if (!free_.empty()) {
         block = free_.back();
         free_.pop_back();
@@ -96,6 +106,7 @@ class BlockPool {
 
   const size_t block_size_;
   const size_t count_;
+  const std::function<void()> on_wait_;
   std::mutex mu_;
   std::condition_variable available_;
   std::vector<Block*> free_;
@@ -116,11 +127,11 @@ class BackupRun {
         // reader holds at most two blocks, the queued and running chunks
         // (2 x workers + 2 + workers, mostly far below max_size) rarely span
         // more than the rest.
-        blocks_(2 * options.chunker.max_size, threads_ + 2),
+        blocks_(2 * options.chunker.max_size, threads_ + 2, [this] { reporter_.Report(); }),
         // One pack uploading and one waiting: the workers hand full packs
         // over and go on compressing while a pack is written and fsynced
         // (or sent to vaultd).
-        uploads_(1, 1),
+        uploads_(1, 1, [this] { reporter_.Report(); }),
         // A thread waiting for the workers (the queue is full, a file's
         // chunks or the last uploads are pending) keeps the progress moving.
         executor_(threads_, 2 * threads_ + 2, [this] { reporter_.Report(); }),

@@ -168,6 +168,12 @@ TEST_F(BackupProgressTest, ReportsWhileTheUploadWaitsAndCountsOnlyAcceptedDataAs
   Reports reports;
   BackupOptions options = Options(reports);
   auto job = std::async(std::launch::async, [&] { return RunBackup(repo, options); });
+  // A failed assertion returns from here: the held uploads are released
+  // first, so the job ends and the test fails instead of waiting for ever.
+  struct ReleaseOnExit {
+    HeldStore& held;
+    ~ReleaseOnExit() { held.Allow(SIZE_MAX); }
+  } release{held};
 
   ASSERT_TRUE(held.WaitForPack(1)) << "no pack was uploaded";
   // The upload is held: the job waits for its worker, and still reports.
