@@ -58,7 +58,8 @@ struct FileTask {
   std::string display;
   std::atomic<size_t> remaining{0};
   std::mutex mu;
-  std::string error;  // first failure
+  std::string error;                // first failure (under mu)
+  std::atomic<bool> failed{false};  // error is set: other chunks need not be written
 };
 
 // A place a chunk goes to.
@@ -432,6 +433,7 @@ void RestoreRun::ChunksWritten(const std::shared_ptr<FileTask>& job, const std::
   if (!error.empty()) {
     std::lock_guard lock(job->mu);
     if (job->error.empty()) job->error = error;
+    job->failed = true;
   }
   bytes_ += bytes;
   if (job->remaining.fetch_sub(chunks) == chunks) FinishFile(job);
@@ -624,7 +626,7 @@ void RestoreRun::FetchRunNow(const FetchRun& run) {
         if (open.error.empty()) open.error = blob_status.ToString();
         continue;
       }
-      if (!open.error.empty() || !target.file->error.empty()) continue;
+      if (!open.error.empty() || target.file->failed.load(std::memory_order_relaxed)) continue;
       if (!open.file) {
         auto file = target.file->dir->OpenForWrite(target.file->temp_name);
         if (!file.ok()) {
