@@ -20,7 +20,8 @@ class PieceSource final : public ByteSource {
   Result<size_t> Read(uint8_t* buffer, size_t n) override {
     if (offset_ >= fail_after_) return IoError("the source broke off");
     size_t take = std::min({n, piece_, data_.size() - offset_});
-    std::memcpy(buffer, data_.data() + offset_, take);
+    // An empty source has no data pointer, and memcpy must not be given null.
+    if (take > 0) std::memcpy(buffer, data_.data() + offset_, take);
     offset_ += take;
     ++reads_;
     return take;
