@@ -72,7 +72,15 @@ inline constexpr uint64_t kToEnd = std::numeric_limits<uint64_t>::max();
 // downloads, writes to a sink).
 inline constexpr size_t kStreamPieceBytes = 1u << 20;
 
-// Implementations are safe to call from several threads at once.
+// Thread safety: every implementation (local folder, Azure, the prefixed and
+// throttled views, vaultd's object store) may be called by any number of
+// threads at once without outside locking: the engine's upload thread, the
+// restore's workers and vaultd's connections share one store. Concurrent
+// Puts of one key leave one of the bodies whole (the last rename or commit
+// wins); a reader sees a whole object or none. A ByteSource or ByteSink is
+// used only by the thread of the call it is passed to, and MemorySource and
+// MemorySink are not thread-safe. A view (NewPrefixedStore, ThrottledStore)
+// must not outlive the store under it.
 class BlobStore {
  public:
   virtual ~BlobStore() = default;
