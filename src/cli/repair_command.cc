@@ -81,7 +81,13 @@ int RepairCommand(Globals& g, const std::vector<std::string>& args) {
   }
   if (!report.ok()) return Fail(g, report.status().WithContext("repair failed"));
   const engine::RepairReport& r = *report;
-  const bool damage = !r.clean() || !record_problems.empty();
+  // What repair cannot undo: lost data, unreadable packs or points, a
+  // record vaultd keeps. Damaged or stale index files are healed by the
+  // rebuild (unless this is a dry run).
+  const bool damage = !r.damaged_packs.empty() || !r.unreadable_points.empty() ||
+                      !r.damaged_points.empty() || !record_problems.empty() ||
+                      (r.dry_run && (!r.clean() || !healed->empty()));
+  const bool healed_something = !r.clean() || !healed->empty();
 
   if (g.json) {
     PrintJson(Json({{"ok", !damage},
@@ -105,7 +111,11 @@ int RepairCommand(Globals& g, const std::vector<std::string>& args) {
     const char* would = r.dry_run ? "would be " : "";
     std::cout << (r.dry_run ? "Repair (dry run, nothing changed): " : "Repair completed: ")
               << r.packs << " packs, " << r.blobs_indexed << " blobs indexed, " << r.points
-              << " recovery points: " << (damage ? "DAMAGE FOUND" : "no damage") << "\n";
+              << " recovery points: "
+              << (damage             ? "DAMAGE FOUND"
+                  : healed_something ? "damage repaired"
+                                     : "no damage")
+              << "\n";
     if (r.index_rewritten) {
       std::cout << "  index " << would << "rebuilt from the packs present: "
                 << (r.dry_run ? 0 : r.index_files_written.size()) << " files written, "
