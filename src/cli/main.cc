@@ -622,10 +622,14 @@ int RecoveryList(Globals& g, const std::vector<std::string>& args) {
                       {"paths", p.point.paths},
                       {"files", s.files},
                       {"bytes", s.bytes_scanned}});
+      if (!p.point.repaired_from.empty()) list.back()["repaired_from"] = p.point.repaired_from;
     } else {
       std::cout << p.id.substr(0, 12) << "  " << FormatTime(p.point.time_ns) << "  " << s.files
                 << " files  " << HumanBytes(s.bytes_scanned);
       for (const auto& path : p.point.paths) std::cout << "  " << path;
+      if (!p.point.repaired_from.empty()) {
+        std::cout << "  (repaired from " << p.point.repaired_from.substr(0, 12) << ")";
+      }
       std::cout << "\n";
     }
   }

@@ -165,6 +165,11 @@ d = json.load(open(sys.argv[1]))["damaged_points"][0]
 print(d["repaired_as"], " ".join(d["lost"]))' "$WORK/repair.json")
 [ -n "$P2R" ] || fail "no repaired point: $(cat "$WORK/repair.json")"
 point_ids | grep -q "$P2" || fail "the damaged point was removed without --forget-damaged"
+obctl --json recovery list | python3 -c '
+import json, sys
+points = {p["id"]: p for p in json.load(sys.stdin)}
+assert points[sys.argv[1]]["repaired_from"] == sys.argv[2], points' "$P2R" "$P2" ||
+  fail "the repaired point does not name the damaged one"
 # Expected: the source of P2 without the lost files (folder times kept).
 cp -a "$COPIES/$P2" "$WORK/expected"
 for f in $LOST; do
