@@ -41,15 +41,12 @@ int RepairCommand(Globals& g, const std::vector<std::string>& args) {
   options.Add("rewrite-lost", &request.rewrite_lost,
               "write each damaged recovery point again without its lost files");
   options.Add("forget-damaged", &request.forget_damaged,
-              "with --rewrite-lost: remove each damaged point once its repaired copy is saved");
+              "remove each damaged point once its repaired copy is saved (--rewrite-lost), "
+              "and points that hold nothing readable");
   options.Add("read-data", &request.read_data,
               "read whole packs and index only blobs that authenticate (slower)");
   options.Add("dry-run", &request.dry_run, "report what is damaged; change nothing");
   if (auto exit = ParseOptions(options, args)) return *exit;
-  if (request.forget_damaged && !request.rewrite_lost) {
-    return UsageError(options, "--forget-damaged needs --rewrite-lost");
-  }
-
   Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
   if (!agent.ok()) return Fail(g, agent.status());
   // One writer per machine: repair writes and removes index files and points.
@@ -105,6 +102,7 @@ int RepairCommand(Globals& g, const std::vector<std::string>& args) {
                     {"unreadable_points", r.unreadable_points},
                     {"damaged_points", DamagedPointsJson(r)},
                     {"points_written", r.points_written},
+                    {"points_removed", r.points_removed},
                     {"machine_record_written", *healed},
                     {"machine_record_problems", record_problems}}));
   } else {
@@ -128,6 +126,7 @@ int RepairCommand(Globals& g, const std::vector<std::string>& args) {
     PrintList("damaged packs", r.damaged_packs);
     PrintList("packs the index named that are missing", r.missing_packs);
     PrintList("recovery points that cannot be read", r.unreadable_points);
+    PrintList("recovery points removed (--forget-damaged)", r.points_removed);
     for (const auto& d : r.damaged_points) {
       std::cout << "  damaged recovery point " << d.id.substr(0, 12) << "  "
                 << FormatTime(d.time_ns) << ": " << d.lost.size() << " lost\n";

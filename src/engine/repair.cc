@@ -441,13 +441,24 @@ Result<RepairReport> RunRepair(Repository& repo, const RepairOptions& options) {
       report.points_written.push_back(id);
     }
   }
-  if (write && options.rewrite_lost && options.forget_damaged) {
+  // 6. Asked for only: the damaged points that a repaired copy replaces or
+  //    that hold nothing readable.
+  if (write && options.forget_damaged) {
     for (DamagedPoint& d : report.damaged_points) {
-      if (d.rewritten_as.empty()) continue;
+      bool nothing_left = d.lost.size() == 1 && d.lost.front() == "/";
+      if (d.rewritten_as.empty() && !nothing_left) continue;
       OB_RETURN_IF_ERROR(repo.store()
                              .Delete(RepoLayout::RecoveryPoint(d.id))
                              .WithContext("removing damaged recovery point " + d.id));
       d.removed = true;
+      report.points_removed.push_back(d.id);
+    }
+    for (const std::string& line : report.unreadable_points) {
+      std::string id = line.substr(0, line.find(':'));
+      OB_RETURN_IF_ERROR(repo.store()
+                             .Delete(RepoLayout::RecoveryPoint(id))
+                             .WithContext("removing unreadable recovery point " + id));
+      report.points_removed.push_back(id);
     }
   }
   std::sort(report.damaged_packs.begin(), report.damaged_packs.end());

@@ -25,6 +25,9 @@
 //     the old one in "repaired_from". The damaged point stays unless
 //     forget_damaged asks to remove it (after its rewrite is saved). A point
 //     that already has a repaired copy is not rewritten again.
+//  4. With forget_damaged, points that cannot be read at all (or whose root
+//     listing is lost) are removed too: in service mode no other command
+//     can remove a point that does not open.
 #pragma once
 
 #include <cstdint>
@@ -37,9 +40,11 @@
 namespace obagent::engine {
 
 struct RepairOptions {
-  bool read_data = false;        // read whole packs, check every blob
-  bool rewrite_lost = false;     // write damaged points again without their lost files
-  bool forget_damaged = false;   // with rewrite_lost: remove each rewritten damaged point
+  bool read_data = false;     // read whole packs, check every blob
+  bool rewrite_lost = false;  // write damaged points again without their lost files
+  // Remove each damaged point whose repaired copy is saved, and the points
+  // that hold nothing readable (unreadable, or their root listing lost).
+  bool forget_damaged = false;
   bool dry_run = false;          // report only; write and remove nothing
   size_t threads = 0;            // pack reads in parallel (0: one per core)
   size_t pack_size = 16u << 20;  // of the packs holding rewritten trees
@@ -73,6 +78,7 @@ struct RepairReport {
   std::vector<std::string> unreadable_points;  // "<id>: why"
   std::vector<DamagedPoint> damaged_points;
   std::vector<std::string> points_written;  // repaired points
+  std::vector<std::string> points_removed;  // forget_damaged
   // Nothing damaged was found (the index may still have been rewritten).
   bool clean() const {
     return damaged_packs.empty() && damaged_index_files.empty() && missing_packs.empty() &&

@@ -350,6 +350,15 @@ TEST_F(RepairTest, DamagedPointIsNamedAndOthersChecked) {
   ASSERT_EQ(report->unreadable_points.size(), 1u);
   EXPECT_TRUE(report->unreadable_points[0].starts_with(keys[0].substr(10)));
   EXPECT_EQ(report->points, 3u);
+  // The others are intact; --forget-damaged removes the one that cannot be
+  // read (nothing else can, in service mode), and only that one.
+  auto forget = RunRepair(*NewRepo(*store_), {.forget_damaged = true});
+  ASSERT_TRUE(forget.ok()) << forget.status().ToString();
+  EXPECT_EQ(forget->points_removed, std::vector<std::string>{keys[0].substr(10)});
+  EXPECT_EQ(store_->List("snapshots/").value().size(), 2u);
+  auto clean = RunRepair(*NewRepo(*store_));
+  ASSERT_TRUE(clean.ok());
+  EXPECT_TRUE(clean->clean());
 }
 
 // Repair dies after 0, 1, 2, … vault writes; after each, the vault's index
