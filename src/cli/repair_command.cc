@@ -60,8 +60,8 @@ int RepairCommand(Globals& g, const std::vector<std::string>& args) {
   if (!healed.ok()) return Fail(g, healed.status().WithContext("repair failed"));
   auto record = engine::CheckMachineRecord(*g.env, *agent);
   if (!record.ok()) return Fail(g, record.status().WithContext("repair failed"));
-  std::vector<std::string> record_problems =
-      request.dry_run ? std::vector<std::string>{} : record->problems;
+  // Left after healing (all of them in a dry run, which heals nothing).
+  const std::vector<std::string>& record_problems = record->problems;
 
   Result<engine::RepairReport> report = engine::RunRepair(*agent->repo, request);
   if (agent->client && !request.dry_run) {
