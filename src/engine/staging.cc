@@ -11,6 +11,8 @@ namespace obagent::engine {
 
 namespace {
 
+constexpr uint64_t kMaxStagedPackBytes = uint64_t{1} << 30;
+
 bool IsPackName(const std::string& name) {
   return name.size() == 64 && std::all_of(name.begin(), name.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -38,6 +40,12 @@ Result<StagingReclaim> ReclaimStagedPacks(Repository& repo, const std::string& s
       }
     };
     if (entry.kind != platform::FileKind::kRegular) continue;
+    // No pack is near this size (packs are tens of MiB): not read into memory.
+    if (Result<platform::FileInfo> info = env.Lstat(path);
+        info.ok() && info->size > kMaxStagedPackBytes) {
+      remove("too large to be a pack", info->size);
+      continue;
+    }
     Result<Bytes> bytes = env.ReadFile(path);
     if (!bytes.ok()) continue;  // left for the next job
     if (!IsPackName(entry.name) || pack::PackName(*bytes) != entry.name) {
