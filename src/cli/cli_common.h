@@ -84,6 +84,8 @@ inline std::optional<int> ParseOptions(OptionSet& options, const std::vector<std
 
 // obctl prune (prune_command.cc).
 int PruneCommand(Globals& g, const std::vector<std::string>& args);
+// obctl repair (repair_command.cc).
+int RepairCommand(Globals& g, const std::vector<std::string>& args);
 // obctl machine-setting show|set (machine_setting_command.cc).
 int MachineSettingCommand(Globals& g, const std::vector<std::string>& args);
 // obctl policy … (policy_command.cc); args[0] is the subcommand.

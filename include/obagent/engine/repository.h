@@ -65,6 +65,9 @@ class Repository {
   // Reads every index file of the machine into memory.
   Status LoadIndex();
   const index::Index& index() const { return index_; }
+  // Replaces the in-memory index (repair: the index rebuilt from the packs
+  // present, before or without writing it). Not thread-safe with readers.
+  void SetIndex(index::Index index) { index_ = std::move(index); }
 
   // Reads, authenticates, decompresses and checks the id of one blob.
   Result<Bytes> ReadBlob(const ObjectId& id);

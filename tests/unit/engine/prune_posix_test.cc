@@ -37,7 +37,8 @@ std::map<std::string, std::string> Snapshot(const fs::path& root) {
   std::map<std::string, std::string> out;
   for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
        ++it) {
-    std::string rel = fs::relative(it->path(), root).string();
+    // lexically: fs::relative would follow a symlink to its target's name.
+    std::string rel = it->path().lexically_relative(root).string();
     if (it->is_symlink()) {
       out[rel] = "l:" + fs::read_symlink(it->path()).string();
     } else if (it->is_directory()) {
