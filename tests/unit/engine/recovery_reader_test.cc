@@ -390,11 +390,13 @@ TEST_F(RecoveryReaderTest, CacheStaysWithinItsBudget) {
 TEST_F(RecoveryReaderTest, DamagedDataIsAnErrorNotWrongBytes) {
   memory_.DamagePacks();
   RecoveryPointReader reader(*repo_, point_);
-  // One byte of the pack is flipped: whichever blob holds it (a chunk of
-  // big.bin, most likely) must fail authentication.
+  // One byte of the pack is flipped, a third into it: in big.bin's chunks,
+  // which fill the pack's first 5 MiB. Whichever chunk holds it must fail
+  // authentication. Reads every 16 KiB (the chunks' minimum size) reach
+  // every chunk, wherever the keyed chunker cut.
   bool saw_corrupt = false;
   uint8_t buffer[4096];
-  for (uint64_t off = 0; off < big_.size(); off += 64 * 1024) {
+  for (uint64_t off = 0; off < big_.size(); off += 16 * 1024) {
     auto n = reader.Read("/data/big.bin", off, buffer, sizeof buffer);
     if (!n.ok()) {
       EXPECT_EQ(n.status().code(), ErrorCode::kCorrupt) << n.status().ToString();
