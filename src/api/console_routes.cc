@@ -307,7 +307,7 @@ Response Overview(RouteContext& c) {
                     {"progress", engine::ProgressToJson(running->progress)}};
   }
   j["last_job"] = nullptr;
-  if (auto jobs = engine::JobHistory(c.env, c.options.state_dir).List(); jobs.ok()) {
+  if (auto jobs = c.engine.ListJobs(); jobs.ok()) {
     for (const auto& job : *jobs) {
       if (job.state == engine::JobState::kInProgress) continue;
       j["last_job"] = engine::JobRecordToJson(job);
@@ -425,7 +425,7 @@ Response PutPolicy(RouteContext& c, const json& j) {
 }
 
 Response JobDetail(RouteContext& c, const std::string& id) {
-  auto job = engine::JobHistory(c.env, c.options.state_dir).Find(id);
+  auto job = c.engine.FindJob(id);
   if (!job.ok()) return ErrorResponse(job.status());
   json failed = json::array();
   if (!job->failed_files_log.empty()) {
@@ -761,7 +761,7 @@ Response Route(RouteContext& c, const Request& r) {
       return JsonResponse({{"ok", true}, {"job", engine::JobRecordToJson(*job)}});
     }
     if (first == "jobs" && m == "GET") {
-      auto jobs = engine::JobHistory(c.env, c.options.state_dir).List();
+      auto jobs = c.engine.ListJobs();
       if (!jobs.ok()) return ErrorResponse(jobs.status());
       json list = json::array();
       for (const auto& job : *jobs) list.push_back(engine::JobRecordToJson(job));

@@ -227,6 +227,24 @@ Result<JobRecord> EngineService::WaitForJob(const std::string& id, int64_t timeo
   return history.Find(id);
 }
 
+Result<std::vector<JobRecord>> EngineService::ListJobs() {
+  std::optional<RunningJob> running = Running();
+  OB_ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, JobHistory(env_, options_.state_dir).List());
+  if (running) {
+    for (JobRecord& job : jobs) {
+      if (job.id == running->record.id) job = running->record;
+    }
+  }
+  return jobs;
+}
+
+Result<JobRecord> EngineService::FindJob(const std::string& id_or_prefix) {
+  std::optional<RunningJob> running = Running();
+  OB_ASSIGN_OR_RETURN(JobRecord job, JobHistory(env_, options_.state_dir).Find(id_or_prefix));
+  if (running && job.id == running->record.id) return running->record;
+  return job;
+}
+
 int64_t EngineService::LastSchedulerTime(const std::string& key) {
   auto data = env_.ReadFile(SchedulerStatePath(options_.state_dir));
   if (!data.ok()) return 0;

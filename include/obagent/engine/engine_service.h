@@ -78,6 +78,12 @@ class EngineService {
   std::optional<RunningJob> Running();
   // Waits until the job is no longer running here; its final record.
   Result<JobRecord> WaitForJob(const std::string& id, int64_t timeout_ms);
+  // The job history as clients must see it: a job this engine still runs
+  // reads InProgress (its record as it started) until its slot is free,
+  // although its final record may already be written; so a client that
+  // sees a final state can start the next job at once. Newest first.
+  Result<std::vector<JobRecord>> ListJobs();
+  Result<JobRecord> FindJob(const std::string& id_or_prefix);
 
   // One scheduler step: registers a changed schedule with the OS, fires a
   // due (or missed) run when the OS scheduler is not available, and fires
