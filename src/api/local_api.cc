@@ -77,6 +77,15 @@ json HandleRequest(engine::EngineService& engine, platform::Env& env, const json
   return ErrorJson(InvalidArgument("unknown request '" + op + "'"));
 }
 
+std::string HandleRequestLine(engine::EngineService& engine, platform::Env& env,
+                              std::string_view line, const std::string& console_url) {
+  json request = json::parse(line, nullptr, false);
+  json answer = request.is_discarded()
+                    ? ErrorJson(InvalidArgument("a request must be one line of JSON"))
+                    : HandleRequest(engine, env, request, console_url);
+  return answer.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 LocalApiServer::LocalApiServer(engine::EngineService& engine, platform::Env& env,
                                std::unique_ptr<platform::LocalListener> listener)
     : engine_(engine), env_(env), listener_(std::move(listener)) {}
@@ -132,13 +141,7 @@ void LocalApiServer::ServeConnection(platform::LocalConnection& connection) {
   for (;;) {
     auto line = connection.ReadLine();
     if (!line.ok()) return;
-    json request = json::parse(*line, nullptr, false);
-    json answer = request.is_discarded()
-                      ? ErrorJson(InvalidArgument("a request must be one line of JSON"))
-                      : HandleRequest(engine_, env_, request, console_url_);
-    if (!connection.WriteLine(answer.dump(-1, ' ', false, json::error_handler_t::replace)).ok()) {
-      return;
-    }
+    if (!connection.WriteLine(HandleRequestLine(engine_, env_, *line, console_url_)).ok()) return;
   }
 }
 
