@@ -185,7 +185,7 @@ fuzz_run() {
       echo "fuzz_$t: FAILED"
       grep -E 'ERROR: |runtime error|SUMMARY' "$log" | head -5 || true
       tail -25 "$log"
-      grep -o 'Test unit written to .*' "$log" | sed "s|^|  reproducer: |" || true
+      grep -o 'Test unit written to .*' "$log" | sed 's|^Test unit written to |  reproducer: |' || true
       echo "  rerun: $bin <reproducer>   (docs/development.md, Fuzzing)"
     fi
   done
