@@ -161,8 +161,12 @@ fuzz_run() {
   # Each target on a copy of its committed corpus (new inputs stay out of
   # the repository), its dictionary when it has one; a finding is written
   # to build-fuzz/findings/<target>/ and fails the step.
-  local dir t bin work log failed=0 opts
+  local dir t bin work log failed=0 opts scratch base=/tmp
   rm -rf build-fuzz/findings build-fuzz/work
+  # The targets' scratch folders (vaultd's stores, the engine's state) on a
+  # RAM disk when there is one; removed here too after a crash.
+  [ -d /dev/shm ] && base=/dev/shm
+  scratch=$(mktemp -d "$base/obagent-fuzz-XXXXXX")
   for dir in tests/fuzz/corpus/*/; do
     t=$(basename "$dir")
     bin=build-fuzz/tests/fuzz/fuzz_$t
@@ -177,7 +181,7 @@ fuzz_run() {
     opts=(-max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=2048
       -artifact_prefix="build-fuzz/findings/$t/")
     [ -f "tests/fuzz/$t.dict" ] && opts+=(-dict="tests/fuzz/$t.dict")
-    if LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0" \
+    if TMPDIR=$scratch LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0" \
       "$bin" "${opts[@]}" "$work" "$dir" > "$log" 2>&1; then
       echo "fuzz_$t: ok ($(grep -o 'Done [0-9]* runs' "$log" | tr -dc 0-9) runs in ${FUZZ_SECONDS}s)"
     else
@@ -189,6 +193,7 @@ fuzz_run() {
       echo "  rerun: $bin <reproducer>   (docs/development.md, Fuzzing)"
     fi
   done
+  rm -rf "$scratch"
   return "$failed"
 }
 
