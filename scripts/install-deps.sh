@@ -5,7 +5,8 @@
 # (Also the Windows cross build: mingw-w64, Wine to run its tests, the
 # GoogleTest sources; scripts/build-windows.sh fetches zstd's sources itself;
 # Debian's Chromium for the console's browser test, driven by playwright-core
-# from npm, installed by tests/e2e/test_console_browser.sh itself.)
+# from npm, installed by tests/e2e/test_console_browser.sh itself; clang and
+# its libFuzzer/sanitizer runtimes for the fuzz targets of tests/fuzz.)
 #   --bench   also install the benchmark peers and tools (restic borgbackup rclone time bc;
 #             bench/run.sh installs Azurite itself through scripts/azurite.sh)
 #
@@ -20,7 +21,7 @@ PKGS=(build-essential cmake ninja-build pkg-config clang-format curl util-linux 
   libfuse3-dev fuse3
   systemd wixl msitools ccache
   g++-mingw-w64-x86-64-posix googletest wine wine64 xz-utils
-  chromium)
+  chromium clang libclang-rt-14-dev)
 BENCH_PKGS=(restic borgbackup rclone time bc)
 
 for arg in "$@"; do

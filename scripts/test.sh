@@ -13,11 +13,16 @@
 #   4. ctest     ctest --test-dir build --output-on-failure -j2   (unit + e2e)
 #   5. asan      unit-test targets built with -DOBAGENT_SANITIZE=ON into build-asan/
 #   6. asan-ctest  ctest --test-dir build-asan -L unit --output-on-failure -j2
+#   8. fuzz      the libFuzzer targets (tests/fuzz) built with clang and
+#                -DOBAGENT_FUZZ=ON into build-fuzz/, each run for FUZZ_SECONDS on
+#                its committed corpus (tests/fuzz/corpus/<target>/); a crash,
+#                leak or UB report fails the step and names the reproducer
 #   (before 3) win-build  the Windows build with mingw-w64 into build-win/
 #                  (scripts/build-windows.sh): the MSI and Wine e2e tests use it
 #   7. win-ctest   ctest --test-dir build-win: the Windows unit tests under Wine
 # Env: CTEST_JOBS=2, ASAN_BUILD_TYPE=RelWithDebInfo, ASAN_OPT_FLAGS="-Og -g1 -DNDEBUG"
-#      (that build type's flags), CCACHE=0 (no ccache; scripts/build.sh)
+#      (that build type's flags), CCACHE=0 (no ccache; scripts/build.sh),
+#      FUZZ_SECONDS=20 (per fuzz target), FUZZ_OPT_FLAGS="-O1 -g1 -DNDEBUG"
 # The builds compile through ccache when it is installed: docs/development.md
 # has the step times with a cold and a warm cache.
 set -euo pipefail
@@ -27,6 +32,8 @@ ROOT=$PWD
 CTEST_JOBS=${CTEST_JOBS:-2}
 ASAN_BUILD_TYPE=${ASAN_BUILD_TYPE:-RelWithDebInfo}
 ASAN_OPT_FLAGS=${ASAN_OPT_FLAGS:-"-Og -g1 -DNDEBUG"}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+FUZZ_OPT_FLAGS=${FUZZ_OPT_FLAGS:-"-O1 -g1 -DNDEBUG"}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 
@@ -137,6 +144,62 @@ asan_build() {
     bash scripts/build.sh "${cmake_args[@]}"
 }
 
+# shellcheck disable=SC2317  # invoked indirectly via step
+fuzz_build() {
+  # clang with libFuzzer and ASan/UBSan; only the fuzz targets and the
+  # libraries they link are compiled (fuzz_all), through ccache like the
+  # other builds (the prefix map keeps the clone's folder out of the keys).
+  command -v clang++ > /dev/null || {
+    echo "clang++ is not installed (scripts/install-deps.sh installs clang)"
+    return 1
+  }
+  CC=clang CXX=clang++ BUILD_DIR=build-fuzz BUILD_TYPE=RelWithDebInfo TARGETS=fuzz_all \
+    bash scripts/build.sh -DOBAGENT_FUZZ=ON -DOBAGENT_BUILD_TESTS=OFF \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$FUZZ_OPT_FLAGS -fdebug-prefix-map=$ROOT=."
+}
+
+# shellcheck disable=SC2317  # invoked indirectly via step
+fuzz_run() {
+  # Each target on a copy of its committed corpus (new inputs stay out of
+  # the repository), its dictionary when it has one; a finding is written
+  # to build-fuzz/findings/<target>/ and fails the step.
+  local dir t bin work log failed=0 opts scratch base=/tmp
+  rm -rf build-fuzz/findings build-fuzz/work
+  # The targets' scratch folders (vaultd's stores, the engine's state) on a
+  # RAM disk when there is one; removed here too after a crash.
+  [ -d /dev/shm ] && base=/dev/shm
+  scratch=$(mktemp -d "$base/obagent-fuzz-XXXXXX")
+  for dir in tests/fuzz/corpus/*/; do
+    t=$(basename "$dir")
+    bin=build-fuzz/tests/fuzz/fuzz_$t
+    [ -x "$bin" ] || {
+      echo "fuzz_$t: not built"
+      failed=1
+      continue
+    }
+    work=build-fuzz/work/$t
+    log=build-fuzz/work/$t.log
+    mkdir -p "$work" "build-fuzz/findings/$t"
+    opts=(-max_total_time="$FUZZ_SECONDS" -timeout=20 -rss_limit_mb=2048
+      -artifact_prefix="build-fuzz/findings/$t/")
+    [ -f "tests/fuzz/$t.dict" ] && opts+=(-dict="tests/fuzz/$t.dict")
+    if TMPDIR=$scratch LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0" \
+      "$bin" "${opts[@]}" "$work" "$dir" > "$log" 2>&1; then
+      echo "fuzz_$t: ok ($(grep -o 'Done [0-9]* runs' "$log" | tr -dc 0-9) runs in ${FUZZ_SECONDS}s)"
+    else
+      failed=1
+      echo "fuzz_$t: FAILED"
+      grep -E 'ERROR: |runtime error|SUMMARY' "$log" | head -5 || true
+      tail -25 "$log"
+      grep -o 'Test unit written to .*' "$log" | sed 's|^Test unit written to |  reproducer: |' || true
+      echo "  rerun: $bin <reproducer>   (docs/development.md, Fuzzing)"
+    fi
+  done
+  rm -rf "$scratch"
+  return "$failed"
+}
+
 if [ "${SKIP_DEPS:-0}" = 1 ]; then
   skip deps "SKIP_DEPS=1"
 else
@@ -161,6 +224,12 @@ if step asan-build asan_build; then
     ctest --test-dir build-asan -L unit --output-on-failure -j"$CTEST_JOBS" || true
 else
   skip asan-ctest "asan build failed"
+fi
+# The fuzz targets, each for FUZZ_SECONDS on its seed corpus.
+if step fuzz-build fuzz_build; then
+  step fuzz fuzz_run || true
+else
+  skip fuzz "fuzz build failed"
 fi
 # The Windows unit tests under Wine (ctest's emulator).
 if [ "$WIN_OK" = 1 ]; then

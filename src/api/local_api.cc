@@ -40,6 +40,9 @@ json HandleRequest(engine::EngineService& engine, platform::Env& env, const json
     return answer;
   }
   if (op == "backup_now") {
+    if (request.contains("trigger") && !request["trigger"].is_string()) {
+      return ErrorJson(InvalidArgument("\"trigger\" must be text"));
+    }
     std::string trigger = request.value("trigger", "BackupNow");
     if (trigger != "BackupNow" && trigger != "Scheduled") {
       return ErrorJson(InvalidArgument("unknown trigger '" + trigger + "'"));
@@ -63,6 +66,9 @@ json HandleRequest(engine::EngineService& engine, platform::Env& env, const json
       if (!st.ok()) return ErrorJson(st);
       return {{"ok", true}};
     }
+    if (request.contains("timeout_ms") && !request["timeout_ms"].is_number_integer()) {
+      return ErrorJson(InvalidArgument("\"timeout_ms\" must be a whole number"));
+    }
     int64_t timeout = request.value("timeout_ms", int64_t{60000});
     auto job = engine.WaitForJob(id, std::clamp<int64_t>(timeout, 0, 3600000));
     if (!job.ok()) return ErrorJson(job.status());
@@ -75,6 +81,22 @@ json HandleRequest(engine::EngineService& engine, platform::Env& env, const json
     return {{"ok", true}, {"url", console_url}};
   }
   return ErrorJson(InvalidArgument("unknown request '" + op + "'"));
+}
+
+std::string HandleRequestLine(engine::EngineService& engine, platform::Env& env,
+                              std::string_view line, const std::string& console_url) {
+  json request = json::parse(line, nullptr, false);
+  json answer;
+  try {
+    answer = request.is_discarded()
+                 ? ErrorJson(InvalidArgument("a request must be one line of JSON"))
+                 : HandleRequest(engine, env, request, console_url);
+  } catch (const json::exception& e) {
+    // A field of a type the handler did not check: the request's fault, and
+    // it must not end the engine (an exception here would terminate it).
+    answer = ErrorJson(InvalidArgument(std::string("malformed request: ") + e.what()));
+  }
+  return answer.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 LocalApiServer::LocalApiServer(engine::EngineService& engine, platform::Env& env,
@@ -132,13 +154,7 @@ void LocalApiServer::ServeConnection(platform::LocalConnection& connection) {
   for (;;) {
     auto line = connection.ReadLine();
     if (!line.ok()) return;
-    json request = json::parse(*line, nullptr, false);
-    json answer = request.is_discarded()
-                      ? ErrorJson(InvalidArgument("a request must be one line of JSON"))
-                      : HandleRequest(engine_, env_, request, console_url_);
-    if (!connection.WriteLine(answer.dump(-1, ' ', false, json::error_handler_t::replace)).ok()) {
-      return;
-    }
+    if (!connection.WriteLine(HandleRequestLine(engine_, env_, *line, console_url_)).ok()) return;
   }
 }
 

@@ -1,5 +1,7 @@
 #include "obagent/core/index.h"
 
+#include "core/format_internal.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -51,6 +53,21 @@ Status Malformed() { return Corrupt("index file: truncated or malformed"); }
 }  // namespace
 
 Bytes SealIndexFile(const crypto::Key& data_key, const std::vector<PackEntries>& packs) {
+  return crypto::Seal(data_key, AsBytes(kAad), format_internal::IndexPlaintext(packs));
+}
+
+Result<std::vector<PackEntries>> OpenIndexFile(const crypto::Key& data_key, ByteView sealed) {
+  auto opened = crypto::Open(data_key, AsBytes(kAad), sealed);
+  if (!opened.ok()) return Corrupt("index file failed authentication");
+  return format_internal::ParseIndexPlaintext(opened.value());
+}
+
+}  // namespace obagent::index
+
+namespace obagent::format_internal {
+
+Bytes IndexPlaintext(const std::vector<index::PackEntries>& packs) {
+  using namespace index;  // NOLINT: the format's constants
   Bytes plain;
   size_t blobs = 0;
   for (const PackEntries& p : packs) blobs += p.blobs.size();
@@ -75,13 +92,12 @@ Bytes SealIndexFile(const crypto::Key& data_key, const std::vector<PackEntries>&
       PutU32(plain, e.raw_length);
     }
   }
-  return crypto::Seal(data_key, AsBytes(kAad), plain);
+  return plain;
 }
 
-Result<std::vector<PackEntries>> OpenIndexFile(const crypto::Key& data_key, ByteView sealed) {
-  auto opened = crypto::Open(data_key, AsBytes(kAad), sealed);
-  if (!opened.ok()) return Corrupt("index file failed authentication");
-  Reader r(opened.value());
+Result<std::vector<index::PackEntries>> ParseIndexPlaintext(ByteView plain) {
+  using namespace index;  // NOLINT: the format's constants and Reader
+  Reader r(plain);
   uint32_t version;
   if (!r.U32(version)) return Malformed();
   if (version != kVersion) {
@@ -115,6 +131,10 @@ Result<std::vector<PackEntries>> OpenIndexFile(const crypto::Key& data_key, Byte
   if (r.remaining() != 0) return Corrupt("index file: trailing data");
   return packs;
 }
+
+}  // namespace obagent::format_internal
+
+namespace obagent::index {
 
 void Index::Add(const PackEntries& pack) {
   auto [it, inserted] =

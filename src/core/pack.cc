@@ -1,5 +1,7 @@
 #include "obagent/core/pack.h"
 
+#include "core/format_internal.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -116,16 +118,7 @@ PackWriter::Finished PackWriter::Finish() {
 std::string PackName(ByteView bytes) { return ToHex(crypto::Sha256(bytes)); }
 
 PackWriter::Finished PackWriter::FinishUnnamed() {
-  Bytes plain;
-  plain.reserve(4 + entries_.size() * kEntrySize);
-  PutU32(plain, static_cast<uint32_t>(entries_.size()));
-  for (const BlobEntry& e : entries_) {
-    plain.push_back(static_cast<uint8_t>(e.type));
-    plain.insert(plain.end(), e.id.bytes.begin(), e.id.bytes.end());
-    PutU32(plain, e.offset);
-    PutU32(plain, e.length);
-    PutU32(plain, e.raw_length);
-  }
+  const Bytes plain = format_internal::PackHeaderPlaintext(entries_);
   const size_t before = bytes_.size();
   crypto::SealAppend(data_key_, AsBytes(kHeaderAad), plain, bytes_);
   PutU32(bytes_, static_cast<uint32_t>(bytes_.size() - before));
@@ -175,8 +168,30 @@ Result<std::vector<BlobEntry>> OpenSealedHeader(const crypto::Key& data_key, Byt
                                                 uint64_t header_start) {
   auto plain = crypto::Open(data_key, AsBytes(kHeaderAad), sealed_header);
   if (!plain.ok()) return Corrupt("pack: header failed authentication");
-  const Bytes& h = plain.value();
+  return format_internal::ParsePackHeaderPlaintext(plain.value(), header_start);
+}
 
+}  // namespace obagent::pack
+
+namespace obagent::format_internal {
+
+Bytes PackHeaderPlaintext(const std::vector<pack::BlobEntry>& entries) {
+  using namespace pack;  // NOLINT: the format's constants
+  Bytes plain;
+  plain.reserve(4 + entries.size() * kEntrySize);
+  PutU32(plain, static_cast<uint32_t>(entries.size()));
+  for (const BlobEntry& e : entries) {
+    plain.push_back(static_cast<uint8_t>(e.type));
+    plain.insert(plain.end(), e.id.bytes.begin(), e.id.bytes.end());
+    PutU32(plain, e.offset);
+    PutU32(plain, e.length);
+    PutU32(plain, e.raw_length);
+  }
+  return plain;
+}
+
+Result<std::vector<pack::BlobEntry>> ParsePackHeaderPlaintext(ByteView h, size_t header_start) {
+  using namespace pack;  // NOLINT: the format's constants
   if (h.size() < 4) return Corrupt("pack: header too short");
   const uint32_t count = GetU32(h.data());
   if ((h.size() - 4) % kEntrySize != 0 || (h.size() - 4) / kEntrySize != count) {
@@ -214,4 +229,4 @@ Result<std::vector<BlobEntry>> OpenSealedHeader(const crypto::Key& data_key, Byt
   return entries;
 }
 
-}  // namespace obagent::pack
+}  // namespace obagent::format_internal

@@ -9,6 +9,8 @@
 // round-trips exactly.
 #include "obagent/core/recovery_point.h"
 
+#include "core/format_internal.h"
+
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -151,6 +153,23 @@ Result<RecoveryPoint> FromJson(const json& j) {
 }  // namespace
 
 Bytes Seal(const crypto::Key& data_key, const RecoveryPoint& point) {
+  return crypto::Seal(data_key, AsBytes(kAad),
+                      AsBytes(format_internal::RecoveryPointPlaintext(point)));
+}
+
+Result<RecoveryPoint> Open(const crypto::Key& data_key, ByteView sealed) {
+  auto plain = crypto::Open(data_key, AsBytes(kAad), sealed);
+  if (!plain.ok()) return Corrupt("recovery point failed authentication");
+  return format_internal::ParseRecoveryPointPlaintext(plain.value());
+}
+
+}  // namespace obagent::recovery_point
+
+namespace obagent::format_internal {
+
+std::string RecoveryPointPlaintext(const recovery_point::RecoveryPoint& point) {
+  using namespace recovery_point;  // NOLINT: the format's helpers
+  using nlohmann::json;
   json paths = json::array();
   for (const std::string& p : point.paths) paths.push_back(EncodeString(p));
   const Stats& s = point.stats;
@@ -174,20 +193,18 @@ Bytes Seal(const crypto::Key& data_key, const RecoveryPoint& point) {
   if (!point.repaired_from.empty()) j["repaired_from"] = EncodeString(point.repaired_from);
   // Every string is valid UTF-8 by construction; `replace` only guarantees
   // that dump() can never throw.
-  const std::string text = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  return crypto::Seal(data_key, AsBytes(kAad), AsBytes(text));
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-Result<RecoveryPoint> Open(const crypto::Key& data_key, ByteView sealed) {
-  auto plain = crypto::Open(data_key, AsBytes(kAad), sealed);
-  if (!plain.ok()) return Corrupt("recovery point failed authentication");
+Result<recovery_point::RecoveryPoint> ParseRecoveryPointPlaintext(ByteView plain) {
+  using nlohmann::json;
   try {
-    const json j = json::parse(plain->begin(), plain->end(), nullptr, /*allow_exceptions=*/false);
+    const json j = json::parse(plain.begin(), plain.end(), nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return Corrupt("recovery point: not valid JSON");
-    return FromJson(j);
+    return recovery_point::FromJson(j);
   } catch (const json::exception& e) {
     return Corrupt(std::string("recovery point: ") + e.what());
   }
 }
 
-}  // namespace obagent::recovery_point
+}  // namespace obagent::format_internal

@@ -41,7 +41,10 @@ ServiceResponse Json(int status, const json& body) {
   ServiceResponse r;
   r.status = status;
   r.content_type = "application/json";
-  std::string text = body.dump();
+  // Messages quote what the client sent (a path, a key, a name), which
+  // need not be UTF-8: such bytes become U+FFFD instead of the dump
+  // throwing and the answer turning into a 500.
+  std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
   r.body.assign(text.begin(), text.end());
   return r;
 }

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -32,6 +33,12 @@ namespace obagent::api {
 // console_url is "" when the console is off.
 nlohmann::json HandleRequest(engine::EngineService& engine, platform::Env& env,
                              const nlohmann::json& request, const std::string& console_url = "");
+
+// One line of the protocol (without its '\n') to the answer line: JSON
+// that does not parse is answered with an error, not dropped. What the
+// server runs for each line it reads.
+std::string HandleRequestLine(engine::EngineService& engine, platform::Env& env,
+                              std::string_view line, const std::string& console_url = "");
 
 class LocalApiServer {
  public:

@@ -46,6 +46,27 @@ TEST_F(LocalApiTest, RejectsMalformedAndUnknownRequests) {
   EXPECT_NE(answer["message"].get<std::string>().find("needs a job"), std::string::npos);
 }
 
+// fuzz finding (tests/fuzz/local_api.cc): a field of the wrong type threw
+// json::type_error out of HandleRequest, which terminated cbengine from
+// the connection's thread. Every line gets a JSON answer instead.
+TEST_F(LocalApiTest, FieldsOfTheWrongTypeAreRefusedNotFatal) {
+  for (const char* line :
+       {R"({"op":"backup_now","trigger":1})", R"({"op":"backup_now","trigger":["BackupNow"]})",
+        R"({"op":"wait_job","id":"abcdef12","timeout_ms":"soon"})",
+        R"({"op":"wait_job","id":"abcdef12","timeout_ms":1.5})"}) {
+    std::string answer;
+    ASSERT_NO_THROW(answer = HandleRequestLine(*engine_, env_, line)) << line;
+    json j = json::parse(answer, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << answer;
+    EXPECT_FALSE(j["ok"].get<bool>()) << line;
+    EXPECT_EQ(j["code"].get<int>(), static_cast<int>(ErrorCode::kInvalidArgument)) << answer;
+    EXPECT_NE(j["message"].get<std::string>().find("must be"), std::string::npos) << answer;
+  }
+  json bad = json::parse(HandleRequestLine(*engine_, env_, "{not json"));
+  EXPECT_FALSE(bad["ok"].get<bool>());
+  EXPECT_NE(bad["message"].get<std::string>().find("one line of JSON"), std::string::npos);
+}
+
 TEST_F(LocalApiTest, StatusAndErrorsCarryTheirCodes) {
   json status = HandleRequest(*engine_, env_, {{"op", "status"}});
   EXPECT_TRUE(status["ok"].get<bool>());
