@@ -2,12 +2,17 @@
 
 #include <algorithm>
 
+#include "obagent/core/bounded_json.h"
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/progress.h"
 
 namespace obagent::api {
 
 namespace {
+
+// A line is at most 16 MiB (the transport's LineBuffer refuses longer ones);
+// no message of ours nests deeper than a few levels.
+constexpr bounded_json::Limits kLineLimits{size_t{16} << 20, 64};
 
 using nlohmann::json;
 
@@ -132,10 +137,10 @@ void LocalApiServer::ServeConnection(platform::LocalConnection& connection) {
   for (;;) {
     auto line = connection.ReadLine();
     if (!line.ok()) return;
-    json request = json::parse(*line, nullptr, false);
-    json answer = request.is_discarded()
-                      ? ErrorJson(InvalidArgument("a request must be one line of JSON"))
-                      : HandleRequest(engine_, env_, request, console_url_);
+    Result<json> request = bounded_json::Parse(*line, kLineLimits, "the request line");
+    json answer = !request.ok() ? ErrorJson(InvalidArgument(request.status().detail() +
+                                                            ": a request must be one line of JSON"))
+                                : HandleRequest(engine_, env_, *request, console_url_);
     if (!connection.WriteLine(answer.dump(-1, ' ', false, json::error_handler_t::replace)).ok()) {
       return;
     }
@@ -161,7 +166,8 @@ Result<json> CallEngine(platform::Env& env, const std::string& state_dir, const 
                   "the backup engine refused the request: only root or an administrator may "
                   "use the local API");
   }
-  json answer = json::parse(*line, nullptr, false);
+  Result<json> parsed = bounded_json::Parse(*line, kLineLimits, "the engine's answer");
+  json answer = parsed.ok() ? std::move(parsed).value() : json();
   if (!answer.is_object()) return InternalError("the engine answered something that is not JSON");
   if (!answer.value("ok", false)) {
     int code = answer.value("code", static_cast<int>(ErrorCode::kInternal));

@@ -817,7 +817,9 @@ TEST_F(VaultServerTest, BodiesAreReadOnlyAfterAuthenticationAndWithinLimits) {
   EXPECT_NE(raw.find("HTTP/1.1 200"), std::string::npos) << raw;
 }
 
-TEST_F(VaultServerTest, ConnectionsBeyondTheCapAreClosed) {
+// At the connection cap, idle connections make room (net/connection_server.h
+// has the cap's own tests): three held idle do not keep a request out.
+TEST_F(VaultServerTest, IdleConnectionsAtTheCapMakeRoom) {
   max_connections_ = 3;
   StartServer();
   int port = std::stoi(url_.substr(url_.rfind(':') + 1));
@@ -832,14 +834,10 @@ TEST_F(VaultServerTest, ConnectionsBeyondTheCapAreClosed) {
   };
   std::vector<int> idle;
   for (int i = 0; i < 3; ++i) idle.push_back(connect());
-  // Held open, the three take every slot: the fourth is closed unanswered.
   std::string request = "GET /v1/vaults HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
                         std::string(kAdminToken) + "\r\nConnection: close\r\n\r\n";
-  EXPECT_EQ(RawExchange(port, request), "");
-  // Once one is let go, its slot serves others again (the server notices
-  // the close on its own thread: try until it has).
-  ::close(idle.back());
-  idle.pop_back();
+  // The three are idle once their threads wait for a request: try until
+  // one of them has made room.
   std::string answer;
   for (int attempt = 0; attempt < 100 && answer.empty(); ++attempt) {
     answer = RawExchange(port, request);
