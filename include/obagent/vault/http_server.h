@@ -1,9 +1,9 @@
 // The HTTP(S) front end of vaultd: Boost.Beast on net::ConnectionServer (a
-// thread per connection, a deadline on every read and write, a connection
-// cap). It reads a request's headers, hands the request to VaultService with
-// the body still on the socket (the service authenticates first, then pulls
-// the body: an object PUT streams it into the blob store), and streams an
-// object GET's body from the blob store to the socket piece by piece.
+// thread per connection; idle, header and transfer deadlines; connection
+// caps in all and per client that displace waiting connections). It reads a request's headers,
+// hands the request to VaultService with the body still on the socket (the service authenticates
+// first, then pulls the body: an object PUT streams it into the blob store), and streams an object
+// GET's body from the blob store to the socket piece by piece.
 #pragma once
 
 #include <cstdint>
