@@ -1005,6 +1005,38 @@ TEST_F(VaultServerTest, JobReportsAreValidatedBoundedAndStoredCompact) {
   EXPECT_EQ(Send("GET", "/v1/jobs", m.token).Json()[0]["a_note"], "kept");
 }
 
+// The reports the engine sends (src/engine/backup_job.cc,
+// src/cli/prune_command.cc) pass the schema unchanged.
+TEST_F(VaultServerTest, TheEnginesJobReportsPassTheSchema) {
+  StartServer();
+  CreateVault("main");
+  Machine m = Register(DownloadCredentials("main"), "host");
+  std::vector<json> reports = {
+      {{"type", "Backup"},
+       {"state", "CompletedWithWarnings"},
+       {"recovery_point", "20261206T120000Z-0a1b2c3d"},
+       {"error", ""},
+       {"files", 12},
+       {"bytes_scanned", uint64_t{1} << 40},
+       {"bytes_uploaded", 0}},
+      {{"type", "Backup"},
+       {"state", "Failed"},
+       {"recovery_point", ""},
+       {"error", "[100050] the vault service at http://x failed after 5 attempts: HTTP 503"}},
+      {{"type", "Prune"},
+       {"state", "Completed"},
+       {"error", ""},
+       {"points_removed", 3},
+       {"bytes_freed", 123456}}};
+  for (const json& r : reports) {
+    Answer a = Call("POST", "/v1/jobs", r, m.token);
+    EXPECT_EQ(a.status, 201) << r << " " << a.Text();
+  }
+  Answer jobs = Send("GET", "/v1/jobs", m.token);
+  ASSERT_EQ(jobs.Json().size(), reports.size());
+  for (size_t i = 0; i < reports.size(); ++i) EXPECT_EQ(jobs.Json()[i], reports[i]);
+}
+
 // A job report record an older vaultd stored inflated (or a damaged one)
 // is skipped at start instead of stopping vaultd or being read whole.
 TEST_F(VaultServerTest, AnInflatedOrDamagedJobRecordIsSkippedAtStart) {
