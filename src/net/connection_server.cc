@@ -62,16 +62,16 @@ struct ConnectionServer::Impl {
     if (per_client[remote] >= options.max_connections_per_client) {
       room = Displace(remote);
     } else if (live >= options.max_connections) {
-      // The address holding the most connections gives one up.
-      std::string busiest = remote;
-      size_t most = 0;
-      for (const auto& [address, count] : per_client) {
-        if (count > most) {
-          most = count;
-          busiest = address;
-        }
+      // The address holding the most connections gives one up (the next
+      // one when all of its are busy).
+      std::vector<std::pair<size_t, std::string>> by_count;
+      for (const auto& [address, count] : per_client) by_count.emplace_back(count, address);
+      std::sort(by_count.rbegin(), by_count.rend());
+      room = false;
+      for (const auto& entry : by_count) {
+        if (entry.first == 0) continue;
+        if ((room = Displace(entry.second))) break;
       }
-      room = Displace(busiest);
     }
     if (!room) {
       ++refused;

@@ -161,6 +161,25 @@ TEST(ConnectionServer, ThePerClientCapCountsOneAddress) {
   for (int fd : {a1, a3, a4, b}) ::close(fd);
 }
 
+TEST(ConnectionServer, AtTheTotalCapAnotherAddressGivesWhenTheBusiestCannot) {
+  ConnectionServerOptions options;
+  options.max_connections = 3;
+  options.max_connections_per_client = 10;
+  auto server = Start(options);
+  int a1 = Connect(server->port(), "127.0.0.2");
+  int a2 = Connect(server->port(), "127.0.0.2");
+  ASSERT_EQ(Exchange(a1, "hold"), "held");
+  ASSERT_EQ(Exchange(a2, "hold"), "held");
+  int b = Connect(server->port(), "127.0.0.3");
+  ASSERT_EQ(Exchange(b, "ping"), "ok");
+  while (server->waiting() < 1) usleep(1000);
+  int c = Connect(server->port(), "127.0.0.4");
+  EXPECT_EQ(Exchange(c, "ping"), "ok");
+  EXPECT_TRUE(ClosedByServer(b));
+  EXPECT_EQ(server->displaced(), 1u);
+  for (int fd : {a1, a2, b, c}) ::close(fd);
+}
+
 TEST(ConnectionServer, IdleConnectionsAreClosedAfterTheIdleTimeout) {
   ConnectionServerOptions options;
   options.idle_timeout = std::chrono::milliseconds(100);
