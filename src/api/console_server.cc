@@ -248,8 +248,10 @@ struct ConsoleServer::Impl {
         ec = c.Run([&](auto handler) { http::async_read(stream, buffer, parser, handler); });
       }
       if (ec == http::error::body_limit) {
-        response = Refuse(413, "the request body is larger than the " + std::to_string(limit) +
-                                   " bytes " + parser.get().target().to_string() + " accepts");
+        response = Refuse(
+            413, "the request body is larger than the " + std::to_string(limit) + " bytes " +
+                     std::string(parser.get().target().data(), parser.get().target().size()) +
+                     " accepts");
       } else if (ec) {
         break;
       } else {
