@@ -49,7 +49,7 @@ struct Flags {
   double header_timeout = 10;
   size_t max_connections = 256;
   size_t max_connections_per_client = 64;
-  uint64_t max_pack_bytes = uint64_t{128} << 20;
+  uint64_t max_pack_bytes = uint64_t{1} << 30;
   uint64_t max_object_bytes = uint64_t{4} << 30;
 };
 

@@ -75,13 +75,14 @@ struct ServiceOptions {
   int max_lease_ttl_seconds = 3600;
   int recovery_session_seconds = 3600;
   size_t list_page_size = 1000;
-  // Object PUTs announcing or sending more are refused with 413: packs
-  // (data/...) are at most the pack size (16 MiB) plus a chunk (4 MiB), so
-  // max_pack_bytes leaves room for a larger configured pack size; index
-  // files and recovery points grow with the repository (~70 bytes per blob)
-  // and get max_object_bytes. Bodies stream to the blob store either way:
-  // memory does not grow with them.
-  uint64_t max_pack_bytes = uint64_t{128} << 20;
+  // Object PUTs announcing or sending more are refused with 413. A pack
+  // (data/...) is the pack size (16 MiB) plus its last blob: a data chunk
+  // is at most 4 MiB, but a folder's tree is one blob of ~80 bytes per
+  // entry, so 1 GiB holds a folder of ~12 million entries. Index files and
+  // recovery points grow with the repository (~70 bytes per blob) and get
+  // max_object_bytes. Bodies stream to the blob store either way: memory
+  // does not grow with them.
+  uint64_t max_pack_bytes = uint64_t{1} << 30;
   uint64_t max_object_bytes = uint64_t{4} << 30;
 };
 
