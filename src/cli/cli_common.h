@@ -9,13 +9,15 @@
 #include <string>
 #include <vector>
 
-#include "cli/options.h"
+#include "obagent/cmdline/options.h"
 #include "obagent/core/text.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
 
 namespace obagent::cli {
 
+using cmdline::Option;
+using cmdline::OptionSet;
 using nlohmann::json;
 
 constexpr int kExitOk = 0;
@@ -82,6 +84,8 @@ inline std::optional<int> ParseOptions(OptionSet& options, const std::vector<std
 
 // obctl prune (prune_command.cc).
 int PruneCommand(Globals& g, const std::vector<std::string>& args);
+// obctl repair (repair_command.cc).
+int RepairCommand(Globals& g, const std::vector<std::string>& args);
 // obctl machine-setting show|set (machine_setting_command.cc).
 int MachineSettingCommand(Globals& g, const std::vector<std::string>& args);
 // obctl policy … (policy_command.cc); args[0] is the subcommand.

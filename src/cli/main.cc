@@ -21,6 +21,7 @@
 #include "obagent/engine/backup_job.h"
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/job_history.h"
+#include "obagent/engine/machine_check.h"
 #include "obagent/engine/policy.h"
 #include "obagent/engine/progress.h"
 #include "obagent/engine/prune.h"
@@ -63,7 +64,12 @@ Commands:
                                          restore drill: restore a random sample
                                          (default 100 files) to a private folder,
                                          compare it with the point, remove it
-  verify                                 check every object in the vault
+  verify                                 check every object in the vault (the machine
+                                         record and the wrapped key included)
+  repair [--rewrite-lost [--forget-damaged]] [--read-data] [--dry-run]
+                                         rebuild the index from the packs present,
+                                         name damaged points and their lost files,
+                                         write them again without (see 'obctl repair --help')
   passphrase change [--new-passphrase-file F]  (or $OBAGENT_NEW_PASSPHRASE)
   machine-setting show | set [--work-hour-bandwidth RATE ... | --no-throttle]
          [--proxy-server URL --proxy-port N | --no-proxy] [--scratch-location DIR]
@@ -616,10 +622,14 @@ int RecoveryList(Globals& g, const std::vector<std::string>& args) {
                       {"paths", p.point.paths},
                       {"files", s.files},
                       {"bytes", s.bytes_scanned}});
+      if (!p.point.repaired_from.empty()) list.back()["repaired_from"] = p.point.repaired_from;
     } else {
       std::cout << p.id.substr(0, 12) << "  " << FormatTime(p.point.time_ns) << "  " << s.files
                 << " files  " << HumanBytes(s.bytes_scanned);
       for (const auto& path : p.point.paths) std::cout << "  " << path;
+      if (!p.point.repaired_from.empty()) {
+        std::cout << "  (repaired from " << p.point.repaired_from.substr(0, 12) << ")";
+      }
       std::cout << "\n";
     }
   }
@@ -953,6 +963,11 @@ int Verify(Globals& g) {
   if (!st.ok()) return Fail(g, st);
   auto report = engine::RunVerify(*agent->repo);
   if (!report.ok()) return Fail(g, report.status());
+  // The machine record and the wrapped key: objects verify can authenticate
+  // too, needed when registering again or recovering on another machine.
+  auto record = engine::CheckMachineRecord(*g.env, *agent);
+  if (!record.ok()) return Fail(g, record.status());
+  for (const std::string& p : record->problems) report->problems.push_back(p);
   if (g.json) {
     PrintJson(Json({{"ok", report->ok()},
                     {"packs", report->packs},
@@ -1049,6 +1064,10 @@ int Run(int argc, char** argv) {
       {"prune",
        [](Globals& g, const std::vector<std::string>& args) {
          return WithJob(g, "Prune", [&](engine::JobRecord&) { return PruneCommand(g, args); });
+       }},
+      {"repair",
+       [](Globals& g, const std::vector<std::string>& args) {
+         return WithJob(g, "Repair", [&](engine::JobRecord&) { return RepairCommand(g, args); });
        }},
   };
   std::string cmd = take();

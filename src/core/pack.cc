@@ -155,7 +155,25 @@ Result<std::vector<BlobEntry>> ReadPackHeader(const crypto::Key& data_key, ByteV
     return Corrupt("pack: header length out of bounds");
   }
   const size_t header_start = pack.size() - kTailSize - header_len;
-  auto plain = crypto::Open(data_key, AsBytes(kHeaderAad), pack.subspan(header_start, header_len));
+  return OpenSealedHeader(data_key, pack.subspan(header_start, header_len), header_start);
+}
+
+Result<uint32_t> PackHeaderLength(ByteView tail, uint64_t pack_size) {
+  const uint64_t min_size = kMagic.size() + crypto::kSealOverhead + 4 + kTailSize;
+  if (pack_size < min_size) return Corrupt("pack: too short");
+  if (tail.size() != kTailSize) return Corrupt("pack: tail has the wrong size");
+  if (AsString(tail.last(kTrailer.size())) != kTrailer) return Corrupt("pack: bad trailer");
+  const uint32_t header_len = GetU32(tail.data());
+  if (header_len < crypto::kSealOverhead + 4 ||
+      header_len > pack_size - kMagic.size() - kTailSize) {
+    return Corrupt("pack: header length out of bounds");
+  }
+  return header_len;
+}
+
+Result<std::vector<BlobEntry>> OpenSealedHeader(const crypto::Key& data_key, ByteView sealed_header,
+                                                uint64_t header_start) {
+  auto plain = crypto::Open(data_key, AsBytes(kHeaderAad), sealed_header);
   if (!plain.ok()) return Corrupt("pack: header failed authentication");
   const Bytes& h = plain.value();
 

@@ -2,7 +2,7 @@
 //
 //   {"version": 1, "time_ns": ..., "hostname": S, "machine_id": S,
 //    "paths": [S, ...], "tree": "<64 hex>", "parent": S,
-//    "stats": {"files": ..., ...}}
+//    "stats": {"files": ..., ...}, "repaired_from": S (optional)}
 //
 // S is a JSON string when the value is valid UTF-8 and {"base64": "..."}
 // otherwise (paths and hostnames are raw bytes on POSIX), so every value
@@ -119,6 +119,9 @@ Result<RecoveryPoint> FromJson(const json& j) {
   if (!GetString(j, "hostname", point.hostname)) return Malformed("hostname");
   if (!GetString(j, "machine_id", point.machine_id)) return Malformed("machine_id");
   if (!GetString(j, "parent", point.parent)) return Malformed("parent");
+  if (j.contains("repaired_from") && !GetString(j, "repaired_from", point.repaired_from)) {
+    return Malformed("repaired_from");
+  }
   auto paths = j.find("paths");
   if (paths == j.end() || !paths->is_array()) return Malformed("paths");
   point.paths.reserve(paths->size());
@@ -168,6 +171,7 @@ Bytes Seal(const crypto::Key& data_key, const RecoveryPoint& point) {
         {"bytes_uploaded", s.bytes_uploaded},
         {"files_skipped", s.files_skipped}}},
   };
+  if (!point.repaired_from.empty()) j["repaired_from"] = EncodeString(point.repaired_from);
   // Every string is valid UTF-8 by construction; `replace` only guarantees
   // that dump() can never throw.
   const std::string text = j.dump(-1, ' ', false, json::error_handler_t::replace);

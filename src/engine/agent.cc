@@ -6,6 +6,7 @@
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/engine_log.h"
+#include "obagent/engine/staging.h"
 #include "obagent/storage/throttled_store.h"
 #include "obagent/vault/credentials.h"
 
@@ -435,8 +436,31 @@ Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
     agent.store =
         storage::NewPrefixedStore(*agent.vault_root, RepoLayout::MachinePrefix(c.machine_id));
   }
-  OB_ASSIGN_OR_RETURN(keys::WrappedKey wrapped,
-                      ReadVaultKey(*agent.store, kek_file->wrapped.key_id));
+  // The vault's copy of the wrapped key is the one another machine recovers
+  // with. When it is missing or damaged but the copy in the key file opens,
+  // jobs go on with that one (verify reports the vault's copy, repair
+  // writes it again): one damaged object must not stop every backup.
+  Result<keys::WrappedKey> vault_key = ReadVaultKey(*agent.store, kek_file->wrapped.key_id);
+  if (!vault_key.ok() && vault_key.status().code() == ErrorCode::kServiceUnreachable) {
+    return vault_key.status();
+  }
+  keys::WrappedKey wrapped;
+  if (vault_key.ok() && keys::UnwrapMasterKey(*vault_key, kek_file->kek).ok()) {
+    wrapped = *vault_key;
+  } else if (keys::UnwrapMasterKey(kek_file->wrapped, kek_file->kek).ok()) {
+    wrapped = kek_file->wrapped;
+    LogEngineEvent("The vault's copy of this machine's wrapped key (keys/" +
+                       kek_file->wrapped.key_id + ") is missing or damaged (" +
+                       (vault_key.ok() ? std::string("it does not open with this machine's KEK")
+                                       : vault_key.status().ToString()) +
+                       "); using the copy in " + kKekFileName +
+                       ". Run 'obctl repair' to store it again",
+                   true);
+  } else if (!vault_key.ok()) {
+    return vault_key.status();
+  } else {
+    wrapped = *vault_key;  // OpenRepository reports 34506
+  }
   if (passphrase) {
     OB_ASSIGN_OR_RETURN(crypto::Key kek, keys::DeriveKek(*passphrase, wrapped.kdf));
     if (!keys::UnwrapMasterKey(wrapped, kek).ok()) {
@@ -512,7 +536,9 @@ class FileWriterLock final : public WriterLock {
 
 }  // namespace
 
-Result<std::unique_ptr<WriterLock>> AcquireWriter(OpenedAgent& agent, const std::string& job) {
+namespace {
+
+Result<std::unique_ptr<WriterLock>> LockWriter(OpenedAgent& agent, const std::string& job) {
   if (agent.client) {
     OB_ASSIGN_OR_RETURN(auto lease,
                         LeaseHolder::Acquire(*agent.client, agent.config.machine_name + " " + job));
@@ -531,6 +557,24 @@ Result<std::unique_ptr<WriterLock>> AcquireWriter(OpenedAgent& agent, const std:
     return lock.status();
   }
   return std::unique_ptr<WriterLock>(std::make_unique<FileWriterLock>(std::move(lock).value()));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<WriterLock>> AcquireWriter(OpenedAgent& agent, const std::string& job) {
+  OB_ASSIGN_OR_RETURN(std::unique_ptr<WriterLock> writer, LockWriter(agent, job));
+  // The only job of the machine now: what dead jobs left in staging is ours
+  // to reclaim (staging.h). A failure here is logged and does not stop the job.
+  if (agent.repo && !agent.staging_dir.empty()) {
+    Result<StagingReclaim> reclaimed = ReclaimStagedPacks(*agent.repo, agent.staging_dir);
+    if (!reclaimed.ok()) {
+      LogEngineEvent(
+          "Reclaiming staged packs failed (" + job + "): " + reclaimed.status().ToString(), true);
+    } else if (!reclaimed->empty()) {
+      LogEngineEvent(DescribeStagingReclaim(*reclaimed) + " (" + job + ")");
+    }
+  }
+  return writer;
 }
 
 Status ChangePassphrase(platform::Env& env, const std::string& state_dir,

@@ -34,6 +34,12 @@ struct Location {
 };
 
 // In-memory index: about 60 bytes per blob.
+//
+// Thread safety: like a standard container. The const methods may be called
+// by any number of threads at once (the restore's and the backup's workers
+// look blobs up concurrently); Add needs the index to itself, with no reader
+// at the same time. After an Add, Find's Location pointers stay valid (a
+// blob's first location is kept), references into pack_names() do not.
 class Index {
  public:
   void Add(const PackEntries& pack);

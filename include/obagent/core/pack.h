@@ -88,4 +88,14 @@ std::string PackName(ByteView bytes);
 // mismatch, kUnsupportedVersion for an unknown magic version.
 Result<std::vector<BlobEntry>> ReadPackHeader(const crypto::Key& data_key, ByteView pack);
 
+// The header read with ranged requests instead of the whole pack (repair):
+// the last kPackTailSize bytes give the sealed header's length, the bytes
+// before them the sealed header, which OpenSealedHeader authenticates and
+// parses (header_start = pack size - kPackTailSize - header length). The
+// blobs themselves are not read, so their integrity is not checked.
+constexpr size_t kPackTailSize = 12;
+Result<uint32_t> PackHeaderLength(ByteView tail, uint64_t pack_size);
+Result<std::vector<BlobEntry>> OpenSealedHeader(const crypto::Key& data_key, ByteView sealed_header,
+                                                uint64_t header_start);
+
 }  // namespace obagent::pack

@@ -32,6 +32,10 @@ struct RecoveryPoint {
   std::vector<std::string> paths;  // included roots, absolute
   ObjectId tree;                   // root tree: absolute paths from "/"
   std::string parent;              // id of the recovery point used for change detection
+  // Written by 'obctl repair --rewrite-lost': the id of the damaged point
+  // this one was made from, without the files whose data is lost. Optional
+  // in the format (absent: empty), so older readers still open the point.
+  std::string repaired_from;
   Stats stats;
 };
 

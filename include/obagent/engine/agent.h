@@ -96,7 +96,9 @@ Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
 // One writer per machine (backup, prune, passphrase change): vaultd's lease
 // in service mode, an exclusive lock on machines/<id>/writer.lock of a local
 // vault in embedded mode. Held until destroyed; either lapses by itself if
-// the process dies. kAlreadyExists while another job holds it.
+// the process dies. kAlreadyExists while another job holds it. Once held,
+// the packs dead jobs left in staging are reclaimed (staging.h) and the
+// engine log says what was uploaded or removed.
 class WriterLock {
  public:
   virtual ~WriterLock() = default;

@@ -43,6 +43,14 @@ struct NamedRecoveryPoint {
   recovery_point::RecoveryPoint point;
 };
 
+// Thread safety: the reads (ReadBlob, ReadPackBytes, DecodeBlob, ReadTree,
+// index(), keys()) and the store's calls (UploadPack, SaveRecoveryPoint,
+// ListRecoveryPoints, FindRecoveryPoint, ListPacks) may be called by any
+// number of threads at once: the restore's workers read through one
+// Repository while a backup's upload thread uploads packs. LoadIndex and
+// SaveIndexFile change the in-memory index and need the repository to
+// themselves: no other call may run at the same time. The store and the Env
+// must be thread-safe (every BlobStore and Env is).
 class Repository {
  public:
   // cache_dir (in scratch) keeps index files and tree packs so change
@@ -57,13 +65,16 @@ class Repository {
   // Reads every index file of the machine into memory.
   Status LoadIndex();
   const index::Index& index() const { return index_; }
+  // Replaces the in-memory index (repair: the index rebuilt from the packs
+  // present, before or without writing it). Not thread-safe with readers.
+  void SetIndex(index::Index index) { index_ = std::move(index); }
 
   // Reads, authenticates, decompresses and checks the id of one blob.
   Result<Bytes> ReadBlob(const ObjectId& id);
   // The two halves of ReadBlob, for readers that fetch many blobs of a pack
   // with one request (restore): the raw bytes [offset, offset+length) of a
   // pack (tree packs come from the cache), and one blob's sealed bytes
-  // opened, decompressed and checked against its id. Thread-safe.
+  // opened, decompressed and checked against its id.
   Result<Bytes> ReadPackBytes(const std::string& pack, pack::BlobType type, uint64_t offset,
                               uint64_t length);
   Result<Bytes> DecodeBlob(const ObjectId& id, const index::Location& loc, ByteView sealed) const;

@@ -285,5 +285,40 @@ TEST(Pack, HeaderLengthOutOfBoundsRejected) {
   }
 }
 
+// The header read from the tail alone (repair's ranged reads) is the header
+// ReadPackHeader gives; a damaged tail or header is refused.
+TEST(Pack, HeaderFromTailMatchesWholePack) {
+  const crypto::Key key = crypto::RandomKey();
+  auto done = WritePack(key, SampleBlobs());
+  const Bytes& pack = done.bytes;
+  ByteView tail = ByteView(pack).last(kPackTailSize);
+  auto len = PackHeaderLength(tail, pack.size());
+  ASSERT_TRUE(len.ok()) << len.status().ToString();
+  const size_t start = pack.size() - kPackTailSize - *len;
+  EXPECT_EQ(start, HeaderStart(pack));
+  auto entries = OpenSealedHeader(key, ByteView(pack).subspan(start, *len), start);
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  auto whole = ReadPackHeader(key, pack);
+  ASSERT_TRUE(whole.ok());
+  ASSERT_EQ(entries->size(), whole->size());
+  for (size_t i = 0; i < whole->size(); ++i) {
+    EXPECT_EQ((*entries)[i].id, (*whole)[i].id);
+    EXPECT_EQ((*entries)[i].offset, (*whole)[i].offset);
+  }
+  // A trailer that is not one, a length past the pack, another key.
+  Bytes bad_tail(tail.begin(), tail.end());
+  bad_tail.back() ^= 1;
+  EXPECT_EQ(PackHeaderLength(bad_tail, pack.size()).status().code(), ErrorCode::kCorrupt);
+  Bytes long_tail(tail.begin(), tail.end());
+  long_tail[3] = 0x7f;
+  EXPECT_EQ(PackHeaderLength(long_tail, pack.size()).status().code(), ErrorCode::kCorrupt);
+  EXPECT_EQ(PackHeaderLength(tail, 10).status().code(), ErrorCode::kCorrupt);
+  EXPECT_FALSE(
+      OpenSealedHeader(crypto::RandomKey(), ByteView(pack).subspan(start, *len), start).ok());
+  // Entries must lie before the header: a header claimed to start earlier
+  // than its blobs end is refused.
+  EXPECT_FALSE(OpenSealedHeader(key, ByteView(pack).subspan(start, *len), 16).ok());
+}
+
 }  // namespace
 }  // namespace obagent::pack

@@ -59,6 +59,21 @@ TEST(RecoveryPoint, RoundTrip) {
   ExpectSame(*opened, p);
 }
 
+// repaired_from (obctl repair --rewrite-lost) is optional: written only when
+// set, read back, and a point without it opens with it empty.
+TEST(RecoveryPoint, RepairedFromIsOptional) {
+  const crypto::Key key = crypto::RandomKey();
+  RecoveryPoint p = Sample();
+  EXPECT_FALSE(PlainJson(key, p).contains("repaired_from"));
+  p.repaired_from = std::string(64, 'c');
+  auto opened = Open(key, Seal(key, p));
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(opened->repaired_from, p.repaired_from);
+  nlohmann::json j = PlainJson(key, p);
+  j["repaired_from"] = 5;
+  EXPECT_EQ(Open(key, SealJson(key, j)).status().code(), ErrorCode::kCorrupt);
+}
+
 TEST(RecoveryPoint, DefaultRoundTrip) {
   const crypto::Key key = crypto::RandomKey();
   RecoveryPoint p;

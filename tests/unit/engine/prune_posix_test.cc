@@ -12,6 +12,7 @@
 #include <map>
 #include <random>
 
+#include "engine/forwarding_store.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/backup.h"
@@ -36,7 +37,8 @@ std::map<std::string, std::string> Snapshot(const fs::path& root) {
   std::map<std::string, std::string> out;
   for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
        ++it) {
-    std::string rel = fs::relative(it->path(), root).string();
+    // lexically: fs::relative would follow a symlink to its target's name.
+    std::string rel = it->path().lexically_relative(root).string();
     if (it->is_symlink()) {
       out[rel] = "l:" + fs::read_symlink(it->path()).string();
     } else if (it->is_directory()) {
@@ -68,30 +70,20 @@ std::vector<std::string> ListTree(const fs::path& root) {
 
 // Passes everything through until `budget` writes (Put or Delete) were
 // done; then every write fails, as if the process had died there.
-class CrashingStore : public storage::BlobStore {
+class CrashingStore : public testing::ForwardingStore {
  public:
-  CrashingStore(storage::BlobStore& base, int budget) : base_(base), budget_(budget) {}
+  CrashingStore(storage::BlobStore& base, int budget) : ForwardingStore(base), budget_(budget) {}
   Status Put(std::string_view key, ByteView data) override {
     if (budget_-- <= 0) return IoError("crashed");
-    return base_.Put(key, data);
-  }
-  Result<Bytes> Get(std::string_view key) override { return base_.Get(key); }
-  Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
-    return base_.GetRange(key, offset, length);
-  }
-  Result<std::vector<std::string>> List(std::string_view prefix) override {
-    return base_.List(prefix);
+    return ForwardingStore::Put(key, data);
   }
   Status Delete(std::string_view key) override {
     if (budget_-- <= 0) return IoError("crashed");
-    return base_.Delete(key);
+    return ForwardingStore::Delete(key);
   }
-  Result<bool> Exists(std::string_view key) override { return base_.Exists(key); }
-  std::string Describe() const override { return "crashing"; }
   bool crashed() const { return budget_ < 0; }
 
  private:
-  storage::BlobStore& base_;
   int budget_;
 };
 
