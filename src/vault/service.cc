@@ -210,14 +210,16 @@ std::optional<json> ParseBody(const ServiceRequest& req, bool allow_empty, Servi
 }
 
 // A job report (POST /v1/jobs) as it is stored: the fields the engine sends
-// (src/engine/backup_job.cc, src/cli/prune_command.cc) with their types,
+// (src/engine/backup_job.cc, src/cli/prune_command.cc,
+// src/cli/repair_command.cc) with their types,
 // texts cut to kMaxJobReportString; other top-level fields are kept only
 // when they are numbers, booleans or short strings with plain names (at most
 // kMaxJobReportExtraFields), anything nested is dropped. A known field of the
 // wrong type refuses the report (*error, 400).
 std::optional<json> ValidJobReport(const json& in, ServiceResponse* error) {
-  static const std::vector<std::string_view> kCounts = {"files", "bytes_scanned", "bytes_uploaded",
-                                                        "points_removed", "bytes_freed"};
+  static const std::vector<std::string_view> kCounts = {
+      "files",       "bytes_scanned",  "bytes_uploaded", "points_removed",
+      "bytes_freed", "damaged_points", "points_written"};
   auto is_name = [](std::string_view s, size_t max) {
     return !s.empty() && s.size() <= max && std::all_of(s.begin(), s.end(), [](char c) {
       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -1006,7 +1006,8 @@ TEST_F(VaultServerTest, JobReportsAreValidatedBoundedAndStoredCompact) {
 }
 
 // The reports the engine sends (src/engine/backup_job.cc,
-// src/cli/prune_command.cc) pass the schema unchanged.
+// src/cli/prune_command.cc, src/cli/repair_command.cc) pass the schema
+// unchanged.
 TEST_F(VaultServerTest, TheEnginesJobReportsPassTheSchema) {
   StartServer();
   CreateVault("main");
@@ -1027,7 +1028,12 @@ TEST_F(VaultServerTest, TheEnginesJobReportsPassTheSchema) {
        {"state", "Completed"},
        {"error", ""},
        {"points_removed", 3},
-       {"bytes_freed", 123456}}};
+       {"bytes_freed", 123456}},
+      {{"type", "Repair"},
+       {"state", "CompletedWithWarnings"},
+       {"error", ""},
+       {"damaged_points", 1},
+       {"points_written", 1}}};
   for (const json& r : reports) {
     Answer a = Call("POST", "/v1/jobs", r, m.token);
     EXPECT_EQ(a.status, 201) << r << " " << a.Text();
