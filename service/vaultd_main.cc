@@ -43,6 +43,14 @@ struct Flags {
   std::string tls_cert;
   std::string tls_key;
   std::string log_level = "info";
+  // The defaults of vault::HttpServerOptions / ServiceOptions.
+  double timeout = 300;
+  double idle_timeout = 30;
+  double header_timeout = 10;
+  size_t max_connections = 256;
+  size_t max_connections_per_client = 64;
+  uint64_t max_pack_bytes = uint64_t{1} << 30;
+  uint64_t max_object_bytes = uint64_t{4} << 30;
 };
 
 int Fail(const std::string& message) {
@@ -121,6 +129,21 @@ int main(int argc, char** argv) {
   add("tls-key", po::value(&f.tls_key), "PEM private key");
   add("log-level", po::value(&f.log_level)->default_value(f.log_level),
       "trace, debug, info, warn, error");
+  add("timeout", po::value(&f.timeout)->default_value(f.timeout),
+      "seconds per send/receive of a request's body and answer");
+  add("idle-timeout", po::value(&f.idle_timeout)->default_value(f.idle_timeout),
+      "seconds a connection may wait for its next request");
+  add("header-timeout", po::value(&f.header_timeout)->default_value(f.header_timeout),
+      "seconds a request's header may take after its first byte");
+  add("max-connections", po::value(&f.max_connections)->default_value(f.max_connections),
+      "open connections in all (at the cap an idle one makes room, else a new one is closed)");
+  add("max-connections-per-client",
+      po::value(&f.max_connections_per_client)->default_value(f.max_connections_per_client),
+      "open connections from one address (same rule)");
+  add("max-pack-bytes", po::value(&f.max_pack_bytes)->default_value(f.max_pack_bytes),
+      "largest pack (data/...) a PUT may store (413 beyond)");
+  add("max-object-bytes", po::value(&f.max_object_bytes)->default_value(f.max_object_bytes),
+      "largest other object (index files, recovery points) a PUT may store (413 beyond)");
   po::options_description cmdline("Usage: vaultd --state-dir DIR [options]");
   cmdline.add_options()("help,h", "show this help")(
       "config", po::value(&f.config), "file of \"key = value\" lines (flags win over it)");
@@ -150,6 +173,12 @@ int main(int argc, char** argv) {
   spdlog::set_level(level);
   if (f.state_dir.empty()) return Fail("--state-dir is required");
   if (!(f.validity_hours > 0)) return Fail("--credential-validity-hours must be positive");
+  if (!(f.timeout > 0) || !(f.idle_timeout > 0) || !(f.header_timeout > 0)) {
+    return Fail("--timeout, --idle-timeout and --header-timeout must be positive");
+  }
+  if (f.max_connections == 0 || f.max_connections_per_client == 0) {
+    return Fail("--max-connections and --max-connections-per-client must be at least 1");
+  }
 
   platform::Env& env = platform::Env::Default();
   // Object bodies pass in pieces of 1 to 4 MiB on many threads: hand freed
@@ -170,12 +199,19 @@ int main(int argc, char** argv) {
   options.service_url = f.public_url.empty() ? f.listen : f.public_url;
   options.admin_token = *token;
   options.credential_validity_hours = f.validity_hours;
+  options.max_pack_bytes = f.max_pack_bytes;
+  options.max_object_bytes = f.max_object_bytes;
   vault::VaultService service(options, std::move(metadata).value(), **blobs);
 
   vault::HttpServerOptions http;
   http.listen_url = f.listen;
   http.tls_cert_file = f.tls_cert;
   http.tls_key_file = f.tls_key;
+  http.timeout_ms = static_cast<int64_t>(f.timeout * 1000);
+  http.idle_timeout_ms = static_cast<int64_t>(f.idle_timeout * 1000);
+  http.header_timeout_ms = static_cast<int64_t>(f.header_timeout * 1000);
+  http.max_connections = f.max_connections;
+  http.max_connections_per_client = f.max_connections_per_client;
   auto server = vault::HttpServer::Start(service, http);
   if (!server.ok()) return Fail(server.status().ToString());
   spdlog::info("objects in {}", (*blobs)->Describe());

@@ -13,11 +13,16 @@
 #include <vector>
 
 #include "obagent/api/console.h"
+#include "obagent/core/bounded_json.h"
 #include "obagent/engine/engine_service.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
 
 namespace obagent::api::console {
+
+// The console's JSON bodies: at most ConsoleOptions::max_body_bytes (the
+// transport refuses more with 413), nested at most this deep.
+inline constexpr bounded_json::Limits kJsonLimits{size_t{16} << 20, 32};
 
 struct Request {
   std::string method;                        // "GET", "POST", …

@@ -79,10 +79,9 @@ struct Body {
 };
 
 Result<json> ParseBody(const Request& request) {
-  json body = json::parse(request.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    return InvalidArgument("the request body must be a JSON object");
-  }
+  OB_ASSIGN_OR_RETURN(json body,
+                      bounded_json::Parse(request.body, kJsonLimits, "the request body"));
+  if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
   return body;
 }
 

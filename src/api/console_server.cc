@@ -3,15 +3,18 @@
 // only its own connection and every read and write has a deadline), the
 // checks every request passes (Host, Origin, session, CSRF) and the static
 // pages.
+#include <algorithm>
 #include <atomic>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <limits>
 #include <optional>
 #include <thread>
 
 #include "api/console_assets.h"
 #include "api/console_internal.h"
 #include "obagent/bytes.h"
+#include "obagent/core/bounded_json.h"
 #include "obagent/core/crypto.h"
 #include "obagent/engine/engine_log.h"
 #include "obagent/net/connection_server.h"
@@ -159,7 +162,8 @@ class ConsoleApp {
   }
 
   Response Login(const Request& request) {
-    json body = json::parse(request.body, nullptr, false);
+    Result<json> parsed = bounded_json::Parse(request.body, console::kJsonLimits);
+    json body = parsed.ok() ? std::move(parsed).value() : json();
     std::string token;
     if (body.is_object() && body.contains("token") && body["token"].is_string()) {
       token = body["token"].get<std::string>();
@@ -219,26 +223,39 @@ struct ConsoleServer::Impl {
   // gives each its own thread, io_context and deadlines).
   void Serve(net::Connection& c) {
     beast::tcp_stream& stream = c.stream();
-    auto timeout = std::chrono::milliseconds(app.options().io_timeout_ms);
     beast::flat_buffer buffer;
     for (;;) {
       if (c.closing()) break;
       http::request_parser<http::string_body> parser;
-      parser.body_limit(app.options().max_body_bytes);
+      // The route's limit is set once the header names the route.
+      parser.body_limit(std::numeric_limits<uint64_t>::max());
       parser.header_limit(16 * 1024);
-      beast::error_code ec =
-          c.Run(timeout, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+      // The idle and header deadlines, then the body within io_timeout
+      // (net/connection_server.h).
+      beast::error_code ec = c.WaitForRequest(buffer.size() > 0, [&](auto handler) {
+        http::async_read_header(stream, buffer, parser, handler);
+      });
+      if (ec) break;
+      const size_t limit = BodyLimit(parser.get());
       Response response;
-      unsigned version = 11;
+      unsigned version = parser.get().version();
       bool keep_alive = false;
+      if (parser.content_length() && *parser.content_length() > limit) {
+        // Refused from the header: the body is not read.
+        ec = http::error::body_limit;
+      } else if (!parser.is_done()) {
+        parser.body_limit(limit);
+        ec = c.Run([&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+      }
       if (ec == http::error::body_limit) {
-        response = Refuse(413, "the request body is larger than " +
-                                   std::to_string(app.options().max_body_bytes) + " bytes");
+        response = Refuse(
+            413, "the request body is larger than the " + std::to_string(limit) + " bytes " +
+                     std::string(parser.get().target().data(), parser.get().target().size()) +
+                     " accepts");
       } else if (ec) {
         break;
       } else {
         const auto& req = parser.get();
-        version = req.version();
         keep_alive = req.keep_alive();
         response = app.Handle(ToRequest(req));
       }
@@ -250,15 +267,23 @@ struct ConsoleServer::Impl {
       res.set("Referrer-Policy", "no-referrer");
       res.set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'");
       for (const auto& [name, value] : response.headers) res.insert(name, value);
-      bool head = !ec && parser.get().method() == http::verb::head;
+      bool head = parser.get().method() == http::verb::head;
       res.body() = std::move(response.body);
       res.keep_alive(keep_alive);
       res.prepare_payload();
       if (head) res.body().clear();  // Content-Length stays that of GET
       beast::error_code write_ec =
-          c.Run(timeout, [&](auto handler) { http::async_write(stream, res, handler); });
+          c.Run([&](auto handler) { http::async_write(stream, res, handler); });
       if (write_ec || !keep_alive) break;
     }
+  }
+
+  // A route's body limit: a login is a token; the other routes take up to
+  // max_body_bytes (a restore's selection of files).
+  size_t BodyLimit(const http::request<http::string_body>& req) const {
+    if (req.method() == http::verb::get || req.method() == http::verb::head) return 0;
+    if (req.target() == "/api/login") return std::min<size_t>(4096, app.options().max_body_bytes);
+    return app.options().max_body_bytes;
   }
 
   static Request ToRequest(const http::request<http::string_body>& req) {
@@ -295,7 +320,15 @@ Result<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(engine::EngineServic
   net::ConnectionServerOptions server_options;
   server_options.host = "127.0.0.1";
   server_options.port = wanted;
-  server_options.max_connections = impl->app.options().max_connections;
+  const ConsoleOptions& o = impl->app.options();
+  server_options.max_connections = o.max_connections;
+  // Every client of 127.0.0.1 shares one address: the cap that keeps an
+  // administrator in is the displacing of idle connections.
+  server_options.max_connections_per_client = o.max_connections;
+  server_options.idle_timeout = std::chrono::milliseconds(std::max<int64_t>(o.idle_timeout_ms, 1));
+  server_options.header_timeout =
+      std::chrono::milliseconds(std::max<int64_t>(o.header_timeout_ms, 1));
+  server_options.io_timeout = std::chrono::milliseconds(std::max<int64_t>(o.io_timeout_ms, 1));
   server_options.exclusive_port = true;  // a restarted engine gets its port back
   server_options.name = "the console";
   Impl* raw = impl.get();

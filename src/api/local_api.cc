@@ -2,12 +2,17 @@
 
 #include <algorithm>
 
+#include "obagent/core/bounded_json.h"
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/progress.h"
 
 namespace obagent::api {
 
 namespace {
+
+// A line is at most 16 MiB (the transport's LineBuffer refuses longer ones);
+// no message of ours nests deeper than a few levels.
+constexpr bounded_json::Limits kLineLimits{size_t{16} << 20, 64};
 
 using nlohmann::json;
 
@@ -85,12 +90,12 @@ json HandleRequest(engine::EngineService& engine, platform::Env& env, const json
 
 std::string HandleRequestLine(engine::EngineService& engine, platform::Env& env,
                               std::string_view line, const std::string& console_url) {
-  json request = json::parse(line, nullptr, false);
+  Result<json> request = bounded_json::Parse(line, kLineLimits, "the request line");
   json answer;
   try {
-    answer = request.is_discarded()
-                 ? ErrorJson(InvalidArgument("a request must be one line of JSON"))
-                 : HandleRequest(engine, env, request, console_url);
+    answer = !request.ok() ? ErrorJson(InvalidArgument(request.status().detail() +
+                                                       ": a request must be one line of JSON"))
+                           : HandleRequest(engine, env, *request, console_url);
   } catch (const json::exception& e) {
     // A field of a type the handler did not check: the request's fault, and
     // it must not end the engine (an exception here would terminate it).
@@ -177,7 +182,8 @@ Result<json> CallEngine(platform::Env& env, const std::string& state_dir, const 
                   "the backup engine refused the request: only root or an administrator may "
                   "use the local API");
   }
-  json answer = json::parse(*line, nullptr, false);
+  Result<json> parsed = bounded_json::Parse(*line, kLineLimits, "the engine's answer");
+  json answer = parsed.ok() ? std::move(parsed).value() : json();
   if (!answer.is_object()) return InternalError("the engine answered something that is not JSON");
   if (!answer.value("ok", false)) {
     int code = answer.value("code", static_cast<int>(ErrorCode::kInternal));

@@ -1,9 +1,11 @@
 // ConnectionServer: the accept loop on a thread of its own, a thread per
-// connection, the connection cap.
+// connection, the caps and the displacing of waiting connections.
 #include "obagent/net/connection_server.h"
 
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -39,23 +41,52 @@ struct ConnectionServer::Impl {
   }
 
   void Launch(const std::shared_ptr<Slot>& slot, tcp::socket socket) {
+    beast::error_code ignored;
+    tcp::endpoint peer = socket.remote_endpoint(ignored);
+    std::string remote = peer.address().to_string();
     std::lock_guard lock(mu);
     std::erase_if(slots, [](const std::shared_ptr<Slot>& old) {
       if (!old->done) return false;
       old->thread.join();
       return true;
     });
-    if (slots.size() >= options.max_connections) {
+    // Connections already displaced are on their way out: not counted.
+    std::map<std::string, size_t> per_client;
+    size_t live = 0;
+    for (const auto& s : slots) {
+      if (s->connection.state_.load() == Connection::kDisplaced) continue;
+      ++live;
+      ++per_client[s->connection.remote_];
+    }
+    bool room = true;
+    if (per_client[remote] >= options.max_connections_per_client) {
+      room = Displace(remote);
+    } else if (live >= options.max_connections) {
+      // The address holding the most connections gives one up (the next
+      // one when all of its are busy).
+      std::vector<std::pair<size_t, std::string>> by_count;
+      for (const auto& [address, count] : per_client) by_count.emplace_back(count, address);
+      std::sort(by_count.rbegin(), by_count.rend());
+      room = false;
+      for (const auto& entry : by_count) {
+        if (entry.first == 0) continue;
+        if ((room = Displace(entry.second))) break;
+      }
+    }
+    if (!room) {
       ++refused;
-      beast::error_code ignored;
       socket.close(ignored);
       return;
     }
     // Request/response exchanges: a short last segment must not wait for
     // the peer's delayed acknowledgement (Nagle).
-    beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    slot->connection.stream_ = std::make_unique<beast::tcp_stream>(std::move(socket));
+    Connection& c = slot->connection;
+    c.stream_ = std::make_unique<beast::tcp_stream>(std::move(socket));
+    c.remote_ = std::move(remote);
+    c.idle_timeout_ = options.idle_timeout;
+    c.header_timeout_ = options.header_timeout;
+    c.io_timeout_ = options.io_timeout;
     slots.push_back(slot);
     // The thread holds a plain pointer: `slots` keeps the slot alive until
     // the thread is joined.
@@ -67,6 +98,40 @@ struct ConnectionServer::Impl {
       raw->connection.stream().close();
       raw->done = true;
     });
+  }
+
+  // Under mu: displaces the connection of `remote` that has waited longest
+  // without a request in progress. False when there is none.
+  bool Displace(const std::string& remote) {
+    std::vector<Connection*> waiting;
+    for (const auto& s : slots) {
+      Connection& c = s->connection;
+      int state = c.state_.load();
+      if (c.remote_ == remote && !s->done &&
+          (state == Connection::kIdle || state == Connection::kHeader)) {
+        waiting.push_back(&c);
+      }
+    }
+    std::sort(waiting.begin(), waiting.end(),
+              [](const Connection* a, const Connection* b) { return a->since_ < b->since_; });
+    for (Connection* c : waiting) {
+      // The connection's own thread claims it for a request with the same
+      // compare-exchange: exactly one of the two wins.
+      int expected = c->state_.load();
+      if ((expected != Connection::kIdle && expected != Connection::kHeader) ||
+          !c->state_.compare_exchange_strong(expected, Connection::kDisplaced)) {
+        continue;
+      }
+      ++displaced;
+      // The socket is closed on the connection's own io_context, which is
+      // running its wait; a plain pointer, as in Close().
+      asio::post(c->ioc_, [c] {
+        beast::error_code ignored;
+        c->stream().socket().close(ignored);
+      });
+      return true;
+    }
+    return false;
   }
 
   void Close() {
@@ -106,7 +171,8 @@ struct ConnectionServer::Impl {
   uint16_t port = 0;
   std::atomic<bool> closing{false};
   std::atomic<uint64_t> refused{0};
-  std::mutex mu;
+  std::atomic<uint64_t> displaced{0};
+  mutable std::mutex mu;
   std::vector<std::shared_ptr<Slot>> slots;
 };
 
@@ -158,6 +224,18 @@ Result<std::unique_ptr<ConnectionServer>> ConnectionServer::Start(
 uint16_t ConnectionServer::port() const { return impl_->port; }
 
 uint64_t ConnectionServer::refused() const { return impl_->refused; }
+
+uint64_t ConnectionServer::displaced() const { return impl_->displaced; }
+
+size_t ConnectionServer::waiting() const {
+  std::lock_guard lock(impl_->mu);
+  size_t n = 0;
+  for (const auto& s : impl_->slots) {
+    int state = s->connection.state_.load();
+    if (!s->done && (state == Connection::kIdle || state == Connection::kHeader)) ++n;
+  }
+  return n;
+}
 
 void ConnectionServer::Close() {
   if (impl_) impl_->Close();

@@ -12,6 +12,7 @@
 #include <exception>
 #include <limits>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "obagent/http_client.h"
@@ -131,10 +132,15 @@ class Exchanges {
     parser.header_limit(kHeaderLimit);
     // The service enforces each route's own limit.
     parser.body_limit(std::numeric_limits<uint64_t>::max());
-    beast::error_code ec = c_.Run(timeout_, [&](auto handler) {
+    auto read_header = [&](auto handler) {
       http::async_read_header(stream_, buffer_, parser, handler);
-    });
-    if (ec) return false;  // closed, timed out or not HTTP
+    };
+    // The idle and header deadlines (net/connection_server.h); under TLS the
+    // socket does not show whether the layer holds a request's bytes.
+    beast::error_code ec = std::is_same_v<Stream, beast::tcp_stream>
+                               ? c_.WaitForRequest(buffer_.size() > 0, read_header)
+                               : c_.WaitForRequestOpaque(read_header);
+    if (ec) return false;  // closed, timed out, displaced or not HTTP
     const auto& head = parser.get();
 
     ServiceRequest req;
@@ -261,7 +267,8 @@ struct HttpServer::Impl {
         return;
       }
       ssl::stream<beast::tcp_stream&> stream(c.stream(), *tls);
-      beast::error_code ec = c.Run(timeout, [&](auto handler) {
+      // The handshake is the first request's header as far as deadlines go.
+      beast::error_code ec = c.WaitForRequest(false, [&](auto handler) {
         stream.async_handshake(ssl::stream_base::server,
                                [handler](beast::error_code e) mutable { handler(e, 0); });
       });
@@ -307,7 +314,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(VaultService& service,
   }
   auto impl = std::make_unique<Impl>();
   impl->service = &service;
-  impl->timeout = std::chrono::seconds(std::max(options.timeout_seconds, 1));
+  impl->timeout = std::chrono::milliseconds(std::max<int64_t>(options.timeout_ms, 1));
   if (https) {
     const std::string& cert = options.tls_cert_file;
     const std::string& key = options.tls_key_file;
@@ -327,6 +334,12 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(VaultService& service,
   server_options.host = url->host;
   server_options.port = static_cast<uint16_t>(url->port);
   server_options.max_connections = options.max_connections;
+  server_options.max_connections_per_client = options.max_connections_per_client;
+  server_options.idle_timeout =
+      std::chrono::milliseconds(std::max<int64_t>(options.idle_timeout_ms, 1));
+  server_options.header_timeout =
+      std::chrono::milliseconds(std::max<int64_t>(options.header_timeout_ms, 1));
+  server_options.io_timeout = impl->timeout;
   server_options.exclusive_port = false;
   server_options.name = "vaultd";
   Impl* raw = impl.get();

@@ -1,5 +1,7 @@
 #include "obagent/vault/metadata.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -7,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <utility>
+
+#include "obagent/core/bounded_json.h"
 
 namespace obagent::vault {
 namespace {
@@ -20,6 +24,12 @@ constexpr char kLeases[] = "leases";
 constexpr char kJobs[] = "jobs";
 constexpr char kPoints[] = "points";
 constexpr std::string_view kSuffix = ".json";
+// Records are written compact by this build. A job report record larger than
+// this (an inflated one an older vaultd stored pretty-printed) is skipped
+// when loading, with a warning, instead of being read into memory.
+constexpr uint64_t kMaxJobRecordBytes = 256 * 1024;
+// Every other record is a few hundred bytes.
+constexpr bounded_json::Limits kRecordLimits{1 << 20, 16};
 
 std::string Join(const std::string& a, const std::string& b) { return a + "/" + b; }
 
@@ -109,12 +119,20 @@ LeaseRecord LeaseFromJson(const json& j) {
   return l;
 }
 
+// A stored report's JSON; throws (caught by the callers) when it is not
+// JSON or breaks the limits.
+json ParseReport(const std::string& text) {
+  auto j = bounded_json::Parse(text, kRecordLimits, "the job report");
+  if (!j.ok()) throw std::runtime_error(j.status().detail());
+  return std::move(j).value();
+}
+
 json JobToJson(const JobReportRecord& r) {
   return {{"version", kMetadataVersion},
           {"machine_id", r.machine_id},
           {"report_id", r.report_id},
           {"received_ms", r.received_ms},
-          {"report", json::parse(r.report_json)}};
+          {"report", ParseReport(r.report_json)}};
 }
 
 JobReportRecord JobFromJson(const json& j) {
@@ -172,8 +190,12 @@ Result<std::unique_ptr<MetadataStore>> MetadataStore::Open(platform::Env& env,
 
 Status MetadataStore::Load() {
   // Calls `add` with the parsed JSON of every record file in `folder`.
+  // `optional`: the records are informational (job reports); one that is
+  // unreadable or too large is skipped with a warning instead of stopping
+  // vaultd.
   auto load_folder = [&](const std::string& folder,
-                         const std::function<void(const std::string&, const json&)>& add) {
+                         const std::function<void(const std::string&, const json&)>& add,
+                         bool optional = false) {
     auto entries = env_.ListDir(folder);
     if (!entries.ok()) {
       if (entries.status().code() == ErrorCode::kNotFound) return Status::Ok();
@@ -182,9 +204,21 @@ Status MetadataStore::Load() {
     for (const platform::DirEntry& e : *entries) {
       if (!IsRecordFile(e)) continue;
       std::string path = Join(folder, e.name);
+      if (optional) {
+        auto info = env_.Lstat(path);
+        if (info.ok() && info->size > kMaxJobRecordBytes) {
+          spdlog::warn(
+              "skipping the job report record {}: {} bytes, more than the {} a report "
+              "may take (stored inflated by an older vaultd; remove it)",
+              path, info->size, kMaxJobRecordBytes);
+          continue;
+        }
+      }
       OB_ASSIGN_OR_RETURN(Bytes data, env_.ReadFile(path));
       try {
-        json j = json::parse(data.begin(), data.end());
+        auto parsed = bounded_json::Parse(AsString(data), kRecordLimits, "the record");
+        if (!parsed.ok()) throw std::runtime_error(parsed.status().detail());
+        json j = std::move(parsed).value();
         if (!j.is_object()) throw std::runtime_error("not a JSON object");
         int version = Field<int>(j, "version");
         if (version != kMetadataVersion) {
@@ -194,6 +228,10 @@ Status MetadataStore::Load() {
         }
         add(Stem(e.name), j);
       } catch (const std::exception& ex) {
+        if (optional) {
+          spdlog::warn("skipping the unreadable job report record {}: {}", path, ex.what());
+          continue;
+        }
         return Corrupt("metadata record " + path + " is unreadable: " + ex.what());
       }
     }
@@ -201,7 +239,8 @@ Status MetadataStore::Load() {
   };
   // Folders holding one subfolder per machine.
   auto load_per_machine = [&](const std::string& folder,
-                              const std::function<void(const std::string&, const json&)>& add) {
+                              const std::function<void(const std::string&, const json&)>& add,
+                              bool optional) {
     auto entries = env_.ListDir(folder);
     if (!entries.ok()) {
       if (entries.status().code() == ErrorCode::kNotFound) return Status::Ok();
@@ -209,7 +248,7 @@ Status MetadataStore::Load() {
     }
     for (const platform::DirEntry& e : *entries) {
       if (e.kind != platform::FileKind::kDirectory || e.name.starts_with('.')) continue;
-      OB_RETURN_IF_ERROR(load_folder(Join(folder, e.name), add));
+      OB_RETURN_IF_ERROR(load_folder(Join(folder, e.name), add, optional));
     }
     return Status::Ok();
   };
@@ -231,14 +270,20 @@ Status MetadataStore::Load() {
     LeaseRecord l = LeaseFromJson(j);
     leases_[l.machine_id] = std::move(l);
   }));
-  OB_RETURN_IF_ERROR(load_per_machine(Join(dir_, kJobs), [&](const std::string&, const json& j) {
-    JobReportRecord r = JobFromJson(j);
-    jobs_[r.machine_id][r.report_id] = std::move(r);
-  }));
-  OB_RETURN_IF_ERROR(load_per_machine(Join(dir_, kPoints), [&](const std::string&, const json& j) {
-    RecoveryPointRecord p = PointFromJson(j);
-    points_[p.machine_id][p.id] = std::move(p);
-  }));
+  OB_RETURN_IF_ERROR(load_per_machine(
+      Join(dir_, kJobs),
+      [&](const std::string&, const json& j) {
+        JobReportRecord r = JobFromJson(j);
+        jobs_[r.machine_id][r.report_id] = std::move(r);
+      },
+      true));
+  OB_RETURN_IF_ERROR(load_per_machine(
+      Join(dir_, kPoints),
+      [&](const std::string&, const json& j) {
+        RecoveryPointRecord p = PointFromJson(j);
+        points_[p.machine_id][p.id] = std::move(p);
+      },
+      false));
   return Status::Ok();
 }
 
@@ -286,7 +331,7 @@ std::optional<VaultRecord> MetadataStore::FindVaultByName(std::string_view name)
 }
 
 Status MetadataStore::PutVault(const VaultRecord& vault) {
-  OB_RETURN_IF_ERROR(WriteRecord(kVaults, vault.vault_id, VaultToJson(vault).dump(2)));
+  OB_RETURN_IF_ERROR(WriteRecord(kVaults, vault.vault_id, VaultToJson(vault).dump()));
   vaults_[vault.vault_id] = vault;
   return Status::Ok();
 }
@@ -321,7 +366,7 @@ size_t MetadataStore::CountMachines(std::string_view vault_id) const {
 }
 
 Status MetadataStore::PutMachine(const MachineRecord& machine) {
-  OB_RETURN_IF_ERROR(WriteRecord(kMachines, machine.machine_id, MachineToJson(machine).dump(2)));
+  OB_RETURN_IF_ERROR(WriteRecord(kMachines, machine.machine_id, MachineToJson(machine).dump()));
   if (auto it = machines_.find(machine.machine_id); it != machines_.end()) {
     machine_by_token_.erase(it->second.token_sha256);
   }
@@ -340,7 +385,7 @@ std::optional<RecoverySessionRecord> MetadataStore::FindRecoverySession(
 }
 
 Status MetadataStore::PutRecoverySession(const RecoverySessionRecord& session) {
-  OB_RETURN_IF_ERROR(WriteRecord(kSessions, session.token_sha256, SessionToJson(session).dump(2)));
+  OB_RETURN_IF_ERROR(WriteRecord(kSessions, session.token_sha256, SessionToJson(session).dump()));
   sessions_[session.token_sha256] = session;
   return Status::Ok();
 }
@@ -369,7 +414,7 @@ std::optional<LeaseRecord> MetadataStore::FindLease(std::string_view machine_id)
 }
 
 Status MetadataStore::PutLease(const LeaseRecord& lease) {
-  OB_RETURN_IF_ERROR(WriteRecord(kLeases, lease.machine_id, LeaseToJson(lease).dump(2)));
+  OB_RETURN_IF_ERROR(WriteRecord(kLeases, lease.machine_id, LeaseToJson(lease).dump()));
   leases_[lease.machine_id] = lease;
   return Status::Ok();
 }
@@ -398,7 +443,7 @@ Status MetadataStore::AddJobReport(JobReportRecord report) {
   if (!IsSafeRecordName(report.machine_id)) {
     return InternalError("unsafe machine id '" + report.machine_id + "'");
   }
-  OB_RETURN_IF_ERROR(WriteRecord(folder, report.report_id, j.dump(2)));
+  OB_RETURN_IF_ERROR(WriteRecord(folder, report.report_id, j.dump()));
   auto& reports = jobs_[report.machine_id];
   reports[report.report_id] = std::move(report);
   while (reports.size() > kMaxJobReportsPerMachine) {
@@ -432,7 +477,7 @@ Status MetadataStore::PutRecoveryPoint(const RecoveryPointRecord& point) {
     return InternalError("unsafe machine id '" + point.machine_id + "'");
   }
   OB_RETURN_IF_ERROR(WriteRecord(std::string(kPoints) + "/" + point.machine_id, point.id,
-                                 PointToJson(point).dump(2)));
+                                 PointToJson(point).dump()));
   points_[point.machine_id][point.id] = point;
   return Status::Ok();
 }

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string_view>
 
+#include "obagent/core/bounded_json.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/vault/credentials.h"
@@ -61,21 +62,35 @@ ServiceResponse Empty(int status) {
   return r;
 }
 
-// A Status from the blob store or the metadata as an HTTP answer.
-ServiceResponse FromStatus(const Status& st) {
+// A Status from the blob store or the metadata as an HTTP answer. Its
+// detail names server paths (the local backend's folders) or the storage
+// account: it goes to vaultd's log only. The client learns what failed from
+// `what`, which names the object by its key ("object 'data/ab/ab12…'") or
+// the part of vaultd ("the vault metadata").
+ServiceResponse FromStatus(const Status& st, const std::string& what) {
   switch (st.code()) {
-    case ErrorCode::kInvalidArgument:
-      return BadRequest(st.detail());
     case ErrorCode::kNotFound:
-      return Error(404, "", st.detail());
+      spdlog::debug("{}: {}", what, st.ToString());
+      return Error(404, "", what + " does not exist");
+    case ErrorCode::kInvalidArgument:
+      spdlog::warn("{}: {}", what, st.ToString());
+      return BadRequest(what + " was refused by the storage as invalid");
     case ErrorCode::kServiceUnreachable:
-      spdlog::error("storage unreachable: {}", st.ToString());
-      return Error(503, CatalogueId(st.code()), st.detail());
+      spdlog::error("storage unreachable for {}: {}", what, st.ToString());
+      return Error(503, CatalogueId(st.code()),
+                   "the vault's storage is unreachable (" + what + "); try again later");
+    case ErrorCode::kNoSpace:
+      spdlog::error("storage full for {}: {}", what, st.ToString());
+      return Error(507, CatalogueId(st.code()), "the vault's storage is full (" + what + ")");
     default:
-      spdlog::error("internal error: {}", st.ToString());
-      return Error(500, CatalogueId(st.code()), st.ToString());
+      spdlog::error("storage error for {}: {}", what, st.ToString());
+      return Error(500, CatalogueId(st.code()),
+                   "the vault's storage failed on " + what + " (vaultd's log has the details)");
   }
 }
+
+std::string ObjectWhat(std::string_view key) { return "object '" + std::string(key) + "'"; }
+constexpr char kMetadataWhat[] = "the vault metadata";
 
 ServiceResponse InvalidCredentials(const std::string& message) {
   return Error(401, CatalogueId(ErrorCode::kInvalidVaultCredentials), message);
@@ -143,21 +158,22 @@ ServiceResponse TooLarge(uint64_t limit) {
                    " bytes this endpoint accepts");
 }
 
-// The body of a JSON route, read whole; at most kMaxJsonBody bytes, else
-// nullopt and a 413 in *error (answered without reading on).
-std::optional<Bytes> SmallBody(const ServiceRequest& req, ServiceResponse* error) {
+// The body of a JSON route, read whole; at most `limit` bytes, else nullopt
+// and a 413 in *error (answered without reading on: an announced length is
+// refused before any byte is read, an unannounced one after limit + 1).
+std::optional<Bytes> SmallBody(const ServiceRequest& req, size_t limit, ServiceResponse* error) {
   if (req.body_source == nullptr) {
-    if (req.body.size() > kMaxJsonBody) {
-      *error = TooLarge(kMaxJsonBody);
+    if (req.body.size() > limit) {
+      *error = TooLarge(limit);
       return std::nullopt;
     }
     return req.body;
   }
-  if (req.content_length && *req.content_length > kMaxJsonBody) {
-    *error = TooLarge(kMaxJsonBody);
+  if (req.content_length && *req.content_length > limit) {
+    *error = TooLarge(limit);
     return std::nullopt;
   }
-  Bytes body(kMaxJsonBody + 1);
+  Bytes body(limit + 1);
   size_t filled = 0;
   while (filled < body.size()) {
     Result<size_t> got = req.body_source->Read(body.data() + filled, body.size() - filled);
@@ -168,25 +184,106 @@ std::optional<Bytes> SmallBody(const ServiceRequest& req, ServiceResponse* error
     if (*got == 0) break;
     filled += *got;
   }
-  if (filled > kMaxJsonBody) {
-    *error = TooLarge(kMaxJsonBody);
+  if (filled > limit) {
+    *error = TooLarge(limit);
     return std::nullopt;
   }
   body.resize(filled);
   return body;
 }
 
-// Parses a JSON object body; nullopt (and *error set) if it is not one.
-std::optional<json> ParseBody(const ServiceRequest& req, bool allow_empty, ServiceResponse* error) {
-  std::optional<Bytes> body = SmallBody(req, error);
+// Parses a JSON object body of at most `limit` bytes and kMaxJsonDepth
+// levels (core/bounded_json.h: the depth is checked before nlohmann
+// recurses); nullopt (and *error set: 413 or 400) if it is not one.
+std::optional<json> ParseBody(const ServiceRequest& req, bool allow_empty, ServiceResponse* error,
+                              size_t limit = kMaxJsonBody) {
+  std::optional<Bytes> body = SmallBody(req, limit, error);
   if (!body) return std::nullopt;
   if (body->empty() && allow_empty) return json::object();
-  json j = json::parse(body->begin(), body->end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
+  Result<json> j = bounded_json::Parse(AsString(*body), {limit, kMaxJsonDepth}, "the request body");
+  if (!j.ok()) {
+    *error = BadRequest(j.status().detail());
+    return std::nullopt;
+  }
+  if (!j->is_object()) {
     *error = BadRequest("the request body must be a JSON object");
     return std::nullopt;
   }
-  return j;
+  return std::move(j).value();
+}
+
+// A job report (POST /v1/jobs) as it is stored: the fields the engine sends
+// (src/engine/backup_job.cc, src/cli/prune_command.cc,
+// src/cli/repair_command.cc) with their types,
+// texts cut to kMaxJobReportString; other top-level fields are kept only
+// when they are numbers, booleans or short strings with plain names (at most
+// kMaxJobReportExtraFields), anything nested is dropped. A known field of the
+// wrong type refuses the report (*error, 400).
+std::optional<json> ValidJobReport(const json& in, ServiceResponse* error) {
+  static const std::vector<std::string_view> kCounts = {
+      "files",       "bytes_scanned",  "bytes_uploaded", "points_removed",
+      "bytes_freed", "damaged_points", "points_written"};
+  auto is_name = [](std::string_view s, size_t max) {
+    return !s.empty() && s.size() <= max && std::all_of(s.begin(), s.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '-' || c == ' ';
+    });
+  };
+  json out = json::object();
+  for (const char* name : {"type", "state"}) {
+    auto it = in.find(name);
+    if (it == in.end() || !it->is_string() || !is_name(it->get_ref<const std::string&>(), 64)) {
+      *error = BadRequest(std::string("a job report needs \"") + name +
+                          "\": 1 to 64 letters, digits, '_', '-' or spaces");
+      return std::nullopt;
+    }
+    out[name] = *it;
+  }
+  if (auto it = in.find("recovery_point"); it != in.end()) {
+    if (!it->is_string() ||
+        (!it->get_ref<const std::string&>().empty() && !IsSafeRecordName(it->get<std::string>()))) {
+      *error = BadRequest("a job report's \"recovery_point\" must be a recovery point id");
+      return std::nullopt;
+    }
+    out["recovery_point"] = *it;
+  }
+  if (auto it = in.find("error"); it != in.end()) {
+    if (!it->is_string()) {
+      *error = BadRequest("a job report's \"error\" must be a string");
+      return std::nullopt;
+    }
+    std::string text = it->get<std::string>();
+    if (text.size() > kMaxJobReportString) {
+      text.resize(kMaxJobReportString);
+      text += "… (cut)";
+    }
+    out["error"] = text;
+  }
+  for (std::string_view name : kCounts) {
+    auto it = in.find(name);
+    if (it == in.end()) continue;
+    if (!it->is_number_unsigned() && !(it->is_number_integer() && it->get<int64_t>() >= 0)) {
+      *error =
+          BadRequest("a job report's \"" + std::string(name) + "\" must be a non-negative integer");
+      return std::nullopt;
+    }
+    out[std::string(name)] = *it;
+  }
+  size_t extra = 0, dropped = 0;
+  for (const auto& [name, value] : in.items()) {
+    if (out.contains(name)) continue;
+    bool scalar = value.is_number() || value.is_boolean() ||
+                  (value.is_string() && value.get_ref<const std::string&>().size() <= 256);
+    if (!scalar || !is_name(name, 64) || name.find(' ') != std::string::npos ||
+        extra == kMaxJobReportExtraFields) {
+      ++dropped;
+      continue;
+    }
+    out[name] = value;
+    ++extra;
+  }
+  if (dropped > 0) spdlog::warn("job report: {} unknown or oversized field(s) dropped", dropped);
+  return out;
 }
 
 // A required string field of a JSON body.
@@ -315,7 +412,7 @@ class VaultService::Impl {
       return Route(req);
     } catch (const std::exception& e) {
       spdlog::error("{} {}: {}", req.method, req.path, e.what());
-      return Error(500, "", std::string("internal error: ") + e.what());
+      return Error(500, "", "internal error (vaultd's log has the details)");
     }
   }
 
@@ -530,7 +627,7 @@ class VaultService::Impl {
     v.created = NowSeconds();
     v.signing_key = crypto::RandomKey();
     Status st = meta_->PutVault(v);
-    if (!st.ok()) return FromStatus(st);
+    if (!st.ok()) return FromStatus(st, kMetadataWhat);
     spdlog::info("created vault '{}' ({})", v.name, v.vault_id);
     return Json(201, {{"vault_id", v.vault_id}, {"name", v.name}});
   }
@@ -576,7 +673,7 @@ class VaultService::Impl {
     c.Sign(vault->signing_key);
     vault->newest_credential_id = c.credential_id;
     Status st = meta_->PutVault(*vault);
-    if (!st.ok()) return FromStatus(st);
+    if (!st.ok()) return FromStatus(st, kMetadataWhat);
     spdlog::info("issued credentials {} for vault '{}', valid until {}", c.credential_id,
                  vault->name, FormatUtcTime(c.expires_at));
     return Json(200, {{"credentials", c.Serialize()}, {"expires_at", FormatUtcTime(c.expires_at)}});
@@ -606,7 +703,7 @@ class VaultService::Impl {
     if (machine) {
       Result<Bytes> wrapped =
           blobs_.Get(MachineKey(machine->machine_id, "keys/" + machine->key_id));
-      if (!wrapped.ok()) return FromStatus(wrapped.status());
+      if (!wrapped.ok()) return FromStatus(wrapped.status(), "the machine's wrapped key");
       out["wrapped_key"] = std::string(wrapped->begin(), wrapped->end());
     }
     return Json(200, out);
@@ -641,7 +738,7 @@ class VaultService::Impl {
       }
       existing->token_sha256 = Sha256Hex(token);
       Status st = meta_->PutMachine(*existing);
-      if (!st.ok()) return FromStatus(st);
+      if (!st.ok()) return FromStatus(st, kMetadataWhat);
       spdlog::info("machine '{}' ({}) registered again in vault '{}'", *name, existing->machine_id,
                    vault->name);
       return Json(200, {{"machine_id", existing->machine_id}, {"token", token}});
@@ -666,7 +763,7 @@ class VaultService::Impl {
     m.registered = NowSeconds();
     Status st = blobs_.Put(MachineKey(m.machine_id, "keys/" + m.key_id), AsBytes(*wrapped_key));
     if (st.ok()) st = meta_->PutMachine(m);
-    if (!st.ok()) return FromStatus(st);
+    if (!st.ok()) return FromStatus(st, "the machine's registration");
     spdlog::info("registered machine '{}' ({}) in vault '{}'", m.name, m.machine_id, vault->name);
     return Json(200, {{"machine_id", m.machine_id}, {"token", token}});
   }
@@ -762,7 +859,10 @@ class VaultService::Impl {
 
   ServiceResponse PutObject(const ServiceRequest& req, const Principal& p, const std::string& key) {
     if (auto refused = CheckLease(req, p)) return *refused;
-    const uint64_t limit = options_.max_object_bytes;
+    // Packs have a size of their own; index files and recovery points grow
+    // with the repository.
+    const uint64_t limit =
+        key.starts_with("data/") ? options_.max_pack_bytes : options_.max_object_bytes;
     std::string full = MachineKey(p.machine.machine_id, key);
     uint64_t size = 0;
     if (req.body_source != nullptr) {
@@ -771,13 +871,16 @@ class VaultService::Impl {
       UploadSource source(*req.body_source, limit);
       Status st = blobs_.PutFrom(full, source);
       if (source.too_large()) return TooLarge(limit);
-      if (source.read_failed()) return BadRequest("reading the request body: " + st.detail());
-      if (!st.ok()) return FromStatus(st);
+      if (source.read_failed()) {
+        spdlog::debug("PUT {}: {}", full, st.ToString());
+        return BadRequest("the request body broke off before its end");
+      }
+      if (!st.ok()) return FromStatus(st, ObjectWhat(key));
       size = source.bytes();
     } else {
       if (req.body.size() > limit) return TooLarge(limit);
       Status st = blobs_.Put(full, req.body);
-      if (!st.ok()) return FromStatus(st);
+      if (!st.ok()) return FromStatus(st, ObjectWhat(key));
       size = req.body.size();
     }
     if (auto id = RecoveryPointId(key)) {
@@ -793,7 +896,7 @@ class VaultService::Impl {
                                const std::string& key) {
     if (auto refused = CheckLease(req, p)) return *refused;
     Status st = blobs_.Delete(MachineKey(p.machine.machine_id, key));
-    if (!st.ok()) return FromStatus(st);
+    if (!st.ok()) return FromStatus(st, ObjectWhat(key));
     if (auto id = RecoveryPointId(key)) {
       std::lock_guard lock(mu_);
       Status rst = meta_->RemoveRecoveryPoint(p.machine.machine_id, *id);
@@ -807,7 +910,7 @@ class VaultService::Impl {
     Result<storage::ObjectInfo> info = blobs_.Stat(MachineKey(p.machine.machine_id, key));
     if (!info.ok()) {
       if (info.status().code() == ErrorCode::kNotFound) return Empty(404);
-      return FromStatus(info.status());
+      return FromStatus(info.status(), ObjectWhat(key));
     }
     ServiceResponse r = Empty(200);
     r.content_type = "application/octet-stream";
@@ -839,7 +942,7 @@ class VaultService::Impl {
   ServiceResponse GetObject(const ServiceRequest& req, const Principal& p, const std::string& key) {
     std::string full = MachineKey(p.machine.machine_id, key);
     Result<storage::ObjectInfo> info = blobs_.Stat(full);
-    if (!info.ok()) return FromStatus(info.status());
+    if (!info.ok()) return FromStatus(info.status(), ObjectWhat(key));
     const uint64_t size = info->size;
     std::optional<ByteRange> range;
     if (auto it = req.headers.find("range"); it != req.headers.end())
@@ -875,7 +978,7 @@ class VaultService::Impl {
     if (!IsValidPrefix(prefix)) return BadRequest("invalid prefix '" + prefix + "'");
     std::string base = MachineKey(p.machine.machine_id, "");
     Result<std::vector<std::string>> keys = blobs_.List(base + prefix);
-    if (!keys.ok()) return FromStatus(keys.status());
+    if (!keys.ok()) return FromStatus(keys.status(), "the object list");
     std::vector<std::string> page;
     std::string next;
     for (const std::string& full : *keys) {
@@ -932,7 +1035,7 @@ class VaultService::Impl {
     }
     LeaseRecord lease{p.machine.machine_id, RandomHex(16), *holder, now + int64_t{*ttl} * 1000};
     Status st = meta_->PutLease(lease);
-    if (!st.ok()) return FromStatus(st);
+    if (!st.ok()) return FromStatus(st, kMetadataWhat);
     return Json(200, {{"lease_id", lease.lease_id}, {"expires_at", MsToUtc(lease.expires_ms)}});
   }
 
@@ -950,7 +1053,7 @@ class VaultService::Impl {
     }
     lease->expires_ms = now + int64_t{*ttl} * 1000;
     Status st = meta_->PutLease(*lease);
-    if (!st.ok()) return FromStatus(st);
+    if (!st.ok()) return FromStatus(st, kMetadataWhat);
     return Json(200, {{"expires_at", MsToUtc(lease->expires_ms)}});
   }
 
@@ -959,7 +1062,7 @@ class VaultService::Impl {
     auto lease = meta_->FindLease(p.machine.machine_id);
     if (lease && lease->lease_id == id) {
       Status st = meta_->RemoveLease(p.machine.machine_id);
-      if (!st.ok()) return FromStatus(st);
+      if (!st.ok()) return FromStatus(st, kMetadataWhat);
     }
     return Empty(204);
   }
@@ -970,13 +1073,15 @@ class VaultService::Impl {
     ServiceResponse err;
     auto body = ParseBody(req, false, &err);
     if (!body) return err;
+    std::optional<json> report = ValidJobReport(*body, &err);
+    if (!report) return err;
     JobReportRecord r;
     r.machine_id = p.machine.machine_id;
     r.received_ms = NowMs();
-    r.report_json = body->dump();
+    r.report_json = report->dump(-1, ' ', false, json::error_handler_t::replace);
     std::lock_guard lock(mu_);
     Status st = meta_->AddJobReport(r);
-    if (!st.ok()) return FromStatus(st);
+    if (!st.ok()) return FromStatus(st, kMetadataWhat);
     return Empty(201);
   }
 
@@ -984,7 +1089,8 @@ class VaultService::Impl {
     std::lock_guard lock(mu_);
     json out = json::array();
     for (const JobReportRecord& r : meta_->JobReports(p.machine.machine_id)) {
-      out.push_back(json::parse(r.report_json));
+      Result<json> report = bounded_json::Parse(r.report_json, {kMaxJsonBody, kMaxJsonDepth});
+      if (report.ok()) out.push_back(std::move(report).value());
     }
     return Json(200, out);
   }
@@ -992,7 +1098,7 @@ class VaultService::Impl {
   ServiceResponse ListRecoveryPoints(const Principal& p) {
     std::string base = MachineKey(p.machine.machine_id, std::string(kSnapshotsPrefix));
     Result<std::vector<std::string>> keys = blobs_.List(base);
-    if (!keys.ok()) return FromStatus(keys.status());
+    if (!keys.ok()) return FromStatus(keys.status(), "the recovery point list");
     json out = json::array();
     for (const std::string& full : *keys) {
       std::string id = full.substr(base.size());
@@ -1043,7 +1149,7 @@ class VaultService::Impl {
     RecoverySessionRecord s{Sha256Hex(token), machine->machine_id, p.machine.machine_id,
                             NowMs() + int64_t{options_.recovery_session_seconds} * 1000};
     Status st = meta_->PutRecoverySession(s);
-    if (!st.ok()) return FromStatus(st);
+    if (!st.ok()) return FromStatus(st, kMetadataWhat);
     spdlog::info("machine {} opened a recovery session for machine '{}' ({}) until {}",
                  p.machine.machine_id, machine->name, machine->machine_id, MsToUtc(s.expires_ms));
     return Json(200, {{"token", token},

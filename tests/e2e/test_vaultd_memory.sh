@@ -16,7 +16,7 @@ PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 VSTATE=$WORK/vaultd
 AZ_DATA=$WORK/azurite
-ARGS=(--listen "$URL" --state-dir "$VSTATE" --log-level warn)
+ARGS=(--listen "$URL" --state-dir "$VSTATE" --log-level warn --max-pack-bytes $((1 << 30)))
 if [ "$BACKEND" = azure ]; then
   AZ_PORT=$(free_port)
   bash "$REPO/scripts/azurite.sh" start "$AZ_DATA" "$AZ_PORT" > /dev/null

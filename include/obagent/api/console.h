@@ -24,10 +24,17 @@ struct ConsoleOptions {
   // A login with a wrong token is answered this much later (guessing is slow).
   int64_t login_failure_delay_ms = 1000;
   int64_t session_idle_seconds = 30 * 60;
+  // A route's request body (413 beyond; a login takes 4 KiB).
   size_t max_body_bytes = 1 << 20;
-  // A request must arrive, and its answer leave, within this; an idle
-  // keep-alive connection is closed after it.
+  // net/connection_server.h: a connection waiting for its next request is
+  // closed after idle_timeout_ms, a request's header must be complete
+  // header_timeout_ms after its first byte, and its body and answer get
+  // io_timeout_ms per read or write.
+  int64_t idle_timeout_ms = 15000;
+  int64_t header_timeout_ms = 10000;
   int64_t io_timeout_ms = 30000;
+  // At the cap, a new connection displaces the longest-waiting idle one:
+  // a process holding idle connections cannot lock the administrator out.
   size_t max_connections = 64;
 };
 

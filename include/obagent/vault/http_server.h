@@ -1,11 +1,12 @@
 // The HTTP(S) front end of vaultd: Boost.Beast on net::ConnectionServer (a
-// thread per connection, a deadline on every read and write, a connection
-// cap). It reads a request's headers, hands the request to VaultService with
-// the body still on the socket (the service authenticates first, then pulls
-// the body: an object PUT streams it into the blob store), and streams an
-// object GET's body from the blob store to the socket piece by piece.
+// thread per connection; idle, header and transfer deadlines; connection
+// caps in all and per client that displace waiting connections). It reads a request's headers,
+// hands the request to VaultService with the body still on the socket (the service authenticates
+// first, then pulls the body: an object PUT streams it into the blob store), and streams an object
+// GET's body from the blob store to the socket piece by piece.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -18,8 +19,17 @@ struct HttpServerOptions {
   std::string listen_url = "http://127.0.0.1:8470";  // https://… needs the two files below
   std::string tls_cert_file;                         // PEM certificate chain
   std::string tls_key_file;                          // PEM private key
-  int timeout_seconds = 300;                         // per send/receive on a connection
-  size_t max_connections = 256;                      // connections beyond are closed at once
+  // net/connection_server.h: a request's body and answer get
+  // timeout_ms per send/receive; a connection waiting for its next
+  // request is closed after idle_timeout_ms; a header must be complete
+  // header_timeout_ms after its first byte.
+  int64_t timeout_ms = 300000;
+  int64_t idle_timeout_ms = 30000;
+  int64_t header_timeout_ms = 10000;
+  // At a cap, a new connection displaces the longest-waiting idle one
+  // (net/connection_server.h), else it is closed at once.
+  size_t max_connections = 256;
+  size_t max_connections_per_client = 64;
 };
 
 class HttpServer {

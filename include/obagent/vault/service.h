@@ -24,7 +24,8 @@ namespace obagent::vault {
 // A request as the HTTP front end hands it over: the headers are read, the
 // body is not. Handle authenticates and routes from the headers first and
 // only then pulls the body from `body_source`: an object PUT streams it into
-// the blob store, a JSON route reads at most kMaxJsonBody bytes of it. A
+// the blob store, a JSON route reads at most kMaxJsonBody bytes of it
+// (kMaxJsonBody and kMaxJsonDepth, through core/bounded_json.h). A
 // request that is refused before (401, 403, 409, 413, ...) leaves the body
 // unread.
 struct ServiceRequest {
@@ -55,8 +56,15 @@ struct ServiceResponse {
   std::optional<uint64_t> content_length;
 };
 
-// JSON request bodies larger than this are refused with 413.
-inline constexpr size_t kMaxJsonBody = 1 << 20;
+// JSON request bodies larger than this are refused with 413 (a lease
+// request is a few dozen bytes, a registration with its credential file and
+// wrapped key a few KiB); nested deeper than kMaxJsonDepth: 400.
+inline constexpr size_t kMaxJsonBody = 64 * 1024;
+inline constexpr size_t kMaxJsonDepth = 16;
+// A job report (POST /v1/jobs) is validated against its schema and stored
+// compact; its fields are bounded (docs/vault-api.md).
+inline constexpr size_t kMaxJobReportString = 4096;  // "error" and other texts
+inline constexpr size_t kMaxJobReportExtraFields = 32;
 
 struct ServiceOptions {
   std::string service_url = "http://127.0.0.1:8470";  // ServiceUrl of credential files
@@ -67,7 +75,14 @@ struct ServiceOptions {
   int max_lease_ttl_seconds = 3600;
   int recovery_session_seconds = 3600;
   size_t list_page_size = 1000;
-  // Object PUTs announcing or sending more are refused with 413.
+  // Object PUTs announcing or sending more are refused with 413. A pack
+  // (data/...) is the pack size (16 MiB) plus its last blob: a data chunk
+  // is at most 4 MiB, but a folder's tree is one blob of ~80 bytes per
+  // entry, so 1 GiB holds a folder of ~12 million entries. Index files and
+  // recovery points grow with the repository (~70 bytes per blob) and get
+  // max_object_bytes. Bodies stream to the blob store either way: memory
+  // does not grow with them.
+  uint64_t max_pack_bytes = uint64_t{1} << 30;
   uint64_t max_object_bytes = uint64_t{4} << 30;
 };
 

@@ -250,6 +250,13 @@ TEST_F(ConsoleServerTest, AnswersCarryTheSecurityHeadersAndServeThePages) {
   Login();
   Answer big = Post("/api/policy", json{{"x", std::string(100 * 1024, 'x')}}, "PUT");
   EXPECT_EQ(big.status, 413);
+  // A login is a token: 4 KiB.
+  EXPECT_EQ(Post("/api/login", json{{"token", std::string(8 * 1024, 'a')}}).status, 413);
+  // JSON nested deeper than 32 levels is refused before it is parsed.
+  Answer deep = Send("PUT", "/api/policy", std::string(20000, '[') + std::string(20000, ']'),
+                     {{"X-CSRF-Token", csrf_}});
+  EXPECT_EQ(deep.status, 400);
+  EXPECT_NE(deep.body.find("nested deeper than 32 levels"), std::string::npos) << deep.body;
 }
 
 TEST_F(ConsoleServerTest, KeepsAConnectionAliveForSeveralRequests) {

@@ -134,5 +134,27 @@ TEST_F(LocalApiTest, ServesOverThePlatformTransportAndRefusesASecondListener) {
   EXPECT_NE(gone.status().detail().find("not running"), std::string::npos);
 }
 
+// A line nested 100,000 levels deep (nlohmann alone overflows its stack
+// there) is answered with an error; the engine serves on.
+TEST_F(LocalApiTest, ADeeplyNestedLineIsRefusedBeforeParsing) {
+  auto listener = env_.ListenLocal(env_.LocalApiAddress(dir_.string()));
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+  LocalApiServer server(*engine_, env_, std::move(listener).value());
+  server.Start();
+  auto connection = env_.ConnectLocal(env_.LocalApiAddress(dir_.string()));
+  ASSERT_TRUE(connection.ok()) << connection.status().ToString();
+  ASSERT_TRUE((*connection)->WriteLine(std::string(100000, '[') + std::string(100000, ']')).ok());
+  auto line = (*connection)->ReadLine();
+  ASSERT_TRUE(line.ok()) << line.status().ToString();
+  json answer = json::parse(*line);
+  EXPECT_FALSE(answer["ok"].get<bool>());
+  EXPECT_NE(answer["message"].get<std::string>().find("nested deeper than 64 levels"),
+            std::string::npos)
+      << answer;
+  auto status = CallEngine(env_, dir_.string(), {{"op", "status"}});
+  EXPECT_TRUE(status.ok()) << status.status().ToString();
+  server.Close();
+}
+
 }  // namespace
 }  // namespace obagent::api
