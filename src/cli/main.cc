@@ -317,6 +317,8 @@ int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
               {"bytes_uploaded", s.bytes_uploaded},
               {"failed_files", FailedFilesJson(report.failed_files)},
               {"failed_files_log", out.record.failed_files_log},
+              {"healed_blobs", report.healed_blobs},
+              {"summary", out.record.summary},
               {"snapshot", report.snapshot}};
     if (out.retention) j["retention_removed_points"] = out.retention->removed_points;
     if (!out.retention_status.ok()) j["message"] = out.retention_status.ToString();
@@ -327,6 +329,7 @@ int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
               << HumanBytes(s.bytes_scanned) << " scanned, " << HumanBytes(s.bytes_read)
               << " read, " << HumanBytes(s.bytes_new) << " new, " << HumanBytes(s.bytes_uploaded)
               << " uploaded\n  read from " << engine::DescribeSnapshot(report) << "\n";
+    if (report.healed_blobs > 0) std::cout << "  " << engine::HealedSummary(report) << "\n";
     for (const auto& f : report.failed_files) {
       std::cout << "  skipped " << f.path << ": "
                 << (f.os_error ? "[" + os_error::Format(f.os_error) + "] " : "") << f.error << "\n";
@@ -604,8 +607,11 @@ int RecoveryList(Globals& g, const std::vector<std::string>& args) {
   if (!pass.ok()) return Fail(g, pass.status());
   Result<engine::OpenedAgent> agent = OpenFor(g, source, *pass);
   if (!agent.ok()) return Fail(g, agent.status());
-  auto points = agent->repo->ListRecoveryPoints();
+  std::vector<engine::DamagedObject> damaged;
+  auto points = agent->repo->ListRecoveryPoints(&damaged);
   if (!points.ok()) return Fail(g, points.status());
+  // Damaged points are named, the intact ones listed.
+  for (const auto& d : damaged) std::cerr << "obctl: warning: " << d.ToString() << "\n";
   json list = json::array();
   for (const auto& p : *points) {
     const auto& s = p.point.stats;
@@ -953,18 +959,36 @@ int Verify(Globals& g) {
   if (!st.ok()) return Fail(g, st);
   auto report = engine::RunVerify(*agent->repo);
   if (!report.ok()) return Fail(g, report.status());
+  // The damaged copies found are recorded in the vault: the next backup
+  // uploads them again from the source.
+  Result<size_t> recorded = engine::RecordFoundDamage(*agent);
+  std::string record_note = recorded.ok()
+                                ? ""
+                                : "the damage found could not be recorded in the vault (" +
+                                      recorded.status().ToString() +
+                                      "); run verify again before the "
+                                      "next backup";
   if (g.json) {
     PrintJson(Json({{"ok", report->ok()},
                     {"packs", report->packs},
                     {"blobs", report->blobs},
                     {"bytes", report->bytes},
                     {"recovery_points", report->recovery_points},
+                    {"lost_items", report->lost_items},
+                    {"damaged_copies_recorded", recorded.ok() ? *recorded : 0},
+                    {"warnings", record_note.empty() ? json::array() : json::array({record_note})},
                     {"problems", report->problems}}));
   } else {
     std::cout << "Verified " << report->packs << " packs, " << report->blobs << " objects, "
               << HumanBytes(report->bytes) << ", " << report->recovery_points
               << " recovery points: " << (report->ok() ? "no problems" : "DAMAGE FOUND") << "\n";
     for (const auto& p : report->problems) std::cerr << "  " << p << "\n";
+    if (recorded.ok() && *recorded > 0) {
+      std::cout << "Recorded " << *recorded
+                << " damaged objects in the vault: the next backup uploads them again from "
+                   "the source where it still has them.\n";
+    }
+    if (!record_note.empty()) std::cerr << "obctl: warning: " << record_note << "\n";
   }
   return report->ok() ? kExitOk : kExitFailed;
 }
