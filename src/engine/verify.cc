@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -10,6 +11,7 @@
 #include "engine/executor.h"
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
+#include "obagent/core/index.h"
 #include "obagent/core/pack.h"
 #include "obagent/core/tree.h"
 
@@ -128,6 +130,31 @@ Result<VerifyReport> RunVerify(Repository& repo, size_t threads) {
   VerifyReport report;
   for (const DamagedObject& d : repo.damaged_index_files()) {
     report.problems.push_back(d.ToString());
+  }
+  // Index files as the vault holds them: LoadIndex may have used a good
+  // copy from this machine's cache, which another machine would not have.
+  {
+    std::set<std::string> skipped;
+    for (const DamagedObject& d : repo.damaged_index_files()) skipped.insert(d.name);
+    OB_ASSIGN_OR_RETURN(std::vector<std::string> keys, repo.store().List("index/"));
+    for (const std::string& key : keys) {
+      const std::string name = key.substr(key.rfind('/') + 1);
+      if (skipped.contains(name)) continue;
+      Result<Bytes> sealed = repo.store().Get(key);
+      if (!sealed.ok()) {
+        if (sealed.status().code() != ErrorCode::kNotFound) return sealed.status();
+        continue;
+      }
+      if (ToHex(crypto::Sha256(*sealed)) != name) {
+        report.problems.push_back("index file " + name +
+                                  ": the vault's copy does not match its name (damaged or "
+                                  "replaced); this machine still reads a good copy from its cache");
+        continue;
+      }
+      auto packs = index::OpenIndexFile(repo.keys().data_key, *sealed);
+      if (!packs.ok())
+        report.problems.push_back("index file " + name + ": " + packs.status().ToString());
+    }
   }
   for (const std::string& name : repo.missing_packs()) {
     report.problems.push_back("pack " + name + " is missing (an index file names it)");
