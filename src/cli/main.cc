@@ -976,6 +976,7 @@ int Verify(Globals& g) {
                     {"recovery_points", report->recovery_points},
                     {"lost_items", report->lost_items},
                     {"damaged_copies_recorded", recorded.ok() ? *recorded : 0},
+                    {"damage_cleared", report->damage_cleared},
                     {"warnings", record_note.empty() ? json::array() : json::array({record_note})},
                     {"problems", report->problems}}));
   } else {
@@ -987,6 +988,10 @@ int Verify(Globals& g) {
       std::cout << "Recorded " << *recorded
                 << " damaged objects in the vault: the next backup uploads them again from "
                    "the source where it still has them.\n";
+    }
+    if (report->damage_cleared > 0) {
+      std::cout << report->damage_cleared
+                << " objects recorded as damaged are whole again (their pack was put back).\n";
     }
     if (!record_note.empty()) std::cerr << "obctl: warning: " << record_note << "\n";
   }

@@ -193,6 +193,15 @@ std::vector<Location> Index::FindAll(const ObjectId& id) const {
   return out;
 }
 
+std::optional<Location> Index::FindIn(const ObjectId& id, const std::string& pack) const {
+  auto number = pack_numbers_.find(pack);
+  if (number == pack_numbers_.end()) return std::nullopt;
+  for (const Location& loc : FindAll(id)) {
+    if (loc.pack == number->second) return loc;
+  }
+  return std::nullopt;
+}
+
 void Index::RemoveCopy(const ObjectId& id, const std::string& pack) {
   auto number = pack_numbers_.find(pack);
   if (number == pack_numbers_.end()) return;

@@ -534,7 +534,7 @@ Result<std::unique_ptr<WriterLock>> AcquireWriter(OpenedAgent& agent, const std:
 }
 
 Result<size_t> RecordFoundDamage(OpenedAgent& agent) {
-  if (!agent.repo->HasNotedDamage()) return size_t{0};
+  if (!agent.repo->HasDamageChanges()) return size_t{0};
   OB_ASSIGN_OR_RETURN(auto writer, AcquireWriter(agent, "damage record"));
   return agent.repo->SaveDamageRecord();
 }

@@ -665,7 +665,7 @@ Result<BackupReport> BackupRun::Run() {
   if (!st.ok()) return WithRelease(st, released);
   // Copies this backup found damaged (a tree of the previous point) are
   // recorded: it has uploaded them again where the source had them.
-  if (repo_.HasNotedDamage()) {
+  if (repo_.HasDamageChanges()) {
     Result<size_t> recorded = repo_.SaveDamageRecord();
     if (!recorded.ok()) skipped_.push_back({"vault", recorded.status().ToString()});
   }

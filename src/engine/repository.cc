@@ -98,8 +98,12 @@ Status Repository::LoadIndex() {
     missing.insert(pack.pack_name);
     for (const auto& e : pack.blobs) candidates.push_back(e.id);
   }
+  std::map<index::DamagedCopy, pack::BlobEntry> recorded_copies;
   for (const index::DamagedCopy& c : recorded) {
-    if (!present.contains(c.pack_name)) continue;
+    std::optional<index::Location> loc = fresh.FindIn(c.id, c.pack_name);
+    if (!loc) continue;  // the pack is gone, or no index file names the copy
+    recorded_copies.emplace(
+        c, pack::BlobEntry{loc->type, c.id, loc->offset, loc->length, loc->raw_length});
     fresh.RemoveCopy(c.id, c.pack_name);
     candidates.push_back(c.id);
   }
@@ -111,6 +115,9 @@ Status Repository::LoadIndex() {
   damaged_index_files_ = std::move(damaged);
   missing_packs_.assign(missing.begin(), missing.end());
   lost_blobs_ = std::move(lost);
+  recorded_ = std::move(recorded_copies);
+  record_keys_ = std::move(records);
+  records_dirty_ = false;
   {
     std::lock_guard lock(damage_mu_);
     noted_.clear();
@@ -170,7 +177,7 @@ Result<Bytes> Repository::DecodeBlob(const ObjectId& id, const index::Location& 
 
 Result<Bytes> Repository::ReadBlob(const ObjectId& id) {
   std::vector<index::Location> copies = index_.FindAll(id);
-  if (copies.empty()) return NotFound("blob " + id.Hex() + " is not in the index");
+  if (copies.empty()) return NotFound(WhyMissing(id));
   Status last;
   for (const index::Location& loc : copies) {
     const std::string& pack = index_.pack_names()[loc.pack];
@@ -221,27 +228,87 @@ bool Repository::HasUsableCopy(const ObjectId& id) const {
   return false;
 }
 
+std::string Repository::WhyMissing(const ObjectId& id) const {
+  std::string packs;
+  for (auto it = recorded_.lower_bound({id, ""}); it != recorded_.end() && it->first.id == id;
+       ++it) {
+    packs += (packs.empty() ? "" : ", ") + it->first.pack_name;
+  }
+  if (!packs.empty()) {
+    return "blob " + id.Hex() + " in pack " + packs +
+           " is damaged (recorded by verify, a restore or a backup); a backup of the unchanged "
+           "file uploads it again";
+  }
+  if (lost_blobs_.contains(id)) {
+    return "blob " + id.Hex() + " is in no pack present in the vault (its pack is missing)";
+  }
+  return "blob " + id.Hex() + " is not in the index";
+}
+
+size_t Repository::ClearRecordedDamage(const std::string& pack) {
+  size_t cleared = 0;
+  for (auto it = recorded_.begin(); it != recorded_.end();) {
+    if (it->first.pack_name != pack) {
+      ++it;
+      continue;
+    }
+    index_.Add({pack, {it->second}});
+    lost_blobs_.erase(it->first.id);
+    it = recorded_.erase(it);
+    records_dirty_ = true;
+    ++cleared;
+  }
+  return cleared;
+}
+
+bool Repository::HasDamageChanges() const { return records_dirty_ || HasNotedDamage(); }
+
 Result<size_t> Repository::SaveDamageRecord() {
-  std::vector<index::DamagedCopy> copies;
+  std::vector<index::DamagedCopy> noted;
   {
     std::lock_guard lock(damage_mu_);
-    copies.assign(noted_.begin(), noted_.end());
+    noted.assign(noted_.begin(), noted_.end());
   }
-  if (copies.empty()) return size_t{0};
-  Bytes sealed = index::SealDamageRecord(keys_.data_key, copies);
-  std::string name = ToHex(crypto::Sha256(sealed));
-  OB_RETURN_IF_ERROR(
-      store_.Put(RepoLayout::DamageRecord(name), sealed).WithContext("saving a damage record"));
-  for (const auto& c : copies) {
+  if (noted.empty() && !records_dirty_) return size_t{0};
+  // Where each newly noted copy is, before it leaves the index.
+  std::map<index::DamagedCopy, pack::BlobEntry> all = recorded_;
+  for (const index::DamagedCopy& c : noted) {
+    std::optional<index::Location> loc = index_.FindIn(c.id, c.pack_name);
+    if (!loc) continue;
+    all.emplace(c, pack::BlobEntry{loc->type, c.id, loc->offset, loc->length, loc->raw_length});
+  }
+  std::string written;
+  if (!all.empty()) {
+    std::vector<index::DamagedCopy> copies;
+    copies.reserve(all.size());
+    for (const auto& [copy, entry] : all) copies.push_back(copy);
+    Bytes sealed = index::SealDamageRecord(keys_.data_key, copies);
+    written = RepoLayout::DamageRecord(ToHex(crypto::Sha256(sealed)));
+    OB_RETURN_IF_ERROR(store_.Put(written, sealed).WithContext("saving a damage record"));
+  }
+  // The new record holds everything still known: the old ones go. A crash
+  // before this leaves both, which only repeats what the new one says.
+  for (const std::string& key : record_keys_) {
+    if (key == written) continue;
+    Status st = store_.Delete(key);
+    if (!st.ok() && st.code() != ErrorCode::kNotFound) {
+      return st.WithContext("replacing a damage record");
+    }
+  }
+  record_keys_.clear();
+  if (!written.empty()) record_keys_.push_back(written);
+  for (const index::DamagedCopy& c : noted) {
     index_.RemoveCopy(c.id, c.pack_name);
     if (!index_.Contains(c.id)) lost_blobs_.insert(c.id);
   }
+  recorded_ = std::move(all);
+  records_dirty_ = false;
   std::lock_guard lock(damage_mu_);
-  for (const auto& c : copies) noted_.erase(c);
+  for (const auto& c : noted) noted_.erase(c);
   noted_ids_.clear();
   for (const auto& c : noted_) noted_ids_.insert(c.id);
   any_noted_ = !noted_.empty();
-  return copies.size();
+  return noted.size();
 }
 
 Result<tree::Tree> Repository::ReadTree(const ObjectId& id) {

@@ -664,7 +664,7 @@ void RestoreRun::FetchPlanned() {
   for (auto& [id, blob] : planned_) {
     if (blob.loc == nullptr) {
       for (ChunkTarget& target : blob.targets) {
-        ChunksWritten(target.file, "blob " + id.Hex() + " is not in the index", 1, 0);
+        ChunksWritten(target.file, repo_.WhyMissing(id), 1, 0);
       }
       blob.targets.clear();
       continue;

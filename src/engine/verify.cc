@@ -25,7 +25,7 @@ using Copies = std::vector<std::pair<ObjectId, index::Location>>;
 // name has each copy the index places in it checked where the index says,
 // and the damaged ones noted (Repository::NoteDamage).
 void VerifyPack(Repository& repo, const std::string& name, const Copies& indexed,
-                VerifyReport& report, std::mutex& mu) {
+                VerifyReport& report, std::vector<std::string>& whole, std::mutex& mu) {
   auto problem = [&](std::string text) {
     std::lock_guard lock(mu);
     report.problems.push_back(std::move(text));
@@ -36,7 +36,10 @@ void VerifyPack(Repository& repo, const std::string& name, const Copies& indexed
     for (const auto& [id, loc] : indexed) repo.NoteDamage(id, name);
     return;
   }
-  if (ToHex(crypto::Sha256(*bytes)) != name) {
+  if (ToHex(crypto::Sha256(*bytes)) == name) {
+    std::lock_guard lock(mu);
+    whole.push_back(name);
+  } else {
     problem("pack " + name + ": content does not match its name (damaged, truncated or replaced)");
     uint64_t damaged = 0;
     for (const auto& [id, loc] : indexed) {
@@ -169,6 +172,7 @@ Result<VerifyReport> RunVerify(Repository& repo, size_t threads) {
     numbers.emplace(repo.index().pack_names()[i], i);
   }
   std::mutex mu;
+  std::vector<std::string> whole;  // packs that hash to their name
   {
     size_t n = threads ? threads : std::max(1u, std::thread::hardware_concurrency());
     BoundedExecutor executor(n, 2 * n);
@@ -176,11 +180,15 @@ Result<VerifyReport> RunVerify(Repository& repo, size_t threads) {
     for (const std::string& name : packs) {
       auto number = numbers.find(name);
       const Copies* indexed = number == numbers.end() ? &kNone : &by_pack[number->second];
-      executor.Submit(
-          [&repo, name, indexed, &report, &mu] { VerifyPack(repo, name, *indexed, report, mu); });
+      executor.Submit([&repo, name, indexed, &report, &whole, &mu] {
+        VerifyPack(repo, name, *indexed, report, whole, mu);
+      });
     }
     executor.Drain();
   }
+  // Copies recorded as damaged in packs that are whole (put back from a
+  // copy) are good again.
+  for (const std::string& name : whole) report.damage_cleared += repo.ClearRecordedDamage(name);
   std::vector<DamagedObject> damaged_points;
   OB_ASSIGN_OR_RETURN(auto points, repo.ListRecoveryPoints(&damaged_points));
   for (const DamagedObject& d : damaged_points) report.problems.push_back(d.ToString());

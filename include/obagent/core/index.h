@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -59,6 +60,8 @@ class Index {
   const Location* Find(const ObjectId& id) const;
   // Every copy, the preferred one first.
   std::vector<Location> FindAll(const ObjectId& id) const;
+  // The copy of `id` in `pack`, if indexed.
+  std::optional<Location> FindIn(const ObjectId& id, const std::string& pack) const;
   // Forgets the copy of `id` in `pack` (it is known to be damaged or gone);
   // an alternate, if there is one, becomes the preferred copy.
   void RemoveCopy(const ObjectId& id, const std::string& pack);

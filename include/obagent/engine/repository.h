@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -119,10 +120,23 @@ class Repository {
   bool HasNotedDamage() const { return any_noted_.load(std::memory_order_acquire); }
   // True when index() has a copy of `id` not noted damaged. Thread-safe.
   bool HasUsableCopy(const ObjectId& id) const;
-  // Writes the copies noted since the last call as a sealed damage record
-  // ("damage/<name>") and drops them from index(), so the next backup
-  // uploads those blobs again. Returns how many copies were recorded. Not
-  // to be called while other threads read.
+  // Why index() has no copy of `id`, naming the pack: "blob … in pack …
+  // is damaged (recorded …)", "… is in no pack present …", "… is not in the
+  // index".
+  std::string WhyMissing(const ObjectId& id) const;
+  // A pack verify found whole (it hashes to its name, e.g. put back from a
+  // copy): the copies a damage record names in it are good after all. They
+  // return to index() at once; SaveDamageRecord rewrites the records
+  // without them. Returns how many copies were cleared. Not thread-safe.
+  size_t ClearRecordedDamage(const std::string& pack);
+  // True when SaveDamageRecord has something to write.
+  bool HasDamageChanges() const;
+  // Records the copies noted since the last call (and forgets cleared
+  // ones): one sealed damage record ("damage/<name>") holding every copy
+  // still known damaged replaces the records read by LoadIndex. The noted
+  // copies leave index(), so the next backup uploads those blobs again.
+  // Returns how many copies were newly recorded. Needs the writer lock;
+  // not to be called while other threads read.
   Result<size_t> SaveDamageRecord();
 
   // Full names (with prefix stripped) of every pack in the store.
@@ -147,6 +161,10 @@ class Repository {
   std::atomic<bool> any_noted_{false};
   std::set<index::DamagedCopy> noted_;                    // not yet recorded
   std::unordered_set<ObjectId, ObjectIdHash> noted_ids_;  // of noted_
+  // Copies the damage records name (in present, indexed packs), and where.
+  std::map<index::DamagedCopy, pack::BlobEntry> recorded_;
+  std::vector<std::string> record_keys_;  // the damage records read
+  bool records_dirty_ = false;            // recorded_ lost copies since
   std::mutex tree_cache_mu_;
   std::unordered_map<std::string, std::shared_ptr<const Bytes>> tree_packs_;  // by pack name
 };

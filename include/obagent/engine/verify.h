@@ -25,6 +25,9 @@ struct VerifyReport {
   // Files and folders of recovery points that cannot be restored whole
   // (one problem line each: point id, full path, what is lost).
   uint64_t lost_items = 0;
+  // Copies a damage record named in packs found whole again (put back from
+  // a copy): no longer counted as damaged once the caller saves the records.
+  uint64_t damage_cleared = 0;
   // One line per damaged or missing object, naming it.
   std::vector<std::string> problems;
   bool ok() const { return problems.empty(); }

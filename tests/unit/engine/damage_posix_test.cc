@@ -292,6 +292,29 @@ TEST_F(DamageTest, RestoreFallsBackToAnotherCopyAndRecordsTheDamage) {
   EXPECT_NE(reopened->index().pack_names()[loc->pack], preferred);
 }
 
+TEST_F(DamageTest, APackPutBackClearsItsDamageRecord) {
+  BackupReport first = Backup();
+  std::string pack = PackOf("keep.bin", first.point_id);
+  std::string good = ReadAll(PackPath(pack));
+  std::string bad = good;
+  bad[bad.size() / 3] ^= 0x01;
+  WriteAll(PackPath(pack), bad);
+  size_t recorded = 0;
+  EXPECT_GT(Verify(&recorded).lost_items, 0u);
+  ASSERT_GT(recorded, 0u);
+  ASSERT_EQ(Open()->lost_blobs().size(), recorded);
+  // The pack comes back whole (from a copy): verify finds it so, the
+  // record goes, nothing is lost, and the next backup uploads nothing again.
+  WriteAll(PackPath(pack), good);
+  VerifyReport verify = Verify();
+  EXPECT_TRUE(verify.ok()) << testing::PrintToString(verify.problems);
+  EXPECT_EQ(verify.damage_cleared, recorded);
+  EXPECT_FALSE(fs::exists(vault_ / "damage") && !fs::is_empty(vault_ / "damage"));
+  EXPECT_TRUE(Open()->lost_blobs().empty());
+  EXPECT_EQ(Backup().healed_blobs, 0u);
+  EXPECT_TRUE(Verify().ok());
+}
+
 TEST_F(DamageTest, OldIndexFileAfterPruneDoesNotHideLiveCopies) {
   // keep.bin and gone.bin share packs; after gone.bin is removed and its
   // point pruned, keep.bin's blobs move to new packs.
