@@ -348,7 +348,8 @@ int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
   }
   if (!out.retention_status.ok()) {
     if (!g.json) std::cerr << "obctl: " << out.retention_status.ToString() << "\n";
-    return kExitFailed;
+    // Retention refused because of damage: the backup is done (a warning).
+    return out.retention_status.code() == ErrorCode::kCorrupt ? kExitWarnings : kExitFailed;
   }
   return report.state == engine::JobState::kCompleted ? kExitOk : kExitWarnings;
 }
@@ -808,6 +809,15 @@ int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobReco
     return engine::RunRestore(*agent->repo, request);
   }();
   line.Finish();
+  // Damaged copies the restore met are recorded in this machine's vault, so
+  // its next backup uploads them again (not for another machine's points).
+  if (source.machine.empty() && source.credentials_file.empty()) {
+    Result<size_t> recorded = engine::RecordFoundDamage(*agent);
+    if (!recorded.ok()) {
+      std::cerr << "obctl: warning: the damage found could not be recorded in the vault ("
+                << recorded.status().ToString() << "); run obctl verify before the next backup\n";
+    }
+  }
   if (!report.ok() && report.status().code() == ErrorCode::kCancelled) {
     job.state = engine::JobState::kCancelled;
   }

@@ -146,7 +146,10 @@ void RunRecordedBackup(platform::Env& env, const std::string& state_dir,
       out.retention = std::move(pruned).value();
     } else {
       out.retention_status = pruned.status().WithContext("retention after backup failed");
-      job.state = JobState::kFailed;
+      // Damage in the vault makes prune refuse (deleting nothing): the
+      // backup itself is done, so the job completes with the warning.
+      job.state = pruned.status().code() == ErrorCode::kCorrupt ? JobState::kCompletedWithWarnings
+                                                                : JobState::kFailed;
       job.error = out.retention_status.ToString();
     }
   }

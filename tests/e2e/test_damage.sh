@@ -112,7 +112,8 @@ restores_identical "$POINT"
 pass "old index files back after a prune: the kept point and the next backup restore identical"
 
 # --- Packs lost, damaged, truncated, swapped ----------------------------------
-for kind in lost flipped truncated swapped; do
+# "restored": a flipped byte that a restore meets first (no verify).
+for kind in lost flipped truncated swapped restored; do
   obj_list data/ > "$WORK/packs-before"
   head -c 1500000 /dev/urandom > "$SRC/$kind.bin"
   backup
@@ -128,23 +129,34 @@ for kind in lost flipped truncated swapped; do
   pack=${biggest##*/}
   case $kind in
     lost) obj_del "$biggest" ;;
-    flipped) flip_byte "$WORK/victim"; obj_put "$biggest" "$WORK/victim" ;;
+    flipped|restored) flip_byte "$WORK/victim"; obj_put "$biggest" "$WORK/victim" ;;
     truncated) head -c $((size / 2)) "$WORK/victim" > "$WORK/half"; obj_put "$biggest" "$WORK/half" ;;
     swapped)
       other=$(obj_list data/ | grep -v "$pack" | head -n 1)
       obj_get "$other" "$WORK/other"; obj_put "$biggest" "$WORK/other" ;;
   esac
 
-  rc=0; obctl verify > "$WORK/verify.out" 2>&1 || rc=$?
-  [ "$rc" = 1 ] || { cat "$WORK/verify.out"; fail "$kind: verify exit code $rc"; }
-  grep -q "DAMAGE FOUND" "$WORK/verify.out" || fail "$kind: verify: $(cat "$WORK/verify.out")"
-  grep -qF "pack $pack" "$WORK/verify.out" || fail "$kind: verify does not name the pack: $(cat "$WORK/verify.out")"
-  # Every point holding the file is named, with the file's full path.
-  grep -qF "recovery point $DAMAGED_POINT: $SRC/$kind.bin: " "$WORK/verify.out" ||
-    fail "$kind: verify does not name $SRC/$kind.bin: $(cat "$WORK/verify.out")"
-  if [ "$kind" != lost ]; then
-    grep -q "^Recorded [0-9]* damaged objects in the vault" "$WORK/verify.out" ||
-      fail "$kind: verify recorded nothing: $(cat "$WORK/verify.out")"
+  if [ "$kind" = restored ]; then
+    # The restore names the file and the pack, and records the damage.
+    obj_list damage/ > "$WORK/damage-before"
+    rc=0; obctl recover --point "$DAMAGED_POINT" --target "$WORK/r-$kind" > "$WORK/recover.out" 2>&1 || rc=$?
+    [ "$rc" = 1 ] || { cat "$WORK/recover.out"; fail "$kind: recover exit code $rc"; }
+    grep -qF "$kind.bin" "$WORK/recover.out" && grep -qF "$pack" "$WORK/recover.out" ||
+      fail "$kind: recover does not name the file and pack: $(cat "$WORK/recover.out")"
+    obj_list damage/ | diff -q - "$WORK/damage-before" > /dev/null &&
+      fail "$kind: the restore recorded no damage"
+  else
+    rc=0; obctl verify > "$WORK/verify.out" 2>&1 || rc=$?
+    [ "$rc" = 1 ] || { cat "$WORK/verify.out"; fail "$kind: verify exit code $rc"; }
+    grep -q "DAMAGE FOUND" "$WORK/verify.out" || fail "$kind: verify: $(cat "$WORK/verify.out")"
+    grep -qF "pack $pack" "$WORK/verify.out" || fail "$kind: verify does not name the pack: $(cat "$WORK/verify.out")"
+    # Every point holding the file is named, with the file's full path.
+    grep -qF "recovery point $DAMAGED_POINT: $SRC/$kind.bin: " "$WORK/verify.out" ||
+      fail "$kind: verify does not name $SRC/$kind.bin: $(cat "$WORK/verify.out")"
+    if [ "$kind" != lost ]; then
+      grep -q "^Recorded [0-9]* damaged objects in the vault" "$WORK/verify.out" ||
+        fail "$kind: verify recorded nothing: $(cat "$WORK/verify.out")"
+    fi
   fi
 
   # The unchanged source heals the vault.
@@ -160,7 +172,7 @@ for kind in lost flipped truncated swapped; do
   if grep -q "^  recovery point " "$WORK/verify.out"; then
     fail "$kind: a point still misses data after the healing backup: $(cat "$WORK/verify.out")"
   fi
-  pass "pack $kind: verify names it and $SRC/$kind.bin; the next backup re-uploaded $healed blobs; both points restore identical"
+  pass "pack $kind: found naming the pack and $SRC/$kind.bin; the next backup re-uploaded $healed blobs; both points restore identical"
 done
 
 # --- A damaged recovery point and index file ----------------------------------
