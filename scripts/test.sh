@@ -5,6 +5,9 @@
 # Steps (all run; the exit status is non-zero if any failed):
 #   1. deps      scripts/install-deps.sh                      (SKIP_DEPS=1 skips it)
 #   2. conflicts no merge conflict markers in any tracked file
+#      layers    no layering leaks (scripts/check-layers.sh: core includes no
+#                platform or OS header, no module includes another's private
+#                headers)
 #      format    clang-format --dry-run --Werror on include/ src/ service/ tests/ bench/ *.h *.cc
 #   3. build     Release build into build/                    (scripts/build.sh)
 #   4. ctest     ctest --test-dir build --output-on-failure -j2   (unit + e2e)
@@ -140,6 +143,7 @@ else
   step deps bash scripts/install-deps.sh || true
 fi
 step conflicts check_conflict_markers || true
+step layers bash scripts/check-layers.sh || true
 step format check_format || true
 # Azurite (npm) for the Azure Blob tests; the tests start and stop it.
 step azurite bash scripts/azurite.sh install || true

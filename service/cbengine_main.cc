@@ -6,9 +6,9 @@
 #include <optional>
 #include <string>
 
-#include "cli/options.h"
 #include "obagent/api/console.h"
 #include "obagent/api/local_api.h"
+#include "obagent/cmdline/options.h"
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/engine_service.h"
 #include "obagent/platform.h"
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
   bool started_by_scm = false;
   std::optional<std::string> obctl_option;
   int console_port = api::kDefaultConsolePort;
-  cli::OptionSet options("cbengine");
+  cmdline::OptionSet options("cbengine");
   options.Add("state-dir", &state_dir_option, "the agent's state folder");
   options.Add("foreground", &foreground, "run in this terminal (debugging)");
   options.Add("service", &started_by_scm, "started by the Windows service manager (SCM)");

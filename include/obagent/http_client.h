@@ -6,14 +6,26 @@
 //
 // The client only moves bytes. Every answer the server (or a proxy) gives is
 // a response, whatever its status — 404, 503, 407, a 302 (redirects are not
-// followed) — for the caller to judge;
-// retries and back-off stay with the callers, which know what is safe to
-// repeat. Only a failed exchange (no connection, timeout, TLS failure, a
-// connection closed before the announced Content-Length) is an error.
+// followed) — for the caller to judge. Only a failed exchange (no
+// connection, timeout, TLS failure, a connection closed before the announced
+// Content-Length) is an error.
+//
+// Retries have one home, below: one policy (which answers are retried, the
+// capped exponential back-off with jitter, Retry-After) in SendWithRetry,
+// and RetryingHttpClient, a decorator that applies it to every request its
+// caller marks safe to repeat. AzureBlobStore and VaultClient both use it;
+// what an answer means (VaultClient's 407) stays with them.
+//
+// Thread safety: an HttpClient (RetryingHttpClient too) may be used by any
+// number of threads at once; requests and responses belong to the thread
+// that made them. RetryClock::Real() is thread-safe.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,6 +37,11 @@
 namespace obagent::platform {
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+// Whether a request may be sent again after an attempt without a usable
+// answer. Only the caller knows: a PUT of the same bytes may be repeated, a
+// POST that creates something usually not.
+enum class Repeat { kNo, kSafe };
 
 struct HttpRequest {
   std::string method;  // "GET", "PUT", "HEAD", "DELETE", "POST"
@@ -39,6 +56,9 @@ struct HttpRequest {
   // Content-Length, 0 for an empty body.
   ByteView body;
   size_t expected_response_bytes = 0;  // a hint to reserve the response body
+  // For RetryingHttpClient: kSafe lets it send the request again. The
+  // transports ignore it (they never repeat a request).
+  Repeat repeat = Repeat::kNo;
 };
 
 struct HttpResponse {
@@ -63,7 +83,7 @@ struct HttpClientOptions {
   std::string proxy_password;
 };
 
-// Safe to use from several threads at once.
+// Safe to use from several threads at once (every implementation).
 class HttpClient {
  public:
   virtual ~HttpClient() = default;
@@ -76,6 +96,81 @@ class HttpClient {
 
 // kInvalidArgument for a base or proxy URL that is not http(s)://host[:port].
 Result<std::unique_ptr<HttpClient>> NewHttpClient(const HttpClientOptions& options);
+
+// ----- Retries: the one policy.
+
+struct HttpRetryPolicy {
+  int max_attempts = 4;  // per request, the first included; below 1 counts as 1
+  // The wait before retry n (1, 2, …) without a Retry-After:
+  // base_delay_ms * 2^(n-1), times a jitter in [0.5, 1.5), at most
+  // max_delay_ms.
+  int base_delay_ms = 250;
+  int max_delay_ms = 30000;
+  // A Retry-After on a retried answer (seconds or an HTTP-date) replaces the
+  // back-off, but is waited for at most this long.
+  int max_retry_after_ms = 30000;
+};
+
+// Time and chance for the retries, injectable so tests neither sleep nor
+// depend on the clock or on luck.
+class RetryClock {
+ public:
+  virtual ~RetryClock() = default;
+  virtual int64_t NowUnixMs() = 0;  // for Retry-After's HTTP-date
+  virtual void SleepMs(int64_t ms) = 0;
+  virtual double Jitter() = 0;  // uniform in [0.5, 1.5)
+  // The system clock, std::this_thread::sleep_for and a per-thread PRNG.
+  static RetryClock& Real();
+};
+
+// The answers worth another attempt: 408 Request Timeout, 429 Too Many
+// Requests and every 5xx. Every exchange that failed without an answer
+// (kServiceUnreachable) is retried too; nothing else is.
+bool IsRetryableStatus(int status);
+
+// The wait a Retry-After value asks for, in ms from now_unix_ms: delta-seconds
+// ("120") or an HTTP-date in the IMF-fixdate form ("Sun, 06 Nov 1994 08:49:37
+// GMT"; a date in the past is 0). nullopt for an empty or unreadable value.
+std::optional<int64_t> RetryAfterMs(std::string_view value, int64_t now_unix_ms);
+
+// The wait before retry `retry` (1 for the first). `last` is the retried
+// answer, or nullptr when the exchange failed without one: its Retry-After
+// (capped) when it has a readable one, else the back-off.
+int64_t RetryDelayMs(const HttpRetryPolicy& policy, int retry, const HttpResponse* last,
+                     RetryClock& clock);
+
+// One exchange; it may build (sign, date) the request anew each time.
+using HttpAttempt = std::function<Result<HttpResponse>()>;
+// An answer in an error message; "HTTP <status>" when not given.
+using DescribeResponse = std::function<std::string(const HttpResponse&)>;
+
+// The one retry loop. Calls `attempt` until it gives an answer that is not
+// retryable, which is returned whatever its status, for the caller to judge.
+// Retryable answers and failed exchanges are tried again, after
+// RetryDelayMs, up to policy.max_attempts times in all — and only when
+// `repeat` is kSafe (kNo: one attempt). An error other than
+// kServiceUnreachable from `attempt` is returned at once. When the attempts
+// are used up the result is kServiceUnreachable, "failed after N attempts:
+// <the last error or answer>", for the caller to put its context before.
+Result<HttpResponse> SendWithRetry(const HttpRetryPolicy& policy, Repeat repeat,
+                                   const HttpAttempt& attempt,
+                                   RetryClock& clock = RetryClock::Real(),
+                                   const DescribeResponse& describe = nullptr);
+
+// A decorator: Send() is SendWithRetry over the wrapped client, repeating
+// the requests whose `repeat` is kSafe.
+class RetryingHttpClient final : public HttpClient {
+ public:
+  RetryingHttpClient(std::unique_ptr<HttpClient> inner, HttpRetryPolicy policy,
+                     RetryClock& clock = RetryClock::Real());
+  Result<HttpResponse> Send(const HttpRequest& request) override;
+  const std::string& base_url() const override { return inner_->base_url(); }
+
+ private:
+  const std::unique_ptr<HttpClient> inner_;
+  const HttpRetryPolicy policy_;
+  RetryClock& clock_;
+};
 
 // Percent-encodes everything but RFC 3986's unreserved characters (and '/'
 // when keep_slash, for paths).

@@ -5,12 +5,12 @@
 #include <optional>
 
 #include "api/console_internal.h"
-#include "engine/glob.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/core/text.h"
 #include "obagent/core/tree.h"
 #include "obagent/engine/agent.h"
+#include "obagent/engine/browse.h"
 #include "obagent/engine/job_history.h"
 #include "obagent/engine/machine_settings.h"
 #include "obagent/engine/policy.h"
@@ -513,31 +513,15 @@ Response Search(RouteContext& c, const Request& r, const std::string& point_id) 
   if (!access.ok()) return ErrorResponse(access.status());
   auto point = access->repo().FindRecoveryPoint(point_id);
   if (!point.ok()) return ErrorResponse(point.status());
+  auto found = engine::SearchPoint(access->repo(), point->point.tree, pattern, kMaxSearchResults);
+  if (!found.ok()) return ErrorResponse(found.status());
   json entries = json::array();
-  bool truncated = false;
-  // Depth first, folders in tree order.
-  std::vector<std::pair<std::string, ObjectId>> folders = {{"/", point->point.tree}};
-  while (!folders.empty() && !truncated) {
-    auto [dir, id] = folders.back();
-    folders.pop_back();
-    auto t = access->repo().ReadTree(id);
-    if (!t.ok()) return ErrorResponse(t.status());
-    for (auto it = t->nodes.rbegin(); it != t->nodes.rend(); ++it) {
-      std::string path = ChildPath(dir, it->name);
-      if (it->type == tree::NodeType::kDirectory && it->subtree) {
-        folders.emplace_back(path, *it->subtree);
-      }
-      if (engine::GlobMatch(pattern, it->name)) {
-        if (entries.size() == kMaxSearchResults) {
-          truncated = true;
-          break;
-        }
-        json e = ItemJson(*it, path);
-        e.erase("name");
-        entries.push_back(std::move(e));
-      }
-    }
+  for (const engine::FoundItem& item : found->items) {
+    json e = ItemJson(item.node, item.path);
+    e.erase("name");
+    entries.push_back(std::move(e));
   }
+  bool truncated = found->truncated;
   return JsonResponse({{"ok", true}, {"entries", entries}, {"truncated", truncated}});
 }
 

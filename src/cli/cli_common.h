@@ -9,13 +9,15 @@
 #include <string>
 #include <vector>
 
-#include "cli/options.h"
+#include "obagent/cmdline/options.h"
 #include "obagent/core/text.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
 
 namespace obagent::cli {
 
+using cmdline::Option;
+using cmdline::OptionSet;
 using nlohmann::json;
 
 constexpr int kExitOk = 0;

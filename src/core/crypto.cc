@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/crypto_internal.h"
-#include "platform/crypto_backend.h"
+#include "obagent/core/crypto_backend.h"
 
 namespace obagent::crypto {
 namespace {

@@ -1,8 +1,9 @@
+// VaultClient (obagent/engine/vault_client.h): vaultd's HTTP API over the
+// platform's retrying HTTP client, and the object store and lease on top.
 #include "obagent/engine/vault_client.h"
 
 #include <chrono>
 #include <condition_variable>
-#include <random>
 #include <thread>
 
 #include "obagent/http_client.h"
@@ -27,7 +28,23 @@ ErrorCode CodeFor(const std::string& error_id, int status) {
   return ErrorCode::kIo;
 }
 
-bool Retryable(int status) { return status >= 500 || status == 408 || status == 429; }
+// Whether a request may be sent again when an attempt fails: the methods
+// HTTP defines as idempotent, and the POSTs whose repeat changes nothing a
+// first success did not (renewing a lease, checking or repeating a
+// registration, a recovery session or a credential: a spare one). Not
+// repeated: creating a vault (a repeat after a lost answer reports the new
+// vault as existing), taking the lease (a repeat finds our own lease and
+// reports the machine busy) and a job report (a repeat is a second job).
+platform::Repeat RepeatFor(const HttpRequest& request) {
+  const std::string& m = request.method;
+  if (m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE") return platform::Repeat::kSafe;
+  std::string_view path(request.target);
+  path = path.substr(0, path.find('?'));
+  if (path == "/v1/vaults" || path == "/v1/lease" || path == "/v1/jobs") {
+    return platform::Repeat::kNo;
+  }
+  return platform::Repeat::kSafe;
+}
 
 }  // namespace
 
@@ -41,7 +58,10 @@ struct VaultClient::Impl {
     options.proxy_password = c.proxy_password;
     auto made = platform::NewHttpClient(options);
     if (made.ok()) {
-      client = std::move(made).value();
+      platform::HttpRetryPolicy policy;
+      policy.max_attempts = c.max_attempts;
+      policy.base_delay_ms = c.base_delay_ms;
+      client = std::make_unique<platform::RetryingHttpClient>(std::move(made).value(), policy);
     } else {
       // Reported by every call: the constructor has no way to fail.
       bad_url = made.status();
@@ -50,44 +70,24 @@ struct VaultClient::Impl {
 
   using Answer = HttpResponse;
 
-  // Sends with retries.
-  Result<Answer> Send(const HttpRequest& request, const std::string& what) {
+  // Sends through the retrying client (the HTTP layer's one policy),
+  // repeating what RepeatFor allows.
+  Result<Answer> Send(HttpRequest request, const std::string& what) {
     if (!client) return bad_url.WithContext(what);
-    std::string last_error;
-    for (int attempt = 0; attempt < conn.max_attempts; ++attempt) {
-      if (attempt > 0) {
-        // Seeded once per thread: a random_device per request showed in the
-        // restore's profile (one request per run of blobs).
-        thread_local std::mt19937_64 rng(std::random_device{}());
-        double base = conn.base_delay_ms * static_cast<double>(1 << (attempt - 1));
-        std::uniform_real_distribution<double> jitter(0.5, 1.5);
-        std::this_thread::sleep_for(
-            std::chrono::milliseconds(static_cast<int64_t>(base * jitter(rng))));
-      }
-      Result<Answer> answer = client->Send(request);
-      if (!answer.ok()) {
-        last_error = answer.status().detail();
-        continue;
-      }
-      Answer& a = *answer;
-      if (a.status == 407) {
-        return Status(ErrorCode::kServiceUnreachable,
-                      "the proxy " + conn.proxy +
-                          " refused the request (407 Proxy "
-                          "Authentication Required); check --proxy-user and the proxy password");
-      }
-      if (Retryable(a.status)) {
-        last_error = "HTTP " + std::to_string(a.status);
-        if (attempt + 1 == conn.max_attempts) break;
-        int seconds = std::atoi(a.Header("Retry-After").c_str());
-        if (seconds > 0) std::this_thread::sleep_for(std::chrono::seconds(std::min(seconds, 30)));
-        continue;
-      }
-      return std::move(a);
+    request.repeat = RepeatFor(request);
+    Result<Answer> answer = client->Send(request);
+    if (!answer.ok()) {
+      if (answer.status().code() != ErrorCode::kServiceUnreachable) return answer.status();
+      return Status(ErrorCode::kServiceUnreachable,
+                    what + " at " + conn.url + " " + answer.status().detail());
     }
-    return Status(ErrorCode::kServiceUnreachable, what + " at " + conn.url + " failed after " +
-                                                      std::to_string(conn.max_attempts) +
-                                                      " attempts: " + last_error);
+    if (answer->status == 407) {
+      return Status(ErrorCode::kServiceUnreachable,
+                    "the proxy " + conn.proxy +
+                        " refused the request (407 Proxy "
+                        "Authentication Required); check --proxy-user and the proxy password");
+    }
+    return answer;
   }
 
   static Status ErrorFrom(const Answer& a, const std::string& what) {

@@ -3,7 +3,6 @@
 // of the canonical request under the account key) or carry a SAS token.
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -13,11 +12,9 @@
 #include <future>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -85,11 +82,6 @@ std::string XmlField(std::string_view xml, std::string_view tag) {
   std::string_view v = xml.substr(a, b - a);
   // Azure's messages carry "\nRequestId:…\nTime:…" after the first line.
   return std::string(v.substr(0, v.find('\n')));
-}
-
-double Jitter() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return std::uniform_real_distribution<double>(0.5, 1.5)(rng);
 }
 
 struct Call {
@@ -537,43 +529,25 @@ class AzureBlobStore final : public BlobStore {
     return IoError(detail);
   }
 
-  static bool Retryable(int status) { return status >= 500 || status == 408 || status == 429; }
-
-  // Sends `call`, retrying transient failures. Any answer that is not
-  // retryable (2xx, 3xx, 4xx but 408/429) is returned for the caller to judge.
+  // Sends `call` by the HTTP layer's one retry policy (SendWithRetry): every
+  // request of this store is safe to repeat (GET, HEAD, PUT of the same
+  // bytes or block list, DELETE whose 404 counts as done), and each attempt
+  // is signed anew. Any answer that is not retryable (2xx, 3xx, 4xx but
+  // 408/429) is returned for the caller to judge.
   Result<Reply> Send(const Call& call, const std::string& what) const {
-    std::string last_error;
-    int attempts = std::max(config_.max_attempts, 1);
-    for (int attempt = 0; attempt < attempts; ++attempt) {
-      int retry_after_ms = -1;
-      Result<Reply> answer = SendOnce(call);
-      if (answer.ok()) {
-        Reply& reply = *answer;
-        if (!Retryable(reply.status)) return std::move(reply);
-        last_error = DescribeReply(reply);
-        if (reply.status == 429 || reply.status == 503) {
-          std::string after = reply.Header("Retry-After");
-          if (!after.empty() && after.find_first_not_of("0123456789") == std::string::npos &&
-              after.size() < 9) {
-            retry_after_ms = std::min(std::stoi(after) * 1000, kMaxRetryAfterMs);
-          }
-        }
-      } else {
-        last_error = answer.status().detail();
-      }
-      if (attempt + 1 == attempts) break;
-      int delay_ms = retry_after_ms;
-      if (delay_ms < 0) {
-        double backoff = std::ldexp(static_cast<double>(std::max(config_.base_delay_ms, 0)),
-                                    std::min(attempt, 30));
-        delay_ms =
-            static_cast<int>(std::min(backoff, static_cast<double>(kMaxBackoffMs)) * Jitter());
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    platform::HttpRetryPolicy policy;
+    policy.max_attempts = config_.max_attempts;
+    policy.base_delay_ms = config_.base_delay_ms;
+    policy.max_delay_ms = kMaxBackoffMs;
+    policy.max_retry_after_ms = kMaxRetryAfterMs;
+    Result<Reply> reply = platform::SendWithRetry(
+        policy, platform::Repeat::kSafe, [&] { return SendOnce(call); },
+        platform::RetryClock::Real(), DescribeReply);
+    if (!reply.ok() && reply.status().code() == ErrorCode::kServiceUnreachable) {
+      return Status(ErrorCode::kServiceUnreachable,
+                    what + ": " + Describe() + " " + reply.status().detail());
     }
-    return Status(ErrorCode::kServiceUnreachable, what + ": " + Describe() + " failed after " +
-                                                      std::to_string(attempts) +
-                                                      " attempts: " + last_error);
+    return reply;
   }
 
   // One HTTP exchange, signed.

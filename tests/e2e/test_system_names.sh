@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every name the source allows comes back, on folders nobody here wrote:
-# this machine's /etc and a large part of /usr/lib (systemd's units with
-# their backslashes among them), plus a folder with a name for every byte
+# this machine's /etc and most of /usr (/usr/bin, /usr/sbin, /usr/include,
+# /usr/libexec, /usr/share and /usr/lib with systemd's units and their
+# backslashes), plus a folder with a name for every byte
 # 0x01-0xFF that Linux allows, are backed up through a real vaultd, the
 # whole point is restored to a target, and every tree must compare
 # identical in bytes, names, types, modes, times, symlink targets, hard
@@ -75,11 +76,15 @@ EOF
 pass "synthetic folder: every byte 0x01-0xFF but '/' in names, backslashes, newlines, dashes, invalid UTF-8"
 
 # ---- the system folders ---------------------------------------------------
-# /etc, and every folder of /usr/lib but the six largest (libraries,
+# /etc, /usr but /usr/local (what this machine's admin put there, not
+# the system), and every folder of /usr/lib but the six largest (libraries,
 # toolchains, SDKs: gigabytes that add time, not kinds of names) and
 # Python's (root's python3, this test's own comparison included, may write
 # __pycache__ there at any time).
 SYSTEM=(/etc)
+for d in /usr/bin /usr/sbin /usr/include /usr/libexec /usr/share; do
+  [ -d "$d" ] && SYSTEM+=("$d")
+done
 for d in /usr/lib/*; do
   case "$d" in
     /usr/lib/x86_64-linux-gnu | /usr/lib/aarch64-linux-gnu | /usr/lib/google-cloud-sdk | \
@@ -132,4 +137,4 @@ flock -u 9
 [ -f "$WORK/r/usr/lib/systemd/system/system-systemd\\x2dcryptsetup.slice" ] ||
   [ ! -e '/usr/lib/systemd/system/system-systemd\x2dcryptsetup.slice' ] ||
   fail "system-systemd\\x2dcryptsetup.slice did not come back"
-pass "/etc, ${#SYSTEM[@]} folders of /usr/lib and the names compare identical (bytes, modes, times, owners, links; $(($(date +%s) - start)) s)"
+pass "/etc, ${#SYSTEM[@]} folders of /usr and the names compare identical (bytes, modes, times, owners, links; $(($(date +%s) - start)) s)"

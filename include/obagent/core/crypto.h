@@ -1,5 +1,5 @@
 // Cryptographic primitives. The OS's library does the work (OpenSSL on
-// Linux, BCrypt on Windows: src/platform/crypto_backend.h); the formats they
+// Linux, BCrypt on Windows, behind core's obagent/core/crypto_backend.h); the formats they
 // produce are the same on both, so a vault written on one OS opens on the other.
 #pragma once
 

@@ -52,7 +52,14 @@ struct Location {
 // In-memory index: about 60 bytes per blob. A blob that several packs hold
 // (a backup uploaded it again, a prune copied it) has one preferred copy,
 // the first added, and alternates a reader falls back to when that copy is
-// damaged. Not thread-safe for writers; const methods may run concurrently.
+// damaged.
+//
+// Thread safety: like a standard container. The const methods may be called
+// by any number of threads at once (the restore's and the backup's workers
+// look blobs up concurrently); Add and RemoveCopy need the index to itself,
+// with no reader at the same time. After an Add, Find's Location pointers
+// stay valid (a blob's preferred location is kept), references into
+// pack_names() do not; RemoveCopy invalidates both.
 class Index {
  public:
   void Add(const PackEntries& pack);

@@ -57,6 +57,15 @@ struct DamagedObject {
   std::string ToString() const { return kind + " " + name + ": " + problem; }
 };
 
+// Thread safety: the reads (ReadBlob, ReadPackBytes, DecodeBlob, ReadTree,
+// index(), keys()), NoteDamage, FoundDamaged, HasUsableCopy, WhyMissing and
+// the store's calls (UploadPack, SaveRecoveryPoint, ListRecoveryPoints,
+// FindRecoveryPoint, ListPacks) may be called by any number of threads at
+// once: the restore's workers read through one Repository while a backup's
+// upload thread uploads packs. LoadIndex, SaveIndexFile, SaveDamageRecord
+// and ClearRecordedDamage change the in-memory index and need the
+// repository to themselves: no other call may run at the same time. The
+// store and the Env must be thread-safe (every BlobStore and Env is).
 class Repository {
  public:
   // cache_dir (in scratch) keeps index files and tree packs so change
@@ -89,7 +98,7 @@ class Repository {
   // The two halves of ReadBlob, for readers that fetch many blobs of a pack
   // with one request (restore): the raw bytes [offset, offset+length) of a
   // pack (tree packs come from the cache), and one blob's sealed bytes
-  // opened, decompressed and checked against its id. Thread-safe.
+  // opened, decompressed and checked against its id.
   Result<Bytes> ReadPackBytes(const std::string& pack, pack::BlobType type, uint64_t offset,
                               uint64_t length);
   Result<Bytes> DecodeBlob(const ObjectId& id, const index::Location& loc, ByteView sealed) const;

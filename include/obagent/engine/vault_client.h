@@ -1,8 +1,16 @@
 // The agent's side of vaultd's HTTP API (docs/vault-api.md): JSON calls for
 // administration, registration, leases and job reports, and a BlobStore over
-// the machine-scoped object endpoints. Connection failures, timeouts and 5xx
-// answers are retried with back-off; when retries run out — or a proxy
-// refuses us (407) — the error is 100050 (kServiceUnreachable).
+// the machine-scoped object endpoints. Requests go through the HTTP layer's
+// RetryingHttpClient (obagent/http_client.h: connection failures, timeouts,
+// 408, 429 and 5xx retried with capped, jittered back-off or the server's
+// Retry-After), each request that is safe to repeat: every GET, HEAD, PUT
+// and DELETE, and the POSTs but creating a vault, taking the lease and a job
+// report. When retries run out — or a proxy refuses us (407) — the error is
+// 100050 (kServiceUnreachable).
+//
+// Thread safety: a VaultClient, and the stores ObjectStore() returns, may be
+// used by any number of threads at once (the HTTP client is thread-safe, the
+// lease id is behind a mutex). A store must not outlive its client.
 #pragma once
 
 #include <memory>
@@ -21,8 +29,8 @@ struct ServiceConnection {
   std::string proxy;  // "http://proxy:3128", optional
   std::string proxy_user;
   std::string proxy_password;
-  int max_attempts = 4;
-  int base_delay_ms = 250;
+  int max_attempts = 4;     // per request, the first included
+  int base_delay_ms = 250;  // back-off: base * 2^(retry-1), +/- 50 % jitter, at most 30 s
   int timeout_seconds = 120;
 };
 

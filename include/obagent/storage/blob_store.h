@@ -72,7 +72,15 @@ inline constexpr uint64_t kToEnd = std::numeric_limits<uint64_t>::max();
 // downloads, writes to a sink).
 inline constexpr size_t kStreamPieceBytes = 1u << 20;
 
-// Implementations are safe to call from several threads at once.
+// Thread safety: every implementation (local folder, Azure, the prefixed and
+// throttled views, vaultd's object store) may be called by any number of
+// threads at once without outside locking: the engine's upload thread, the
+// restore's workers and vaultd's connections share one store. Concurrent
+// Puts of one key leave one of the bodies whole (the last rename or commit
+// wins); a reader sees a whole object or none. A ByteSource or ByteSink is
+// used only by the thread of the call it is passed to, and MemorySource and
+// MemorySink are not thread-safe. A view (NewPrefixedStore, ThrottledStore)
+// must not outlive the store under it.
 class BlobStore {
  public:
   virtual ~BlobStore() = default;
@@ -126,10 +134,12 @@ Result<std::unique_ptr<BlobStore>> OpenLocalDirStore(const std::string& root);
 // Put Block List (so a failed upload never leaves a partial blob visible);
 // a streamed upload decides by its first block.
 // Streamed downloads are ranged Get Blob requests of block_size bytes; Stat
-// is Get Blob Properties. 5xx answers, timeouts and
-// connection errors are retried with exponential back-off and jitter; 429 and
-// 503 wait for Retry-After when given. Once retries are exhausted the error
-// is kServiceUnreachable (100050).
+// is Get Blob Properties. Every request is retried by the HTTP layer's one
+// policy (platform::SendWithRetry, obagent/http_client.h): 408, 429, 5xx,
+// timeouts and connection errors, with exponential back-off and jitter (at
+// most 30 s), or the answer's Retry-After (at most 30 s) when given; each
+// attempt is signed anew. Once retries are exhausted the error is
+// kServiceUnreachable (100050).
 struct AzureBlobConfig {
   // Blob service endpoint including the account for path-style hosts:
   // "http://127.0.0.1:10000/devstoreaccount1" (Azurite) or
@@ -142,7 +152,7 @@ struct AzureBlobConfig {
   std::string prefix;            // prepended to every key ("" or ending in '/')
   bool create_container = true;  // create it if missing (needs SharedKey)
   int max_attempts = 6;          // per request, first try included
-  int base_delay_ms = 100;       // back-off: base * 2^attempt, +/- 50 % jitter
+  int base_delay_ms = 100;       // back-off: base * 2^(retry-1), +/- 50 % jitter
   int timeout_seconds = 60;      // per request
   size_t single_put_limit = 8u << 20;
   size_t block_size = 4u << 20;  // also the piece of streamed (ranged) downloads

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 
+#include "engine/forwarding_store.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/backup.h"
@@ -27,9 +28,9 @@ constexpr auto kDeadline = std::chrono::seconds(60);
 
 // Passes everything to a local folder store, except that pack uploads
 // wait: the n-th pack goes up once Allow(n) (or more) was called.
-class HeldStore : public storage::BlobStore {
+class HeldStore : public testing::ForwardingStore {
  public:
-  explicit HeldStore(storage::BlobStore& base) : base_(base) {}
+  using ForwardingStore::ForwardingStore;
 
   Status Put(std::string_view key, ByteView data) override {
     if (key.rfind("data/", 0) == 0) {
@@ -38,18 +39,8 @@ class HeldStore : public storage::BlobStore {
       cv_.notify_all();
       cv_.wait(lock, [&] { return allowed_ >= n; });
     }
-    return base_.Put(key, data);
+    return ForwardingStore::Put(key, data);
   }
-  Result<Bytes> Get(std::string_view key) override { return base_.Get(key); }
-  Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
-    return base_.GetRange(key, offset, length);
-  }
-  Result<std::vector<std::string>> List(std::string_view prefix) override {
-    return base_.List(prefix);
-  }
-  Status Delete(std::string_view key) override { return base_.Delete(key); }
-  Result<bool> Exists(std::string_view key) override { return base_.Exists(key); }
-  std::string Describe() const override { return "held"; }
 
   // Until the n-th pack upload has started (and waits, unless allowed).
   bool WaitForPack(size_t n) {
@@ -63,7 +54,6 @@ class HeldStore : public storage::BlobStore {
   }
 
  private:
-  storage::BlobStore& base_;
   std::mutex mu_;
   std::condition_variable cv_;
   size_t packs_seen_ = 0;

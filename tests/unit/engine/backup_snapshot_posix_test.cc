@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/forwarding_store.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/backup.h"
@@ -93,23 +94,10 @@ class FakeVssSnapshotProvider : public platform::SnapshotProvider {
 };
 
 // Fails every write to the vault.
-class BrokenStore : public storage::BlobStore {
+class BrokenStore : public testing::ForwardingStore {
  public:
-  explicit BrokenStore(storage::BlobStore& base) : base_(base) {}
+  using ForwardingStore::ForwardingStore;
   Status Put(std::string_view, ByteView) override { return IoError("the vault is gone"); }
-  Result<Bytes> Get(std::string_view key) override { return base_.Get(key); }
-  Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
-    return base_.GetRange(key, offset, length);
-  }
-  Result<std::vector<std::string>> List(std::string_view prefix) override {
-    return base_.List(prefix);
-  }
-  Status Delete(std::string_view key) override { return base_.Delete(key); }
-  Result<bool> Exists(std::string_view key) override { return base_.Exists(key); }
-  std::string Describe() const override { return "broken"; }
-
- private:
-  storage::BlobStore& base_;
 };
 
 class BackupSnapshotTest : public ::testing::Test {

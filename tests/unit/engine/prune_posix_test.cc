@@ -12,6 +12,7 @@
 #include <map>
 #include <random>
 
+#include "engine/forwarding_store.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/backup.h"
@@ -68,30 +69,20 @@ std::vector<std::string> ListTree(const fs::path& root) {
 
 // Passes everything through until `budget` writes (Put or Delete) were
 // done; then every write fails, as if the process had died there.
-class CrashingStore : public storage::BlobStore {
+class CrashingStore : public testing::ForwardingStore {
  public:
-  CrashingStore(storage::BlobStore& base, int budget) : base_(base), budget_(budget) {}
+  CrashingStore(storage::BlobStore& base, int budget) : ForwardingStore(base), budget_(budget) {}
   Status Put(std::string_view key, ByteView data) override {
     if (budget_-- <= 0) return IoError("crashed");
-    return base_.Put(key, data);
-  }
-  Result<Bytes> Get(std::string_view key) override { return base_.Get(key); }
-  Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
-    return base_.GetRange(key, offset, length);
-  }
-  Result<std::vector<std::string>> List(std::string_view prefix) override {
-    return base_.List(prefix);
+    return ForwardingStore::Put(key, data);
   }
   Status Delete(std::string_view key) override {
     if (budget_-- <= 0) return IoError("crashed");
-    return base_.Delete(key);
+    return ForwardingStore::Delete(key);
   }
-  Result<bool> Exists(std::string_view key) override { return base_.Exists(key); }
-  std::string Describe() const override { return "crashing"; }
   bool crashed() const { return budget_ < 0; }
 
  private:
-  storage::BlobStore& base_;
   int budget_;
 };
 

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <random>
 
+#include "engine/forwarding_store.h"
 #include "obagent/core/chunker.h"
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
@@ -74,12 +75,11 @@ class MemoryStore final : public storage::BlobStore {
 };
 
 // Counts what the reader fetches from the store.
-class CountingStore final : public storage::BlobStore {
+class CountingStore final : public testing::ForwardingStore {
  public:
-  explicit CountingStore(storage::BlobStore& base) : base_(base) {}
-  Status Put(std::string_view key, ByteView data) override { return base_.Put(key, data); }
+  using ForwardingStore::ForwardingStore;
   Result<Bytes> Get(std::string_view key) override {
-    auto r = base_.Get(key);
+    auto r = ForwardingStore::Get(key);
     if (r.ok()) {
       ++gets;
       bytes += r->size();
@@ -87,26 +87,17 @@ class CountingStore final : public storage::BlobStore {
     return r;
   }
   Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
-    auto r = base_.GetRange(key, offset, length);
+    auto r = ForwardingStore::GetRange(key, offset, length);
     if (r.ok()) {
       ++gets;
       bytes += r->size();
     }
     return r;
   }
-  Result<std::vector<std::string>> List(std::string_view prefix) override {
-    return base_.List(prefix);
-  }
-  Status Delete(std::string_view key) override { return base_.Delete(key); }
-  Result<bool> Exists(std::string_view key) override { return base_.Exists(key); }
-  std::string Describe() const override { return base_.Describe(); }
   void Reset() { gets = bytes = 0; }
 
   uint64_t gets = 0;
   uint64_t bytes = 0;
-
- private:
-  storage::BlobStore& base_;
 };
 
 Bytes RandomBytes(size_t n, uint32_t seed) {

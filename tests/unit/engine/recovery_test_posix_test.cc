@@ -12,9 +12,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include "engine/forwarding_env.h"
+#include "engine/test_vault.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/backup.h"
@@ -27,17 +27,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void WriteFile(const fs::path& path, const std::string& data) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << data;
-}
-
-std::string RandomData(size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string data(size, '\0');
-  for (char& c : data) c = static_cast<char>(rng());
-  return data;
-}
+using testing::RandomData;
+using testing::WriteFile;
 
 // The biggest pack of a vault folder: the data pack of the big file.
 fs::path BiggestPack(const fs::path& vault) {
@@ -75,25 +66,6 @@ bool HasSampleFolder(const fs::path& dir) {
 
 class RecoveryTestTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/obagent-drill-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    fs::create_directories(dir_ / "vault");
-    auto store = storage::OpenLocalDirStore((dir_ / "vault").string());
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    repo_ = std::make_unique<Repository>(*store_, keys::DeriveKeySet(crypto::RandomKey()),
-                                         (dir_ / "cache").string(), platform::Env::Default());
-  }
-  void TearDown() override {
-    for (auto& e : fs::recursive_directory_iterator(dir_)) {
-      if (e.is_directory() && !e.is_symlink())
-        fs::permissions(e.path(), fs::perms::owner_all, fs::perm_options::add);
-    }
-    fs::remove_all(dir_);
-  }
-
   // Ten files of assorted sizes, modes and times, a symlink and a big file.
   fs::path MakeSource() {
     fs::path src = dir_ / "src";
@@ -108,17 +80,7 @@ class RecoveryTestTest : public ::testing::Test {
   }
 
   std::string Backup(const std::vector<std::string>& includes) {
-    EXPECT_TRUE(repo_->LoadIndex().ok());
-    BackupOptions options;
-    options.includes = includes;
-    options.chunker = {4096, 16384, 65536};
-    options.threads = 2;
-    options.pack_size = 4 << 20;
-    options.hostname = "test";
-    auto report = RunBackup(*repo_, options);
-    EXPECT_TRUE(report.ok()) << report.status().ToString();
-    EXPECT_TRUE(repo_->LoadIndex().ok());
-    return report.ok() ? report->point_id : "";
+    return testing::BackupOrFail(*repo_, testing::SmallBackupOptions(includes));
   }
 
   RecoveryTestOptions Options(RecoveryTestSample sample) {
@@ -129,9 +91,9 @@ class RecoveryTestTest : public ::testing::Test {
     return options;
   }
 
-  fs::path dir_;
-  std::unique_ptr<storage::BlobStore> store_;
-  std::unique_ptr<Repository> repo_;
+  testing::TestVault vault_{"obagent-drill-test"};
+  const fs::path dir_ = vault_.dir();
+  std::unique_ptr<Repository> repo_ = vault_.NewRepository(vault_.store());
 };
 
 TEST(RecoveryTestSampleTest, CountsAndPercentages) {
@@ -314,7 +276,7 @@ TEST_F(RecoveryTestTest, DifferentMetadataWarnsAndDifferentBytesFail) {
   fs::path src = MakeSource();
   Backup({src.string()});
   TamperingEnv env(platform::Env::Default());
-  Repository repo(*store_, repo_->keys(), (dir_ / "cache").string(), env);
+  Repository repo(vault_.store(), repo_->keys(), (dir_ / "cache").string(), env);
   ASSERT_TRUE(repo.LoadIndex().ok());
   RecoveryTestSample all;
   all.percent = 100;

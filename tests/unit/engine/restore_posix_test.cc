@@ -11,9 +11,10 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include "engine/forwarding_env.h"
+#include "engine/forwarding_store.h"
+#include "engine/test_vault.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/backup.h"
@@ -25,80 +26,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void WriteFile(const fs::path& path, const std::string& data) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << data;
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::string RandomData(size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string data(size, '\0');
-  for (char& c : data) c = static_cast<char>(rng());
-  return data;
-}
+using testing::RandomData;
+using testing::ReadFile;
+using testing::WriteFile;
 
 // Counts the ranged reads of pack data that go to the store.
-class CountingStore : public storage::BlobStore {
+class CountingStore : public testing::ForwardingStore {
  public:
-  explicit CountingStore(storage::BlobStore& base) : base_(base) {}
-  Status Put(std::string_view key, ByteView data) override { return base_.Put(key, data); }
-  Result<Bytes> Get(std::string_view key) override { return base_.Get(key); }
+  using ForwardingStore::ForwardingStore;
   Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
     if (key.starts_with("data/")) ++data_reads;
-    return base_.GetRange(key, offset, length);
+    return ForwardingStore::GetRange(key, offset, length);
   }
-  Result<std::vector<std::string>> List(std::string_view prefix) override {
-    return base_.List(prefix);
-  }
-  Status Delete(std::string_view key) override { return base_.Delete(key); }
-  Result<bool> Exists(std::string_view key) override { return base_.Exists(key); }
-  std::string Describe() const override { return "counting"; }
   std::atomic<int> data_reads{0};
-
- private:
-  storage::BlobStore& base_;
 };
 
 class RestoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/obagent-restore-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    fs::create_directories(dir_ / "vault");
-    auto store = storage::OpenLocalDirStore((dir_ / "vault").string());
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    base_ = std::move(store).value();
-    counting_ = std::make_unique<CountingStore>(*base_);
-    repo_ = std::make_unique<Repository>(*counting_, keys::DeriveKeySet(crypto::RandomKey()),
-                                         (dir_ / "cache").string(), platform::Env::Default());
-  }
-  void TearDown() override {
-    // Folders restored read-only would stop remove_all.
-    for (auto& e : fs::recursive_directory_iterator(dir_)) {
-      if (e.is_directory() && !e.is_symlink())
-        fs::permissions(e.path(), fs::perms::owner_all, fs::perm_options::add);
-    }
-    fs::remove_all(dir_);
-  }
-
   std::string Backup(const std::vector<std::string>& includes) {
-    EXPECT_TRUE(repo_->LoadIndex().ok());
-    BackupOptions options;
-    options.includes = includes;
-    options.chunker = {4096, 16384, 65536};
-    options.threads = 2;
-    options.pack_size = 4 << 20;
-    options.hostname = "test";
-    auto report = RunBackup(*repo_, options);
-    EXPECT_TRUE(report.ok()) << report.status().ToString();
-    EXPECT_TRUE(repo_->LoadIndex().ok());
-    return report.ok() ? report->point_id : "";
+    return testing::BackupOrFail(*repo_, testing::SmallBackupOptions(includes));
   }
 
   Result<RestoreReport> Restore(std::vector<std::string> items, std::optional<std::string> target,
@@ -111,10 +57,10 @@ class RestoreTest : public ::testing::Test {
     return RunRestore(*repo_, options);
   }
 
-  fs::path dir_;
-  std::unique_ptr<storage::BlobStore> base_;
-  std::unique_ptr<CountingStore> counting_;
-  std::unique_ptr<Repository> repo_;
+  testing::TestVault vault_{"obagent-restore-test"};
+  const fs::path dir_ = vault_.dir();
+  CountingStore counting_{vault_.store()};
+  std::unique_ptr<Repository> repo_ = vault_.NewRepository(counting_);
 };
 
 TEST_F(RestoreTest, RestoredPathKeepsTheWholePathBelowTheTarget) {
@@ -267,7 +213,7 @@ TEST_F(RestoreTest, NeighbouringChunksAreFetchedTogether) {
     WriteFile(src / ("f" + std::to_string(i)), RandomData(3000, 1000 + i));
   }
   Backup({src.string()});
-  counting_->data_reads = 0;
+  counting_.data_reads = 0;
   std::vector<Progress> seen;
   RestoreOptions options;
   options.point = "latest";
@@ -276,7 +222,7 @@ TEST_F(RestoreTest, NeighbouringChunksAreFetchedTogether) {
   auto report = RunRestore(*repo_, options);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_EQ(report->files, 200u);
-  EXPECT_LE(counting_->data_reads.load(), 4) << "one read per run of blobs";
+  EXPECT_LE(counting_.data_reads.load(), 4) << "one read per run of blobs";
   // The totals are there in the first report, before anything is written.
   ASSERT_FALSE(seen.empty());
   EXPECT_EQ(seen.front().files_total, 200u);
@@ -331,7 +277,7 @@ TEST_F(RestoreTest, BackupSkipsANameNoTreeCanHold) {
       return entries;
     }
   } env(platform::Env::Default());
-  Repository repo(*counting_, repo_->keys(), (dir_ / "cache2").string(), env);
+  Repository repo(counting_, repo_->keys(), (dir_ / "cache2").string(), env);
   fs::path src = dir_ / "src";
   WriteFile(src / "good\\name", "kept");
   ASSERT_TRUE(repo.LoadIndex().ok());

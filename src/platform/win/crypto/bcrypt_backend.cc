@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "platform/crypto_backend.h"
+#include "obagent/core/crypto_backend.h"
 
 namespace obagent::crypto_backend {
 namespace {

@@ -1,4 +1,4 @@
-#include "cli/options.h"
+#include "obagent/cmdline/options.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace obagent::cli {
+namespace obagent::cmdline {
 namespace {
 
 using ::testing::ElementsAre;
@@ -275,4 +275,4 @@ TEST(OptionSet, HiddenOptionsStillParse) {
 }
 
 }  // namespace
-}  // namespace obagent::cli
+}  // namespace obagent::cmdline

@@ -1,5 +1,7 @@
-// The command-line options of obctl's commands and of cbengine. Each option
-// is declared once, bound to the variable that receives its value:
+// The command-line options of obctl's commands and of cbengine: a module of
+// its own (library obagent_cmdline) that both front ends share, so the
+// engine service includes nothing of obctl's src/cli. Each option is
+// declared once, bound to the variable that receives its value:
 //
 //   std::vector<std::string> includes;
 //   size_t threads = 0;  // a variable's value before parsing is its default
@@ -24,6 +26,8 @@
 //                                 then not checked
 // Names are not abbreviated: a script's "--dry" must not come to mean
 // another option when one is added.
+//
+// Thread safety: an OptionSet is used by one thread (the one parsing).
 #pragma once
 
 #include <cstddef>
@@ -36,7 +40,7 @@
 
 #include "obagent/status.h"
 
-namespace obagent::cli {
+namespace obagent::cmdline {
 
 // Where an option's value goes. std::optional stays empty unless the option
 // is given; the other types keep their value (the default) then.
@@ -103,4 +107,4 @@ class OptionSet {
   bool help_requested_ = false;
 };
 
-}  // namespace obagent::cli
+}  // namespace obagent::cmdline

@@ -1,11 +1,12 @@
-#include "cli/options.h"
+// The option parser of obagent/cmdline/options.h.
+#include "obagent/cmdline/options.h"
 
 #include <algorithm>
 #include <charconv>
 #include <sstream>
 #include <type_traits>
 
-namespace obagent::cli {
+namespace obagent::cmdline {
 
 namespace {
 
@@ -221,4 +222,4 @@ std::string OptionSet::Help() const {
   return out;
 }
 
-}  // namespace obagent::cli
+}  // namespace obagent::cmdline

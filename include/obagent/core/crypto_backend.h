@@ -1,9 +1,16 @@
-// The cryptographic primitives the OS provides, behind one small interface:
-// OpenSSL on Linux (src/platform/posix/crypto), BCrypt on Windows
-// (src/platform/win/crypto). src/core/crypto.cc builds the public API
-// (obagent/core/crypto.h) on these; what the OS libraries do not share
-// (scrypt's ROMix, HKDF) is written once in src/core on top of them, so both
-// builds derive the same keys from the same code.
+// The crypto-backend interface: the primitives core's crypto
+// (obagent/core/crypto.h) is built on. Core defines it and calls nothing but
+// it; the platform layer implements it with the OS's library — OpenSSL on
+// Linux (src/platform/posix/crypto), CNG/BCrypt on Windows
+// (src/platform/win/crypto) — in the library obagent_crypto_backend, which
+// obagent_core links. Core therefore never includes a platform header. What
+// the OS libraries do not share (scrypt's ROMix, HKDF) is written once in
+// src/core on top of these, so both builds derive the same keys from the
+// same code. Only core's crypto calls these; everything else uses
+// obagent/core/crypto.h.
+//
+// Thread safety: every function may be called from any number of threads at
+// once; a Sha256Stream is used by one thread at a time.
 //
 // Every function aborts the process on an internal failure of the OS
 // library (out of memory, no random source): there is no safe way to go on

@@ -1,0 +1,121 @@
+// What the engine's POSIX tests share: a private temporary folder, a local
+// folder vault with a repository on fresh random keys, the small-chunk
+// backup most of them run, and file helpers. Header-only; each test owns
+// its TestVault (no state is shared between tests).
+#pragma once
+
+#include <stdlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "obagent/core/crypto.h"
+#include "obagent/core/keys.h"
+#include "obagent/engine/backup.h"
+#include "obagent/engine/repository.h"
+#include "obagent/storage/blob_store.h"
+
+namespace obagent::testing {
+
+namespace fs = std::filesystem;
+
+// Writes `data` to `path`, creating its folders.
+inline void WriteFile(const fs::path& path, std::string_view data) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary)
+      .write(data.data(), static_cast<std::streamsize>(data.size()));
+}
+
+inline std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Incompressible bytes, the same for the same seed.
+inline std::string RandomData(size_t size, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string data(size, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  return data;
+}
+
+// A new private folder /tmp/<prefix>.XXXXXX.
+inline fs::path MakeTempDir(const std::string& prefix) {
+  std::string tmpl = "/tmp/" + prefix + ".XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp " << tmpl;
+  return tmpl;
+}
+
+// Removes a tree, folders restored read-only included.
+inline void RemoveTree(const fs::path& dir) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (it->is_directory() && !it->is_symlink()) {
+      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+    }
+  }
+  fs::remove_all(dir, ec);
+}
+
+// Small chunks (4/16/64 KiB) and 4 MiB packs, so a few hundred KiB of files
+// make many chunks; two threads.
+inline engine::BackupOptions SmallBackupOptions(std::vector<std::string> includes) {
+  engine::BackupOptions options;
+  options.includes = std::move(includes);
+  options.chunker = {4096, 16384, 65536};
+  options.threads = 2;
+  options.pack_size = 4 << 20;
+  options.hostname = "test";
+  return options;
+}
+
+// Loads the index, backs up and loads the index again (with what the
+// backup added); a failure fails the test. The new point's id, or "".
+inline std::string BackupOrFail(engine::Repository& repo, const engine::BackupOptions& options) {
+  EXPECT_TRUE(repo.LoadIndex().ok());
+  auto report = engine::RunBackup(repo, options);
+  EXPECT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(repo.LoadIndex().ok());
+  return report.ok() ? report->point_id : "";
+}
+
+// A local folder vault in a private temporary folder (removed at the end):
+// dir/vault holds the store, dir/cache the repository's cache.
+class TestVault {
+ public:
+  explicit TestVault(const std::string& prefix) : dir_(MakeTempDir(prefix)) {
+    fs::create_directories(dir_ / "vault");
+    auto store = storage::OpenLocalDirStore((dir_ / "vault").string());
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    if (store.ok()) store_ = std::move(store).value();
+  }
+  ~TestVault() { RemoveTree(dir_); }
+  TestVault(const TestVault&) = delete;
+  TestVault& operator=(const TestVault&) = delete;
+
+  const fs::path& dir() const { return dir_; }
+  storage::BlobStore& store() { return *store_; }
+  // A repository with fresh random keys on `store` (the vault's own store,
+  // or one that wraps it).
+  std::unique_ptr<engine::Repository> NewRepository(storage::BlobStore& store) {
+    return std::make_unique<engine::Repository>(store, keys::DeriveKeySet(crypto::RandomKey()),
+                                                (dir_ / "cache").string(),
+                                                platform::Env::Default());
+  }
+
+ private:
+  fs::path dir_;
+  std::unique_ptr<storage::BlobStore> store_;
+};
+
+}  // namespace obagent::testing
