@@ -323,6 +323,8 @@ int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
               {"bytes_uploaded", s.bytes_uploaded},
               {"failed_files", FailedFilesJson(report.failed_files)},
               {"failed_files_log", out.record.failed_files_log},
+              {"healed_blobs", report.healed_blobs},
+              {"summary", out.record.summary},
               {"snapshot", report.snapshot}};
     if (out.retention) j["retention_removed_points"] = out.retention->removed_points;
     if (!out.retention_status.ok()) j["message"] = out.retention_status.ToString();
@@ -333,6 +335,7 @@ int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
               << HumanBytes(s.bytes_scanned) << " scanned, " << HumanBytes(s.bytes_read)
               << " read, " << HumanBytes(s.bytes_new) << " new, " << HumanBytes(s.bytes_uploaded)
               << " uploaded\n  read from " << engine::DescribeSnapshot(report) << "\n";
+    if (report.healed_blobs > 0) std::cout << "  " << engine::HealedSummary(report) << "\n";
     for (const auto& f : report.failed_files) {
       std::cout << "  skipped " << f.path << ": "
                 << (f.os_error ? "[" + os_error::Format(f.os_error) + "] " : "") << f.error << "\n";
@@ -351,7 +354,8 @@ int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
   }
   if (!out.retention_status.ok()) {
     if (!g.json) std::cerr << "obctl: " << out.retention_status.ToString() << "\n";
-    return kExitFailed;
+    // Retention refused because of damage: the backup is done (a warning).
+    return out.retention_status.code() == ErrorCode::kCorrupt ? kExitWarnings : kExitFailed;
   }
   return report.state == engine::JobState::kCompleted ? kExitOk : kExitWarnings;
 }
@@ -610,8 +614,11 @@ int RecoveryList(Globals& g, const std::vector<std::string>& args) {
   if (!pass.ok()) return Fail(g, pass.status());
   Result<engine::OpenedAgent> agent = OpenFor(g, source, *pass);
   if (!agent.ok()) return Fail(g, agent.status());
-  auto points = agent->repo->ListRecoveryPoints();
+  std::vector<engine::DamagedObject> damaged;
+  auto points = agent->repo->ListRecoveryPoints(&damaged);
   if (!points.ok()) return Fail(g, points.status());
+  // Damaged points are named, the intact ones listed.
+  for (const auto& d : damaged) std::cerr << "obctl: warning: " << d.ToString() << "\n";
   json list = json::array();
   for (const auto& p : *points) {
     const auto& s = p.point.stats;
@@ -812,6 +819,15 @@ int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobReco
     return engine::RunRestore(*agent->repo, request);
   }();
   line.Finish();
+  // Damaged copies the restore met are recorded in this machine's vault, so
+  // its next backup uploads them again (not for another machine's points).
+  if (source.machine.empty() && source.credentials_file.empty()) {
+    Result<size_t> recorded = engine::RecordFoundDamage(*agent);
+    if (!recorded.ok()) {
+      std::cerr << "obctl: warning: the damage found could not be recorded in the vault ("
+                << recorded.status().ToString() << "); run obctl verify before the next backup\n";
+    }
+  }
   if (!report.ok() && report.status().code() == ErrorCode::kCancelled) {
     job.state = engine::JobState::kCancelled;
   }
@@ -968,18 +984,41 @@ int Verify(Globals& g) {
   auto record = engine::CheckMachineRecord(*g.env, *agent);
   if (!record.ok()) return Fail(g, record.status());
   for (const std::string& p : record->problems) report->problems.push_back(p);
+  // The damaged copies found are recorded in the vault: the next backup
+  // uploads them again from the source.
+  Result<size_t> recorded = engine::RecordFoundDamage(*agent);
+  std::string record_note = recorded.ok()
+                                ? ""
+                                : "the damage found could not be recorded in the vault (" +
+                                      recorded.status().ToString() +
+                                      "); run verify again before the "
+                                      "next backup";
   if (g.json) {
     PrintJson(Json({{"ok", report->ok()},
                     {"packs", report->packs},
                     {"blobs", report->blobs},
                     {"bytes", report->bytes},
                     {"recovery_points", report->recovery_points},
+                    {"lost_items", report->lost_items},
+                    {"damaged_copies_recorded", recorded.ok() ? *recorded : 0},
+                    {"damage_cleared", report->damage_cleared},
+                    {"warnings", record_note.empty() ? json::array() : json::array({record_note})},
                     {"problems", report->problems}}));
   } else {
     std::cout << "Verified " << report->packs << " packs, " << report->blobs << " objects, "
               << HumanBytes(report->bytes) << ", " << report->recovery_points
               << " recovery points: " << (report->ok() ? "no problems" : "DAMAGE FOUND") << "\n";
     for (const auto& p : report->problems) std::cerr << "  " << p << "\n";
+    if (recorded.ok() && *recorded > 0) {
+      std::cout << "Recorded " << *recorded
+                << " damaged objects in the vault: the next backup uploads them again from "
+                   "the source where it still has them.\n";
+    }
+    if (report->damage_cleared > 0) {
+      std::cout << report->damage_cleared
+                << " objects recorded as damaged are whole again (their pack was put back).\n";
+    }
+    if (!record_note.empty()) std::cerr << "obctl: warning: " << record_note << "\n";
   }
   return report->ok() ? kExitOk : kExitFailed;
 }

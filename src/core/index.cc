@@ -135,6 +135,51 @@ Result<std::vector<index::PackEntries>> ParseIndexPlaintext(ByteView plain) {
 }  // namespace obagent::format_internal
 
 namespace obagent::index {
+namespace {
+constexpr uint32_t kDamageVersion = 1;
+constexpr std::string_view kDamageAad = "obagent-damage-v1";
+}  // namespace
+
+Bytes SealDamageRecord(const crypto::Key& data_key, const std::vector<DamagedCopy>& copies) {
+  Bytes plain;
+  plain.reserve(8 + copies.size() * 2 * kIdSize);
+  PutU32(plain, kDamageVersion);
+  PutU32(plain, static_cast<uint32_t>(copies.size()));
+  for (const DamagedCopy& c : copies) {
+    auto pack = ObjectId::FromHex(c.pack_name);
+    if (!pack.ok()) {
+      std::fprintf(stderr, "obagent: invalid pack name in damage record: %s\n",
+                   c.pack_name.c_str());
+      std::abort();
+    }
+    plain.insert(plain.end(), c.id.bytes.begin(), c.id.bytes.end());
+    plain.insert(plain.end(), pack->bytes.begin(), pack->bytes.end());
+  }
+  return crypto::Seal(data_key, AsBytes(kDamageAad), plain);
+}
+
+Result<std::vector<DamagedCopy>> OpenDamageRecord(const crypto::Key& data_key, ByteView sealed) {
+  auto opened = crypto::Open(data_key, AsBytes(kDamageAad), sealed);
+  if (!opened.ok()) return Corrupt("damage record failed authentication");
+  Reader r(opened.value());
+  uint32_t version, count;
+  if (!r.U32(version) || !r.U32(count)) return Corrupt("damage record: truncated");
+  if (version != kDamageVersion) {
+    return Status(ErrorCode::kUnsupportedVersion,
+                  "damage record: unsupported format version " + std::to_string(version));
+  }
+  if (count != r.remaining() / (2 * kIdSize) || r.remaining() % (2 * kIdSize) != 0) {
+    return Corrupt("damage record: truncated or malformed");
+  }
+  std::vector<DamagedCopy> copies(count);
+  for (DamagedCopy& c : copies) {
+    ObjectId pack;
+    r.Id(c.id.bytes);
+    r.Id(pack.bytes);
+    c.pack_name = pack.Hex();
+  }
+  return copies;
+}
 
 void Index::Add(const PackEntries& pack) {
   auto [it, inserted] =
@@ -142,13 +187,59 @@ void Index::Add(const PackEntries& pack) {
   if (inserted) pack_names_.push_back(pack.pack_name);
   const uint32_t number = it->second;
   for (const pack::BlobEntry& e : pack.blobs) {
-    map_.try_emplace(e.id, Location{number, e.type, e.offset, e.length, e.raw_length});
+    Location loc{number, e.type, e.offset, e.length, e.raw_length};
+    auto [found, added] = map_.try_emplace(e.id, loc);
+    if (added || found->second.pack == number) continue;  // one copy per pack
+    auto range = alternates_.equal_range(e.id);
+    bool known = std::any_of(range.first, range.second,
+                             [&](const auto& alt) { return alt.second.pack == number; });
+    if (!known) alternates_.emplace(e.id, loc);
   }
 }
 
 const Location* Index::Find(const ObjectId& id) const {
   auto it = map_.find(id);
   return it == map_.end() ? nullptr : &it->second;
+}
+
+std::vector<Location> Index::FindAll(const ObjectId& id) const {
+  std::vector<Location> out;
+  auto it = map_.find(id);
+  if (it == map_.end()) return out;
+  out.push_back(it->second);
+  auto range = alternates_.equal_range(id);
+  for (auto alt = range.first; alt != range.second; ++alt) out.push_back(alt->second);
+  return out;
+}
+
+std::optional<Location> Index::FindIn(const ObjectId& id, const std::string& pack) const {
+  auto number = pack_numbers_.find(pack);
+  if (number == pack_numbers_.end()) return std::nullopt;
+  for (const Location& loc : FindAll(id)) {
+    if (loc.pack == number->second) return loc;
+  }
+  return std::nullopt;
+}
+
+void Index::RemoveCopy(const ObjectId& id, const std::string& pack) {
+  auto number = pack_numbers_.find(pack);
+  if (number == pack_numbers_.end()) return;
+  auto range = alternates_.equal_range(id);
+  for (auto alt = range.first; alt != range.second; ++alt) {
+    if (alt->second.pack == number->second) {
+      alternates_.erase(alt);
+      return;
+    }
+  }
+  auto it = map_.find(id);
+  if (it == map_.end() || it->second.pack != number->second) return;
+  auto next = alternates_.find(id);
+  if (next == alternates_.end()) {
+    map_.erase(it);
+  } else {
+    it->second = next->second;
+    alternates_.erase(next);
+  }
 }
 
 }  // namespace obagent::index

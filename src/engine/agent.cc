@@ -577,6 +577,12 @@ Result<std::unique_ptr<WriterLock>> AcquireWriter(OpenedAgent& agent, const std:
   return writer;
 }
 
+Result<size_t> RecordFoundDamage(OpenedAgent& agent) {
+  if (!agent.repo->HasDamageChanges()) return size_t{0};
+  OB_ASSIGN_OR_RETURN(auto writer, AcquireWriter(agent, "damage record"));
+  return agent.repo->SaveDamageRecord();
+}
+
 Status ChangePassphrase(platform::Env& env, const std::string& state_dir,
                         const std::string& new_passphrase) {
   OB_RETURN_IF_ERROR(keys::ValidatePassphrase(new_passphrase));

@@ -234,6 +234,7 @@ class BackupRun {
   std::map<std::pair<uint64_t, uint64_t>, std::string> hardlinks_;  // (dev, ino) -> first path
   recovery_point::Stats stats_;
   std::atomic<uint64_t> bytes_new_{0};
+  std::atomic<uint64_t> healed_{0};
   std::unique_ptr<platform::Snapshot> snapshot_;  // released by its destructor on every path
 };
 
@@ -284,7 +285,8 @@ ObjectId BackupRun::ProcessChunk(ByteView data, pack::BlobType type) {
   // Data the vault holds already (or that is on its way in this run's
   // packs) is done; new data is done when its pack is accepted.
   const uint64_t done = type == pack::BlobType::kData ? data.size() : 0;
-  if (repo_.index().Contains(id)) {
+  // A blob counts as held only with a copy present and not found damaged.
+  if (repo_.index().Contains(id) && !repo_.FoundDamaged(id)) {
     bytes_done_ += done;
     return id;
   }
@@ -295,6 +297,8 @@ ObjectId BackupRun::ProcessChunk(ByteView data, pack::BlobType type) {
       return id;
     }
   }
+  // Uploaded again: the vault had lost it, or held it damaged.
+  if (repo_.lost_blobs().contains(id) || repo_.FoundDamaged(id)) ++healed_;
   Bytes scratch = TakeScratch();
   ByteView payload = compress::EncodePayloadInto(data, scratch);
   bytes_new_ += data.size();
@@ -507,7 +511,7 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
           previous->inode == info.inode) {
         bool all_known = true;
         for (const auto& c : previous->content) {
-          if (!repo_.index().Contains(c.id)) all_known = false;
+          if (!repo_.index().Contains(c.id) || repo_.FoundDamaged(c.id)) all_known = false;
         }
         if (all_known) {
           node.content = previous->content;
@@ -627,8 +631,13 @@ Result<BackupReport> BackupRun::Run() {
   // The latest recovery point is the parent for change detection.
   std::optional<ObjectId> parent_tree;
   std::string parent_id;
-  auto points = repo_.ListRecoveryPoints();
+  // Damaged points and index files are skipped with a warning; the
+  // backup goes on (what they named is uploaded again if needed).
+  std::vector<DamagedObject> damaged;
+  auto points = repo_.ListRecoveryPoints(&damaged);
   if (!points.ok()) return points.status();
+  for (const DamagedObject& d : repo_.damaged_index_files()) damaged.push_back(d);
+  for (const DamagedObject& d : damaged) skipped_.push_back({"vault", d.ToString()});
   if (!points->empty()) {
     parent_tree = points->back().point.tree;
     parent_id = points->back().id;
@@ -654,6 +663,12 @@ Result<BackupReport> BackupRun::Run() {
   if (failed()) return WithRelease(first_error_, released);
   st = repo_.SaveIndexFile(uploaded_).WithContext("saving the index");
   if (!st.ok()) return WithRelease(st, released);
+  // Copies this backup found damaged (a tree of the previous point) are
+  // recorded: it has uploaded them again where the source had them.
+  if (repo_.HasDamageChanges()) {
+    Result<size_t> recorded = repo_.SaveDamageRecord();
+    if (!recorded.ok()) skipped_.push_back({"vault", recorded.status().ToString()});
+  }
 
   BackupReport report;
   report.point.time_ns =
@@ -682,6 +697,7 @@ Result<BackupReport> BackupRun::Run() {
     }
     skipped_.push_back({where, released.ToString()});
   }
+  report.healed_blobs = healed_;
   report.failed_files = std::move(skipped_);
   report.state =
       report.failed_files.empty() ? JobState::kCompleted : JobState::kCompletedWithWarnings;
@@ -695,6 +711,13 @@ Result<BackupReport> RunBackup(Repository& repo, const BackupOptions& options) {
   Result<BackupReport> report = run.Run();
   run.FinishProgress();
   return report;
+}
+
+std::string HealedSummary(const BackupReport& report) {
+  if (report.healed_blobs == 0) return "";
+  return "re-uploaded " + std::to_string(report.healed_blobs) +
+         (report.healed_blobs == 1 ? " blob that was" : " blobs that were") +
+         " missing or damaged in the vault";
 }
 
 const char* JobStateName(JobState state) {

@@ -100,6 +100,7 @@ void RunRecordedBackup(platform::Env& env, const std::string& state_dir,
       record["files"] = report->point.stats.files;
       record["bytes_scanned"] = report->point.stats.bytes_scanned;
       record["bytes_uploaded"] = report->point.stats.bytes_uploaded;
+      record["healed_blobs"] = report->healed_blobs;
     }
     (void)agent->client->Call("POST", "/v1/jobs", record);
   }
@@ -122,13 +123,15 @@ void RunRecordedBackup(platform::Env& env, const std::string& state_dir,
                    "): recovery point " + report->point_id + ", " + std::to_string(s.files) +
                    " files, " + std::to_string(s.bytes_uploaded) + " bytes uploaded, " +
                    std::to_string(report->failed_files.size()) + " skipped; read from " +
-                   DescribeSnapshot(*report));
+                   DescribeSnapshot(*report) +
+                   (report->healed_blobs ? "; " + HealedSummary(*report) : ""));
   job.state = report->state;
   job.files = s.files;
   job.bytes_scanned = s.bytes_scanned;
   job.bytes_transferred = s.bytes_uploaded;
   job.recovery_point = report->point_id;
   job.snapshot = report->snapshot;
+  job.summary = HealedSummary(*report);
   job.failed_files_log = WriteFailedFilesLog(
       env, state_dir, "LastBackupFailedFiles",
       job.id.empty() ? report->point_id.substr(0, 12) : job.id, report->failed_files);
@@ -143,7 +146,10 @@ void RunRecordedBackup(platform::Env& env, const std::string& state_dir,
       out.retention = std::move(pruned).value();
     } else {
       out.retention_status = pruned.status().WithContext("retention after backup failed");
-      job.state = JobState::kFailed;
+      // Damage in the vault makes prune refuse (deleting nothing): the
+      // backup itself is done, so the job completes with the warning.
+      job.state = pruned.status().code() == ErrorCode::kCorrupt ? JobState::kCompletedWithWarnings
+                                                                : JobState::kFailed;
       job.error = out.retention_status.ToString();
     }
   }

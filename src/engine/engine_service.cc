@@ -136,6 +136,9 @@ void RunRecovery(platform::Env& env, const std::string& state_dir, RestoreOption
     options.cancel = &watcher.flag();
     report = RunRestore(*repo, options);
     options.cancel = nullptr;
+    // Damaged copies met are recorded so the next backup uploads them
+    // again (this machine's vault only; best effort, verify finds them too).
+    if (own) (void)RecordFoundDamage(*own);
   }
   if (!report.ok()) {
     record.state =

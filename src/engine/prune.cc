@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "obagent/core/crypto.h"
@@ -97,9 +98,8 @@ class Repacker {
   Status Copy(const PackPlan& plan) {
     Result<Bytes> bytes = repo_.store().Get(RepoLayout::Pack(plan.name));
     if (!bytes.ok()) return bytes.status().WithContext("reading pack " + plan.name + " to repack");
-    if (ToHex(crypto::Sha256(*bytes)) != plan.name) {
-      return Corrupt("pack " + plan.name + " does not match its name (damaged); run verify");
-    }
+    // Each copied blob is authenticated below: a pack damaged elsewhere
+    // (verify recorded the damaged copies) still gives up its good blobs.
     for (const pack::BlobEntry& e : plan.needed) {
       if (uint64_t{e.offset} + e.length > bytes->size()) {
         return Corrupt("pack " + plan.name + " is shorter than its index says");
@@ -107,7 +107,10 @@ class Repacker {
       ByteView sealed(bytes->data() + e.offset, e.length);
       // Authenticate before copying: a damaged blob must not move on as good.
       Result<Bytes> opened = pack::OpenBlob(repo_.keys().data_key, e.type, e.id, sealed);
-      if (!opened.ok()) return opened.status().WithContext("pack " + plan.name);
+      if (!opened.ok()) {
+        return opened.status().WithContext("pack " + plan.name +
+                                           " (run obctl verify, then back up again)");
+      }
       pack::PackWriter& writer = e.type == pack::BlobType::kTree ? trees_ : data_;
       writer.Add(e.type, e.id, sealed, e.raw_length);
       if (writer.size() >= pack_size_) OB_RETURN_IF_ERROR(Upload(writer));
@@ -151,8 +154,19 @@ Result<PruneReport> RunPrune(Repository& repo, const std::vector<std::string>& k
 
   // 1. What the kept points reference.
   OB_RETURN_IF_ERROR(repo.LoadIndex());
+  // What a damaged index file or point names cannot be known: deleting
+  // packs could take data it still needs. Refuse rather than guess.
+  std::vector<DamagedObject> damaged = repo.damaged_index_files();
+  OB_ASSIGN_OR_RETURN(std::vector<NamedRecoveryPoint> points, repo.ListRecoveryPoints(&damaged));
+  if (!damaged.empty()) {
+    std::string names;
+    for (const DamagedObject& d : damaged) names += (names.empty() ? "" : "; ") + d.ToString();
+    return Corrupt(names + ". Prune cannot tell what the damaged object" +
+                   (damaged.size() == 1 ? "" : "s") + " still need" +
+                   (damaged.size() == 1 ? "s" : "") +
+                   " and changed nothing; see docs/operations.md, \"Damage in the vault\"");
+  }
   OB_ASSIGN_OR_RETURN(IndexFiles indexes, ReadIndexFiles(repo));
-  OB_ASSIGN_OR_RETURN(std::vector<NamedRecoveryPoint> points, repo.ListRecoveryPoints());
   std::set<std::string> keep(keep_ids.begin(), keep_ids.end());
   for (const std::string& id : keep) {
     bool known = std::any_of(points.begin(), points.end(),
@@ -176,6 +190,10 @@ Result<PruneReport> RunPrune(Repository& repo, const std::vector<std::string>& k
   std::set<std::string> present(stored.begin(), stored.end());
   std::vector<PackPlan> plans;
   IdSet provided;
+  std::unordered_map<std::string, uint32_t> numbers;
+  for (uint32_t i = 0; i < repo.index().pack_names().size(); ++i) {
+    numbers.emplace(repo.index().pack_names()[i], i);
+  }
   for (const auto& [name, blobs] : indexes.packs) {
     PackPlan plan;
     plan.name = name;
@@ -188,8 +206,17 @@ Result<PruneReport> RunPrune(Repository& repo, const std::vector<std::string>& k
       continue;
     }
     uint64_t needed_bytes = 0;
+    // A copy known to be damaged (a damage record) provides nothing.
+    auto usable = [&](const ObjectId& id) {
+      auto number = numbers.find(name);
+      if (number == numbers.end()) return false;
+      for (const index::Location& loc : repo.index().FindAll(id)) {
+        if (loc.pack == number->second) return true;
+      }
+      return false;
+    };
     for (const pack::BlobEntry& e : blobs) {
-      if (referenced.contains(e.id) && !provided.contains(e.id)) {
+      if (referenced.contains(e.id) && !provided.contains(e.id) && usable(e.id)) {
         plan.needed.push_back(e);
         needed_bytes += e.length;
       }
@@ -204,7 +231,7 @@ Result<PruneReport> RunPrune(Repository& repo, const std::vector<std::string>& k
       plan.action = Action::kKeep;
     }
     for (const pack::BlobEntry& e : plan.action == Action::kKeep ? blobs : plan.needed) {
-      if (referenced.contains(e.id)) provided.insert(e.id);
+      if (referenced.contains(e.id) && usable(e.id)) provided.insert(e.id);
     }
     plans.push_back(std::move(plan));
   }

@@ -616,6 +616,17 @@ void RestoreRun::FetchRunNow(const FetchRun& run) {
         blob_status = opened.status();
       }
     }
+    // A damaged or missing copy is noted, and another copy (a later backup
+    // uploaded the blob again, a prune copied it) is read instead.
+    if (!blob_status.ok() &&
+        (blob_status.code() == ErrorCode::kCorrupt || blob_status.code() == ErrorCode::kNotFound)) {
+      repo_.NoteDamage(blob->id, run.pack);
+      Result<Bytes> other = repo_.ReadBlob(blob->id);
+      if (other.ok()) {
+        plain = std::move(other).value();
+        blob_status = Status::Ok();
+      }
+    }
     for (ChunkTarget& target : blob->targets) {
       if (open.job != target.file) {
         release();
@@ -653,7 +664,7 @@ void RestoreRun::FetchPlanned() {
   for (auto& [id, blob] : planned_) {
     if (blob.loc == nullptr) {
       for (ChunkTarget& target : blob.targets) {
-        ChunksWritten(target.file, "blob " + id.Hex() + " is not in the index", 1, 0);
+        ChunksWritten(target.file, repo_.WhyMissing(id), 1, 0);
       }
       blob.targets.clear();
       continue;
@@ -859,6 +870,8 @@ Result<std::shared_ptr<RestoreDir>> RestoreRun::OpenParent(const ObjectId& root,
 Result<RestoreReport> RestoreRun::Run() {
   OB_ASSIGN_OR_RETURN(NamedRecoveryPoint point, repo_.FindRecoveryPoint(options_.point));
   to_target_ = options_.target.has_value();
+  // Index files that were skipped: what they named may be missing below.
+  for (const DamagedObject& d : repo_.damaged_index_files()) Warn("vault", d.ToString());
   OB_ASSIGN_OR_RETURN(selections_, Selections(point));
   // Every item first: a missing one fails the job before anything is
   // written, and the totals are known before the first byte.

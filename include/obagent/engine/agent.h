@@ -105,6 +105,12 @@ class WriterLock {
 };
 Result<std::unique_ptr<WriterLock>> AcquireWriter(OpenedAgent& agent, const std::string& job);
 
+// Saves the damaged copies the repository noted while reading (verify,
+// restore) as a sealed damage record in the vault, under the writer lock,
+// so that the next backup uploads those blobs again. Returns how many
+// copies were recorded (0 when nothing was noted).
+Result<size_t> RecordFoundDamage(OpenedAgent& agent);
+
 // Alternate-machine recovery: opens another machine's recovery points with a
 // fresh vault-credential file and that machine's passphrase (read-only).
 Result<OpenedAgent> OpenSourceMachine(platform::Env& env, const std::string& state_dir,

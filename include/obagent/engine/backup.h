@@ -43,16 +43,27 @@ struct BackupReport {
   JobState state = JobState::kCompleted;
   std::string point_id;
   recovery_point::RecoveryPoint point;
+  // Files that could not be read, and objects of the vault that were
+  // skipped as damaged (path "vault": a recovery point, an index file).
   std::vector<FailedFile> failed_files;
+  // Blobs uploaded again because the vault had lost them (their pack is
+  // gone) or holds them damaged (a damage record, or found by this backup).
+  uint64_t healed_blobs = 0;
   // What the sources were read from ("btrfs", "vss", "none", "btrfs+none")
   // and, per volume, what was snapshotted or why not.
   std::string snapshot = "none";
   std::vector<platform::SnapshotVolume> snapshot_volumes;
 };
 
-// The repository's index must be loaded. Fails (and writes no recovery
+// The repository's index must be loaded. Never references a blob without a
+// present copy that is not known damaged: such blobs are uploaded again
+// from the source (healed_blobs). Fails (and writes no recovery
 // point) on vault, scratch or key errors; unreadable files are skipped and
 // listed in the report instead.
 Result<BackupReport> RunBackup(Repository& repo, const BackupOptions& options);
+
+// "re-uploaded N blobs that were missing or damaged in the vault", or ""
+// when the backup healed nothing (the job record's summary, obctl's output).
+std::string HealedSummary(const BackupReport& report);
 
 }  // namespace obagent::engine

@@ -25,6 +25,10 @@
 //     and packs that were in no index file at all (left by killed backups or
 //     prunes). No index file names them any more, so no index ever names a
 //     missing pack.
+// Damage: prune refuses (kCorrupt, nothing changed) while an index file or
+// a recovery point is damaged, since what it names cannot be known and
+// deleting could take data it needs; a copy a damage record names provides
+// nothing (another copy, or none, is planned instead).
 // When no pack needs to go, steps 4–6 are skipped (apart from deleting
 // unindexed packs), so a prune that frees nothing does not rewrite the index.
 #pragma once

@@ -194,5 +194,56 @@ TEST(Index, LoadedFromFiles) {
   EXPECT_TRUE(index.Contains(IdOf(3)));
 }
 
+TEST(Index, KeepsEveryCopyAndFallsBackWhenOneIsRemoved) {
+  PackEntries first{PackName(1), {{pack::BlobType::kData, IdOf(5), 8, 100, 70}}};
+  PackEntries second{PackName(2), {{pack::BlobType::kData, IdOf(5), 500, 100, 70}}};
+  PackEntries third{PackName(3), {{pack::BlobType::kData, IdOf(5), 40, 100, 70}}};
+  Index index;
+  index.Add(first);
+  index.Add(second);
+  index.Add(third);
+  index.Add(second);  // the same pack again adds no copy
+  EXPECT_EQ(index.blob_count(), 1u);
+  std::vector<Location> all = index.FindAll(IdOf(5));
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].pack, 0u);
+  ASSERT_TRUE(index.FindIn(IdOf(5), PackName(2)));
+  EXPECT_EQ(index.FindIn(IdOf(5), PackName(2))->offset, 500u);
+  EXPECT_FALSE(index.FindIn(IdOf(5), PackName(4)));
+  // The preferred copy goes: an alternate takes its place.
+  index.RemoveCopy(IdOf(5), PackName(1));
+  ASSERT_NE(index.Find(IdOf(5)), nullptr);
+  EXPECT_NE(index.Find(IdOf(5))->pack, 0u);
+  EXPECT_EQ(index.FindAll(IdOf(5)).size(), 2u);
+  EXPECT_FALSE(index.FindIn(IdOf(5), PackName(1)));
+  // An alternate goes; then the last copy: the blob is no longer indexed.
+  index.RemoveCopy(IdOf(5), PackName(3));
+  EXPECT_EQ(index.FindAll(IdOf(5)).size(), 1u);
+  EXPECT_EQ(index.Find(IdOf(5))->offset, 500u);
+  index.RemoveCopy(IdOf(5), PackName(2));
+  EXPECT_FALSE(index.Contains(IdOf(5)));
+  EXPECT_TRUE(index.FindAll(IdOf(5)).empty());
+  index.RemoveCopy(IdOf(5), PackName(2));  // nothing left: no effect
+}
+
+TEST(DamageRecord, RoundTripsAndRefusesTampering) {
+  const crypto::Key key = crypto::RandomKey();
+  std::vector<DamagedCopy> copies{{IdOf(1), PackName(2)}, {IdOf(3), PackName(4)}};
+  Bytes sealed = SealDamageRecord(key, copies);
+  auto opened = OpenDamageRecord(key, sealed);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(*opened, copies);
+  auto empty = OpenDamageRecord(key, SealDamageRecord(key, {}));
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+  sealed[sealed.size() / 2] ^= 1;
+  auto tampered = OpenDamageRecord(key, sealed);
+  ASSERT_FALSE(tampered.ok());
+  EXPECT_EQ(tampered.status().code(), ErrorCode::kCorrupt);
+  // An index file is not a damage record (different associated data).
+  EXPECT_FALSE(OpenDamageRecord(key, SealIndexFile(key, SamplePacks())).ok());
+  EXPECT_FALSE(OpenDamageRecord(crypto::RandomKey(), SealDamageRecord(key, copies)).ok());
+}
+
 }  // namespace
 }  // namespace obagent::index
