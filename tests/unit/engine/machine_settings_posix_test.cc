@@ -222,6 +222,8 @@ TEST_F(AgentTest, MoveScratchCarriesKeyAndCaches) {
     ASSERT_TRUE(agent.ok());
     ASSERT_TRUE(agent->repo->LoadIndex().ok());
   }
+  // (An empty vault's LoadIndex caches nothing, so the folder may not exist.)
+  fs::create_directories(dir_ + "/scratch/cache/index");
   std::ofstream(dir_ + "/scratch/cache/index/probe") << "cached";
   std::ofstream(dir_ + "/scratch/not-ours") << "kept";
   ASSERT_TRUE(MoveScratch(env_, state_, dir_ + "/new/scratch").ok());
