@@ -462,8 +462,11 @@ Response AddSource(RouteContext& c, const json& j) {
 Response Points(RouteContext& c, const Request& r) {
   auto access = PointsAccess::Open(c, QueryValue(r, "source"), false);
   if (!access.ok()) return ErrorResponse(access.status());
-  auto points = access->repo().ListRecoveryPoints();
+  std::vector<engine::DamagedObject> damaged;
+  auto points = access->repo().ListRecoveryPoints(&damaged);
   if (!points.ok()) return ErrorResponse(points.status());
+  json unreadable = json::array();
+  for (const auto& d : damaged) unreadable.push_back({{"id", d.name}, {"problem", d.problem}});
   json list = json::array();
   for (const auto& p : *points) {
     const auto& s = p.point.stats;
@@ -475,7 +478,8 @@ Response Points(RouteContext& c, const Request& r) {
                     {"bytes_uploaded", s.bytes_uploaded},
                     {"paths", p.point.paths}});
   }
-  return JsonResponse(list);
+  // A damaged point is named, never dropped silently: the others stay usable.
+  return JsonResponse({{"ok", true}, {"points", list}, {"damaged", unreadable}});
 }
 
 json ItemJson(const tree::Node& n, const std::string& path) {

@@ -77,7 +77,7 @@ id=$(field '["job"]["id"]' <<<"$out")
 [ "$(wait_job "$id")" = Completed ] || fail "backup job $id: $(api GET "/api/jobs/$id")"
 [ "$(obctl --json job show "$id" | json_field state)" = Completed ] || fail "obctl sees another state"
 out=$(api GET /api/points)
-point=$(field '[-1]["id"]' <<<"$out")
+point=$(field '["points"][-1]["id"]' <<<"$out")
 [ -n "$point" ] || fail "points: $out"
 pass "Back Up Now from the console: job $id Completed, recovery point ${point:0:12}"
 
@@ -134,7 +134,7 @@ printf 'restored by root\n' > "$U/sub/x"
 chown -R nobody: "$SRC/user"
 out=$(api POST /api/backup '{}')
 [ "$(wait_job "$(field '["job"]["id"]' <<<"$out")")" = Completed ] || fail "backup of the user folder"
-point=$(api GET /api/points | field '[-1]["id"]')
+point=$(api GET /api/points | field '["points"][-1]["id"]')
 su -s /bin/sh nobody -c "rm -rf '$U/sub' && ln -s '$WORK/standin' '$U/sub'" ||
   fail "could not act as the unprivileged owner"
 out=$(api POST /api/recover "{\"point\":\"$point\",\"items\":[\"$U/sub/x\"],\"conflict\":\"overwrite\",\"restore_permissions\":true}")

@@ -451,9 +451,14 @@ export function openRecover(ctx) {
               clear(box, await errorPanel(e));
               return;
             }
+            const damaged = Array.isArray(points) ? [] : points.damaged || [];
             points = Array.isArray(points) ? points : points.points || [];
+            const damagedNote = damaged.length ? h('p', {class: 'banner', testid: 'rec-damaged',
+              text: `${damaged.length} recovery point(s) cannot be read and are not offered: ` +
+                damaged.map((d) => `${d.id.slice(0, 12)} (${d.problem})`).join('; ') +
+                '. Run obctl repair to name what they lost.'}) : null;
             if (!points.length) {
-              clear(box, h('p', {testid: 'rec-no-points', text: 'There is no recovery point yet.'}));
+              clear(box, h('p', {testid: 'rec-no-points', text: 'There is no recovery point yet.'}), damagedNote);
               return;
             }
             const byDay = {};
@@ -476,7 +481,7 @@ export function openRecover(ctx) {
             timeSelect.addEventListener('change', pickPoint);
             if (!state.day || !byDay[state.day]) state.day = Object.keys(byDay).sort().pop();
             const d = new Date(state.day + 'T00:00:00');
-            clear(box, h('p', {class: 'muted', text: 'Bold days have recovery points. Pick a day, then a time.'}),
+            clear(box, damagedNote, h('p', {class: 'muted', text: 'Bold days have recovery points. Pick a day, then a time.'}),
                 h('div', {class: 'recover-date-grid'},
                     calendar({counts, onPick: pickDay, selected: state.day, month: d, showCounts: false,
                       testid: 'rec-calendar'}),

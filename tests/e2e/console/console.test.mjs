@@ -318,7 +318,7 @@ test('Vault: the calendar counts the day\'s recovery point and the chart draws',
   await page.waitForSelector(tid('vault-calendar'));
   // The day of the one recovery point, in this browser's time zone (as the
   // calendar counts them).
-  const points = await page.evaluate(async () => (await fetch('/api/points')).json());
+  const {points} = await page.evaluate(async () => (await fetch('/api/points')).json());
   assert.equal(points.length, 1);
   const d = new Date(points[0].time);
   const key = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;

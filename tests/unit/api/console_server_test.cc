@@ -397,9 +397,27 @@ TEST_F(ConsoleServerTest, RegisterPolicyBackupBrowseAndRecover) {
 
   Answer points = Get("/api/points");
   ASSERT_EQ(points.status, 200) << points.body;
-  ASSERT_EQ(points.Json().size(), 1u);
-  std::string point = points.Json()[0]["id"];
-  EXPECT_EQ(points.Json()[0]["files"], 3);
+  ASSERT_EQ(points.Json()["points"].size(), 1u);
+  std::string point = points.Json()["points"][0]["id"];
+  EXPECT_EQ(points.Json()["points"][0]["files"], 3);
+  EXPECT_TRUE(points.Json()["damaged"].empty());
+
+  // A damaged recovery point is named, and the intact one is still offered.
+  std::string bad_id(64, 'e');
+  fs::path bad_file;
+  for (const auto& e : fs::recursive_directory_iterator(vault)) {
+    if (e.is_directory() && e.path().filename() == "snapshots") bad_file = e.path() / bad_id;
+  }
+  ASSERT_FALSE(bad_file.empty());
+  std::ofstream(bad_file) << "not a recovery point";
+  Answer with_damage = Get("/api/points");
+  ASSERT_EQ(with_damage.status, 200) << with_damage.body;
+  ASSERT_EQ(with_damage.Json()["points"].size(), 1u) << with_damage.body;
+  EXPECT_EQ(with_damage.Json()["points"][0]["id"], point);
+  ASSERT_EQ(with_damage.Json()["damaged"].size(), 1u) << with_damage.body;
+  EXPECT_EQ(with_damage.Json()["damaged"][0]["id"], bad_id);
+  EXPECT_FALSE(with_damage.Json()["damaged"][0]["problem"].get<std::string>().empty());
+  fs::remove(bad_file);
 
   Answer items = Get("/api/points/" + point + "/items?path=" + data + "/sub");
   ASSERT_EQ(items.status, 200) << items.body;
