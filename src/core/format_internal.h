@@ -1,5 +1,5 @@
 // The plaintext formats behind the AEAD of the sealed objects (index files,
-// pack headers, recovery points): their writers and parsers. The public
+// damage records, pack headers, recovery points): their writers and parsers. The public
 // Seal/Finish functions seal what the writers produce; the public
 // Open/Read functions authenticate first and then call the parsers, so a
 // forged plaintext never reaches them from outside. They exist here so the
@@ -29,6 +29,11 @@ Bytes PackHeaderPlaintext(const std::vector<pack::BlobEntry>& entries);
 // of the sealed header in the pack, the end of the blob area every entry
 // must lie in. What ReadPackHeader returns.
 Result<std::vector<pack::BlobEntry>> ParsePackHeaderPlaintext(ByteView plain, size_t header_start);
+
+// A damage record's plaintext (index.h, DamagedCopy); pack names must be
+// 64 hex characters. What OpenDamageRecord returns.
+Bytes DamageRecordPlaintext(const std::vector<index::DamagedCopy>& copies);
+Result<std::vector<index::DamagedCopy>> ParseDamageRecordPlaintext(ByteView plain);
 
 std::string RecoveryPointPlaintext(const recovery_point::RecoveryPoint& point);
 // A recovery point's opened JSON text (recovery_point.h); what

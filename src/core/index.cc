@@ -132,20 +132,17 @@ Result<std::vector<index::PackEntries>> ParseIndexPlaintext(ByteView plain) {
   return packs;
 }
 
-}  // namespace obagent::format_internal
-
-namespace obagent::index {
 namespace {
 constexpr uint32_t kDamageVersion = 1;
-constexpr std::string_view kDamageAad = "obagent-damage-v1";
 }  // namespace
 
-Bytes SealDamageRecord(const crypto::Key& data_key, const std::vector<DamagedCopy>& copies) {
+Bytes DamageRecordPlaintext(const std::vector<index::DamagedCopy>& copies) {
+  using namespace index;  // NOLINT: the format's helpers
   Bytes plain;
   plain.reserve(8 + copies.size() * 2 * kIdSize);
   PutU32(plain, kDamageVersion);
   PutU32(plain, static_cast<uint32_t>(copies.size()));
-  for (const DamagedCopy& c : copies) {
+  for (const index::DamagedCopy& c : copies) {
     auto pack = ObjectId::FromHex(c.pack_name);
     if (!pack.ok()) {
       std::fprintf(stderr, "obagent: invalid pack name in damage record: %s\n",
@@ -155,13 +152,12 @@ Bytes SealDamageRecord(const crypto::Key& data_key, const std::vector<DamagedCop
     plain.insert(plain.end(), c.id.bytes.begin(), c.id.bytes.end());
     plain.insert(plain.end(), pack->bytes.begin(), pack->bytes.end());
   }
-  return crypto::Seal(data_key, AsBytes(kDamageAad), plain);
+  return plain;
 }
 
-Result<std::vector<DamagedCopy>> OpenDamageRecord(const crypto::Key& data_key, ByteView sealed) {
-  auto opened = crypto::Open(data_key, AsBytes(kDamageAad), sealed);
-  if (!opened.ok()) return Corrupt("damage record failed authentication");
-  Reader r(opened.value());
+Result<std::vector<index::DamagedCopy>> ParseDamageRecordPlaintext(ByteView plain) {
+  using namespace index;  // NOLINT: the format's helpers
+  Reader r(plain);
   uint32_t version, count;
   if (!r.U32(version) || !r.U32(count)) return Corrupt("damage record: truncated");
   if (version != kDamageVersion) {
@@ -171,14 +167,32 @@ Result<std::vector<DamagedCopy>> OpenDamageRecord(const crypto::Key& data_key, B
   if (count != r.remaining() / (2 * kIdSize) || r.remaining() % (2 * kIdSize) != 0) {
     return Corrupt("damage record: truncated or malformed");
   }
-  std::vector<DamagedCopy> copies(count);
-  for (DamagedCopy& c : copies) {
+  std::vector<index::DamagedCopy> copies(count);
+  for (index::DamagedCopy& c : copies) {
     ObjectId pack;
     r.Id(c.id.bytes);
     r.Id(pack.bytes);
     c.pack_name = pack.Hex();
   }
   return copies;
+}
+
+}  // namespace obagent::format_internal
+
+namespace obagent::index {
+namespace {
+constexpr std::string_view kDamageAad = "obagent-damage-v1";
+}  // namespace
+
+Bytes SealDamageRecord(const crypto::Key& data_key, const std::vector<DamagedCopy>& copies) {
+  return crypto::Seal(data_key, AsBytes(kDamageAad),
+                      format_internal::DamageRecordPlaintext(copies));
+}
+
+Result<std::vector<DamagedCopy>> OpenDamageRecord(const crypto::Key& data_key, ByteView sealed) {
+  auto opened = crypto::Open(data_key, AsBytes(kDamageAad), sealed);
+  if (!opened.ok()) return Corrupt("damage record failed authentication");
+  return format_internal::ParseDamageRecordPlaintext(*opened);
 }
 
 void Index::Add(const PackEntries& pack) {

@@ -111,6 +111,12 @@ void Indexes() {
   Write("index", "empty", format_internal::IndexPlaintext({}));
   Write("index", "two-packs", format_internal::IndexPlaintext(SamplePacks()));
   Write("index_sealed", "two-packs", index::SealIndexFile(fuzz::TestKey(), SamplePacks()));
+  std::vector<index::DamagedCopy> damaged;
+  for (const index::PackEntries& pack : SamplePacks()) {
+    for (const pack::BlobEntry& blob : pack.blobs) damaged.push_back({blob.id, pack.pack_name});
+  }
+  Write("damage_record", "empty", format_internal::DamageRecordPlaintext({}));
+  Write("damage_record", "copies", format_internal::DamageRecordPlaintext(damaged));
 }
 
 void Packs() {
