@@ -10,6 +10,7 @@
 #include <map>
 #include <random>
 
+#include "engine/test_vault.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/backup.h"
@@ -22,13 +23,7 @@ namespace obagent::engine {
 namespace {
 
 namespace fs = std::filesystem;
-
-void WriteRandom(const fs::path& path, size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string data(size, '\0');
-  for (char& c : data) c = static_cast<char>(rng());
-  std::ofstream(path, std::ios::binary) << data;
-}
+using testing::WriteRandom;
 
 std::string ReadAll(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -164,11 +159,11 @@ class DamageTest : public ::testing::Test {
     VerifyReport verify = Verify(&recorded);
     EXPECT_FALSE(verify.ok());
     EXPECT_TRUE(AnyContains(verify.problems, "pack " + pack))
-        << testing::PrintToString(verify.problems);
+        << ::testing::PrintToString(verify.problems);
     // The lost file is named with its point and full path.
     EXPECT_TRUE(AnyContains(verify.problems, "recovery point " + first.point_id + ": " +
                                                  (src_ / "keep.bin").string() + ": "))
-        << testing::PrintToString(verify.problems);
+        << ::testing::PrintToString(verify.problems);
     EXPECT_GE(verify.lost_items, 1u);
     if (pack_gone) {
       EXPECT_EQ(recorded, 0u);  // the index leaves a missing pack out by itself
@@ -187,7 +182,7 @@ class DamageTest : public ::testing::Test {
     // Nothing of any point is lost any more; only the damaged pack itself
     // is still reported until it is repaired or pruned.
     VerifyReport after = Verify();
-    EXPECT_EQ(after.lost_items, 0u) << testing::PrintToString(after.problems);
+    EXPECT_EQ(after.lost_items, 0u) << ::testing::PrintToString(after.problems);
     EXPECT_FALSE(AnyContains(after.problems, "recovery point "));
     // A third backup has nothing left to heal.
     EXPECT_EQ(Backup().healed_blobs, 0u);
@@ -307,7 +302,7 @@ TEST_F(DamageTest, APackPutBackClearsItsDamageRecord) {
   // record goes, nothing is lost, and the next backup uploads nothing again.
   WriteAll(PackPath(pack), good);
   VerifyReport verify = Verify();
-  EXPECT_TRUE(verify.ok()) << testing::PrintToString(verify.problems);
+  EXPECT_TRUE(verify.ok()) << ::testing::PrintToString(verify.problems);
   EXPECT_EQ(verify.damage_cleared, recorded);
   EXPECT_FALSE(fs::exists(vault_ / "damage") && !fs::is_empty(vault_ / "damage"));
   EXPECT_TRUE(Open()->lost_blobs().empty());
@@ -378,7 +373,7 @@ TEST_F(DamageTest, DamagedRecoveryPointIsSkippedWithANamedWarning) {
 
   VerifyReport verify = Verify();
   EXPECT_TRUE(AnyContains(verify.problems, "recovery point " + first.point_id))
-      << testing::PrintToString(verify.problems);
+      << ::testing::PrintToString(verify.problems);
   EXPECT_EQ(verify.recovery_points, 1u);
 
   BackupReport third = Backup();
@@ -414,7 +409,7 @@ TEST_F(DamageTest, DamagedIndexFileIsSkippedWithANamedWarning) {
 
   VerifyReport verify = Verify();
   EXPECT_TRUE(AnyContains(verify.problems, "index file " + first_index))
-      << testing::PrintToString(verify.problems);
+      << ::testing::PrintToString(verify.problems);
 
   // The backup goes on with a warning, uploads what only the damaged index
   // file described, and its point restores.

@@ -38,4 +38,23 @@ class ForwardingStore : public storage::BlobStore {
   storage::BlobStore& base_;
 };
 
+// Passes everything through until `budget` writes (Put or Delete) were
+// done; then every write fails, as if the process had died there.
+class CrashingStore : public ForwardingStore {
+ public:
+  CrashingStore(storage::BlobStore& base, int budget) : ForwardingStore(base), budget_(budget) {}
+  Status Put(std::string_view key, ByteView data) override {
+    if (budget_-- <= 0) return IoError("crashed");
+    return ForwardingStore::Put(key, data);
+  }
+  Status Delete(std::string_view key) override {
+    if (budget_-- <= 0) return IoError("crashed");
+    return ForwardingStore::Delete(key);
+  }
+  bool crashed() const { return budget_ < 0; }
+
+ private:
+  int budget_;
+};
+
 }  // namespace obagent::testing

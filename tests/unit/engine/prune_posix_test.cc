@@ -13,6 +13,7 @@
 #include <random>
 
 #include "engine/forwarding_store.h"
+#include "engine/test_vault.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/backup.h"
@@ -25,32 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void WriteRandom(const fs::path& path, size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string data(size, '\0');
-  for (char& c : data) c = static_cast<char>(rng());
-  std::ofstream(path, std::ios::binary) << data;
-}
-
-// relative path -> "f:<content>", "d", or "l:<target>".
-std::map<std::string, std::string> Snapshot(const fs::path& root) {
-  std::map<std::string, std::string> out;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
-       ++it) {
-    // lexically: fs::relative would follow a symlink to its target's name.
-    std::string rel = it->path().lexically_relative(root).string();
-    if (it->is_symlink()) {
-      out[rel] = "l:" + fs::read_symlink(it->path()).string();
-    } else if (it->is_directory()) {
-      out[rel] = "d";
-    } else {
-      std::ifstream in(it->path(), std::ios::binary);
-      out[rel] = "f:" + std::string(std::istreambuf_iterator<char>(in), {});
-    }
-  }
-  return out;
-}
-
 uint64_t DirBytes(const fs::path& root) {
   uint64_t total = 0;
   for (const auto& e : fs::recursive_directory_iterator(root)) {
@@ -59,33 +34,10 @@ uint64_t DirBytes(const fs::path& root) {
   return total;
 }
 
-std::vector<std::string> ListTree(const fs::path& root) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    out.push_back(fs::relative(e.path(), root).string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// Passes everything through until `budget` writes (Put or Delete) were
-// done; then every write fails, as if the process had died there.
-class CrashingStore : public testing::ForwardingStore {
- public:
-  CrashingStore(storage::BlobStore& base, int budget) : ForwardingStore(base), budget_(budget) {}
-  Status Put(std::string_view key, ByteView data) override {
-    if (budget_-- <= 0) return IoError("crashed");
-    return ForwardingStore::Put(key, data);
-  }
-  Status Delete(std::string_view key) override {
-    if (budget_-- <= 0) return IoError("crashed");
-    return ForwardingStore::Delete(key);
-  }
-  bool crashed() const { return budget_ < 0; }
-
- private:
-  int budget_;
-};
+using testing::CrashingStore;
+using testing::ListTree;
+using testing::WriteRandom;
+constexpr auto Snapshot = testing::TreeSnapshot;
 
 class PruneTest : public ::testing::Test {
  protected:

@@ -14,6 +14,8 @@
 #include <random>
 #include <set>
 
+#include "engine/forwarding_store.h"
+#include "engine/test_vault.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/agent.h"
@@ -29,76 +31,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void WriteRandom(const fs::path& path, size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string data(size, '\0');
-  for (char& c : data) c = static_cast<char>(rng());
-  std::ofstream(path, std::ios::binary) << data;
-}
-
-// relative path -> "f:<content>", "d", or "l:<target>".
-std::map<std::string, std::string> Snapshot(const fs::path& root) {
-  std::map<std::string, std::string> out;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
-       ++it) {
-    // lexically: fs::relative would follow the symlink to its target's name.
-    std::string rel = it->path().lexically_relative(root).string();
-    if (it->is_symlink()) {
-      out[rel] = "l:" + fs::read_symlink(it->path()).string();
-    } else if (it->is_directory()) {
-      out[rel] = "d";
-    } else {
-      std::ifstream in(it->path(), std::ios::binary);
-      out[rel] = "f:" + std::string(std::istreambuf_iterator<char>(in), {});
-    }
-  }
-  return out;
-}
-
 std::vector<std::string> Names(const std::map<std::string, std::string>& snapshot) {
   std::vector<std::string> out;
   for (const auto& [name, what] : snapshot) out.push_back(name + " " + what.substr(0, 1));
   return out;
 }
 
-std::vector<std::string> ListTree(const fs::path& root) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::recursive_directory_iterator(root)) {
-    out.push_back(fs::relative(e.path(), root).string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// Passes everything through until `budget` writes (Put or Delete) were
-// done; then every write fails, as if the process had died there.
-class CrashingStore : public storage::BlobStore {
- public:
-  CrashingStore(storage::BlobStore& base, int budget) : base_(base), budget_(budget) {}
-  Status Put(std::string_view key, ByteView data) override {
-    if (budget_-- <= 0) return IoError("crashed");
-    return base_.Put(key, data);
-  }
-  Result<Bytes> Get(std::string_view key) override { return base_.Get(key); }
-  Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
-    return base_.GetRange(key, offset, length);
-  }
-  Result<storage::ObjectInfo> Stat(std::string_view key) override { return base_.Stat(key); }
-  Result<std::vector<std::string>> List(std::string_view prefix) override {
-    return base_.List(prefix);
-  }
-  Status Delete(std::string_view key) override {
-    if (budget_-- <= 0) return IoError("crashed");
-    return base_.Delete(key);
-  }
-  Result<bool> Exists(std::string_view key) override { return base_.Exists(key); }
-  std::string Describe() const override { return "crashing"; }
-  bool crashed() const { return budget_ < 0; }
-
- private:
-  storage::BlobStore& base_;
-  int budget_;
-};
+using testing::CrashingStore;
+using testing::ListTree;
+using testing::WriteRandom;
+constexpr auto Snapshot = testing::TreeSnapshot;
 
 class RepairTest : public ::testing::Test {
  protected:

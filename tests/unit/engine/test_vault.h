@@ -6,10 +6,12 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -46,6 +48,40 @@ inline std::string RandomData(size_t size, uint32_t seed) {
   std::string data(size, '\0');
   for (char& c : data) c = static_cast<char>(rng());
   return data;
+}
+
+// Writes `size` random bytes (RandomData) to `path`.
+inline void WriteRandom(const fs::path& path, size_t size, uint32_t seed) {
+  WriteFile(path, RandomData(size, seed));
+}
+
+// Relative path -> "f:<content>", "d", or "l:<target>", for everything
+// below root: what a restore must bring back.
+inline std::map<std::string, std::string> TreeSnapshot(const fs::path& root) {
+  std::map<std::string, std::string> out;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
+       ++it) {
+    // lexically: fs::relative would follow a symlink to its target's name.
+    std::string rel = it->path().lexically_relative(root).string();
+    if (it->is_symlink()) {
+      out[rel] = "l:" + fs::read_symlink(it->path()).string();
+    } else if (it->is_directory()) {
+      out[rel] = "d";
+    } else {
+      out[rel] = "f:" + ReadFile(it->path());
+    }
+  }
+  return out;
+}
+
+// Every path below root, relative, sorted.
+inline std::vector<std::string> ListTree(const fs::path& root) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    out.push_back(e.path().lexically_relative(root).string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 // A new private folder /tmp/<prefix>.XXXXXX.
