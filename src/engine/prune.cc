@@ -208,7 +208,7 @@ Result<PruneReport> RunPrune(Repository& repo, const std::vector<std::string>& k
     uint64_t needed_bytes = 0;
     // A copy known to be damaged (a damage record) provides nothing.
     auto usable = [&](const ObjectId& id) {
-      auto number = numbers.find(name);
+      auto number = numbers.find(plan.name);  // (clang 14 cannot capture a structured binding)
       if (number == numbers.end()) return false;
       for (const index::Location& loc : repo.index().FindAll(id)) {
         if (loc.pack == number->second) return true;
