@@ -46,6 +46,12 @@ grep -q "Backup triggered (Scheduled)" "$OBAGENT_STATE_DIR/logs/cbengine.log" ||
 pass "the OS-triggered scheduled run is handed to the running engine"
 
 # --- Stop-OBJob on an engine job ---
+# The jobs to stop are throttled to 8 MB/s (machine settings; the vault's
+# reads and writes are charged alike): 120 MB take 15 s, so the stop
+# always finds them running. Unthrottled they could end before it arrives.
+throttle() { obctl machine-setting set --work-hour-bandwidth 8MB/s --non-work-hour-bandwidth 8MB/s > /dev/null; }
+unthrottle() { obctl machine-setting set --no-throttle > /dev/null; }
+throttle
 for i in $(seq 1 60); do head -c 2000000 /dev/urandom > "$SRC/big$i.bin"; done
 before=$(points)
 id=$(obctl --json backup now --no-wait | python3 -c 'import json,sys; print(json.load(sys.stdin)["job"]["id"])')
@@ -126,7 +132,9 @@ pass "a missed scheduled run starts once when the engine starts"
 # --- Stop-OBJob on a recovery ---
 rm -f "$SRC"/f*.bin
 for i in $(seq 1 6); do head -c 30000000 /dev/urandom > "$SRC/large$i.bin"; done
+unthrottle
 obctl backup start --include "$SRC" > /dev/null
+throttle
 "$OBCTL" recover --point latest --target "$WORK/stopped-restore" --threads 1 > /dev/null 2>&1 &
 rec_pid=$!
 for _ in $(seq 1 500); do
@@ -142,6 +150,7 @@ rc=0; wait "$rec_pid" || rc=$?
 if find "$WORK/stopped-restore" -name '.obrestore-*' 2> /dev/null | grep -q .; then
   fail "a stopped recovery left temporary files"
 fi
+unthrottle
 obctl recover --point latest --target "$WORK/full-restore" > /dev/null || fail "recovery after a stop"
 cmp "$SRC/large6.bin" "$WORK/full-restore$SRC/large6.bin" || fail "recovered bytes"
 pass "job stop ends a recovery Cancelled; no temporary files left; a new recovery completes"
