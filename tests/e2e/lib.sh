@@ -96,3 +96,38 @@ setup_vault() {
 }
 
 json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+# vaultd on a free port with the backend VAULT_BACKEND names (local, or
+# azure: Azurite started here, container $1). Sets BACKEND, URL, VSTATE,
+# ADMIN (obctl's admin options), AZ_DATA and VAULTD_ARGS; VPID once
+# start_vaultd ran. stop_vaultd_backend ends both.
+vaultd_backend() { # azure container
+  BACKEND=${VAULT_BACKEND:-local}
+  URL=http://127.0.0.1:$(free_port)
+  VSTATE=$WORK/vaultd
+  mkdir -p "$VSTATE"
+  ADMIN=(--service "$URL" --admin-token-file "$VSTATE/admin.token")
+  AZ_DATA=$WORK/azurite
+  VAULTD_ARGS=(--listen "$URL" --state-dir "$VSTATE")
+  VPID=
+  if [ "$BACKEND" = azure ]; then
+    local az_port
+    az_port=$(free_port)
+    bash "$HERE/../../scripts/azurite.sh" start "$AZ_DATA" "$az_port" > /dev/null
+    # Azurite's well-known development account key.
+    printf 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' > "$WORK/azkey"
+    VAULTD_ARGS+=(--backend azure --azure-endpoint "http://127.0.0.1:$az_port/devstoreaccount1"
+      --azure-account devstoreaccount1 --azure-key-file "$WORK/azkey" --azure-container "$1")
+  fi
+}
+start_vaultd() { # extra vaultd options...
+  "$VAULTD" "${VAULTD_ARGS[@]}" "$@" > "$WORK/vaultd.log" 2>&1 &
+  VPID=$!
+  for _ in $(seq 1 100); do grep -q "listening" "$WORK/vaultd.log" && return 0; sleep 0.1; done
+  cat "$WORK/vaultd.log"
+  fail "vaultd did not start"
+}
+stop_vaultd_backend() {
+  [ -z "$VPID" ] || { kill "$VPID" 2> /dev/null && wait "$VPID" 2> /dev/null; } || true
+  [ "$BACKEND" != azure ] || bash "$HERE/../../scripts/azurite.sh" stop "$AZ_DATA" > /dev/null 2>&1 || true
+}
