@@ -1,8 +1,11 @@
 // What obctl's commands share: global options, exit codes, JSON output,
-// failure reporting and option parsing. Commands live in main.cc and in
-// files of their own (prune_command.cc).
+// failure reporting, option parsing, secrets, the source-machine options and
+// the job record of jobs run in this process (cli_common.cc). Each command
+// family lives in a file of its own, src/cli/cmd_<family>.cc; main.cc
+// parses the global options and dispatches.
 #pragma once
 
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -11,6 +14,8 @@
 
 #include "obagent/cmdline/options.h"
 #include "obagent/core/text.h"
+#include "obagent/engine/agent.h"
+#include "obagent/engine/job_history.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
 
@@ -82,13 +87,71 @@ inline std::optional<int> ParseOptions(OptionSet& options, const std::vector<std
   return std::nullopt;
 }
 
-// obctl prune (prune_command.cc).
+// A secret: the first line of file, else $var; what names it in errors.
+Result<std::string> ReadSecret(platform::Env& env, const std::string& file, const char* var,
+                               const char* what);
+
+// Which machine's recovery points: this one (machine empty), or another
+// one of the vault for alternate-machine recovery.
+struct SourceOptions {
+  std::string machine;
+  std::string credentials_file;
+  std::string passphrase_file;
+};
+
+void AddSourceOptions(OptionSet& options, SourceOptions& source);
+
+// This machine's agent or, with --source-machine, the other machine's.
+Result<engine::OpenedAgent> OpenFor(Globals& g, const SourceOptions& source,
+                                    const std::optional<std::string>& passphrase);
+// The passphrase of --passphrase-file, if given.
+Result<std::optional<std::string>> OptionalPassphrase(Globals& g, const SourceOptions& source);
+
+json FailedFilesJson(const std::vector<engine::FailedFile>& files);
+
+// Runs a job with its record in the job history (Get-OBJob): InProgress at
+// the start, then its final state, counts and error.
+int WithJob(Globals& g, const std::string& type,
+            const std::function<int(engine::JobRecord&)>& body);
+
+// Prints a job's final record; obctl's exit code for it.
+int PresentEngineJob(Globals& g, const engine::JobRecord& job);
+
+// The commands, one family per file; args are the words after the command.
+// cmd_vault.cc
+int VaultInit(Globals& g, const std::vector<std::string>& args);
+int VaultCreate(Globals& g, const std::vector<std::string>& args);
+int VaultCredentials(Globals& g, const std::vector<std::string>& args);
+int Register(Globals& g, const std::vector<std::string>& args);
+// cmd_backup.cc
+int BackupStart(Globals& g, const std::vector<std::string>& args);
+int BackupNow(Globals& g, const std::vector<std::string>& args);
+int BackupScheduled(Globals& g, const std::vector<std::string>& args);
+// cmd_job.cc
+int JobList(Globals& g, const std::vector<std::string>& args);
+int JobShow(Globals& g, const std::vector<std::string>& args);
+int JobStop(Globals& g, const std::vector<std::string>& args);
+// cmd_engine.cc
+int EngineStatus(Globals& g, const std::vector<std::string>& args);
+int ConsoleUrl(Globals& g, const std::vector<std::string>& args);
+// cmd_recovery.cc
+int RecoveryList(Globals& g, const std::vector<std::string>& args);
+int RecoveryItems(Globals& g, const std::vector<std::string>& args);
+int RecoveryMount(Globals& g, const std::vector<std::string>& args);
+int RecoveryUnmount(Globals& g, const std::vector<std::string>& args);
+int RecoveryTest(Globals& g, const std::vector<std::string>& args);
+int Recover(Globals& g, const std::vector<std::string>& args);
+// cmd_verify.cc
+int Verify(Globals& g);
+// cmd_passphrase.cc
+int PassphraseChange(Globals& g, const std::vector<std::string>& args);
+// cmd_prune.cc
 int PruneCommand(Globals& g, const std::vector<std::string>& args);
-// obctl repair (repair_command.cc).
+// cmd_repair.cc
 int RepairCommand(Globals& g, const std::vector<std::string>& args);
-// obctl machine-setting show|set (machine_setting_command.cc).
+// cmd_machine_setting.cc: machine-setting show|set.
 int MachineSettingCommand(Globals& g, const std::vector<std::string>& args);
-// obctl policy … (policy_command.cc); args[0] is the subcommand.
+// cmd_policy.cc; args[0] is the subcommand.
 int PolicyCommand(const std::string& state_dir, bool json, const std::vector<std::string>& args);
 
 }  // namespace obagent::cli

@@ -1006,7 +1006,7 @@ TEST_F(VaultServerTest, JobReportsAreValidatedBoundedAndStoredCompact) {
 }
 
 // The reports the engine sends (src/engine/backup_job.cc,
-// src/cli/prune_command.cc, src/cli/repair_command.cc) pass the schema
+// src/cli/cmd_prune.cc, src/cli/cmd_repair.cc) pass the schema
 // unchanged.
 TEST_F(VaultServerTest, TheEnginesJobReportsPassTheSchema) {
   StartServer();

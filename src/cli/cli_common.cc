@@ -1,0 +1,115 @@
+// The helpers obctl's commands share (cli_common.h): secrets, the
+// source-machine options, the job record of jobs run in this process.
+#include "cli/cli_common.h"
+
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "obagent/engine/engine_log.h"
+#include "obagent/engine/job_history.h"
+
+namespace obagent::cli {
+
+Result<std::string> ReadSecret(platform::Env& env, const std::string& file, const char* var,
+                               const char* what) {
+  if (!file.empty()) {
+    Result<Bytes> data = env.ReadFile(file);
+    if (!data.ok()) return data.status().WithContext("reading the " + std::string(what) + " file");
+    std::string text(data->begin(), data->end());
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    return text;
+  }
+  if (const char* v = std::getenv(var); v != nullptr && *v != '\0') return std::string(v);
+  return InvalidArgument(std::string("no ") + what + ": give a file or set $" + var);
+}
+
+Result<engine::OpenedAgent> OpenFor(Globals& g, const SourceOptions& source,
+                                    const std::optional<std::string>& passphrase) {
+  if (!source.machine.empty()) {
+    if (!passphrase) {
+      return InvalidArgument("recovering another machine needs its passphrase (--passphrase-file)");
+    }
+    return engine::OpenSourceMachine(*g.env, g.state_dir, source.credentials_file, source.machine,
+                                     *passphrase);
+  }
+  return engine::OpenAgent(*g.env, g.state_dir, passphrase);
+}
+
+Result<std::optional<std::string>> OptionalPassphrase(Globals& g, const SourceOptions& source) {
+  if (source.passphrase_file.empty()) return std::optional<std::string>();
+  auto p = ReadSecret(*g.env, source.passphrase_file, "OBAGENT_PASSPHRASE", "passphrase");
+  if (!p.ok()) return p.status();
+  return std::optional<std::string>(*p);
+}
+
+json FailedFilesJson(const std::vector<engine::FailedFile>& files) {
+  json list = json::array();
+  for (const auto& f : files) {
+    list.push_back(
+        {{"path", f.path}, {"error", f.error}, {"os_error", os_error::Format(f.os_error)}});
+  }
+  return list;
+}
+
+// Runs a job with its record in the job history (Get-OBJob): InProgress at
+// the start, then its final state, counts and error.
+int WithJob(Globals& g, const std::string& type,
+            const std::function<int(engine::JobRecord&)>& body) {
+  engine::OpenEngineLog(g.state_dir);
+  engine::JobHistory history(*g.env, g.state_dir);
+  auto record = history.Start(type);
+  if (!record.ok()) {
+    engine::JobRecord untracked;  // no writable state folder: run it anyway
+    return body(untracked);
+  }
+  int rc = body(*record);
+  if (record->state == engine::JobState::kInProgress) {
+    record->state = rc == kExitOk         ? engine::JobState::kCompleted
+                    : rc == kExitWarnings ? engine::JobState::kCompletedWithWarnings
+                                          : engine::JobState::kFailed;
+  }
+  if (record->state == engine::JobState::kFailed && record->error.empty()) {
+    record->error = g.last_error;
+  }
+  (void)history.Finish(*record);
+  history.ClearCancelRequest(record->id);
+  return rc;
+}
+
+int PresentEngineJob(Globals& g, const engine::JobRecord& job) {
+  if (g.json) {
+    PrintJson(Json({{"ok", job.state == engine::JobState::kCompleted ||
+                               job.state == engine::JobState::kCompletedWithWarnings},
+                    {"job", engine::JobRecordToJson(job)}}));
+  } else {
+    std::cout << job.type << " job " << job.id << " " << engine::JobStateName(job.state);
+    if (!job.recovery_point.empty())
+      std::cout << ": recovery point " << job.recovery_point.substr(0, 12);
+    std::cout << "\n";
+    if (!job.error.empty()) std::cerr << "obctl: " << job.error << "\n";
+    if (!job.failed_files_log.empty()) {
+      std::cout << "  failed files listed in " << job.failed_files_log << "\n";
+    }
+  }
+  switch (job.state) {
+    case engine::JobState::kCompleted:
+      return kExitOk;
+    case engine::JobState::kCompletedWithWarnings:
+      return kExitWarnings;
+    default:
+      return kExitFailed;
+  }
+}
+
+void AddSourceOptions(OptionSet& options, SourceOptions& source) {
+  options.Add("source-machine", &source.machine, "recover another machine of the vault");
+  options.Add("vault-credentials", &source.credentials_file,
+              "a fresh vault-credential file (for --source-machine)");
+  options.Add("passphrase-file", &source.passphrase_file,
+              "the passphrase (checked; required for --source-machine)");
+}
+
+}  // namespace obagent::cli

@@ -1,0 +1,397 @@
+// obctl recovery list|items|mount|unmount|test and obctl recover
+// (Get-OBRecoverableSource/Item, Start-OBRecovery): reading recovery points,
+// this machine's or another one's of the vault.
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/cli_common.h"
+#include "cli/progress.h"
+#include "obagent/engine/agent.h"
+#include "obagent/engine/engine_log.h"
+#include "obagent/engine/job_history.h"
+#include "obagent/engine/machine_check.h"
+#include "obagent/engine/progress.h"
+#include "obagent/engine/recovery_reader.h"
+#include "obagent/engine/recovery_test.h"
+#include "obagent/engine/restore.h"
+#include "obagent/platform_mount.h"
+
+namespace obagent::cli {
+namespace {
+
+// A recovery point opened for reading: this machine's or, with the source
+// options, another machine's; the index is loaded.
+struct OpenedPoint {
+  engine::OpenedAgent agent;
+  engine::NamedRecoveryPoint point;
+};
+
+Result<OpenedPoint> OpenPointFor(Globals& g, const SourceOptions& source,
+                                 const std::string& point_id) {
+  OB_ASSIGN_OR_RETURN(std::optional<std::string> pass, OptionalPassphrase(g, source));
+  OB_ASSIGN_OR_RETURN(engine::OpenedAgent agent, OpenFor(g, source, pass));
+  OB_RETURN_IF_ERROR(agent.repo->LoadIndex());
+  OB_ASSIGN_OR_RETURN(engine::NamedRecoveryPoint point, agent.repo->FindRecoveryPoint(point_id));
+  return OpenedPoint{std::move(agent), std::move(point)};
+}
+
+int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobRecord& job) {
+  engine::RestoreOptions request;
+  bool overwrite = false, create_copy = false, skip = false, no_permissions = false;
+  SourceOptions source;
+  OptionSet options("recover");
+  options.Add("point", &request.point, "recovery point or 'latest'").Required();
+  options.Add("item", &request.items, "paths to recover");
+  options.Add("target", &request.target, "alternate folder (default: original location)");
+  options.Add("overwrite", &overwrite, "replace existing files (default)");
+  options.Add("create-copy", &create_copy, "keep existing files, restore beside them");
+  options.Add("skip", &skip, "keep existing files, skip them");
+  options.Add("threads", &request.threads, "worker threads");
+  options.Add("no-permissions", &no_permissions,
+              "default permissions and owner for what is restored, not the backed-up ones");
+  AddSourceOptions(options, source);
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  request.restore_permissions = !no_permissions;
+  if (overwrite + create_copy + skip > 1) {
+    return Fail(g, InvalidArgument("choose one of --overwrite, --create-copy, --skip"));
+  }
+  auto pass = OptionalPassphrase(g, source);
+  if (!pass.ok()) return Fail(g, pass.status());
+  Result<engine::OpenedAgent> agent = OpenFor(g, source, *pass);
+  if (!agent.ok()) return Fail(g, agent.status());
+  Status st = agent->repo->LoadIndex();
+  if (!st.ok()) return Fail(g, st);
+  if (request.target) {
+    auto abs = g.env->AbsolutePath(*request.target);
+    if (!abs.ok()) return Fail(g, abs.status());
+    request.target = *abs;
+  }
+  request.conflict = skip          ? engine::ConflictPolicy::kSkip
+                     : create_copy ? engine::ConflictPolicy::kCreateCopy
+                                   : engine::ConflictPolicy::kOverwrite;
+  ProgressLine line(!g.json && g.env->IsTerminal(2), "Recovering");
+  request.progress = [&](const engine::Progress& p) { line.Update(p); };
+  engine::LogMilestone(engine::Milestone::kRecoveryStarted,
+                       "Recovery started (job " + job.id + ")");
+  engine::JobHistory history(*g.env, g.state_dir);
+  auto report = [&] {
+    engine::JobStopWatcher watcher(history, job.id);
+    request.cancel = &watcher.flag();
+    return engine::RunRestore(*agent->repo, request);
+  }();
+  line.Finish();
+  // Damaged copies the restore met are recorded in this machine's vault, so
+  // its next backup uploads them again (not for another machine's points).
+  if (source.machine.empty() && source.credentials_file.empty()) {
+    Result<size_t> recorded = engine::RecordFoundDamage(*agent);
+    if (!recorded.ok()) {
+      std::cerr << "obctl: warning: the damage found could not be recorded in the vault ("
+                << recorded.status().ToString() << "); run obctl verify before the next backup\n";
+    }
+  }
+  if (!report.ok() && report.status().code() == ErrorCode::kCancelled) {
+    job.state = engine::JobState::kCancelled;
+  }
+  if (!report.ok() || report->state == engine::JobState::kFailed) {
+    engine::LogMilestone(
+        engine::Milestone::kRecoveryFailed,
+        "Recovery failed (job " + job.id + "): " +
+            (report.ok() ? std::to_string(report->failed_files.size()) + " files not recovered"
+                         : report.status().ToString()));
+  } else {
+    engine::LogMilestone(engine::Milestone::kRecoveryCompleted,
+                         "Recovery " + std::string(engine::JobStateName(report->state)) + " (job " +
+                             job.id + "): " + std::to_string(report->files) + " files, " +
+                             std::to_string(report->warnings.size()) + " warnings");
+  }
+  if (!report.ok()) return Fail(g, report.status().WithContext("recovery failed"));
+  job.files = report->files;
+  job.bytes_transferred = report->bytes;
+  job.recovery_point = report->point_id;
+  if (!report->failed_files.empty()) {
+    job.error = std::to_string(report->failed_files.size()) + " files could not be recovered";
+  }
+  {
+    // The same list the engine's recovery jobs keep (obctl job show, the
+    // console's job details): failures, then warnings.
+    std::vector<engine::FailedFile> listed = report->failed_files;
+    listed.insert(listed.end(), report->warnings.begin(), report->warnings.end());
+    job.failed_files_log =
+        engine::WriteFailedFilesLog(*g.env, g.state_dir, "LastRecoveryFailedFiles", job.id, listed);
+  }
+  bool ok = report->state == engine::JobState::kCompleted ||
+            report->state == engine::JobState::kCompletedWithWarnings;
+  if (g.json) {
+    PrintJson(Json({{"ok", ok},
+                    {"state", engine::JobStateName(report->state)},
+                    {"recovery_point", report->point_id},
+                    {"files", report->files},
+                    {"bytes", report->bytes},
+                    {"hardlinks", report->hardlinks},
+                    {"skipped_existing", report->skipped_existing},
+                    {"unchanged", report->unchanged},
+                    {"failed_files", FailedFilesJson(report->failed_files)},
+                    {"warnings", FailedFilesJson(report->warnings)},
+                    {"failed_files_log", job.failed_files_log}}));
+  } else {
+    std::cout << "Recovery " << engine::JobStateName(report->state) << ": " << report->files
+              << " files, " << HumanBytes(report->bytes) << " from recovery point "
+              << report->point_id.substr(0, 12) << "\n";
+    if (report->unchanged) {
+      std::cout << "  " << report->unchanged
+                << " files already in place with the backed-up content (checked, not written)\n";
+    }
+    if (report->skipped_existing) {
+      std::cout << "  " << report->skipped_existing << " existing items kept (--skip)\n";
+    }
+    if (request.target) {
+      std::cout << "  under " << *request.target << ", each item at its full original path";
+      if (!request.items.empty()) {
+        std::cout << " (" << engine::RestoredPath(*request.target, request.items.front()) << ")";
+      }
+      std::cout << "\n";
+    }
+    for (const auto& f : report->warnings) {
+      std::cerr << "  warning: " << f.path << ": " << f.error << "\n";
+    }
+    for (const auto& f : report->failed_files) {
+      std::cerr << "  not recovered: " << f.path << ": " << f.error << "\n";
+    }
+    if (!job.failed_files_log.empty()) {
+      std::cout << "  listed in " << job.failed_files_log << "\n";
+    }
+  }
+  job.state = report->state;
+  return report->state == engine::JobState::kCompleted               ? kExitOk
+         : report->state == engine::JobState::kCompletedWithWarnings ? kExitWarnings
+                                                                     : kExitFailed;
+}
+
+}  // namespace
+
+int RecoveryList(Globals& g, const std::vector<std::string>& args) {
+  SourceOptions source;
+  OptionSet options("recovery list");
+  AddSourceOptions(options, source);
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto pass = OptionalPassphrase(g, source);
+  if (!pass.ok()) return Fail(g, pass.status());
+  Result<engine::OpenedAgent> agent = OpenFor(g, source, *pass);
+  if (!agent.ok()) return Fail(g, agent.status());
+  std::vector<engine::DamagedObject> damaged;
+  auto points = agent->repo->ListRecoveryPoints(&damaged);
+  if (!points.ok()) return Fail(g, points.status());
+  // Damaged points are named, the intact ones listed.
+  for (const auto& d : damaged) std::cerr << "obctl: warning: " << d.ToString() << "\n";
+  json list = json::array();
+  for (const auto& p : *points) {
+    const auto& s = p.point.stats;
+    if (g.json) {
+      list.push_back({{"id", p.id},
+                      {"time", FormatTime(p.point.time_ns)},
+                      {"hostname", p.point.hostname},
+                      {"paths", p.point.paths},
+                      {"files", s.files},
+                      {"bytes", s.bytes_scanned}});
+      if (!p.point.repaired_from.empty()) list.back()["repaired_from"] = p.point.repaired_from;
+    } else {
+      std::cout << p.id.substr(0, 12) << "  " << FormatTime(p.point.time_ns) << "  " << s.files
+                << " files  " << HumanBytes(s.bytes_scanned);
+      for (const auto& path : p.point.paths) std::cout << "  " << path;
+      if (!p.point.repaired_from.empty()) {
+        std::cout << "  (repaired from " << p.point.repaired_from.substr(0, 12) << ")";
+      }
+      std::cout << "\n";
+    }
+  }
+  if (g.json) PrintJson(list);
+  return kExitOk;
+}
+
+int RecoveryItems(Globals& g, const std::vector<std::string>& args) {
+  std::string point_id, path = "/";
+  SourceOptions source;
+  OptionSet options("recovery items");
+  options.Add("point", &point_id, "recovery point").Required();
+  options.Add("path", &path, "folder in the recovery point").Positional();
+  AddSourceOptions(options, source);
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto opened = OpenPointFor(g, source, point_id);
+  if (!opened.ok()) return Fail(g, opened.status());
+  engine::Repository& repo = *opened->agent.repo;
+  auto node = engine::FindNode(repo, opened->point.point.tree, path);
+  if (!node.ok()) return Fail(g, node.status());
+  std::vector<tree::Node> nodes;
+  if (node->type == tree::NodeType::kDirectory) {
+    auto t = repo.ReadTree(*node->subtree);
+    if (!t.ok()) return Fail(g, t.status());
+    nodes = t->nodes;
+  } else {
+    nodes.push_back(*node);
+  }
+  json list = json::array();
+  for (const auto& n : nodes) {
+    if (g.json) {
+      list.push_back({{"name", n.name},
+                      {"type", tree::NodeTypeName(n.type)},
+                      {"size", n.size},
+                      {"mode", n.mode},
+                      {"mtime", FormatTime(n.mtime_ns)}});
+    } else {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", n.mode);
+      std::cout << tree::NodeTypeName(n.type) << "\t" << mode << "\t" << n.size << "\t"
+                << FormatTime(n.mtime_ns) << "\t" << n.name
+                << (n.type == tree::NodeType::kSymlink ? " -> " + n.symlink_target : "") << "\n";
+    }
+  }
+  if (g.json) PrintJson(list);
+  return kExitOk;
+}
+
+// Instant Restore: the recovery point as a read-only folder, served by this
+// process until it is unmounted; files are fetched and decrypted as they
+// are read.
+int RecoveryMount(Globals& g, const std::vector<std::string>& args) {
+  std::string point_id, mount_point;
+  bool allow_other = false;
+  SourceOptions source;
+  OptionSet options("recovery mount");
+  options.Add("point", &point_id, "recovery point or 'latest'").Required();
+  options.Add("dir", &mount_point, "existing folder to mount it at").Positional().Required();
+  options.Add("allow-other", &allow_other, "let other users read the mounted files");
+  AddSourceOptions(options, source);
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto dir = g.env->AbsolutePath(mount_point);
+  if (!dir.ok()) return Fail(g, dir.status());
+  auto opened = OpenPointFor(g, source, point_id);
+  if (!opened.ok()) return Fail(g, opened.status());
+  const engine::NamedRecoveryPoint& point = opened->point;
+  engine::RecoveryPointReader reader(*opened->agent.repo, point.point);
+  platform::MountOptions mount;
+  mount.source_name = "obagent:" + point.id.substr(0, 12);
+  mount.allow_other = allow_other;
+  mount.on_mounted = [&] {
+    if (g.json) {
+      std::cout << Json({{"ok", true},
+                         {"state", "mounted"},
+                         {"recovery_point", point.id},
+                         {"mount_point", *dir}})
+                       .dump()
+                << std::endl;
+    } else {
+      std::cout << "Recovery point " << point.id.substr(0, 12) << " ("
+                << FormatTime(point.point.time_ns) << ") mounted read-only at " << *dir
+                << "\nUnmount with 'obctl recovery unmount " << *dir << "' or Ctrl+C." << std::endl;
+    }
+  };
+  mount.on_read_error = [](const std::string& path, const Status& error) {
+    std::cerr << "obctl: reading " << path << " failed: " << error.ToString() << std::endl;
+  };
+  Status st = platform::ServeReadOnlyMount(reader, *dir, mount);
+  if (!st.ok()) return Fail(g, st.WithContext("mounting the recovery point"));
+  if (g.json) {
+    std::cout << Json({{"ok", true}, {"state", "unmounted"}, {"mount_point", *dir}}).dump()
+              << std::endl;
+  } else {
+    std::cout << "Unmounted " << *dir << std::endl;
+  }
+  return kExitOk;
+}
+
+int RecoveryUnmount(Globals& g, const std::vector<std::string>& args) {
+  std::string mount_point;
+  OptionSet options("recovery unmount");
+  options.Add("dir", &mount_point, "where the recovery point is mounted").Positional().Required();
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto dir = g.env->AbsolutePath(mount_point);
+  if (!dir.ok()) return Fail(g, dir.status());
+  Status st = platform::UnmountReadOnly(*dir);
+  if (!st.ok()) return Fail(g, st);
+  if (g.json) {
+    PrintJson(Json({{"ok", true}, {"mount_point", *dir}}));
+  } else {
+    std::cout << "Unmounted " << *dir << "\n";
+  }
+  return kExitOk;
+}
+
+
+int Recover(Globals& g, const std::vector<std::string>& args) {
+  return WithJob(g, "Recovery", [&](engine::JobRecord& job) { return RecoverJob(g, args, job); });
+}
+
+// The restore drill (Start-OBRecoveryTest, if MARS had one): the engine's
+// RecoveryTest job, run in this process.
+int RecoveryTest(Globals& g, const std::vector<std::string>& args) {
+  engine::RecoveryTestJobRequest request;
+  std::optional<int> sample;
+  std::optional<double> percent;
+  OptionSet options("recovery test");
+  options.Add("point", &request.point, "recovery point or 'latest'");
+  options.Add("sample", &sample, "how many files to restore (default 100)");
+  options.Add("percent", &percent, "or this share of the point's files, in percent");
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (sample && percent) return UsageError(options, "give --sample or --percent, not both");
+  if (sample && *sample < 1) return UsageError(options, "--sample must be at least 1");
+  if (sample) request.sample.count = static_cast<uint64_t>(*sample);
+  if (percent) {
+    if (!(*percent > 0 && *percent <= 100)) {
+      return UsageError(options, "--percent must be above 0 and at most 100");
+    }
+    request.sample.percent = *percent;
+  }
+  ProgressLine line(!g.json && g.env->IsTerminal(2), "Restoring the sample");
+  request.progress = [&](const engine::Progress& p) { line.Update(p); };
+  engine::RecoveryTestJobOutcome out = engine::RunRecoveryTestJob(*g.env, g.state_dir, request);
+  line.Finish();
+  if (!out.report) {
+    if (out.record.state == engine::JobState::kCancelled) {
+      if (g.json) {
+        PrintJson(Json({{"ok", false}, {"job", out.record.id}, {"state", "Cancelled"}}));
+      } else {
+        std::cout << "Recovery test Cancelled (job " << out.record.id << ")\n";
+      }
+      return kExitFailed;
+    }
+    return Fail(g, out.status);
+  }
+  const engine::RecoveryTestReport& r = *out.report;
+  if (g.json) {
+    PrintJson(Json({{"ok", r.state != engine::JobState::kFailed},
+                    {"job", out.record.id},
+                    {"state", engine::JobStateName(r.state)},
+                    {"recovery_point", r.point_id},
+                    {"files_in_point", r.files_in_point},
+                    {"sampled", r.sampled},
+                    {"identical", r.identical},
+                    {"bytes", r.bytes},
+                    {"seconds", r.seconds},
+                    {"files_per_second", r.files_per_second},
+                    {"bytes_per_second", r.bytes_per_second},
+                    {"damage", r.damage},
+                    {"message", out.record.error},
+                    {"failed_files", FailedFilesJson(r.failed_files)},
+                    {"failed_files_log", out.record.failed_files_log}}));
+  } else {
+    std::cout << "Recovery test " << engine::JobStateName(r.state) << ": recovery point "
+              << r.point_id.substr(0, 12) << "\n  " << engine::DescribeRecoveryTest(r) << "\n";
+    if (!out.record.error.empty()) std::cout << "  " << out.record.error << "\n";
+    for (const auto& f : r.failed_files) std::cerr << "  " << f.path << ": " << f.error << "\n";
+    if (!out.record.failed_files_log.empty()) {
+      std::cout << "  failed files: " << out.record.failed_files_log << "\n";
+    }
+  }
+  return r.state == engine::JobState::kCompleted               ? kExitOk
+         : r.state == engine::JobState::kCompletedWithWarnings ? kExitWarnings
+                                                               : kExitFailed;
+}
+
+}  // namespace obagent::cli

@@ -1,0 +1,152 @@
+// obctl vault init|create|credentials and obctl register: creating vaults
+// (locally or, as vaultd's administrator, in the service) and registering
+// this machine with one.
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/cli_common.h"
+#include "cli/progress.h"
+#include "obagent/engine/agent.h"
+#include "obagent/engine/vault_client.h"
+
+namespace obagent::cli {
+namespace {
+
+// Administrator commands against vaultd: where it is, who asks.
+struct AdminOptions {
+  std::string service_url;
+  std::string token_file;
+};
+
+void AddAdminOptions(OptionSet& options, AdminOptions& admin) {
+  options.Add("service", &admin.service_url, "vaultd URL").Required();
+  options.Add("admin-token-file", &admin.token_file,
+              "file with the administrator token (or $OBAGENT_VAULT_ADMIN_TOKEN)");
+}
+
+Result<std::unique_ptr<engine::VaultClient>> AdminClient(Globals& g, const AdminOptions& admin) {
+  auto token = ReadSecret(*g.env, admin.token_file, "OBAGENT_VAULT_ADMIN_TOKEN",
+                          "vault administrator token");
+  if (!token.ok()) return token.status();
+  engine::ServiceConnection conn;
+  conn.url = admin.service_url;
+  conn.token = *token;
+  return std::make_unique<engine::VaultClient>(conn);
+}
+
+}  // namespace
+
+int VaultInit(Globals& g, const std::vector<std::string>& args) {
+  std::string path;
+  OptionSet options("vault init");
+  options.Add("path", &path, "vault folder").Required();
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  Result<std::string> id = engine::InitLocalVault(*g.env, path);
+  if (!id.ok()) return Fail(g, id.status());
+  if (g.json) {
+    PrintJson(Json({{"ok", true}, {"vault_id", *id}}));
+  } else {
+    std::cout << "Vault " << *id << " created at " << path << "\n";
+  }
+  return kExitOk;
+}
+
+int Register(Globals& g, const std::vector<std::string>& args) {
+  engine::RegisterOptions request;
+  std::string passphrase_file, proxy_password_file;
+  OptionSet options("register");
+  options.Add("vault-credentials", &request.credentials_file,
+              "vault-credential file downloaded from the vault");
+  options.Add("vault", &request.vault, "local vault folder (embedded mode)");
+  options.Add("scratch", &request.scratch_dir, "scratch folder");
+  options.Add("passphrase-file", &passphrase_file, "file with the passphrase");
+  options.Add("proxy", &request.proxy, "HTTP proxy URL");
+  options.Add("proxy-user", &request.proxy_user, "proxy user");
+  options.Add("proxy-password-file", &proxy_password_file, "proxy password file");
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  Result<std::string> pass =
+      ReadSecret(*g.env, passphrase_file, "OBAGENT_PASSPHRASE", "passphrase");
+  if (!pass.ok()) return Fail(g, pass.status());
+  request.passphrase = *pass;
+  if (!proxy_password_file.empty()) {
+    auto pw = ReadSecret(*g.env, proxy_password_file, "OBAGENT_PROXY_PASSWORD", "proxy password");
+    if (!pw.ok()) return Fail(g, pw.status());
+    request.proxy_password = *pw;
+  }
+  Result<engine::AgentConfig> config = engine::Register(*g.env, g.state_dir, request);
+  if (!config.ok()) return Fail(g, config.status());
+  std::string where = config->service_url.empty()
+                          ? config->vault
+                          : config->vault_name + " at " + config->service_url;
+  if (g.json) {
+    PrintJson(Json({{"ok", true},
+                    {"machine_id", config->machine_id},
+                    {"machine_name", config->machine_name},
+                    {"vault_id", config->vault_id},
+                    {"vault", where},
+                    {"scratch", config->scratch_dir}}));
+  } else {
+    std::cout << "Registered '" << config->machine_name << "' (machine " << config->machine_id
+              << ") with vault " << where << "\nScratch folder: " << config->scratch_dir
+              << "\nKeep your passphrase safe: without it no other machine can recover this "
+              << "data.\n";
+  }
+  return kExitOk;
+}
+
+int VaultCreate(Globals& g, const std::vector<std::string>& args) {
+  std::string name;
+  AdminOptions admin;
+  OptionSet options("vault create");
+  options.Add("name", &name, "vault name").Required().Positional();
+  AddAdminOptions(options, admin);
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto client = AdminClient(g, admin);
+  if (!client.ok()) return Fail(g, client.status());
+  auto answer = (*client)->Call("POST", "/v1/vaults", {{"name", name}});
+  if (!answer.ok()) return Fail(g, answer.status());
+  if (g.json) {
+    PrintJson(*answer);
+  } else {
+    std::cout << "Vault '" << answer->value("name", "") << "' created ("
+              << answer->value("vault_id", "") << ")\n";
+  }
+  return kExitOk;
+}
+
+int VaultCredentials(Globals& g, const std::vector<std::string>& args) {
+  std::string name, out;
+  std::optional<double> validity_hours;
+  AdminOptions admin;
+  OptionSet options("vault credentials");
+  options.Add("name", &name, "vault name").Required().Positional();
+  options.Add("out", &out, "file to write").Required();
+  options.Add("validity-hours", &validity_hours, "validity (default: the vault's, 48 h)");
+  AddAdminOptions(options, admin);
+  if (auto exit = ParseOptions(options, args)) return *exit;
+  auto client = AdminClient(g, admin);
+  if (!client.ok()) return Fail(g, client.status());
+  json body = json::object();
+  if (validity_hours) body["validity_hours"] = *validity_hours;
+  auto answer = (*client)->Call("POST", "/v1/vaults/" + name + "/credentials", body);
+  if (!answer.ok()) return Fail(g, answer.status());
+  std::string xml = answer->value("credentials", "");
+  Status st = g.env->WriteFileAtomic(out, AsBytes(xml), true);
+  if (!st.ok()) return Fail(g, st);
+  if (g.json) {
+    PrintJson(Json({{"ok", true}, {"file", out}, {"expires_at", answer->value("expires_at", "")}}));
+  } else {
+    std::cout << "Vault credentials written to " << out << " (valid until "
+              << answer->value("expires_at", "") << "; earlier downloads are no longer valid)\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace obagent::cli
