@@ -13,6 +13,21 @@
 
 namespace obagent::cli {
 
+std::optional<int> ParseOptions(const Globals& g, OptionSet& options,
+                                const std::vector<std::string>& args) {
+  Status parsed = options.Parse(args);
+  if (!parsed.ok()) return UsageError(options, parsed.detail());
+  if (options.HelpRequested()) {
+    std::cout << "usage: obctl " << options.command() << " [options]\n";
+    if (!g.command_summary.empty()) std::cout << "\n" << g.command_summary << "\n";
+    std::cout << "\nOptions:\n"
+              << options.Help()
+              << "\nGlobal options (anywhere on the line): --state-dir DIR, --json\n";
+    return kExitOk;
+  }
+  return std::nullopt;
+}
+
 Result<std::string> ReadSecret(platform::Env& env, const std::string& file, const char* var,
                                const char* what) {
   if (!file.empty()) {

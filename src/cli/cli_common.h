@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "obagent/cmdline/options.h"
@@ -36,7 +37,16 @@ struct Globals {
   platform::Env* env = nullptr;
   // The last error reported by Fail(), for the job history.
   mutable std::string last_error;
+  // The running command's one-line summary (main.cc's table), for --help.
+  std::string_view command_summary;
+  // obctl CMD --help: the command prints its options and does nothing else.
+  bool help_only = false;
 };
+
+// A command: the words after its name -> obctl's exit code. It parses its
+// options first (ParseOptions) and, given --help, prints them and returns
+// before doing anything else.
+using Handler = std::function<int(Globals&, const std::vector<std::string>&)>;
 
 inline json Json(json::initializer_list_t init) { return json(init); }
 
@@ -76,16 +86,10 @@ inline int UsageError(const OptionSet& options, const std::string& message) {
 }
 
 // Parses a command's options. nullopt when the command goes on; else the
-// exit code, after printing the usage error or the command's --help.
-inline std::optional<int> ParseOptions(OptionSet& options, const std::vector<std::string>& args) {
-  Status parsed = options.Parse(args);
-  if (!parsed.ok()) return UsageError(options, parsed.detail());
-  if (options.HelpRequested()) {
-    std::cout << "usage: obctl " << options.command() << " [options]\n" << options.Help();
-    return kExitOk;
-  }
-  return std::nullopt;
-}
+// exit code, after printing the usage error or the command's --help (its
+// summary and every option it accepts, described).
+std::optional<int> ParseOptions(const Globals& g, OptionSet& options,
+                                const std::vector<std::string>& args);
 
 // A secret: the first line of file, else $var; what names it in errors.
 Result<std::string> ReadSecret(platform::Env& env, const std::string& file, const char* var,
@@ -142,7 +146,7 @@ int RecoveryUnmount(Globals& g, const std::vector<std::string>& args);
 int RecoveryTest(Globals& g, const std::vector<std::string>& args);
 int Recover(Globals& g, const std::vector<std::string>& args);
 // cmd_verify.cc
-int Verify(Globals& g);
+int Verify(Globals& g, const std::vector<std::string>& args);
 // cmd_passphrase.cc
 int PassphraseChange(Globals& g, const std::vector<std::string>& args);
 // cmd_prune.cc
@@ -152,6 +156,6 @@ int RepairCommand(Globals& g, const std::vector<std::string>& args);
 // cmd_machine_setting.cc: machine-setting show|set.
 int MachineSettingCommand(Globals& g, const std::vector<std::string>& args);
 // cmd_policy.cc; args[0] is the subcommand.
-int PolicyCommand(const std::string& state_dir, bool json, const std::vector<std::string>& args);
+int PolicyCommand(const Globals& g, const std::vector<std::string>& args);
 
 }  // namespace obagent::cli

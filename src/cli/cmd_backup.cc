@@ -125,7 +125,7 @@ int BackupStart(Globals& g, const std::vector<std::string>& args) {
   options.Add("include", &request.includes, "files or folders to back up").Required();
   options.Add("exclude", &request.excludes, "glob patterns to skip");
   options.Add("threads", &request.threads, "worker threads (0: one per core)");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   ProgressLine line(!g.json && g.env->IsTerminal(2), "Backing up");
   request.progress = [&](const engine::Progress& p) { line.Update(p); };
   engine::BackupJobOutcome out = engine::RunBackupJob(*g.env, g.state_dir, request);
@@ -138,7 +138,7 @@ int BackupNow(Globals& g, const std::vector<std::string>& args) {
   bool no_wait = false;
   OptionSet options("backup now");
   options.Add("no-wait", &no_wait, "return once the job has started");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   return StartInEngine(g, "BackupNow", !no_wait);
 }
 
@@ -147,7 +147,7 @@ int BackupNow(Globals& g, const std::vector<std::string>& args) {
 // running, this process does. A paused policy does nothing.
 int BackupScheduled(Globals& g, const std::vector<std::string>& args) {
   OptionSet options("backup scheduled");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto probe = api::CallEngine(*g.env, g.state_dir, {{"op", "status"}});
   if (probe.ok()) return StartInEngine(g, "Scheduled", true);
   if (probe.status().code() != ErrorCode::kNotFound) return Fail(g, probe.status());

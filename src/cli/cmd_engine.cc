@@ -19,7 +19,7 @@ namespace obagent::cli {
 // Whether the engine runs, its scheduler and its running job.
 int EngineStatus(Globals& g, const std::vector<std::string>& args) {
   OptionSet options("engine status");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto answer = api::CallEngine(*g.env, g.state_dir, {{"op", "status"}});
   if (!answer.ok()) return Fail(g, answer.status());
   if (g.json) {
@@ -43,7 +43,7 @@ int EngineStatus(Globals& g, const std::vector<std::string>& args) {
 // administrators only, like the rest of the local API).
 int ConsoleUrl(Globals& g, const std::vector<std::string>& args) {
   OptionSet options("console url");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto answer = api::CallEngine(*g.env, g.state_dir, {{"op", "console_url"}});
   if (!answer.ok()) return Fail(g, answer.status());
   if (g.json) {

@@ -37,7 +37,7 @@ int JobStop(Globals& g, const std::vector<std::string>& args) {
   OptionSet options("job stop");
   options.Add("id", &id, "job id or prefix").Required().Positional();
   options.Add("timeout", &timeout_seconds, "seconds to wait for the job to end");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   engine::JobHistory history(*g.env, g.state_dir);
   auto via_engine = api::CallEngine(*g.env, g.state_dir, {{"op", "job_stop"}, {"id", id}});
   if (!via_engine.ok()) {
@@ -70,7 +70,7 @@ int JobList(Globals& g, const std::vector<std::string>& args) {
   size_t last = 20;
   OptionSet options("job list");
   options.Add("last", &last, "how many jobs");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto jobs = engine::JobHistory(*g.env, g.state_dir).List();
   if (!jobs.ok()) return Fail(g, jobs.status());
   size_t n = std::min(jobs->size(), last);
@@ -93,7 +93,7 @@ int JobShow(Globals& g, const std::vector<std::string>& args) {
   std::string id;
   OptionSet options("job show");
   options.Add("id", &id, "job id or prefix").Required().Positional();
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto job = engine::JobHistory(*g.env, g.state_dir).Find(id);
   if (!job.ok()) return Fail(g, job.status());
   json j = JobJson(*job);

@@ -42,7 +42,9 @@ json ThrottleJson(const engine::BandwidthThrottle& t) {
           {"non_work_hour_bytes_per_second", t.non_work_bytes_per_second}};
 }
 
-int Show(Globals& g) {
+int Show(Globals& g, const std::vector<std::string>& args) {
+  OptionSet options("machine-setting show");
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto s = engine::GetMachineSettings(*g.env, g.state_dir);
   if (!s.ok()) return Fail(g, s.status());
   if (g.json) {
@@ -77,15 +79,22 @@ int Set(Globals& g, const std::vector<std::string>& args) {
   int proxy_port = 0;
   bool no_throttle = false, no_proxy = false;
   OptionSet options("machine-setting set");
-  for (const char* name : {"work-day", "start-work-hour", "end-work-hour", "work-hour-bandwidth",
-                           "non-work-hour-bandwidth", "proxy-server", "proxy-username",
-                           "proxy-password-file", "scratch-location"}) {
-    options.Add(name, &text[name]);
-  }
-  options.Add("proxy-port", &proxy_port);
-  options.Add("no-throttle", &no_throttle);
-  options.Add("no-proxy", &no_proxy);
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  const std::pair<const char*, const char*> kTextOptions[] = {
+      {"work-day", "days with work hours: mon,tue,... (or all)"},
+      {"start-work-hour", "start of work hours, HH:MM (local time)"},
+      {"end-work-hour", "end of work hours, HH:MM (exclusive; 24:00 allowed)"},
+      {"work-hour-bandwidth", "rate during work hours: 512KB/s, 10MB/s, 4Mbps or bytes/s"},
+      {"non-work-hour-bandwidth", "rate at all other times"},
+      {"proxy-server", "proxy URL for vaultd (with --proxy-port)"},
+      {"proxy-username", "proxy user"},
+      {"proxy-password-file", "file with the proxy password"},
+      {"scratch-location", "move the scratch folder (key file and caches) here"},
+  };
+  for (const auto& [name, help] : kTextOptions) options.Add(name, &text[name], help);
+  options.Add("proxy-port", &proxy_port, "proxy port");
+  options.Add("no-throttle", &no_throttle, "transfer at full speed");
+  options.Add("no-proxy", &no_proxy, "connect to vaultd directly");
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto given = [&](std::string_view name) { return options.Given(name); };
   const bool throttle_given = given("work-day") || given("start-work-hour") ||
                               given("end-work-hour") || given("work-hour-bandwidth") ||
@@ -175,7 +184,7 @@ int Set(Globals& g, const std::vector<std::string>& args) {
   }
   Status saved = engine::SetMachineSettings(*g.env, g.state_dir, next);
   if (!saved.ok()) return Fail(g, saved);
-  return Show(g);
+  return Show(g, {});
 }
 
 }  // namespace
@@ -186,7 +195,7 @@ int MachineSettingCommand(Globals& g, const std::vector<std::string>& args) {
     return args.empty() ? kExitUsage : kExitOk;
   }
   std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "show" && rest.empty()) return Show(g);
+  if (args[0] == "show") return Show(g, rest);
   if (args[0] == "set") return Set(g, rest);
   std::cerr << kMachineSettingUsage;
   return kExitUsage;

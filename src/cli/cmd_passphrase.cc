@@ -19,7 +19,7 @@ int PassphraseChange(Globals& g, const std::vector<std::string>& args) {
   std::string new_passphrase_file;
   OptionSet options("passphrase change");
   options.Add("new-passphrase-file", &new_passphrase_file, "file with the new passphrase");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto pass = ReadSecret(*g.env, new_passphrase_file, "OBAGENT_NEW_PASSPHRASE", "new passphrase");
   if (!pass.ok()) return Fail(g, pass.status());
   Status st = engine::ChangePassphrase(*g.env, g.state_dir, *pass);

@@ -3,9 +3,8 @@
 // Set-OBPolicy, Get-OBPolicy, Remove-OBPolicy, Set-OBPolicyState) and the
 // files that register its schedule with the OS scheduler.
 //
-// Entry point, wired into obctl's command table as "policy":
-//   int obagent::cli::PolicyCommand(const std::string& state_dir, bool json,
-//                                   const std::vector<std::string>& args);
+// Entry point, wired into obctl's command table as "policy SUBCOMMAND":
+//   int obagent::cli::PolicyCommand(const Globals& g, const std::vector<std::string>& args);
 // args[0] is the subcommand. Exit codes: 0 ok, 1 error, 2 usage.
 #include <algorithm>
 #include <chrono>
@@ -25,8 +24,6 @@
 #include "obagent/status.h"
 
 namespace obagent::cli {
-
-int PolicyCommand(const std::string& state_dir, bool json, const std::vector<std::string>& args);
 
 namespace {
 
@@ -69,6 +66,7 @@ struct Ctx {
   std::string state_dir;
   bool json = false;
   platform::Env* env = nullptr;
+  const Globals* g = nullptr;
 };
 
 void PrintJson(const json& j) {
@@ -299,7 +297,7 @@ int New(Ctx& c, const std::vector<std::string>& args) {
   options.Add("recovery-test-time", &drill.times, "its times of day: 03:00");
   options.Add("recovery-test-sample", &drill.sample, "files it restores (default 100)");
   options.Add("recovery-test-percent", &drill.percent, "or this share of the files, in percent");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   if (drill.given()) {
     auto parsed = ParseDrill(drill, "recovery-test-");
     if (!parsed.ok()) return Fail(c, parsed.status());
@@ -330,7 +328,7 @@ int New(Ctx& c, const std::vector<std::string>& args) {
 
 int Show(Ctx& c, const std::vector<std::string>& args) {
   OptionSet options("policy show");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
   if (!p.ok()) return Fail(c, p.status());
   if (c.json) {
@@ -348,7 +346,7 @@ int AddFileSpec(Ctx& c, const std::vector<std::string>& args) {
   options.Add("include", &includes, "paths to back up");
   options.Add("exclude", &excludes, "paths not to back up");
   options.Add("non-recursive", &non_recursive, "without subfolders");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   if (includes.empty() && excludes.empty()) {
     return UsageError(options, "give --include or --exclude PATH");
   }
@@ -363,7 +361,7 @@ int RemoveFileSpec(Ctx& c, const std::vector<std::string>& args) {
   std::vector<std::string> paths;
   OptionSet options("policy remove-filespec");
   options.Add("path", &paths, "spec paths").Required().Positional();
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
   if (!p.ok()) return Fail(c, p.status());
   for (const auto& raw : paths) {
@@ -382,7 +380,7 @@ int SetSchedule(Ctx& c, const std::vector<std::string>& args) {
   ScheduleOptions schedule_text;
   OptionSet options("policy set-schedule");
   AddScheduleOptions(options, schedule_text);
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   auto schedule = ParseSchedule(schedule_text.days, schedule_text.times);
   if (!schedule.ok()) return Fail(c, schedule.status());
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
@@ -398,7 +396,7 @@ int SetRetention(Ctx& c, const std::vector<std::string>& args) {
   options.Add("weekly", &weekly, "weeks of weekly points (0 = off)");
   options.Add("monthly", &monthly, "months of monthly points (0 = off)");
   options.Add("yearly", &yearly, "years of yearly points (0 = off)");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   if (!daily && !weekly && !monthly && !yearly) {
     return UsageError(options, "give at least one of --daily, --weekly, --monthly, --yearly");
   }
@@ -420,7 +418,7 @@ int SetRecoveryTest(Ctx& c, const std::vector<std::string>& args) {
   options.Add("sample", &drill.sample, "files the drill restores (default 100)");
   options.Add("percent", &drill.percent, "or this share of the files, in percent");
   options.Add("off", &off, "no scheduled drill");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   if (off && drill.given()) return UsageError(options, "--off takes no other option");
   std::optional<engine::RecoveryTestPolicy> next;
   if (!off) {
@@ -436,7 +434,7 @@ int SetRecoveryTest(Ctx& c, const std::vector<std::string>& args) {
 
 int SetPaused(Ctx& c, const std::vector<std::string>& args, bool paused) {
   OptionSet options(paused ? "policy pause" : "policy resume");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
   if (!p.ok()) return Fail(c, p.status());
   p->paused = paused;
@@ -445,7 +443,7 @@ int SetPaused(Ctx& c, const std::vector<std::string>& args, bool paused) {
 
 int Remove(Ctx& c, const std::vector<std::string>& args) {
   OptionSet options("policy remove");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   Status st = engine::RemovePolicy(*c.env, c.state_dir);
   if (!st.ok()) return Fail(c, st);
   if (c.json) {
@@ -467,7 +465,7 @@ int ScheduleFiles(Ctx& c, const std::vector<std::string>& args) {
   OptionSet options("policy schedule-files");
   options.Add("out", &out, "folder to write to").Required();
   options.Add("command", &command, "the obctl the scheduler starts");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
   if (!p.ok()) return Fail(c, p.status());
   auto date = FormatLocal(p->modified, engine::LocalUtcOffsetMinutes(p->modified)).substr(0, 10);
@@ -505,11 +503,12 @@ int ScheduleFiles(Ctx& c, const std::vector<std::string>& args) {
 
 }  // namespace
 
-int PolicyCommand(const std::string& state_dir, bool json, const std::vector<std::string>& args) {
+int PolicyCommand(const Globals& g, const std::vector<std::string>& args) {
   Ctx c;
-  c.state_dir = state_dir;
-  c.json = json;
+  c.state_dir = g.state_dir;
+  c.json = g.json;
   c.env = &platform::Env::Default();
+  c.g = &g;
   using Handler = int (*)(Ctx&, const std::vector<std::string>&);
   static const std::map<std::string, Handler> kSubcommands = {
       {"new", New},

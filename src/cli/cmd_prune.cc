@@ -30,7 +30,7 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
   // whatever their age (tests use it; so can an administrator who must
   // free space now).
   options.Add("keep-last", &keep_last, "keep only the newest N points").Hidden();
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
 
   if (!keep_last && !daily) {
     return Fail(g, InvalidArgument("give --daily N (with optional --weekly, --monthly, --yearly)"));

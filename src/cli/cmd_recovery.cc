@@ -42,22 +42,31 @@ Result<OpenedPoint> OpenPointFor(Globals& g, const SourceOptions& source,
   return OpenedPoint{std::move(agent), std::move(point)};
 }
 
-int RecoverJob(Globals& g, const std::vector<std::string>& args, engine::JobRecord& job) {
+// What obctl recover was asked, parsed before its job starts.
+struct RecoverArgs {
   engine::RestoreOptions request;
   bool overwrite = false, create_copy = false, skip = false, no_permissions = false;
   SourceOptions source;
-  OptionSet options("recover");
-  options.Add("point", &request.point, "recovery point or 'latest'").Required();
-  options.Add("item", &request.items, "paths to recover");
-  options.Add("target", &request.target, "alternate folder (default: original location)");
-  options.Add("overwrite", &overwrite, "replace existing files (default)");
-  options.Add("create-copy", &create_copy, "keep existing files, restore beside them");
-  options.Add("skip", &skip, "keep existing files, skip them");
-  options.Add("threads", &request.threads, "worker threads");
-  options.Add("no-permissions", &no_permissions,
+};
+
+void AddRecoverOptions(OptionSet& options, RecoverArgs& a) {
+  options.Add("point", &a.request.point, "recovery point or 'latest'").Required();
+  options.Add("item", &a.request.items, "paths to recover");
+  options.Add("target", &a.request.target, "alternate folder (default: original location)");
+  options.Add("overwrite", &a.overwrite, "replace existing files (default)");
+  options.Add("create-copy", &a.create_copy, "keep existing files, restore beside them");
+  options.Add("skip", &a.skip, "keep existing files, skip them");
+  options.Add("threads", &a.request.threads, "worker threads");
+  options.Add("no-permissions", &a.no_permissions,
               "default permissions and owner for what is restored, not the backed-up ones");
-  AddSourceOptions(options, source);
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  AddSourceOptions(options, a.source);
+}
+
+int RecoverJob(Globals& g, RecoverArgs& a, engine::JobRecord& job) {
+  engine::RestoreOptions& request = a.request;
+  const bool overwrite = a.overwrite, create_copy = a.create_copy, skip = a.skip,
+             no_permissions = a.no_permissions;
+  const SourceOptions& source = a.source;
   request.restore_permissions = !no_permissions;
   if (overwrite + create_copy + skip > 1) {
     return Fail(g, InvalidArgument("choose one of --overwrite, --create-copy, --skip"));
@@ -180,7 +189,7 @@ int RecoveryList(Globals& g, const std::vector<std::string>& args) {
   SourceOptions source;
   OptionSet options("recovery list");
   AddSourceOptions(options, source);
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto pass = OptionalPassphrase(g, source);
   if (!pass.ok()) return Fail(g, pass.status());
   Result<engine::OpenedAgent> agent = OpenFor(g, source, *pass);
@@ -222,7 +231,7 @@ int RecoveryItems(Globals& g, const std::vector<std::string>& args) {
   options.Add("point", &point_id, "recovery point").Required();
   options.Add("path", &path, "folder in the recovery point").Positional();
   AddSourceOptions(options, source);
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto opened = OpenPointFor(g, source, point_id);
   if (!opened.ok()) return Fail(g, opened.status());
   engine::Repository& repo = *opened->agent.repo;
@@ -268,7 +277,7 @@ int RecoveryMount(Globals& g, const std::vector<std::string>& args) {
   options.Add("dir", &mount_point, "existing folder to mount it at").Positional().Required();
   options.Add("allow-other", &allow_other, "let other users read the mounted files");
   AddSourceOptions(options, source);
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto dir = g.env->AbsolutePath(mount_point);
   if (!dir.ok()) return Fail(g, dir.status());
   auto opened = OpenPointFor(g, source, point_id);
@@ -310,7 +319,7 @@ int RecoveryUnmount(Globals& g, const std::vector<std::string>& args) {
   std::string mount_point;
   OptionSet options("recovery unmount");
   options.Add("dir", &mount_point, "where the recovery point is mounted").Positional().Required();
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto dir = g.env->AbsolutePath(mount_point);
   if (!dir.ok()) return Fail(g, dir.status());
   Status st = platform::UnmountReadOnly(*dir);
@@ -323,9 +332,12 @@ int RecoveryUnmount(Globals& g, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
-
 int Recover(Globals& g, const std::vector<std::string>& args) {
-  return WithJob(g, "Recovery", [&](engine::JobRecord& job) { return RecoverJob(g, args, job); });
+  RecoverArgs a;
+  OptionSet options("recover");
+  AddRecoverOptions(options, a);
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
+  return WithJob(g, "Recovery", [&](engine::JobRecord& job) { return RecoverJob(g, a, job); });
 }
 
 // The restore drill (Start-OBRecoveryTest, if MARS had one): the engine's
@@ -338,7 +350,7 @@ int RecoveryTest(Globals& g, const std::vector<std::string>& args) {
   options.Add("point", &request.point, "recovery point or 'latest'");
   options.Add("sample", &sample, "how many files to restore (default 100)");
   options.Add("percent", &percent, "or this share of the point's files, in percent");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   if (sample && percent) return UsageError(options, "give --sample or --percent, not both");
   if (sample && *sample < 1) return UsageError(options, "--sample must be at least 1");
   if (sample) request.sample.count = static_cast<uint64_t>(*sample);

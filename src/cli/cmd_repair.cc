@@ -46,7 +46,7 @@ int RepairCommand(Globals& g, const std::vector<std::string>& args) {
   options.Add("read-data", &request.read_data,
               "read whole packs and index only blobs that authenticate (slower)");
   options.Add("dry-run", &request.dry_run, "report what is damaged; change nothing");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
   if (!agent.ok()) return Fail(g, agent.status());
   // One writer per machine: repair writes and removes index files and points.

@@ -47,7 +47,7 @@ int VaultInit(Globals& g, const std::vector<std::string>& args) {
   std::string path;
   OptionSet options("vault init");
   options.Add("path", &path, "vault folder").Required();
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   Result<std::string> id = engine::InitLocalVault(*g.env, path);
   if (!id.ok()) return Fail(g, id.status());
   if (g.json) {
@@ -70,7 +70,7 @@ int Register(Globals& g, const std::vector<std::string>& args) {
   options.Add("proxy", &request.proxy, "HTTP proxy URL");
   options.Add("proxy-user", &request.proxy_user, "proxy user");
   options.Add("proxy-password-file", &proxy_password_file, "proxy password file");
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   Result<std::string> pass =
       ReadSecret(*g.env, passphrase_file, "OBAGENT_PASSPHRASE", "passphrase");
   if (!pass.ok()) return Fail(g, pass.status());
@@ -107,7 +107,7 @@ int VaultCreate(Globals& g, const std::vector<std::string>& args) {
   OptionSet options("vault create");
   options.Add("name", &name, "vault name").Required().Positional();
   AddAdminOptions(options, admin);
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto client = AdminClient(g, admin);
   if (!client.ok()) return Fail(g, client.status());
   auto answer = (*client)->Call("POST", "/v1/vaults", {{"name", name}});
@@ -130,7 +130,7 @@ int VaultCredentials(Globals& g, const std::vector<std::string>& args) {
   options.Add("out", &out, "file to write").Required();
   options.Add("validity-hours", &validity_hours, "validity (default: the vault's, 48 h)");
   AddAdminOptions(options, admin);
-  if (auto exit = ParseOptions(options, args)) return *exit;
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto client = AdminClient(g, admin);
   if (!client.ok()) return Fail(g, client.status());
   json body = json::object();

@@ -18,7 +18,9 @@
 
 namespace obagent::cli {
 
-int Verify(Globals& g) {
+int Verify(Globals& g, const std::vector<std::string>& args) {
+  OptionSet options("verify");
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
   Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
   if (!agent.ok()) return Fail(g, agent.status());
   Status st = agent->repo->LoadIndex();

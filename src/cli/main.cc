@@ -2,175 +2,213 @@
 // MSOnlineBackup cmdlets (Start-OBBackup -> "backup start",
 // Get-OBRecoverableSource/Item -> "recovery list|items", Start-OBRecovery ->
 // "recover", Set-OBMachineSetting -EncryptionPassphrase -> "passphrase change").
-#include <chrono>
-#include <cstdio>
-#include <functional>
+// This file holds only the command table and Run(): the global options
+// (anywhere on the line), help, and dispatch. Each command family lives in
+// src/cli/cmd_<family>.cc.
 #include <iostream>
-#include <map>
-#include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
-#include <thread>
+#include <string_view>
 #include <vector>
 
 #include "cli/cli_common.h"
-#include "cli/progress.h"
-#include "obagent/api/local_api.h"
-#include "obagent/engine/agent.h"
-#include "obagent/engine/backup.h"
-#include "obagent/engine/backup_job.h"
-#include "obagent/engine/engine_log.h"
-#include "obagent/engine/job_history.h"
-#include "obagent/engine/machine_check.h"
-#include "obagent/engine/policy.h"
-#include "obagent/engine/progress.h"
-#include "obagent/engine/prune.h"
-#include "obagent/engine/recovery_reader.h"
-#include "obagent/engine/recovery_test.h"
-#include "obagent/engine/restore.h"
-#include "obagent/engine/vault_client.h"
-#include "obagent/engine/verify.h"
 #include "obagent/platform.h"
-#include "obagent/platform_mount.h"
-#include "obagent/status.h"
-
-using nlohmann::json;
 
 namespace obagent::cli {
 namespace {
 
-constexpr char kUsage[] = R"(usage: obctl [--state-dir DIR] [--json] COMMAND [options]
+// One line per command: its words, what it does, what runs it. obctl --help
+// and obctl GROUP --help list these; obctl CMD --help prints the options of
+// the OptionSet the handler parses with, before the handler does anything.
+struct Command {
+  std::string_view name;     // "recovery list": its first word is its group
+  std::string_view summary;  // one line
+  Handler run;               // the words after the command's name
+};
 
-Commands:
-  vault create NAME --service URL [--admin-token-file F]     (vaultd administrator)
-  vault credentials NAME --service URL --out FILE [--validity-hours H]
-  vault init --path DIR                  create a local vault (embedded mode)
-  register --vault-credentials FILE | --vault DIR   register this machine
-           [--scratch DIR] [--passphrase-file F] (or $OBAGENT_PASSPHRASE)
-           [--proxy URL [--proxy-user U --proxy-password-file F]]
-  backup start --include PATH... [--exclude GLOB...]
-  recovery list                          list recovery points
-  recovery items --point ID [PATH]       list what a recovery point holds
-  recovery mount --point ID DIR [--allow-other]
-                                         show a recovery point read-only at DIR
-                                         until unmounted or Ctrl+C (Linux: FUSE)
-  recovery unmount DIR                   end such a mount
-  recover --point ID [--item PATH...] [--target DIR]
-          [--overwrite | --create-copy | --skip] [--no-permissions] [--passphrase-file F]
-                                         with --target every item keeps its whole path below DIR
-  (recovery list|items|mount and recover take --source-machine NAME
-   --vault-credentials FILE --passphrase-file F to recover another machine)
-  recovery test [--point ID] [--sample N | --percent P]
-                                         restore drill: restore a random sample
-                                         (default 100 files) to a private folder,
-                                         compare it with the point, remove it
-  verify                                 check every object in the vault (the machine
-                                         record and the wrapped key included)
-  repair [--rewrite-lost [--forget-damaged]] [--read-data] [--dry-run]
-                                         rebuild the index from the packs present,
-                                         name damaged points and their lost files,
-                                         write them again without (see 'obctl repair --help')
-  passphrase change [--new-passphrase-file F]  (or $OBAGENT_NEW_PASSPHRASE)
-  machine-setting show | set [--work-hour-bandwidth RATE ... | --no-throttle]
-         [--proxy-server URL --proxy-port N | --no-proxy] [--scratch-location DIR]
-                                         throttling, proxy, scratch (see 'obctl machine-setting')
-  policy new|show|add-filespec|remove-filespec|set-schedule|set-retention|
-         pause|resume|remove|schedule-files   the backup policy (see 'obctl policy')
-  backup scheduled                       run the policy's backup and retention
-                                         (in the engine when it runs)
-  backup now [--no-wait]                 the engine backs up the policy now
-  job list [--last N] | job show ID      job history (Get-OBJob)
-  job stop ID                            stop a running job (Stop-OBJob)
-  engine status                          is cbengine running; its current job
-  console url                            the web console's address (with its token)
-  prune --daily N [--weekly N] [--monthly N] [--yearly N] [--dry-run]
-                                         apply a retention policy, free vault space
+// A subcommand of a family that dispatches itself (policy, machine-setting).
+Handler Sub(std::string_view family, std::string sub) {
+  return [family, sub](Globals& g, const std::vector<std::string>& args) {
+    std::vector<std::string> words{sub};
+    words.insert(words.end(), args.begin(), args.end());
+    if (family == "policy") return PolicyCommand(g, words);
+    return MachineSettingCommand(g, words);
+  };
+}
 
-The state folder is --state-dir, else $OBAGENT_STATE_DIR, else the default
-for this system. Exit codes: 0 completed, 1 failed, 2 usage, 3 completed
-with warnings.
+// A command run in this process with its record in the job history; its
+// --help records nothing.
+Handler InJob(std::string type, Handler body) {
+  return [type, body](Globals& g, const std::vector<std::string>& args) {
+    if (g.help_only) return body(g, args);
+    return WithJob(g, type, [&](engine::JobRecord&) { return body(g, args); });
+  };
+}
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command> kCommands = {
+      {"vault init", "create a local vault folder (embedded mode)", VaultInit},
+      {"vault create", "create a vault in vaultd (its administrator)", VaultCreate},
+      {"vault credentials", "write a vault-credential file for registering machines",
+       VaultCredentials},
+      {"register", "register this machine with a vault", Register},
+      {"backup start", "back up files and folders now, in this process", BackupStart},
+      {"backup now", "the engine backs up the policy now", BackupNow},
+      {"backup scheduled", "run the policy's backup and retention (the OS scheduler's command)",
+       BackupScheduled},
+      {"job list", "the job history (Get-OBJob)", JobList},
+      {"job show", "one job's record and, while it runs, its progress", JobShow},
+      {"job stop", "stop a running job (Stop-OBJob)", JobStop},
+      {"engine status", "is cbengine running; its current job", EngineStatus},
+      {"console url", "the web console's address (with its token)", ConsoleUrl},
+      {"recovery list", "list recovery points", RecoveryList},
+      {"recovery items", "list what a recovery point holds", RecoveryItems},
+      {"recovery mount", "show a recovery point read-only at a folder (Linux: FUSE)",
+       RecoveryMount},
+      {"recovery unmount", "end such a mount", RecoveryUnmount},
+      {"recovery test", "restore drill: restore a sample, compare it with the point, remove it",
+       RecoveryTest},
+      {"recover", "recover items of a recovery point (Start-OBRecovery)", Recover},
+      {"verify", "check every object in the vault (the machine record and key included)", Verify},
+      {"repair", "rebuild the index, name damaged points, write them again without the damage",
+       InJob("Repair", RepairCommand)},
+      {"prune", "apply a retention policy, free vault space", InJob("Prune", PruneCommand)},
+      {"passphrase change", "change the encryption passphrase", PassphraseChange},
+      {"machine-setting show", "throttling, proxy and scratch folder",
+       Sub("machine-setting", "show")},
+      {"machine-setting set", "change throttling, proxy or scratch folder",
+       Sub("machine-setting", "set")},
+      {"policy new", "create the backup policy", Sub("policy", "new")},
+      {"policy show", "the policy and its next run", Sub("policy", "show")},
+      {"policy add-filespec", "add paths to back up or to skip", Sub("policy", "add-filespec")},
+      {"policy remove-filespec", "remove paths from the policy", Sub("policy", "remove-filespec")},
+      {"policy set-schedule", "change the days and times of the backup",
+       Sub("policy", "set-schedule")},
+      {"policy set-retention", "change the retention", Sub("policy", "set-retention")},
+      {"policy set-recovery-test", "schedule (or --off) the restore drill",
+       Sub("policy", "set-recovery-test")},
+      {"policy pause", "stop scheduled backups (and drills)", Sub("policy", "pause")},
+      {"policy resume", "restart scheduled backups", Sub("policy", "resume")},
+      {"policy remove", "delete the policy", Sub("policy", "remove")},
+      {"policy schedule-files", "write the OS scheduler's files for the policy",
+       Sub("policy", "schedule-files")},
+  };
+  return kCommands;
+}
+
+constexpr char kGlobalOptions[] = R"(Global options (anywhere on the line):
+  --state-dir DIR               the state folder (else $OBAGENT_STATE_DIR, else
+                                this system's default)
+  --json                        print JSON (failures too)
+  --help, -h                    help: obctl --help, obctl GROUP --help,
+                                obctl COMMAND --help
 )";
 
+std::string GroupOf(std::string_view name) { return std::string(name.substr(0, name.find(' '))); }
+
+// The commands whose name starts with prefix ("" for all), with summaries.
+std::string CommandList(const std::string& group) {
+  std::string out;
+  for (const Command& c : Commands()) {
+    if (!group.empty() && GroupOf(c.name) != group) continue;
+    std::string left = "  " + std::string(c.name);
+    left += left.size() + 2 > 26 ? "\n" + std::string(26, ' ') : std::string(26 - left.size(), ' ');
+    out += left + std::string(c.summary) + "\n";
+  }
+  return out;
+}
+
+std::string Usage() {
+  return "usage: obctl [--state-dir DIR] [--json] COMMAND [options]\n\nCommands:\n" +
+         CommandList("") + "\n" + kGlobalOptions +
+         "\nRun 'obctl COMMAND --help' for a command's options. Exit codes: 0 completed,\n"
+         "1 failed, 2 usage, 3 completed with warnings.\n";
+}
+
+std::string GroupUsage(const std::string& group) {
+  return "usage: obctl " + group + " COMMAND [options]\n\nCommands:\n" + CommandList(group) +
+         "\nRun 'obctl " + group + " COMMAND --help' for a command's options.\n";
+}
+
+bool IsHelp(const std::string& w) { return w == "--help" || w == "-h"; }
+
 int Run(int argc, char** argv) {
-  std::vector<std::string> words(argv + 1, argv + argc);
   Globals g;
   g.env = &platform::Env::Default();
   g.env->PreferReturningLargeBuffers();
-  // Global options come before the command.
-  size_t i = 0;
+  // Global options anywhere on the line, up to a "--" (after which every
+  // word is the command's).
+  std::vector<std::string> words;
   std::string state_dir;
-  for (; i < words.size() && words[i].starts_with("--"); ++i) {
-    if (words[i] == "--json") {
+  bool help = false;
+  bool after_dashes = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string w = argv[i];
+    if (after_dashes) {
+      words.push_back(w);
+    } else if (w == "--") {
+      after_dashes = true;
+      words.push_back(w);
+    } else if (w == "--json") {
       g.json = true;
-    } else if (words[i] == "--state-dir" && i + 1 < words.size()) {
-      state_dir = words[++i];
-    } else if (words[i] == "--help") {
-      std::cout << kUsage;
-      return kExitOk;
+    } else if (w == "--state-dir") {
+      if (i + 1 >= argc) {
+        std::cerr << "obctl: the option '--state-dir' needs a folder\n";
+        return kExitUsage;
+      }
+      state_dir = argv[++i];
+    } else if (w.starts_with("--state-dir=")) {
+      state_dir = w.substr(std::string_view("--state-dir=").size());
+    } else if (IsHelp(w)) {
+      help = true;
     } else {
-      std::cerr << "obctl: unknown option " << words[i] << "\n" << kUsage;
+      words.push_back(w);
+    }
+  }
+  // The command: its two words, else its one.
+  const Command* command = nullptr;
+  size_t used = 0;
+  for (const Command& c : Commands()) {
+    if (words.size() >= 2 && c.name == words[0] + " " + words[1]) command = &c, used = 2;
+    if (command == nullptr && !words.empty() && c.name == words[0]) command = &c, used = 1;
+  }
+  if (command == nullptr) {
+    if (words.empty() || words[0].starts_with("-")) {
+      if (!words.empty()) {
+        std::cerr << "obctl: unknown option '" << words[0] << "' before the command\n";
+      }
+      (help && words.empty() ? std::cout : std::cerr) << Usage();
+      return help && words.empty() ? kExitOk : kExitUsage;
+    }
+    const std::string& group = words[0];
+    if (CommandList(group).empty()) {
+      std::cerr << "obctl: unknown command '" << group << "' (see 'obctl --help')\n";
       return kExitUsage;
     }
+    if (help && words.size() == 1) {
+      std::cout << GroupUsage(group);
+      return kExitOk;
+    }
+    if (words.size() == 1) {
+      std::cerr << "obctl: '" << group << "' needs a command\n" << GroupUsage(group);
+    } else {
+      std::cerr << "obctl: unknown command '" << group << " " << words[1] << "'\n"
+                << GroupUsage(group);
+    }
+    return kExitUsage;
+  }
+  g.command_summary = command->summary;
+  if (help) {
+    // The command's help only: its handler parses "--help", prints the
+    // options and returns before it does anything.
+    g.help_only = true;
+    return command->run(g, {"--help"});
   }
   if (state_dir.empty()) state_dir = g.env->DefaultStateDir();
   auto abs = g.env->AbsolutePath(state_dir);
   if (!abs.ok()) return Fail(g, abs.status());
   g.state_dir = *abs;
-  std::vector<std::string> rest(words.begin() + static_cast<long>(i), words.end());
-  auto take = [&rest]() {
-    std::string w = rest.empty() ? "" : rest.front();
-    if (!rest.empty()) rest.erase(rest.begin());
-    return w;
-  };
-  using Handler = std::function<int(Globals&, const std::vector<std::string>&)>;
-  auto no_args = [](int (*f)(Globals&)) {
-    return [f](Globals& g, const std::vector<std::string>&) { return f(g); };
-  };
-  // "command" or "command subcommand" -> handler.
-  const std::map<std::string, Handler> commands = {
-      {"vault init", VaultInit},
-      {"vault create", VaultCreate},
-      {"vault credentials", VaultCredentials},
-      {"register", Register},
-      {"backup start", BackupStart},
-      {"backup scheduled", BackupScheduled},
-      {"policy",
-       [](Globals& g, const std::vector<std::string>& args) {
-         return PolicyCommand(g.state_dir, g.json, args);
-       }},
-      {"job list", JobList},
-      {"job show", JobShow},
-      {"job stop", JobStop},
-      {"backup now", BackupNow},
-      {"engine status", EngineStatus},
-      {"console url", ConsoleUrl},
-      {"recovery list", RecoveryList},
-      {"recovery items", RecoveryItems},
-      {"recovery mount", RecoveryMount},
-      {"recovery unmount", RecoveryUnmount},
-      {"recovery test", RecoveryTest},
-      {"recover", Recover},
-      {"verify", no_args(Verify)},
-      {"passphrase change", PassphraseChange},
-      {"machine-setting", MachineSettingCommand},
-      {"prune",
-       [](Globals& g, const std::vector<std::string>& args) {
-         return WithJob(g, "Prune", [&](engine::JobRecord&) { return PruneCommand(g, args); });
-       }},
-      {"repair",
-       [](Globals& g, const std::vector<std::string>& args) {
-         return WithJob(g, "Repair", [&](engine::JobRecord&) { return RepairCommand(g, args); });
-       }},
-  };
-  std::string cmd = take();
-  auto it = commands.find(cmd);
-  if (it == commands.end() && !rest.empty()) {
-    it = commands.find(cmd + " " + rest.front());
-    if (it != commands.end()) cmd += " " + take();
-  }
-  if (it != commands.end()) return it->second(g, rest);
-  std::cerr << (cmd.empty() ? "" : "obctl: unknown command '" + cmd + "'\n") << kUsage;
-  return kExitUsage;
+  std::vector<std::string> rest(words.begin() + static_cast<long>(used), words.end());
+  return command->run(g, rest);
 }
 
 }  // namespace
