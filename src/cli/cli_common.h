@@ -153,9 +153,11 @@ int PassphraseChange(Globals& g, const std::vector<std::string>& args);
 int PruneCommand(Globals& g, const std::vector<std::string>& args);
 // cmd_repair.cc
 int RepairCommand(Globals& g, const std::vector<std::string>& args);
-// cmd_machine_setting.cc: machine-setting show|set.
-int MachineSettingCommand(Globals& g, const std::vector<std::string>& args);
-// cmd_policy.cc; args[0] is the subcommand.
-int PolicyCommand(const Globals& g, const std::vector<std::string>& args);
+// cmd_machine_setting.cc: the handler of "machine-setting show|set" (null
+// for another word).
+Handler MachineSettingCommand(std::string_view sub);
+// cmd_policy.cc: the handler of "policy new", "policy show"... (null for an
+// unknown word).
+Handler PolicyCommand(std::string_view sub);
 
 }  // namespace obagent::cli

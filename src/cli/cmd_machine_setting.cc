@@ -1,6 +1,7 @@
 // obctl machine-setting show|set: Get-/Set-OBMachineSetting. Bandwidth
 // throttling by work hours, the proxy to vaultd, and the scratch folder.
-// Everything given is checked before anything changes.
+// Everything given is checked before anything changes; changes take effect
+// at the next job.
 #include <iostream>
 #include <map>
 #include <optional>
@@ -14,24 +15,6 @@
 namespace obagent::cli {
 
 namespace {
-
-constexpr char kMachineSettingUsage[] = R"(usage: obctl machine-setting show
-       obctl machine-setting set [options]
-
-  --work-day mon,tue,...        days with work hours (or all)
-  --start-work-hour HH:MM       start of work hours (local time)
-  --end-work-hour HH:MM         end of work hours (exclusive; 24:00 allowed)
-  --work-hour-bandwidth RATE    during work hours
-  --non-work-hour-bandwidth RATE  at all other times
-  --no-throttle                 transfer at full speed
-  --proxy-server URL --proxy-port N [--proxy-username U --proxy-password-file F]
-  --no-proxy                    connect to vaultd directly
-  --scratch-location DIR        move the scratch folder (key file and caches)
-
-RATE: 512KB/s, 10MB/s, 4Mbps or bytes per second; 512 Kbps (64 KiB/s) to
-1023 Mbps, as MARS. Throttling covers backup uploads and restore downloads.
-Changes take effect at the next job.
-)";
 
 json ThrottleJson(const engine::BandwidthThrottle& t) {
   return {{"enabled", t.enabled},
@@ -83,7 +66,9 @@ int Set(Globals& g, const std::vector<std::string>& args) {
       {"work-day", "days with work hours: mon,tue,... (or all)"},
       {"start-work-hour", "start of work hours, HH:MM (local time)"},
       {"end-work-hour", "end of work hours, HH:MM (exclusive; 24:00 allowed)"},
-      {"work-hour-bandwidth", "rate during work hours: 512KB/s, 10MB/s, 4Mbps or bytes/s"},
+      {"work-hour-bandwidth",
+       "rate during work hours: 512KB/s, 10MB/s, 4Mbps or bytes per second; 512 Kbps "
+       "(64 KiB/s) to 1023 Mbps, as MARS (backup uploads and restore downloads)"},
       {"non-work-hour-bandwidth", "rate at all other times"},
       {"proxy-server", "proxy URL for vaultd (with --proxy-port)"},
       {"proxy-username", "proxy user"},
@@ -102,8 +87,7 @@ int Set(Globals& g, const std::vector<std::string>& args) {
   const bool proxy_given = given("proxy-server") || given("proxy-port") ||
                            given("proxy-username") || given("proxy-password-file");
   if (!throttle_given && !proxy_given && !no_throttle && !no_proxy && !given("scratch-location")) {
-    std::cerr << kMachineSettingUsage;
-    return kExitUsage;
+    return UsageError(options, "give a setting to change (see 'obctl machine-setting set --help')");
   }
   if (no_throttle && throttle_given) {
     return Fail(g, InvalidArgument("--no-throttle cannot be combined with throttle settings"));
@@ -189,16 +173,10 @@ int Set(Globals& g, const std::vector<std::string>& args) {
 
 }  // namespace
 
-int MachineSettingCommand(Globals& g, const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "--help") {
-    std::cout << kMachineSettingUsage;
-    return args.empty() ? kExitUsage : kExitOk;
-  }
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "show") return Show(g, rest);
-  if (args[0] == "set") return Set(g, rest);
-  std::cerr << kMachineSettingUsage;
-  return kExitUsage;
+Handler MachineSettingCommand(std::string_view sub) {
+  if (sub == "show") return Show;
+  if (sub == "set") return Set;
+  return nullptr;
 }
 
 }  // namespace obagent::cli

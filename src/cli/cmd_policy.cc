@@ -3,9 +3,8 @@
 // Set-OBPolicy, Get-OBPolicy, Remove-OBPolicy, Set-OBPolicyState) and the
 // files that register its schedule with the OS scheduler.
 //
-// Entry point, wired into obctl's command table as "policy SUBCOMMAND":
-//   int obagent::cli::PolicyCommand(const Globals& g, const std::vector<std::string>& args);
-// args[0] is the subcommand. Exit codes: 0 ok, 1 error, 2 usage.
+// PolicyCommand("new") is the handler of "policy new" in obctl's command
+// table (main.cc). Exit codes: 0 ok, 1 error, 2 usage.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -31,36 +30,6 @@ using nlohmann::json;
 
 constexpr int kPolicyOk = 0;
 constexpr int kPolicyFailed = 1;
-constexpr int kPolicyUsage = 2;
-
-constexpr char kPolicyUsageText[] = R"(usage: obctl policy SUBCOMMAND [options]
-
-  new --include PATH... [--exclude PATH...] [--non-recursive PATH...]
-      --days Mon,Wed --times 21:30,03:00 --daily N
-      [--weekly N] [--monthly N] [--yearly N] [--replace]
-      [--recovery-test-days Sun --recovery-test-time 03:00
-       [--recovery-test-sample N | --recovery-test-percent P]]
-                          create the policy (--non-recursive marks a path given
-                          with --include/--exclude, or includes it non-recursively;
-                          --recovery-test-* schedules a restore drill)
-  show                    the policy and its next run
-  add-filespec (--include PATH... | --exclude PATH...) [--non-recursive]
-  remove-filespec PATH...
-  set-schedule --days Mon,Wed --times 21:30[,03:00[,...]]   (1 to 3 times)
-  set-retention [--daily N] [--weekly N] [--monthly N] [--yearly N]
-                          daily 7..9999 days; weekly/monthly/yearly 0 = off
-  set-recovery-test --days Sun --times 03:00 [--sample N | --percent P]
-  set-recovery-test --off  schedule the restore drill (obctl recovery test) of the
-                          latest recovery point; default sample 100 files
-  pause | resume          stop / restart scheduled backups (and drills)
-  remove                  delete the policy
-  schedule-files --out DIR [--command PATH]
-                          write the Task Scheduler task (obagent-OnlineBackup.xml,
-                          UTF-16) and the systemd units for the installers
-
-Paths are absolute; wildcards ('*', '?') only in the last component
-(/data/*.log). Days: Sun Mon Tue Wed Thu Fri Sat (or all); times HH:MM, local.
-)";
 
 struct Ctx {
   std::string state_dir;
@@ -273,8 +242,9 @@ struct ScheduleOptions {
 };
 
 void AddScheduleOptions(OptionSet& options, ScheduleOptions& schedule) {
-  options.Add("days", &schedule.days, "days of the week: Mon,Wed (or all)").Required();
-  options.Add("times", &schedule.times, "one to three times of day: 21:30,03:00").Required();
+  options.Add("days", &schedule.days, "days of the week: Mon,Wed (Sun..Sat, or all)").Required();
+  options.Add("times", &schedule.times, "one to three times of day, HH:MM local: 21:30,03:00")
+      .Required();
 }
 
 int New(Ctx& c, const std::vector<std::string>& args) {
@@ -284,9 +254,13 @@ int New(Ctx& c, const std::vector<std::string>& args) {
   bool replace = false;
   OptionSet options("policy new");
   AddScheduleOptions(options, schedule_text);
-  options.Add("include", &includes, "paths to back up");
-  options.Add("exclude", &excludes, "paths not to back up");
-  options.Add("non-recursive", &non_recursive, "paths without their subfolders");
+  options.Add("include", &includes,
+              "absolute paths to back up; wildcards ('*', '?') only in the last component "
+              "(/data/*.log)");
+  options.Add("exclude", &excludes, "absolute paths not to back up (wildcards as --include)");
+  options.Add("non-recursive", &non_recursive,
+              "marks a path given with --include/--exclude as without its subfolders, or "
+              "includes it so");
   options.Add("daily", &p.daily_days, "days of daily recovery points (7..9999)").Required();
   options.Add("weekly", &p.weekly_weeks, "weeks of weekly points (0 = off)");
   options.Add("monthly", &p.monthly_months, "months of monthly points (0 = off)");
@@ -463,7 +437,11 @@ std::string DefaultCommand() {
 int ScheduleFiles(Ctx& c, const std::vector<std::string>& args) {
   std::string out, command = DefaultCommand();
   OptionSet options("policy schedule-files");
-  options.Add("out", &out, "folder to write to").Required();
+  options
+      .Add("out", &out,
+           "folder to write the Task Scheduler task (obagent-OnlineBackup.xml, UTF-16) and "
+           "the systemd units to")
+      .Required();
   options.Add("command", &command, "the obctl the scheduler starts");
   if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
@@ -503,14 +481,9 @@ int ScheduleFiles(Ctx& c, const std::vector<std::string>& args) {
 
 }  // namespace
 
-int PolicyCommand(const Globals& g, const std::vector<std::string>& args) {
-  Ctx c;
-  c.state_dir = g.state_dir;
-  c.json = g.json;
-  c.env = &platform::Env::Default();
-  c.g = &g;
-  using Handler = int (*)(Ctx&, const std::vector<std::string>&);
-  static const std::map<std::string, Handler> kSubcommands = {
+Handler PolicyCommand(std::string_view sub) {
+  using Body = int (*)(Ctx&, const std::vector<std::string>&);
+  static const std::map<std::string, Body, std::less<>> kSubcommands = {
       {"new", New},
       {"show", Show},
       {"add-filespec", AddFileSpec},
@@ -523,17 +496,16 @@ int PolicyCommand(const Globals& g, const std::vector<std::string>& args) {
       {"remove", Remove},
       {"schedule-files", ScheduleFiles},
   };
-  if (args.empty() || args[0] == "--help" || args[0] == "help") {
-    (args.empty() ? std::cerr : std::cout) << kPolicyUsageText;
-    return args.empty() ? kPolicyUsage : kPolicyOk;
-  }
-  auto it = kSubcommands.find(args[0]);
-  if (it == kSubcommands.end()) {
-    std::cerr << "obctl: unknown policy subcommand '" << args[0] << "'\n" << kPolicyUsageText;
-    return kPolicyUsage;
-  }
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  return it->second(c, rest);
+  auto it = kSubcommands.find(sub);
+  if (it == kSubcommands.end()) return nullptr;
+  return [body = it->second](Globals& g, const std::vector<std::string>& args) {
+    Ctx c;
+    c.state_dir = g.state_dir;
+    c.json = g.json;
+    c.env = g.env;
+    c.g = &g;
+    return body(c, args);
+  };
 }
 
 }  // namespace obagent::cli

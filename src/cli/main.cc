@@ -25,14 +25,9 @@ struct Command {
   Handler run;               // the words after the command's name
 };
 
-// A subcommand of a family that dispatches itself (policy, machine-setting).
-Handler Sub(std::string_view family, std::string sub) {
-  return [family, sub](Globals& g, const std::vector<std::string>& args) {
-    std::vector<std::string> words{sub};
-    words.insert(words.end(), args.begin(), args.end());
-    if (family == "policy") return PolicyCommand(g, words);
-    return MachineSettingCommand(g, words);
-  };
+// A subcommand of a family whose file maps its words to handlers.
+Handler Sub(std::string_view family, std::string_view sub) {
+  return family == "policy" ? PolicyCommand(sub) : MachineSettingCommand(sub);
 }
 
 // A command run in this process with its record in the job history; its
@@ -75,7 +70,7 @@ const std::vector<Command>& Commands() {
       {"passphrase change", "change the encryption passphrase", PassphraseChange},
       {"machine-setting show", "throttling, proxy and scratch folder",
        Sub("machine-setting", "show")},
-      {"machine-setting set", "change throttling, proxy or scratch folder",
+      {"machine-setting set", "change throttling, proxy or scratch folder (from the next job)",
        Sub("machine-setting", "set")},
       {"policy new", "create the backup policy", Sub("policy", "new")},
       {"policy show", "the policy and its next run", Sub("policy", "show")},

@@ -198,6 +198,7 @@ Status OptionSet::Parse(const std::vector<std::string>& words) {
 std::string OptionSet::Help() const {
   // Descriptions start in one column, or on the next line after a long name.
   constexpr size_t kColumn = 32;
+  constexpr size_t kWidth = 80;
   std::string out;
   if (Find("help") == nullptr) {
     out += "  --help, -h" + std::string(kColumn - 12, ' ') + "this text\n";
@@ -215,7 +216,24 @@ std::string OptionSet::Help() const {
       } else {
         out += std::string(kColumn - left.size(), ' ');
       }
-      out += o.help_;
+      // Wrapped at kWidth columns, continued in the description column.
+      size_t column = kColumn;
+      size_t pos = 0;
+      while (pos < o.help_.size()) {
+        size_t end = o.help_.find(' ', pos);
+        if (end == std::string::npos) end = o.help_.size();
+        std::string_view word(o.help_.data() + pos, end - pos);
+        if (column > kColumn && column + 1 + word.size() > kWidth) {
+          out += "\n" + std::string(kColumn, ' ');
+          column = kColumn;
+        } else if (column > kColumn) {
+          out += ' ';
+          ++column;
+        }
+        out += word;
+        column += word.size();
+        pos = end + 1;
+      }
     }
     out += "\n";
   }

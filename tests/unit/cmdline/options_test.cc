@@ -266,6 +266,18 @@ TEST(OptionSet, HelpListsVisibleOptionsWithDefaults) {
             "  --include arg... (required)   paths\n");
 }
 
+TEST(OptionSet, HelpWrapsLongDescriptionsInTheirColumn) {
+  std::vector<std::string> includes;
+  OptionSet options("policy new");
+  options.Add("include", &includes,
+              "absolute paths to back up; wildcards ('*', '?') only in the last component "
+              "(/data/*.log)");
+  EXPECT_EQ(options.Help(),
+            "  --help, -h                    this text\n"
+            "  --include arg...              absolute paths to back up; wildcards ('*', '?')\n"
+            "                                only in the last component (/data/*.log)\n");
+}
+
 TEST(OptionSet, HiddenOptionsStillParse) {
   std::optional<int> keep_last;
   OptionSet options("prune");
