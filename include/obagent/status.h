@@ -46,7 +46,20 @@ enum class ErrorCode : uint8_t {
   // Not possible on this system or build (e.g. mounting a recovery point on
   // Windows); the detail says what to use instead.
   kUnsupported,
+  // The engine service (cbengine / obengine) is not running, so the local
+  // API has nobody to answer. Windows says ERROR_SERVICE_NOT_ACTIVE for a
+  // stopped service; that HRESULT is its catalogue ID.
+  kEngineNotRunning,  // 0x80070426
 };
+
+// The code's stable name on the wire ("NotFound", "EngineNotRunning"):
+// errors cross process boundaries (the local API, the console's answers)
+// by name, never by the enum's number, so reordering the enum breaks no
+// client. Every code has one.
+std::string_view ErrorCodeName(ErrorCode code);
+// The code ErrorCodeName gives `name`; nullopt for a name this build does
+// not know (a newer engine's code: the caller decides what it reads as).
+std::optional<ErrorCode> ErrorCodeFromName(std::string_view name);
 
 // The operating-system error behind a Status, in the form Windows and MARS
 // print it: HRESULT_FROM_WIN32(code), "0x80070005". src/platform maps the

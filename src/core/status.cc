@@ -36,6 +36,56 @@ std::string_view os_error::Describe(uint32_t hresult) {
   }
 }
 
+namespace {
+
+struct NamedCode {
+  ErrorCode code;
+  std::string_view name;
+};
+// One row per code; ErrorCodeName and ErrorCodeFromName read this table only.
+constexpr NamedCode kCodeNames[] = {
+    {ErrorCode::kOk, "Ok"},
+    {ErrorCode::kInvalidArgument, "InvalidArgument"},
+    {ErrorCode::kNotFound, "NotFound"},
+    {ErrorCode::kAlreadyExists, "AlreadyExists"},
+    {ErrorCode::kIo, "Io"},
+    {ErrorCode::kCorrupt, "Corrupt"},
+    {ErrorCode::kUnsupportedVersion, "UnsupportedVersion"},
+    {ErrorCode::kPathEscape, "PathEscape"},
+    {ErrorCode::kCancelled, "Cancelled"},
+    {ErrorCode::kInternal, "Internal"},
+    {ErrorCode::kNoSpace, "NoSpace"},
+    {ErrorCode::kPassphraseNotConfigured, "PassphraseNotConfigured"},
+    {ErrorCode::kActivationFailed, "ActivationFailed"},
+    {ErrorCode::kScratchInaccessible, "ScratchInaccessible"},
+    {ErrorCode::kLowDiskSpace, "LowDiskSpace"},
+    {ErrorCode::kChecksumStoreFailed, "ChecksumStoreFailed"},
+    {ErrorCode::kInvalidVaultCredentials, "InvalidVaultCredentials"},
+    {ErrorCode::kServiceUnreachable, "ServiceUnreachable"},
+    {ErrorCode::kCredentialDownloadFailed, "CredentialDownloadFailed"},
+    {ErrorCode::kMachineRenamed, "MachineRenamed"},
+    {ErrorCode::kShadowStorageInsufficient, "ShadowStorageInsufficient"},
+    {ErrorCode::kSnapshotFailed, "SnapshotFailed"},
+    {ErrorCode::kUnsupported, "Unsupported"},
+    {ErrorCode::kEngineNotRunning, "EngineNotRunning"},
+};
+
+}  // namespace
+
+std::string_view ErrorCodeName(ErrorCode code) {
+  for (const NamedCode& c : kCodeNames) {
+    if (c.code == code) return c.name;
+  }
+  return "Internal";  // unreachable: every code has a row (status_test)
+}
+
+std::optional<ErrorCode> ErrorCodeFromName(std::string_view name) {
+  for (const NamedCode& c : kCodeNames) {
+    if (c.name == name) return c.code;
+  }
+  return std::nullopt;
+}
+
 std::string_view CatalogueId(ErrorCode code) {
   switch (code) {
     case ErrorCode::kPassphraseNotConfigured:
@@ -58,6 +108,8 @@ std::string_view CatalogueId(ErrorCode code) {
       return "230006";
     case ErrorCode::kShadowStorageInsufficient:
       return "0x8004231F";
+    case ErrorCode::kEngineNotRunning:
+      return "0x80070426";
     default:
       return "";
   }
@@ -85,6 +137,8 @@ std::string_view CatalogueMessage(ErrorCode code) {
       return "Resource not provisioned in service stamp";
     case ErrorCode::kShadowStorageInsufficient:
       return "Backup failed: insufficient shadow copy storage on a volume being backed up";
+    case ErrorCode::kEngineNotRunning:
+      return "The backup engine service is not running";
     default:
       return "";
   }
@@ -97,6 +151,7 @@ std::span<const ErrorCode> CatalogueCodes() {
       ErrorCode::kChecksumStoreFailed,     ErrorCode::kInvalidVaultCredentials,
       ErrorCode::kServiceUnreachable,      ErrorCode::kCredentialDownloadFailed,
       ErrorCode::kMachineRenamed,          ErrorCode::kShadowStorageInsufficient,
+      ErrorCode::kEngineNotRunning,
   };
   return kCodes;
 }
@@ -134,6 +189,9 @@ std::string_view CatalogueExplanation(ErrorCode code) {
     case ErrorCode::kShadowStorageInsufficient:
       return "Windows could not create the shadow copy the backup reads from, because the "
              "shadow copy storage of a volume is too small.";
+    case ErrorCode::kEngineNotRunning:
+      return "The engine service (cbengine on Linux, obengine on Windows) that runs backups, "
+             "the schedule and the console is not running, so the command had nobody to ask.";
     default:
       return "";
   }
@@ -171,6 +229,9 @@ std::string_view CatalogueAction(ErrorCode code) {
     case ErrorCode::kShadowStorageInsufficient:
       return "From an elevated prompt run vssadmin List ShadowStorage, then vssadmin Resize "
              "ShadowStorage /For=C: /On=C: /MaxSize=10% for the volume named, and back up again.";
+    case ErrorCode::kEngineNotRunning:
+      return "Start the service (systemctl start cbengine, or sc start obengine on Windows) and "
+             "try again; its log says why it stopped.";
     default:
       return "";
   }

@@ -10,7 +10,7 @@ namespace obagent {
 namespace {
 
 // Every code of the enum, so a code added without catalogue texts fails here.
-constexpr int kLastCode = static_cast<int>(ErrorCode::kUnsupported);
+constexpr int kLastCode = static_cast<int>(ErrorCode::kEngineNotRunning);
 
 TEST(StatusTest, CatalogueCodesAreExactlyTheCodesWithAnId) {
   auto listed = CatalogueCodes();
@@ -25,6 +25,30 @@ TEST(StatusTest, CatalogueCodesAreExactlyTheCodesWithAnId) {
     }
   }
   EXPECT_EQ(ids.size(), listed.size());
+}
+
+// The wire names: one per code, distinct, read back to the same code; a
+// name this build does not know is nullopt.
+TEST(StatusTest, EveryCodeHasAStableNameThatReadsBack) {
+  std::set<std::string_view> names;
+  for (int i = 0; i <= kLastCode; ++i) {
+    auto code = static_cast<ErrorCode>(i);
+    std::string_view name = ErrorCodeName(code);
+    EXPECT_FALSE(name.empty()) << "code " << i;
+    EXPECT_TRUE(names.insert(name).second) << name;
+    EXPECT_EQ(ErrorCodeFromName(name), code) << name;
+  }
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kNotFound), "NotFound");
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kEngineNotRunning), "EngineNotRunning");
+  EXPECT_EQ(ErrorCodeFromName("notfound"), std::nullopt);
+  EXPECT_EQ(ErrorCodeFromName(""), std::nullopt);
+  EXPECT_EQ(ErrorCodeFromName("2"), std::nullopt);
+}
+
+TEST(StatusTest, EngineNotRunningHasItsCatalogueId) {
+  Status s(ErrorCode::kEngineNotRunning, "no socket at /run/x");
+  EXPECT_EQ(s.ToString(),
+            "[0x80070426] The backup engine service is not running: no socket at /run/x");
 }
 
 TEST(StatusTest, EveryCatalogueErrorHasMessageExplanationAndAction) {
