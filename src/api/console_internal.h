@@ -59,8 +59,9 @@ struct RouteContext {
   Session& session;
 };
 
-// {"ok":false,"error_id","message","explanation","action"} with the HTTP
-// status that fits the error.
+// The error as engine::StatusToJson writes it ({"ok":false, "code",
+// "error_id", "message", "explanation", "action", …}) with the HTTP status
+// that fits it.
 Response ErrorResponse(const Status& status);
 Response ErrorResponse(int http_status, const Status& status);
 Response JsonResponse(const nlohmann::json& body, int http_status = 200);

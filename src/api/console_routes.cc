@@ -16,6 +16,7 @@
 #include "obagent/engine/policy.h"
 #include "obagent/engine/progress.h"
 #include "obagent/engine/restore.h"
+#include "obagent/engine/wire.h"
 
 namespace obagent::api::console {
 
@@ -225,22 +226,9 @@ Result<engine::Policy> PolicyFromJson(const json& j, const std::optional<engine:
 }
 
 json SettingsJson(const engine::MachineSettings& s) {
-  const engine::BandwidthThrottle& t = s.throttle;
-  json days = json::array();
-  for (int d = 0; d < 7; ++d) {
-    if (t.work_days & (1u << d)) days.push_back(d);
-  }
-  return {{"ok", true},
-          {"throttle",
-           {{"enabled", t.enabled},
-            {"work_days", days},
-            {"work_start", engine::FormatHourMinute(t.work_start_minute)},
-            {"work_end", engine::FormatHourMinute(t.work_end_minute)},
-            {"work_bytes_per_second", t.work_bytes_per_second},
-            {"non_work_bytes_per_second", t.non_work_bytes_per_second}}},
-          {"proxy", s.proxy.url},
-          {"proxy_user", s.proxy.user},
-          {"scratch_dir", s.scratch_dir}};
+  json j = engine::MachineSettingsToJson(s);
+  j["ok"] = true;
+  return j;
 }
 
 // The recovery points a request reads: this machine's (opened for the
@@ -301,9 +289,7 @@ Response Overview(RouteContext& c) {
   }
   j["running"] = nullptr;
   if (auto running = c.engine.Running()) {
-    j["running"] = {{"job", engine::JobRecordToJson(running->record)},
-                    {"trigger", running->trigger},
-                    {"progress", engine::ProgressToJson(running->progress)}};
+    j["running"] = engine::RunningJobToJson(*running);
   }
   j["last_job"] = nullptr;
   if (auto jobs = c.engine.ListJobs(); jobs.ok()) {
@@ -637,65 +623,14 @@ Response GetSettings(RouteContext& c) {
 Response PutSettings(RouteContext& c, const json& j) {
   auto current = engine::GetMachineSettings(c.env, c.options.state_dir);
   if (!current.ok()) return ErrorResponse(current.status());
-  engine::MachineSettings settings = *current;
-  Body body{j};
-  if (j.contains("throttle") && !j["throttle"].is_null()) {
-    const json& t = j["throttle"];
-    if (!t.is_object()) return ErrorResponse(InvalidArgument("\"throttle\" must be an object"));
-    Body tb{t};
-    auto enabled = tb.Bool("enabled", settings.throttle.enabled);
-    if (!enabled.ok()) return ErrorResponse(enabled.status());
-    settings.throttle.enabled = *enabled;
-    if (t.contains("work_days")) {
-      if (!t["work_days"].is_array()) return ErrorResponse(InvalidArgument("\"work_days\": 0..6"));
-      uint8_t mask = 0;
-      for (const json& d : t["work_days"]) {
-        if (!d.is_number_integer() || d.get<int>() < 0 || d.get<int>() > 6) {
-          return ErrorResponse(InvalidArgument("work day " + d.dump() + ": not 0..6"));
-        }
-        mask |= static_cast<uint8_t>(1u << d.get<int>());
-      }
-      settings.throttle.work_days = mask;
-    }
-    for (auto [key, field] : {std::pair{"work_start", &settings.throttle.work_start_minute},
-                              std::pair{"work_end", &settings.throttle.work_end_minute}}) {
-      auto text = tb.String(key, false);
-      if (!text.ok()) return ErrorResponse(text.status());
-      if (text->empty()) continue;
-      auto minutes = engine::ParseHourMinute(*text);
-      if (!minutes.ok()) return ErrorResponse(minutes.status());
-      *field = *minutes;
-    }
-    for (auto [key, field] :
-         {std::pair{"work_bytes_per_second", &settings.throttle.work_bytes_per_second},
-          std::pair{"non_work_bytes_per_second", &settings.throttle.non_work_bytes_per_second}}) {
-      auto rate = body.Int(t, key, static_cast<int64_t>(*field));
-      if (!rate.ok()) return ErrorResponse(rate.status());
-      if (*rate < 0) return ErrorResponse(InvalidArgument(std::string(key) + " below 0"));
-      *field = static_cast<uint64_t>(*rate);
-    }
-  }
-  for (auto [key, field] :
-       {std::pair{"proxy", &settings.proxy.url}, std::pair{"proxy_user", &settings.proxy.user}}) {
-    if (!j.contains(key)) continue;
-    auto text = body.String(key, false);
-    if (!text.ok()) return ErrorResponse(text.status());
-    *field = *text;
-  }
-  // No password in the answer, so absent means "keep it".
-  if (j.contains("proxy_password")) {
-    auto text = body.String("proxy_password", false);
-    if (!text.ok()) return ErrorResponse(text.status());
-    settings.proxy.password = *text;
-  }
-  if (settings.proxy.url.empty()) settings.proxy = {};
-  if (Status st = engine::SetMachineSettings(c.env, c.options.state_dir, settings); !st.ok()) {
+  auto settings = engine::MachineSettingsFromJson(j, *current);
+  if (!settings.ok()) return ErrorResponse(settings.status());
+  if (Status st = engine::SetMachineSettings(c.env, c.options.state_dir, *settings); !st.ok()) {
     return ErrorResponse(st);
   }
-  auto scratch = body.String("scratch_dir", false);
-  if (!scratch.ok()) return ErrorResponse(scratch.status());
-  if (!scratch->empty() && *scratch != current->scratch_dir) {
-    if (Status st = engine::MoveScratch(c.env, c.options.state_dir, *scratch); !st.ok()) {
+  if (settings->scratch_dir != current->scratch_dir) {
+    if (Status st = engine::MoveScratch(c.env, c.options.state_dir, settings->scratch_dir);
+        !st.ok()) {
       return ErrorResponse(st);
     }
   }
@@ -819,6 +754,8 @@ int HttpStatusFor(ErrorCode code) {
       return 409;
     case ErrorCode::kServiceUnreachable:
       return 502;
+    case ErrorCode::kEngineNotRunning:
+      return 503;
     default:
       return 500;
   }
@@ -832,12 +769,7 @@ Response JsonResponse(const json& body, int http_status) {
 }
 
 Response ErrorResponse(int http_status, const Status& status) {
-  return JsonResponse({{"ok", false},
-                       {"error_id", std::string(CatalogueId(status.code()))},
-                       {"message", status.ToString()},
-                       {"explanation", std::string(CatalogueExplanation(status.code()))},
-                       {"action", std::string(CatalogueAction(status.code()))}},
-                      http_status);
+  return JsonResponse(engine::StatusToJson(status), http_status);
 }
 
 Response ErrorResponse(const Status& status) {

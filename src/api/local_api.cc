@@ -4,7 +4,7 @@
 
 #include "obagent/core/bounded_json.h"
 #include "obagent/engine/engine_log.h"
-#include "obagent/engine/progress.h"
+#include "obagent/engine/wire.h"
 
 namespace obagent::api {
 
@@ -16,13 +16,7 @@ constexpr bounded_json::Limits kLineLimits{size_t{16} << 20, 64};
 
 using nlohmann::json;
 
-json ErrorJson(const Status& status) {
-  return {{"ok", false},
-          {"error_id", std::string(CatalogueId(status.code()))},
-          {"code", static_cast<int>(status.code())},
-          {"message", status.ToString()},
-          {"detail", status.detail()}};
-}
+json ErrorJson(const Status& status) { return engine::StatusToJson(status); }
 
 }  // namespace
 
@@ -38,9 +32,7 @@ json HandleRequest(engine::EngineService& engine, platform::Env& env, const json
                    {"scheduler", engine.SchedulerKind()},
                    {"running", nullptr}};
     if (auto running = engine.Running()) {
-      answer["running"] = {{"job", engine::JobRecordToJson(running->record)},
-                           {"trigger", running->trigger},
-                           {"progress", engine::ProgressToJson(running->progress)}};
+      answer["running"] = engine::RunningJobToJson(*running);
     }
     return answer;
   }
@@ -170,8 +162,9 @@ Result<json> CallEngine(platform::Env& env, const std::string& state_dir, const 
         "cannot reach the backup engine (only root or an administrator may use the local API)");
   }
   if (!connection.ok()) {
-    return NotFound("the backup engine (cbengine) is not running for " + state_dir +
-                    " (start the obengine / cbengine service): " + connection.status().detail());
+    return Status(ErrorCode::kEngineNotRunning,
+                  "the backup engine (cbengine) is not running for " + state_dir +
+                      " (start the obengine / cbengine service): " + connection.status().detail());
   }
   Status sent = (*connection)->WriteLine(request.dump());
   auto line = sent.ok() ? (*connection)->ReadLine() : Result<std::string>(sent);
@@ -185,12 +178,13 @@ Result<json> CallEngine(platform::Env& env, const std::string& state_dir, const 
   Result<json> parsed = bounded_json::Parse(*line, kLineLimits, "the engine's answer");
   json answer = parsed.ok() ? std::move(parsed).value() : json();
   if (!answer.is_object()) return InternalError("the engine answered something that is not JSON");
-  if (!answer.value("ok", false)) {
-    int code = answer.value("code", static_cast<int>(ErrorCode::kInternal));
-    return Status(static_cast<ErrorCode>(code),
-                  answer.value("detail", answer.value("message", "")));
+  auto ok = answer.find("ok");
+  if (ok != answer.end() && ok->is_boolean() && ok->get<bool>()) return answer;
+  Status refused;
+  if (Status read = engine::StatusFromJson(answer, &refused); !read.ok()) {
+    return InternalError("the engine's answer is neither a result nor an error: " + read.detail());
   }
-  return answer;
+  return refused;
 }
 
 }  // namespace obagent::api

@@ -17,6 +17,7 @@
 #include "obagent/core/text.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/job_history.h"
+#include "obagent/engine/wire.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
 
@@ -58,15 +59,13 @@ inline void PrintJson(const json& j) {
 }
 
 // Prints a failure: "obctl: [ID] gist: detail" and, for catalogue errors,
-// what to do about it (the same text the console shows); with --json one
-// object with error_id, message and action.
+// what to do about it (the same text the console shows); with --json the
+// error object of the local API and the console (engine::StatusToJson:
+// code, error_id, message, action…).
 inline void PrintFailure(bool as_json, const Status& status) {
   std::string_view action = CatalogueAction(status.code());
   if (as_json) {
-    PrintJson(Json({{"ok", false},
-                    {"error_id", std::string(CatalogueId(status.code()))},
-                    {"message", status.ToString()},
-                    {"action", std::string(action)}}));
+    PrintJson(engine::StatusToJson(status));
   } else {
     std::cerr << "obctl: " << status.ToString() << "\n";
     if (!action.empty()) std::cerr << "  what to do: " << action << "\n";

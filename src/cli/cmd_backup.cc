@@ -15,6 +15,7 @@
 #include "obagent/api/local_api.h"
 #include "obagent/engine/backup_job.h"
 #include "obagent/engine/progress.h"
+#include "obagent/engine/wire.h"
 
 namespace obagent::cli {
 namespace {
@@ -94,7 +95,8 @@ Result<engine::JobRecord> WaitForEngineJob(Globals& g, const std::string& id) {
     }
     auto status = api::CallEngine(*g.env, g.state_dir, {{"op", "status"}});
     if (status.ok() && (*status)["running"].is_object()) {
-      line.Update(engine::ProgressFromJson((*status)["running"]["progress"]));
+      auto running = engine::RunningJobFromJson((*status)["running"]);
+      if (running.ok()) line.Update(running->progress);
     }
   }
 }
@@ -103,7 +105,9 @@ Result<engine::JobRecord> WaitForEngineJob(Globals& g, const std::string& id) {
 int StartInEngine(Globals& g, const std::string& trigger, bool wait) {
   auto answer = api::CallEngine(*g.env, g.state_dir, {{"op", "backup_now"}, {"trigger", trigger}});
   if (!answer.ok()) return Fail(g, answer.status());
-  engine::JobRecord job = engine::JobRecordFromJson((*answer)["job"]);
+  auto started = engine::JobRecordFromJson((*answer)["job"]);
+  if (!started.ok()) return Fail(g, started.status().WithContext("the engine's answer"));
+  const engine::JobRecord& job = *started;
   if (!wait) {
     if (g.json) {
       PrintJson(Json({{"ok", true}, {"job", engine::JobRecordToJson(job)}}));
@@ -150,7 +154,7 @@ int BackupScheduled(Globals& g, const std::vector<std::string>& args) {
   if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto probe = api::CallEngine(*g.env, g.state_dir, {{"op", "status"}});
   if (probe.ok()) return StartInEngine(g, "Scheduled", true);
-  if (probe.status().code() != ErrorCode::kNotFound) return Fail(g, probe.status());
+  if (probe.status().code() != ErrorCode::kEngineNotRunning) return Fail(g, probe.status());
   ProgressLine line(!g.json && g.env->IsTerminal(2), "Backing up");
   engine::BackupJobOutcome out = engine::RunPolicyBackupJob(
       *g.env, g.state_dir, [&](const engine::Progress& p) { line.Update(p); });

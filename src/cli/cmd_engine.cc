@@ -13,6 +13,7 @@
 #include "cli/progress.h"
 #include "obagent/api/local_api.h"
 #include "obagent/engine/progress.h"
+#include "obagent/engine/wire.h"
 
 namespace obagent::cli {
 
@@ -29,10 +30,10 @@ int EngineStatus(Globals& g, const std::vector<std::string>& args) {
   std::cout << "cbengine running (pid " << (*answer)["pid"].dump() << "), schedule fired by "
             << (*answer)["scheduler"].get<std::string>() << "\n";
   if ((*answer)["running"].is_object()) {
-    const json& r = (*answer)["running"];
-    std::cout << "  " << r["job"]["type"].get<std::string>() << " job "
-              << r["job"]["id"].get<std::string>() << " (" << r["trigger"].get<std::string>()
-              << "): " << FormatProgressLine("", engine::ProgressFromJson(r["progress"])) << "\n";
+    auto r = engine::RunningJobFromJson((*answer)["running"]);
+    if (!r.ok()) return Fail(g, r.status().WithContext("the engine's answer"));
+    std::cout << "  " << r->record.type << " job " << r->record.id << " (" << r->trigger
+              << "): " << FormatProgressLine("", r->progress) << "\n";
   } else {
     std::cout << "  no job running\n";
   }

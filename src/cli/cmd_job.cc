@@ -14,6 +14,7 @@
 #include "obagent/api/local_api.h"
 #include "obagent/engine/job_history.h"
 #include "obagent/engine/progress.h"
+#include "obagent/engine/wire.h"
 
 namespace obagent::cli {
 namespace {
@@ -41,8 +42,7 @@ int JobStop(Globals& g, const std::vector<std::string>& args) {
   engine::JobHistory history(*g.env, g.state_dir);
   auto via_engine = api::CallEngine(*g.env, g.state_dir, {{"op", "job_stop"}, {"id", id}});
   if (!via_engine.ok()) {
-    if (via_engine.status().code() != ErrorCode::kNotFound ||
-        via_engine.status().detail().find("not running for") == std::string::npos) {
+    if (via_engine.status().code() != ErrorCode::kEngineNotRunning) {
       return Fail(g, via_engine.status());
     }
     Status st = history.RequestCancel(id);  // no engine: the job runs in an obctl
@@ -101,12 +101,12 @@ int JobShow(Globals& g, const std::vector<std::string>& args) {
     // The engine's running job: its live progress (bytes read, in the
     // vault, uploaded; percent, rate and ETA).
     auto status = api::CallEngine(*g.env, g.state_dir, {{"op", "status"}});
-    if (status.ok() && (*status)["running"].is_object() &&
-        (*status)["running"]["job"].value("id", "") == job->id) {
-      j["progress"] = (*status)["running"]["progress"];
-      if (!g.json) {
-        j["progress"] = FormatProgressLine(job->type, engine::ProgressFromJson(j["progress"]));
-      }
+    auto running = status.ok() && (*status)["running"].is_object()
+                       ? engine::RunningJobFromJson((*status)["running"])
+                       : Result<engine::RunningJob>(NotFound("no running job"));
+    if (running.ok() && running->record.id == job->id) {
+      j["progress"] = g.json ? engine::ProgressToJson(running->progress)
+                             : json(FormatProgressLine(job->type, running->progress));
     }
   }
   if (g.json) {

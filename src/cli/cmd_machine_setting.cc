@@ -11,19 +11,11 @@
 #include "cli/cli_common.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/machine_settings.h"
+#include "obagent/engine/wire.h"
 
 namespace obagent::cli {
 
 namespace {
-
-json ThrottleJson(const engine::BandwidthThrottle& t) {
-  return {{"enabled", t.enabled},
-          {"work_days", engine::FormatWorkDays(t.work_days)},
-          {"start_work_hour", engine::FormatHourMinute(t.work_start_minute)},
-          {"end_work_hour", engine::FormatHourMinute(t.work_end_minute)},
-          {"work_hour_bytes_per_second", t.work_bytes_per_second},
-          {"non_work_hour_bytes_per_second", t.non_work_bytes_per_second}};
-}
 
 int Show(Globals& g, const std::vector<std::string>& args) {
   OptionSet options("machine-setting show");
@@ -31,13 +23,9 @@ int Show(Globals& g, const std::vector<std::string>& args) {
   auto s = engine::GetMachineSettings(*g.env, g.state_dir);
   if (!s.ok()) return Fail(g, s.status());
   if (g.json) {
-    PrintJson(Json({{"ok", true},
-                    {"throttle", ThrottleJson(s->throttle)},
-                    {"proxy",
-                     {{"server", s->proxy.url},
-                      {"username", s->proxy.user},
-                      {"password_set", !s->proxy.password.empty()}}},
-                    {"scratch_location", s->scratch_dir}}));
+    json j = engine::MachineSettingsToJson(*s);
+    j["ok"] = true;
+    PrintJson(j);
     return kExitOk;
   }
   std::cout << "Bandwidth throttling: " << s->throttle.Describe() << "\n";

@@ -206,7 +206,13 @@ class BackupRun {
   std::atomic<uint64_t> bytes_read_{0};
   std::atomic<uint64_t> bytes_done_{0};
   std::atomic<uint64_t> bytes_uploaded_{0};
+  // The total: none on a machine's first backup; else the previous point's
+  // size, grown to the sizes scanned so far, and once the scan has ended
+  // (every file visited) exactly what it scanned.
+  std::atomic<bool> has_previous_{false};
   std::atomic<uint64_t> bytes_total_estimate_{0};
+  std::atomic<uint64_t> bytes_scanned_{0};
+  std::atomic<bool> scan_done_{false};
   ProgressReporter reporter_;  // before the pools, whose tasks report
   BlockPool blocks_;           // before executor_: the workers' chunks point into blocks
   BoundedExecutor uploads_;    // before executor_: the workers submit uploads
@@ -259,7 +265,10 @@ Progress BackupRun::SampleProgress() const {
   Progress p;
   p.files_done = files_done_;
   p.bytes_done = bytes_done_;
-  p.bytes_total = bytes_total_estimate_;
+  if (has_previous_) {
+    const uint64_t scanned = bytes_scanned_;
+    p.bytes_total = scan_done_ ? scanned : std::max<uint64_t>(bytes_total_estimate_, scanned);
+  }
   p.bytes_read = bytes_read_;
   p.bytes_uploaded = bytes_uploaded_;
   return p;
@@ -334,12 +343,14 @@ Status BackupRun::UploadFinished(pack::PackWriter::Finished& finished) {
   if (failed()) return Status::Ok();  // the job is failing: upload nothing more
   if (finished.name.empty()) finished.name = pack::PackName(finished.bytes);
   OB_RETURN_IF_ERROR(repo_.UploadPack(finished, options_.staging_dir));
-  bytes_uploaded_ += finished.bytes.size();
   uint64_t data_bytes = 0;
   for (const auto& e : finished.entries) {
     if (e.type == pack::BlobType::kData) data_bytes += e.raw_length;
   }
+  // Done first: a report sampled in between (another thread's) never shows
+  // an accepted pack whose data is not yet counted in the vault.
   bytes_done_ += data_bytes;
+  bytes_uploaded_ += finished.bytes.size();
   reporter_.Report();
   const bool trees =
       !finished.entries.empty() && finished.entries.front().type == pack::BlobType::kTree;
@@ -505,6 +516,7 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
       ++files_done_;
       ++stats_.files;
       stats_.bytes_scanned += info.size;
+      bytes_scanned_ += info.size;
       // Unchanged since the previous recovery point: reuse its chunk list.
       if (previous && previous->type == tree::NodeType::kFile && previous->size == info.size &&
           previous->mtime_ns == info.mtime_ns && previous->ctime_ns == info.ctime_ns &&
@@ -642,7 +654,9 @@ Result<BackupReport> BackupRun::Run() {
     parent_tree = points->back().point.tree;
     parent_id = points->back().id;
     bytes_total_estimate_ = points->back().point.stats.bytes_scanned;
+    has_previous_ = true;
   }
+  reporter_.Report();  // the total is known from the first report on
   auto start_wall = std::chrono::system_clock::now();
   std::vector<tree::Tree> keep;
   const tree::Tree* previous = LoadPrevious(parent_tree, keep);
@@ -653,6 +667,8 @@ Result<BackupReport> BackupRun::Run() {
     OB_ASSIGN_OR_RETURN(snapshot_, options_.snapshots->Create(roots, options_.snapshot_dir));
   }
   Result<ObjectId> tree_id = BackupDirectory("/", "", &root, previous);
+  scan_done_ = true;  // every file is visited: the total is exact now
+  reporter_.Report();
   executor_.Drain();
   // Everything is read: uploading and committing need no snapshot.
   Status released = snapshot_ ? snapshot_->Release() : Status::Ok();

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 
+#include "engine/json_fields.h"
 #include "obagent/core/crypto.h"
 
 namespace obagent::engine {
@@ -13,12 +15,12 @@ namespace {
 using nlohmann::json;
 constexpr int kJobRecordVersion = 1;
 
-JobState StateFromName(const std::string& name) {
+std::optional<JobState> StateFromName(const std::string& name) {
   for (JobState s : {JobState::kInProgress, JobState::kCompleted, JobState::kCompletedWithWarnings,
                      JobState::kFailed, JobState::kCancelled}) {
     if (name == JobStateName(s)) return s;
   }
-  return JobState::kFailed;
+  return std::nullopt;
 }
 
 int64_t NowNs() {
@@ -54,22 +56,27 @@ json JobRecordToJson(const JobRecord& r) {
           {"summary", r.summary}};
 }
 
-JobRecord JobRecordFromJson(const json& j) {
+Result<JobRecord> JobRecordFromJson(const json& j) {
+  namespace f = json_fields;
+  if (!j.is_object()) return InvalidArgument("a job record must be a JSON object");
   JobRecord r;
-  r.id = j.value("id", "");
-  r.type = j.value("type", "");
-  r.state = StateFromName(j.value("state", ""));
-  r.start_ns = j.value("start_ns", int64_t{0});
-  r.end_ns = j.value("end_ns", int64_t{0});
-  r.pid = j.value("pid", int64_t{0});
-  r.files = j.value("files", uint64_t{0});
-  r.bytes_scanned = j.value("bytes_scanned", uint64_t{0});
-  r.bytes_transferred = j.value("bytes_transferred", uint64_t{0});
-  r.recovery_point = j.value("recovery_point", "");
-  r.error = j.value("error", "");
-  r.failed_files_log = j.value("failed_files_log", "");
-  r.snapshot = j.value("snapshot", "");
-  r.summary = j.value("summary", "");
+  OB_ASSIGN_OR_RETURN(std::string state, f::Text(j, "state"));
+  std::optional<JobState> known = StateFromName(state);
+  if (!known) return InvalidArgument("unknown job state '" + state + "'");
+  r.state = *known;
+  OB_ASSIGN_OR_RETURN(r.id, f::Text(j, "id"));
+  OB_ASSIGN_OR_RETURN(r.type, f::Text(j, "type"));
+  OB_ASSIGN_OR_RETURN(r.start_ns, f::Integer(j, "start_ns"));
+  OB_ASSIGN_OR_RETURN(r.end_ns, f::Integer(j, "end_ns"));
+  OB_ASSIGN_OR_RETURN(r.pid, f::Integer(j, "pid"));
+  OB_ASSIGN_OR_RETURN(r.files, f::Count(j, "files"));
+  OB_ASSIGN_OR_RETURN(r.bytes_scanned, f::Count(j, "bytes_scanned"));
+  OB_ASSIGN_OR_RETURN(r.bytes_transferred, f::Count(j, "bytes_transferred"));
+  OB_ASSIGN_OR_RETURN(r.recovery_point, f::Text(j, "recovery_point"));
+  OB_ASSIGN_OR_RETURN(r.error, f::Text(j, "error"));
+  OB_ASSIGN_OR_RETURN(r.failed_files_log, f::Text(j, "failed_files_log"));
+  OB_ASSIGN_OR_RETURN(r.snapshot, f::Text(j, "snapshot"));
+  OB_ASSIGN_OR_RETURN(r.summary, f::Text(j, "summary"));
   return r;
 }
 
@@ -106,7 +113,9 @@ Result<std::vector<JobRecord>> JobHistory::List() {
     OB_ASSIGN_OR_RETURN(Bytes data, env_.ReadFile(dir_ + "/" + e.name));
     json j = json::parse(data.begin(), data.end(), nullptr, false);
     if (!j.is_object() || j.value("version", 0) != kJobRecordVersion) continue;
-    JobRecord r = JobRecordFromJson(j);
+    Result<JobRecord> parsed = JobRecordFromJson(j);
+    if (!parsed.ok()) continue;  // not a record this build can read, as another version
+    JobRecord r = std::move(parsed).value();
     if (r.state == JobState::kInProgress && !env_.ProcessAlive(r.pid)) {
       r.state = JobState::kFailed;
       r.error = "interrupted: the process running the job ended before it finished";

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/json_fields.h"
+
 namespace obagent::engine {
 
 ProgressReporter::ProgressReporter(ProgressFn sink, std::function<Progress()> sample,
@@ -46,6 +48,8 @@ void ProgressReporter::DeliverOwed() {
 void ProgressReporter::SendLocked(Clock::time_point now) {
   Progress p = sample_();
   p.elapsed_seconds = std::chrono::duration<double>(now - start_).count();
+  rate_.Add(p.elapsed_seconds, p.bytes_done);
+  p.recent_bytes_per_second = rate_.PerSecond(p.elapsed_seconds);
   sent_any_ = true;
   owed_ = false;
   last_sent_ = now;
@@ -80,11 +84,33 @@ bool ProgressReporter::owed() const {
   return owed_;
 }
 
+ProgressRate::ProgressRate(double window_seconds) : window_(window_seconds) {
+  points_.push_back({0, 0});
+}
+
+void ProgressRate::Add(double t, uint64_t value) {
+  if (value <= points_.back().value) return;  // only advances are points
+  points_.push_back({t, value});
+  // Drop what is older than the window, keeping the point before it (the
+  // rate then spans the whole window) and the last two advances.
+  while (points_.size() > 2 && points_[1].t <= t - window_) points_.pop_front();
+}
+
+double ProgressRate::PerSecond(double now) const {
+  const Point& from = points_.front();
+  if (now <= from.t) return 0;
+  return static_cast<double>(points_.back().value - from.value) / (now - from.t);
+}
+
 ProgressEstimate EstimateProgress(const Progress& p) {
   ProgressEstimate e;
-  if (p.elapsed_seconds > 0) e.bytes_per_second = p.bytes_done / p.elapsed_seconds;
+  if (p.recent_bytes_per_second) {
+    e.bytes_per_second = *p.recent_bytes_per_second;
+  } else if (p.elapsed_seconds > 0) {
+    e.bytes_per_second = p.bytes_done / p.elapsed_seconds;
+  }
   if (p.bytes_total == 0) return e;
-  // A backup's total is the previous point's size, an estimate the job may
+  // A backup's total is an estimate until its scan ends, which the job may
   // pass: the bar then stays full.
   double fraction = std::min(1.0, static_cast<double>(p.bytes_done) / p.bytes_total);
   e.fraction = fraction;
@@ -110,22 +136,24 @@ nlohmann::json ProgressToJson(const Progress& p) {
       {"eta_seconds", e.eta_seconds ? nlohmann::json(*e.eta_seconds) : nlohmann::json(nullptr)}};
 }
 
-Progress ProgressFromJson(const nlohmann::json& j) {
+Result<Progress> ProgressFromJson(const nlohmann::json& j) {
+  namespace f = json_fields;
   Progress p;
-  if (!j.is_object()) return p;
-  auto u64 = [&](const char* key) {
-    auto it = j.find(key);
-    if (it == j.end() || !it->is_number_integer()) return uint64_t{0};
-    return it->is_number_unsigned() || it->get<int64_t>() >= 0 ? it->get<uint64_t>() : uint64_t{0};
-  };
-  p.files_done = u64("files_done");
-  p.files_total = u64("files_total");
-  p.bytes_done = u64("bytes_done");
-  p.bytes_total = u64("bytes_total");
-  p.bytes_read = u64("bytes_read");
-  p.bytes_uploaded = u64("bytes_uploaded");
-  auto it = j.find("elapsed_seconds");
-  if (it != j.end() && it->is_number()) p.elapsed_seconds = it->get<double>();
+  if (j.is_null()) return p;  // nothing reported yet
+  if (!j.is_object()) return InvalidArgument("a job's progress must be a JSON object");
+  OB_ASSIGN_OR_RETURN(p.files_done, f::Count(j, "files_done"));
+  OB_ASSIGN_OR_RETURN(p.files_total, f::Count(j, "files_total"));
+  OB_ASSIGN_OR_RETURN(p.bytes_done, f::Count(j, "bytes_done"));
+  OB_ASSIGN_OR_RETURN(p.bytes_total, f::Count(j, "bytes_total"));
+  OB_ASSIGN_OR_RETURN(p.bytes_read, f::Count(j, "bytes_read"));
+  OB_ASSIGN_OR_RETURN(p.bytes_uploaded, f::Count(j, "bytes_uploaded"));
+  OB_ASSIGN_OR_RETURN(p.elapsed_seconds, f::Number(j, "elapsed_seconds"));
+  if (p.elapsed_seconds < 0) return InvalidArgument("\"elapsed_seconds\" must be at least 0");
+  if (json_fields::Find(j, "bytes_per_second") != nullptr) {
+    OB_ASSIGN_OR_RETURN(double rate, f::Number(j, "bytes_per_second"));
+    if (rate < 0) return InvalidArgument("\"bytes_per_second\" must be at least 0");
+    p.recent_bytes_per_second = rate;
+  }
   return p;
 }
 

@@ -109,7 +109,7 @@ pass "console recovery: destinations from the engine, every item at its own path
 
 # A recovery is the engine's one job: a backup waits (409), Stop stops it.
 # Throttled to the minimum (64 KiB/s, reads too) so it is still running.
-throttle='{"throttle":{"enabled":true,"work_days":[0,1,2,3,4,5,6],"work_start":"00:00","work_end":"24:00","work_bytes_per_second":65536,"non_work_bytes_per_second":65536}}'
+throttle='{"throttle":{"enabled":true,"work_days":[0,1,2,3,4,5,6],"work_start":"00:00","work_end":"24:00","work_hour_bytes_per_second":65536,"non_work_hour_bytes_per_second":65536}}'
 out=$(api PUT /api/settings "$throttle")
 [ "$(status_of <<<"$out")" = 200 ] || fail "settings: $out"
 out=$(api POST /api/recover "{\"point\":\"$point\",\"items\":[\"$SRC\"],\"target\":\"$WORK/stopped\",\"conflict\":\"overwrite\",\"restore_permissions\":true}")

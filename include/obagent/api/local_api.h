@@ -1,8 +1,9 @@
 // The engine's local API: how obctl (and later the console) talk to cbengine.
 // Transport: platform::LocalListener (a Unix socket / named pipe that only
 // root/administrators reach). Protocol: one JSON object per line each way;
-// every request has an "op", every answer an "ok" and, when not ok,
-// "error_id" (the catalogue ID or ""), "code" and "message".
+// every request has an "op", every answer an "ok" and, when not ok, the
+// error as engine::StatusToJson writes it ("code" by name, "error_id" the
+// catalogue ID or "", "message", "detail"…; engine/wire.h).
 //
 //   {"op":"status"}                      -> engine pid, scheduler, running job
 //   {"op":"backup_now","trigger":T}      -> starts the policy's backup: "job"
@@ -70,8 +71,9 @@ class LocalApiServer {
   std::vector<std::shared_ptr<Connection>> connections_;
 };
 
-// One request to the engine of `state_dir`. kNotFound when no engine is
-// running; the engine's error (as a Status) when it refused.
+// One request to the engine of `state_dir`. kEngineNotRunning (0x80070426)
+// when no engine is running; the engine's error (as a Status, decoded by
+// engine::StatusFromJson) when it refused.
 Result<nlohmann::json> CallEngine(platform::Env& env, const std::string& state_dir,
                                   const nlohmann::json& request);
 

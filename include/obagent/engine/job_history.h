@@ -39,9 +39,12 @@ struct JobRecord {
   std::string summary;
 };
 
-// The record as JSON (the history's files, the local API, obctl --json).
+// The record as JSON (the history's files, the local API, the console,
+// obctl --json): the job record's one codec (engine/wire.h lists them all).
+// The decoder refuses what is not a record (not an object, an unknown
+// "state", a field of the wrong type); absent fields read as empty or 0.
 nlohmann::json JobRecordToJson(const JobRecord& record);
-JobRecord JobRecordFromJson(const nlohmann::json& j);
+Result<JobRecord> JobRecordFromJson(const nlohmann::json& j);
 
 class JobHistory {
  public:

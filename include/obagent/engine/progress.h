@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -13,8 +14,35 @@
 #include <thread>
 
 #include "obagent/engine/job.h"
+#include "obagent/status.h"
 
 namespace obagent::engine {
+
+// The recent rate of a figure that only grows (bytes_done): from the
+// oldest of the points it keeps to now. It keeps the points of the last
+// `window` plus the one before them, and always the last two advances, so
+// the rate covers at least `window` once the job is that old (a fast start
+// falls out of it), and in a stall (a throttled pack still uploading) it
+// falls as the wait grows instead of dropping to 0 at once. Times are
+// seconds since the job started. Not thread-safe (the reporter holds its
+// lock).
+class ProgressRate {
+ public:
+  static constexpr double kDefaultWindowSeconds = 20;
+  explicit ProgressRate(double window_seconds = kDefaultWindowSeconds);
+  // The figure's value at time t (t never goes back).
+  void Add(double t, uint64_t value);
+  // Per second from the oldest point kept to `now`; 0 before time passed.
+  double PerSecond(double now) const;
+
+ private:
+  struct Point {
+    double t;
+    uint64_t value;
+  };
+  double window_;
+  std::deque<Point> points_;  // value strictly increasing; starts at (0, 0)
+};
 
 // Serialises and rate-limits a job's progress reports. The job calls
 // Report() whenever a figure moved and from its waits (a thread blocked on
@@ -30,7 +58,8 @@ namespace obagent::engine {
 //
 // Thread-safe: any thread may call Report(); sink() and sample() run under
 // the reporter's lock, never concurrently. elapsed_seconds is filled in
-// from the reporter's clock (started at construction).
+// from the reporter's clock (started at construction), and
+// recent_bytes_per_second from a ProgressRate of the bytes_done it sends.
 class ProgressReporter {
  public:
   using Clock = std::chrono::steady_clock;
@@ -67,14 +96,17 @@ class ProgressReporter {
   bool finished_ = false;
   bool stopping_ = false;
   Clock::time_point last_sent_{};
+  ProgressRate rate_;
   std::condition_variable owed_cv_;
   std::thread thread_;  // last: started after the members it uses
 };
 
 // What a bar, a rate and an ETA show for `p`: the fraction of bytes_done in
-// bytes_total (none when the total is unknown), the average rate of
-// bytes_done since the job started, and the time left at that rate (none
-// without a total or a rate, or once bytes_done reached the total).
+// bytes_total (none when the total is unknown), the rate (the recent one
+// when the reporter measured it, else the average of bytes_done since the
+// job started), and the time what remains (bytes_total - bytes_done: for a
+// backup what is still to upload) takes at that rate (none without a total
+// or a rate, or once bytes_done reached the total).
 struct ProgressEstimate {
   std::optional<double> fraction;  // in [0, 1]
   int percent = 0;                 // floor(100 * fraction); 0 when unknown
@@ -83,12 +115,16 @@ struct ProgressEstimate {
 };
 ProgressEstimate EstimateProgress(const Progress& p);
 
+// The job's progress on the wire (one codec, engine/wire.h lists them):
 // {files_done, files_total, bytes_done, bytes_total, bytes_read,
 // bytes_uploaded, elapsed_seconds} plus the estimate: percent (null when the
 // total is unknown), bytes_per_second, eta_seconds (null when unknown).
 nlohmann::json ProgressToJson(const Progress& p);
-// The figures of ProgressToJson's output (the estimate is recomputed from
-// them); missing fields are 0.
-Progress ProgressFromJson(const nlohmann::json& j);
+// The figures of ProgressToJson's output; bytes_per_second comes back as
+// the recent rate, so the estimate recomputed from them is the sender's.
+// null reads as nothing done yet; missing fields are 0 (older engines sent
+// fewer); anything else that is not an object, or a figure that is not a
+// number of at least 0, is refused (kInvalidArgument).
+Result<Progress> ProgressFromJson(const nlohmann::json& j);
 
 }  // namespace obagent::engine

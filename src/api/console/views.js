@@ -125,8 +125,11 @@ export class JobsView {
     const backup = run.job.type === 'Backup';
     // The bar follows bytes_done: for a backup the source bytes safe in the
     // vault (reading runs ahead of the upload and is shown beside it), for
-    // a recovery the bytes written. Without a total (the first backup) the
-    // bar is indeterminate.
+    // a recovery the bytes written. The rate and ETA are the engine's: the
+    // recent rate of bytes_done and the time what remains (to upload) takes
+    // at it. Without a total (only a machine's first backup) the bar is
+    // indeterminate; before the job's first report nothing is known yet.
+    const reported = Number(p.elapsed_seconds) > 0;
     const known = knownPercent(p);
     const pct = known ? p.percent : 0;
     const rate = Number(p.bytes_per_second) || 0;
@@ -149,7 +152,7 @@ export class JobsView {
             h('span', {testid: 'job-bytes', 'data-bytes': String(p.bytes_done || 0), text: backup
               ? (Number(p.bytes_total) > 0
                 ? `${formatBytes(p.bytes_done)} of about ${formatBytes(p.bytes_total)} in the vault`
-                : `${formatBytes(p.bytes_done)} in the vault (size not known before the first backup)`)
+                : `${formatBytes(p.bytes_done)} in the vault${reported ? ' (size not known before the first backup)' : ''}`)
               : `${formatBytes(p.bytes_done)}${Number(p.bytes_total) > 0 ? ` of ${formatBytes(p.bytes_total)}` : ''} written`}),
             backup ? h('span', {testid: 'job-read', 'data-bytes': String(p.bytes_read || 0),
               text: `${formatBytes(p.bytes_read)} read`}) : null,

@@ -645,8 +645,8 @@ export async function openProperties(ctx) {
   });
   const start = h('input', {type: 'time', value: th.work_start || '09:00', testid: 'prop-work-start'});
   const end = h('input', {type: 'time', value: th.work_end || '18:00', testid: 'prop-work-end'});
-  const workRate = h('input', {type: 'number', min: '0.0625', step: '0.0625', value: String(mbps(th.work_bytes_per_second) || 1), testid: 'prop-work-rate'});
-  const offRate = h('input', {type: 'number', min: '0.0625', step: '0.0625', value: String(mbps(th.non_work_bytes_per_second) || 8), testid: 'prop-nonwork-rate'});
+  const workRate = h('input', {type: 'number', min: '0.0625', step: '0.0625', value: String(mbps(th.work_hour_bytes_per_second) || 1), testid: 'prop-work-rate'});
+  const offRate = h('input', {type: 'number', min: '0.0625', step: '0.0625', value: String(mbps(th.non_work_hour_bytes_per_second) || 8), testid: 'prop-nonwork-rate'});
   const thBox = h('div', {class: 'indent'},
       h('fieldset', {}, h('legend', {text: 'Work days'}), h('div', {class: 'day-list'}, dayBoxes)),
       h('div', {class: 'grid2'}, field('Work hours start', start).row, field('Work hours end', end).row,
@@ -657,12 +657,13 @@ export async function openProperties(ctx) {
   syncTh();
 
   // Proxy
-  const proxy = h('input', {type: 'text', value: settings.proxy || '', placeholder: 'http://proxy.example:3128', testid: 'prop-proxy'});
-  const proxyUser = h('input', {type: 'text', value: settings.proxy_user || '', testid: 'prop-proxy-user', autocomplete: 'off'});
+  const px = settings.proxy || {};
+  const proxy = h('input', {type: 'text', value: px.server || '', placeholder: 'http://proxy.example:3128', testid: 'prop-proxy'});
+  const proxyUser = h('input', {type: 'text', value: px.username || '', testid: 'prop-proxy-user', autocomplete: 'off'});
   const proxyPw = h('input', {type: 'password', value: '', testid: 'prop-proxy-password', autocomplete: 'off',
-    placeholder: settings.proxy_user ? '(unchanged)' : ''});
+    placeholder: px.password_set ? '(unchanged)' : ''});
   // Scratch
-  const scratch = h('input', {type: 'text', value: settings.scratch_dir || '', testid: 'prop-scratch'});
+  const scratch = h('input', {type: 'text', value: settings.scratch_location || '', testid: 'prop-scratch'});
   // Encryption
   const passState = {};
   const passBox = passphraseSection(passState);
@@ -721,16 +722,16 @@ export async function openProperties(ctx) {
     clear(message);
     clear(errorBox);
     const throttle = {enabled: thOn.input.checked, work_days: [...days].sort(), work_start: start.value, work_end: end.value,
-      work_bytes_per_second: Math.round(Number(workRate.value) * 1024 * 1024),
-      non_work_bytes_per_second: Math.round(Number(offRate.value) * 1024 * 1024)};
+      work_hour_bytes_per_second: Math.round(Number(workRate.value) * 1024 * 1024),
+      non_work_hour_bytes_per_second: Math.round(Number(offRate.value) * 1024 * 1024)};
     if (throttle.enabled) {
       if (!days.size) return showProblem('Select at least one work day.');
       if (!start.value || !end.value || start.value >= end.value) return showProblem('The work hours must start before they end.');
     }
     const p = proxy.value.trim();
     if (p && !/^https?:\/\/[^/:]+:\d+\/?$/.test(p)) return showProblem('Give the proxy as http://HOST:PORT, or leave it empty.');
-    const body = {throttle, proxy: p, proxy_user: proxyUser.value.trim(), scratch_dir: scratch.value.trim()};
-    if (proxyPw.value) body.proxy_password = proxyPw.value;
+    const body = {throttle, proxy: {server: p, username: proxyUser.value.trim()}, scratch_location: scratch.value.trim()};
+    if (proxyPw.value) body.proxy.password = proxyPw.value;
     try {
       await put('/api/settings', body);
       showOk('The settings are saved; the next job uses them.');

@@ -485,8 +485,8 @@ TEST_F(ConsoleServerTest, RegisterPolicyBackupBrowseAndRecover) {
                              {"work_days", {1, 2, 3}},
                              {"work_start", "08:00"},
                              {"work_end", "17:00"},
-                             {"work_bytes_per_second", 1 << 20},
-                             {"non_work_bytes_per_second", 4 << 20}}}},
+                             {"work_hour_bytes_per_second", 1 << 20},
+                             {"non_work_hour_bytes_per_second", 4 << 20}}}},
                           "PUT");
   ASSERT_EQ(throttled.status, 200) << throttled.body;
   EXPECT_EQ(throttled.Json()["throttle"]["work_start"], "08:00");

@@ -1,11 +1,13 @@
 // The progress reporting rules (ProgressReporter, on a fake clock: one rate
 // limit, the last change of a burst sent after the interval, a final report
 // always, never two reports at once), the bar/rate/ETA arithmetic
-// (EstimateProgress) and the JSON form of a job's progress.
+// (EstimateProgress, ProgressRate: the recent rate of what is done) and the
+// JSON form of a job's progress, with its refusals.
 #include "obagent/engine/progress.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -280,7 +282,7 @@ TEST(ProgressJson, CarriesEveryFigureAndTheEstimate) {
   EXPECT_EQ(j["percent"], 25);
   EXPECT_DOUBLE_EQ(j["bytes_per_second"].get<double>(), 5);
   EXPECT_DOUBLE_EQ(j["eta_seconds"].get<double>(), 30);
-  Progress back = ProgressFromJson(nlohmann::json::parse(j.dump()));
+  Progress back = ProgressFromJson(nlohmann::json::parse(j.dump())).value();
   EXPECT_EQ(back.files_done, 2u);
   EXPECT_EQ(back.files_total, 8u);
   EXPECT_EQ(back.bytes_done, 50u);
@@ -298,11 +300,120 @@ TEST(ProgressJson, UnknownTotalIsNullPercentAndEta) {
   EXPECT_TRUE(j["percent"].is_null());
   EXPECT_TRUE(j["eta_seconds"].is_null());
   // Older engines sent fewer fields: the missing ones read as 0.
-  Progress old = ProgressFromJson({{"files_done", 1}, {"bytes_done", 2}});
+  Progress old = ProgressFromJson({{"files_done", 1}, {"bytes_done", 2}}).value();
   EXPECT_EQ(old.files_done, 1u);
   EXPECT_EQ(old.bytes_done, 2u);
   EXPECT_EQ(old.bytes_uploaded, 0u);
-  EXPECT_EQ(ProgressFromJson(nullptr).bytes_done, 0u);
+  EXPECT_EQ(ProgressFromJson(nullptr)->bytes_done, 0u);
+}
+
+// --- the recent rate and the ETA (fake times: no waiting, no timing) --------
+
+TEST(ProgressRate, ASteadyStreamGivesItsRate) {
+  ProgressRate rate(20);
+  for (int t = 1; t <= 60; ++t) rate.Add(t, uint64_t(t) * 1'000'000);
+  EXPECT_DOUBLE_EQ(rate.PerSecond(60), 1'000'000);
+}
+
+TEST(ProgressRate, AFastStartFallsOutOfTheWindow) {
+  // 90 MB in the first second (unchanged files, data the vault holds), then
+  // a throttled upload of 1 MB/s.
+  ProgressRate rate(20);
+  rate.Add(1, 90'000'000);
+  for (int t = 2; t <= 60; ++t) rate.Add(t, 90'000'000 + uint64_t(t - 1) * 1'000'000);
+  EXPECT_DOUBLE_EQ(rate.PerSecond(60), 1'000'000);
+  // The average since the start would have said 2.5 MB/s.
+}
+
+TEST(ProgressRate, AStallLowersTheRateGraduallyNeverToZeroAtOnce) {
+  // Packs of 16 MB accepted every 4 s, then the next one takes long.
+  ProgressRate rate(20);
+  for (int i = 1; i <= 10; ++i) rate.Add(4.0 * i, uint64_t(i) * 16'000'000);
+  double steady = rate.PerSecond(40);
+  EXPECT_DOUBLE_EQ(steady, 4'000'000);
+  double later = rate.PerSecond(60);
+  double much_later = rate.PerSecond(120);
+  EXPECT_GT(later, 0);
+  EXPECT_LT(later, steady);
+  EXPECT_GT(much_later, 0);
+  EXPECT_LT(much_later, later);
+}
+
+TEST(ProgressRate, NothingDoneOrNoTimeGivesZero) {
+  ProgressRate rate;
+  EXPECT_EQ(rate.PerSecond(0), 0);
+  EXPECT_EQ(rate.PerSecond(5), 0);
+  rate.Add(5, 0);  // not an advance
+  EXPECT_EQ(rate.PerSecond(10), 0);
+}
+
+TEST(EstimateProgress, TheRecentRateDrivesRateAndEta) {
+  // A backup whose unchanged files were done at once: 90 of 100 MB in the
+  // vault after 10 s, the rest uploading at 1 MB/s.
+  Progress p;
+  p.bytes_done = 90'000'000;
+  p.bytes_total = 100'000'000;
+  p.elapsed_seconds = 10;
+  p.recent_bytes_per_second = 1'000'000;
+  ProgressEstimate e = EstimateProgress(p);
+  EXPECT_EQ(e.percent, 90);
+  EXPECT_DOUBLE_EQ(e.bytes_per_second, 1'000'000);
+  ASSERT_TRUE(e.eta_seconds.has_value());
+  EXPECT_DOUBLE_EQ(*e.eta_seconds, 10);  // 10 MB left at 1 MB/s
+  p.recent_bytes_per_second = 0;         // a stall: no ETA rather than a wrong one
+  e = EstimateProgress(p);
+  EXPECT_EQ(e.bytes_per_second, 0);
+  EXPECT_FALSE(e.eta_seconds.has_value());
+}
+
+TEST(ProgressReporter, ReportsCarryTheRecentRateOfWhatIsDone) {
+  // Reading runs ahead (bytes_read), what is done moves with the throttled
+  // upload: the rate follows bytes_done, not bytes_read.
+  Fixture f;
+  f.figures.bytes_total = 100'000'000;
+  for (int s = 1; s <= 40; ++s) {
+    f.clock.Advance(milliseconds(1000));
+    f.figures.bytes_read = std::min<uint64_t>(100'000'000, uint64_t(s) * 50'000'000);
+    f.figures.bytes_done = uint64_t(s) * 2'000'000;
+    f.reporter.Report();
+  }
+  ASSERT_FALSE(f.sent.empty());
+  const Progress& last = f.sent.back();
+  ASSERT_TRUE(last.recent_bytes_per_second.has_value());
+  EXPECT_DOUBLE_EQ(*last.recent_bytes_per_second, 2'000'000);
+  ProgressEstimate e = EstimateProgress(last);
+  EXPECT_EQ(e.percent, 80);
+  EXPECT_DOUBLE_EQ(*e.eta_seconds, 10);  // 20 MB still to upload at 2 MB/s
+}
+
+TEST(ProgressJson, TheRateCrossesSoTheEstimateIsTheSendersOnBothSides) {
+  Progress p;
+  p.bytes_done = 90;
+  p.bytes_total = 100;
+  p.elapsed_seconds = 10;
+  p.recent_bytes_per_second = 2;
+  nlohmann::json j = ProgressToJson(p);
+  Result<Progress> back = ProgressFromJson(nlohmann::json::parse(j.dump()));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ProgressEstimate sent = EstimateProgress(p), read = EstimateProgress(*back);
+  EXPECT_EQ(read.percent, sent.percent);
+  EXPECT_DOUBLE_EQ(read.bytes_per_second, 2);
+  EXPECT_DOUBLE_EQ(*read.eta_seconds, *sent.eta_seconds);
+}
+
+TEST(ProgressJson, RefusesWhatIsNotAJobsProgress) {
+  for (const nlohmann::json& bad :
+       {nlohmann::json(42), nlohmann::json("50%"), nlohmann::json::array({1, 2}),
+        nlohmann::json{{"bytes_done", "many"}}, nlohmann::json{{"bytes_done", -1}},
+        nlohmann::json{{"files_done", 1.5}}, nlohmann::json{{"elapsed_seconds", "soon"}},
+        nlohmann::json{{"elapsed_seconds", -3}}, nlohmann::json{{"bytes_per_second", -1}},
+        nlohmann::json{{"bytes_total", true}}}) {
+    Result<Progress> p = ProgressFromJson(bad);
+    EXPECT_FALSE(p.ok()) << bad;
+    if (!p.ok()) {
+      EXPECT_EQ(p.status().code(), ErrorCode::kInvalidArgument) << bad;
+    }
+  }
 }
 
 }  // namespace
