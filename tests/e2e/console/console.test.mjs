@@ -227,61 +227,62 @@ test('Schedule Backup: the sample folder picked in the items tree', async () => 
   await shot('overview-registered');
 });
 
-// The running job as the Jobs view shows it, or null when none is shown.
-function readRunningJob() {
-  return page.evaluate(() => {
+// Waits for the next thing the Jobs view shows of the backup started after
+// `rowsBefore` history rows: a view of the running job whose figures differ
+// from `last` (a progress report that moved), or {ended: true} once the job
+// is in the history with its final state. Both are certain to come (the
+// console shows each report it polls; the job ends), so this waits on a
+// condition, never on time.
+async function nextView(rowsBefore, last, timeout) {
+  const handle = await page.waitForFunction(([n, lastKey]) => {
     const bar = document.querySelector('[data-testid="job-progress"]');
-    if (!bar) return null;
-    const q = (id) => document.querySelector(`[data-testid="${id}"]`);
-    const bytes = (id) => (q(id) ? Number(q(id).dataset.bytes) : null);
-    return {known: bar.dataset.known === 'true', value: bar.hasAttribute('value') ? bar.value : null,
-      pct: q('job-percent').textContent, done: bytes('job-bytes'), read: bytes('job-read'),
-      uploaded: bytes('job-uploaded'), rate: q('job-rate').textContent};
-  });
+    if (bar) {
+      const q = (id) => document.querySelector(`[data-testid="${id}"]`);
+      const bytes = (id) => (q(id) ? Number(q(id).dataset.bytes) : null);
+      const view = {known: bar.dataset.known === 'true', value: bar.hasAttribute('value') ? bar.value : null,
+        pct: q('job-percent').textContent, done: bytes('job-bytes'), read: bytes('job-read'),
+        uploaded: bytes('job-uploaded'), rate: q('job-rate').textContent};
+      return JSON.stringify(view) === lastKey ? null : view;
+    }
+    const rows = document.querySelectorAll('[data-testid="job-row"]');
+    const ended = rows.length > n && !['Running', 'InProgress'].includes(rows[0].dataset.state);
+    return ended ? {ended: true} : null;
+  }, [rowsBefore, last ? JSON.stringify(last) : ''], {timeout, polling: 'raf'});
+  return handle.jsonValue();
 }
 
-// Whether the newest job in the history (after `rowsBefore` rows) has ended.
-const jobEnded = (rowsBefore) => page.evaluate((n) => {
-  const rows = document.querySelectorAll('[data-testid="job-row"]');
-  return rows.length > n && !['Running', 'InProgress'].includes(rows[0].dataset.state);
-}, rowsBefore);
-
 // Follows the running backup started after `rowsBefore` history rows until
-// it has ended, by condition only: no assertion that a figure moved within
-// some time. Every view of it must be consistent (check(view)), and its
-// figures never go back. Until the deadline (generous, the job's own
-// timeout), it waits for the engine's guarantee: once the vault has accepted
-// a pack, the job reports uploaded bytes (it reports while it waits on the
-// throttled upload, and the upload of the rest takes seconds), so the view
-// shows uploaded > 0 while the job runs, or the job has ended. Returns
-// {views, partWay}: partWay is the view that showed uploaded > 0 while
-// running (screenshot `shotName`), null when the job ended first.
+// it has ended, by condition only: each step waits for the view to change
+// or the job to end (nextView), and there is no assertion that a figure
+// moved within some time. Every view of it must be consistent (check(view)),
+// and its figures never go back. The deadline is generous (the job's own
+// timeout). Returns {views, partWay}: partWay is the first view that showed
+// uploaded > 0 while running (the engine counts an accepted pack's data in
+// the vault before its upload, so such a view has bytes in the vault;
+// screenshot `shotName`), null when the job ended before a view showed one.
 async function followBackup(rowsBefore, shotName, check, deadlineMs = 240000) {
   const views = [];
   let partWay = null;
   const deadline = Date.now() + deadlineMs;
   for (;;) {
-    const v = await readRunningJob();
-    if (v) {
-      assert.match(v.pct, v.known ? /^\d+ %$/ : /^—$/);
-      assert.match(v.rate, /^\d+\.\d MB\/s$/);
-      check(v);
-      const last = views[views.length - 1];
-      if (last) {
-        for (const k of ['done', 'read', 'uploaded']) {
-          assert.ok(v[k] >= last[k], `${k} went back: ${last[k]} then ${v[k]}`);
-        }
+    const remaining = deadline - Date.now();
+    assert.ok(remaining > 0, `the backup did not end: ${JSON.stringify(views.slice(-3))}`);
+    const v = await nextView(rowsBefore, views[views.length - 1], remaining);
+    if (v.ended) break;
+    assert.match(v.pct, v.known ? /^\d+ %$/ : /^—$/);
+    assert.match(v.rate, /^\d+\.\d MB\/s$/);
+    check(v);
+    const last = views[views.length - 1];
+    if (last) {
+      for (const k of ['done', 'read', 'uploaded']) {
+        assert.ok(v[k] >= last[k], `${k} went back: ${last[k]} then ${v[k]}`);
       }
-      views.push(v);
-      if (!partWay && v.uploaded > 0) {
-        partWay = v;
-        await shot(shotName);
-      }
-    } else if (await jobEnded(rowsBefore)) {
-      break;
     }
-    assert.ok(Date.now() < deadline, `the backup did not end: ${JSON.stringify(views.slice(-3))}`);
-    await page.waitForTimeout(100);  // a polling step, not a condition
+    views.push(v);
+    if (!partWay && v.uploaded > 0) {
+      partWay = v;
+      await shot(shotName);
+    }
   }
   return {views, partWay};
 }
