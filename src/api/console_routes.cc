@@ -32,19 +32,13 @@ int64_t NowUnix() {
       .count();
 }
 
-// "2026-11-23T22:30:00+01:00": local time with its offset.
-std::string FormatIsoLocal(int64_t unix_seconds) {
+// "2026-11-23": the local date of a time (the vault view counts points per
+// day as the user's calendar shows them). Every time the API sends is UTC
+// (text::FormatIsoUtc); the browser shows it in local time.
+std::string LocalDate(int64_t unix_seconds) {
   int offset = engine::LocalUtcOffsetMinutes(unix_seconds);
-  std::string utc = text::FormatIsoUtc(unix_seconds + int64_t{offset} * 60);
-  utc.pop_back();  // 'Z'
-  char zone[24];
-  int magnitude = offset < 0 ? -offset : offset;
-  std::snprintf(zone, sizeof zone, "%c%02d:%02d", offset < 0 ? '-' : '+', magnitude / 60,
-                magnitude % 60);
-  return utc + zone;
+  return text::FormatIsoUtc(unix_seconds + int64_t{offset} * 60).substr(0, 10);
 }
-
-std::string FormatIsoUtcNs(int64_t ns) { return text::FormatIsoUtc(ns / 1000000000); }
 
 // The path of `name` in folder `dir` ("/" + "a" = "/a", "C:/" + "a" = "C:/a").
 std::string ChildPath(const std::string& dir, const std::string& name) {
@@ -284,7 +278,7 @@ Response Overview(RouteContext& c) {
   if (policy.ok() && !policy->paused) {
     int64_t now = NowUnix();
     if (auto next = engine::NextRun(policy->schedule, now, engine::LocalUtcOffsetMinutes(now))) {
-      j["next_run"] = FormatIsoLocal(*next);
+      j["next_run"] = text::FormatIsoUtc(*next);
     }
   }
   j["running"] = nullptr;
@@ -457,7 +451,7 @@ Response Points(RouteContext& c, const Request& r) {
   for (const auto& p : *points) {
     const auto& s = p.point.stats;
     list.push_back({{"id", p.id},
-                    {"time", FormatIsoUtcNs(p.point.time_ns)},
+                    {"time", text::FormatIsoUtcNs(p.point.time_ns)},
                     {"time_ns", p.point.time_ns},
                     {"files", s.files},
                     {"bytes", s.bytes_scanned},
@@ -473,7 +467,7 @@ json ItemJson(const tree::Node& n, const std::string& path) {
           {"path", path},
           {"type", tree::NodeTypeName(n.type)},
           {"size", n.size},
-          {"mtime", FormatIsoUtcNs(n.mtime_ns)}};
+          {"mtime", text::FormatIsoUtcNs(n.mtime_ns)}};
 }
 
 Response Items(RouteContext& c, const Request& r, const std::string& point_id) {
@@ -603,9 +597,9 @@ Response Vault(RouteContext& c) {
   json growth = json::array();
   for (const auto& p : *points) {
     uploaded += p.point.stats.bytes_uploaded;
-    std::string day = FormatIsoLocal(p.point.time_ns / 1000000000).substr(0, 10);
+    std::string day = LocalDate(p.point.time_ns / 1000000000);
     days[day] = days.value(day, 0) + 1;
-    growth.push_back({{"time", FormatIsoUtcNs(p.point.time_ns)}, {"stored_bytes", uploaded}});
+    growth.push_back({{"time", text::FormatIsoUtcNs(p.point.time_ns)}, {"stored_bytes", uploaded}});
   }
   return JsonResponse({{"ok", true},
                        {"storage_bytes", storage},

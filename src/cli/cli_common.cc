@@ -60,15 +60,6 @@ Result<std::optional<std::string>> OptionalPassphrase(Globals& g, const SourceOp
   return std::optional<std::string>(*p);
 }
 
-json FailedFilesJson(const std::vector<engine::FailedFile>& files) {
-  json list = json::array();
-  for (const auto& f : files) {
-    list.push_back(
-        {{"path", f.path}, {"error", f.error}, {"os_error", os_error::Format(f.os_error)}});
-  }
-  return list;
-}
-
 // Runs a job with its record in the job history (Get-OBJob): InProgress at
 // the start, then its final state, counts and error.
 int WithJob(Globals& g, const std::string& type,
@@ -95,20 +86,20 @@ int WithJob(Globals& g, const std::string& type,
 }
 
 int PresentEngineJob(Globals& g, const engine::JobRecord& job) {
-  if (g.json) {
-    PrintJson(Json({{"ok", job.state == engine::JobState::kCompleted ||
-                               job.state == engine::JobState::kCompletedWithWarnings},
-                    {"job", engine::JobRecordToJson(job)}}));
-  } else {
-    std::cout << job.type << " job " << job.id << " " << engine::JobStateName(job.state);
-    if (!job.recovery_point.empty())
-      std::cout << ": recovery point " << job.recovery_point.substr(0, 12);
-    std::cout << "\n";
-    if (!job.error.empty()) std::cerr << "obctl: " << job.error << "\n";
-    if (!job.failed_files_log.empty()) {
-      std::cout << "  failed files listed in " << job.failed_files_log << "\n";
-    }
-  }
+  g.out->Result({{"ok", job.state == engine::JobState::kCompleted ||
+                            job.state == engine::JobState::kCompletedWithWarnings},
+                 {"job", JobJson(job)}},
+                [&](std::ostream& out, std::ostream& err) {
+                  out << job.type << " job " << job.id << " " << engine::JobStateName(job.state);
+                  if (!job.recovery_point.empty()) {
+                    out << ": recovery point " << job.recovery_point.substr(0, 12);
+                  }
+                  out << "\n";
+                  if (!job.error.empty()) err << "obctl: " << job.error << "\n";
+                  if (!job.failed_files_log.empty()) {
+                    out << "  failed files listed in " << job.failed_files_log << "\n";
+                  }
+                });
   switch (job.state) {
     case engine::JobState::kCompleted:
       return kExitOk;

@@ -1,18 +1,19 @@
-// What obctl's commands share: global options, exit codes, JSON output,
-// failure reporting, option parsing, secrets, the source-machine options and
-// the job record of jobs run in this process (cli_common.cc). Each command
-// family lives in a file of its own, src/cli/cmd_<family>.cc; main.cc
-// parses the global options and dispatches.
+// What obctl's commands share: global options, exit codes, the presenter
+// their results go to (output.h), failure reporting, option parsing, secrets, the source-machine
+// options and the job record of jobs run in this process (cli_common.cc). Each command family lives
+// in a file of its own, src/cli/cmd_<family>.cc; main.cc parses the global options and dispatches.
 #pragma once
 
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cli/output.h"
 #include "obagent/cmdline/options.h"
 #include "obagent/core/text.h"
 #include "obagent/engine/agent.h"
@@ -34,7 +35,9 @@ constexpr int kExitWarnings = 3;
 
 struct Globals {
   std::string state_dir;
-  bool json = false;
+  // Where results, failures and progress go: text or JSON (--json), chosen
+  // once; commands hand it what they did and never ask which it is.
+  std::unique_ptr<Presenter> out;
   platform::Env* env = nullptr;
   // The last error reported by Fail(), for the job history.
   mutable std::string last_error;
@@ -49,32 +52,9 @@ struct Globals {
 // before doing anything else.
 using Handler = std::function<int(Globals&, const std::vector<std::string>&)>;
 
-inline json Json(json::initializer_list_t init) { return json(init); }
-
-// Times on the command line: ISO 8601, UTC.
-inline std::string FormatTime(int64_t ns) { return text::FormatIsoUtc(ns / 1000000000); }
-
-inline void PrintJson(const json& j) {
-  std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-}
-
-// Prints a failure: "obctl: [ID] gist: detail" and, for catalogue errors,
-// what to do about it (the same text the console shows); with --json the
-// error object of the local API and the console (engine::StatusToJson:
-// code, error_id, message, action…).
-inline void PrintFailure(bool as_json, const Status& status) {
-  std::string_view action = CatalogueAction(status.code());
-  if (as_json) {
-    PrintJson(engine::StatusToJson(status));
-  } else {
-    std::cerr << "obctl: " << status.ToString() << "\n";
-    if (!action.empty()) std::cerr << "  what to do: " << action << "\n";
-  }
-}
-
 inline int Fail(const Globals& g, const Status& status) {
   g.last_error = status.ToString();
-  PrintFailure(g.json, status);
+  g.out->Failure(status);
   return kExitFailed;
 }
 
@@ -109,8 +89,6 @@ Result<engine::OpenedAgent> OpenFor(Globals& g, const SourceOptions& source,
                                     const std::optional<std::string>& passphrase);
 // The passphrase of --passphrase-file, if given.
 Result<std::optional<std::string>> OptionalPassphrase(Globals& g, const SourceOptions& source);
-
-json FailedFilesJson(const std::vector<engine::FailedFile>& files);
 
 // Runs a job with its record in the job history (Get-OBJob): InProgress at
 // the start, then its final state, counts and error.

@@ -24,55 +24,55 @@ namespace {
 int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
   if (!out.status.ok()) return Fail(g, out.status);
   if (!out.report) {  // a paused policy
-    if (!g.json) std::cout << "The backup policy is paused; nothing to do.\n";
+    g.out->Result({{"ok", true}, {"paused", true}}, [](std::ostream& o, std::ostream&) {
+      o << "The backup policy is paused; nothing to do.\n";
+    });
     return kExitOk;
   }
   const engine::BackupReport& report = *out.report;
   const auto& s = report.point.stats;
-  if (g.json) {
-    json j = {{"ok", out.retention_status.ok()},
-              {"job", out.record.id},
-              {"state", engine::JobStateName(report.state)},
-              {"recovery_point", report.point_id},
-              {"files", s.files},
-              {"directories", s.directories},
-              {"bytes_scanned", s.bytes_scanned},
-              {"bytes_read", s.bytes_read},
-              {"bytes_new", s.bytes_new},
-              {"bytes_uploaded", s.bytes_uploaded},
-              {"failed_files", FailedFilesJson(report.failed_files)},
-              {"failed_files_log", out.record.failed_files_log},
-              {"healed_blobs", report.healed_blobs},
-              {"summary", out.record.summary},
-              {"snapshot", report.snapshot}};
-    if (out.retention) j["retention_removed_points"] = out.retention->removed_points;
-    if (!out.retention_status.ok()) j["message"] = out.retention_status.ToString();
-    PrintJson(j);
-  } else {
-    std::cout << "Backup " << engine::JobStateName(report.state) << ": recovery point "
-              << report.point_id.substr(0, 12) << "\n  " << s.files << " files, "
-              << HumanBytes(s.bytes_scanned) << " scanned, " << HumanBytes(s.bytes_read)
-              << " read, " << HumanBytes(s.bytes_new) << " new, " << HumanBytes(s.bytes_uploaded)
-              << " uploaded\n  read from " << engine::DescribeSnapshot(report) << "\n";
-    if (report.healed_blobs > 0) std::cout << "  " << engine::HealedSummary(report) << "\n";
+  json j = {{"ok", out.retention_status.ok()},
+            {"job", JobJson(out.record)},
+            {"state", engine::JobStateName(report.state)},
+            {"recovery_point", report.point_id},
+            {"files", s.files},
+            {"directories", s.directories},
+            {"bytes_scanned", s.bytes_scanned},
+            {"bytes_read", s.bytes_read},
+            {"bytes_new", s.bytes_new},
+            {"bytes_uploaded", s.bytes_uploaded},
+            {"failed_files", FailedFilesJson(report.failed_files)},
+            {"failed_files_log", out.record.failed_files_log},
+            {"healed_blobs", report.healed_blobs},
+            {"summary", out.record.summary},
+            {"snapshot", report.snapshot}};
+  if (out.retention) j["retention_removed_points"] = out.retention->removed_points;
+  if (!out.retention_status.ok()) j["message"] = out.retention_status.ToString();
+  g.out->Result(j, [&](std::ostream& o, std::ostream& err) {
+    o << "Backup " << engine::JobStateName(report.state) << ": recovery point "
+      << report.point_id.substr(0, 12) << "\n  " << s.files << " files, "
+      << HumanBytes(s.bytes_scanned) << " scanned, " << HumanBytes(s.bytes_read) << " read, "
+      << HumanBytes(s.bytes_new) << " new, " << HumanBytes(s.bytes_uploaded)
+      << " uploaded\n  read from " << engine::DescribeSnapshot(report) << "\n";
+    if (report.healed_blobs > 0) o << "  " << engine::HealedSummary(report) << "\n";
     for (const auto& f : report.failed_files) {
-      std::cout << "  skipped " << f.path << ": "
-                << (f.os_error ? "[" + os_error::Format(f.os_error) + "] " : "") << f.error << "\n";
+      o << "  skipped " << f.path << ": "
+        << (f.os_error ? "[" + os_error::Format(f.os_error) + "] " : "") << f.error << "\n";
     }
     if (!out.record.failed_files_log.empty()) {
-      std::cout << "  failed files listed in " << out.record.failed_files_log << "\n";
+      o << "  failed files listed in " << out.record.failed_files_log << "\n";
     }
     if (!out.after_backup_script.empty() && out.after_backup_script != "exit code 0") {
-      std::cerr << "obctl: the post-backup script: " << out.after_backup_script << "\n";
+      err << "obctl: the post-backup script: " << out.after_backup_script << "\n";
     }
     if (out.retention) {
-      std::cout << "Retention: " << out.retention->removed_points.size()
-                << " expired recovery points removed, " << HumanBytes(out.retention->bytes_freed())
-                << " freed\n";
+      o << "Retention: " << out.retention->removed_points.size()
+        << " expired recovery points removed, " << HumanBytes(out.retention->bytes_freed())
+        << " freed\n";
     }
-  }
+    if (!out.retention_status.ok()) err << "obctl: " << out.retention_status.ToString() << "\n";
+  });
   if (!out.retention_status.ok()) {
-    if (!g.json) std::cerr << "obctl: " << out.retention_status.ToString() << "\n";
     // Retention refused because of damage: the backup is done (a warning).
     return out.retention_status.code() == ErrorCode::kCorrupt ? kExitWarnings : kExitFailed;
   }
@@ -81,7 +81,7 @@ int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
 
 // Waits for a job the engine runs, showing its progress; its final record.
 Result<engine::JobRecord> WaitForEngineJob(Globals& g, const std::string& id) {
-  ProgressLine line(!g.json && g.env->IsTerminal(2), "Backing up");
+  ProgressLine line(g.out->ShowsProgress(), "Backing up");
   for (;;) {
     auto answer =
         api::CallEngine(*g.env, g.state_dir, {{"op", "wait_job"}, {"id", id}, {"timeout_ms", 500}});
@@ -109,11 +109,9 @@ int StartInEngine(Globals& g, const std::string& trigger, bool wait) {
   if (!started.ok()) return Fail(g, started.status().WithContext("the engine's answer"));
   const engine::JobRecord& job = *started;
   if (!wait) {
-    if (g.json) {
-      PrintJson(Json({{"ok", true}, {"job", engine::JobRecordToJson(job)}}));
-    } else {
-      std::cout << "Backup job " << job.id << " started by the engine\n";
-    }
+    g.out->Result({{"ok", true}, {"job", JobJson(job)}}, [&](std::ostream& o, std::ostream&) {
+      o << "Backup job " << job.id << " started by the engine\n";
+    });
     return kExitOk;
   }
   auto final_record = WaitForEngineJob(g, job.id);
@@ -130,7 +128,7 @@ int BackupStart(Globals& g, const std::vector<std::string>& args) {
   options.Add("exclude", &request.excludes, "glob patterns to skip");
   options.Add("threads", &request.threads, "worker threads (0: one per core)");
   if (auto exit = ParseOptions(g, options, args)) return *exit;
-  ProgressLine line(!g.json && g.env->IsTerminal(2), "Backing up");
+  ProgressLine line(g.out->ShowsProgress(), "Backing up");
   request.progress = [&](const engine::Progress& p) { line.Update(p); };
   engine::BackupJobOutcome out = engine::RunBackupJob(*g.env, g.state_dir, request);
   line.Finish();
@@ -155,7 +153,7 @@ int BackupScheduled(Globals& g, const std::vector<std::string>& args) {
   auto probe = api::CallEngine(*g.env, g.state_dir, {{"op", "status"}});
   if (probe.ok()) return StartInEngine(g, "Scheduled", true);
   if (probe.status().code() != ErrorCode::kEngineNotRunning) return Fail(g, probe.status());
-  ProgressLine line(!g.json && g.env->IsTerminal(2), "Backing up");
+  ProgressLine line(g.out->ShowsProgress(), "Backing up");
   engine::BackupJobOutcome out = engine::RunPolicyBackupJob(
       *g.env, g.state_dir, [&](const engine::Progress& p) { line.Update(p); });
   line.Finish();

@@ -12,6 +12,7 @@
 #include "cli/cli_common.h"
 #include "cli/progress.h"
 #include "obagent/api/local_api.h"
+#include "obagent/engine/job_history.h"
 #include "obagent/engine/progress.h"
 #include "obagent/engine/wire.h"
 
@@ -23,20 +24,31 @@ int EngineStatus(Globals& g, const std::vector<std::string>& args) {
   if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto answer = api::CallEngine(*g.env, g.state_dir, {{"op", "status"}});
   if (!answer.ok()) return Fail(g, answer.status());
-  if (g.json) {
-    PrintJson(*answer);
-    return kExitOk;
-  }
-  std::cout << "cbengine running (pid " << (*answer)["pid"].dump() << "), schedule fired by "
-            << (*answer)["scheduler"].get<std::string>() << "\n";
-  if ((*answer)["running"].is_object()) {
-    auto r = engine::RunningJobFromJson((*answer)["running"]);
+  const json& a = *answer;
+  std::optional<engine::RunningJob> running;
+  if (a["running"].is_object()) {
+    auto r = engine::RunningJobFromJson(a["running"]);
     if (!r.ok()) return Fail(g, r.status().WithContext("the engine's answer"));
-    std::cout << "  " << r->record.type << " job " << r->record.id << " (" << r->trigger
-              << "): " << FormatProgressLine("", r->progress) << "\n";
-  } else {
-    std::cout << "  no job running\n";
+    running = *r;
   }
+  json running_json = nullptr;
+  if (running) {
+    running_json = {{"job", JobJson(running->record)},
+                    {"trigger", running->trigger},
+                    {"progress", engine::ProgressToJson(running->progress)}};
+  }
+  g.out->Result(
+      {{"ok", true}, {"pid", a["pid"]}, {"scheduler", a["scheduler"]}, {"running", running_json}},
+      [&](std::ostream& o, std::ostream&) {
+        o << "cbengine running (pid " << a["pid"].dump() << "), schedule fired by "
+          << a.value("scheduler", "") << "\n";
+        if (running) {
+          o << "  " << running->record.type << " job " << running->record.id << " ("
+            << running->trigger << "): " << FormatProgressLine("", running->progress) << "\n";
+        } else {
+          o << "  no job running\n";
+        }
+      });
   return kExitOk;
 }
 
@@ -47,11 +59,9 @@ int ConsoleUrl(Globals& g, const std::vector<std::string>& args) {
   if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto answer = api::CallEngine(*g.env, g.state_dir, {{"op", "console_url"}});
   if (!answer.ok()) return Fail(g, answer.status());
-  if (g.json) {
-    PrintJson(Json({{"ok", true}, {"url", (*answer)["url"]}}));
-  } else {
-    std::cout << (*answer)["url"].get<std::string>() << "\n";
-  }
+  std::string url = answer->value("url", "");
+  g.out->Result({{"ok", true}, {"url", url}},
+                [&](std::ostream& o, std::ostream&) { o << url << "\n"; });
   return kExitOk;
 }
 

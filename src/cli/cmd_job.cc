@@ -17,19 +17,6 @@
 #include "obagent/engine/wire.h"
 
 namespace obagent::cli {
-namespace {
-
-json JobJson(const engine::JobRecord& j) {
-  json out = engine::JobRecordToJson(j);
-  out.erase("pid");
-  out["start"] = FormatTime(j.start_ns);
-  out["end"] = j.end_ns ? FormatTime(j.end_ns) : "";
-  out["duration_seconds"] = j.end_ns ? static_cast<double>(j.end_ns - j.start_ns) / 1e9 : 0.0;
-  return out;
-}
-
-}  // namespace
-
 // Stop-OBJob: asks the job to stop (through the engine when it runs) and
 // waits for it to end.
 int JobStop(Globals& g, const std::vector<std::string>& args) {
@@ -75,17 +62,15 @@ int JobList(Globals& g, const std::vector<std::string>& args) {
   if (!jobs.ok()) return Fail(g, jobs.status());
   size_t n = std::min(jobs->size(), last);
   json list = json::array();
-  for (size_t i = 0; i < n; ++i) {
-    const auto& j = (*jobs)[i];
-    if (g.json) {
-      list.push_back(JobJson(j));
-    } else {
-      std::cout << j.id << "  " << FormatTime(j.start_ns) << "  " << j.type << "  "
-                << engine::JobStateName(j.state) << "  " << j.files << " files  "
-                << HumanBytes(static_cast<double>(j.bytes_transferred)) << "\n";
+  for (size_t i = 0; i < n; ++i) list.push_back(JobJson((*jobs)[i]));
+  g.out->Result({{"ok", true}, {"jobs", list}}, [&](std::ostream& o, std::ostream&) {
+    for (size_t i = 0; i < n; ++i) {
+      const auto& j = (*jobs)[i];
+      o << j.id << "  " << TextTime(j.start_ns) << "  " << j.type << "  "
+        << engine::JobStateName(j.state) << "  " << j.files << " files  "
+        << HumanBytes(static_cast<double>(j.bytes_transferred)) << "\n";
     }
-  }
-  if (g.json) PrintJson(list);
+  });
   return kExitOk;
 }
 
@@ -97,6 +82,8 @@ int JobShow(Globals& g, const std::vector<std::string>& args) {
   auto job = engine::JobHistory(*g.env, g.state_dir).Find(id);
   if (!job.ok()) return Fail(g, job.status());
   json j = JobJson(*job);
+  json progress = nullptr;
+  std::string progress_line;
   if (job->state == engine::JobState::kInProgress) {
     // The engine's running job: its live progress (bytes read, in the
     // vault, uploaded; percent, rate and ETA).
@@ -105,18 +92,22 @@ int JobShow(Globals& g, const std::vector<std::string>& args) {
                        ? engine::RunningJobFromJson((*status)["running"])
                        : Result<engine::RunningJob>(NotFound("no running job"));
     if (running.ok() && running->record.id == job->id) {
-      j["progress"] = g.json ? engine::ProgressToJson(running->progress)
-                             : json(FormatProgressLine(job->type, running->progress));
+      progress = engine::ProgressToJson(running->progress);
+      progress_line = FormatProgressLine(job->type, running->progress);
     }
   }
-  if (g.json) {
-    PrintJson(j);
-  } else {
-    for (auto& [key, value] : j.items()) {
-      std::cout << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump())
-                << "\n";
-    }
-  }
+  g.out->Result({{"ok", true}, {"job", j}, {"progress", progress}},
+                [&](std::ostream& o, std::ostream&) {
+                  json shown = j;
+                  if (progress.is_object()) shown["progress"] = progress_line;
+                  for (auto& [key, value] : shown.items()) {
+                    o << key << ": "
+                      << (value.is_string() ? value.get<std::string>()
+                          : value.is_null() ? std::string()
+                                            : value.dump())
+                      << "\n";
+                  }
+                });
   return kExitOk;
 }
 

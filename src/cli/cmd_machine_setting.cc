@@ -22,16 +22,14 @@ int Show(Globals& g, const std::vector<std::string>& args) {
   if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto s = engine::GetMachineSettings(*g.env, g.state_dir);
   if (!s.ok()) return Fail(g, s.status());
-  if (g.json) {
-    json j = engine::MachineSettingsToJson(*s);
-    j["ok"] = true;
-    PrintJson(j);
-    return kExitOk;
-  }
-  std::cout << "Bandwidth throttling: " << s->throttle.Describe() << "\n";
-  std::cout << "Proxy: " << (s->proxy.url.empty() ? "none" : s->proxy.url);
-  if (!s->proxy.user.empty()) std::cout << " (user " << s->proxy.user << ")";
-  std::cout << "\nScratch location: " << s->scratch_dir << "\n";
+  json j = engine::MachineSettingsToJson(*s);
+  j["ok"] = true;
+  g.out->Result(j, [&](std::ostream& o, std::ostream&) {
+    o << "Bandwidth throttling: " << s->throttle.Describe() << "\n";
+    o << "Proxy: " << (s->proxy.url.empty() ? "none" : s->proxy.url);
+    if (!s->proxy.user.empty()) o << " (user " << s->proxy.user << ")";
+    o << "\nScratch location: " << s->scratch_dir << "\n";
+  });
   return kExitOk;
 }
 

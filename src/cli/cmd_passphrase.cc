@@ -24,12 +24,10 @@ int PassphraseChange(Globals& g, const std::vector<std::string>& args) {
   if (!pass.ok()) return Fail(g, pass.status());
   Status st = engine::ChangePassphrase(*g.env, g.state_dir, *pass);
   if (!st.ok()) return Fail(g, st);
-  if (g.json) {
-    PrintJson(Json({{"ok", true}}));
-  } else {
-    std::cout << "Passphrase changed. The data was not re-encrypted; the old passphrase no "
-                 "longer opens it.\n";
-  }
+  g.out->Result({{"ok", true}}, [](std::ostream& o, std::ostream&) {
+    o << "Passphrase changed. The data was not re-encrypted; the old passphrase no longer "
+         "opens it.\n";
+  });
   return kExitOk;
 }
 

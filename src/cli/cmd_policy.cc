@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli/cli_common.h"
+#include "obagent/core/text.h"
 #include "obagent/engine/os_schedule.h"
 #include "obagent/engine/policy.h"
 #include "obagent/platform.h"
@@ -33,17 +34,13 @@ constexpr int kPolicyFailed = 1;
 
 struct Ctx {
   std::string state_dir;
-  bool json = false;
+  Presenter* out = nullptr;
   platform::Env* env = nullptr;
   const Globals* g = nullptr;
 };
 
-void PrintJson(const json& j) {
-  std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-}
-
 int Fail(const Ctx& c, const Status& status) {
-  PrintFailure(c.json, status);
+  c.out->Failure(status);
   return kPolicyFailed;
 }
 
@@ -111,26 +108,20 @@ std::string FormatLocal(int64_t unix_seconds, int offset_minutes) {
   return buf;
 }
 
+// The policy as its file holds it (days as names, times of day as local
+// "HH:MM"), its times ISO 8601 UTC: "modified", and "next_run" (null while
+// paused or never) of the backup and of the drill.
 json PolicyJson(const engine::Policy& p) {
   json j = json::parse(engine::SerializePolicy(p));
+  j["modified"] = text::FormatIsoUtc(p.modified);
   int64_t now = NowUnix();
   int offset = engine::LocalUtcOffsetMinutes(now);
-  std::optional<int64_t> next = engine::NextRun(p.schedule, now, offset);
-  if (next && !p.paused) {
-    j["next_run"] = *next;
-    j["next_run_local"] = FormatLocal(*next, offset);
-  } else {
-    j["next_run"] = nullptr;
-  }
-  if (p.recovery_test) {
-    std::optional<int64_t> drill = engine::NextRun(p.recovery_test->schedule, now, offset);
-    if (drill && !p.paused) {
-      j["recovery_test"]["next_run"] = *drill;
-      j["recovery_test"]["next_run_local"] = FormatLocal(*drill, offset);
-    } else {
-      j["recovery_test"]["next_run"] = nullptr;
-    }
-  }
+  auto next_run = [&](const engine::Schedule& schedule) {
+    std::optional<int64_t> next = engine::NextRun(schedule, now, offset);
+    return next && !p.paused ? json(text::FormatIsoUtc(*next)) : json(nullptr);
+  };
+  j["next_run"] = next_run(p.schedule);
+  if (p.recovery_test) j["recovery_test"]["next_run"] = next_run(p.recovery_test->schedule);
   return j;
 }
 
@@ -156,34 +147,33 @@ std::string Tier(int n, const char* unit) {
   return n == 0 ? std::string("off") : std::to_string(n) + " " + unit;
 }
 
-void PrintPolicy(const engine::Policy& p) {
+void PrintPolicy(std::ostream& out, const engine::Policy& p) {
   int64_t now = NowUnix();
   int offset = engine::LocalUtcOffsetMinutes(now);
-  std::cout << "Backup policy (" << (p.paused ? "PAUSED" : "active") << "), changed "
-            << FormatLocal(p.modified, engine::LocalUtcOffsetMinutes(p.modified)) << "\n";
+  out << "Backup policy (" << (p.paused ? "PAUSED" : "active") << "), changed "
+      << FormatLocal(p.modified, engine::LocalUtcOffsetMinutes(p.modified)) << "\n";
   for (const auto& s : p.specs) {
-    std::cout << "  " << (s.exclude ? "Exclude  " : "Include  ") << s.path
-              << (s.recursive ? "" : "  (non-recursive)") << "\n";
+    out << "  " << (s.exclude ? "Exclude  " : "Include  ") << s.path
+        << (s.recursive ? "" : "  (non-recursive)") << "\n";
   }
-  std::cout << "  Schedule " << DescribeSchedule(p.schedule) << " (local time)\n";
+  out << "  Schedule " << DescribeSchedule(p.schedule) << " (local time)\n";
   std::optional<int64_t> next = engine::NextRun(p.schedule, now, offset);
   if (p.paused) {
-    std::cout << "  Next run none while paused ('obctl policy resume')\n";
+    out << "  Next run none while paused ('obctl policy resume')\n";
   } else if (next) {
-    std::cout << "  Next run " << FormatLocal(*next, offset) << "\n";
+    out << "  Next run " << FormatLocal(*next, offset) << "\n";
   }
-  std::cout << "  Retention daily " << p.daily_days << " days, weekly "
-            << Tier(p.weekly_weeks, "weeks") << ", monthly " << Tier(p.monthly_months, "months")
-            << ", yearly " << Tier(p.yearly_years, "years") << "\n";
+  out << "  Retention daily " << p.daily_days << " days, weekly " << Tier(p.weekly_weeks, "weeks")
+      << ", monthly " << Tier(p.monthly_months, "months") << ", yearly "
+      << Tier(p.yearly_years, "years") << "\n";
   if (!p.recovery_test) {
-    std::cout << "  Recovery test off ('obctl policy set-recovery-test')\n";
+    out << "  Recovery test off ('obctl policy set-recovery-test')\n";
     return;
   }
-  std::cout << "  Recovery test " << DescribeSchedule(p.recovery_test->schedule) << ", "
-            << DescribeSample(*p.recovery_test) << " of the latest recovery point\n";
+  out << "  Recovery test " << DescribeSchedule(p.recovery_test->schedule) << ", "
+      << DescribeSample(*p.recovery_test) << " of the latest recovery point\n";
   std::optional<int64_t> drill = engine::NextRun(p.recovery_test->schedule, now, offset);
-  if (drill && !p.paused)
-    std::cout << "  Next recovery test " << FormatLocal(*drill, offset) << "\n";
+  if (drill && !p.paused) out << "  Next recovery test " << FormatLocal(*drill, offset) << "\n";
 }
 
 // The drill's options, in 'policy new' (prefixed) and 'policy
@@ -227,12 +217,10 @@ int SaveAndReport(Ctx& c, engine::Policy p, const std::string& what) {
   p.modified = NowUnix();
   Status st = engine::SavePolicy(*c.env, c.state_dir, p);
   if (!st.ok()) return Fail(c, st);
-  if (c.json) {
-    PrintJson(json{{"ok", true}, {"policy", PolicyJson(p)}});
-  } else {
-    std::cout << what << "\n";
-    PrintPolicy(p);
-  }
+  c.out->Result({{"ok", true}, {"policy", PolicyJson(p)}}, [&](std::ostream& o, std::ostream&) {
+    o << what << "\n";
+    PrintPolicy(o, p);
+  });
   return kPolicyOk;
 }
 
@@ -305,11 +293,8 @@ int Show(Ctx& c, const std::vector<std::string>& args) {
   if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
   if (!p.ok()) return Fail(c, p.status());
-  if (c.json) {
-    PrintJson(json{{"ok", true}, {"policy", PolicyJson(*p)}});
-  } else {
-    PrintPolicy(*p);
-  }
+  c.out->Result({{"ok", true}, {"policy", PolicyJson(*p)}},
+                [&](std::ostream& o, std::ostream&) { PrintPolicy(o, *p); });
   return kPolicyOk;
 }
 
@@ -420,11 +405,9 @@ int Remove(Ctx& c, const std::vector<std::string>& args) {
   if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   Status st = engine::RemovePolicy(*c.env, c.state_dir);
   if (!st.ok()) return Fail(c, st);
-  if (c.json) {
-    PrintJson(json{{"ok", true}});
-  } else {
-    std::cout << "Backup policy removed; no backup is scheduled any more.\n";
-  }
+  c.out->Result({{"ok", true}}, [](std::ostream& o, std::ostream&) {
+    o << "Backup policy removed; no backup is scheduled any more.\n";
+  });
   return kPolicyOk;
 }
 
@@ -466,16 +449,15 @@ int ScheduleFiles(Ctx& c, const std::vector<std::string>& args) {
   if (st.ok()) st = write(d.systemd_timer_name, AsBytes(d.systemd_timer));
   if (st.ok()) st = write(d.systemd_service_name, AsBytes(d.systemd_service));
   if (!st.ok()) return Fail(c, st);
-  if (c.json) {
-    PrintJson(json{{"ok", true}, {"files", written}, {"task_name", engine::kTaskName}});
-  } else {
-    for (const auto& f : written) std::cout << "Wrote " << f << "\n";
-    std::cout << "Windows: schtasks /Create /TN \"" << engine::kTaskName << "\" /XML \""
-              << engine::kTaskFileName << "\" /F\n"
-              << "Linux:   install both units in /etc/systemd/system, then systemctl "
-                 "daemon-reload && systemctl enable --now "
-              << engine::kSystemdTimerName << "\n";
-  }
+  c.out->Result({{"ok", true}, {"written", written}, {"task_name", engine::kTaskName}},
+                [&](std::ostream& o, std::ostream&) {
+                  for (const auto& f : written) o << "Wrote " << f << "\n";
+                  o << "Windows: schtasks /Create /TN \"" << engine::kTaskName << "\" /XML \""
+                    << engine::kTaskFileName << "\" /F\n"
+                    << "Linux:   install both units in /etc/systemd/system, then systemctl "
+                       "daemon-reload && systemctl enable --now "
+                    << engine::kSystemdTimerName << "\n";
+                });
   return kPolicyOk;
 }
 
@@ -501,7 +483,7 @@ Handler PolicyCommand(std::string_view sub) {
   return [body = it->second](Globals& g, const std::vector<std::string>& args) {
     Ctx c;
     c.state_dir = g.state_dir;
-    c.json = g.json;
+    c.out = g.out.get();
     c.env = g.env;
     c.g = &g;
     return body(c, args);

@@ -87,37 +87,36 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
   if (!report.ok()) return Fail(g, report.status().WithContext("prune failed"));
 
   const engine::PruneReport& r = *report;
-  if (g.json) {
-    PrintJson(Json({{"ok", true},
-                    {"dry_run", r.dry_run},
-                    {"kept_points", r.kept_points},
-                    {"removed_points", r.removed_points},
-                    {"packs_kept", r.packs_kept},
-                    {"packs_deleted", r.packs_deleted},
-                    {"packs_repacked", r.packs_repacked},
-                    {"packs_written", r.packs_written},
-                    {"index_files_deleted", r.index_files_deleted},
-                    {"bytes_deleted", r.bytes_deleted},
-                    {"bytes_written", r.bytes_written},
-                    {"bytes_freed", r.bytes_freed()}}));
-    return kExitOk;
-  }
-  const char* would = r.dry_run ? "would be " : "";
-  std::cout << (r.dry_run ? "Prune (dry run, nothing changed): " : "Prune completed: ")
-            << r.kept_points.size() << " recovery points kept, " << r.removed_points.size() << " "
-            << would << "removed\n";
-  for (const auto& p : *points) {
-    bool removed =
-        std::find(r.removed_points.begin(), r.removed_points.end(), p.id) != r.removed_points.end();
-    if (removed) {
-      std::cout << "  " << (r.dry_run ? "remove " : "removed ") << p.id.substr(0, 12) << "  "
-                << FormatTime(p.point.time_ns) << "\n";
-    }
-  }
-  std::cout << "  packs: " << r.packs_deleted << " " << would << "deleted, " << r.packs_repacked
-            << " " << would << "repacked, " << r.packs_kept << " kept\n"
-            << "  " << HumanBytes(static_cast<double>(r.bytes_freed())) << " " << would
-            << "freed\n";
+  g.out->Result({{"ok", true},
+                 {"dry_run", r.dry_run},
+                 {"kept_points", r.kept_points},
+                 {"removed_points", r.removed_points},
+                 {"packs_kept", r.packs_kept},
+                 {"packs_deleted", r.packs_deleted},
+                 {"packs_repacked", r.packs_repacked},
+                 {"packs_written", r.packs_written},
+                 {"index_files_deleted", r.index_files_deleted},
+                 {"bytes_deleted", r.bytes_deleted},
+                 {"bytes_written", r.bytes_written},
+                 {"bytes_freed", r.bytes_freed()}},
+                [&](std::ostream& o, std::ostream&) {
+                  const char* would = r.dry_run ? "would be " : "";
+                  o << (r.dry_run ? "Prune (dry run, nothing changed): " : "Prune completed: ")
+                    << r.kept_points.size() << " recovery points kept, " << r.removed_points.size()
+                    << " " << would << "removed\n";
+                  for (const auto& p : *points) {
+                    bool removed = std::find(r.removed_points.begin(), r.removed_points.end(),
+                                             p.id) != r.removed_points.end();
+                    if (removed) {
+                      o << "  " << (r.dry_run ? "remove " : "removed ") << p.id.substr(0, 12)
+                        << "  " << TextTime(p.point.time_ns) << "\n";
+                    }
+                  }
+                  o << "  packs: " << r.packs_deleted << " " << would << "deleted, "
+                    << r.packs_repacked << " " << would << "repacked, " << r.packs_kept << " kept\n"
+                    << "  " << HumanBytes(static_cast<double>(r.bytes_freed())) << " " << would
+                    << "freed\n";
+                });
   return kExitOk;
 }
 

@@ -85,7 +85,7 @@ int RecoverJob(Globals& g, RecoverArgs& a, engine::JobRecord& job) {
   request.conflict = skip          ? engine::ConflictPolicy::kSkip
                      : create_copy ? engine::ConflictPolicy::kCreateCopy
                                    : engine::ConflictPolicy::kOverwrite;
-  ProgressLine line(!g.json && g.env->IsTerminal(2), "Recovering");
+  ProgressLine line(g.out->ShowsProgress(), "Recovering");
   request.progress = [&](const engine::Progress& p) { line.Update(p); };
   engine::LogMilestone(engine::Milestone::kRecoveryStarted,
                        "Recovery started (job " + job.id + ")");
@@ -101,8 +101,8 @@ int RecoverJob(Globals& g, RecoverArgs& a, engine::JobRecord& job) {
   if (source.machine.empty() && source.credentials_file.empty()) {
     Result<size_t> recorded = engine::RecordFoundDamage(*agent);
     if (!recorded.ok()) {
-      std::cerr << "obctl: warning: the damage found could not be recorded in the vault ("
-                << recorded.status().ToString() << "); run obctl verify before the next backup\n";
+      g.out->Warning("the damage found could not be recorded in the vault (" +
+                     recorded.status().ToString() + "); run obctl verify before the next backup");
     }
   }
   if (!report.ok() && report.status().code() == ErrorCode::kCancelled) {
@@ -137,46 +137,46 @@ int RecoverJob(Globals& g, RecoverArgs& a, engine::JobRecord& job) {
   }
   bool ok = report->state == engine::JobState::kCompleted ||
             report->state == engine::JobState::kCompletedWithWarnings;
-  if (g.json) {
-    PrintJson(Json({{"ok", ok},
-                    {"state", engine::JobStateName(report->state)},
-                    {"recovery_point", report->point_id},
-                    {"files", report->files},
-                    {"bytes", report->bytes},
-                    {"hardlinks", report->hardlinks},
-                    {"skipped_existing", report->skipped_existing},
-                    {"unchanged", report->unchanged},
-                    {"failed_files", FailedFilesJson(report->failed_files)},
-                    {"warnings", FailedFilesJson(report->warnings)},
-                    {"failed_files_log", job.failed_files_log}}));
-  } else {
-    std::cout << "Recovery " << engine::JobStateName(report->state) << ": " << report->files
-              << " files, " << HumanBytes(report->bytes) << " from recovery point "
-              << report->point_id.substr(0, 12) << "\n";
-    if (report->unchanged) {
-      std::cout << "  " << report->unchanged
-                << " files already in place with the backed-up content (checked, not written)\n";
-    }
-    if (report->skipped_existing) {
-      std::cout << "  " << report->skipped_existing << " existing items kept (--skip)\n";
-    }
-    if (request.target) {
-      std::cout << "  under " << *request.target << ", each item at its full original path";
-      if (!request.items.empty()) {
-        std::cout << " (" << engine::RestoredPath(*request.target, request.items.front()) << ")";
-      }
-      std::cout << "\n";
-    }
-    for (const auto& f : report->warnings) {
-      std::cerr << "  warning: " << f.path << ": " << f.error << "\n";
-    }
-    for (const auto& f : report->failed_files) {
-      std::cerr << "  not recovered: " << f.path << ": " << f.error << "\n";
-    }
-    if (!job.failed_files_log.empty()) {
-      std::cout << "  listed in " << job.failed_files_log << "\n";
-    }
-  }
+  g.out->Result(
+      {{"ok", ok},
+       {"state", engine::JobStateName(report->state)},
+       {"recovery_point", report->point_id},
+       {"files", report->files},
+       {"bytes", report->bytes},
+       {"hardlinks", report->hardlinks},
+       {"skipped_existing", report->skipped_existing},
+       {"unchanged", report->unchanged},
+       {"failed_files", FailedFilesJson(report->failed_files)},
+       {"warnings", FailedFilesJson(report->warnings)},
+       {"failed_files_log", job.failed_files_log}},
+      [&](std::ostream& o, std::ostream& err) {
+        o << "Recovery " << engine::JobStateName(report->state) << ": " << report->files
+          << " files, " << HumanBytes(report->bytes) << " from recovery point "
+          << report->point_id.substr(0, 12) << "\n";
+        if (report->unchanged) {
+          o << "  " << report->unchanged
+            << " files already in place with the backed-up content (checked, not written)\n";
+        }
+        if (report->skipped_existing) {
+          o << "  " << report->skipped_existing << " existing items kept (--skip)\n";
+        }
+        if (request.target) {
+          o << "  under " << *request.target << ", each item at its full original path";
+          if (!request.items.empty()) {
+            o << " (" << engine::RestoredPath(*request.target, request.items.front()) << ")";
+          }
+          o << "\n";
+        }
+        for (const auto& f : report->warnings) {
+          err << "  warning: " << f.path << ": " << f.error << "\n";
+        }
+        for (const auto& f : report->failed_files) {
+          err << "  not recovered: " << f.path << ": " << f.error << "\n";
+        }
+        if (!job.failed_files_log.empty()) {
+          o << "  listed in " << job.failed_files_log << "\n";
+        }
+      });
   job.state = report->state;
   return report->state == engine::JobState::kCompleted               ? kExitOk
          : report->state == engine::JobState::kCompletedWithWarnings ? kExitWarnings
@@ -198,29 +198,30 @@ int RecoveryList(Globals& g, const std::vector<std::string>& args) {
   auto points = agent->repo->ListRecoveryPoints(&damaged);
   if (!points.ok()) return Fail(g, points.status());
   // Damaged points are named, the intact ones listed.
-  for (const auto& d : damaged) std::cerr << "obctl: warning: " << d.ToString() << "\n";
+  for (const auto& d : damaged) g.out->Warning(d.ToString());
   json list = json::array();
   for (const auto& p : *points) {
     const auto& s = p.point.stats;
-    if (g.json) {
-      list.push_back({{"id", p.id},
-                      {"time", FormatTime(p.point.time_ns)},
-                      {"hostname", p.point.hostname},
-                      {"paths", p.point.paths},
-                      {"files", s.files},
-                      {"bytes", s.bytes_scanned}});
-      if (!p.point.repaired_from.empty()) list.back()["repaired_from"] = p.point.repaired_from;
-    } else {
-      std::cout << p.id.substr(0, 12) << "  " << FormatTime(p.point.time_ns) << "  " << s.files
-                << " files  " << HumanBytes(s.bytes_scanned);
-      for (const auto& path : p.point.paths) std::cout << "  " << path;
-      if (!p.point.repaired_from.empty()) {
-        std::cout << "  (repaired from " << p.point.repaired_from.substr(0, 12) << ")";
-      }
-      std::cout << "\n";
-    }
+    list.push_back({{"id", p.id},
+                    {"time", Time(p.point.time_ns)},
+                    {"hostname", p.point.hostname},
+                    {"paths", p.point.paths},
+                    {"files", s.files},
+                    {"bytes", s.bytes_scanned}});
+    if (!p.point.repaired_from.empty()) list.back()["repaired_from"] = p.point.repaired_from;
   }
-  if (g.json) PrintJson(list);
+  g.out->Result({{"ok", true}, {"points", list}}, [&](std::ostream& o, std::ostream&) {
+    for (const auto& p : *points) {
+      const auto& s = p.point.stats;
+      o << p.id.substr(0, 12) << "  " << TextTime(p.point.time_ns) << "  " << s.files << " files  "
+        << HumanBytes(s.bytes_scanned);
+      for (const auto& path : p.point.paths) o << "  " << path;
+      if (!p.point.repaired_from.empty()) {
+        o << "  (repaired from " << p.point.repaired_from.substr(0, 12) << ")";
+      }
+      o << "\n";
+    }
+  });
   return kExitOk;
 }
 
@@ -247,21 +248,21 @@ int RecoveryItems(Globals& g, const std::vector<std::string>& args) {
   }
   json list = json::array();
   for (const auto& n : nodes) {
-    if (g.json) {
-      list.push_back({{"name", n.name},
-                      {"type", tree::NodeTypeName(n.type)},
-                      {"size", n.size},
-                      {"mode", n.mode},
-                      {"mtime", FormatTime(n.mtime_ns)}});
-    } else {
+    list.push_back({{"name", n.name},
+                    {"type", tree::NodeTypeName(n.type)},
+                    {"size", n.size},
+                    {"mode", n.mode},
+                    {"mtime", Time(n.mtime_ns)}});
+  }
+  g.out->Result({{"ok", true}, {"items", list}}, [&](std::ostream& o, std::ostream&) {
+    for (const auto& n : nodes) {
       char mode[8];
       std::snprintf(mode, sizeof mode, "%04o", n.mode);
-      std::cout << tree::NodeTypeName(n.type) << "\t" << mode << "\t" << n.size << "\t"
-                << FormatTime(n.mtime_ns) << "\t" << n.name
-                << (n.type == tree::NodeType::kSymlink ? " -> " + n.symlink_target : "") << "\n";
+      o << tree::NodeTypeName(n.type) << "\t" << mode << "\t" << n.size << "\t"
+        << TextTime(n.mtime_ns) << "\t" << n.name
+        << (n.type == tree::NodeType::kSymlink ? " -> " + n.symlink_target : "") << "\n";
     }
-  }
-  if (g.json) PrintJson(list);
+  });
   return kExitOk;
 }
 
@@ -288,30 +289,24 @@ int RecoveryMount(Globals& g, const std::vector<std::string>& args) {
   mount.source_name = "obagent:" + point.id.substr(0, 12);
   mount.allow_other = allow_other;
   mount.on_mounted = [&] {
-    if (g.json) {
-      std::cout << Json({{"ok", true},
-                         {"state", "mounted"},
-                         {"recovery_point", point.id},
-                         {"mount_point", *dir}})
-                       .dump()
-                << std::endl;
-    } else {
-      std::cout << "Recovery point " << point.id.substr(0, 12) << " ("
-                << FormatTime(point.point.time_ns) << ") mounted read-only at " << *dir
-                << "\nUnmount with 'obctl recovery unmount " << *dir << "' or Ctrl+C." << std::endl;
-    }
+    g.out->Event({{"ok", true},
+                  {"state", "mounted"},
+                  {"recovery_point", point.id},
+                  {"time", Time(point.point.time_ns)},
+                  {"mount_point", *dir}},
+                 [&](std::ostream& o, std::ostream&) {
+                   o << "Recovery point " << point.id.substr(0, 12) << " ("
+                     << TextTime(point.point.time_ns) << ") mounted read-only at " << *dir
+                     << "\nUnmount with 'obctl recovery unmount " << *dir << "' or Ctrl+C.\n";
+                 });
   };
   mount.on_read_error = [](const std::string& path, const Status& error) {
     std::cerr << "obctl: reading " << path << " failed: " << error.ToString() << std::endl;
   };
   Status st = platform::ServeReadOnlyMount(reader, *dir, mount);
   if (!st.ok()) return Fail(g, st.WithContext("mounting the recovery point"));
-  if (g.json) {
-    std::cout << Json({{"ok", true}, {"state", "unmounted"}, {"mount_point", *dir}}).dump()
-              << std::endl;
-  } else {
-    std::cout << "Unmounted " << *dir << std::endl;
-  }
+  g.out->Event({{"ok", true}, {"state", "unmounted"}, {"mount_point", *dir}},
+               [&](std::ostream& o, std::ostream&) { o << "Unmounted " << *dir << "\n"; });
   return kExitOk;
 }
 
@@ -324,11 +319,8 @@ int RecoveryUnmount(Globals& g, const std::vector<std::string>& args) {
   if (!dir.ok()) return Fail(g, dir.status());
   Status st = platform::UnmountReadOnly(*dir);
   if (!st.ok()) return Fail(g, st);
-  if (g.json) {
-    PrintJson(Json({{"ok", true}, {"mount_point", *dir}}));
-  } else {
-    std::cout << "Unmounted " << *dir << "\n";
-  }
+  g.out->Result({{"ok", true}, {"mount_point", *dir}},
+                [&](std::ostream& o, std::ostream&) { o << "Unmounted " << *dir << "\n"; });
   return kExitOk;
 }
 
@@ -360,47 +352,47 @@ int RecoveryTest(Globals& g, const std::vector<std::string>& args) {
     }
     request.sample.percent = *percent;
   }
-  ProgressLine line(!g.json && g.env->IsTerminal(2), "Restoring the sample");
+  ProgressLine line(g.out->ShowsProgress(), "Restoring the sample");
   request.progress = [&](const engine::Progress& p) { line.Update(p); };
   engine::RecoveryTestJobOutcome out = engine::RunRecoveryTestJob(*g.env, g.state_dir, request);
   line.Finish();
   if (!out.report) {
     if (out.record.state == engine::JobState::kCancelled) {
-      if (g.json) {
-        PrintJson(Json({{"ok", false}, {"job", out.record.id}, {"state", "Cancelled"}}));
-      } else {
-        std::cout << "Recovery test Cancelled (job " << out.record.id << ")\n";
-      }
+      g.out->Result({{"ok", false}, {"job", JobJson(out.record)}, {"state", "Cancelled"}},
+                    [&](std::ostream& o, std::ostream&) {
+                      o << "Recovery test Cancelled (job " << out.record.id << ")\n";
+                    });
       return kExitFailed;
     }
     return Fail(g, out.status);
   }
   const engine::RecoveryTestReport& r = *out.report;
-  if (g.json) {
-    PrintJson(Json({{"ok", r.state != engine::JobState::kFailed},
-                    {"job", out.record.id},
-                    {"state", engine::JobStateName(r.state)},
-                    {"recovery_point", r.point_id},
-                    {"files_in_point", r.files_in_point},
-                    {"sampled", r.sampled},
-                    {"identical", r.identical},
-                    {"bytes", r.bytes},
-                    {"seconds", r.seconds},
-                    {"files_per_second", r.files_per_second},
-                    {"bytes_per_second", r.bytes_per_second},
-                    {"damage", r.damage},
-                    {"message", out.record.error},
-                    {"failed_files", FailedFilesJson(r.failed_files)},
-                    {"failed_files_log", out.record.failed_files_log}}));
-  } else {
-    std::cout << "Recovery test " << engine::JobStateName(r.state) << ": recovery point "
-              << r.point_id.substr(0, 12) << "\n  " << engine::DescribeRecoveryTest(r) << "\n";
-    if (!out.record.error.empty()) std::cout << "  " << out.record.error << "\n";
-    for (const auto& f : r.failed_files) std::cerr << "  " << f.path << ": " << f.error << "\n";
-    if (!out.record.failed_files_log.empty()) {
-      std::cout << "  failed files: " << out.record.failed_files_log << "\n";
-    }
-  }
+  g.out->Result({{"ok", r.state != engine::JobState::kFailed},
+                 {"job", JobJson(out.record)},
+                 {"state", engine::JobStateName(r.state)},
+                 {"recovery_point", r.point_id},
+                 {"files_in_point", r.files_in_point},
+                 {"sampled", r.sampled},
+                 {"identical", r.identical},
+                 {"bytes", r.bytes},
+                 {"seconds", r.seconds},
+                 {"files_per_second", r.files_per_second},
+                 {"bytes_per_second", r.bytes_per_second},
+                 {"damage", r.damage},
+                 {"message", out.record.error},
+                 {"failed_files", FailedFilesJson(r.failed_files)},
+                 {"failed_files_log", out.record.failed_files_log}},
+                [&](std::ostream& o, std::ostream& err) {
+                  o << "Recovery test " << engine::JobStateName(r.state) << ": recovery point "
+                    << r.point_id.substr(0, 12) << "\n  " << engine::DescribeRecoveryTest(r)
+                    << "\n";
+                  if (!out.record.error.empty()) o << "  " << out.record.error << "\n";
+                  for (const auto& f : r.failed_files)
+                    err << "  " << f.path << ": " << f.error << "\n";
+                  if (!out.record.failed_files_log.empty()) {
+                    o << "  failed files: " << out.record.failed_files_log << "\n";
+                  }
+                });
   return r.state == engine::JobState::kCompleted               ? kExitOk
          : r.state == engine::JobState::kCompletedWithWarnings ? kExitWarnings
                                                                : kExitFailed;

@@ -18,7 +18,7 @@ json DamagedPointsJson(const engine::RepairReport& r) {
   json list = json::array();
   for (const auto& d : r.damaged_points) {
     list.push_back({{"id", d.id},
-                    {"time", FormatTime(d.time_ns)},
+                    {"time", Time(d.time_ns)},
                     {"lost", d.lost},
                     {"repaired_as", d.rewritten_as},
                     {"removed", d.removed},
@@ -27,10 +27,10 @@ json DamagedPointsJson(const engine::RepairReport& r) {
   return list;
 }
 
-void PrintList(const char* title, const std::vector<std::string>& items) {
+void PrintList(std::ostream& o, const char* title, const std::vector<std::string>& items) {
   if (items.empty()) return;
-  std::cout << "  " << title << ":\n";
-  for (const auto& i : items) std::cout << "    " << i << "\n";
+  o << "  " << title << ":\n";
+  for (const auto& i : items) o << "    " << i << "\n";
 }
 
 }  // namespace
@@ -86,63 +86,62 @@ int RepairCommand(Globals& g, const std::vector<std::string>& args) {
                       (r.dry_run && (!r.clean() || !healed->empty()));
   const bool healed_something = !r.clean() || !healed->empty();
 
-  if (g.json) {
-    PrintJson(Json({{"ok", !damage},
-                    {"dry_run", r.dry_run},
-                    {"packs", r.packs},
-                    {"blobs_indexed", r.blobs_indexed},
-                    {"damaged_packs", r.damaged_packs},
-                    {"missing_packs", r.missing_packs},
-                    {"index_files", r.index_files},
-                    {"damaged_index_files", r.damaged_index_files},
-                    {"index_rewritten", r.index_rewritten},
-                    {"index_files_written", r.index_files_written},
-                    {"index_files_removed", r.index_files_removed},
-                    {"recovery_points", r.points},
-                    {"unreadable_points", r.unreadable_points},
-                    {"damaged_points", DamagedPointsJson(r)},
-                    {"points_written", r.points_written},
-                    {"points_removed", r.points_removed},
-                    {"machine_record_written", *healed},
-                    {"machine_record_problems", record_problems}}));
-  } else {
-    const char* would = r.dry_run ? "would be " : "";
-    std::cout << (r.dry_run ? "Repair (dry run, nothing changed): " : "Repair completed: ")
-              << r.packs << " packs, " << r.blobs_indexed << " blobs indexed, " << r.points
-              << " recovery points: "
-              << (damage             ? "DAMAGE FOUND"
-                  : healed_something ? "damage repaired"
-                                     : "no damage")
-              << "\n";
-    if (r.index_rewritten) {
-      std::cout << "  index " << would << "rebuilt from the packs present: "
-                << (r.dry_run ? 0 : r.index_files_written.size()) << " files written, "
-                << (r.dry_run ? r.index_files : r.index_files_removed.size()) << " old files "
-                << would << "removed\n";
-    } else {
-      std::cout << "  index: already matches the packs present\n";
-    }
-    PrintList("damaged index files (not used)", r.damaged_index_files);
-    PrintList("damaged packs", r.damaged_packs);
-    PrintList("packs the index named that are missing", r.missing_packs);
-    PrintList("recovery points that cannot be read", r.unreadable_points);
-    PrintList("recovery points removed (--forget-damaged)", r.points_removed);
-    for (const auto& d : r.damaged_points) {
-      std::cout << "  damaged recovery point " << d.id.substr(0, 12) << "  "
-                << FormatTime(d.time_ns) << ": " << d.lost.size() << " lost\n";
-      for (const auto& p : d.lost) std::cout << "    lost " << p << "\n";
-      if (!d.rewritten_as.empty()) {
-        std::cout << "    repaired copy without them: " << d.rewritten_as.substr(0, 12)
-                  << (d.removed ? " (the damaged point was removed)" : "") << "\n";
-      } else if (!d.note.empty()) {
-        std::cout << "    " << d.note << "\n";
-      } else if (!request.rewrite_lost) {
-        std::cout << "    ('obctl repair --rewrite-lost' writes a copy without them)\n";
-      }
-    }
-    for (const auto& h : *healed) std::cout << "  " << h << "\n";
-    PrintList("machine record problems left", record_problems);
-  }
+  g.out->Result({{"ok", !damage},
+                 {"dry_run", r.dry_run},
+                 {"packs", r.packs},
+                 {"blobs_indexed", r.blobs_indexed},
+                 {"damaged_packs", r.damaged_packs},
+                 {"missing_packs", r.missing_packs},
+                 {"index_files", r.index_files},
+                 {"damaged_index_files", r.damaged_index_files},
+                 {"index_rewritten", r.index_rewritten},
+                 {"index_files_written", r.index_files_written},
+                 {"index_files_removed", r.index_files_removed},
+                 {"recovery_points", r.points},
+                 {"unreadable_points", r.unreadable_points},
+                 {"damaged_points", DamagedPointsJson(r)},
+                 {"points_written", r.points_written},
+                 {"points_removed", r.points_removed},
+                 {"machine_record_written", *healed},
+                 {"machine_record_problems", record_problems}},
+                [&](std::ostream& o, std::ostream&) {
+                  const char* would = r.dry_run ? "would be " : "";
+                  o << (r.dry_run ? "Repair (dry run, nothing changed): " : "Repair completed: ")
+                    << r.packs << " packs, " << r.blobs_indexed << " blobs indexed, " << r.points
+                    << " recovery points: "
+                    << (damage             ? "DAMAGE FOUND"
+                        : healed_something ? "damage repaired"
+                                           : "no damage")
+                    << "\n";
+                  if (r.index_rewritten) {
+                    o << "  index " << would << "rebuilt from the packs present: "
+                      << (r.dry_run ? 0 : r.index_files_written.size()) << " files written, "
+                      << (r.dry_run ? r.index_files : r.index_files_removed.size()) << " old files "
+                      << would << "removed\n";
+                  } else {
+                    o << "  index: already matches the packs present\n";
+                  }
+                  PrintList(o, "damaged index files (not used)", r.damaged_index_files);
+                  PrintList(o, "damaged packs", r.damaged_packs);
+                  PrintList(o, "packs the index named that are missing", r.missing_packs);
+                  PrintList(o, "recovery points that cannot be read", r.unreadable_points);
+                  PrintList(o, "recovery points removed (--forget-damaged)", r.points_removed);
+                  for (const auto& d : r.damaged_points) {
+                    o << "  damaged recovery point " << d.id.substr(0, 12) << "  "
+                      << TextTime(d.time_ns) << ": " << d.lost.size() << " lost\n";
+                    for (const auto& p : d.lost) o << "    lost " << p << "\n";
+                    if (!d.rewritten_as.empty()) {
+                      o << "    repaired copy without them: " << d.rewritten_as.substr(0, 12)
+                        << (d.removed ? " (the damaged point was removed)" : "") << "\n";
+                    } else if (!d.note.empty()) {
+                      o << "    " << d.note << "\n";
+                    } else if (!request.rewrite_lost) {
+                      o << "    ('obctl repair --rewrite-lost' writes a copy without them)\n";
+                    }
+                  }
+                  for (const auto& h : *healed) o << "  " << h << "\n";
+                  PrintList(o, "machine record problems left", record_problems);
+                });
   return damage ? kExitWarnings : kExitOk;
 }
 

@@ -50,11 +50,9 @@ int VaultInit(Globals& g, const std::vector<std::string>& args) {
   if (auto exit = ParseOptions(g, options, args)) return *exit;
   Result<std::string> id = engine::InitLocalVault(*g.env, path);
   if (!id.ok()) return Fail(g, id.status());
-  if (g.json) {
-    PrintJson(Json({{"ok", true}, {"vault_id", *id}}));
-  } else {
-    std::cout << "Vault " << *id << " created at " << path << "\n";
-  }
+  g.out->Result({{"ok", true}, {"vault_id", *id}}, [&](std::ostream& o, std::ostream&) {
+    o << "Vault " << *id << " created at " << path << "\n";
+  });
   return kExitOk;
 }
 
@@ -85,19 +83,18 @@ int Register(Globals& g, const std::vector<std::string>& args) {
   std::string where = config->service_url.empty()
                           ? config->vault
                           : config->vault_name + " at " + config->service_url;
-  if (g.json) {
-    PrintJson(Json({{"ok", true},
-                    {"machine_id", config->machine_id},
-                    {"machine_name", config->machine_name},
-                    {"vault_id", config->vault_id},
-                    {"vault", where},
-                    {"scratch", config->scratch_dir}}));
-  } else {
-    std::cout << "Registered '" << config->machine_name << "' (machine " << config->machine_id
-              << ") with vault " << where << "\nScratch folder: " << config->scratch_dir
-              << "\nKeep your passphrase safe: without it no other machine can recover this "
-              << "data.\n";
-  }
+  g.out->Result({{"ok", true},
+                 {"machine_id", config->machine_id},
+                 {"machine_name", config->machine_name},
+                 {"vault_id", config->vault_id},
+                 {"vault", where},
+                 {"scratch", config->scratch_dir}},
+                [&](std::ostream& o, std::ostream&) {
+                  o << "Registered '" << config->machine_name << "' (machine " << config->machine_id
+                    << ") with vault " << where << "\nScratch folder: " << config->scratch_dir
+                    << "\nKeep your passphrase safe: without it no other machine can recover "
+                       "this data.\n";
+                });
   return kExitOk;
 }
 
@@ -112,12 +109,11 @@ int VaultCreate(Globals& g, const std::vector<std::string>& args) {
   if (!client.ok()) return Fail(g, client.status());
   auto answer = (*client)->Call("POST", "/v1/vaults", {{"name", name}});
   if (!answer.ok()) return Fail(g, answer.status());
-  if (g.json) {
-    PrintJson(*answer);
-  } else {
-    std::cout << "Vault '" << answer->value("name", "") << "' created ("
-              << answer->value("vault_id", "") << ")\n";
-  }
+  std::string vault_name = answer->value("name", ""), vault_id = answer->value("vault_id", "");
+  g.out->Result({{"ok", true}, {"name", vault_name}, {"vault_id", vault_id}},
+                [&](std::ostream& o, std::ostream&) {
+                  o << "Vault '" << vault_name << "' created (" << vault_id << ")\n";
+                });
   return kExitOk;
 }
 
@@ -140,12 +136,13 @@ int VaultCredentials(Globals& g, const std::vector<std::string>& args) {
   std::string xml = answer->value("credentials", "");
   Status st = g.env->WriteFileAtomic(out, AsBytes(xml), true);
   if (!st.ok()) return Fail(g, st);
-  if (g.json) {
-    PrintJson(Json({{"ok", true}, {"file", out}, {"expires_at", answer->value("expires_at", "")}}));
-  } else {
-    std::cout << "Vault credentials written to " << out << " (valid until "
-              << answer->value("expires_at", "") << "; earlier downloads are no longer valid)\n";
-  }
+  // vaultd sends the time as text::FormatIsoUtc writes it.
+  std::string expires_at = answer->value("expires_at", "");
+  g.out->Result({{"ok", true}, {"file", out}, {"expires_at", expires_at}},
+                [&](std::ostream& o, std::ostream&) {
+                  o << "Vault credentials written to " << out << " (valid until " << expires_at
+                    << "; earlier downloads are no longer valid)\n";
+                });
   return kExitOk;
 }
 

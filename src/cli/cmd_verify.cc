@@ -41,33 +41,33 @@ int Verify(Globals& g, const std::vector<std::string>& args) {
                                       recorded.status().ToString() +
                                       "); run verify again before the "
                                       "next backup";
-  if (g.json) {
-    PrintJson(Json({{"ok", report->ok()},
-                    {"packs", report->packs},
-                    {"blobs", report->blobs},
-                    {"bytes", report->bytes},
-                    {"recovery_points", report->recovery_points},
-                    {"lost_items", report->lost_items},
-                    {"damaged_copies_recorded", recorded.ok() ? *recorded : 0},
-                    {"damage_cleared", report->damage_cleared},
-                    {"warnings", record_note.empty() ? json::array() : json::array({record_note})},
-                    {"problems", report->problems}}));
-  } else {
-    std::cout << "Verified " << report->packs << " packs, " << report->blobs << " objects, "
-              << HumanBytes(report->bytes) << ", " << report->recovery_points
-              << " recovery points: " << (report->ok() ? "no problems" : "DAMAGE FOUND") << "\n";
-    for (const auto& p : report->problems) std::cerr << "  " << p << "\n";
-    if (recorded.ok() && *recorded > 0) {
-      std::cout << "Recorded " << *recorded
-                << " damaged objects in the vault: the next backup uploads them again from "
-                   "the source where it still has them.\n";
-    }
-    if (report->damage_cleared > 0) {
-      std::cout << report->damage_cleared
-                << " objects recorded as damaged are whole again (their pack was put back).\n";
-    }
-    if (!record_note.empty()) std::cerr << "obctl: warning: " << record_note << "\n";
-  }
+  g.out->Result(
+      {{"ok", report->ok()},
+       {"packs", report->packs},
+       {"blobs", report->blobs},
+       {"bytes", report->bytes},
+       {"recovery_points", report->recovery_points},
+       {"lost_items", report->lost_items},
+       {"damaged_copies_recorded", recorded.ok() ? *recorded : 0},
+       {"damage_cleared", report->damage_cleared},
+       {"notes", record_note.empty() ? json::array() : json::array({record_note})},
+       {"problems", report->problems}},
+      [&](std::ostream& o, std::ostream& err) {
+        o << "Verified " << report->packs << " packs, " << report->blobs << " objects, "
+          << HumanBytes(report->bytes) << ", " << report->recovery_points
+          << " recovery points: " << (report->ok() ? "no problems" : "DAMAGE FOUND") << "\n";
+        for (const auto& p : report->problems) err << "  " << p << "\n";
+        if (recorded.ok() && *recorded > 0) {
+          o << "Recorded " << *recorded
+            << " damaged objects in the vault: the next backup uploads them again from "
+               "the source where it still has them.\n";
+        }
+        if (report->damage_cleared > 0) {
+          o << report->damage_cleared
+            << " objects recorded as damaged are whole again (their pack was put back).\n";
+        }
+        if (!record_note.empty()) err << "obctl: warning: " << record_note << "\n";
+      });
   return report->ok() ? kExitOk : kExitFailed;
 }
 

@@ -134,7 +134,7 @@ int Run(int argc, char** argv) {
   // word is the command's).
   std::vector<std::string> words;
   std::string state_dir;
-  bool help = false;
+  bool help = false, json = false;
   bool after_dashes = false;
   for (int i = 1; i < argc; ++i) {
     std::string w = argv[i];
@@ -144,7 +144,7 @@ int Run(int argc, char** argv) {
       after_dashes = true;
       words.push_back(w);
     } else if (w == "--json") {
-      g.json = true;
+      json = true;
     } else if (w == "--state-dir") {
       if (i + 1 >= argc) {
         std::cerr << "obctl: the option '--state-dir' needs a folder\n";
@@ -159,6 +159,8 @@ int Run(int argc, char** argv) {
       words.push_back(w);
     }
   }
+  // One presenter for the whole run: no command asks for --json again.
+  g.out = json ? MakeJsonPresenter() : MakeTextPresenter(*g.env);
   // The command: its two words, else its one.
   const Command* command = nullptr;
   size_t used = 0;
