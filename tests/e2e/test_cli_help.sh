@@ -127,7 +127,7 @@ json_field ok < "$WORK/backup.json" | grep -qx True || fail "backup start --json
 before=$(obctl --json recovery list)
 after=$(obctl recovery list --json)
 [ "$before" = "$after" ] || fail "--json after the command differs: $before / $after"
-[ "$(python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' <<<"$after")" = 1 ] ||
+[ "$(python3 -c 'import json,sys; print(len(json.load(sys.stdin)["points"]))' <<<"$after")" = 1 ] ||
   fail "recovery list --json: $after"
 export OBAGENT_STATE_DIR=$ABSENT  # --state-dir must win wherever it is
 a=$(obctl recovery list --state-dir "$WORK/state" --json)

@@ -75,7 +75,7 @@ out=$(api POST /api/backup '{}')
 [ "$(status_of <<<"$out")" = 200 ] || fail "backup now: $out"
 id=$(field '["job"]["id"]' <<<"$out")
 [ "$(wait_job "$id")" = Completed ] || fail "backup job $id: $(api GET "/api/jobs/$id")"
-[ "$(obctl --json job show "$id" | json_field state)" = Completed ] || fail "obctl sees another state"
+[ "$(obctl --json job show "$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["job"]["state"])')" = Completed ] || fail "obctl sees another state"
 out=$(api GET /api/points)
 point=$(field '["points"][-1]["id"]' <<<"$out")
 [ -n "$point" ] || fail "points: $out"

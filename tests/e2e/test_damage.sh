@@ -182,7 +182,7 @@ obctl --json recovery list > "$WORK/list.json" 2> "$WORK/list.err" || fail "reco
 grep -qF "warning: recovery point $BAD_POINT: " "$WORK/list.err" || fail "list: no warning: $(cat "$WORK/list.err")"
 python3 - "$WORK/list.json" "$BAD_POINT" "$GOOD_POINT" <<'EOF' || fail "recovery list: $(cat "$WORK/list.json")"
 import json, sys
-ids = [p["id"] for p in json.load(open(sys.argv[1]))]
+ids = [p["id"] for p in json.load(open(sys.argv[1]))["points"]]
 assert sys.argv[2] not in ids and sys.argv[3] in ids, ids
 EOF
 expect_fail "$BAD_POINT" obctl recover --point "$BAD_POINT" --target "$WORK/nowhere"

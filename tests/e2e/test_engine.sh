@@ -13,9 +13,9 @@ setup_vault
 obctl policy new --include "$SRC" --days Sun,Mon,Tue,Wed,Thu,Fri,Sat --times 00:30 --daily 7 > /dev/null
 SOCK=$OBAGENT_STATE_DIR/cbengine.sock
 job_field() { # job-id field
-  obctl --json job show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
+  obctl --json job show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["job"][sys.argv[1]])' "$2"
 }
-points() { obctl --json recovery list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+points() { obctl --json recovery list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["points"]))'; }
 
 # --- the engine runs; obctl talks to it ---
 expect_fail "not running" obctl engine status
@@ -98,7 +98,7 @@ for _ in $(seq 1 500); do
   grep -qs '"state": "InProgress"' "$OBAGENT_STATE_DIR"/jobs/*.json && break
   sleep 0.01
 done
-id=$(obctl --json job list --last 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+id=$(obctl --json job list --last 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["id"])')
 obctl job stop "$id" > /dev/null || fail "job stop of an obctl job"
 rc=0; wait "$job_pid" || rc=$?
 [ "$rc" = 1 ] || fail "the stopped obctl exits $rc"
@@ -141,7 +141,7 @@ for _ in $(seq 1 500); do
   grep -qs '"type": "Recovery"' $(grep -ls '"state": "InProgress"' "$OBAGENT_STATE_DIR"/jobs/*.json /dev/null) && break
   sleep 0.01
 done
-id=$(obctl --json job list --last 1 | python3 -c 'import json,sys; j=json.load(sys.stdin)[0]; print(j["id"] if j["type"]=="Recovery" else "")')
+id=$(obctl --json job list --last 1 | python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; print(j["id"] if j["type"]=="Recovery" else "")')
 [ -n "$id" ] || fail "no running recovery job to stop"
 obctl job stop "$id" > /dev/null || fail "job stop of a recovery"
 rc=0; wait "$rec_pid" || rc=$?

@@ -112,7 +112,7 @@ pass "one writer per machine in a local vault (lock released with its holder)"
 
 # A backup killed at random points never damages the vault.
 for i in $(seq 1 40); do head -c 400000 /dev/urandom > "$SRC/docs/r$i.bin"; done
-points_before=$(obctl --json recovery list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+points_before=$(obctl --json recovery list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["points"]))')
 for delay in 0.05 0.2 0.4; do
   "$OBCTL" backup start --include "$SRC" > /dev/null 2>&1 &
   pid=$!
@@ -124,6 +124,6 @@ done
 obctl backup start --include "$SRC" > /dev/null
 obctl recover --point latest --target "$WORK/after-kill" > /dev/null
 cmp "$SRC/docs/r40.bin" "$WORK/after-kill$SRC/docs/r40.bin" || fail "backup after kill"
-points_after=$(obctl --json recovery list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+points_after=$(obctl --json recovery list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["points"]))')
 [ "$points_after" -gt "$points_before" ] || fail "no new recovery point after kill"
 pass "killed backups leave the vault verifiable; the next backup completes"

@@ -9,7 +9,7 @@ SRC=$WORK/data
 mkdir -p "$SRC"
 for i in $(seq 1 20); do head -c 300000 /dev/urandom > "$SRC/f$i.bin"; done
 setup_vault
-latest() { obctl --json job list --last 1 | python3 -c "import json,sys; print(json.load(sys.stdin)[0][sys.argv[1]])" "$1"; }
+latest() { obctl --json job list --last 1 | python3 -c "import json,sys; print(json.load(sys.stdin)['jobs'][0][sys.argv[1]])" "$1"; }
 
 obctl backup start --include "$SRC" > /dev/null
 [ "$(latest type)" = Backup ] && [ "$(latest state)" = Completed ] || fail "backup job not recorded"

@@ -8,7 +8,7 @@ mkdir -p "$SRC/docs/deep" "$SRC/logs"
 printf 'a' > "$SRC/docs/a.txt"; printf 'd' > "$SRC/docs/deep/d.txt"
 printf 'l' > "$SRC/logs/app.log"; printf 't' > "$SRC/top.txt"
 setup_vault
-count_points() { obctl --json recovery list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+count_points() { obctl --json recovery list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["points"]))'; }
 
 # Invalid policies are refused with a precise message.
 expect_fail "between 7 and 9999" obctl policy new --include "$SRC" --days Mon --times 21:00 --daily 3

@@ -28,7 +28,7 @@ backup_step() {
 }
 
 point_ids() {
-  obctl --json recovery list | python3 -c 'import json,sys; print(" ".join(p["id"] for p in json.load(sys.stdin)))'
+  obctl --json recovery list | python3 -c 'import json,sys; print(" ".join(p["id"] for p in json.load(sys.stdin)["points"]))'
 }
 
 # Every remaining point restores identical to the source at its time.

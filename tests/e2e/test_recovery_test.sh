@@ -11,7 +11,7 @@ for i in $(seq 1 20); do head -c $((i * 7000)) /dev/urandom > "$SRC/f$i.bin"; do
 setup_vault
 obctl backup start --include "$SRC" > /dev/null
 SCRATCH=$OBAGENT_STATE_DIR/scratch
-latest() { obctl --json job list --last 1 | python3 -c "import json,sys; print(json.load(sys.stdin)[0][sys.argv[1]])" "$1"; }
+latest() { obctl --json job list --last 1 | python3 -c "import json,sys; print(json.load(sys.stdin)['jobs'][0][sys.argv[1]])" "$1"; }
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/out.json" "$1"; }
 no_sample_left() {
   ! ls -d "$SCRATCH"/recovery-test-* > /dev/null 2>&1 || fail "sample folder left: $(ls -d "$SCRATCH"/recovery-test-*)"
@@ -67,7 +67,7 @@ rc=0
 pid=$!
 id=""
 for _ in $(seq 1 1000); do
-  id=$(obctl --json job list --last 1 | python3 -c 'import json,sys; j=json.load(sys.stdin)[0]; print(j["id"] if j["type"]=="RecoveryTest" and j["state"]=="InProgress" else "")')
+  id=$(obctl --json job list --last 1 | python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; print(j["id"] if j["type"]=="RecoveryTest" and j["state"]=="InProgress" else "")')
   [ -n "$id" ] && break
   sleep 0.01
 done

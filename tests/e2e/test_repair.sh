@@ -56,7 +56,7 @@ backup() { # saves the source as the new point saw it under its id; prints the i
   echo "$id"
 }
 point_ids() {
-  obctl --json recovery list | python3 -c 'import json,sys; print(" ".join(p["id"] for p in json.load(sys.stdin)))'
+  obctl --json recovery list | python3 -c 'import json,sys; print(" ".join(p["id"] for p in json.load(sys.stdin)["points"]))'
 }
 restores_as() { # ID EXPECTED_DIR
   rm -rf "$WORK/restore"
@@ -146,7 +146,7 @@ print(d["repaired_as"], " ".join(d["lost"]))' "$WORK/repair.json")
 point_ids | grep -q "$P2" || fail "the damaged point was removed without --forget-damaged"
 obctl --json recovery list | python3 -c '
 import json, sys
-points = {p["id"]: p for p in json.load(sys.stdin)}
+points = {p["id"]: p for p in json.load(sys.stdin)["points"]}
 assert points[sys.argv[1]]["repaired_from"] == sys.argv[2], points' "$P2R" "$P2" ||
   fail "the repaired point does not name the damaged one"
 # Expected: the source of P2 without the lost files (folder times kept).

@@ -75,7 +75,7 @@ leftover=$(btrfs subvolume list "$MNT" | grep -v ' path data$' || true)
 last_backup_snapshot() {
   obctl --json job list | python3 -c '
 import json, sys
-print([j for j in json.load(sys.stdin) if j["type"] == "Backup"][0]["snapshot"])'
+print([j for j in json.load(sys.stdin)["jobs"] if j["type"] == "Backup"][0]["snapshot"])'
 }
 [ "$(last_backup_snapshot)" = btrfs ] || fail "job record lacks the snapshot"
 grep -q "read from snapshot btrfs (btrfs subvolume $SRC)" "$OBAGENT_STATE_DIR/logs/cbengine.log" ||

@@ -216,7 +216,7 @@ pass "51st machine refused with 403"
 if [ "$BACKEND" = azure ]; then
   # Azurite goes away in the middle of a backup, then comes back.
   for i in $(seq 1 30); do head -c 2000000 /dev/urandom > "$SRC/big$i.bin"; done
-  points_before=$(A --json recovery list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+  points_before=$(A --json recovery list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["points"]))')
   A backup start --include "$SRC" > "$WORK/outage.log" 2>&1 &
   bpid=$!
   sleep 0.5
