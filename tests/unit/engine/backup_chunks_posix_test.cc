@@ -17,6 +17,7 @@
 #include "obagent/core/keys.h"
 #include "obagent/engine/backup.h"
 #include "obagent/storage/blob_store.h"
+#include "obagent/storage/memory_store.h"
 
 namespace obagent::engine {
 namespace {
@@ -52,10 +53,7 @@ class BackupChunksTest : public ::testing::Test {
     dir_ = tmpl;
     src_ = dir_ / "src";
     fs::create_directories(src_);
-    fs::create_directories(dir_ / "vault");
-    auto store = storage::OpenLocalDirStore((dir_ / "vault").string());
-    ASSERT_TRUE(store.ok());
-    store_ = std::move(store).value();
+    store_ = std::make_unique<storage::MemoryStore>();
     keys_ = keys::DeriveKeySet(crypto::RandomKey());
     repo_ = std::make_unique<Repository>(*store_, keys_, (dir_ / "cache").string(),
                                          platform::Env::Default());

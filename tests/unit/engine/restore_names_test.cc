@@ -25,6 +25,7 @@
 #include "obagent/engine/restore.h"
 #include "obagent/platform.h"
 #include "obagent/storage/blob_store.h"
+#include "obagent/storage/memory_store.h"
 #include "platform/env_test_util.h"
 
 namespace obagent::engine {
@@ -34,10 +35,7 @@ class RestoreNamesTest : public platform::test_util::TempDirTest {
  protected:
   void SetUp() override {
     TempDirTest::SetUp();
-    ASSERT_TRUE(env_.CreateDirs(Path("vault"), false).ok());
-    auto store = storage::OpenLocalDirStore(Path("vault"));
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
+    store_ = std::make_unique<storage::MemoryStore>();
     repo_ = std::make_unique<Repository>(*store_, keys::DeriveKeySet(crypto::RandomKey()),
                                          Path("cache"), env_);
     writer_ = std::make_unique<pack::PackWriter>(repo_->keys().data_key);
