@@ -14,12 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "obagent/core/compress.h"
-#include "obagent/core/crypto.h"
-#include "obagent/core/keys.h"
-#include "obagent/core/pack.h"
-#include "obagent/core/recovery_point.h"
-#include "obagent/core/tree.h"
+#include "engine/memory_vault.h"
 #include "obagent/storage/memory_store.h"
 
 namespace obagent::engine {
@@ -29,60 +24,17 @@ Bytes B(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
 class RepositoryTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Repository> NewRepository() {
-    return std::make_unique<Repository>(store_, keys_, "", platform::Env::Default());
-  }
-
-  // Blobs added here go into the next pack Flush() uploads and indexes.
-  ObjectId AddBlob(pack::BlobType type, ByteView plain) {
-    auto mac = crypto::HmacSha256(keys_.id_key, plain);
-    ObjectId id;
-    std::memcpy(id.bytes.data(), mac.data(), mac.size());
-    writer_.Add(type, id, pack::SealBlob(keys_.data_key, type, id, compress::EncodePayload(plain)),
-                static_cast<uint32_t>(plain.size()));
-    return id;
-  }
-  // Uploads the pack and an index file naming it; returns the pack's name.
-  std::string Flush() {
-    auto finished = writer_.Finish();
-    EXPECT_TRUE(repo_->UploadPack(finished, "").ok());
-    EXPECT_TRUE(repo_->SaveIndexFile({{finished.name, finished.entries}}).ok());
-    return finished.name;
-  }
-  // A point whose root holds one file of the given chunks, at time_ns.
+  std::unique_ptr<Repository> NewRepository() { return vault_.NewRepository(); }
   std::string SavePoint(const std::vector<std::string>& chunks, int64_t time_ns) {
-    tree::Node file;
-    file.name = "f";
-    file.type = tree::NodeType::kFile;
-    file.mode = 0644;
-    for (const std::string& c : chunks) {
-      file.content.push_back(
-          {AddBlob(pack::BlobType::kData, AsBytes(c)), static_cast<uint32_t>(c.size())});
-      file.size += c.size();
-    }
-    tree::Tree root;
-    root.nodes.push_back(file);
-    recovery_point::RecoveryPoint point;
-    point.tree = AddBlob(pack::BlobType::kTree, tree::SerializeTree(root));
-    point.time_ns = time_ns;
-    point.hostname = "test";
-    Flush();
-    auto id = repo_->SaveRecoveryPoint(point);
-    EXPECT_TRUE(id.ok()) << id.status().ToString();
-    return id.ok() ? *id : "";
+    return vault_.SavePoint(chunks, time_ns);
   }
-  // Flips one byte of an object of the store (by default the middle one).
   void Damage(const std::string& key, std::optional<uint64_t> offset = std::nullopt) {
-    auto bytes = store_.Get(key);
-    ASSERT_TRUE(bytes.ok()) << key;
-    (*bytes)[offset.value_or(bytes->size() / 2)] ^= 0x20;
-    ASSERT_TRUE(store_.Put(key, *bytes).ok());
+    vault_.Damage(key, offset);
   }
 
-  storage::MemoryStore store_;
-  keys::KeySet keys_ = keys::DeriveKeySet(crypto::RandomKey());
-  std::unique_ptr<Repository> repo_ = NewRepository();
-  pack::PackWriter writer_{keys_.data_key};
+  testing::MemoryVault vault_;
+  storage::MemoryStore& store_ = vault_.store();
+  Repository* repo_ = &vault_.repo();
 };
 
 TEST_F(RepositoryTest, PointsAreListedOldestFirstAndFoundByIdPrefixOrLatest) {
