@@ -111,12 +111,6 @@ bool IsValidMachineName(std::string_view name) {
                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
-bool IsLowerHex(std::string_view s, size_t size) {
-  return s.size() == size && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 // A list prefix is fine when every complete component in it is valid.
 bool IsValidPrefix(std::string_view prefix) {
   return prefix.empty() || storage::IsValidKey(std::string(prefix) + "x");

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 
+#include "obagent/core/blob_id.h"
 #include "obagent/core/chunker.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
@@ -97,9 +98,8 @@ class BackupChunksTest : public ::testing::Test {
     size_t pos = 0;
     while (pos < data.size()) {
       size_t n = chunker.NextChunkLength(ByteView(data).subspan(pos));
-      auto mac = crypto::HmacSha256(keys_.id_key, ByteView(data).subspan(pos, n));
       tree::ChunkRef ref;
-      std::memcpy(ref.id.bytes.data(), mac.data(), mac.size());
+      ref.id = BlobId::Of(keys_.id_key, ByteView(data).subspan(pos, n));
       ref.size = static_cast<uint32_t>(n);
       out.push_back(ref);
       pos += n;

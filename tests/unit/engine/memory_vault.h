@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "obagent/core/blob_id.h"
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
@@ -38,9 +39,7 @@ class MemoryVault {
 
   // Adds a blob to the pack Flush() uploads next; returns its id.
   ObjectId AddBlob(pack::BlobType type, ByteView plain) {
-    auto mac = crypto::HmacSha256(keys_.id_key, plain);
-    ObjectId id;
-    std::memcpy(id.bytes.data(), mac.data(), mac.size());
+    const ObjectId id = BlobId::Of(keys_.id_key, plain);
     writer_.Add(type, id, pack::SealBlob(keys_.data_key, type, id, compress::EncodePayload(plain)),
                 static_cast<uint32_t>(plain.size()));
     return id;

@@ -8,12 +8,12 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "engine/memory_vault.h"
+#include "obagent/core/blob_id.h"
 #include "obagent/engine/prune.h"
 #include "obagent/engine/repository.h"
 #include "obagent/engine/retention.h"
@@ -45,10 +45,7 @@ class PruneRetentionTest : public ::testing::Test {
 
   // The id of the chunk `plain` (as SavePoint made it).
   ObjectId ChunkId(const std::string& plain) {
-    auto mac = crypto::HmacSha256(vault_.keys().id_key, AsBytes(plain));
-    ObjectId id;
-    std::memcpy(id.bytes.data(), mac.data(), mac.size());
-    return id;
+    return BlobId::Of(vault_.keys().id_key, AsBytes(plain));
   }
 
   testing::MemoryVault vault_;

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "engine/forwarding_store.h"
+#include "obagent/core/blob_id.h"
 #include "obagent/core/chunker.h"
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
@@ -115,9 +116,7 @@ class RecoveryReaderTest : public ::testing::Test {
   }
 
   ObjectId AddBlob(pack::BlobType type, ByteView data) {
-    auto mac = crypto::HmacSha256(keys_.id_key, data);
-    ObjectId id;
-    std::memcpy(id.bytes.data(), mac.data(), mac.size());
+    const ObjectId id = BlobId::Of(keys_.id_key, data);
     writer_->Add(type, id, pack::SealBlob(keys_.data_key, type, id, compress::EncodePayload(data)),
                  static_cast<uint32_t>(data.size()));
     return id;

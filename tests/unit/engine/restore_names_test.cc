@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "obagent/core/blob_id.h"
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
@@ -47,9 +48,7 @@ class RestoreNamesTest : public platform::test_util::TempDirTest {
   }
 
   ObjectId AddBlob(pack::BlobType type, ByteView data) {
-    auto mac = crypto::HmacSha256(repo_->keys().id_key, data);
-    ObjectId id;
-    std::memcpy(id.bytes.data(), mac.data(), mac.size());
+    const ObjectId id = BlobId::Of(repo_->keys().id_key, data);
     writer_->Add(type, id,
                  pack::SealBlob(repo_->keys().data_key, type, id, compress::EncodePayload(data)),
                  static_cast<uint32_t>(data.size()));

@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 
+#include "obagent/core/blob_id.h"
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
@@ -38,9 +39,7 @@ class RestoreSafetyTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   ObjectId AddBlob(pack::BlobType type, ByteView data) {
-    auto mac = crypto::HmacSha256(repo_->keys().id_key, data);
-    ObjectId id;
-    std::memcpy(id.bytes.data(), mac.data(), mac.size());
+    const ObjectId id = BlobId::Of(repo_->keys().id_key, data);
     writer_->Add(type, id,
                  pack::SealBlob(repo_->keys().data_key, type, id, compress::EncodePayload(data)),
                  static_cast<uint32_t>(data.size()));
