@@ -28,6 +28,9 @@ inline std::string_view AsString(ByteView b) {
 std::string ToHex(ByteView data);
 // 0..15 for '0'-'9', 'a'-'f', 'A'-'F'; -1 for any other character.
 int HexDigitValue(char c);
+// Whether `text` is exactly `digits` characters of '0'-'9' and 'a'-'f' (the
+// form ToHex writes; ids, tokens and digests are compared in it).
+bool IsLowerHex(std::string_view text, size_t digits);
 Result<Bytes> FromHex(std::string_view hex);
 std::string Base64Encode(ByteView data);
 Result<Bytes> Base64Decode(std::string_view text);

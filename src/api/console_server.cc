@@ -18,6 +18,7 @@
 #include "obagent/core/crypto.h"
 #include "obagent/engine/engine_log.h"
 #include "obagent/net/connection_server.h"
+#include "obagent/net/query.h"
 
 namespace obagent::api {
 
@@ -39,36 +40,10 @@ bool SecretEquals(std::string_view a, std::string_view b) {
   return crypto::EqualConstantTime(AsBytes(a), AsBytes(b));
 }
 
-// Percent-decoding; '+' is a space in a query.
-std::string Decode(std::string_view s, bool query) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && HexDigitValue(s[i + 1]) >= 0 &&
-        HexDigitValue(s[i + 2]) >= 0) {
-      out += static_cast<char>(HexDigitValue(s[i + 1]) * 16 + HexDigitValue(s[i + 2]));
-      i += 2;
-    } else if (query && s[i] == '+') {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::map<std::string, std::string> ParseQuery(std::string_view q) {
-  std::map<std::string, std::string> out;
-  while (!q.empty()) {
-    size_t amp = q.find('&');
-    std::string_view pair = q.substr(0, amp);
-    size_t eq = pair.find('=');
-    std::string key = Decode(pair.substr(0, eq), true);
-    out[key] = eq == std::string_view::npos ? "" : Decode(pair.substr(eq + 1), true);
-    if (amp == std::string_view::npos) break;
-    q.remove_prefix(amp + 1);
-  }
-  return out;
-}
+// How the console reads its URLs: a path keeps '+', a query reads it as a
+// space; a broken escape stays as it is.
+constexpr net::DecodeRules kPathRules{.plus_is_space = false, .strict = false};
+constexpr net::QueryRules kQueryRules{.decode = {.plus_is_space = true, .strict = false}};
 
 std::string CookieValue(std::string_view header, std::string_view name) {
   while (!header.empty()) {
@@ -257,7 +232,9 @@ struct ConsoleServer::Impl {
       } else {
         const auto& req = parser.get();
         keep_alive = req.keep_alive();
-        response = app.Handle(ToRequest(req));
+        Result<Request> request = ToRequest(req);
+        response =
+            request.ok() ? app.Handle(*request) : console::ErrorResponse(400, request.status());
       }
       http::response<http::string_body> res{static_cast<http::status>(response.status), version};
       res.set(http::field::content_type, response.content_type);
@@ -286,13 +263,17 @@ struct ConsoleServer::Impl {
     return app.options().max_body_bytes;
   }
 
-  static Request ToRequest(const http::request<http::string_body>& req) {
+  // kInvalidArgument for a query the console does not take (too many
+  // parameters).
+  static Result<Request> ToRequest(const http::request<http::string_body>& req) {
     Request r;
     r.method = std::string(req.method_string());
     std::string_view target(req.target().data(), req.target().size());
     size_t q = target.find('?');
-    r.path = Decode(target.substr(0, q), false);
-    if (q != std::string_view::npos) r.query = ParseQuery(target.substr(q + 1));
+    OB_ASSIGN_OR_RETURN(r.path, net::PercentDecode(target.substr(0, q), kPathRules));
+    if (q != std::string_view::npos) {
+      OB_ASSIGN_OR_RETURN(r.query, net::ParseQuery(target.substr(q + 1), kQueryRules));
+    }
     r.body = req.body();
     r.host = std::string(req[http::field::host]);
     r.origin = std::string(req[http::field::origin]);

@@ -21,6 +21,14 @@ int HexDigitValue(char c) {
   return -1;
 }
 
+bool IsLowerHex(std::string_view text, size_t digits) {
+  if (text.size() != digits) return false;
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 Result<Bytes> FromHex(std::string_view hex) {
   if (hex.size() % 2 != 0) return InvalidArgument("hex string has odd length");
   Bytes out(hex.size() / 2);

@@ -20,6 +20,7 @@
 #include "engine/executor.h"
 #include "engine/glob.h"
 #include "engine/paths.h"
+#include "obagent/core/blob_id.h"
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/pack.h"
@@ -288,9 +289,7 @@ void BackupRun::ReturnScratch(Bytes scratch) {
 }
 
 ObjectId BackupRun::ProcessChunk(ByteView data, pack::BlobType type) {
-  auto mac = crypto::HmacSha256(repo_.keys().id_key, data);
-  ObjectId id;
-  std::memcpy(id.bytes.data(), mac.data(), mac.size());
+  const ObjectId id = BlobId::Of(repo_.keys().id_key, data);
   // Data the vault holds already (or that is on its way in this run's
   // packs) is done; new data is done when its pack is accepted.
   const uint64_t done = type == pack::BlobType::kData ? data.size() : 0;

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "engine/paths.h"
+#include "obagent/core/blob_id.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/restore.h"
@@ -167,8 +168,7 @@ FileComparison CompareRestoredFile(platform::Env& env, const crypto::Key& id_key
       return content("ends inside chunk " + std::to_string(i + 1) + " of " +
                      std::to_string(node.content.size()));
     }
-    crypto::Digest mac = crypto::HmacSha256(id_key, buffer);
-    if (!std::equal(mac.begin(), mac.end(), chunk.id.bytes.begin())) {
+    if (!BlobId::Matches(id_key, buffer, chunk.id)) {
       return content("bytes " + std::to_string(offset) + ".." +
                      std::to_string(offset + chunk.size) + " (chunk " + std::to_string(i + 1) +
                      " of " + std::to_string(node.content.size()) +

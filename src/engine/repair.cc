@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "engine/executor.h"
+#include "obagent/core/blob_id.h"
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/index.h"
@@ -51,10 +52,7 @@ Status CheckBlob(const keys::KeySet& keys, const pack::BlobEntry& e, ByteView pa
   ByteView sealed = pack_bytes.subspan(e.offset, e.length);
   OB_ASSIGN_OR_RETURN(Bytes payload, pack::OpenBlob(keys.data_key, e.type, e.id, sealed));
   OB_ASSIGN_OR_RETURN(Bytes plain, compress::DecodePayload(payload, e.raw_length));
-  auto mac = crypto::HmacSha256(keys.id_key, plain);
-  if (std::memcmp(mac.data(), e.id.bytes.data(), mac.size()) != 0) {
-    return Corrupt("content does not match its id");
-  }
+  if (!BlobId::Matches(keys.id_key, plain, e.id)) return Corrupt("content does not match its id");
   return Status::Ok();
 }
 
@@ -216,9 +214,7 @@ class PointChecker {
     if (!changed) return;
     tree::Tree repaired{std::move(kept)};
     Bytes data = tree::SerializeTree(repaired);
-    auto mac = crypto::HmacSha256(repo_.keys().id_key, data);
-    ObjectId id;
-    std::memcpy(id.bytes.data(), mac.data(), mac.size());
+    const ObjectId id = BlobId::Of(repo_.keys().id_key, data);
     out.repaired = id;
     if (!write_ || Present(id) || !written_.insert(id).second || !write_status_.ok()) return;
     Bytes payload = compress::EncodePayload(data);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "obagent/core/blob_id.h"
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
 
@@ -168,8 +169,7 @@ Result<Bytes> Repository::DecodeBlob(const ObjectId& id, const index::Location& 
   if (!payload.ok()) return payload.status().WithContext(context());
   Result<Bytes> plain = compress::DecodePayload(*payload, loc.raw_length);
   if (!plain.ok()) return plain.status().WithContext(context());
-  auto mac = crypto::HmacSha256(keys_.id_key, *plain);
-  if (!std::equal(mac.begin(), mac.end(), id.bytes.begin())) {
+  if (!BlobId::Matches(keys_.id_key, *plain, id)) {
     return Corrupt(context() + ": content does not match its id");
   }
   return plain;

@@ -24,6 +24,7 @@
 
 #include "engine/executor.h"
 #include "engine/paths.h"
+#include "obagent/core/blob_id.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/tree.h"
 #include "obagent/engine/progress.h"
@@ -304,8 +305,7 @@ bool RestoreRun::HoldsContent(RestoreDir& dir, const std::string& name, const tr
     buffer.resize(chunk.size);
     Result<size_t> got = (*file)->ReadAt(offset, buffer.data(), buffer.size());
     if (!got.ok() || *got != chunk.size) return false;
-    auto mac = crypto::HmacSha256(repo_.keys().id_key, buffer);
-    if (!std::equal(mac.begin(), mac.end(), chunk.id.bytes.begin())) return false;
+    if (!BlobId::Matches(repo_.keys().id_key, buffer, chunk.id)) return false;
     offset += chunk.size;
   }
   return offset == node.size;

@@ -1,9 +1,7 @@
 // Reclaiming the staged packs of dead jobs (staging.h).
 #include "obagent/engine/staging.h"
 
-#include <algorithm>
-
-#include "obagent/core/crypto.h"
+#include "obagent/core/blob_id.h"
 #include "obagent/core/index.h"
 #include "obagent/core/pack.h"
 
@@ -13,11 +11,7 @@ namespace {
 
 constexpr uint64_t kMaxStagedPackBytes = uint64_t{1} << 30;
 
-bool IsPackName(const std::string& name) {
-  return name.size() == 64 && std::all_of(name.begin(), name.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
+bool IsPackName(const std::string& name) { return BlobId::IsCanonicalHex(name); }
 
 }  // namespace
 

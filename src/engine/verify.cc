@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "engine/executor.h"
+#include "obagent/core/blob_id.h"
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/index.h"
@@ -77,8 +78,7 @@ void VerifyPack(Repository& repo, const std::string& name, const Copies& indexed
       problem(where + ": " + plain.status().ToString());
       continue;
     }
-    auto mac = crypto::HmacSha256(repo.keys().id_key, *plain);
-    if (std::memcmp(mac.data(), e.id.bytes.data(), mac.size()) != 0) {
+    if (!BlobId::Matches(repo.keys().id_key, *plain, e.id)) {
       problem(where + ": content does not match its id");
     }
     ++blobs;

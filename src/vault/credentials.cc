@@ -1,5 +1,6 @@
 #include "obagent/vault/credentials.h"
 
+#include "obagent/bytes.h"
 #include "obagent/core/text.h"
 
 #include <boost/property_tree/ptree.hpp>
@@ -40,15 +41,7 @@ std::string_view Trim(std::string_view s) {
   return s.substr(b, e - b + 1);
 }
 
-bool IsHexId(std::string_view s) {
-  if (s.size() != kIdHexChars) return false;
-  for (char c : s) {
-    bool digit = c >= '0' && c <= '9';
-    bool lower = c >= 'a' && c <= 'f';
-    if (!digit && !lower) return false;
-  }
-  return true;
-}
+bool IsHexId(std::string_view s) { return IsLowerHex(s, kIdHexChars); }
 
 bool ParseDigits(std::string_view s, int* out) {
   int v = 0;

@@ -14,6 +14,7 @@
 #include "obagent/core/bounded_json.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
+#include "obagent/net/query.h"
 #include "obagent/vault/credentials.h"
 
 namespace obagent::vault {
@@ -111,12 +112,6 @@ bool IsValidMachineName(std::string_view name) {
                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
-bool IsLowerHex(std::string_view s, size_t size) {
-  return s.size() == size && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 // A list prefix is fine when every complete component in it is valid.
 bool IsValidPrefix(std::string_view prefix) {
   return prefix.empty() || storage::IsValidKey(std::string(prefix) + "x");
@@ -134,23 +129,10 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
   return out;
 }
 
-std::map<std::string, std::string> ParseQuery(std::string_view query) {
-  std::map<std::string, std::string> out;
-  size_t start = 0;
-  while (start < query.size()) {
-    size_t end = query.find('&', start);
-    if (end == std::string_view::npos) end = query.size();
-    std::string_view part = query.substr(start, end - start);
-    size_t eq = part.find('=');
-    std::string_view name = part.substr(0, eq);
-    std::string_view value = eq == std::string_view::npos ? "" : part.substr(eq + 1);
-    auto n = PercentDecode(name);
-    auto v = PercentDecode(value);
-    if (n.ok() && v.ok()) out[*n] = *v;
-    start = end + 1;
-  }
-  return out;
-}
+// vaultd's queries: '+' is itself, a parameter that does not decode is
+// left out.
+constexpr net::QueryRules kQueryRules{.decode = {.plus_is_space = false, .strict = true},
+                                      .skip_undecodable = true};
 
 ServiceResponse TooLarge(uint64_t limit) {
   return Error(413, "",
@@ -358,27 +340,6 @@ std::optional<ByteRange> ParseRange(std::string_view header) {
 
 }  // namespace
 
-Result<std::string> PercentDecode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    if (i + 2 >= text.size()) {
-      return InvalidArgument("broken percent-encoding in '" + std::string(text) + "'");
-    }
-    int hi = HexDigitValue(text[i + 1]), lo = HexDigitValue(text[i + 2]);
-    if (hi < 0 || lo < 0) {
-      return InvalidArgument("broken percent-encoding in '" + std::string(text) + "'");
-    }
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
-
 Result<std::string> LoadOrCreateAdminToken(platform::Env& env, const std::string& path) {
   if (env.Exists(path)) {
     OB_ASSIGN_OR_RETURN(Bytes data, env.ReadFile(path));
@@ -433,7 +394,7 @@ class VaultService::Impl {
     // Objects first: their keys contain '/'.
     constexpr std::string_view kObjects = "objects/";
     if (rest.starts_with(kObjects)) {
-      auto key = PercentDecode(rest.substr(kObjects.size()));
+      auto key = net::PercentDecode(rest.substr(kObjects.size()));
       if (!key.ok()) return BadRequest(key.status().detail());
       if (!storage::IsValidKey(*key)) return BadRequest("invalid object key '" + *key + "'");
       if (m == "GET")
@@ -466,7 +427,7 @@ class VaultService::Impl {
     }
     if (is({"vaults", "", "credentials"})) {
       if (m != "POST") return MethodNotAllowed(req);
-      auto name = PercentDecode(parts[1]);
+      auto name = net::PercentDecode(parts[1]);
       if (!name.ok()) return BadRequest(name.status().detail());
       return WithAdmin(req, [&] { return DownloadCredentials(req, *name); });
     }
@@ -972,7 +933,9 @@ class VaultService::Impl {
   }
 
   ServiceResponse ListObjects(const ServiceRequest& req, const Principal& p) {
-    std::map<std::string, std::string> q = ParseQuery(req.query);
+    Result<net::QueryParams> parsed = net::ParseQuery(req.query, kQueryRules);
+    if (!parsed.ok()) return BadRequest(parsed.status().detail());
+    net::QueryParams& q = *parsed;
     const std::string& prefix = q["prefix"];
     const std::string& marker = q["marker"];
     if (!IsValidPrefix(prefix)) return BadRequest("invalid prefix '" + prefix + "'");

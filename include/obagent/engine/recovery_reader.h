@@ -35,6 +35,10 @@ struct RecoveryReaderOptions {
   size_t file_cache_entries = 256;
 };
 
+// Thread safety: every call may come from any number of threads at once
+// (a mount serves reads from several threads); each cache has its own lock,
+// held only to look up or insert, never while the vault is read. The
+// repository is only read (see Repository's thread safety).
 class RecoveryPointReader : public platform::ReadOnlyFileSystem {
  public:
   // The repository's index must be loaded. `point` gives the root tree and

@@ -18,7 +18,8 @@
 namespace obagent::storage {
 
 // Time for the bucket, injectable so tests neither sleep nor depend on the
-// wall clock.
+// wall clock. A bucket calls its clock and its schedule only under its own
+// lock; a clock or schedule shared by several buckets must be thread-safe.
 class ThrottleClock {
  public:
   virtual ~ThrottleClock() = default;
@@ -62,6 +63,9 @@ class TokenBucket {
 };
 
 // Charges base's transfers to the bucket; List, Exists and Delete are free.
+// Thread safety: as every BlobStore (blob_store.h), if `base` is; the
+// transfers of all threads, and of every store given the same bucket, pass
+// the one bucket in turn.
 std::unique_ptr<BlobStore> NewThrottledStore(std::unique_ptr<BlobStore> base,
                                              std::shared_ptr<TokenBucket> bucket);
 

@@ -110,7 +110,4 @@ class VaultService {
 // fresh token (32 random bytes, hex), readable by the owner only.
 Result<std::string> LoadOrCreateAdminToken(platform::Env& env, const std::string& path);
 
-// "%41b" -> "Ab". kInvalidArgument for a broken escape.
-Result<std::string> PercentDecode(std::string_view text);
-
 }  // namespace obagent::vault

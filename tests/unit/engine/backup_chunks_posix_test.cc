@@ -12,11 +12,13 @@
 #include <fstream>
 #include <map>
 
+#include "obagent/core/blob_id.h"
 #include "obagent/core/chunker.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/backup.h"
 #include "obagent/storage/blob_store.h"
+#include "obagent/storage/memory_store.h"
 
 namespace obagent::engine {
 namespace {
@@ -52,10 +54,7 @@ class BackupChunksTest : public ::testing::Test {
     dir_ = tmpl;
     src_ = dir_ / "src";
     fs::create_directories(src_);
-    fs::create_directories(dir_ / "vault");
-    auto store = storage::OpenLocalDirStore((dir_ / "vault").string());
-    ASSERT_TRUE(store.ok());
-    store_ = std::move(store).value();
+    store_ = std::make_unique<storage::MemoryStore>();
     keys_ = keys::DeriveKeySet(crypto::RandomKey());
     repo_ = std::make_unique<Repository>(*store_, keys_, (dir_ / "cache").string(),
                                          platform::Env::Default());
@@ -99,9 +98,8 @@ class BackupChunksTest : public ::testing::Test {
     size_t pos = 0;
     while (pos < data.size()) {
       size_t n = chunker.NextChunkLength(ByteView(data).subspan(pos));
-      auto mac = crypto::HmacSha256(keys_.id_key, ByteView(data).subspan(pos, n));
       tree::ChunkRef ref;
-      std::memcpy(ref.id.bytes.data(), mac.data(), mac.size());
+      ref.id = BlobId::Of(keys_.id_key, ByteView(data).subspan(pos, n));
       ref.size = static_cast<uint32_t>(n);
       out.push_back(ref);
       pos += n;

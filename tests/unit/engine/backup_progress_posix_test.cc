@@ -19,6 +19,7 @@
 #include "obagent/core/keys.h"
 #include "obagent/engine/backup.h"
 #include "obagent/storage/blob_store.h"
+#include "obagent/storage/memory_store.h"
 
 namespace obagent::engine {
 namespace {
@@ -119,7 +120,6 @@ class BackupProgressTest : public ::testing::Test {
     dir_ = tmpl;
     src_ = dir_ / "data";
     fs::create_directories(src_);
-    fs::create_directories(dir_ / "vault");
     Bytes random(3u << 20);
     for (size_t i = 0; i < random.size(); i += 32) {
       auto block = crypto::RandomKey();
@@ -128,9 +128,7 @@ class BackupProgressTest : public ::testing::Test {
     std::ofstream(src_ / "big.bin", std::ios::binary)
         .write(reinterpret_cast<const char*>(random.data()), random.size());
     std::ofstream(src_ / "small.txt") << "small";
-    auto store = storage::OpenLocalDirStore((dir_ / "vault").string());
-    ASSERT_TRUE(store.ok());
-    store_ = std::move(store).value();
+    store_ = std::make_unique<storage::MemoryStore>();
     keys_ = keys::DeriveKeySet(crypto::RandomKey());
   }
   void TearDown() override { fs::remove_all(dir_); }

@@ -13,6 +13,7 @@
 #include "obagent/engine/backup.h"
 #include "obagent/engine/restore.h"
 #include "obagent/storage/blob_store.h"
+#include "obagent/storage/memory_store.h"
 #include "platform/vss_util.h"
 
 namespace obagent::engine {
@@ -108,12 +109,9 @@ class BackupSnapshotTest : public ::testing::Test {
     dir_ = tmpl;
     src_ = dir_ / "volume" / "data";
     fs::create_directories(src_ / "sub");
-    fs::create_directories(dir_ / "vault");
     WriteText(src_ / "a.txt", "as it was when the snapshot was taken");
     WriteText(src_ / "sub" / "b.txt", "b");
-    auto store = storage::OpenLocalDirStore((dir_ / "vault").string());
-    ASSERT_TRUE(store.ok());
-    store_ = std::move(store).value();
+    store_ = std::make_unique<storage::MemoryStore>();
     keys_ = keys::DeriveKeySet(crypto::RandomKey());
     provider_ = std::make_unique<FakeVssSnapshotProvider>(dir_ / "volume", dir_ / "shadow");
   }

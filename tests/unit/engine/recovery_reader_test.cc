@@ -11,6 +11,7 @@
 #include <random>
 
 #include "engine/forwarding_store.h"
+#include "obagent/core/blob_id.h"
 #include "obagent/core/chunker.h"
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
@@ -19,60 +20,22 @@
 #include "obagent/core/tree.h"
 #include "obagent/engine/repository.h"
 #include "obagent/storage/blob_store.h"
+#include "obagent/storage/memory_store.h"
 
 namespace obagent::engine {
 namespace {
 
-class MemoryStore final : public storage::BlobStore {
- public:
-  Status Put(std::string_view key, ByteView data) override {
-    std::lock_guard lock(mu_);
-    objects_[std::string(key)] = Bytes(data.begin(), data.end());
-    return Status::Ok();
+// Flips one byte of every pack (to test that damage is refused).
+void DamagePacks(storage::BlobStore& store) {
+  auto keys = store.List("data/");
+  ASSERT_TRUE(keys.ok());
+  for (const std::string& key : *keys) {
+    auto pack = store.Get(key);
+    ASSERT_TRUE(pack.ok());
+    (*pack)[pack->size() / 3] ^= 0x5a;
+    ASSERT_TRUE(store.Put(key, *pack).ok());
   }
-  Result<Bytes> Get(std::string_view key) override {
-    std::lock_guard lock(mu_);
-    auto it = objects_.find(std::string(key));
-    if (it == objects_.end()) return NotFound(std::string(key));
-    return it->second;
-  }
-  Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
-    std::lock_guard lock(mu_);
-    auto it = objects_.find(std::string(key));
-    if (it == objects_.end()) return NotFound(std::string(key));
-    if (offset + length > it->second.size()) return Corrupt("short object");
-    return Bytes(it->second.begin() + static_cast<long>(offset),
-                 it->second.begin() + static_cast<long>(offset + length));
-  }
-  Result<std::vector<std::string>> List(std::string_view prefix) override {
-    std::lock_guard lock(mu_);
-    std::vector<std::string> keys;
-    for (const auto& [key, value] : objects_) {
-      if (key.starts_with(prefix)) keys.push_back(key);
-    }
-    return keys;
-  }
-  Status Delete(std::string_view key) override {
-    std::lock_guard lock(mu_);
-    objects_.erase(std::string(key));
-    return Status::Ok();
-  }
-  Result<bool> Exists(std::string_view key) override {
-    std::lock_guard lock(mu_);
-    return objects_.count(std::string(key)) > 0;
-  }
-  std::string Describe() const override { return "memory"; }
-  // Flips one byte of every pack (to test that damage is refused).
-  void DamagePacks() {
-    for (auto& [key, value] : objects_) {
-      if (key.starts_with("data/")) value[value.size() / 3] ^= 0x5a;
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, Bytes> objects_;
-};
+}
 
 // Counts what the reader fetches from the store.
 class CountingStore final : public testing::ForwardingStore {
@@ -153,9 +116,7 @@ class RecoveryReaderTest : public ::testing::Test {
   }
 
   ObjectId AddBlob(pack::BlobType type, ByteView data) {
-    auto mac = crypto::HmacSha256(keys_.id_key, data);
-    ObjectId id;
-    std::memcpy(id.bytes.data(), mac.data(), mac.size());
+    const ObjectId id = BlobId::Of(keys_.id_key, data);
     writer_->Add(type, id, pack::SealBlob(keys_.data_key, type, id, compress::EncodePayload(data)),
                  static_cast<uint32_t>(data.size()));
     return id;
@@ -212,7 +173,7 @@ class RecoveryReaderTest : public ::testing::Test {
     return starts;
   }
 
-  MemoryStore memory_;
+  storage::MemoryStore memory_;
   CountingStore counting_{memory_};
   keys::KeySet keys_;
   std::unique_ptr<Repository> repo_;
@@ -388,7 +349,7 @@ TEST_F(RecoveryReaderTest, CacheStaysWithinItsBudget) {
 }
 
 TEST_F(RecoveryReaderTest, DamagedDataIsAnErrorNotWrongBytes) {
-  memory_.DamagePacks();
+  DamagePacks(memory_);
   RecoveryPointReader reader(*repo_, point_);
   // One byte of the pack is flipped, a third into it: in big.bin's chunks,
   // which fill the pack's first 5 MiB. Whichever chunk holds it must fail

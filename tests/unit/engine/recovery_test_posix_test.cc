@@ -91,7 +91,7 @@ class RecoveryTestTest : public ::testing::Test {
     return options;
   }
 
-  testing::TestVault vault_{"obagent-drill-test"};
+  testing::TestVault vault_{"obagent-drill-test", testing::VaultBacking::kLocalFolder};
   const fs::path dir_ = vault_.dir();
   std::unique_ptr<Repository> repo_ = vault_.NewRepository(vault_.store());
 };

@@ -16,6 +16,7 @@
 
 #include "engine/forwarding_store.h"
 #include "engine/test_vault.h"
+#include "obagent/core/blob_id.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/agent.h"
@@ -369,9 +370,7 @@ TEST_F(RepairTest, StagedPacksAreReclaimed) {
   auto make_pack = [&](uint8_t fill) {
     pack::PackWriter writer(keys_.data_key);
     std::string text = "staged blob " + std::to_string(fill);
-    auto mac = crypto::HmacSha256(keys_.id_key, AsBytes(text));
-    ObjectId id;
-    std::copy(mac.begin(), mac.end(), id.bytes.begin());
+    const ObjectId id = BlobId::Of(keys_.id_key, AsBytes(text));
     Bytes payload{0};
     payload.insert(payload.end(), text.begin(), text.end());
     writer.AddPayload(pack::BlobType::kData, id, payload, static_cast<uint32_t>(text.size()));

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "obagent/core/blob_id.h"
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
@@ -25,6 +26,7 @@
 #include "obagent/engine/restore.h"
 #include "obagent/platform.h"
 #include "obagent/storage/blob_store.h"
+#include "obagent/storage/memory_store.h"
 #include "platform/env_test_util.h"
 
 namespace obagent::engine {
@@ -34,10 +36,7 @@ class RestoreNamesTest : public platform::test_util::TempDirTest {
  protected:
   void SetUp() override {
     TempDirTest::SetUp();
-    ASSERT_TRUE(env_.CreateDirs(Path("vault"), false).ok());
-    auto store = storage::OpenLocalDirStore(Path("vault"));
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
+    store_ = std::make_unique<storage::MemoryStore>();
     repo_ = std::make_unique<Repository>(*store_, keys::DeriveKeySet(crypto::RandomKey()),
                                          Path("cache"), env_);
     writer_ = std::make_unique<pack::PackWriter>(repo_->keys().data_key);
@@ -49,9 +48,7 @@ class RestoreNamesTest : public platform::test_util::TempDirTest {
   }
 
   ObjectId AddBlob(pack::BlobType type, ByteView data) {
-    auto mac = crypto::HmacSha256(repo_->keys().id_key, data);
-    ObjectId id;
-    std::memcpy(id.bytes.data(), mac.data(), mac.size());
+    const ObjectId id = BlobId::Of(repo_->keys().id_key, data);
     writer_->Add(type, id,
                  pack::SealBlob(repo_->keys().data_key, type, id, compress::EncodePayload(data)),
                  static_cast<uint32_t>(data.size()));

@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 
+#include "obagent/core/blob_id.h"
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
@@ -17,6 +18,7 @@
 #include "obagent/engine/repository.h"
 #include "obagent/engine/restore.h"
 #include "obagent/storage/blob_store.h"
+#include "obagent/storage/memory_store.h"
 
 namespace obagent::engine {
 namespace {
@@ -29,10 +31,7 @@ class RestoreSafetyTest : public ::testing::Test {
     char tmpl[] = "/tmp/obagent-restore-safety.XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    fs::create_directories(dir_ + "/vault");
-    auto store = storage::OpenLocalDirStore(dir_ + "/vault");
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
+    store_ = std::make_unique<storage::MemoryStore>();
     repo_ = std::make_unique<Repository>(*store_, keys::DeriveKeySet(crypto::RandomKey()),
                                          dir_ + "/cache", platform::Env::Default());
     writer_ = std::make_unique<pack::PackWriter>(repo_->keys().data_key);
@@ -40,9 +39,7 @@ class RestoreSafetyTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   ObjectId AddBlob(pack::BlobType type, ByteView data) {
-    auto mac = crypto::HmacSha256(repo_->keys().id_key, data);
-    ObjectId id;
-    std::memcpy(id.bytes.data(), mac.data(), mac.size());
+    const ObjectId id = BlobId::Of(repo_->keys().id_key, data);
     writer_->Add(type, id,
                  pack::SealBlob(repo_->keys().data_key, type, id, compress::EncodePayload(data)),
                  static_cast<uint32_t>(data.size()));
@@ -93,11 +90,10 @@ class RestoreSafetyTest : public ::testing::Test {
     }
     for (const auto& entry : fs::recursive_directory_iterator(dir_)) {
       std::string path = entry.path().string();
-      bool inside = path.starts_with(dir_ + "/target/inner") || path.starts_with(dir_ + "/vault") ||
-                    path.starts_with(dir_ + "/cache") || path == dir_ + "/target";
+      bool inside = path.starts_with(dir_ + "/target/inner") || path.starts_with(dir_ + "/cache") ||
+                    path == dir_ + "/target";
       EXPECT_TRUE(inside) << "restore wrote outside its target: " << path;
-      if (entry.is_regular_file() && !path.starts_with(dir_ + "/vault") &&
-          !path.starts_with(dir_ + "/cache")) {
+      if (entry.is_regular_file() && !path.starts_with(dir_ + "/cache")) {
         EXPECT_EQ(fs::file_size(entry.path()), 0u)
             << "restored content of an unsafe name: " << path;
       }

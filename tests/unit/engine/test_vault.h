@@ -1,7 +1,8 @@
-// What the engine's POSIX tests share: a private temporary folder, a local
-// folder vault with a repository on fresh random keys, the small-chunk
-// backup most of them run, and file helpers. Header-only; each test owns
-// its TestVault (no state is shared between tests).
+// What the engine's POSIX tests share: a private temporary folder, a vault
+// (in memory, or a local folder for tests that reach into its files) with a
+// repository on fresh random keys, the small-chunk backup most of them run,
+// and file helpers. Header-only; each test owns its TestVault (no state is
+// shared between tests).
 #pragma once
 
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "obagent/engine/backup.h"
 #include "obagent/engine/repository.h"
 #include "obagent/storage/blob_store.h"
+#include "obagent/storage/memory_store.h"
 
 namespace obagent::testing {
 
@@ -125,11 +127,23 @@ inline std::string BackupOrFail(engine::Repository& repo, const engine::BackupOp
   return report.ok() ? report->point_id : "";
 }
 
-// A local folder vault in a private temporary folder (removed at the end):
-// dir/vault holds the store, dir/cache the repository's cache.
+// Where a TestVault keeps the vault's objects.
+enum class VaultBacking {
+  kMemory,       // a storage::MemoryStore: nothing of the vault on disk
+  kLocalFolder,  // dir()/vault, for tests that damage or copy its files
+};
+
+// A vault and a private temporary folder (removed at the end) for the
+// sources, restore targets and dir/cache, the repository's cache; with
+// kLocalFolder dir/vault holds the store.
 class TestVault {
  public:
-  explicit TestVault(const std::string& prefix) : dir_(MakeTempDir(prefix)) {
+  explicit TestVault(const std::string& prefix, VaultBacking backing = VaultBacking::kMemory)
+      : dir_(MakeTempDir(prefix)) {
+    if (backing == VaultBacking::kMemory) {
+      store_ = std::make_unique<storage::MemoryStore>();
+      return;
+    }
     fs::create_directories(dir_ / "vault");
     auto store = storage::OpenLocalDirStore((dir_ / "vault").string());
     EXPECT_TRUE(store.ok()) << store.status().ToString();

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "obagent/storage/memory_store.h"
 #include "obagent/storage/throttled_store.h"
 #include "storage/stream_test_util.h"
 
@@ -48,41 +49,6 @@ class StepSchedule final : public RateSchedule {
   uint64_t before_;
   int64_t switch_ns_;
   uint64_t after_;
-};
-
-class MemoryStore final : public BlobStore {
- public:
-  Status Put(std::string_view key, ByteView data) override {
-    objects_[std::string(key)] = Bytes(data.begin(), data.end());
-    return Status::Ok();
-  }
-  Result<Bytes> Get(std::string_view key) override {
-    auto it = objects_.find(std::string(key));
-    if (it == objects_.end()) return NotFound(std::string(key));
-    return it->second;
-  }
-  Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
-    OB_ASSIGN_OR_RETURN(Bytes all, Get(key));
-    if (offset + length > all.size()) return Corrupt("short");
-    return Bytes(all.begin() + static_cast<long>(offset),
-                 all.begin() + static_cast<long>(offset + length));
-  }
-  Result<std::vector<std::string>> List(std::string_view) override {
-    std::vector<std::string> keys;
-    for (const auto& [k, _] : objects_) keys.push_back(k);
-    return keys;
-  }
-  Status Delete(std::string_view key) override {
-    objects_.erase(std::string(key));
-    return Status::Ok();
-  }
-  Result<bool> Exists(std::string_view key) override {
-    return objects_.count(std::string(key)) > 0;
-  }
-  std::string Describe() const override { return "memory"; }
-
- private:
-  std::map<std::string, Bytes> objects_;
 };
 
 const int64_t kStart = 1'700'000'000 * kSecond;
@@ -196,8 +162,7 @@ TEST(ThrottledStoreTest, ChargesStreamedBytesPieceByPiece) {
   const uint64_t rate = 1 * kMiB;
   auto bucket =
       std::make_shared<TokenBucket>(std::make_unique<StepSchedule>(rate, INT64_MAX, rate), clock);
-  // MemoryStore has only the whole-object calls: the BlobStore defaults
-  // of the streaming calls serve it.
+  // MemoryStore streams in pieces of at most kStreamPieceBytes.
   auto store = NewThrottledStore(std::make_unique<MemoryStore>(), bucket);
   Bytes data(3 * kMiB, 9);
   testing::PieceSource source(data, kMiB / 4);

@@ -1169,12 +1169,5 @@ TEST(VaultServerAdminTokenTest, CreatedOwnerOnlyThenReused) {
   fs::remove_all(tmpl);
 }
 
-TEST(VaultServerPercentDecodeTest, Decodes) {
-  EXPECT_EQ(*PercentDecode("a%2Fb%2e%2E"), "a/b..");
-  EXPECT_FALSE(PercentDecode("%").ok());
-  EXPECT_FALSE(PercentDecode("%4").ok());
-  EXPECT_FALSE(PercentDecode("%zz").ok());
-}
-
 }  // namespace
 }  // namespace obagent::vault
