@@ -3,6 +3,7 @@
 #include "obagent/engine/job_runner.h"
 
 #include <chrono>
+#include <thread>
 
 #include "obagent/engine/vault_client.h"
 
@@ -193,6 +194,36 @@ JobOutcome JobRunner::Run(const JobSpec& spec, const JobWork& work,
   }
   end_record();
   return out;
+}
+
+Result<std::vector<JobRecord>> ListJobs(platform::Env& env, const std::string& state_dir) {
+  return JobHistory(env, state_dir).List();
+}
+
+Result<JobRecord> FindJob(platform::Env& env, const std::string& state_dir,
+                          const std::string& id_or_prefix) {
+  return JobHistory(env, state_dir).Find(id_or_prefix);
+}
+
+Status RequestJobStop(platform::Env& env, const std::string& state_dir,
+                      const std::string& id_or_prefix) {
+  return JobHistory(env, state_dir).RequestCancel(id_or_prefix);
+}
+
+Result<JobRecord> WaitForStoppedJob(platform::Env& env, const std::string& state_dir,
+                                const std::string& id_or_prefix, int64_t timeout_ms) {
+  JobHistory history(env, state_dir);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    OB_ASSIGN_OR_RETURN(JobRecord job, history.Find(id_or_prefix));
+    if (job.state != JobState::kInProgress) return job;
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Status(ErrorCode::kCancelled,
+                    "job " + job.id + " was asked to stop but is still running");
+    }
+    // Another process runs it: its record is all there is to watch.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
 }
 
 }  // namespace obagent::engine

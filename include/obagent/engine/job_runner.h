@@ -156,4 +156,21 @@ class JobRunner {
 // default).
 void ReportJobToVault(OpenedAgent& agent, const nlohmann::json& report);
 
+// What front ends do with jobs besides running them (obctl job
+// list|show|stop; the engine has its own view, EngineService::ListJobs).
+// The job history, newest first; a job whose process died reads Failed.
+Result<std::vector<JobRecord>> ListJobs(platform::Env& env, const std::string& state_dir);
+// A full id or a prefix of at least 4 characters.
+Result<JobRecord> FindJob(platform::Env& env, const std::string& state_dir,
+                          const std::string& id_or_prefix);
+// Stop-OBJob for a job whichever process runs it: its runner's stop watcher
+// sees the request. kNotFound for an unknown job, kInvalidArgument for one
+// that has ended.
+Status RequestJobStop(platform::Env& env, const std::string& state_dir,
+                      const std::string& id_or_prefix);
+// After a stop request: waits until the job's record is no longer InProgress, for at most
+// timeout_ms; its final record, or kCancelled "… is still running".
+Result<JobRecord> WaitForStoppedJob(platform::Env& env, const std::string& state_dir,
+                                    const std::string& id_or_prefix, int64_t timeout_ms);
+
 }  // namespace obagent::engine

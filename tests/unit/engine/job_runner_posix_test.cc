@@ -308,6 +308,57 @@ TEST_F(JobRunnerTest, AppliesRetentionAfterAWorkThatWroteItsPoint) {
   EXPECT_NE(saved.error.find("retention after backup failed"), std::string::npos) << saved.error;
 }
 
+// obctl job stop without the engine: the request through the history, then
+// waiting on the record, whichever process runs the job.
+TEST_F(JobRunnerTest, AJobStoppedFromOutsideEndsCancelled) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string id;
+  bool release = false;
+  JobOutcome out;
+  std::thread job([&] {
+    JobSpec spec = Spec("Backup");
+    spec.on_start = [&](const JobRecord& r) {
+      std::lock_guard lock(mu);
+      id = r.id;
+      cv.notify_all();
+    };
+    out = Runner().Run(spec, [&](JobContext& ctx) {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return release; });
+      lock.unlock();
+      while (!ctx.cancel->load()) std::this_thread::yield();
+      return Status(ErrorCode::kCancelled, "stopped");
+    });
+  });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return !id.empty(); });
+  }
+  // Still running: the wait gives up, saying so.
+  auto early = WaitForStoppedJob(env_, state_, id, 0);
+  EXPECT_EQ(early.status().code(), ErrorCode::kCancelled);
+  EXPECT_EQ(RequestJobStop(env_, state_, "nope-unknown").code(), ErrorCode::kNotFound);
+  ASSERT_TRUE(RequestJobStop(env_, state_, id.substr(0, 6)).ok());
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  auto ended = WaitForStoppedJob(env_, state_, id, 60000);
+  job.join();
+  ASSERT_TRUE(ended.ok()) << ended.status().ToString();
+  EXPECT_EQ(ended->state, JobState::kCancelled);
+  EXPECT_EQ(out.record.state, JobState::kCancelled);
+  // An ended job cannot be stopped; it is listed, newest first.
+  EXPECT_EQ(RequestJobStop(env_, state_, id).code(), ErrorCode::kInvalidArgument);
+  auto jobs = ListJobs(env_, state_);
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_FALSE(jobs->empty());
+  EXPECT_EQ(jobs->front().id, id);
+  EXPECT_EQ(FindJob(env_, state_, id.substr(0, 4))->id, id);
+}
+
 // Jobs run from several threads at once, each with its own record.
 TEST_F(JobRunnerTest, RunsJobsFromSeveralThreadsAtOnce) {
   std::mutex mu;
