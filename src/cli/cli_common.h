@@ -17,6 +17,7 @@
 #include "obagent/core/text.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/job_history.h"
+#include "obagent/engine/recovery_job.h"
 #include "obagent/engine/wire.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
@@ -104,6 +105,9 @@ struct SourceOptions {
 
 void AddSourceOptions(OptionSet& options, SourceOptions& source);
 
+// Whose points the source options name, with the passphrase of
+// --passphrase-file if given (engine::RecoveryMachine).
+Result<engine::RecoveryMachine> RecoveryMachineFor(Globals& g, const SourceOptions& source);
 // This machine's agent or, with --source-machine, the other machine's.
 Result<engine::OpenedAgent> OpenFor(Globals& g, const SourceOptions& source,
                                     const std::optional<std::string>& passphrase);
@@ -111,11 +115,6 @@ Result<engine::OpenedAgent> OpenFor(Globals& g, const SourceOptions& source,
 Result<std::optional<std::string>> OptionalPassphrase(Globals& g, const SourceOptions& source);
 
 json FailedFilesJson(const std::vector<engine::FailedFile>& files);
-
-// Runs a job with its record in the job history (Get-OBJob): InProgress at
-// the start, then its final state, counts and error.
-int WithJob(Globals& g, const std::string& type,
-            const std::function<int(engine::JobRecord&)>& body);
 
 // Prints a job's final record; obctl's exit code for it.
 int PresentEngineJob(Globals& g, const engine::JobRecord& job);
