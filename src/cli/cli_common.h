@@ -37,8 +37,6 @@ struct Globals {
   std::string state_dir;
   bool json = false;
   platform::Env* env = nullptr;
-  // The last error reported by Fail(), for the job history.
-  mutable std::string last_error;
   // The running command's one-line summary (main.cc's table), for --help.
   std::string_view command_summary;
   // obctl CMD --help: the command prints its options and does nothing else.
@@ -74,7 +72,6 @@ inline void PrintFailure(bool as_json, const Status& status) {
 }
 
 inline int Fail(const Globals& g, const Status& status) {
-  g.last_error = status.ToString();
   PrintFailure(g.json, status);
   return kExitFailed;
 }
