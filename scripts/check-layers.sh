@@ -13,6 +13,12 @@
 #      cbengine (service/) reach the engine through include/obagent/engine.
 #   3. no #if on the OS (_WIN32, __linux__, …) outside src/platform and
 #      include/obagent/platform.h.
+#   4. a job's life is the engine's (engine/job_runner.h): no file in
+#      src/cli or src/api (obctl, the local API, the console) names the job
+#      history, a stop watcher, the job runner itself, the writing of a
+#      failed-files log, the writer lock or the job report to vaultd
+#      (/v1/jobs); they call the engine's job functions and present the
+#      outcome. Comment lines do not count.
 #
 # Usage: bash scripts/check-layers.sh [ROOT]   (ROOT: the source tree, default
 # this checkout). Prints each leak as file:line and exits 1 if there is one.
@@ -92,6 +98,14 @@ while IFS=: read -r file line text; do
     *) leak "$file:$line" "tests the OS ($text): OS-specific code belongs in src/platform" ;;
   esac
 done < <(sources src include service | xargs -0 -r grep -HnE '^[[:space:]]*#[[:space:]]*(if|ifdef|ifndef|elif)\b.*\b(_WIN32|_WIN64|__linux__|__APPLE__|_MSC_VER|__MINGW32__)\b' || true)
+
+# 4. front ends do not run a job's life themselves.
+while IFS=: read -r file line text; do
+  what=$(grep -oE '\b(JobHistory|JobStopWatcher|JobRunner|WriteFailedFilesLog|AcquireWriter)\b|/v1/jobs' <<< "$text" | head -1)
+  leak "$file:$line" "touches a job's life ($what): front ends call the engine's job functions (engine/job_runner.h)"
+done < <(sources src/cli src/api |
+  xargs -0 -r grep -HnE '\b(JobHistory|JobStopWatcher|JobRunner|WriteFailedFilesLog|AcquireWriter)\b|/v1/jobs' |
+  grep -vE '^[^:]*:[0-9]+:[[:space:]]*(//|\*)' || true)
 
 if [ "$LEAKS" -gt 0 ]; then
   echo "$LEAKS layering leak(s); the rules are in docs/architecture.md, \"Layering rules\""

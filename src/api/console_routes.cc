@@ -619,14 +619,8 @@ Response PutSettings(RouteContext& c, const json& j) {
   if (!current.ok()) return ErrorResponse(current.status());
   auto settings = engine::MachineSettingsFromJson(j, *current);
   if (!settings.ok()) return ErrorResponse(settings.status());
-  if (Status st = engine::SetMachineSettings(c.env, c.options.state_dir, *settings); !st.ok()) {
+  if (Status st = engine::ApplyMachineSettings(c.env, c.options.state_dir, *settings); !st.ok()) {
     return ErrorResponse(st);
-  }
-  if (settings->scratch_dir != current->scratch_dir) {
-    if (Status st = engine::MoveScratch(c.env, c.options.state_dir, settings->scratch_dir);
-        !st.ok()) {
-      return ErrorResponse(st);
-    }
   }
   return GetSettings(c);
 }

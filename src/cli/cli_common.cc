@@ -1,5 +1,5 @@
 // The helpers obctl's commands share (cli_common.h): secrets, the
-// source-machine options, the job record of jobs run in this process.
+// source-machine options, presenting a job's record.
 #include "cli/cli_common.h"
 
 #include <cstdlib>
@@ -7,9 +7,6 @@
 #include <iostream>
 #include <string>
 #include <vector>
-
-#include "obagent/engine/engine_log.h"
-#include "obagent/engine/job_history.h"
 
 namespace obagent::cli {
 
@@ -43,14 +40,13 @@ Result<std::string> ReadSecret(platform::Env& env, const std::string& file, cons
 
 Result<engine::OpenedAgent> OpenFor(Globals& g, const SourceOptions& source,
                                     const std::optional<std::string>& passphrase) {
-  if (!source.machine.empty()) {
-    if (!passphrase) {
-      return InvalidArgument("recovering another machine needs its passphrase (--passphrase-file)");
-    }
-    return engine::OpenSourceMachine(*g.env, g.state_dir, source.credentials_file, source.machine,
-                                     *passphrase);
-  }
-  return engine::OpenAgent(*g.env, g.state_dir, passphrase);
+  return engine::OpenRecoveryMachine(*g.env, g.state_dir,
+                                     {source.machine, source.credentials_file, passphrase});
+}
+
+Result<engine::RecoveryMachine> RecoveryMachineFor(Globals& g, const SourceOptions& source) {
+  OB_ASSIGN_OR_RETURN(std::optional<std::string> passphrase, OptionalPassphrase(g, source));
+  return engine::RecoveryMachine{source.machine, source.credentials_file, passphrase};
 }
 
 Result<std::optional<std::string>> OptionalPassphrase(Globals& g, const SourceOptions& source) {
@@ -58,31 +54,6 @@ Result<std::optional<std::string>> OptionalPassphrase(Globals& g, const SourceOp
   auto p = ReadSecret(*g.env, source.passphrase_file, "OBAGENT_PASSPHRASE", "passphrase");
   if (!p.ok()) return p.status();
   return std::optional<std::string>(*p);
-}
-
-// Runs a job with its record in the job history (Get-OBJob): InProgress at
-// the start, then its final state, counts and error.
-int WithJob(Globals& g, const std::string& type,
-            const std::function<int(engine::JobRecord&)>& body) {
-  engine::OpenEngineLog(g.state_dir);
-  engine::JobHistory history(*g.env, g.state_dir);
-  auto record = history.Start(type);
-  if (!record.ok()) {
-    engine::JobRecord untracked;  // no writable state folder: run it anyway
-    return body(untracked);
-  }
-  int rc = body(*record);
-  if (record->state == engine::JobState::kInProgress) {
-    record->state = rc == kExitOk         ? engine::JobState::kCompleted
-                    : rc == kExitWarnings ? engine::JobState::kCompletedWithWarnings
-                                          : engine::JobState::kFailed;
-  }
-  if (record->state == engine::JobState::kFailed && record->error.empty()) {
-    record->error = g.last_error;
-  }
-  (void)history.Finish(*record);
-  history.ClearCancelRequest(record->id);
-  return rc;
 }
 
 int PresentEngineJob(Globals& g, const engine::JobRecord& job) {

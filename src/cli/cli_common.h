@@ -18,6 +18,7 @@
 #include "obagent/core/text.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/job_history.h"
+#include "obagent/engine/recovery_job.h"
 #include "obagent/engine/wire.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
@@ -39,8 +40,6 @@ struct Globals {
   // once; commands hand it what they did and never ask which it is.
   std::unique_ptr<Presenter> out;
   platform::Env* env = nullptr;
-  // The last error reported by Fail(), for the job history.
-  mutable std::string last_error;
   // The running command's one-line summary (main.cc's table), for --help.
   std::string_view command_summary;
   // obctl CMD --help: the command prints its options and does nothing else.
@@ -53,7 +52,6 @@ struct Globals {
 using Handler = std::function<int(Globals&, const std::vector<std::string>&)>;
 
 inline int Fail(const Globals& g, const Status& status) {
-  g.last_error = status.ToString();
   g.out->Failure(status);
   return kExitFailed;
 }
@@ -84,16 +82,14 @@ struct SourceOptions {
 
 void AddSourceOptions(OptionSet& options, SourceOptions& source);
 
+// Whose points the source options name, with the passphrase of
+// --passphrase-file if given (engine::RecoveryMachine).
+Result<engine::RecoveryMachine> RecoveryMachineFor(Globals& g, const SourceOptions& source);
 // This machine's agent or, with --source-machine, the other machine's.
 Result<engine::OpenedAgent> OpenFor(Globals& g, const SourceOptions& source,
                                     const std::optional<std::string>& passphrase);
 // The passphrase of --passphrase-file, if given.
 Result<std::optional<std::string>> OptionalPassphrase(Globals& g, const SourceOptions& source);
-
-// Runs a job with its record in the job history (Get-OBJob): InProgress at
-// the start, then its final state, counts and error.
-int WithJob(Globals& g, const std::string& type,
-            const std::function<int(engine::JobRecord&)>& body);
 
 // Prints a job's final record; obctl's exit code for it.
 int PresentEngineJob(Globals& g, const engine::JobRecord& job);

@@ -1,18 +1,17 @@
 // obctl job list|show|stop: the job history (Get-OBJob) and Stop-OBJob.
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "cli/cli_common.h"
 #include "cli/progress.h"
 #include "obagent/api/local_api.h"
 #include "obagent/engine/job_history.h"
+#include "obagent/engine/job_runner.h"
 #include "obagent/engine/progress.h"
 #include "obagent/engine/wire.h"
 
@@ -26,31 +25,22 @@ int JobStop(Globals& g, const std::vector<std::string>& args) {
   options.Add("id", &id, "job id or prefix").Required().Positional();
   options.Add("timeout", &timeout_seconds, "seconds to wait for the job to end");
   if (auto exit = ParseOptions(g, options, args)) return *exit;
-  engine::JobHistory history(*g.env, g.state_dir);
   auto via_engine = api::CallEngine(*g.env, g.state_dir, {{"op", "job_stop"}, {"id", id}});
   if (!via_engine.ok()) {
     if (via_engine.status().code() != ErrorCode::kEngineNotRunning) {
       return Fail(g, via_engine.status());
     }
-    Status st = history.RequestCancel(id);  // no engine: the job runs in an obctl
+    // No engine: the job runs in an obctl.
+    Status st = engine::RequestJobStop(*g.env, g.state_dir, id);
     if (!st.ok()) return Fail(g, st);
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
-  for (;;) {
-    auto job = history.Find(id);
-    if (!job.ok()) return Fail(g, job.status());
-    if (job->state != engine::JobState::kInProgress) {
-      // Stopped as asked: success. A job that ended on its own first keeps
-      // its own outcome.
-      int rc = PresentEngineJob(g, *job);
-      return job->state == engine::JobState::kCancelled ? kExitOk : rc;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      return Fail(g, Status(ErrorCode::kCancelled,
-                            "job " + job->id + " was asked to stop but is still running"));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  auto job = engine::WaitForStoppedJob(*g.env, g.state_dir, id,
+                                       static_cast<int64_t>(timeout_seconds) * 1000);
+  if (!job.ok()) return Fail(g, job.status());
+  // Stopped as asked: success. A job that ended on its own first keeps its
+  // own outcome.
+  int rc = PresentEngineJob(g, *job);
+  return job->state == engine::JobState::kCancelled ? kExitOk : rc;
 }
 
 int JobList(Globals& g, const std::vector<std::string>& args) {
@@ -58,7 +48,7 @@ int JobList(Globals& g, const std::vector<std::string>& args) {
   OptionSet options("job list");
   options.Add("last", &last, "how many jobs");
   if (auto exit = ParseOptions(g, options, args)) return *exit;
-  auto jobs = engine::JobHistory(*g.env, g.state_dir).List();
+  auto jobs = engine::ListJobs(*g.env, g.state_dir);
   if (!jobs.ok()) return Fail(g, jobs.status());
   size_t n = std::min(jobs->size(), last);
   json list = json::array();
@@ -79,7 +69,7 @@ int JobShow(Globals& g, const std::vector<std::string>& args) {
   OptionSet options("job show");
   options.Add("id", &id, "job id or prefix").Required().Positional();
   if (auto exit = ParseOptions(g, options, args)) return *exit;
-  auto job = engine::JobHistory(*g.env, g.state_dir).Find(id);
+  auto job = engine::FindJob(*g.env, g.state_dir, id);
   if (!job.ok()) return Fail(g, job.status());
   json j = JobJson(*job);
   json progress = nullptr;

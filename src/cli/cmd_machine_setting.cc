@@ -146,14 +146,11 @@ int Set(Globals& g, const std::vector<std::string>& args) {
     }
   }
 
-  // The move can fail for reasons only found by trying (space, permissions),
-  // so it goes first: when it fails, no setting has changed either.
-  if (given("scratch-location")) {
-    Status moved = engine::MoveScratch(*g.env, g.state_dir, text["scratch-location"]);
-    if (!moved.ok()) return Fail(g, moved.WithContext("moving the scratch folder"));
-  }
-  Status saved = engine::SetMachineSettings(*g.env, g.state_dir, next);
-  if (!saved.ok()) return Fail(g, saved);
+  // The engine applies them in its one safe order (a refused scratch move
+  // changes no setting either).
+  if (given("scratch-location")) next.scratch_dir = text["scratch-location"];
+  Status applied = engine::ApplyMachineSettings(*g.env, g.state_dir, next);
+  if (!applied.ok()) return Fail(g, applied);
   return Show(g, {});
 }
 

@@ -1,18 +1,16 @@
 // obctl prune: apply a retention policy (as MARS's daily/weekly/monthly/
-// yearly retention) and free the vault space of the points it drops.
+// yearly retention) and free the vault space of the points it drops. The
+// engine's Prune job (engine/prune_job.h) runs in this process; this file
+// parses and presents.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <memory>
 #include <optional>
 
 #include "cli/cli_common.h"
 #include "cli/progress.h"
-#include "obagent/engine/agent.h"
-#include "obagent/engine/prune.h"
+#include "obagent/engine/prune_job.h"
 #include "obagent/engine/retention.h"
-#include "obagent/engine/vault_client.h"
 
 namespace obagent::cli {
 
@@ -50,43 +48,13 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
     if (!valid.ok()) return Fail(g, valid);
   }
 
-  Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
-  if (!agent.ok()) return Fail(g, agent.status());
-  // One writer per machine: prune deletes, so it must not race a backup.
-  std::unique_ptr<engine::WriterLock> writer;
-  if (!request.dry_run) {
-    auto held = engine::AcquireWriter(*agent, "prune");
-    if (!held.ok()) return Fail(g, held.status().WithContext("prune failed"));
-    writer = std::move(held).value();
-  }
-  engine::Repository& repo = *agent->repo;
-  auto points = repo.ListRecoveryPoints();
-  if (!points.ok()) return Fail(g, points.status());
-  std::vector<std::string> keep;
-  if (keep_last) {
-    size_t n = static_cast<size_t>(*keep_last);
-    for (size_t i = points->size() > n ? points->size() - n : 0; i < points->size(); ++i) {
-      keep.push_back((*points)[i].id);
-    }
-  } else {
-    auto now = std::chrono::system_clock::now().time_since_epoch();
-    keep = engine::PointsToKeep(*points, policy,
-                                std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
-  }
-  Result<engine::PruneReport> report = engine::RunPrune(repo, keep, request);
-  if (agent->client && !request.dry_run) {
-    json job = {{"type", "Prune"},
-                {"state", report.ok() ? "Completed" : "Failed"},
-                {"error", report.ok() ? "" : report.status().ToString()}};
-    if (report.ok()) {
-      job["points_removed"] = report->removed_points.size();
-      job["bytes_freed"] = report->bytes_freed();
-    }
-    (void)agent->client->Call("POST", "/v1/jobs", job);
-  }
-  if (!report.ok()) return Fail(g, report.status().WithContext("prune failed"));
-
-  const engine::PruneReport& r = *report;
+  engine::PruneJobRequest job;
+  job.policy = policy;
+  if (keep_last) job.keep_last = static_cast<size_t>(*keep_last);
+  job.options = request;
+  engine::PruneJobOutcome out = engine::RunPruneJob(*g.env, g.state_dir, job);
+  if (!out.report) return Fail(g, out.status);
+  const engine::PruneReport& r = *out.report;
   g.out->Result({{"ok", true},
                  {"dry_run", r.dry_run},
                  {"kept_points", r.kept_points},
@@ -104,7 +72,7 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
                   o << (r.dry_run ? "Prune (dry run, nothing changed): " : "Prune completed: ")
                     << r.kept_points.size() << " recovery points kept, " << r.removed_points.size()
                     << " " << would << "removed\n";
-                  for (const auto& p : *points) {
+                  for (const auto& p : out.points) {
                     bool removed = std::find(r.removed_points.begin(), r.removed_points.end(),
                                              p.id) != r.removed_points.end();
                     if (removed) {

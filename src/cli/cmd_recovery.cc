@@ -15,9 +15,9 @@
 #include "cli/progress.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/engine_log.h"
-#include "obagent/engine/job_history.h"
 #include "obagent/engine/machine_check.h"
 #include "obagent/engine/progress.h"
+#include "obagent/engine/recovery_job.h"
 #include "obagent/engine/recovery_reader.h"
 #include "obagent/engine/recovery_test.h"
 #include "obagent/engine/restore.h"
@@ -62,79 +62,19 @@ void AddRecoverOptions(OptionSet& options, RecoverArgs& a) {
   AddSourceOptions(options, a.source);
 }
 
-int RecoverJob(Globals& g, RecoverArgs& a, engine::JobRecord& job) {
-  engine::RestoreOptions& request = a.request;
-  const bool overwrite = a.overwrite, create_copy = a.create_copy, skip = a.skip,
-             no_permissions = a.no_permissions;
-  const SourceOptions& source = a.source;
-  request.restore_permissions = !no_permissions;
-  if (overwrite + create_copy + skip > 1) {
-    return Fail(g, InvalidArgument("choose one of --overwrite, --create-copy, --skip"));
-  }
-  auto pass = OptionalPassphrase(g, source);
-  if (!pass.ok()) return Fail(g, pass.status());
-  Result<engine::OpenedAgent> agent = OpenFor(g, source, *pass);
-  if (!agent.ok()) return Fail(g, agent.status());
-  Status st = agent->repo->LoadIndex();
-  if (!st.ok()) return Fail(g, st);
-  if (request.target) {
-    auto abs = g.env->AbsolutePath(*request.target);
-    if (!abs.ok()) return Fail(g, abs.status());
-    request.target = *abs;
-  }
-  request.conflict = skip          ? engine::ConflictPolicy::kSkip
-                     : create_copy ? engine::ConflictPolicy::kCreateCopy
-                                   : engine::ConflictPolicy::kOverwrite;
-  ProgressLine line(g.out->ShowsProgress(), "Recovering");
-  request.progress = [&](const engine::Progress& p) { line.Update(p); };
-  engine::LogMilestone(engine::Milestone::kRecoveryStarted,
-                       "Recovery started (job " + job.id + ")");
-  engine::JobHistory history(*g.env, g.state_dir);
-  auto report = [&] {
-    engine::JobStopWatcher watcher(history, job.id);
-    request.cancel = &watcher.flag();
-    return engine::RunRestore(*agent->repo, request);
-  }();
-  line.Finish();
+// Prints what a recovery job did; obctl's exit code for it.
+int PresentRecovery(Globals& g, const engine::RecoveryJobRequest& request, bool own_machine,
+                    const engine::RecoveryJobOutcome& out) {
   // Damaged copies the restore met are recorded in this machine's vault, so
   // its next backup uploads them again (not for another machine's points).
-  if (source.machine.empty() && source.credentials_file.empty()) {
-    Result<size_t> recorded = engine::RecordFoundDamage(*agent);
-    if (!recorded.ok()) {
-      g.out->Warning("the damage found could not be recorded in the vault (" +
-                     recorded.status().ToString() + "); run obctl verify before the next backup");
-    }
+  if (own_machine && !out.damage_record.ok()) {
+    g.out->Warning("the damage found could not be recorded in the vault (" +
+                   out.damage_record.ToString() + "); run obctl verify before the next backup");
   }
-  if (!report.ok() && report.status().code() == ErrorCode::kCancelled) {
-    job.state = engine::JobState::kCancelled;
-  }
-  if (!report.ok() || report->state == engine::JobState::kFailed) {
-    engine::LogMilestone(
-        engine::Milestone::kRecoveryFailed,
-        "Recovery failed (job " + job.id + "): " +
-            (report.ok() ? std::to_string(report->failed_files.size()) + " files not recovered"
-                         : report.status().ToString()));
-  } else {
-    engine::LogMilestone(engine::Milestone::kRecoveryCompleted,
-                         "Recovery " + std::string(engine::JobStateName(report->state)) + " (job " +
-                             job.id + "): " + std::to_string(report->files) + " files, " +
-                             std::to_string(report->warnings.size()) + " warnings");
-  }
-  if (!report.ok()) return Fail(g, report.status().WithContext("recovery failed"));
-  job.files = report->files;
-  job.bytes_transferred = report->bytes;
-  job.recovery_point = report->point_id;
-  if (!report->failed_files.empty()) {
-    job.error = std::to_string(report->failed_files.size()) + " files could not be recovered";
-  }
-  {
-    // The same list the engine's recovery jobs keep (obctl job show, the
-    // console's job details): failures, then warnings.
-    std::vector<engine::FailedFile> listed = report->failed_files;
-    listed.insert(listed.end(), report->warnings.begin(), report->warnings.end());
-    job.failed_files_log =
-        engine::WriteFailedFilesLog(*g.env, g.state_dir, "LastRecoveryFailedFiles", job.id, listed);
-  }
+  if (!out.report) return Fail(g, out.status);
+  const engine::RestoreReport* report = &*out.report;
+  const engine::RestoreOptions& restore = request.restore;
+  const engine::JobRecord& job = out.record;
   bool ok = report->state == engine::JobState::kCompleted ||
             report->state == engine::JobState::kCompletedWithWarnings;
   g.out->Result(
@@ -160,10 +100,10 @@ int RecoverJob(Globals& g, RecoverArgs& a, engine::JobRecord& job) {
         if (report->skipped_existing) {
           o << "  " << report->skipped_existing << " existing items kept (--skip)\n";
         }
-        if (request.target) {
-          o << "  under " << *request.target << ", each item at its full original path";
-          if (!request.items.empty()) {
-            o << " (" << engine::RestoredPath(*request.target, request.items.front()) << ")";
+        if (restore.target) {
+          o << "  under " << *restore.target << ", each item at its full original path";
+          if (!restore.items.empty()) {
+            o << " (" << engine::RestoredPath(*restore.target, restore.items.front()) << ")";
           }
           o << "\n";
         }
@@ -177,7 +117,6 @@ int RecoverJob(Globals& g, RecoverArgs& a, engine::JobRecord& job) {
           o << "  listed in " << job.failed_files_log << "\n";
         }
       });
-  job.state = report->state;
   return report->state == engine::JobState::kCompleted               ? kExitOk
          : report->state == engine::JobState::kCompletedWithWarnings ? kExitWarnings
                                                                      : kExitFailed;
@@ -324,12 +263,34 @@ int RecoveryUnmount(Globals& g, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+// Start-OBRecovery: the engine's Recovery job, run in this process.
 int Recover(Globals& g, const std::vector<std::string>& args) {
   RecoverArgs a;
   OptionSet options("recover");
   AddRecoverOptions(options, a);
   if (auto exit = ParseOptions(g, options, args)) return *exit;
-  return WithJob(g, "Recovery", [&](engine::JobRecord& job) { return RecoverJob(g, a, job); });
+  if (a.overwrite + a.create_copy + a.skip > 1) {
+    return Fail(g, InvalidArgument("choose one of --overwrite, --create-copy, --skip"));
+  }
+  engine::RecoveryJobRequest request;
+  request.restore = a.request;
+  request.restore.restore_permissions = !a.no_permissions;
+  request.restore.conflict = a.skip          ? engine::ConflictPolicy::kSkip
+                             : a.create_copy ? engine::ConflictPolicy::kCreateCopy
+                                             : engine::ConflictPolicy::kOverwrite;
+  if (request.restore.target) {
+    auto abs = g.env->AbsolutePath(*request.restore.target);
+    if (!abs.ok()) return Fail(g, abs.status());
+    request.restore.target = *abs;
+  }
+  auto machine = RecoveryMachineFor(g, a.source);
+  if (!machine.ok()) return Fail(g, machine.status());
+  request.machine = *machine;
+  ProgressLine line(g.out->ShowsProgress(), "Recovering");
+  request.progress = [&](const engine::Progress& p) { line.Update(p); };
+  engine::RecoveryJobOutcome out = engine::RunRecoveryJob(*g.env, g.state_dir, request);
+  line.Finish();
+  return PresentRecovery(g, request, request.machine.machine.empty(), out);
 }
 
 // The restore drill (Start-OBRecoveryTest, if MARS had one): the engine's

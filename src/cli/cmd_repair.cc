@@ -1,14 +1,12 @@
-// obctl repair: the engine's repair (engine/repair.h, machine_check.h) run in
-// this process under the machine's writer lock, its findings printed.
+// obctl repair: the engine's Repair job (engine/repair_job.h: the machine
+// record and the index repaired under the writer lock) run in this process,
+// its findings printed.
 #include <iostream>
-#include <memory>
-#include <optional>
+#include <string>
+#include <vector>
 
 #include "cli/cli_common.h"
-#include "obagent/engine/agent.h"
-#include "obagent/engine/machine_check.h"
-#include "obagent/engine/repair.h"
-#include "obagent/engine/vault_client.h"
+#include "obagent/engine/repair_job.h"
 
 namespace obagent::cli {
 
@@ -47,44 +45,13 @@ int RepairCommand(Globals& g, const std::vector<std::string>& args) {
               "read whole packs and index only blobs that authenticate (slower)");
   options.Add("dry-run", &request.dry_run, "report what is damaged; change nothing");
   if (auto exit = ParseOptions(g, options, args)) return *exit;
-  Result<engine::OpenedAgent> agent = engine::OpenAgent(*g.env, g.state_dir, std::nullopt);
-  if (!agent.ok()) return Fail(g, agent.status());
-  // One writer per machine: repair writes and removes index files and points.
-  std::unique_ptr<engine::WriterLock> writer;
-  if (!request.dry_run) {
-    auto held = engine::AcquireWriter(*agent, "repair");
-    if (!held.ok()) return Fail(g, held.status().WithContext("repair failed"));
-    writer = std::move(held).value();
-  }
-  auto healed = engine::HealMachineRecord(*g.env, *agent, request.dry_run);
-  if (!healed.ok()) return Fail(g, healed.status().WithContext("repair failed"));
-  auto record = engine::CheckMachineRecord(*g.env, *agent);
-  if (!record.ok()) return Fail(g, record.status().WithContext("repair failed"));
-  // Left after healing (all of them in a dry run, which heals nothing).
-  const std::vector<std::string>& record_problems = record->problems;
-
-  Result<engine::RepairReport> report = engine::RunRepair(*agent->repo, request);
-  if (agent->client && !request.dry_run) {
-    json job = {{"type", "Repair"},
-                {"state", !report.ok()      ? "Failed"
-                          : report->clean() ? "Completed"
-                                            : "CompletedWithWarnings"},
-                {"error", report.ok() ? "" : report.status().ToString()}};
-    if (report.ok()) {
-      job["damaged_points"] = report->damaged_points.size();
-      job["points_written"] = report->points_written.size();
-    }
-    (void)agent->client->Call("POST", "/v1/jobs", job);
-  }
-  if (!report.ok()) return Fail(g, report.status().WithContext("repair failed"));
-  const engine::RepairReport& r = *report;
-  // What repair cannot undo: lost data, unreadable packs or points, a
-  // record vaultd keeps. Damaged or stale index files are healed by the
-  // rebuild (unless this is a dry run).
-  const bool damage = !r.damaged_packs.empty() || !r.unreadable_points.empty() ||
-                      !r.damaged_points.empty() || !record_problems.empty() ||
-                      (r.dry_run && (!r.clean() || !healed->empty()));
-  const bool healed_something = !r.clean() || !healed->empty();
+  engine::RepairJobOutcome out = engine::RunRepairJob(*g.env, g.state_dir, {request, {}});
+  if (!out.report) return Fail(g, out.status);
+  const engine::RepairReport& r = *out.report;
+  const std::vector<std::string>& healed = out.machine_record_written;
+  const std::vector<std::string>& record_problems = out.machine_record_problems;
+  const bool damage = out.damage_left;
+  const bool healed_something = out.healed_something;
 
   g.out->Result({{"ok", !damage},
                  {"dry_run", r.dry_run},
@@ -102,7 +69,7 @@ int RepairCommand(Globals& g, const std::vector<std::string>& args) {
                  {"damaged_points", DamagedPointsJson(r)},
                  {"points_written", r.points_written},
                  {"points_removed", r.points_removed},
-                 {"machine_record_written", *healed},
+                 {"machine_record_written", healed},
                  {"machine_record_problems", record_problems}},
                 [&](std::ostream& o, std::ostream&) {
                   const char* would = r.dry_run ? "would be " : "";
@@ -139,7 +106,7 @@ int RepairCommand(Globals& g, const std::vector<std::string>& args) {
                       o << "    ('obctl repair --rewrite-lost' writes a copy without them)\n";
                     }
                   }
-                  for (const auto& h : *healed) o << "  " << h << "\n";
+                  for (const auto& h : healed) o << "  " << h << "\n";
                   PrintList(o, "machine record problems left", record_problems);
                 });
   return damage ? kExitWarnings : kExitOk;

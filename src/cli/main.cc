@@ -30,15 +30,6 @@ Handler Sub(std::string_view family, std::string_view sub) {
   return family == "policy" ? PolicyCommand(sub) : MachineSettingCommand(sub);
 }
 
-// A command run in this process with its record in the job history; its
-// --help records nothing.
-Handler InJob(std::string type, Handler body) {
-  return [type, body](Globals& g, const std::vector<std::string>& args) {
-    if (g.help_only) return body(g, args);
-    return WithJob(g, type, [&](engine::JobRecord&) { return body(g, args); });
-  };
-}
-
 const std::vector<Command>& Commands() {
   static const std::vector<Command> kCommands = {
       {"vault init", "create a local vault folder (embedded mode)", VaultInit},
@@ -65,8 +56,8 @@ const std::vector<Command>& Commands() {
       {"recover", "recover items of a recovery point (Start-OBRecovery)", Recover},
       {"verify", "check every object in the vault (the machine record and key included)", Verify},
       {"repair", "rebuild the index, name damaged points, write them again without the damage",
-       InJob("Repair", RepairCommand)},
-      {"prune", "apply a retention policy, free vault space", InJob("Prune", PruneCommand)},
+       RepairCommand},
+      {"prune", "apply a retention policy, free vault space", PruneCommand},
       {"passphrase change", "change the encryption passphrase", PassphraseChange},
       {"machine-setting show", "throttling, proxy and scratch folder",
        Sub("machine-setting", "show")},

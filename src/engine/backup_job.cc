@@ -1,24 +1,15 @@
+// The backup job (backup_job.h): the backup as the job runner's work
+// (job_runner.h), the AfterBackup script, and the policy's backup.
 #include "obagent/engine/backup_job.h"
-
-#include <chrono>
-#include <nlohmann/json.hpp>
 
 #include "obagent/engine/agent.h"
 #include "obagent/engine/engine_log.h"
+#include "obagent/engine/job_runner.h"
 #include "obagent/engine/policy.h"
-#include "obagent/engine/vault_client.h"
 
 namespace obagent::engine {
 
 namespace {
-
-using nlohmann::json;
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // <state dir>/scripts/AfterBackup runs after every backup that wrote its
 // recovery point (as ConfigMgr's AfterBackup.bat), with the job id, state and
@@ -49,82 +40,24 @@ std::string RunAfterBackupScript(platform::Env& env, const std::string& state_di
   return result;
 }
 
-// The job's body: everything after the record exists. Fills `out`.
-void RunRecordedBackup(platform::Env& env, const std::string& state_dir,
-                       const BackupJobRequest& request, JobHistory& history,
-                       BackupJobOutcome& out) {
-  JobRecord& job = out.record;
-  Result<OpenedAgent> agent = OpenAgent(env, state_dir, std::nullopt);
-  if (!agent.ok()) {
-    out.status = agent.status();
-    return;
-  }
-  Status st = agent->repo->LoadIndex();
-  if (!st.ok()) {
-    out.status = st;
-    return;
-  }
+// The work of a backup job: the backup itself. Fills `out.report`.
+Status BackupWork(JobContext& ctx, const BackupJobRequest& request, BackupJobOutcome& out) {
+  OpenedAgent& agent = ctx.agent;
+  JobRecord& job = ctx.record;
   BackupOptions options;
   options.includes = request.includes;
   options.excludes = request.excludes;
   options.threads = request.threads;
-  options.staging_dir = agent->staging_dir;
+  options.staging_dir = agent.staging_dir;
   options.snapshots = &platform::SnapshotProvider::Default();
-  options.snapshot_dir = agent->config.scratch_dir + "/snapshots";
-  options.hostname = agent->config.machine_name;
-  options.machine_id = agent->config.machine_id;
-  options.progress = request.progress;
-  // One writer per machine, held (and renewed) while the job runs.
-  auto writer = AcquireWriter(*agent, "backup");
-  if (!writer.ok()) {
-    out.status = writer.status().WithContext("backup failed");
-    return;
-  }
-  LogMilestone(Milestone::kBackupStarted, "Backup started (job " + job.id + ")");
-  Result<BackupReport> report = [&] {
-    JobStopWatcher watcher(history, job.id);
-    options.cancel = &watcher.flag();
-    return RunBackup(*agent->repo, options);
-  }();
-  if (agent->client) {
-    // The job report is informational: a vault that went away was already
-    // reported by the backup itself.
-    json record = {{"type", "Backup"},
-                   {"state", report.ok() ? JobStateName(report->state)
-                             : report.status().code() == ErrorCode::kCancelled
-                                 ? JobStateName(JobState::kCancelled)
-                                 : JobStateName(JobState::kFailed)},
-                   {"recovery_point", report.ok() ? report->point_id : ""},
-                   {"error", report.ok() ? "" : report.status().ToString()}};
-    if (report.ok()) {
-      record["files"] = report->point.stats.files;
-      record["bytes_scanned"] = report->point.stats.bytes_scanned;
-      record["bytes_uploaded"] = report->point.stats.bytes_uploaded;
-      record["healed_blobs"] = report->healed_blobs;
-    }
-    (void)agent->client->Call("POST", "/v1/jobs", record);
-  }
-  if (!report.ok()) {
-    if (report.status().code() == ErrorCode::kCancelled) {
-      job.state = JobState::kCancelled;
-      out.status = report.status();
-      LogMilestone(Milestone::kBackupFailed, "Backup cancelled (job " + job.id + ")");
-      return;
-    }
-    out.status = report.status().WithContext("backup failed");
-    LogMilestone(Milestone::kBackupFailed,
-                 "Backup failed (job " + job.id + "): " + report.status().ToString());
-    return;
-  }
+  options.snapshot_dir = agent.config.scratch_dir + "/snapshots";
+  options.hostname = agent.config.machine_name;
+  options.machine_id = agent.config.machine_id;
+  options.progress = ctx.progress;
+  options.cancel = ctx.cancel;
+  Result<BackupReport> report = RunBackup(*agent.repo, options);
+  if (!report.ok()) return report.status();
   const auto& s = report->point.stats;
-  LogMilestone(report->state == JobState::kCompleted ? Milestone::kBackupCompleted
-                                                     : Milestone::kBackupCompletedWithWarnings,
-               std::string("Backup ") + JobStateName(report->state) + " (job " + job.id +
-                   "): recovery point " + report->point_id + ", " + std::to_string(s.files) +
-                   " files, " + std::to_string(s.bytes_uploaded) + " bytes uploaded, " +
-                   std::to_string(report->failed_files.size()) + " skipped; read from " +
-                   DescribeSnapshot(*report) +
-                   (report->healed_blobs ? "; " + HealedSummary(*report) : ""));
   job.state = report->state;
   job.files = s.files;
   job.bytes_scanned = s.bytes_scanned;
@@ -132,27 +65,18 @@ void RunRecordedBackup(platform::Env& env, const std::string& state_dir,
   job.recovery_point = report->point_id;
   job.snapshot = report->snapshot;
   job.summary = HealedSummary(*report);
-  job.failed_files_log = WriteFailedFilesLog(
-      env, state_dir, "LastBackupFailedFiles",
-      job.id.empty() ? report->point_id.substr(0, 12) : job.id, report->failed_files);
-  out.after_backup_script =
-      RunAfterBackupScript(env, state_dir, job, report->point_id, JobStateName(report->state));
+  ctx.failed_files = report->failed_files;
+  ctx.vault_report["files"] = s.files;
+  ctx.vault_report["bytes_scanned"] = s.bytes_scanned;
+  ctx.vault_report["bytes_uploaded"] = s.bytes_uploaded;
+  ctx.vault_report["healed_blobs"] = report->healed_blobs;
+  ctx.log_detail = "recovery point " + report->point_id + ", " + std::to_string(s.files) +
+                   " files, " + std::to_string(s.bytes_uploaded) + " bytes uploaded, " +
+                   std::to_string(report->failed_files.size()) + " skipped; read from " +
+                   DescribeSnapshot(*report) +
+                   (report->healed_blobs ? "; " + HealedSummary(*report) : "");
   out.report = std::move(report).value();
-  if (request.retention) {
-    // Retention runs after a backup that wrote its recovery point, never
-    // instead of one. PruneWithPolicy reloads the index itself.
-    auto pruned = PruneWithPolicy(*agent->repo, *request.retention, NowNs());
-    if (pruned.ok()) {
-      out.retention = std::move(pruned).value();
-    } else {
-      out.retention_status = pruned.status().WithContext("retention after backup failed");
-      // Damage in the vault makes prune refuse (deleting nothing): the
-      // backup itself is done, so the job completes with the warning.
-      job.state = pruned.status().code() == ErrorCode::kCorrupt ? JobState::kCompletedWithWarnings
-                                                                : JobState::kFailed;
-      job.error = out.retention_status.ToString();
-    }
-  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -172,11 +96,33 @@ std::string DescribeSnapshot(const BackupReport& report) {
 
 BackupJobOutcome RunBackupJob(platform::Env& env, const std::string& state_dir,
                               const BackupJobRequest& request) {
-  OpenEngineLog(state_dir);
   BackupJobOutcome out;
-  RunRecordedJob(
-      env, state_dir, "Backup", request.on_start, out.record, out.status,
-      [&](JobHistory& history) { RunRecordedBackup(env, state_dir, request, history, out); });
+  JobSpec spec;
+  spec.type = "Backup";
+  spec.title = "Backup";
+  spec.name = "backup";
+  spec.milestones =
+      JobMilestones{Milestone::kBackupStarted, Milestone::kBackupCompleted,
+                    Milestone::kBackupCompletedWithWarnings, Milestone::kBackupFailed};
+  spec.writer_lock = true;
+  spec.report_to_vault = true;
+  spec.failed_files_log = "LastBackupFailedFiles";
+  spec.retention = request.retention;
+  spec.progress = request.progress;
+  spec.on_start = request.on_start;
+  JobOutcome job = JobRunner(env, state_dir)
+                       .Run(
+                           spec, [&](JobContext& ctx) { return BackupWork(ctx, request, out); },
+                           [&](JobContext& ctx, const Status& status) {
+                             if (!status.ok() || !out.report) return;
+                             out.after_backup_script = RunAfterBackupScript(
+                                 env, state_dir, ctx.record, out.report->point_id,
+                                 JobStateName(out.report->state));
+                           });
+  out.record = std::move(job.record);
+  out.status = std::move(job.status);
+  out.retention = std::move(job.retention);
+  out.retention_status = std::move(job.retention_status);
   return out;
 }
 

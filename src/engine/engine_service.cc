@@ -7,7 +7,7 @@
 #include "obagent/engine/backup_job.h"
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/os_schedule.h"
-#include "obagent/engine/restore.h"
+#include "obagent/engine/recovery_job.h"
 
 namespace obagent::engine {
 
@@ -109,90 +109,22 @@ Result<JobRecord> EngineService::StartPolicyBackup(const std::string& trigger) {
   });
 }
 
-namespace {
-
-// The restore of a recovery job; fills the record's counts, state and error.
-void RunRecovery(platform::Env& env, const std::string& state_dir, RestoreOptions& options,
-                 std::optional<RecoverySource>& source, JobRecord& record) {
-  LogMilestone(Milestone::kRecoveryStarted, "Recovery started (job " + record.id + ")");
-  // This machine's points are opened for the job; another machine's were
-  // opened (and their index loaded) by whoever chose them.
-  std::optional<OpenedAgent> own;
-  Repository* repo = source ? source->agent->repo.get() : nullptr;
-  Status opened;
-  if (!source) {
-    Result<OpenedAgent> agent = OpenAgent(env, state_dir, std::nullopt);
-    opened = agent.status();
-    if (agent.ok()) {
-      own = std::move(agent).value();
-      repo = own->repo.get();
-      opened = repo->LoadIndex();
-    }
-  }
-  Result<RestoreReport> report = opened;
-  if (opened.ok()) {
-    JobHistory history(env, state_dir);
-    JobStopWatcher watcher(history, record.id);
-    options.cancel = &watcher.flag();
-    report = RunRestore(*repo, options);
-    options.cancel = nullptr;
-    // Damaged copies met are recorded so the next backup uploads them
-    // again (this machine's vault only; best effort, verify finds them too).
-    if (own) (void)RecordFoundDamage(*own);
-  }
-  if (!report.ok()) {
-    record.state =
-        report.status().code() == ErrorCode::kCancelled ? JobState::kCancelled : JobState::kFailed;
-    record.error = report.status().ToString();
-    LogMilestone(Milestone::kRecoveryFailed,
-                 "Recovery failed (job " + record.id + "): " + record.error);
-    return;
-  }
-  record.state = report->state;
-  record.files = report->files;
-  record.bytes_transferred = report->bytes;
-  record.recovery_point = report->point_id;
-  // One list for the console (Job details) and obctl job show: the files
-  // that failed, then the warnings (names restored escaped).
-  std::vector<FailedFile> listed = report->failed_files;
-  listed.insert(listed.end(), report->warnings.begin(), report->warnings.end());
-  record.failed_files_log =
-      WriteFailedFilesLog(env, state_dir, "LastRecoveryFailedFiles", record.id, listed);
-  if (!report->failed_files.empty()) {
-    record.error = std::to_string(report->failed_files.size()) + " files could not be recovered";
-    LogMilestone(Milestone::kRecoveryFailed,
-                 "Recovery failed (job " + record.id + "): " + record.error);
-  } else {
-    std::string text = "Recovery " + std::string(JobStateName(report->state)) + " (job " +
-                       record.id + "): " + std::to_string(report->files) + " files";
-    if (!report->warnings.empty()) {
-      text += ", " + std::to_string(report->warnings.size()) + " warnings";
-    }
-    LogMilestone(Milestone::kRecoveryCompleted, text);
-  }
-}
-
-}  // namespace
-
 Result<JobRecord> EngineService::StartRestore(RestoreOptions options,
                                               std::optional<RecoverySource> source,
                                               const std::string& trigger) {
   if (source && (!source->agent || !source->agent->repo)) {
     return InvalidArgument("the recovery source is not open");
   }
-  return StartJob("Recovery", trigger,
-                  [this, options = std::move(options), source = std::move(source)](
-                      const auto& on_start, const auto& progress) mutable {
-                    JobHistory history(env_, options_.state_dir);
-                    Result<JobRecord> record = history.Start("Recovery");
-                    if (!record.ok()) return record.status();
-                    on_start(*record);
-                    options.progress = progress;
-                    RunRecovery(env_, options_.state_dir, options, source, *record);
-                    Status finished = history.Finish(*record);
-                    history.ClearCancelRequest(record->id);
-                    return finished;
-                  });
+  RecoveryJobRequest request;
+  request.restore = std::move(options);
+  if (source) request.source = std::move(source->agent);
+  return StartJob(
+      "Recovery", trigger,
+      [this, request = std::move(request)](const auto& on_start, const auto& progress) mutable {
+        request.on_start = on_start;
+        request.progress = progress;
+        return RunRecoveryJob(env_, options_.state_dir, request).status;
+      });
 }
 
 Result<JobRecord> EngineService::StartRecoveryTest(const std::string& trigger,

@@ -217,22 +217,4 @@ Result<std::vector<FailedFileLine>> ReadFailedFilesLog(platform::Env& env,
   return lines;
 }
 
-void RunRecordedJob(platform::Env& env, const std::string& state_dir, const std::string& type,
-                    const std::function<void(const JobRecord&)>& on_start, JobRecord& record,
-                    Status& status, const std::function<void(JobHistory&)>& body) {
-  JobHistory history(env, state_dir);
-  auto started = history.Start(type);
-  bool tracked = started.ok();  // no writable state folder: run it anyway
-  if (tracked) record = *started;
-  if (on_start) on_start(record);
-  body(history);
-  if (!status.ok() && record.state == JobState::kInProgress) record.state = JobState::kFailed;
-  if (!status.ok() && record.error.empty()) record.error = status.ToString();
-  if (record.state == JobState::kInProgress) record.state = JobState::kCompleted;
-  if (tracked) {
-    (void)history.Finish(record);
-    history.ClearCancelRequest(record.id);
-  }
-}
-
 }  // namespace obagent::engine

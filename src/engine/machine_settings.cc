@@ -248,8 +248,9 @@ Result<MachineSettings> GetMachineSettings(platform::Env& env, const std::string
   return s;
 }
 
-Status SetMachineSettings(platform::Env& env, const std::string& state_dir,
-                          const MachineSettings& settings) {
+namespace {
+
+Status ValidateSettings(const MachineSettings& settings) {
   OB_RETURN_IF_ERROR(settings.throttle.Validate());
   const ProxySetting& p = settings.proxy;
   if (!p.url.empty()) OB_RETURN_IF_ERROR(ValidateProxyUrl(p.url));
@@ -259,12 +260,32 @@ Status SetMachineSettings(platform::Env& env, const std::string& state_dir,
   if (p.user.empty() && !p.password.empty()) {
     return InvalidArgument("a proxy password needs a proxy user name");
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status SetMachineSettings(platform::Env& env, const std::string& state_dir,
+                          const MachineSettings& settings) {
+  OB_RETURN_IF_ERROR(ValidateSettings(settings));
+  const ProxySetting& p = settings.proxy;
   OB_ASSIGN_OR_RETURN(AgentConfig config, LoadAgentConfig(env, state_dir));
   config.throttle = settings.throttle;
   config.proxy = p.url;
   config.proxy_user = p.user;
   config.proxy_password = p.password;
   return SaveAgentConfig(env, state_dir, config);
+}
+
+Status ApplyMachineSettings(platform::Env& env, const std::string& state_dir,
+                            const MachineSettings& settings) {
+  OB_RETURN_IF_ERROR(ValidateSettings(settings));
+  OB_ASSIGN_OR_RETURN(AgentConfig config, LoadAgentConfig(env, state_dir));
+  if (!settings.scratch_dir.empty() && settings.scratch_dir != config.scratch_dir) {
+    OB_RETURN_IF_ERROR(
+        MoveScratch(env, state_dir, settings.scratch_dir).WithContext("moving the scratch folder"));
+  }
+  return SetMachineSettings(env, state_dir, settings);
 }
 
 }  // namespace obagent::engine

@@ -16,6 +16,7 @@
 #include "obagent/core/blob_id.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/engine_log.h"
+#include "obagent/engine/job_runner.h"
 #include "obagent/engine/restore.h"
 
 namespace obagent::engine {
@@ -349,37 +350,21 @@ std::string DescribeRecoveryTest(const RecoveryTestReport& r) {
 
 namespace {
 
-// The job's body: everything after the record exists. Fills `out`.
-void RunRecordedRecoveryTest(platform::Env& env, const std::string& state_dir,
-                             const RecoveryTestJobRequest& request, JobHistory& history,
-                             RecoveryTestJobOutcome& out) {
-  JobRecord& job = out.record;
-  LogMilestone(Milestone::kRecoveryTestStarted, "Recovery test started (job " + job.id + ")");
-  Result<RecoveryTestReport> report = [&]() -> Result<RecoveryTestReport> {
-    OB_RETURN_IF_ERROR(request.sample.Validate());
-    OB_ASSIGN_OR_RETURN(OpenedAgent agent, OpenAgent(env, state_dir, std::nullopt));
-    OB_RETURN_IF_ERROR(agent.repo->LoadIndex());
-    RecoveryTestOptions options;
-    options.point = request.point;
-    options.sample = request.sample;
-    options.work_dir = agent.config.scratch_dir;
-    options.tag = job.id;
-    options.progress = request.progress;
-    options.seed = request.seed;
-    RemoveStaleSampleFolders(env, options.work_dir, job.id.empty() ? nullptr : &history);
-    JobStopWatcher watcher(history, job.id);
-    options.cancel = &watcher.flag();
-    return RunRecoveryTest(*agent.repo, options);
-  }();
-  if (!report.ok()) {
-    bool stopped = report.status().code() == ErrorCode::kCancelled;
-    job.state = stopped ? JobState::kCancelled : JobState::kFailed;
-    out.status = stopped ? report.status() : report.status().WithContext("recovery test failed");
-    LogMilestone(Milestone::kRecoveryTestFailed, std::string("Recovery test ") +
-                                                     (stopped ? "cancelled" : "failed") + " (job " +
-                                                     job.id + "): " + report.status().ToString());
-    return;
-  }
+// The work of a RecoveryTest job: the drill. Fills `out.report`.
+Status RecoveryTestWork(JobContext& ctx, const RecoveryTestJobRequest& request,
+                        RecoveryTestJobOutcome& out) {
+  JobRecord& job = ctx.record;
+  RecoveryTestOptions options;
+  options.point = request.point;
+  options.sample = request.sample;
+  options.work_dir = ctx.agent.config.scratch_dir;
+  options.tag = job.id;
+  options.progress = ctx.progress;
+  options.seed = request.seed;
+  options.cancel = ctx.cancel;
+  RemoveStaleSampleFolders(ctx.env, options.work_dir, job.id.empty() ? nullptr : &ctx.history);
+  Result<RecoveryTestReport> report = RunRecoveryTest(*ctx.agent.repo, options);
+  if (!report.ok()) return report.status();
   const RecoveryTestReport& r = *report;
   job.state = r.state;
   job.recovery_point = r.point_id;
@@ -387,9 +372,7 @@ void RunRecordedRecoveryTest(platform::Env& env, const std::string& state_dir,
   job.bytes_scanned = r.bytes;
   job.bytes_transferred = r.bytes;
   job.summary = DescribeRecoveryTest(r);
-  job.failed_files_log =
-      WriteFailedFilesLog(env, state_dir, "LastRecoveryTestFailedFiles",
-                          job.id.empty() ? r.point_id.substr(0, 12) : job.id, r.failed_files);
+  ctx.failed_files = r.failed_files;
   if (r.state == JobState::kFailed) {
     job.error = std::to_string(r.data_failures) + " of " + std::to_string(r.sampled) +
                 " sampled files did not come back";
@@ -405,25 +388,34 @@ void RunRecordedRecoveryTest(platform::Env& env, const std::string& state_dir,
     job.error = std::to_string(r.failed_files.size()) + " of " + std::to_string(r.sampled) +
                 " sampled files differ or could not be restored here";
   }
-  Milestone id = r.state == JobState::kCompleted ? Milestone::kRecoveryTestCompleted
-                 : r.state == JobState::kCompletedWithWarnings
-                     ? Milestone::kRecoveryTestCompletedWithWarnings
-                     : Milestone::kRecoveryTestFailed;
-  LogMilestone(id, std::string("Recovery test ") + JobStateName(r.state) + " (job " + job.id +
-                       "): recovery point " + r.point_id + ", " + job.summary +
-                       (job.error.empty() ? "" : "; " + job.error));
+  ctx.log_detail = "recovery point " + r.point_id + ", " + job.summary +
+                   (job.error.empty() ? "" : "; " + job.error);
   out.report = std::move(report).value();
+  return Status::Ok();
 }
 
 }  // namespace
 
 RecoveryTestJobOutcome RunRecoveryTestJob(platform::Env& env, const std::string& state_dir,
                                           const RecoveryTestJobRequest& request) {
-  OpenEngineLog(state_dir);
   RecoveryTestJobOutcome out;
-  RunRecordedJob(
-      env, state_dir, "RecoveryTest", request.on_start, out.record, out.status,
-      [&](JobHistory& history) { RunRecordedRecoveryTest(env, state_dir, request, history, out); });
+  JobSpec spec;
+  spec.type = "RecoveryTest";
+  spec.title = "Recovery test";
+  spec.name = "recovery test";
+  spec.milestones =
+      JobMilestones{Milestone::kRecoveryTestStarted, Milestone::kRecoveryTestCompleted,
+                    Milestone::kRecoveryTestCompletedWithWarnings, Milestone::kRecoveryTestFailed};
+  spec.failed_files_log = "LastRecoveryTestFailedFiles";
+  spec.progress = request.progress;
+  spec.on_start = request.on_start;
+  Status valid = request.sample.Validate();
+  JobOutcome job = JobRunner(env, state_dir).Run(spec, [&](JobContext& ctx) {
+    if (!valid.ok()) return valid;
+    return RecoveryTestWork(ctx, request, out);
+  });
+  out.record = std::move(job.record);
+  out.status = std::move(job.status);
   return out;
 }
 

@@ -195,8 +195,8 @@ std::optional<json> ParseBody(const ServiceRequest& req, bool allow_empty, Servi
 }
 
 // A job report (POST /v1/jobs) as it is stored: the fields the engine sends
-// (src/engine/backup_job.cc, src/cli/cmd_prune.cc,
-// src/cli/cmd_repair.cc) with their types,
+// (src/engine/job_runner.cc, with the fields of backup_job.cc, prune_job.cc
+// and repair_job.cc) with their types,
 // texts cut to kMaxJobReportString; other top-level fields are kept only
 // when they are numbers, booleans or short strings with plain names (at most
 // kMaxJobReportExtraFields), anything nested is dropped. A known field of the

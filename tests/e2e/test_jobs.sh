@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Job history (Get-OBJob): every backup, recovery and prune leaves a record
-# with its final state, counts and error; skipped files make
-# CompletedWithWarnings with LastBackupFailedFiles-<job>.txt; a killed job
-# shows as interrupted.
+# Job history (Get-OBJob): every backup, recovery, verify, prune and repair
+# leaves a record with its final state, counts and error; skipped files make
+# CompletedWithWarnings with LastBackupFailedFiles-<job>.txt, files a
+# recovery could not restore are in LastRecoveryFailedFiles-<job>.txt; a
+# killed job shows as interrupted.
 source "$E2E_LIB"
 
 SRC=$WORK/data
@@ -53,6 +54,36 @@ obctl recover --point latest --target "$WORK/r" > /dev/null
 id=$(latest id)
 obctl job show "${id:0:6}" | grep -q "state: Completed" || fail "job show by prefix"
 pass "recovery recorded; job show by id prefix"
+
+# obctl's recoveries keep the failed-files log the engine's keep: a folder
+# above the item became a link since the backup, so the item is refused.
+mkdir -p "$WORK/docs/sub" "$WORK/elsewhere"
+echo secret > "$WORK/docs/sub/x"
+obctl backup start --include "$WORK/docs" > /dev/null
+rm -r "$WORK/docs/sub"
+ln -s "$WORK/elsewhere" "$WORK/docs/sub"
+rc=0; obctl recover --point latest --item "$WORK/docs/sub/x" > /dev/null 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "a refused item must exit 1, got $rc"
+[ "$(latest type)" = Recovery ] && [ "$(latest state)" = Failed ] || fail "recovery job $(latest state)"
+log=$(latest failed_files_log)
+[[ "$(basename "$log")" == LastRecoveryFailedFiles-$(latest id).txt ]] || fail "recovery failed-files log name '$log'"
+grep -qP "^-\t$WORK/docs/sub/x\t.*never follows links" "$log" || fail "the refused item is not listed: $(cat "$log")"
+[ -z "$(ls -A "$WORK/elsewhere")" ] || fail "the recovery wrote through the link"
+pass "obctl recover lists its failed files in LastRecoveryFailedFiles-<job>.txt"
+
+obctl verify > /dev/null
+[ "$(latest type)" = Verify ] && [ "$(latest state)" = Completed ] || fail "verify job $(latest type) $(latest state)"
+obctl prune --keep-last 100 > /dev/null
+[ "$(latest type)" = Prune ] && [ "$(latest state)" = Completed ] || fail "prune job $(latest type) $(latest state)"
+obctl repair --dry-run > /dev/null
+[ "$(latest type)" = Repair ] && [ "$(latest state)" = Completed ] || fail "repair job $(latest type) $(latest state)"
+n=$(obctl --json job list --last 100 | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")
+obctl prune --help > /dev/null
+obctl recover --help > /dev/null
+expect_fail "" obctl prune --weekly 4
+[ "$(obctl --json job list --last 100 | python3 -c "import json,sys; print(len(json.load(sys.stdin)))")" = "$n" ] ||
+  fail "help or a usage error recorded a job"
+pass "verify, prune and repair are recorded jobs; help and bad options record none"
 
 for i in $(seq 1 40); do head -c 1000000 /dev/urandom > "$SRC/g$i.bin"; done
 "$OBCTL" backup start --include "$SRC" > /dev/null 2>&1 &

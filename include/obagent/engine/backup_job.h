@@ -1,8 +1,9 @@
 // A backup job as every front end runs it (obctl, the engine's scheduler,
-// the local API, the console): the job record in the history, the writer
-// lock, the backup, the failed-files log, the engine-log milestones, the
-// AfterBackup script and, for scheduled runs, retention under the same lock.
-// Front ends only present the outcome.
+// the local API, the console): the backup as the work of the job runner
+// (job_runner.h: the job record, the writer lock, the failed-files log
+// LastBackupFailedFiles, the engine-log milestones 5030/5035/5036/5037, the
+// report to vaultd and, for scheduled runs, retention under the same lock),
+// then the AfterBackup script. Front ends only present the outcome.
 #pragma once
 
 #include <functional>

@@ -87,16 +87,6 @@ struct FailedFileLine {
 };
 Result<std::vector<FailedFileLine>> ReadFailedFilesLog(platform::Env& env, const std::string& path);
 
-// The life of one recorded job, whatever its kind: starts a `type` record
-// (a job whose record cannot be written still runs), hands it to on_start,
-// runs `body` (which fills in the record and the status), then ends the
-// record: Failed with the status's text when the body failed, Completed when
-// it left it in progress; and clears a stop request. `record` and `status`
-// are the caller's outcome fields.
-void RunRecordedJob(platform::Env& env, const std::string& state_dir, const std::string& type,
-                    const std::function<void(const JobRecord&)>& on_start, JobRecord& record,
-                    Status& status, const std::function<void(JobHistory&)>& body);
-
 // Polls the history for a stop request (`obctl job stop`, the local API)
 // while a job runs, so a job can be stopped whichever process runs it; the
 // job passes flag() to the work (BackupOptions::cancel, RestoreOptions::cancel).

@@ -65,7 +65,7 @@ Result<std::string> ProxyUrl(std::string_view server, int port);
 struct MachineSettings {
   BandwidthThrottle throttle;
   ProxySetting proxy;
-  std::string scratch_dir;  // read-only here: MoveScratch changes it
+  std::string scratch_dir;  // SetMachineSettings keeps it; ApplyMachineSettings moves it
 };
 
 Result<MachineSettings> GetMachineSettings(platform::Env& env, const std::string& state_dir);
@@ -86,5 +86,15 @@ Status SetMachineSettings(platform::Env& env, const std::string& state_dir,
 //     itself if that leaves it empty).
 // A crash at any step leaves agent.json naming a folder with the key file.
 Status MoveScratch(platform::Env& env, const std::string& state_dir, const std::string& new_dir);
+
+// Set-OBMachineSetting as every front end applies it (obctl machine-setting
+// set, the console's settings page): the one owner of the order. The
+// throttle and proxy are validated first (nothing changes when they are
+// wrong); then the scratch folder is moved when settings.scratch_dir names
+// another folder (empty: keep it), since the move can fail for reasons
+// only found by trying (space, permissions) and then nothing has changed
+// either; only then are the throttle and proxy saved.
+Status ApplyMachineSettings(platform::Env& env, const std::string& state_dir,
+                            const MachineSettings& settings);
 
 }  // namespace obagent::engine

@@ -56,7 +56,7 @@ nlohmann::json MachineSettingsToJson(const MachineSettings& settings);
 // every field optional, an absent one keeps its value; "proxy" takes
 // "password" (absent: keep the stored one) and a "server" of "" clears the
 // proxy; a "scratch_location" other than the current one is returned in
-// scratch_dir for the caller to move to (MoveScratch). Refuses fields of
+// scratch_dir for the caller to move to (ApplyMachineSettings). Refuses fields of
 // the wrong type, work days outside 0..6, times that are not HH:MM; the
 // ranges are SetMachineSettings's to check.
 Result<MachineSettings> MachineSettingsFromJson(const nlohmann::json& j,

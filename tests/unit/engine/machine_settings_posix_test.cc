@@ -270,6 +270,49 @@ TEST_F(AgentTest, MoveScratchRefusals) {
   ExpectWorkingAgent(env_);
 }
 
+// ApplyMachineSettings, the one way front ends apply settings: invalid
+// settings move nothing, a refused move saves nothing, else both apply.
+TEST_F(AgentTest, ApplyMachineSettingsChangesAllOrNothing) {
+  std::string before = AgentJson();
+  auto s = GetMachineSettings(env_, state_);
+  ASSERT_TRUE(s.ok());
+
+  MachineSettings bad = *s;
+  bad.throttle = OfficeHours();
+  bad.throttle.work_bytes_per_second = 1000;  // below MARS's range
+  bad.scratch_dir = dir_ + "/moved";
+  EXPECT_EQ(ApplyMachineSettings(env_, state_, bad).code(), ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(dir_ + "/moved"));
+  EXPECT_EQ(AgentJson(), before);
+
+  MachineSettings refused = *s;
+  refused.throttle = OfficeHours();
+  refused.scratch_dir = dir_ + "/scratch/inside";  // a folder inside the old one
+  Status st = ApplyMachineSettings(env_, state_, refused);
+  EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.detail().find("moving the scratch folder"), std::string::npos) << st.ToString();
+  EXPECT_EQ(AgentJson(), before);
+
+  MachineSettings good = *s;
+  good.throttle = OfficeHours();
+  good.proxy = {"http://proxy.corp:3128", "", ""};
+  good.scratch_dir = dir_ + "/moved";
+  ASSERT_TRUE(ApplyMachineSettings(env_, state_, good).ok());
+  auto back = GetMachineSettings(env_, state_);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->scratch_dir, dir_ + "/moved");
+  EXPECT_EQ(back->throttle.Describe(), OfficeHours().Describe());
+  EXPECT_EQ(back->proxy.url, "http://proxy.corp:3128");
+  ExpectWorkingAgent(env_);
+
+  // The same folder (or none) is no move: the other settings still apply.
+  good.throttle.enabled = false;
+  good.scratch_dir.clear();
+  ASSERT_TRUE(ApplyMachineSettings(env_, state_, good).ok());
+  EXPECT_FALSE(GetMachineSettings(env_, state_)->throttle.enabled);
+  EXPECT_EQ(GetMachineSettings(env_, state_)->scratch_dir, dir_ + "/moved");
+}
+
 // Fails the n-th write-side call (create, write, remove) and every one after,
 // like a crash just before that call: what was written stays, nothing more is.
 class CrashingEnv final : public testing::ForwardingEnv {

@@ -59,5 +59,22 @@ expect_leak engine_includes_cli src/engine/browse.cc '#  include "cli/cli_common
 expect_leak console_includes_private_engine src/api/console_routes.cc '#include "engine/glob.h"'
 expect_leak engine_tests_the_os src/engine/browse.cc '#ifdef _WIN32'
 expect_leak core_tests_the_os src/core/crypto.cc '#if defined(__linux__)'
+expect_leak cli_keeps_job_records src/cli/main.cc '  engine::JobHistory history(env, dir);'
+expect_leak cli_watches_for_stops src/cli/main.cc 'engine::JobStopWatcher watcher(history, id);'
+expect_leak console_writes_failed_files src/api/console_routes.cc 'auto log = engine::WriteFailedFilesLog(env, d, "x", id, files);'
+expect_leak cli_takes_the_writer_lock src/cli/main.cc 'auto w = engine::AcquireWriter(agent, "prune");'
+expect_leak cli_reports_jobs src/cli/main.cc 'client->Call("POST", "/v1/jobs", job);'
+
+# A comment may name them; the engine runs jobs.
+t="$WORK/comments"
+make_tree "$t"
+printf '// the job runner keeps the JobHistory\n  // (JobStopWatcher)\n' >> "$t/src/cli/main.cc"
+printf 'JobHistory history(env, dir);\n' >> "$t/src/engine/browse.cc"
+if out=$(bash "$CHECK" "$t" 2>&1); then
+  echo "ok: comments and the engine may name the job history"
+else
+  echo "FAILED: comments or the engine: $out"
+  FAILED=1
+fi
 
 exit "$FAILED"
