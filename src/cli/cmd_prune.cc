@@ -12,7 +12,6 @@
 #include "obagent/engine/agent.h"
 #include "obagent/engine/prune.h"
 #include "obagent/engine/retention.h"
-#include "obagent/engine/vault_client.h"
 
 namespace obagent::cli {
 
@@ -74,15 +73,16 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
                                 std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
   }
   Result<engine::PruneReport> report = engine::RunPrune(repo, keep, request);
-  if (agent->client && !request.dry_run) {
-    json job = {{"type", "Prune"},
-                {"state", report.ok() ? "Completed" : "Failed"},
-                {"error", report.ok() ? "" : report.status().ToString()}};
+  if (!request.dry_run) {
+    engine::JobReport sent;
+    sent.type = "Prune";
+    sent.state = report.ok() ? engine::JobState::kCompleted : engine::JobState::kFailed;
+    sent.error = report.ok() ? "" : report.status().ToString();
     if (report.ok()) {
-      job["points_removed"] = report->removed_points.size();
-      job["bytes_freed"] = report->bytes_freed();
+      sent.counts = {{"points_removed", report->removed_points.size()},
+                     {"bytes_freed", report->bytes_freed()}};
     }
-    (void)agent->client->Call("POST", "/v1/jobs", job);
+    (void)agent->vault->ReportJob(sent);
   }
   if (!report.ok()) return Fail(g, report.status().WithContext("prune failed"));
 

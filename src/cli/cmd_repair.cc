@@ -8,7 +8,6 @@
 #include "obagent/engine/agent.h"
 #include "obagent/engine/machine_check.h"
 #include "obagent/engine/repair.h"
-#include "obagent/engine/vault_client.h"
 
 namespace obagent::cli {
 
@@ -64,17 +63,18 @@ int RepairCommand(Globals& g, const std::vector<std::string>& args) {
   const std::vector<std::string>& record_problems = record->problems;
 
   Result<engine::RepairReport> report = engine::RunRepair(*agent->repo, request);
-  if (agent->client && !request.dry_run) {
-    json job = {{"type", "Repair"},
-                {"state", !report.ok()      ? "Failed"
-                          : report->clean() ? "Completed"
-                                            : "CompletedWithWarnings"},
-                {"error", report.ok() ? "" : report.status().ToString()}};
+  if (!request.dry_run) {
+    engine::JobReport sent;
+    sent.type = "Repair";
+    sent.state = !report.ok()      ? engine::JobState::kFailed
+                 : report->clean() ? engine::JobState::kCompleted
+                                   : engine::JobState::kCompletedWithWarnings;
+    sent.error = report.ok() ? "" : report.status().ToString();
     if (report.ok()) {
-      job["damaged_points"] = report->damaged_points.size();
-      job["points_written"] = report->points_written.size();
+      sent.counts = {{"damaged_points", report->damaged_points.size()},
+                     {"points_written", report->points_written.size()}};
     }
-    (void)agent->client->Call("POST", "/v1/jobs", job);
+    (void)agent->vault->ReportJob(sent);
   }
   if (!report.ok()) return Fail(g, report.status().WithContext("repair failed"));
   const engine::RepairReport& r = *report;

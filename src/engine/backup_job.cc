@@ -6,7 +6,7 @@
 #include "obagent/engine/agent.h"
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/policy.h"
-#include "obagent/engine/vault_client.h"
+#include "obagent/engine/vault_connection.h"
 
 namespace obagent::engine {
 
@@ -86,23 +86,23 @@ void RunRecordedBackup(platform::Env& env, const std::string& state_dir,
     options.cancel = &watcher.flag();
     return RunBackup(*agent->repo, options);
   }();
-  if (agent->client) {
+  {
     // The job report is informational: a vault that went away was already
     // reported by the backup itself.
-    json record = {{"type", "Backup"},
-                   {"state", report.ok() ? JobStateName(report->state)
-                             : report.status().code() == ErrorCode::kCancelled
-                                 ? JobStateName(JobState::kCancelled)
-                                 : JobStateName(JobState::kFailed)},
-                   {"recovery_point", report.ok() ? report->point_id : ""},
-                   {"error", report.ok() ? "" : report.status().ToString()}};
+    JobReport sent;
+    sent.type = "Backup";
+    sent.state = report.ok()                                       ? report->state
+                 : report.status().code() == ErrorCode::kCancelled ? JobState::kCancelled
+                                                                   : JobState::kFailed;
+    sent.recovery_point = report.ok() ? report->point_id : "";
+    sent.error = report.ok() ? "" : report.status().ToString();
     if (report.ok()) {
-      record["files"] = report->point.stats.files;
-      record["bytes_scanned"] = report->point.stats.bytes_scanned;
-      record["bytes_uploaded"] = report->point.stats.bytes_uploaded;
-      record["healed_blobs"] = report->healed_blobs;
+      sent.counts = {{"files", report->point.stats.files},
+                     {"bytes_scanned", report->point.stats.bytes_scanned},
+                     {"bytes_uploaded", report->point.stats.bytes_uploaded},
+                     {"healed_blobs", report->healed_blobs}};
     }
-    (void)agent->client->Call("POST", "/v1/jobs", record);
+    (void)agent->vault->ReportJob(sent);
   }
   if (!report.ok()) {
     if (report.status().code() == ErrorCode::kCancelled) {
