@@ -40,6 +40,9 @@ struct AgentConfig {
   std::string proxy_password;
   std::string scratch_dir;
   BandwidthThrottle throttle;
+
+  // Where the vault is, to show: the local folder or vaultd's URL.
+  const std::string& VaultAddress() const { return service_url.empty() ? vault : service_url; }
 };
 
 // The key file in the scratch folder.

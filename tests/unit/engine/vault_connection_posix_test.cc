@@ -184,6 +184,7 @@ TEST_F(EmbeddedVaultTest, ConnectToRegisterFillsTheVaultFields) {
   EXPECT_EQ(config.vault, vault_dir_.string());
   EXPECT_EQ(config.vault_id, vault_id_);
   EXPECT_TRUE(config.service_url.empty());
+  EXPECT_EQ(config.VaultAddress(), vault_dir_.string());
   EXPECT_EQ((*vault)->Describe(), "the vault at " + vault_dir_.string());
 
   AgentConfig none;
@@ -508,6 +509,7 @@ TEST_F(ServiceVaultTest, ConnectToRegisterReadsTheCredentialFile) {
   EXPECT_EQ(config.vault_name, "prod");
   EXPECT_EQ(config.proxy, "http://proxy.invalid:3128");
   EXPECT_TRUE(config.vault.empty());
+  EXPECT_EQ(config.VaultAddress(), url_);
   EXPECT_EQ((*vault)->Describe(), "the vault service at " + url_);
 
   options.credentials_file = (dir_ / "missing").string();
