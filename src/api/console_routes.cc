@@ -266,8 +266,7 @@ Response Overview(RouteContext& c) {
   auto config = engine::LoadAgentConfig(c.env, c.options.state_dir);
   j["registered"] = config.ok();
   j["machine_name"] = config.ok() ? json(config->machine_name) : json(nullptr);
-  j["vault"] = config.ok() ? json(config->service_url.empty() ? config->vault : config->service_url)
-                           : json(nullptr);
+  j["vault"] = config.ok() ? json(config->VaultAddress()) : json(nullptr);
   j["vault_name"] = config.ok() ? json(config->vault_name) : json(nullptr);
   j["scratch_dir"] = config.ok() ? json(config->scratch_dir) : json(nullptr);
   auto policy = engine::LoadPolicy(c.env, c.options.state_dir);

@@ -80,9 +80,10 @@ int Register(Globals& g, const std::vector<std::string>& args) {
   }
   Result<engine::AgentConfig> config = engine::Register(*g.env, g.state_dir, request);
   if (!config.ok()) return Fail(g, config.status());
-  std::string where = config->service_url.empty()
-                          ? config->vault
-                          : config->vault_name + " at " + config->service_url;
+  // A local vault has no name.
+  std::string where = config->vault_name.empty()
+                          ? config->VaultAddress()
+                          : config->vault_name + " at " + config->VaultAddress();
   g.out->Result({{"ok", true},
                  {"machine_id", config->machine_id},
                  {"machine_name", config->machine_name},

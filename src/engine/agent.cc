@@ -8,7 +8,6 @@
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/staging.h"
 #include "obagent/storage/throttled_store.h"
-#include "obagent/vault/credentials.h"
 
 namespace obagent::engine {
 
@@ -103,58 +102,7 @@ Result<AgentConfig> LoadAgentConfig(platform::Env& env, const std::string& state
   return c;
 }
 
-ServiceConnection ServiceConnectionFor(const AgentConfig& c, std::string token) {
-  ServiceConnection conn;
-  conn.url = c.service_url;
-  conn.token = std::move(token);
-  conn.proxy = c.proxy;
-  conn.proxy_user = c.proxy_user;
-  conn.proxy_password = c.proxy_password;
-  return conn;
-}
-
 namespace {
-
-Result<std::string> ReadVaultId(storage::BlobStore& store) {
-  Result<Bytes> data = store.Get("vault.json");
-  if (!data.ok()) {
-    if (data.status().code() == ErrorCode::kNotFound) {
-      return InvalidArgument(store.Describe() +
-                             " is not a vault (no vault.json); create one with "
-                             "'obctl vault init'");
-    }
-    return Status(ErrorCode::kServiceUnreachable, data.status().ToString());
-  }
-  OB_ASSIGN_OR_RETURN(json j, ParseJson(*data, "vault.json"));
-  if (j.value("version", 0) != kVaultVersion) {
-    return Status(ErrorCode::kUnsupportedVersion, "the vault has an unknown format version");
-  }
-  return j.value("vault_id", "");
-}
-
-// The machine already registered under this host name, if any.
-Result<std::optional<std::string>> FindMachine(storage::BlobStore& store, const std::string& name) {
-  OB_ASSIGN_OR_RETURN(auto keys, store.List("machines/"));
-  for (const std::string& key : keys) {
-    if (!key.ends_with("/machine.json")) continue;
-    OB_ASSIGN_OR_RETURN(Bytes data, store.Get(key));
-    OB_ASSIGN_OR_RETURN(json j, ParseJson(data, key));
-    if (j.value("name", "") == name) return std::optional<std::string>(j.value("machine_id", ""));
-  }
-  return std::optional<std::string>();
-}
-
-Result<keys::WrappedKey> ReadVaultKey(storage::BlobStore& machine_store,
-                                      const std::string& key_id) {
-  Result<Bytes> data = machine_store.Get(RepoLayout::Key(key_id));
-  if (!data.ok()) {
-    if (data.status().code() == ErrorCode::kServiceUnreachable) return data.status();
-    return Status(
-        ErrorCode::kPassphraseNotConfigured,
-        "the vault has no key " + key_id + " for this machine: " + data.status().ToString());
-  }
-  return keys::ParseWrappedKey(AsString(*data));
-}
 
 Status WriteKekFile(platform::Env& env, const std::string& scratch, const keys::LocalKekFile& f) {
   return env.WriteFileAtomic(scratch + "/" + kKekFileName, AsBytes(keys::SerializeLocalKekFile(f)),
@@ -184,26 +132,6 @@ Result<keys::LocalKekFile> OpenWithPassphrase(const keys::WrappedKey& wrapped,
   return file;
 }
 
-Result<std::string> ReadCredentialsText(platform::Env& env, const std::string& file,
-                                        vault::VaultCredentials& parsed) {
-  Result<Bytes> data = env.ReadFile(file);
-  if (!data.ok()) {
-    return Status(ErrorCode::kInvalidVaultCredentials,
-                  "cannot read the vault-credential file: " + data.status().ToString());
-  }
-  std::string text(data->begin(), data->end());
-  OB_ASSIGN_OR_RETURN(parsed, vault::VaultCredentials::Parse(text));
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
-  if (parsed.ExpiredAt(now)) {
-    return Status(ErrorCode::kInvalidVaultCredentials, "the vault-credential file expired at " +
-                                                           vault::FormatUtcTime(parsed.expires_at) +
-                                                           "; download a new one");
-  }
-  return text;
-}
-
 Status PrepareScratch(platform::Env& env, const std::string& state_dir,
                       const RegisterOptions& options, AgentConfig& config) {
   OB_ASSIGN_OR_RETURN(
@@ -211,97 +139,6 @@ Status PrepareScratch(platform::Env& env, const std::string& state_dir,
       env.AbsolutePath(options.scratch_dir.empty() ? state_dir + "/scratch" : options.scratch_dir));
   OB_RETURN_IF_ERROR(env.CreateDirs(config.scratch_dir, true));
   return CheckScratch(env, config.scratch_dir);
-}
-
-Result<AgentConfig> RegisterEmbedded(platform::Env& env, const std::string& state_dir,
-                                     const RegisterOptions& options) {
-  OB_ASSIGN_OR_RETURN(std::string vault, env.AbsolutePath(options.vault));
-  auto opened = storage::OpenLocalDirStore(vault);
-  if (!opened.ok()) {
-    return InvalidArgument(vault + " is not a vault (" + opened.status().ToString() +
-                           "); create one with 'obctl vault init'");
-  }
-  std::unique_ptr<storage::BlobStore> store = std::move(opened).value();
-  AgentConfig config;
-  config.vault = vault;
-  OB_ASSIGN_OR_RETURN(config.vault_id, ReadVaultId(*store));
-  config.machine_name = env.Hostname();
-  OB_RETURN_IF_ERROR(PrepareScratch(env, state_dir, options, config));
-
-  OB_ASSIGN_OR_RETURN(auto existing, FindMachine(*store, config.machine_name));
-  keys::LocalKekFile kek_file;
-  if (existing) {
-    // Re-registration: the passphrase must open the key already in the vault.
-    config.machine_id = *existing;
-    auto machine = storage::NewPrefixedStore(*store, RepoLayout::MachinePrefix(config.machine_id));
-    OB_ASSIGN_OR_RETURN(Bytes mj, machine->Get("machine.json"));
-    OB_ASSIGN_OR_RETURN(json j, ParseJson(mj, "machine.json"));
-    OB_ASSIGN_OR_RETURN(keys::WrappedKey wrapped, ReadVaultKey(*machine, j.value("key_id", "")));
-    crypto::Key master;
-    OB_ASSIGN_OR_RETURN(kek_file, OpenWithPassphrase(wrapped, options.passphrase, master));
-  } else {
-    config.machine_id = NewId();
-    keys::KdfParams params = keys::NewKdfParams();
-    OB_ASSIGN_OR_RETURN(kek_file.kek, keys::DeriveKek(options.passphrase, params));
-    kek_file.wrapped = keys::WrapMasterKey(crypto::RandomKey(), kek_file.kek, NewId(), params);
-    auto machine = storage::NewPrefixedStore(*store, RepoLayout::MachinePrefix(config.machine_id));
-    OB_RETURN_IF_ERROR(machine->Put(RepoLayout::Key(kek_file.wrapped.key_id),
-                                    AsBytes(keys::SerializeWrappedKey(kek_file.wrapped))));
-    json j = {{"version", 1},
-              {"machine_id", config.machine_id},
-              {"name", config.machine_name},
-              {"key_id", kek_file.wrapped.key_id}};
-    OB_RETURN_IF_ERROR(machine->Put("machine.json", AsBytes(j.dump(2))));
-  }
-  OB_RETURN_IF_ERROR(WriteKekFile(env, config.scratch_dir, kek_file));
-  OB_RETURN_IF_ERROR(SaveAgentConfig(env, state_dir, config));
-  return config;
-}
-
-Result<AgentConfig> RegisterWithService(platform::Env& env, const std::string& state_dir,
-                                        const RegisterOptions& options) {
-  vault::VaultCredentials creds;
-  OB_ASSIGN_OR_RETURN(std::string text, ReadCredentialsText(env, options.credentials_file, creds));
-  AgentConfig config;
-  config.service_url = creds.service_url;
-  config.vault_id = creds.vault_id;
-  config.vault_name = creds.vault_name;
-  config.machine_name = env.Hostname();
-  config.proxy = options.proxy;
-  config.proxy_user = options.proxy_user;
-  config.proxy_password = options.proxy_password;
-  OB_RETURN_IF_ERROR(PrepareScratch(env, state_dir, options, config));
-
-  VaultClient client(ServiceConnectionFor(config, ""));
-  OB_ASSIGN_OR_RETURN(json prepared,
-                      client.Call("POST", "/v1/register/prepare",
-                                  {{"credentials", text}, {"machine_name", config.machine_name}}));
-  keys::LocalKekFile kek_file;
-  crypto::Key master;
-  if (prepared.value("machine_exists", false)) {
-    OB_ASSIGN_OR_RETURN(keys::WrappedKey wrapped,
-                        keys::ParseWrappedKey(prepared.value("wrapped_key", "")));
-    OB_ASSIGN_OR_RETURN(kek_file, OpenWithPassphrase(wrapped, options.passphrase, master));
-  } else {
-    keys::KdfParams params = keys::NewKdfParams();
-    OB_ASSIGN_OR_RETURN(kek_file.kek, keys::DeriveKek(options.passphrase, params));
-    master = crypto::RandomKey();
-    kek_file.wrapped = keys::WrapMasterKey(master, kek_file.kek, NewId(), params);
-  }
-  OB_ASSIGN_OR_RETURN(json registered,
-                      client.Call("POST", "/v1/register",
-                                  {{"credentials", text},
-                                   {"machine_name", config.machine_name},
-                                   {"wrapped_key", keys::SerializeWrappedKey(kek_file.wrapped)},
-                                   {"key_check", KeyCheck(master)}}));
-  config.machine_id = registered.value("machine_id", "");
-  config.token = registered.value("token", "");
-  if (config.machine_id.empty() || config.token.empty()) {
-    return Corrupt("the vault service did not return a machine id and token");
-  }
-  OB_RETURN_IF_ERROR(WriteKekFile(env, config.scratch_dir, kek_file));
-  OB_RETURN_IF_ERROR(SaveAgentConfig(env, state_dir, config));
-  return config;
 }
 
 // With throttling on, every transfer of the machine's store goes through one
@@ -328,18 +165,6 @@ Result<std::unique_ptr<Repository>> OpenRepository(platform::Env& env, storage::
 }
 
 }  // namespace
-
-Result<std::string> InitLocalVault(platform::Env& env, const std::string& path) {
-  OB_ASSIGN_OR_RETURN(std::string abs, env.AbsolutePath(path));
-  OB_RETURN_IF_ERROR(env.CreateDirs(abs, true));
-  OB_ASSIGN_OR_RETURN(auto store, storage::OpenLocalDirStore(abs));
-  OB_ASSIGN_OR_RETURN(bool exists, store->Exists("vault.json"));
-  if (exists) return Status(ErrorCode::kAlreadyExists, abs + " already holds a vault");
-  std::string id = NewId();
-  json j = {{"version", kVaultVersion}, {"vault_id", id}};
-  OB_RETURN_IF_ERROR(store->Put("vault.json", AsBytes(j.dump(2))));
-  return id;
-}
 
 Status CheckScratch(platform::Env& env, const std::string& scratch_dir) {
   Result<platform::FileInfo> info = env.Lstat(scratch_dir);
@@ -386,11 +211,31 @@ Status CheckScratch(platform::Env& env, const std::string& scratch_dir) {
 Result<AgentConfig> Register(platform::Env& env, const std::string& state_dir,
                              const RegisterOptions& options) {
   OB_RETURN_IF_ERROR(keys::ValidatePassphrase(options.passphrase));
-  if (!options.credentials_file.empty()) return RegisterWithService(env, state_dir, options);
-  if (options.vault.empty()) {
-    return InvalidArgument("give --vault-credentials FILE (or --vault DIR for a local vault)");
-  }
-  return RegisterEmbedded(env, state_dir, options);
+  AgentConfig config;
+  OB_ASSIGN_OR_RETURN(auto vault, ConnectToRegister(env, options, config));
+  config.machine_name = env.Hostname();
+  OB_RETURN_IF_ERROR(PrepareScratch(env, state_dir, options, config));
+  // Re-registration (the same host name) needs the passphrase that opens the
+  // key already in the vault; a new machine gets a new master key.
+  keys::LocalKekFile kek_file;
+  auto choose = [&](const std::optional<keys::WrappedKey>& existing) -> Result<RegistrationKey> {
+    crypto::Key master;
+    if (existing) {
+      OB_ASSIGN_OR_RETURN(kek_file, OpenWithPassphrase(*existing, options.passphrase, master));
+    } else {
+      keys::KdfParams params = keys::NewKdfParams();
+      OB_ASSIGN_OR_RETURN(kek_file.kek, keys::DeriveKek(options.passphrase, params));
+      master = crypto::RandomKey();
+      kek_file.wrapped = keys::WrapMasterKey(master, kek_file.kek, NewId(), params);
+    }
+    return RegistrationKey{kek_file.wrapped, KeyCheck(master)};
+  };
+  OB_ASSIGN_OR_RETURN(MachineRegistration registered, vault->Register(config.machine_name, choose));
+  config.machine_id = registered.machine_id;
+  config.token = registered.token;
+  OB_RETURN_IF_ERROR(WriteKekFile(env, config.scratch_dir, kek_file));
+  OB_RETURN_IF_ERROR(SaveAgentConfig(env, state_dir, config));
+  return config;
 }
 
 Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
@@ -415,32 +260,13 @@ Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
     return Status(ErrorCode::kPassphraseNotConfigured,
                   "the key file in scratch is damaged: " + kek_file.status().ToString());
   }
-  if (!c.service_url.empty()) {
-    agent.client = std::make_unique<VaultClient>(ServiceConnectionFor(c, c.token));
-    OB_ASSIGN_OR_RETURN(json machine, agent.client->Call("GET", "/v1/machine"));
-    if (machine.value("vault_id", "") != c.vault_id) {
-      return Status(ErrorCode::kInvalidVaultCredentials, "the vault service at " + c.service_url +
-                                                             " is not the one this machine "
-                                                             "registered with");
-    }
-    agent.store = agent.client->ObjectStore();
-  } else {
-    auto root = storage::OpenLocalDirStore(c.vault);
-    if (!root.ok()) return Status(ErrorCode::kServiceUnreachable, root.status().ToString());
-    agent.vault_root = std::move(root).value();
-    OB_ASSIGN_OR_RETURN(std::string vault_id, ReadVaultId(*agent.vault_root));
-    if (vault_id != c.vault_id) {
-      return Status(ErrorCode::kInvalidVaultCredentials,
-                    "the vault at " + c.vault + " is not the one this machine registered with");
-    }
-    agent.store =
-        storage::NewPrefixedStore(*agent.vault_root, RepoLayout::MachinePrefix(c.machine_id));
-  }
+  OB_ASSIGN_OR_RETURN(agent.vault, ConnectVault(env, c));
+  agent.store = agent.vault->ObjectStore();
   // The vault's copy of the wrapped key is the one another machine recovers
   // with. When it is missing or damaged but the copy in the key file opens,
   // jobs go on with that one (verify reports the vault's copy, repair
   // writes it again): one damaged object must not stop every backup.
-  Result<keys::WrappedKey> vault_key = ReadVaultKey(*agent.store, kek_file->wrapped.key_id);
+  Result<keys::WrappedKey> vault_key = agent.vault->ReadKey(kek_file->wrapped.key_id);
   if (!vault_key.ok() && vault_key.status().code() == ErrorCode::kServiceUnreachable) {
     return vault_key.status();
   }
@@ -482,87 +308,32 @@ Result<OpenedAgent> OpenSourceMachine(platform::Env& env, const std::string& sta
                                       const std::string& passphrase) {
   OpenedAgent agent;
   OB_ASSIGN_OR_RETURN(agent.config, LoadAgentConfig(env, state_dir));
-  if (agent.config.service_url.empty()) {
-    return InvalidArgument("alternate-machine recovery needs a machine registered with vaultd");
-  }
   OB_RETURN_IF_ERROR(CheckScratch(env, agent.config.scratch_dir));
-  vault::VaultCredentials creds;
-  OB_ASSIGN_OR_RETURN(std::string text, ReadCredentialsText(env, credentials_file, creds));
-  VaultClient own(ServiceConnectionFor(agent.config, agent.config.token));
-  OB_ASSIGN_OR_RETURN(json session,
-                      own.Call("POST", "/v1/recovery-sessions",
-                               {{"credentials", text}, {"source_machine", source_machine}}));
-  std::string machine_id = session.value("machine_id", "");
-  agent.client =
-      std::make_unique<VaultClient>(ServiceConnectionFor(agent.config, session.value("token", "")));
-  agent.store = agent.client->ObjectStore();
+  OB_ASSIGN_OR_RETURN(auto own, ConnectVault(env, agent.config));
+  OB_ASSIGN_OR_RETURN(RecoverySession session,
+                      own->OpenRecoverySession(env, credentials_file, source_machine));
+  agent.vault = std::move(session.vault);
+  agent.store = agent.vault->ObjectStore();
   // The source machine's current key is whichever one the passphrase opens.
-  OB_ASSIGN_OR_RETURN(auto key_names, agent.store->List("keys/"));
-  for (const std::string& name : key_names) {
-    OB_ASSIGN_OR_RETURN(Bytes data, agent.store->Get(name));
-    OB_ASSIGN_OR_RETURN(keys::WrappedKey wrapped, keys::ParseWrappedKey(AsString(data)));
+  OB_ASSIGN_OR_RETURN(std::vector<keys::WrappedKey> candidates, agent.vault->ListKeys());
+  for (const keys::WrappedKey& wrapped : candidates) {
     OB_ASSIGN_OR_RETURN(crypto::Key kek, keys::DeriveKek(passphrase, wrapped.kdf));
     if (!keys::UnwrapMasterKey(wrapped, kek).ok()) continue;
-    agent.config.machine_id = machine_id;
+    agent.config.machine_id = session.machine_id;
     agent.config.machine_name = source_machine;
     agent.staging_dir = "";
     ApplyThrottle(agent.config, agent.store);
     OB_ASSIGN_OR_RETURN(agent.repo,
                         OpenRepository(env, *agent.store, wrapped, kek,
-                                       agent.config.scratch_dir + "/cache-" + machine_id));
+                                       agent.config.scratch_dir + "/cache-" + session.machine_id));
     return agent;
   }
   return Status(ErrorCode::kPassphraseNotConfigured,
                 "the passphrase does not open the data of machine '" + source_machine + "'");
 }
 
-namespace {
-
-class LeaseWriterLock final : public WriterLock {
- public:
-  explicit LeaseWriterLock(std::unique_ptr<LeaseHolder> lease) : lease_(std::move(lease)) {}
-
- private:
-  std::unique_ptr<LeaseHolder> lease_;
-};
-
-class FileWriterLock final : public WriterLock {
- public:
-  explicit FileWriterLock(std::unique_ptr<platform::FileLock> lock) : lock_(std::move(lock)) {}
-
- private:
-  std::unique_ptr<platform::FileLock> lock_;
-};
-
-}  // namespace
-
-namespace {
-
-Result<std::unique_ptr<WriterLock>> LockWriter(OpenedAgent& agent, const std::string& job) {
-  if (agent.client) {
-    OB_ASSIGN_OR_RETURN(auto lease,
-                        LeaseHolder::Acquire(*agent.client, agent.config.machine_name + " " + job));
-    return std::unique_ptr<WriterLock>(std::make_unique<LeaseWriterLock>(std::move(lease)));
-  }
-  platform::Env& env = platform::Env::Default();
-  std::string dir = agent.config.vault + "/" + RepoLayout::MachinePrefix(agent.config.machine_id);
-  OB_RETURN_IF_ERROR(env.CreateDirs(dir, false));
-  Result<std::unique_ptr<platform::FileLock>> lock = env.TryLockFile(dir + "writer.lock");
-  if (!lock.ok()) {
-    if (lock.status().code() == ErrorCode::kAlreadyExists) {
-      return Status(
-          ErrorCode::kAlreadyExists,
-          "another job of this machine is writing to the vault (" + lock.status().detail() + ")");
-    }
-    return lock.status();
-  }
-  return std::unique_ptr<WriterLock>(std::make_unique<FileWriterLock>(std::move(lock).value()));
-}
-
-}  // namespace
-
 Result<std::unique_ptr<WriterLock>> AcquireWriter(OpenedAgent& agent, const std::string& job) {
-  OB_ASSIGN_OR_RETURN(std::unique_ptr<WriterLock> writer, LockWriter(agent, job));
+  OB_ASSIGN_OR_RETURN(std::unique_ptr<WriterLock> writer, agent.vault->AcquireWriter(job));
   // The only job of the machine now: what dead jobs left in staging is ours
   // to reclaim (staging.h). A failure here is logged and does not stop the job.
   if (agent.repo && !agent.staging_dir.empty()) {
@@ -590,8 +361,7 @@ Status ChangePassphrase(platform::Env& env, const std::string& state_dir,
   const AgentConfig& c = agent.config;
   OB_ASSIGN_OR_RETURN(Bytes kek_data, env.ReadFile(c.scratch_dir + "/" + kKekFileName));
   OB_ASSIGN_OR_RETURN(keys::LocalKekFile old_file, keys::ParseLocalKekFile(AsString(kek_data)));
-  OB_ASSIGN_OR_RETURN(keys::WrappedKey old_key,
-                      ReadVaultKey(*agent.store, old_file.wrapped.key_id));
+  OB_ASSIGN_OR_RETURN(keys::WrappedKey old_key, agent.vault->ReadKey(old_file.wrapped.key_id));
   OB_ASSIGN_OR_RETURN(crypto::Key master, keys::UnwrapMasterKey(old_key, old_file.kek));
   OB_ASSIGN_OR_RETURN(auto writer, AcquireWriter(agent, "passphrase change"));
   // Order matters for a crash at any point: the new key is stored under a new
@@ -600,17 +370,10 @@ Status ChangePassphrase(platform::Env& env, const std::string& state_dir,
   keys::KdfParams params = keys::NewKdfParams();
   OB_ASSIGN_OR_RETURN(new_file.kek, keys::DeriveKek(new_passphrase, params));
   new_file.wrapped = keys::WrapMasterKey(master, new_file.kek, NewId(), params);
-  OB_RETURN_IF_ERROR(agent.store->Put(RepoLayout::Key(new_file.wrapped.key_id),
-                                      AsBytes(keys::SerializeWrappedKey(new_file.wrapped))));
+  OB_RETURN_IF_ERROR(agent.vault->StoreKey(new_file.wrapped));
   OB_RETURN_IF_ERROR(WriteKekFile(env, c.scratch_dir, new_file));
-  if (!agent.client) {
-    json j = {{"version", 1},
-              {"machine_id", c.machine_id},
-              {"name", c.machine_name},
-              {"key_id", new_file.wrapped.key_id}};
-    OB_RETURN_IF_ERROR(agent.store->Put("machine.json", AsBytes(j.dump(2))));
-  }
-  return agent.store->Delete(RepoLayout::Key(old_file.wrapped.key_id));
+  OB_RETURN_IF_ERROR(agent.vault->WriteMachineRecord(new_file.wrapped.key_id, false).status());
+  return agent.vault->DeleteKey(old_file.wrapped.key_id);
 }
 
 }  // namespace obagent::engine

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <thread>
 
-#include "obagent/engine/vault_client.h"
+#include "obagent/engine/vault_connection.h"
 
 namespace obagent::engine {
 
@@ -63,9 +63,27 @@ void LogEnded(const JobSpec& spec, const JobRecord& record, const Status& raw,
 }  // namespace
 
 void ReportJobToVault(OpenedAgent& agent, const json& report) {
+  JobReport sent;
+  for (const auto& [key, value] : report.items()) {
+    if (key == "type" && value.is_string()) {
+      sent.type = value.get<std::string>();
+    } else if (key == "state" && value.is_string()) {
+      for (JobState s :
+           {JobState::kInProgress, JobState::kCompleted, JobState::kCompletedWithWarnings,
+            JobState::kFailed, JobState::kCancelled}) {
+        if (value.get<std::string>() == JobStateName(s)) sent.state = s;
+      }
+    } else if (key == "error" && value.is_string()) {
+      sent.error = value.get<std::string>();
+    } else if (key == "recovery_point" && value.is_string()) {
+      sent.recovery_point = value.get<std::string>();
+    } else if (value.is_number_unsigned() || value.is_number_integer()) {
+      sent.counts.emplace_back(key, value.get<uint64_t>());
+    }
+  }
   // The report is informational: a vault that went away was already
-  // reported by the job itself.
-  if (agent.client) (void)agent.client->Call("POST", "/v1/jobs", report);
+  // reported by the job itself (an embedded vault keeps no reports).
+  (void)agent.vault->ReportJob(sent);
 }
 
 JobRunner::JobRunner(platform::Env& env, std::string state_dir, JobVaultCalls calls)
@@ -211,7 +229,7 @@ Status RequestJobStop(platform::Env& env, const std::string& state_dir,
 }
 
 Result<JobRecord> WaitForStoppedJob(platform::Env& env, const std::string& state_dir,
-                                const std::string& id_or_prefix, int64_t timeout_ms) {
+                                    const std::string& id_or_prefix, int64_t timeout_ms) {
   JobHistory history(env, state_dir);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {

@@ -8,7 +8,7 @@
 
 #include "obagent/engine/agent.h"
 #include "obagent/engine/machine_settings.h"
-#include "obagent/engine/vault_client.h"
+#include "obagent/engine/vault_connection.h"
 
 namespace obagent::engine {
 
@@ -92,12 +92,8 @@ Status MoveScratch(platform::Env& env, const std::string& state_dir,
   }
 
   // No backup, prune or passphrase change may write to scratch meanwhile.
-  OpenedAgent holder;
-  holder.config = config;
-  if (!config.service_url.empty()) {
-    holder.client = std::make_unique<VaultClient>(ServiceConnectionFor(config, config.token));
-  }
-  OB_ASSIGN_OR_RETURN(auto writer, AcquireWriter(holder, "scratch move"));
+  OB_ASSIGN_OR_RETURN(std::unique_ptr<VaultConnection> vault, ConnectVault(env, config));
+  OB_ASSIGN_OR_RETURN(auto writer, vault->AcquireWriter("scratch move"));
 
   Status created = env.CreateDirs(new_dir, true);
   if (!created.ok()) return NewScratchError(new_dir, created);

@@ -14,6 +14,7 @@
 #include "obagent/core/bounded_json.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
+#include "obagent/core/vault_layout.h"
 #include "obagent/net/query.h"
 #include "obagent/vault/credentials.h"
 
@@ -25,7 +26,6 @@ using nlohmann::json;
 constexpr size_t kMaxMachineName = 255;
 constexpr size_t kMaxHolder = 256;
 constexpr double kMaxValidityHours = 24.0 * 366;
-constexpr std::string_view kMachinesPrefix = "machines/";
 constexpr std::string_view kSnapshotsPrefix = "snapshots/";
 
 int64_t NowMs() {
@@ -739,7 +739,7 @@ class VaultService::Impl {
   // ----- a machine's data
 
   static std::string MachineKey(const std::string& machine_id, const std::string& key) {
-    return std::string(kMachinesPrefix) + machine_id + "/" + key;
+    return vault_layout::MachinePrefix(machine_id) + key;
   }
 
   ServiceResponse GetMachine(const Principal& p) {

@@ -6,7 +6,8 @@
 //   <state dir>/temp              LastBackupFailedFiles-<job>.txt
 // A vault is either vaultd (registration with a vault-credential file; the
 // agent then talks HTTP only) or, for tests and single machines, a local
-// folder used directly (embedded mode: machines/<id>/… of a LocalDirStore).
+// folder used directly (embedded mode); the agent reaches either through one
+// VaultConnection (vault_connection.h).
 #pragma once
 
 #include <memory>
@@ -15,7 +16,7 @@
 
 #include "obagent/engine/machine_settings.h"
 #include "obagent/engine/repository.h"
-#include "obagent/engine/vault_client.h"
+#include "obagent/engine/vault_connection.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
 #include "obagent/storage/blob_store.h"
@@ -23,7 +24,6 @@
 namespace obagent::engine {
 
 constexpr int kAgentConfigVersion = 1;
-constexpr int kVaultVersion = 1;
 // design.md §3: a scratch volume with less free space fails the job.
 constexpr double kMinScratchFreeFraction = 0.05;
 
@@ -40,6 +40,9 @@ struct AgentConfig {
   std::string proxy_password;
   std::string scratch_dir;
   BandwidthThrottle throttle;
+
+  // Where the vault is, to show: the local folder or vaultd's URL.
+  const std::string& VaultAddress() const { return service_url.empty() ? vault : service_url; }
 };
 
 // The key file in the scratch folder.
@@ -49,12 +52,6 @@ inline constexpr char kKekFileName[] = "OnlineBackup.KEK";
 Result<AgentConfig> LoadAgentConfig(platform::Env& env, const std::string& state_dir);
 // Written atomically, owner only.
 Status SaveAgentConfig(platform::Env& env, const std::string& state_dir, const AgentConfig& config);
-// How this machine reaches vaultd (service URL and proxy) with a token.
-ServiceConnection ServiceConnectionFor(const AgentConfig& config, std::string token);
-
-// Creates an empty local vault. kAlreadyExists if one is there.
-Result<std::string> InitLocalVault(platform::Env& env, const std::string& path);
-
 struct RegisterOptions {
   std::string vault;             // local vault folder, or
   std::string credentials_file;  // a vault-credential file from vaultd
@@ -79,9 +76,8 @@ Status CheckScratch(platform::Env& env, const std::string& scratch_dir);
 
 struct OpenedAgent {
   AgentConfig config;
-  std::unique_ptr<VaultClient> client;             // service mode
-  std::unique_ptr<storage::BlobStore> vault_root;  // embedded mode
-  std::unique_ptr<storage::BlobStore> store;       // this machine's objects
+  std::unique_ptr<VaultConnection> vault;     // the one way to the vault
+  std::unique_ptr<storage::BlobStore> store;  // this machine's objects (vault->ObjectStore())
   std::unique_ptr<Repository> repo;
   std::string staging_dir;
 };
@@ -93,16 +89,11 @@ struct OpenedAgent {
 Result<OpenedAgent> OpenAgent(platform::Env& env, const std::string& state_dir,
                               const std::optional<std::string>& passphrase);
 
-// One writer per machine (backup, prune, passphrase change): vaultd's lease
-// in service mode, an exclusive lock on machines/<id>/writer.lock of a local
-// vault in embedded mode. Held until destroyed; either lapses by itself if
-// the process dies. kAlreadyExists while another job holds it. Once held,
-// the packs dead jobs left in staging are reclaimed (staging.h) and the
-// engine log says what was uploaded or removed.
-class WriterLock {
- public:
-  virtual ~WriterLock() = default;
-};
+// One writer per machine (backup, prune, passphrase change): the vault's
+// writer lock (VaultConnection::AcquireWriter). Held until destroyed;
+// kAlreadyExists while another job holds it. Once held, the packs dead jobs
+// left in staging are reclaimed (staging.h) and the engine log says what was
+// uploaded or removed.
 Result<std::unique_ptr<WriterLock>> AcquireWriter(OpenedAgent& agent, const std::string& job);
 
 // Saves the damaged copies the repository noted while reading (verify,

@@ -127,8 +127,9 @@ struct JobVaultCalls {
   // Default: AcquireWriter(agent, name).
   std::function<Result<std::unique_ptr<WriterLock>>(OpenedAgent&, const std::string& name)>
       lock_writer;
-  // Default: POST /v1/jobs when the machine has vaultd (agent.client); a
-  // failed report is not the job's failure.
+  // Default: ReportJobToVault (VaultConnection::ReportJob: POST /v1/jobs
+  // with vaultd, nothing for a local vault); a failed report is not the
+  // job's failure.
   std::function<void(OpenedAgent&, const nlohmann::json& report)> report_job;
 };
 

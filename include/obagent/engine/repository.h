@@ -23,6 +23,7 @@
 #include "obagent/core/pack.h"
 #include "obagent/core/recovery_point.h"
 #include "obagent/core/tree.h"
+#include "obagent/core/vault_layout.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
 #include "obagent/storage/blob_store.h"
@@ -32,7 +33,7 @@ namespace obagent::engine {
 // Object names inside a machine's folder of the vault.
 struct RepoLayout {
   static std::string MachinePrefix(const std::string& machine_id) {
-    return "machines/" + machine_id + "/";
+    return vault_layout::MachinePrefix(machine_id);
   }
   static std::string Pack(const std::string& name) {
     return "data/" + name.substr(0, 2) + "/" + name;
