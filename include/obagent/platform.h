@@ -344,8 +344,10 @@ class Snapshot {
   // call again; returns the first error.
   virtual Status Release() = 0;
 
-  // The deepest volume containing `path` (absolute, as the user named it);
-  // on a tie a snapshotted volume wins over a kNone one. nullptr if none.
+  // The deepest volume containing `path` (absolute, as the user named it,
+  // or as the engine's walker names it: a VSS volume "C:/" contains both
+  // "C:/data/x" and the walker's "/C:/data/x"); on a tie a snapshotted volume wins over a kNone
+  // one. nullptr if none.
   const SnapshotVolume* VolumeOf(const std::string& path) const;
   // Where to read `path` from: under the snapshot root of VolumeOf(path),
   // or `path` itself when that is kNone or there is none. A kNone volume
