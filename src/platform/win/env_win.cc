@@ -514,47 +514,7 @@ class WinEnv final : public Env {
   // "//server/share/x" stays a UNC path. Lexical: nothing is resolved.
   Result<std::string> AbsolutePath(const std::string& input) override {
     if (input.empty()) return InvalidArgument("empty path");
-    std::string path = Slashes(input);
-    if (path.rfind("//?/", 0) == 0) path.erase(0, 4);
-    std::string root;
-    std::string rest;
-    auto is_drive = [](const std::string& p) {
-      return p.size() >= 2 && p[1] == ':' && std::isalpha(static_cast<unsigned char>(p[0]));
-    };
-    if (path.rfind("//", 0) == 0) {
-      size_t host_end = path.find('/', 2);
-      size_t share_end =
-          host_end == std::string::npos ? std::string::npos : path.find('/', host_end + 1);
-      root = path.substr(0, share_end);
-      rest = share_end == std::string::npos ? "" : path.substr(share_end);
-    } else if (is_drive(path) && (path.size() == 2 || path[2] == '/')) {
-      root = path.substr(0, 2);
-      rest = path.substr(2);
-    } else {
-      DWORD n = GetCurrentDirectoryW(0, nullptr);
-      std::wstring cwd(n, L'\0');
-      n = GetCurrentDirectoryW(n, cwd.data());
-      cwd.resize(n);
-      std::string current = Slashes(win::FromWidePath(cwd));
-      if (is_drive(path)) {
-        // "C:x": relative to the current folder of that drive; only the
-        // current drive's is known here.
-        rest = "/" + path.substr(2);
-        root = path.substr(0, 2);
-        if (is_drive(current) && std::toupper(current[0]) == std::toupper(path[0])) {
-          rest = current.substr(2) + rest;
-        }
-      } else if (path[0] == '/') {
-        OB_ASSIGN_OR_RETURN(std::string cur, AbsolutePath(current));
-        size_t root_end = cur.rfind("//", 0) == 0 ? cur.find('/', cur.find('/', 2) + 1) : 2;
-        root = cur.substr(0, root_end);
-        rest = path;
-      } else {
-        return AbsolutePath(current + "/" + path);
-      }
-    }
-    if (root.size() == 2 && root[1] == ':') root[0] = static_cast<char>(std::toupper(root[0]));
-    return ResolveDotsLexically(root, rest);
+    return AbsoluteWindowsPath(input, win::CurrentDirectory());
   }
 
   Result<std::unique_ptr<RestoreDir>> OpenRestoreRoot(const std::string& path,

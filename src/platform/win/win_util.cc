@@ -9,32 +9,33 @@
 #include <string>
 #include <vector>
 
+#include "platform/lexical_path.h"
+
 namespace obagent::platform::win {
 
+std::string CurrentDirectory() {
+  DWORD n = GetCurrentDirectoryW(0, nullptr);
+  std::wstring cwd(n, L'\0');
+  n = GetCurrentDirectoryW(n, cwd.data());
+  cwd.resize(n);
+  std::string out = FromWidePath(cwd);
+  for (char& c : out) c = c == '\\' ? '/' : c;
+  return out;
+}
+
 std::wstring LongPath(const std::string& path) {
-  // A recovery point has one root, "/", whose children are the drives: the
-  // backup walks "/C:/data" for C:/data.
-  std::string drive_path = path;
-  if (drive_path.size() >= 3 && drive_path[0] == '/' &&
-      std::isalpha(static_cast<unsigned char>(drive_path[1])) && drive_path[2] == ':' &&
-      (drive_path.size() == 3 || drive_path[3] == '/')) {
-    drive_path.erase(0, 1);
+  std::string slashes = path;
+  for (char& c : slashes) c = c == '\\' ? '/' : c;
+  // Already in the prefixed or device form (a shadow copy device, a pipe).
+  if (slashes.rfind("//?/", 0) == 0 || slashes.rfind("//./", 0) == 0) {
+    return Widen(Win32LongForm(slashes));
   }
-  if (drive_path.size() == 2 && drive_path[1] == ':') drive_path += '/';  // the drive's root
-  std::wstring wide = Widen(drive_path);
-  for (wchar_t& c : wide) {
-    if (c == L'/') c = L'\\';
-  }
-  if (wide.rfind(LR"(\\?\)", 0) == 0 || wide.rfind(LR"(\\.\)", 0) == 0) return wide;
   // The prefix turns off Win32's path parsing, so the path must already be
-  // absolute and free of "." and "..": GetFullPathNameW does that lexically.
-  DWORD n = GetFullPathNameW(wide.c_str(), 0, nullptr, nullptr);
-  if (n == 0) return wide;  // the call that uses it reports the error
-  std::wstring full(n, L'\0');
-  n = GetFullPathNameW(wide.c_str(), n, full.data(), nullptr);
-  full.resize(n);
-  if (full.rfind(LR"(\\)", 0) == 0) return LR"(\\?\UNC\)" + full.substr(2);
-  return LR"(\\?\)" + full;
+  // absolute and free of "." and "..". That is done lexically here, never
+  // with GetFullPathNameW: it strips trailing dots and spaces ("foo " ->
+  // "foo") and maps device names ("CON", "NUL.txt" -> "\\.\CON"), so a
+  // listed "foo " would be read, or on restore replaced, as "foo".
+  return Widen(Win32LongForm(AbsoluteWindowsPath(slashes, CurrentDirectory())));
 }
 
 std::string FromWidePath(std::wstring_view wide) {

@@ -22,9 +22,13 @@ inline constexpr std::string_view kTempPrefix = ".tmp-";
 
 // "C:/a/b" -> L"\\?\C:\a\b" (no MAX_PATH limit, no name rewriting by Win32);
 // "//server/share/x" -> L"\\?\UNC\server\share\x"; relative paths are made
-// absolute first (the prefix requires it). Already prefixed paths and
-// "//./pipe/..." device paths are only converted to backslashes.
+// absolute first (the prefix requires it), lexically (AbsoluteWindowsPath in
+// platform/lexical_path.h): names like "foo ", "foo.", "CON" stay as they
+// are. Already prefixed paths and "//./pipe/..." device paths are only
+// converted to backslashes.
 std::wstring LongPath(const std::string& path);
+// The process's current folder, absolute, '/' separators ("C:/work").
+std::string CurrentDirectory();
 // The reverse for paths the OS gives back (GetFinalPathNameByHandleW,
 // GetModuleFileNameW): prefix removed, '/' separators.
 std::string FromWidePath(std::wstring_view wide);

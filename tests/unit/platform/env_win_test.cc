@@ -128,6 +128,35 @@ TEST_F(EnvWinTest, LongPathsBeyondMaxPath) {
   EXPECT_FALSE(env_.Exists(deep));
 }
 
+// Names Win32 path parsing rewrites (trailing space or dot stripped,
+// device names) are distinct files to the file system and reach it
+// unchanged: LongPath never calls GetFullPathNameW.
+TEST_F(EnvWinTest, NamesWin32WouldRewriteRoundTrip) {
+  const std::vector<std::string> names = {"foo", "foo ", "foo.", "CON", "NUL.txt"};
+  for (const std::string& name : names) {
+    ASSERT_TRUE(env_.WriteFileAtomic(Path(name), AsBytes("<" + name + ">"), false).ok()) << name;
+  }
+  auto listed = env_.ListDir(dir_);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  std::set<std::string> seen;
+  for (const auto& entry : *listed) seen.insert(entry.name);
+  EXPECT_EQ(seen, std::set<std::string>(names.begin(), names.end()));
+  for (const std::string& name : names) {
+    auto data = env_.ReadFile(Path(name));
+    ASSERT_TRUE(data.ok()) << name << ": " << data.status().ToString();
+    EXPECT_EQ(std::string(data->begin(), data->end()), "<" + name + ">");
+    auto info = env_.Lstat(Path(name));
+    ASSERT_TRUE(info.ok()) << name;
+    EXPECT_EQ(info->kind, FileKind::kRegular) << name;
+    EXPECT_EQ(info->size, name.size() + 2) << name;
+  }
+  // Removing "foo " leaves "foo".
+  ASSERT_TRUE(env_.RemoveAll(Path("foo ")).ok());
+  EXPECT_FALSE(env_.Exists(Path("foo ")));
+  EXPECT_TRUE(env_.Exists(Path("foo")));
+  EXPECT_EQ(*env_.AbsolutePath(Path("a/../foo.")), Path("foo."));
+}
+
 TEST_F(EnvWinTest, ErrorsCarryTheWindowsCode) {
   auto missing = env_.ReadFile(Path("missing"));
   EXPECT_EQ(missing.status().code(), ErrorCode::kNotFound);
