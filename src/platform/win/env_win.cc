@@ -13,6 +13,7 @@
 #include "obagent/platform.h"
 #include "platform/lexical_path.h"
 #include "platform/random_suffix.h"
+#include "platform/reparse_read.h"
 #include "win_util.h"
 
 namespace obagent::platform {
@@ -176,6 +177,34 @@ void AppendQuoted(std::wstring* line, const std::wstring& arg) {
 
 namespace {
 
+// CreateFileW for reparse::OpenDataForRead: BACKUP_SEMANTICS always (with
+// SeBackupPrivilege enabled it reads past the DACL), OPEN_REPARSE_POINT
+// when asked (the entry itself: no link followed, no filter, no recall).
+class ReparseOpenerWin final : public reparse::ReparseOpener {
+ public:
+  Result<Opened> Open(const std::string& path, bool open_reparse_point) override {
+    DWORD flags = FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_SEQUENTIAL_SCAN |
+                  (open_reparse_point ? FILE_FLAG_OPEN_REPARSE_POINT : 0);
+    HANDLE h = CreateFileW(LongPath(path).c_str(), GENERIC_READ, kShareAll, nullptr, OPEN_EXISTING,
+                           flags, nullptr);
+    if (h == INVALID_HANDLE_VALUE) return LastErrorStatus("open", path);
+    UniqueHandle handle(h);
+    Opened out;
+    FILE_ATTRIBUTE_TAG_INFO tag{};
+    if (!GetFileInformationByHandleEx(h, FileAttributeTagInfo, &tag, sizeof tag)) {
+      return LastErrorStatus("read the attributes of", path);
+    }
+    BY_HANDLE_FILE_INFORMATION bhfi;
+    if (!GetFileInformationByHandle(h, &bhfi)) return LastErrorStatus("stat", path);
+    out.attributes = tag.FileAttributes;
+    out.reparse_tag = (tag.FileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) ? tag.ReparseTag : 0;
+    out.volume = bhfi.dwVolumeSerialNumber;
+    out.file_id = (static_cast<uint64_t>(bhfi.nFileIndexHigh) << 32) | bhfi.nFileIndexLow;
+    out.file = std::make_unique<WinReadableFile>(std::move(handle), path);
+    return out;
+  }
+};
+
 class WinEnv final : public Env {
  public:
   Result<FileInfo> Lstat(const std::string& path) override {
@@ -227,18 +256,11 @@ class WinEnv final : public Env {
   }
 
   Result<std::unique_ptr<ReadableFile>> OpenForRead(const std::string& path) override {
-    HANDLE h = CreateFileW(LongPath(path).c_str(), GENERIC_READ, kShareAll, nullptr, OPEN_EXISTING,
-                           kNoFollow | FILE_FLAG_SEQUENTIAL_SCAN, nullptr);
-    if (h == INVALID_HANDLE_VALUE) return LastErrorStatus("open", path);
-    UniqueHandle handle(h);
-    // The reparse point itself was opened: refuse it like O_NOFOLLOW does.
-    FILE_ATTRIBUTE_TAG_INFO tag{};
-    if (GetFileInformationByHandleEx(h, FileAttributeTagInfo, &tag, sizeof tag) &&
-        IsLinkAttributes(tag.FileAttributes, tag.ReparseTag)) {
-      return WinErrorStatus("open", path, ERROR_CANT_RESOLVE_FILENAME);
-    }
-    return std::unique_ptr<ReadableFile>(
-        std::make_unique<WinReadableFile>(std::move(handle), path));
+    // Links are refused like O_NOFOLLOW does; deduplicated, WOF and cloud
+    // files are read through their filter; placeholders are never recalled
+    // (platform/reparse_read.h).
+    ReparseOpenerWin opener;
+    return reparse::OpenDataForRead(opener, path);
   }
 
   Result<std::string> ReadLink(const std::string& path) override {
