@@ -129,6 +129,16 @@ int main(int argc, char** argv) {
   std::string obctl =
       obctl_option.value_or(Dirname(self) + "/obctl" + (self.ends_with(".exe") ? ".exe" : ""));
   engine::OpenEngineLog(*state_dir, /*also_stderr=*/true);
+  // Before any file is opened: backup reads past DACLs, restore writes
+  // there (Windows). Missing privileges are said, the engine runs on.
+  platform::BackupPrivileges privileges = env.EnableBackupPrivileges();
+  if (!privileges.missing.empty()) {
+    engine::LogEngineEvent("backup privileges " + privileges.Summary(), true);
+  } else if (!privileges.enabled.empty()) {
+    std::string names;
+    for (const std::string& name : privileges.enabled) names += (names.empty() ? "" : ", ") + name;
+    engine::LogEngineEvent("backup privileges enabled: " + names);
+  }
   return env.RunService("obengine", started_by_scm, [&](platform::ServiceContext& service) {
     return RunEngine(env, *state_dir, obctl, console_port, service);
   });

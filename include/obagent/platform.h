@@ -209,6 +209,17 @@ inline std::string FromNativePath(std::string path) {
   return path;
 }
 
+// What Env::EnableBackupPrivileges did: privilege names ("SeBackupPrivilege")
+// enabled, and those missing with why. Summary() is the engine log's line.
+struct BackupPrivileges {
+  std::vector<std::string> enabled;
+  std::vector<std::string> missing;
+  // "" when nothing is missing, else "not enabled: SeBackupPrivilege (not
+  // held by the account), ...; files and folders whose permissions leave out
+  // the service account are skipped (backup) or cannot be written (restore)".
+  std::string Summary() const;
+};
+
 class Env {
  public:
   virtual ~Env() = default;
@@ -266,6 +277,11 @@ class Env {
   // (owner only) if needed; kAlreadyExists while another process holds it.
   virtual Result<std::unique_ptr<FileLock>> TryLockFile(const std::string& path) = 0;
   virtual int64_t ProcessId() = 0;
+  // Enables the privileges a backup agent needs on this OS for the whole
+  // process (Windows: SeBackupPrivilege, SeRestorePrivilege, and
+  // SeSecurityPrivilege when held); what could not be enabled is listed for
+  // the log. Nothing to do on POSIX (root reads everything).
+  virtual BackupPrivileges EnableBackupPrivileges() { return {}; }
   // Runs a program (no shell) with extra environment variables and waits for
   // it; returns its exit code (128 + signal number if killed).
   virtual Result<int> RunProgram(const std::string& path, const std::vector<std::string>& args,

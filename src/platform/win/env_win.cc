@@ -12,6 +12,7 @@
 
 #include "obagent/platform.h"
 #include "platform/lexical_path.h"
+#include "platform/privileges.h"
 #include "platform/random_suffix.h"
 #include "platform/reparse_read.h"
 #include "win_util.h"
@@ -203,6 +204,58 @@ class ReparseOpenerWin final : public reparse::ReparseOpener {
     out.file = std::make_unique<WinReadableFile>(std::move(handle), path);
     return out;
   }
+};
+
+// The process token for privileges::EnableForBackup.
+class ProcessToken final : public privileges::Token {
+ public:
+  ProcessToken() {
+    HANDLE token = nullptr;
+    if (OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY, &token)) {
+      token_ = UniqueHandle(token);
+      DWORD size = 0;
+      GetTokenInformation(token, TokenPrivileges, nullptr, 0, &size);
+      held_.resize(size);
+      if (size == 0 || !GetTokenInformation(token, TokenPrivileges, held_.data(), size, &size)) {
+        held_.clear();
+      }
+    }
+  }
+
+  bool Holds(std::string_view name) override {
+    LUID luid{};
+    if (held_.empty() || !Lookup(name, &luid)) return false;
+    const auto* list = reinterpret_cast<const TOKEN_PRIVILEGES*>(held_.data());
+    for (DWORD i = 0; i < list->PrivilegeCount; ++i) {
+      const LUID& l = list->Privileges[i].Luid;
+      if (l.LowPart == luid.LowPart && l.HighPart == luid.HighPart) return true;
+    }
+    return false;
+  }
+
+  Status Enable(std::string_view name) override {
+    LUID luid{};
+    if (!token_.valid()) return LastErrorStatus("open the process token for", name);
+    if (!Lookup(name, &luid)) return LastErrorStatus("look up privilege", name);
+    TOKEN_PRIVILEGES wanted{};
+    wanted.PrivilegeCount = 1;
+    wanted.Privileges[0].Luid = luid;
+    wanted.Privileges[0].Attributes = SE_PRIVILEGE_ENABLED;
+    // Succeeds without enabling a privilege the token lacks; GetLastError
+    // says ERROR_NOT_ALL_ASSIGNED then.
+    if (!AdjustTokenPrivileges(token_.get(), FALSE, &wanted, 0, nullptr, nullptr) ||
+        GetLastError() == ERROR_NOT_ALL_ASSIGNED) {
+      return LastErrorStatus("AdjustTokenPrivileges", name);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  static bool Lookup(std::string_view name, LUID* luid) {
+    return LookupPrivilegeValueW(nullptr, Widen(std::string(name)).c_str(), luid) != FALSE;
+  }
+  UniqueHandle token_;
+  std::vector<uint8_t> held_;
 };
 
 class WinEnv final : public Env {
@@ -606,6 +659,11 @@ class WinEnv final : public Env {
       return WinErrorStatus("lock", path, err);
     }
     return std::unique_ptr<FileLock>(std::make_unique<WinFileLock>(std::move(handle)));
+  }
+
+  BackupPrivileges EnableBackupPrivileges() override {
+    ProcessToken token;
+    return privileges::EnableForBackup(token);
   }
 
   int64_t ProcessId() override { return GetCurrentProcessId(); }
