@@ -129,6 +129,10 @@ int main(int argc, char** argv) {
   std::string obctl =
       obctl_option.value_or(Dirname(self) + "/obctl" + (self.ends_with(".exe") ? ".exe" : ""));
   engine::OpenEngineLog(*state_dir, /*also_stderr=*/true);
+  // COM security is process-wide: set here, before any thread uses COM
+  // (VSS in a job, the Task Scheduler), never lazily in a job thread.
+  Status security = env.InitializeProcessSecurity();
+  if (!security.ok()) engine::LogEngineEvent("process security: " + security.ToString(), true);
   // Before any file is opened: backup reads past DACLs, restore writes
   // there (Windows). Missing privileges are said, the engine runs on.
   platform::BackupPrivileges privileges = env.EnableBackupPrivileges();

@@ -282,6 +282,11 @@ class Env {
   // SeSecurityPrivilege when held); what could not be enabled is listed for
   // the log. Nothing to do on POSIX (root reads everything).
   virtual BackupPrivileges EnableBackupPrivileges() { return {}; }
+  // Process-wide security for the OS's component model, once, from main
+  // before any thread uses it (Windows: CoInitializeSecurity for VSS and
+  // the Task Scheduler; set lazily in a job thread it can come too late).
+  // Nothing to do on POSIX.
+  virtual Status InitializeProcessSecurity() { return Status::Ok(); }
   // Runs a program (no shell) with extra environment variables and waits for
   // it; returns its exit code (128 + signal number if killed).
   virtual Result<int> RunProgram(const std::string& path, const std::vector<std::string>& args,

@@ -3,6 +3,7 @@
 #include <windows.h>
 // After windows.h:
 #include <io.h>
+#include <objbase.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -659,6 +660,23 @@ class WinEnv final : public Env {
       return WinErrorStatus("lock", path, err);
     }
     return std::unique_ptr<FileLock>(std::make_unique<WinFileLock>(std::move(handle)));
+  }
+
+  Status InitializeProcessSecurity() override {
+    // The main thread joins the multithreaded apartment for the process's
+    // lifetime (never uninitialised), so the settings below stay in force.
+    HRESULT hr = CoInitializeEx(nullptr, COINIT_MULTITHREADED);
+    if (FAILED(hr) && hr != RPC_E_CHANGED_MODE) {
+      return {ErrorCode::kInternal, "CoInitializeEx failed", static_cast<uint32_t>(hr)};
+    }
+    // What Microsoft's VSS requesters use: packet privacy, identify-level
+    // impersonation (writers may not act as the service), no cloaking.
+    hr = CoInitializeSecurity(nullptr, -1, nullptr, nullptr, RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
+                              RPC_C_IMP_LEVEL_IDENTIFY, nullptr, EOAC_NONE, nullptr);
+    if (FAILED(hr) && hr != RPC_E_TOO_LATE) {
+      return {ErrorCode::kInternal, "CoInitializeSecurity failed", static_cast<uint32_t>(hr)};
+    }
+    return Status::Ok();
   }
 
   BackupPrivileges EnableBackupPrivileges() override {
