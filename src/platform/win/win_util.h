@@ -129,6 +129,14 @@ Result<std::unique_ptr<LocalListener>> ListenPipe(const std::string& address);
 Result<std::unique_ptr<LocalConnection>> ConnectPipe(const std::string& address);
 int RunWinService(const std::string& name, bool service_manager,
                   const std::function<int(ServiceContext&)>& body);
+// The service's answers to the SCM: the controls it accepts in `state`
+// (SERVICE_RUNNING: stop, shutdown and pre-shutdown), and what a control
+// does (stop, pre-shutdown and shutdown all stop the engine, which stops a
+// running job cleanly first).
+enum class ServiceControlAction { kStop, kNothing, kNotImplemented };
+DWORD AcceptedControls(DWORD state);
+ServiceControlAction ServiceControlActionFor(DWORD control);
+inline constexpr DWORD kPreshutdownTimeoutMs = 90000;
 Status RegisterTask(const OsScheduleDefinition& definition);
 Status UnregisterTask(const OsScheduleDefinition& definition);
 

@@ -213,6 +213,25 @@ TEST_F(EnvWinTest, RestoreReplacesAReadOnlyFile) {
   EXPECT_EQ((*root)->Rename("other.tmp", "folder").code(), ErrorCode::kAlreadyExists);
 }
 
+// A backup running at reboot: the engine asks for pre-shutdown
+// notification (the SCM waits for it then) and stops the job cleanly on
+// it, as on a stop. SHUTDOWN alone leaves a few seconds.
+TEST(WinServiceTest, PreshutdownStopsTheEngine) {
+  EXPECT_NE(win::AcceptedControls(SERVICE_RUNNING) & SERVICE_ACCEPT_PRESHUTDOWN, 0u);
+  EXPECT_NE(win::AcceptedControls(SERVICE_RUNNING) & SERVICE_ACCEPT_STOP, 0u);
+  EXPECT_EQ(win::AcceptedControls(SERVICE_STOP_PENDING), 0u);
+  EXPECT_EQ(win::ServiceControlActionFor(SERVICE_CONTROL_PRESHUTDOWN),
+            win::ServiceControlAction::kStop);
+  EXPECT_EQ(win::ServiceControlActionFor(SERVICE_CONTROL_SHUTDOWN),
+            win::ServiceControlAction::kStop);
+  EXPECT_EQ(win::ServiceControlActionFor(SERVICE_CONTROL_STOP), win::ServiceControlAction::kStop);
+  EXPECT_EQ(win::ServiceControlActionFor(SERVICE_CONTROL_INTERROGATE),
+            win::ServiceControlAction::kNothing);
+  EXPECT_EQ(win::ServiceControlActionFor(SERVICE_CONTROL_PAUSE),
+            win::ServiceControlAction::kNotImplemented);
+  EXPECT_GE(win::kPreshutdownTimeoutMs, 60000u);  // the engine waits up to 60 s for the job
+}
+
 TEST_F(EnvWinTest, DefaultStateDirAndPipeName) {
   SetEnvironmentVariableW(L"OBAGENT_STATE_DIR", L"D:\\custom\\state");
   EXPECT_EQ(env_.DefaultStateDir(), "D:/custom/state");
