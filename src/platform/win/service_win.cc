@@ -556,11 +556,28 @@ Result<std::unique_ptr<LocalConnection>> ConnectPipe(const std::string& address)
   for (int attempt = 0;; ++attempt) {
     // SECURITY_IDENTIFICATION: the engine may learn who we are, never act
     // as us.
-    HANDLE h = CreateFileW(name.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
-                           FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
-                           nullptr);
+    HANDLE h = CreateFileW(
+        name.c_str(), GENERIC_READ | GENERIC_WRITE | READ_CONTROL, 0, nullptr, OPEN_EXISTING,
+        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, nullptr);
     if (h != INVALID_HANDLE_VALUE) {
-      return std::unique_ptr<LocalConnection>(new PipeConnection(UniqueHandle(h)));
+      UniqueHandle pipe(h);
+      // The name is predictable: whoever created the pipe first serves it.
+      // Only the engine's accounts may be that (the pipe's owner is its
+      // creator; nobody without SeRestorePrivilege can make it SYSTEM).
+      std::string owner = HandleOwnerSid(pipe.get());
+      std::string me = CurrentUserSid();
+      if (!PipeServerTrusted(owner, me, CurrentTokenOwnerSid())) {
+        ULONG pid = 0;
+        GetNamedPipeServerProcessId(pipe.get(), &pid);
+        return Status(ErrorCode::kIo,
+                      "the local API pipe " + address + " is served by process " +
+                          std::to_string(pid) + " owned by " +
+                          (owner.empty() ? std::string("an unknown account") : owner) +
+                          ", not by the obagent engine (SYSTEM, Administrators or this user); "
+                          "not talking to it. Stop that process and restart the engine.",
+                      os_error::kAccessDenied);
+      }
+      return std::unique_ptr<LocalConnection>(new PipeConnection(std::move(pipe)));
     }
     DWORD err = GetLastError();
     if (err == ERROR_FILE_NOT_FOUND) {

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <windows.h>
+// After windows.h:
+#include <accctrl.h>
 
 #include <memory>
 #include <string>
@@ -103,6 +105,23 @@ Status ApplyOwnerOnly(const std::string& path);
 
 // The current process token's user SID as a string ("S-1-5-21-...").
 std::string CurrentUserSid();
+// The owner SID string of an object opened with READ_CONTROL ("" if it
+// cannot be read).
+std::string HandleOwnerSid(HANDLE h, SE_OBJECT_TYPE type = SE_KERNEL_OBJECT);
+// The current process token's default owner for new objects
+// (TokenOwner): the user, or Administrators for an elevated admin.
+std::string CurrentTokenOwnerSid();
+// Whether a local API pipe owned by `owner_sid` is the engine's for a
+// client running as `client_sid` whose own objects get `client_owner_sid`
+// as owner: SYSTEM, Administrators, or the client's own account (an engine
+// in the foreground, which owns its pipe as the client's would be owned).
+// Never "".
+bool PipeServerTrusted(const std::string& owner_sid, const std::string& client_sid,
+                       const std::string& client_owner_sid = {});
+// The owner ApplyOwnerOnly gives an existing state or scratch folder:
+// Administrators for an elevated process (SYSTEM, an elevated admin), else
+// the process's user.
+std::string OwnerOnlyOwnerSid();
 // FNV-1a of a SID string: what FileInfo::uid holds on Windows.
 uint32_t SidHash(const std::string& sid);
 bool IsElevated();

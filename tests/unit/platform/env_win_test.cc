@@ -7,6 +7,7 @@
 #include <sddl.h>
 #include <shellapi.h>
 
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
@@ -230,6 +231,51 @@ TEST(WinServiceTest, PreshutdownStopsTheEngine) {
   EXPECT_EQ(win::ServiceControlActionFor(SERVICE_CONTROL_PAUSE),
             win::ServiceControlAction::kNotImplemented);
   EXPECT_GE(win::kPreshutdownTimeoutMs, 60000u);  // the engine waits up to 60 s for the job
+}
+
+// A state or scratch folder someone else created first gets the agent's
+// owner as well as its DACL: an owner may always rewrite the DACL.
+TEST_F(EnvWinTest, OwnerOnlyTakesOwnershipOfAnExistingFolder) {
+  ASSERT_TRUE(std::filesystem::create_directory(std::filesystem::u8path(Path("state"))));
+  ASSERT_TRUE(env_.CreateDirs(Path("state"), true).ok());
+  PSID owner = nullptr;
+  PSECURITY_DESCRIPTOR sd = nullptr;
+  ASSERT_EQ(
+      GetNamedSecurityInfoW(win::LongPath(Path("state")).c_str(), SE_FILE_OBJECT,
+                            OWNER_SECURITY_INFORMATION, &owner, nullptr, nullptr, nullptr, &sd),
+      static_cast<DWORD>(ERROR_SUCCESS));
+  wchar_t* text = nullptr;
+  ASSERT_TRUE(ConvertSidToStringSidW(owner, &text));
+  std::string got = win::Narrow(text);
+  LocalFree(text);
+  LocalFree(sd);
+  if (UnderWine()) {
+    // Wine keeps a file's owner as its Unix owner (the Wine user) whatever
+    // SetSecurityInfo was given; the call itself must still succeed.
+    EXPECT_TRUE(got == win::OwnerOnlyOwnerSid() || got == win::CurrentUserSid()) << got;
+  } else {
+    EXPECT_EQ(got, win::OwnerOnlyOwnerSid());
+  }
+  EXPECT_TRUE(win::OwnerOnlyOwnerSid() == "S-1-5-32-544" ||
+              win::OwnerOnlyOwnerSid() == win::CurrentUserSid());
+}
+
+// obctl talks only to a pipe the engine's accounts created.
+TEST(WinPipeTest, OnlyTheEnginesAccountsMayServeThePipe) {
+  const std::string me = "S-1-5-21-1-2-3-1001";
+  EXPECT_TRUE(win::PipeServerTrusted("S-1-5-18", me));              // SYSTEM (the service)
+  EXPECT_TRUE(win::PipeServerTrusted("S-1-5-32-544", me));          // an elevated administrator
+  EXPECT_TRUE(win::PipeServerTrusted(me, me));                      // an engine in the foreground
+  EXPECT_FALSE(win::PipeServerTrusted("S-1-5-21-1-2-3-1002", me));  // another user: a squatter
+  EXPECT_FALSE(win::PipeServerTrusted("S-1-1-0", me));              // Everyone
+  EXPECT_FALSE(win::PipeServerTrusted("", me));                     // owner unreadable
+  EXPECT_FALSE(win::PipeServerTrusted("", me, ""));
+  // The owner the client's own token gives its objects (an engine started
+  // in the foreground by the same account): Administrators for an elevated
+  // admin, a group under Wine.
+  EXPECT_TRUE(win::PipeServerTrusted("S-1-5-21-1-2-3-513", me, "S-1-5-21-1-2-3-513"));
+  EXPECT_FALSE(win::PipeServerTrusted("S-1-5-21-1-2-3-513", me, ""));
+  EXPECT_FALSE(win::CurrentTokenOwnerSid().empty());
 }
 
 TEST_F(EnvWinTest, DefaultStateDirAndPipeName) {
