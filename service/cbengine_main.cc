@@ -12,6 +12,7 @@
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/engine_service.h"
 #include "obagent/platform.h"
+#include "obagent/platform_process.h"
 
 using namespace obagent;
 
@@ -131,11 +132,11 @@ int main(int argc, char** argv) {
   engine::OpenEngineLog(*state_dir, /*also_stderr=*/true);
   // COM security is process-wide: set here, before any thread uses COM
   // (VSS in a job, the Task Scheduler), never lazily in a job thread.
-  Status security = env.InitializeProcessSecurity();
+  Status security = platform::InitializeProcessSecurity();
   if (!security.ok()) engine::LogEngineEvent("process security: " + security.ToString(), true);
   // Before any file is opened: backup reads past DACLs, restore writes
   // there (Windows). Missing privileges are said, the engine runs on.
-  platform::BackupPrivileges privileges = env.EnableBackupPrivileges();
+  platform::BackupPrivileges privileges = platform::EnableBackupPrivileges();
   if (!privileges.missing.empty()) {
     engine::LogEngineEvent("backup privileges " + privileges.Summary(), true);
   } else if (!privileges.enabled.empty()) {

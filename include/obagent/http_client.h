@@ -76,10 +76,7 @@ struct HttpClientOptions {
   // uses the system's TLS and trusted certificates.
   std::string base_url;
   int timeout_seconds = 120;  // per exchange: connect, send, each receive
-  // "http://proxy:3128". Empty: on Windows the system's proxy settings
-  // (WinHTTP automatic proxy: the machine's WinHTTP proxy, WPAD, PAC),
-  // direct when there are none, answering a Negotiate/NTLM 407 with the
-  // service's own logon; a direct connection elsewhere. A proxy that wants
+  // "http://proxy:3128"; empty for a direct connection. A proxy that wants
   // other credentials answers 407, which Send returns as a response.
   std::string proxy_url;
   std::string proxy_user;

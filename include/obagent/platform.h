@@ -209,17 +209,6 @@ inline std::string FromNativePath(std::string path) {
   return path;
 }
 
-// What Env::EnableBackupPrivileges did: privilege names ("SeBackupPrivilege")
-// enabled, and those missing with why. Summary() is the engine log's line.
-struct BackupPrivileges {
-  std::vector<std::string> enabled;
-  std::vector<std::string> missing;
-  // "" when nothing is missing, else "not enabled: SeBackupPrivilege (not
-  // held by the account), ...; files and folders whose permissions leave out
-  // the service account are skipped (backup) or cannot be written (restore)".
-  std::string Summary() const;
-};
-
 class Env {
  public:
   virtual ~Env() = default;
@@ -277,16 +266,6 @@ class Env {
   // (owner only) if needed; kAlreadyExists while another process holds it.
   virtual Result<std::unique_ptr<FileLock>> TryLockFile(const std::string& path) = 0;
   virtual int64_t ProcessId() = 0;
-  // Enables the privileges a backup agent needs on this OS for the whole
-  // process (Windows: SeBackupPrivilege, SeRestorePrivilege, and
-  // SeSecurityPrivilege when held); what could not be enabled is listed for
-  // the log. Nothing to do on POSIX (root reads everything).
-  virtual BackupPrivileges EnableBackupPrivileges() { return {}; }
-  // Process-wide security for the OS's component model, once, from main
-  // before any thread uses it (Windows: CoInitializeSecurity for VSS and
-  // the Task Scheduler; set lazily in a job thread it can come too late).
-  // Nothing to do on POSIX.
-  virtual Status InitializeProcessSecurity() { return Status::Ok(); }
   // Runs a program (no shell) with extra environment variables and waits for
   // it; returns its exit code (128 + signal number if killed).
   virtual Result<int> RunProgram(const std::string& path, const std::vector<std::string>& args,
@@ -365,10 +344,8 @@ class Snapshot {
   // call again; returns the first error.
   virtual Status Release() = 0;
 
-  // The deepest volume containing `path` (absolute, as the user named it,
-  // or as the engine's walker names it: a VSS volume "C:/" contains both
-  // "C:/data/x" and the walker's "/C:/data/x"); on a tie a snapshotted volume wins over a kNone
-  // one. nullptr if none.
+  // The deepest volume containing `path` (absolute, as the user named it);
+  // on a tie a snapshotted volume wins over a kNone one. nullptr if none.
   const SnapshotVolume* VolumeOf(const std::string& path) const;
   // Where to read `path` from: under the snapshot root of VolumeOf(path),
   // or `path` itself when that is kNone or there is none. A kNone volume

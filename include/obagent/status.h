@@ -75,9 +75,7 @@ inline constexpr uint32_t kNotSupported = 0x80070032;      // ERROR_NOT_SUPPORTE
 inline constexpr uint32_t kFileCorrupt = 0x80070570;       // ERROR_FILE_CORRUPT
 inline constexpr uint32_t kIoDevice = 0x8007045D;          // ERROR_IO_DEVICE
 inline constexpr uint32_t kDiskFull = 0x80070070;          // ERROR_DISK_FULL
-// ERROR_CLOUD_FILE_ACCESS_DENIED: a cloud placeholder is skipped, never recalled.
-inline constexpr uint32_t kCloudFileAccessDenied = 0x8007018B;
-inline constexpr uint32_t kUnspecified = 0x80004005;  // E_FAIL
+inline constexpr uint32_t kUnspecified = 0x80004005;       // E_FAIL
 // "0x80070005"; "" for kNone.
 std::string Format(uint32_t hresult);
 // A plain sentence for the codes above ("Access is denied: …"); "" for others.

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "obagent/platform.h"
+#include "obagent/platform_process.h"
 #include "obagent/status.h"
 
 namespace obagent::platform::privileges {

@@ -30,8 +30,8 @@ inline constexpr uint32_t kTagDedup = 0x80000013;        // Data Deduplication
 inline constexpr uint32_t kTagWof = 0x80000017;          // WOF (compact OS, compressed)
 inline constexpr uint32_t kTagStorageSync = 0x8000001E;  // Azure File Sync
 inline constexpr uint32_t kTagCloud = 0x9000001A;        // cloud files (OneDrive); CLOUD_1..F too
-inline constexpr uint32_t kCloudFileAccessDenied = os_error::kCloudFileAccessDenied;
-inline constexpr uint32_t kCantResolveFilename = 0x80070781;  // ERROR_CANT_RESOLVE_FILENAME
+inline constexpr uint32_t kCloudFileAccessDenied = 0x8007018B;  // ERROR_CLOUD_FILE_ACCESS_DENIED
+inline constexpr uint32_t kCantResolveFilename = 0x80070781;    // ERROR_CANT_RESOLVE_FILENAME
 
 enum class ReadAs {
   kPlain,            // no reparse point: read as opened

@@ -57,6 +57,8 @@ std::string_view SnapshotKindName(SnapshotKind kind) {
   return "unknown";
 }
 
+// `full_path` as the user named it ("C:/data/x") or as the engine's walker
+// names it ("/C:/data/x"): a VSS volume "C:/" contains both.
 const SnapshotVolume* Snapshot::VolumeOf(const std::string& full_path) const {
   const SnapshotVolume* best = nullptr;
   size_t best_length = 0;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "obagent/platform.h"
+#include "obagent/platform_process.h"
 #include "platform/lexical_path.h"
 #include "platform/privileges.h"
 #include "platform/random_suffix.h"
@@ -662,28 +663,6 @@ class WinEnv final : public Env {
     return std::unique_ptr<FileLock>(std::make_unique<WinFileLock>(std::move(handle)));
   }
 
-  Status InitializeProcessSecurity() override {
-    // The main thread joins the multithreaded apartment for the process's
-    // lifetime (never uninitialised), so the settings below stay in force.
-    HRESULT hr = CoInitializeEx(nullptr, COINIT_MULTITHREADED);
-    if (FAILED(hr) && hr != RPC_E_CHANGED_MODE) {
-      return {ErrorCode::kInternal, "CoInitializeEx failed", static_cast<uint32_t>(hr)};
-    }
-    // What Microsoft's VSS requesters use: packet privacy, identify-level
-    // impersonation (writers may not act as the service), no cloaking.
-    hr = CoInitializeSecurity(nullptr, -1, nullptr, nullptr, RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
-                              RPC_C_IMP_LEVEL_IDENTIFY, nullptr, EOAC_NONE, nullptr);
-    if (FAILED(hr) && hr != RPC_E_TOO_LATE) {
-      return {ErrorCode::kInternal, "CoInitializeSecurity failed", static_cast<uint32_t>(hr)};
-    }
-    return Status::Ok();
-  }
-
-  BackupPrivileges EnableBackupPrivileges() override {
-    ProcessToken token;
-    return privileges::EnableForBackup(token);
-  }
-
   int64_t ProcessId() override { return GetCurrentProcessId(); }
 
   Result<int> RunProgram(const std::string& path, const std::vector<std::string>& args,
@@ -805,6 +784,29 @@ class WinEnv final : public Env {
 Env& Env::Default() {
   static WinEnv env;  // stateless: safe to use until exit
   return env;
+}
+
+// Process-level setup (obagent/platform_process.h).
+Status InitializeProcessSecurity() {
+  // The main thread joins the multithreaded apartment for the process's
+  // lifetime (never uninitialised), so the settings below stay in force.
+  HRESULT hr = CoInitializeEx(nullptr, COINIT_MULTITHREADED);
+  if (FAILED(hr) && hr != RPC_E_CHANGED_MODE) {
+    return {ErrorCode::kInternal, "CoInitializeEx failed", static_cast<uint32_t>(hr)};
+  }
+  // What Microsoft's VSS requesters use: packet privacy, identify-level
+  // impersonation (writers may not act as the service), no cloaking.
+  hr = CoInitializeSecurity(nullptr, -1, nullptr, nullptr, RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
+                            RPC_C_IMP_LEVEL_IDENTIFY, nullptr, EOAC_NONE, nullptr);
+  if (FAILED(hr) && hr != RPC_E_TOO_LATE) {
+    return {ErrorCode::kInternal, "CoInitializeSecurity failed", static_cast<uint32_t>(hr)};
+  }
+  return Status::Ok();
+}
+
+BackupPrivileges EnableBackupPrivileges() {
+  ProcessToken token;
+  return privileges::EnableForBackup(token);
 }
 
 }  // namespace obagent::platform

@@ -210,8 +210,9 @@ class VssSnapshotProvider final : public SnapshotProvider {
       volumes = std::move(grouped).value();
     }
     // This job thread joins the multithreaded apartment. COM security is
-    // process-wide and set once at process start (Env::
-    // InitializeProcessSecurity, cbengine's main), never lazily here.
+    // process-wide and set once at process start
+    // (platform::InitializeProcessSecurity in cbengine's main), never
+    // lazily here.
     HRESULT hr = CoInitializeEx(nullptr, COINIT_MULTITHREADED);
     bool com_initialized = SUCCEEDED(hr);  // S_FALSE too: balanced by CoUninitialize
     if (FAILED(hr) && hr != RPC_E_CHANGED_MODE) {
