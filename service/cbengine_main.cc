@@ -12,6 +12,7 @@
 #include "obagent/engine/engine_log.h"
 #include "obagent/engine/engine_service.h"
 #include "obagent/platform.h"
+#include "obagent/platform_process.h"
 
 using namespace obagent;
 
@@ -129,6 +130,20 @@ int main(int argc, char** argv) {
   std::string obctl =
       obctl_option.value_or(Dirname(self) + "/obctl" + (self.ends_with(".exe") ? ".exe" : ""));
   engine::OpenEngineLog(*state_dir, /*also_stderr=*/true);
+  // COM security is process-wide: set here, before any thread uses COM
+  // (VSS in a job, the Task Scheduler), never lazily in a job thread.
+  Status security = platform::InitializeProcessSecurity();
+  if (!security.ok()) engine::LogEngineEvent("process security: " + security.ToString(), true);
+  // Before any file is opened: backup reads past DACLs, restore writes
+  // there (Windows). Missing privileges are said, the engine runs on.
+  platform::BackupPrivileges privileges = platform::EnableBackupPrivileges();
+  if (!privileges.missing.empty()) {
+    engine::LogEngineEvent("backup privileges " + privileges.Summary(), true);
+  } else if (!privileges.enabled.empty()) {
+    std::string names;
+    for (const std::string& name : privileges.enabled) names += (names.empty() ? "" : ", ") + name;
+    engine::LogEngineEvent("backup privileges enabled: " + names);
+  }
   return env.RunService("obengine", started_by_scm, [&](platform::ServiceContext& service) {
     return RunEngine(env, *state_dir, obctl, console_port, service);
   });

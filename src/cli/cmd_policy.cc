@@ -429,7 +429,7 @@ int ScheduleFiles(Ctx& c, const std::vector<std::string>& args) {
   if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   auto p = engine::LoadPolicy(*c.env, c.state_dir);
   if (!p.ok()) return Fail(c, p.status());
-  auto date = FormatLocal(p->modified, engine::LocalUtcOffsetMinutes(p->modified)).substr(0, 10);
+  auto date = engine::TaskStartDate(p->modified, engine::LocalUtcOffsetMinutes(p->modified));
   platform::OsScheduleDefinition d =
       engine::ScheduleDefinition(p->schedule, command, c.state_dir,
                                  engine::ScheduledRunWritablePaths(*c.env, c.state_dir), date);

@@ -12,6 +12,7 @@
 
 #include "cli/cli_common.h"
 #include "obagent/platform.h"
+#include "obagent/platform_process.h"
 
 namespace obagent::cli {
 namespace {
@@ -202,4 +203,12 @@ int Run(int argc, char** argv) {
 }  // namespace
 }  // namespace obagent::cli
 
-int main(int argc, char** argv) { return obagent::cli::Run(argc, argv); }
+int main(int argc, char** argv) {
+  // obctl runs a job itself when the engine is not running (the scheduled
+  // task, as SYSTEM): the same process setup as cbengine, before any
+  // thread starts. Missing privileges are cbengine's to report; for obctl
+  // run by a user they are expected.
+  (void)obagent::platform::InitializeProcessSecurity();
+  (void)obagent::platform::EnableBackupPrivileges();
+  return obagent::cli::Run(argc, argv);
+}

@@ -29,6 +29,9 @@ std::string_view os_error::Describe(uint32_t hresult) {
       return "The disk reported an I/O error.";
     case kDiskFull:
       return "The disk is full.";
+    case 0x8007018B:  // ERROR_CLOUD_FILE_ACCESS_DENIED (platform/reparse_read.h)
+      return "A cloud file whose data is not on this disk (OneDrive, Azure File Sync): the "
+             "backup does not download it.";
     case kUnspecified:
       return "The operating system reported an unspecified error.";
     default:

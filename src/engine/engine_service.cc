@@ -218,10 +218,10 @@ void EngineService::SchedulerTick() {
   if (wanted != registered_schedule_) {
     std::string os;
     if (policy) {
-      platform::OsScheduleDefinition d =
-          ScheduleDefinition(policy->schedule, options_.obctl_path, options_.state_dir,
-                             ScheduledRunWritablePaths(env_, options_.state_dir),
-                             text::FormatIsoUtc(policy->modified).substr(0, 10));
+      platform::OsScheduleDefinition d = ScheduleDefinition(
+          policy->schedule, options_.obctl_path, options_.state_dir,
+          ScheduledRunWritablePaths(env_, options_.state_dir),
+          TaskStartDate(policy->modified, LocalUtcOffsetMinutes(policy->modified)));
       auto registered = env_.RegisterBackupSchedule(d);
       if (registered.ok()) os = *registered;
       LogEngineEvent(registered.ok()

@@ -56,6 +56,10 @@ std::string SystemdQuote(std::string_view arg, bool exec = true) {
 
 }  // namespace
 
+std::string TaskStartDate(int64_t modified_unix, int offset_minutes) {
+  return text::FormatIsoUtc(modified_unix + int64_t{offset_minutes} * 60).substr(0, 10);
+}
+
 std::string TaskSchedulerXml(const Schedule& schedule, const std::string& command,
                              const std::string& arguments, const std::string& start_date) {
   std::string days;

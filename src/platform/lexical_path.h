@@ -17,4 +17,23 @@ namespace obagent::platform {
 //   ResolveDotsLexically("C:", "/..")         == "C:/"
 std::string ResolveDotsLexically(std::string_view root, std::string_view rest);
 
+// A Windows path made absolute and resolved lexically, in '/' form: what
+// Env::AbsolutePath gives on Windows and what LongPath prefixes with
+// "\\?\". Names are kept exactly ("foo ", "foo.", "CON", "NUL.txt"):
+// unlike GetFullPathNameW nothing strips trailing dots or spaces or maps a
+// device name. `current_dir` is the process's current folder, absolute
+// ("C:/work", "//server/share/x"). '\\' counts as '/'.
+//   "C:/a/../b" -> "C:/b"; "c:" -> "C:/"; "x" -> "<cwd>/x";
+//   "/x" -> "<drive of cwd>/x"; "C:x" -> "<cwd>/x" when the current folder
+//   is on C:, else "C:/x"; "//server/share/x" stays UNC; "//?/C:/x" -> "C:/x";
+//   "//?/UNC/server/share" -> "//server/share/"; the walker's
+//   "/C:/data" -> "C:/data".
+std::string AbsoluteWindowsPath(std::string_view path, std::string_view current_dir);
+
+// An absolute '/' path of AbsoluteWindowsPath in the Win32 form that turns
+// off Win32's name parsing: "C:/a/b" -> "\\?\C:\a\b",
+// "//server/share/x" -> "\\?\UNC\server\share\x". Paths already in
+// "//?/" or "//./" (device) form only get backslashes.
+std::string Win32LongForm(std::string_view absolute);
+
 }  // namespace obagent::platform

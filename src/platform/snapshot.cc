@@ -25,6 +25,22 @@ bool SameText(std::string_view a, std::string_view b, bool fold_case) {
   });
 }
 
+// The walker names a Windows drive as a folder of "/" ("/C:/data/x": the
+// engine's BackupDirectory starts at "/"), the sources and the VSS volume
+// roots name it as the OS does ("C:/data/x"). For a VSS volume both forms
+// are the same path: the drive form without the leading '/'.
+std::string_view WithoutDriveSlash(std::string_view path) {
+  bool drive_folder = path.size() >= 3 && path[0] == '/' &&
+                      std::isalpha(static_cast<unsigned char>(path[1])) && path[2] == ':' &&
+                      (path.size() == 3 || path[3] == '/');
+  return drive_folder ? path.substr(1) : path;
+}
+
+// `path` as compared with `volume`'s root.
+std::string_view PathForVolume(const SnapshotVolume& volume, std::string_view path) {
+  return volume.kind == SnapshotKind::kVss ? WithoutDriveSlash(path) : path;
+}
+
 }  // namespace
 
 std::string_view SnapshotKindName(SnapshotKind kind) {
@@ -41,16 +57,19 @@ std::string_view SnapshotKindName(SnapshotKind kind) {
   return "unknown";
 }
 
-const SnapshotVolume* Snapshot::VolumeOf(const std::string& path) const {
+// `full_path` as the user named it ("C:/data/x") or as the engine's walker
+// names it ("/C:/data/x"): a VSS volume "C:/" contains both.
+const SnapshotVolume* Snapshot::VolumeOf(const std::string& full_path) const {
   const SnapshotVolume* best = nullptr;
   size_t best_length = 0;
   for (const SnapshotVolume& volume : volumes()) {
+    std::string_view path = PathForVolume(volume, full_path);
     // Windows paths ("C:/Data") compare without case, as the OS does.
     bool fold_case = volume.kind == SnapshotKind::kVss;
     std::string_view root = TrimTrailingSlashes(volume.original_root);
     if (volume.original_root.empty()) continue;
     // `path` is the root itself, or below it (a '/' follows the root).
-    bool inside = SameText(std::string_view(path).substr(0, root.size()), root, fold_case) &&
+    bool inside = SameText(path.substr(0, root.size()), root, fold_case) &&
                   (path.size() == root.size() || path[root.size()] == '/');
     if (!inside) continue;
     bool deeper = best == nullptr || root.size() > best_length;
@@ -69,7 +88,8 @@ std::string Snapshot::ReadPath(const std::string& path) const {
   if (volume == nullptr || volume->kind == SnapshotKind::kNone || volume->snapshot_root.empty()) {
     return path;
   }
-  std::string rest = path.substr(TrimTrailingSlashes(volume->original_root).size());  // "" or "/…"
+  std::string_view inside = PathForVolume(*volume, path);
+  std::string rest(inside.substr(TrimTrailingSlashes(volume->original_root).size()));  // "" or "/…"
   // The root itself keeps the snapshot root as given: a shadow copy device
   // is only a folder with its trailing separator.
   if (rest.empty() || rest == "/") return volume->snapshot_root;

@@ -32,6 +32,10 @@ std::string_view HresultName(uint32_t hr) {
       return "E_ACCESSDENIED";
     case kENotImpl:
       return "E_NOTIMPL";
+    case 0x00042309:
+      return "VSS_S_ASYNC_PENDING";
+    case 0x0004230B:
+      return "VSS_S_ASYNC_CANCELLED";
     case 0x80042301:
       return "VSS_E_BAD_STATE";
     case 0x80042302:

@@ -48,6 +48,14 @@ std::string TaskSchedulerXml(const Schedule& schedule, const std::string& comman
                              const std::string& arguments,
                              const std::string& start_date = "2024-01-01");
 
+// The task's start date (YYYY-MM-DD) for a policy changed at
+// `modified_unix`: the local date there, `offset_minutes` east of UTC
+// (LocalUtcOffsetMinutes(modified_unix)). The Task Scheduler reads a
+// StartBoundary without a zone as local time, so the UTC date would make
+// a change made in the evening west of UTC (or in the morning east of it)
+// start a day off.
+std::string TaskStartDate(int64_t modified_unix, int offset_minutes);
+
 // One argument quoted for a Windows command line (CommandLineToArgvW rules).
 std::string WindowsQuoteArgument(std::string_view arg);
 

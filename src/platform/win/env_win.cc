@@ -3,6 +3,7 @@
 #include <windows.h>
 // After windows.h:
 #include <io.h>
+#include <objbase.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -11,8 +12,11 @@
 #include <vector>
 
 #include "obagent/platform.h"
+#include "obagent/platform_process.h"
 #include "platform/lexical_path.h"
+#include "platform/privileges.h"
 #include "platform/random_suffix.h"
+#include "platform/reparse_read.h"
 #include "win_util.h"
 
 namespace obagent::platform {
@@ -176,6 +180,86 @@ void AppendQuoted(std::wstring* line, const std::wstring& arg) {
 
 namespace {
 
+// CreateFileW for reparse::OpenDataForRead: BACKUP_SEMANTICS always (with
+// SeBackupPrivilege enabled it reads past the DACL), OPEN_REPARSE_POINT
+// when asked (the entry itself: no link followed, no filter, no recall).
+class ReparseOpenerWin final : public reparse::ReparseOpener {
+ public:
+  Result<Opened> Open(const std::string& path, bool open_reparse_point) override {
+    DWORD flags = FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_SEQUENTIAL_SCAN |
+                  (open_reparse_point ? FILE_FLAG_OPEN_REPARSE_POINT : 0);
+    HANDLE h = CreateFileW(LongPath(path).c_str(), GENERIC_READ, kShareAll, nullptr, OPEN_EXISTING,
+                           flags, nullptr);
+    if (h == INVALID_HANDLE_VALUE) return LastErrorStatus("open", path);
+    UniqueHandle handle(h);
+    Opened out;
+    FILE_ATTRIBUTE_TAG_INFO tag{};
+    if (!GetFileInformationByHandleEx(h, FileAttributeTagInfo, &tag, sizeof tag)) {
+      return LastErrorStatus("read the attributes of", path);
+    }
+    BY_HANDLE_FILE_INFORMATION bhfi;
+    if (!GetFileInformationByHandle(h, &bhfi)) return LastErrorStatus("stat", path);
+    out.attributes = tag.FileAttributes;
+    out.reparse_tag = (tag.FileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) ? tag.ReparseTag : 0;
+    out.volume = bhfi.dwVolumeSerialNumber;
+    out.file_id = (static_cast<uint64_t>(bhfi.nFileIndexHigh) << 32) | bhfi.nFileIndexLow;
+    out.file = std::make_unique<WinReadableFile>(std::move(handle), path);
+    return out;
+  }
+};
+
+// The process token for privileges::EnableForBackup.
+class ProcessToken final : public privileges::Token {
+ public:
+  ProcessToken() {
+    HANDLE token = nullptr;
+    if (OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY, &token)) {
+      token_ = UniqueHandle(token);
+      DWORD size = 0;
+      GetTokenInformation(token, TokenPrivileges, nullptr, 0, &size);
+      held_.resize(size);
+      if (size == 0 || !GetTokenInformation(token, TokenPrivileges, held_.data(), size, &size)) {
+        held_.clear();
+      }
+    }
+  }
+
+  bool Holds(std::string_view name) override {
+    LUID luid{};
+    if (held_.empty() || !Lookup(name, &luid)) return false;
+    const auto* list = reinterpret_cast<const TOKEN_PRIVILEGES*>(held_.data());
+    for (DWORD i = 0; i < list->PrivilegeCount; ++i) {
+      const LUID& l = list->Privileges[i].Luid;
+      if (l.LowPart == luid.LowPart && l.HighPart == luid.HighPart) return true;
+    }
+    return false;
+  }
+
+  Status Enable(std::string_view name) override {
+    LUID luid{};
+    if (!token_.valid()) return LastErrorStatus("open the process token for", name);
+    if (!Lookup(name, &luid)) return LastErrorStatus("look up privilege", name);
+    TOKEN_PRIVILEGES wanted{};
+    wanted.PrivilegeCount = 1;
+    wanted.Privileges[0].Luid = luid;
+    wanted.Privileges[0].Attributes = SE_PRIVILEGE_ENABLED;
+    // Succeeds without enabling a privilege the token lacks; GetLastError
+    // says ERROR_NOT_ALL_ASSIGNED then.
+    if (!AdjustTokenPrivileges(token_.get(), FALSE, &wanted, 0, nullptr, nullptr) ||
+        GetLastError() == ERROR_NOT_ALL_ASSIGNED) {
+      return LastErrorStatus("AdjustTokenPrivileges", name);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  static bool Lookup(std::string_view name, LUID* luid) {
+    return LookupPrivilegeValueW(nullptr, Widen(std::string(name)).c_str(), luid) != FALSE;
+  }
+  UniqueHandle token_;
+  std::vector<uint8_t> held_;
+};
+
 class WinEnv final : public Env {
  public:
   Result<FileInfo> Lstat(const std::string& path) override {
@@ -227,18 +311,11 @@ class WinEnv final : public Env {
   }
 
   Result<std::unique_ptr<ReadableFile>> OpenForRead(const std::string& path) override {
-    HANDLE h = CreateFileW(LongPath(path).c_str(), GENERIC_READ, kShareAll, nullptr, OPEN_EXISTING,
-                           kNoFollow | FILE_FLAG_SEQUENTIAL_SCAN, nullptr);
-    if (h == INVALID_HANDLE_VALUE) return LastErrorStatus("open", path);
-    UniqueHandle handle(h);
-    // The reparse point itself was opened: refuse it like O_NOFOLLOW does.
-    FILE_ATTRIBUTE_TAG_INFO tag{};
-    if (GetFileInformationByHandleEx(h, FileAttributeTagInfo, &tag, sizeof tag) &&
-        IsLinkAttributes(tag.FileAttributes, tag.ReparseTag)) {
-      return WinErrorStatus("open", path, ERROR_CANT_RESOLVE_FILENAME);
-    }
-    return std::unique_ptr<ReadableFile>(
-        std::make_unique<WinReadableFile>(std::move(handle), path));
+    // Links are refused like O_NOFOLLOW does; deduplicated, WOF and cloud
+    // files are read through their filter; placeholders are never recalled
+    // (platform/reparse_read.h).
+    ReparseOpenerWin opener;
+    return reparse::OpenDataForRead(opener, path);
   }
 
   Result<std::string> ReadLink(const std::string& path) override {
@@ -514,47 +591,7 @@ class WinEnv final : public Env {
   // "//server/share/x" stays a UNC path. Lexical: nothing is resolved.
   Result<std::string> AbsolutePath(const std::string& input) override {
     if (input.empty()) return InvalidArgument("empty path");
-    std::string path = Slashes(input);
-    if (path.rfind("//?/", 0) == 0) path.erase(0, 4);
-    std::string root;
-    std::string rest;
-    auto is_drive = [](const std::string& p) {
-      return p.size() >= 2 && p[1] == ':' && std::isalpha(static_cast<unsigned char>(p[0]));
-    };
-    if (path.rfind("//", 0) == 0) {
-      size_t host_end = path.find('/', 2);
-      size_t share_end =
-          host_end == std::string::npos ? std::string::npos : path.find('/', host_end + 1);
-      root = path.substr(0, share_end);
-      rest = share_end == std::string::npos ? "" : path.substr(share_end);
-    } else if (is_drive(path) && (path.size() == 2 || path[2] == '/')) {
-      root = path.substr(0, 2);
-      rest = path.substr(2);
-    } else {
-      DWORD n = GetCurrentDirectoryW(0, nullptr);
-      std::wstring cwd(n, L'\0');
-      n = GetCurrentDirectoryW(n, cwd.data());
-      cwd.resize(n);
-      std::string current = Slashes(win::FromWidePath(cwd));
-      if (is_drive(path)) {
-        // "C:x": relative to the current folder of that drive; only the
-        // current drive's is known here.
-        rest = "/" + path.substr(2);
-        root = path.substr(0, 2);
-        if (is_drive(current) && std::toupper(current[0]) == std::toupper(path[0])) {
-          rest = current.substr(2) + rest;
-        }
-      } else if (path[0] == '/') {
-        OB_ASSIGN_OR_RETURN(std::string cur, AbsolutePath(current));
-        size_t root_end = cur.rfind("//", 0) == 0 ? cur.find('/', cur.find('/', 2) + 1) : 2;
-        root = cur.substr(0, root_end);
-        rest = path;
-      } else {
-        return AbsolutePath(current + "/" + path);
-      }
-    }
-    if (root.size() == 2 && root[1] == ':') root[0] = static_cast<char>(std::toupper(root[0]));
-    return ResolveDotsLexically(root, rest);
+    return AbsoluteWindowsPath(input, win::CurrentDirectory());
   }
 
   Result<std::unique_ptr<RestoreDir>> OpenRestoreRoot(const std::string& path,
@@ -747,6 +784,29 @@ class WinEnv final : public Env {
 Env& Env::Default() {
   static WinEnv env;  // stateless: safe to use until exit
   return env;
+}
+
+// Process-level setup (obagent/platform_process.h).
+Status InitializeProcessSecurity() {
+  // The main thread joins the multithreaded apartment for the process's
+  // lifetime (never uninitialised), so the settings below stay in force.
+  HRESULT hr = CoInitializeEx(nullptr, COINIT_MULTITHREADED);
+  if (FAILED(hr) && hr != RPC_E_CHANGED_MODE) {
+    return {ErrorCode::kInternal, "CoInitializeEx failed", static_cast<uint32_t>(hr)};
+  }
+  // What Microsoft's VSS requesters use: packet privacy, identify-level
+  // impersonation (writers may not act as the service), no cloaking.
+  hr = CoInitializeSecurity(nullptr, -1, nullptr, nullptr, RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
+                            RPC_C_IMP_LEVEL_IDENTIFY, nullptr, EOAC_NONE, nullptr);
+  if (FAILED(hr) && hr != RPC_E_TOO_LATE) {
+    return {ErrorCode::kInternal, "CoInitializeSecurity failed", static_cast<uint32_t>(hr)};
+  }
+  return Status::Ok();
+}
+
+BackupPrivileges EnableBackupPrivileges() {
+  ProcessToken token;
+  return privileges::EnableForBackup(token);
 }
 
 }  // namespace obagent::platform

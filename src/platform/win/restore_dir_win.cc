@@ -307,6 +307,21 @@ class WinRestoreDir final : public RestoreDir {
     OB_ASSIGN_OR_RETURN(std::wstring dest, Child(to));
     if (MoveFileExW(source.c_str(), dest.c_str(), MOVEFILE_REPLACE_EXISTING)) return Status::Ok();
     DWORD err = GetLastError();
+    DWORD existing = GetFileAttributesW(dest.c_str());
+    if (err == ERROR_ACCESS_DENIED && existing != INVALID_FILE_ATTRIBUTES &&
+        (existing & FILE_ATTRIBUTE_READONLY) && !(existing & FILE_ATTRIBUTE_DIRECTORY)) {
+      // Windows refuses to replace a read-only file (the restored file over
+      // an older read-only copy): clear the attribute and replace; the new
+      // file brings its own attributes. If the replace still fails, the old
+      // file gets its attributes back.
+      if (SetFileAttributesW(dest.c_str(), existing & ~FILE_ATTRIBUTE_READONLY)) {
+        if (MoveFileExW(source.c_str(), dest.c_str(), MOVEFILE_REPLACE_EXISTING)) {
+          return Status::Ok();
+        }
+        err = GetLastError();
+        SetFileAttributesW(dest.c_str(), existing);
+      }
+    }
     Status st = WinErrorStatus("rename '" + Show(from) + "' to", Show(to), err);
     DWORD attrs = GetFileAttributesW(dest.c_str());
     if (err == ERROR_ACCESS_DENIED || err == ERROR_ALREADY_EXISTS ||

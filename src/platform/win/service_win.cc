@@ -267,6 +267,32 @@ class PipeListener final : public LocalListener {
 
 // The SCM calls ServiceMain and the control handler on its own threads with
 // no user pointer for ServiceMain; one service per process, so globals.
+}  // namespace
+
+DWORD AcceptedControls(DWORD state) {
+  // PRESHUTDOWN: the SCM tells the service before the shutdown starts and
+  // waits for it (up to the pre-shutdown timeout); SHUTDOWN alone comes
+  // with only a few seconds left, too late to stop a backup cleanly.
+  return state == SERVICE_RUNNING
+             ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN | SERVICE_ACCEPT_PRESHUTDOWN
+             : 0;
+}
+
+ServiceControlAction ServiceControlActionFor(DWORD control) {
+  switch (control) {
+    case SERVICE_CONTROL_STOP:
+    case SERVICE_CONTROL_PRESHUTDOWN:
+    case SERVICE_CONTROL_SHUTDOWN:
+      return ServiceControlAction::kStop;
+    case SERVICE_CONTROL_INTERROGATE:
+      return ServiceControlAction::kNothing;
+    default:
+      return ServiceControlAction::kNotImplemented;
+  }
+}
+
+namespace {
+
 struct ServiceState {
   std::wstring name;
   const std::function<int(ServiceContext&)>* body = nullptr;
@@ -283,8 +309,7 @@ void SetServiceState(DWORD state, DWORD exit_code = 0) {
   SERVICE_STATUS& s = g_service->status;
   s.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
   s.dwCurrentState = state;
-  s.dwControlsAccepted =
-      state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0;
+  s.dwControlsAccepted = AcceptedControls(state);
   if (state == SERVICE_STOPPED && exit_code != 0) {
     s.dwWin32ExitCode = ERROR_SERVICE_SPECIFIC_ERROR;
     s.dwServiceSpecificExitCode = exit_code;
@@ -294,7 +319,9 @@ void SetServiceState(DWORD state, DWORD exit_code = 0) {
   }
   bool pending = state == SERVICE_START_PENDING || state == SERVICE_STOP_PENDING;
   s.dwCheckPoint = pending ? s.dwCheckPoint + 1 : 0;
-  s.dwWaitHint = pending ? 30000 : 0;
+  // Stopping waits up to a minute for a running job to stop cleanly
+  // (cbengine's main): the hint covers that.
+  s.dwWaitHint = state == SERVICE_STOP_PENDING ? 90000 : pending ? 30000 : 0;
   if (g_service->status_handle != nullptr) SetServiceStatus(g_service->status_handle, &s);
 }
 
@@ -317,17 +344,34 @@ class WinServiceContext final : public ServiceContext {
 };
 
 DWORD WINAPI ServiceControl(DWORD control, DWORD, void*, void*) {
-  switch (control) {
-    case SERVICE_CONTROL_STOP:
-    case SERVICE_CONTROL_SHUTDOWN:
+  switch (ServiceControlActionFor(control)) {
+    case ServiceControlAction::kStop:
       SetServiceState(SERVICE_STOP_PENDING);
       SetEvent(g_service->stop_event.get());
       return NO_ERROR;
-    case SERVICE_CONTROL_INTERROGATE:
+    case ServiceControlAction::kNothing:
       return NO_ERROR;
-    default:
-      return ERROR_CALL_NOT_IMPLEMENTED;
+    case ServiceControlAction::kNotImplemented:
+      break;
   }
+  return ERROR_CALL_NOT_IMPLEMENTED;
+}
+
+// How long the SCM waits for the service at pre-shutdown before it goes on
+// with the shutdown (the default is short on recent Windows): enough for a
+// running job to stop cleanly and save its state. Best effort: the
+// installer may have set it already, and Wine has no such setting.
+void SetPreshutdownTimeout(const std::wstring& name) {
+  SC_HANDLE manager = OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT);
+  if (manager == nullptr) return;
+  SC_HANDLE service = OpenServiceW(manager, name.c_str(), SERVICE_CHANGE_CONFIG);
+  if (service != nullptr) {
+    SERVICE_PRESHUTDOWN_INFO info{};
+    info.dwPreshutdownTimeout = kPreshutdownTimeoutMs;
+    ChangeServiceConfig2W(service, SERVICE_CONFIG_PRESHUTDOWN_INFO, &info);
+    CloseServiceHandle(service);
+  }
+  CloseServiceHandle(manager);
 }
 
 void WINAPI ServiceMain(DWORD, wchar_t**) {
@@ -338,6 +382,7 @@ void WINAPI ServiceMain(DWORD, wchar_t**) {
     return;
   }
   SetServiceState(SERVICE_START_PENDING);
+  SetPreshutdownTimeout(g_service->name);
   WinServiceContext context(true);
   g_service->exit_code = (*g_service->body)(context);
   SetServiceState(SERVICE_STOPPED, static_cast<DWORD>(g_service->exit_code));
@@ -511,11 +556,28 @@ Result<std::unique_ptr<LocalConnection>> ConnectPipe(const std::string& address)
   for (int attempt = 0;; ++attempt) {
     // SECURITY_IDENTIFICATION: the engine may learn who we are, never act
     // as us.
-    HANDLE h = CreateFileW(name.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
-                           FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
-                           nullptr);
+    HANDLE h = CreateFileW(
+        name.c_str(), GENERIC_READ | GENERIC_WRITE | READ_CONTROL, 0, nullptr, OPEN_EXISTING,
+        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, nullptr);
     if (h != INVALID_HANDLE_VALUE) {
-      return std::unique_ptr<LocalConnection>(new PipeConnection(UniqueHandle(h)));
+      UniqueHandle pipe(h);
+      // The name is predictable: whoever created the pipe first serves it.
+      // Only the engine's accounts may be that (the pipe's owner is its
+      // creator; nobody without SeRestorePrivilege can make it SYSTEM).
+      std::string owner = HandleOwnerSid(pipe.get());
+      std::string me = CurrentUserSid();
+      if (!PipeServerTrusted(owner, me, CurrentTokenOwnerSid())) {
+        ULONG pid = 0;
+        GetNamedPipeServerProcessId(pipe.get(), &pid);
+        return Status(ErrorCode::kIo,
+                      "the local API pipe " + address + " is served by process " +
+                          std::to_string(pid) + " owned by " +
+                          (owner.empty() ? std::string("an unknown account") : owner) +
+                          ", not by the obagent engine (SYSTEM, Administrators or this user); "
+                          "not talking to it. Stop that process and restart the engine.",
+                      os_error::kAccessDenied);
+      }
+      return std::unique_ptr<LocalConnection>(new PipeConnection(std::move(pipe)));
     }
     DWORD err = GetLastError();
     if (err == ERROR_FILE_NOT_FOUND) {

@@ -5,8 +5,9 @@
 // StartSnapshotSet, AddToSnapshotSet per volume, PrepareForBackup,
 // DoSnapshotSet, GetSnapshotProperties; afterwards BackupComplete and
 // DeleteSnapshots; AbortBackup when anything fails after StartSnapshotSet).
-// Which volumes, the path mapping and the error texts are portable and
-// unit-tested (platform/vss_util.h); this file only talks to VSS.
+// The sequence itself, which volumes, the path mapping and the error texts
+// are portable and unit-tested against a fake (platform/vss_requester.h,
+// platform/vss_util.h); this file only adapts IVssBackupComponents.
 // Link with -lvssapi -lole32.
 #include <windows.h>
 // After windows.h:
@@ -17,9 +18,11 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "obagent/platform.h"
+#include "platform/vss_requester.h"
 #include "platform/vss_util.h"
 
 namespace obagent::platform {
@@ -61,64 +64,138 @@ Result<std::string> VolumeOf(const std::string& path) {
   return out;
 }
 
-// Waits for an asynchronous VSS call; its result, or the call's own error.
-// Takes the address of the IVssAsync pointer: the call that fills it is the
-// other argument, and argument evaluation order is unspecified, so reading
-// the pointer itself here could see it still null.
-HRESULT Wait(HRESULT started, IVssAsync** async_out) {
-  if (FAILED(started)) return started;
+// Waits for an asynchronous VSS call; its result, or the call's own error
+// (vss::AsyncOutcome: VSS_S_ASYNC_CANCELLED is a failure). Takes the
+// address of the IVssAsync pointer: the call that fills it is the other
+// argument, and argument evaluation order is unspecified, so reading the
+// pointer itself here could see it still null.
+uint32_t Wait(HRESULT started, IVssAsync** async_out) {
+  if (FAILED(started)) return Code(started);
   IVssAsync* async = *async_out;
-  if (async == nullptr) return E_POINTER;
-  HRESULT hr = async->Wait();
+  *async_out = nullptr;
+  if (async == nullptr) return Code(E_POINTER);
+  HRESULT waited = async->Wait();
   HRESULT result = S_OK;
-  if (SUCCEEDED(hr)) hr = async->QueryStatus(&result, nullptr);
+  HRESULT queried = SUCCEEDED(waited) ? async->QueryStatus(&result, nullptr) : S_OK;
   async->Release();
-  if (FAILED(hr)) return hr;
-  return result == VSS_S_ASYNC_FINISHED ? S_OK : result;
+  return vss::AsyncOutcome(Code(waited), Code(queried), Code(result));
 }
+
+// IVssBackupComponents behind the portable sequence (vss_requester.h).
+class ComBackupComponents final : public vss::BackupComponents {
+ public:
+  explicit ComBackupComponents(IVssBackupComponents* c) : c_(c) {}
+  ~ComBackupComponents() override { c_->Release(); }
+
+  uint32_t InitializeForBackup() override { return Code(c_->InitializeForBackup(nullptr)); }
+  uint32_t SetContextBackup() override { return Code(c_->SetContext(VSS_CTX_BACKUP)); }
+  uint32_t SetBackupStateCopy() override {
+    return Code(c_->SetBackupState(false, false, VSS_BT_COPY, false));
+  }
+  uint32_t GatherWriterMetadata() override {
+    IVssAsync* async = nullptr;
+    uint32_t hr = Wait(c_->GatherWriterMetadata(&async), &async);
+    if (hr == vss::kOk) c_->FreeWriterMetadata();
+    return hr;
+  }
+  uint32_t IsVolumeSupported(const std::string& volume, bool* supported) override {
+    std::wstring name = Widen(vss::ToBackslashes(volume));  // "C:\", "\\server\share\"
+    BOOL yes = FALSE;
+    HRESULT hr = c_->IsVolumeSupported(GUID_NULL, name.data(), &yes);
+    *supported = SUCCEEDED(hr) && yes;
+    return Code(hr);
+  }
+  uint32_t StartSnapshotSet() override { return Code(c_->StartSnapshotSet(&set_id_)); }
+  uint32_t AddToSnapshotSet(const std::string& volume) override {
+    std::wstring name = Widen(vss::ToBackslashes(volume));
+    VSS_ID id = GUID_NULL;
+    HRESULT hr = c_->AddToSnapshotSet(name.data(), GUID_NULL, &id);
+    if (SUCCEEDED(hr)) ids_.push_back({volume, id});
+    return Code(hr);
+  }
+  uint32_t PrepareForBackup() override {
+    IVssAsync* async = nullptr;
+    return Wait(c_->PrepareForBackup(&async), &async);
+  }
+  uint32_t DoSnapshotSet() override {
+    IVssAsync* async = nullptr;
+    return Wait(c_->DoSnapshotSet(&async), &async);
+  }
+  uint32_t GatherWriterStatus(std::vector<vss::WriterStatus>* writers) override {
+    IVssAsync* async = nullptr;
+    uint32_t hr = Wait(c_->GatherWriterStatus(&async), &async);
+    if (hr != vss::kOk) return hr;
+    UINT count = 0;
+    HRESULT got = c_->GetWriterStatusCount(&count);
+    for (UINT i = 0; SUCCEEDED(got) && i < count; ++i) {
+      VSS_ID instance = GUID_NULL, writer = GUID_NULL;
+      BSTR name = nullptr;
+      VSS_WRITER_STATE state = VSS_WS_UNKNOWN;
+      HRESULT failure = S_OK;
+      if (FAILED(c_->GetWriterStatus(i, &instance, &writer, &name, &state, &failure))) continue;
+      writers->push_back({Narrow(name), static_cast<int>(state), Code(failure)});
+      SysFreeString(name);
+    }
+    c_->FreeWriterStatus();
+    return Code(got);
+  }
+  uint32_t SnapshotDevice(const std::string& volume, std::string* device) override {
+    for (const auto& [v, id] : ids_) {
+      if (v != volume) continue;
+      VSS_SNAPSHOT_PROP prop{};
+      HRESULT hr = c_->GetSnapshotProperties(id, &prop);
+      if (FAILED(hr)) return Code(hr);
+      *device = Narrow(prop.m_pwszSnapshotDeviceObject);
+      VssFreeSnapshotProperties(&prop);
+      return vss::kOk;
+    }
+    return vss::kObjectNotFound;
+  }
+  uint32_t BackupComplete() override {
+    IVssAsync* async = nullptr;
+    return Wait(c_->BackupComplete(&async), &async);
+  }
+  uint32_t DeleteSnapshotSet() override {
+    LONG deleted = 0;
+    VSS_ID undeleted = GUID_NULL;
+    return Code(c_->DeleteSnapshots(set_id_, VSS_OBJECT_SNAPSHOT_SET, TRUE, &deleted, &undeleted));
+  }
+  uint32_t AbortBackup() override { return Code(c_->AbortBackup()); }
+
+ private:
+  IVssBackupComponents* c_;
+  VSS_ID set_id_ = GUID_NULL;
+  std::vector<std::pair<std::string, VSS_ID>> ids_;
+};
 
 class VssSnapshot final : public Snapshot {
  public:
-  VssSnapshot(IVssBackupComponents* components, bool com_initialized)
-      : components_(components), com_initialized_(com_initialized) {}
+  VssSnapshot(std::unique_ptr<ComBackupComponents> components, bool com_initialized)
+      : components_(std::move(components)), com_initialized_(com_initialized) {}
   ~VssSnapshot() override { (void)Release(); }
 
   const std::vector<SnapshotVolume>& volumes() const override { return volumes_; }
 
   Status Release() override {
-    if (components_ == nullptr) return Status::Ok();
-    std::vector<std::string> roots;
-    for (const auto& v : volumes_) roots.push_back(v.original_root);
     Status first;
-    if (created_) {
-      // No components were selected (file backup): BackupComplete only
-      // tells the writers the backup is over.
-      IVssAsync* async = nullptr;
-      HRESULT hr = Wait(components_->BackupComplete(&async), &async);
-      if (FAILED(hr)) first = vss::StatusFromHresult(Code(hr), "BackupComplete", roots);
-      LONG deleted = 0;
-      VSS_ID undeleted = GUID_NULL;
-      hr =
-          components_->DeleteSnapshots(set_id, VSS_OBJECT_SNAPSHOT_SET, TRUE, &deleted, &undeleted);
-      if (FAILED(hr) && first.ok()) {
-        first = vss::StatusFromHresult(Code(hr), "DeleteSnapshots", roots);
-      }
+    if (components_ != nullptr && created_) {
+      std::vector<std::string> roots;
+      for (const auto& v : volumes_) roots.push_back(v.original_root);
+      first = vss::CompleteSnapshotSet(*components_, roots);
     }
     // A VSS_CTX_BACKUP shadow copy also goes away with the last reference
     // to the backup components, so it is never left behind by this process.
-    components_->Release();
-    components_ = nullptr;
+    components_.reset();
     if (com_initialized_) CoUninitialize();
     com_initialized_ = false;
     return first;
   }
 
   std::vector<SnapshotVolume> volumes_;
-  VSS_ID set_id = GUID_NULL;
   bool created_ = false;  // DoSnapshotSet succeeded: there is something to delete
 
  private:
-  IVssBackupComponents* components_;
+  std::unique_ptr<ComBackupComponents> components_;
   bool com_initialized_;
 };
 
@@ -132,21 +209,17 @@ class VssSnapshotProvider final : public SnapshotProvider {
       if (!grouped.ok()) return grouped.status();
       volumes = std::move(grouped).value();
     }
+    // This job thread joins the multithreaded apartment. COM security is
+    // process-wide and set once at process start
+    // (platform::InitializeProcessSecurity in cbengine's main), never
+    // lazily here.
     HRESULT hr = CoInitializeEx(nullptr, COINIT_MULTITHREADED);
     bool com_initialized = SUCCEEDED(hr);  // S_FALSE too: balanced by CoUninitialize
     if (FAILED(hr) && hr != RPC_E_CHANGED_MODE) {
       return vss::StatusFromHresult(Code(hr), "CoInitializeEx", volumes);
     }
-    // Process-wide; the service host may have set it already (RPC_E_TOO_LATE).
-    hr = CoInitializeSecurity(nullptr, -1, nullptr, nullptr, RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
-                              RPC_C_IMP_LEVEL_IDENTIFY, nullptr, EOAC_NONE, nullptr);
-    if (FAILED(hr) && hr != RPC_E_TOO_LATE) {
-      if (com_initialized) CoUninitialize();
-      return vss::StatusFromHresult(Code(hr), "CoInitializeSecurity", volumes);
-    }
-
-    IVssBackupComponents* components = nullptr;
-    hr = CreateVssBackupComponents(&components);
+    IVssBackupComponents* raw = nullptr;
+    hr = CreateVssBackupComponents(&raw);
     if (hr == E_NOTIMPL || hr == REGDB_E_CLASSNOTREG) {
       // No VSS on this system at all (Windows PE, Wine): nothing a user can
       // fix, unlike every other VSS error. Read live and re-check each file,
@@ -166,61 +239,19 @@ class VssSnapshotProvider final : public SnapshotProvider {
     }
     // From here the components (and COM) belong to the snapshot: its
     // destructor releases them on every error path below.
-    auto snapshot = std::make_unique<VssSnapshot>(components, com_initialized);
-    auto fail = [&](HRESULT error, const char* call) -> Status {
-      return vss::StatusFromHresult(Code(error), call, volumes);
-    };
-
-    if (FAILED(hr = components->InitializeForBackup(nullptr))) {
-      return fail(hr, "InitializeForBackup");
-    }
-    if (FAILED(hr = components->SetContext(VSS_CTX_BACKUP))) return fail(hr, "SetContext");
-    // A copy backup: writers (SQL Server, Exchange) keep their own backup
-    // history and logs; this agent does not replace their backups.
-    if (FAILED(hr = components->SetBackupState(false, false, VSS_BT_COPY, false))) {
-      return fail(hr, "SetBackupState");
-    }
-    IVssAsync* async = nullptr;
-    if (FAILED(hr = Wait(components->GatherWriterMetadata(&async), &async))) {
-      return fail(hr, "GatherWriterMetadata");
-    }
-    components->FreeWriterMetadata();
-
-    if (FAILED(hr = components->StartSnapshotSet(&snapshot->set_id))) {
-      return fail(hr, "StartSnapshotSet");
-    }
-    std::vector<VSS_ID> snapshot_ids;
-    auto abort = [&](HRESULT error, const char* call) -> Status {
-      components->AbortBackup();
-      return fail(error, call);
-    };
-    for (const std::string& volume : volumes) {
-      std::wstring name = Widen(vss::ToBackslashes(volume));  // "C:\"
-      VSS_ID id = GUID_NULL;
-      hr = components->AddToSnapshotSet(name.data(), GUID_NULL, &id);
-      if (FAILED(hr)) {
-        return abort(hr, "AddToSnapshotSet");
+    auto components = std::make_unique<ComBackupComponents>(raw);
+    ComBackupComponents& vss_calls = *components;
+    auto snapshot = std::make_unique<VssSnapshot>(std::move(components), com_initialized);
+    Result<vss::SnapshotSet> set = vss::CreateSnapshotSet(vss_calls, volumes);
+    if (!set.ok()) return set.status();
+    snapshot->created_ = set->created;
+    snapshot->volumes_ = std::move(set->volumes);
+    if (!set->warnings.empty() && !snapshot->volumes_.empty()) {
+      // Writer failures ride on the volumes' descriptions, which the job shows.
+      for (SnapshotVolume& v : snapshot->volumes_) {
+        if (v.kind != SnapshotKind::kVss) continue;
+        for (const std::string& w : set->warnings) v.detail += "; " + w;
       }
-      snapshot_ids.push_back(id);
-    }
-    if (FAILED(hr = Wait(components->PrepareForBackup(&async), &async))) {
-      return abort(hr, "PrepareForBackup");
-    }
-    if (FAILED(hr = Wait(components->DoSnapshotSet(&async), &async))) {
-      return abort(hr, "DoSnapshotSet");
-    }
-    snapshot->created_ = true;
-    for (size_t i = 0; i < volumes.size(); ++i) {
-      VSS_SNAPSHOT_PROP prop{};
-      if (FAILED(hr = components->GetSnapshotProperties(snapshot_ids[i], &prop))) {
-        return fail(hr, "GetSnapshotProperties");
-      }
-      // "\\?\GLOBALROOT\Device\HarddiskVolumeShadowCopy3"
-      std::string device = Narrow(prop.m_pwszSnapshotDeviceObject);
-      VssFreeSnapshotProperties(&prop);
-      snapshot->volumes_.push_back(
-          {SnapshotKind::kVss, volumes[i], vss::ShadowDeviceRoot(device),
-           "shadow copy " + device + " of " + vss::VssadminVolume(volumes[i])});
     }
     return std::unique_ptr<Snapshot>(std::move(snapshot));
   }

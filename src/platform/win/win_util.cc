@@ -9,32 +9,33 @@
 #include <string>
 #include <vector>
 
+#include "platform/lexical_path.h"
+
 namespace obagent::platform::win {
 
+std::string CurrentDirectory() {
+  DWORD n = GetCurrentDirectoryW(0, nullptr);
+  std::wstring cwd(n, L'\0');
+  n = GetCurrentDirectoryW(n, cwd.data());
+  cwd.resize(n);
+  std::string out = FromWidePath(cwd);
+  for (char& c : out) c = c == '\\' ? '/' : c;
+  return out;
+}
+
 std::wstring LongPath(const std::string& path) {
-  // A recovery point has one root, "/", whose children are the drives: the
-  // backup walks "/C:/data" for C:/data.
-  std::string drive_path = path;
-  if (drive_path.size() >= 3 && drive_path[0] == '/' &&
-      std::isalpha(static_cast<unsigned char>(drive_path[1])) && drive_path[2] == ':' &&
-      (drive_path.size() == 3 || drive_path[3] == '/')) {
-    drive_path.erase(0, 1);
+  std::string slashes = path;
+  for (char& c : slashes) c = c == '\\' ? '/' : c;
+  // Already in the prefixed or device form (a shadow copy device, a pipe).
+  if (slashes.rfind("//?/", 0) == 0 || slashes.rfind("//./", 0) == 0) {
+    return Widen(Win32LongForm(slashes));
   }
-  if (drive_path.size() == 2 && drive_path[1] == ':') drive_path += '/';  // the drive's root
-  std::wstring wide = Widen(drive_path);
-  for (wchar_t& c : wide) {
-    if (c == L'/') c = L'\\';
-  }
-  if (wide.rfind(LR"(\\?\)", 0) == 0 || wide.rfind(LR"(\\.\)", 0) == 0) return wide;
   // The prefix turns off Win32's path parsing, so the path must already be
-  // absolute and free of "." and "..": GetFullPathNameW does that lexically.
-  DWORD n = GetFullPathNameW(wide.c_str(), 0, nullptr, nullptr);
-  if (n == 0) return wide;  // the call that uses it reports the error
-  std::wstring full(n, L'\0');
-  n = GetFullPathNameW(wide.c_str(), n, full.data(), nullptr);
-  full.resize(n);
-  if (full.rfind(LR"(\\)", 0) == 0) return LR"(\\?\UNC\)" + full.substr(2);
-  return LR"(\\?\)" + full;
+  // absolute and free of "." and "..". That is done lexically here, never
+  // with GetFullPathNameW: it strips trailing dots and spaces ("foo " ->
+  // "foo") and maps device names ("CON", "NUL.txt" -> "\\.\CON"), so a
+  // listed "foo " would be read, or on restore replaced, as "foo".
+  return Widen(Win32LongForm(AbsoluteWindowsPath(slashes, CurrentDirectory())));
 }
 
 std::string FromWidePath(std::wstring_view wide) {
@@ -195,6 +196,43 @@ std::string CurrentUserSid() {
   return SidString(reinterpret_cast<TOKEN_USER*>(buf.data())->User.Sid);
 }
 
+std::string HandleOwnerSid(HANDLE h, SE_OBJECT_TYPE type) {
+  PSID owner = nullptr;
+  PSECURITY_DESCRIPTOR sd = nullptr;
+  if (GetSecurityInfo(h, type, OWNER_SECURITY_INFORMATION, &owner, nullptr, nullptr, nullptr,
+                      &sd) != ERROR_SUCCESS) {
+    return {};
+  }
+  std::string out = owner != nullptr ? SidString(owner) : std::string();
+  LocalFree(sd);
+  return out;
+}
+
+namespace {
+constexpr char kSystemSid[] = "S-1-5-18";
+constexpr char kAdministratorsSid[] = "S-1-5-32-544";
+}  // namespace
+
+bool PipeServerTrusted(const std::string& owner_sid, const std::string& client_sid,
+                       const std::string& client_owner_sid) {
+  if (owner_sid.empty()) return false;
+  return owner_sid == kSystemSid || owner_sid == kAdministratorsSid || owner_sid == client_sid ||
+         owner_sid == client_owner_sid;
+}
+
+std::string CurrentTokenOwnerSid() {
+  HANDLE token = nullptr;
+  if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) return {};
+  UniqueHandle guard(token);
+  DWORD size = 0;
+  GetTokenInformation(token, TokenOwner, nullptr, 0, &size);
+  std::vector<uint8_t> buf(size);
+  if (size == 0 || !GetTokenInformation(token, TokenOwner, buf.data(), size, &size)) return {};
+  return SidString(reinterpret_cast<TOKEN_OWNER*>(buf.data())->Owner);
+}
+
+std::string OwnerOnlyOwnerSid() { return IsElevated() ? kAdministratorsSid : CurrentUserSid(); }
+
 bool IsElevated() {
   HANDLE token = nullptr;
   if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) return false;
@@ -232,18 +270,32 @@ Status ApplyOwnerOnly(const std::string& path) {
   if (!GetSecurityDescriptorDacl(security.descriptor, &present, &dacl, &defaulted)) {
     return LastErrorStatus("read security descriptor", path);
   }
+  // The owner too: a non-admin who pre-created the folder would stay its
+  // owner, and an owner may always rewrite the DACL. Administrators (for
+  // SYSTEM and elevated admins, who hold it as an owner group) or the
+  // process's own user.
+  PSID owner = nullptr;
+  std::string owner_text = OwnerOnlyOwnerSid();
+  if (owner_text.empty() || !ConvertStringSidToSidW(Widen(owner_text).c_str(), &owner)) {
+    return LastErrorStatus("read the owner SID for", path);
+  }
+  struct FreeSid {
+    PSID sid;
+    ~FreeSid() { LocalFree(sid); }
+  } free_owner{owner};
   // Through a handle of the entry itself: a link in its place is changed,
   // never what it points to.
   HANDLE h =
-      CreateFileW(LongPath(path).c_str(), READ_CONTROL | WRITE_DAC,
+      CreateFileW(LongPath(path).c_str(), READ_CONTROL | WRITE_DAC | WRITE_OWNER,
                   FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr, OPEN_EXISTING,
                   FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);
   if (h == INVALID_HANDLE_VALUE) return LastErrorStatus("open", path);
   UniqueHandle handle(h);
-  DWORD rc = SetSecurityInfo(h, SE_FILE_OBJECT,
-                             DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
-                             nullptr, nullptr, dacl, nullptr);
-  if (rc != ERROR_SUCCESS) return WinErrorStatus("set owner-only ACL on", path, rc);
+  DWORD rc = SetSecurityInfo(
+      h, SE_FILE_OBJECT,
+      OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+      owner, nullptr, dacl, nullptr);
+  if (rc != ERROR_SUCCESS) return WinErrorStatus("set owner and owner-only ACL on", path, rc);
   return Status::Ok();
 }
 

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <windows.h>
+// After windows.h:
+#include <accctrl.h>
 
 #include <memory>
 #include <string>
@@ -22,9 +24,13 @@ inline constexpr std::string_view kTempPrefix = ".tmp-";
 
 // "C:/a/b" -> L"\\?\C:\a\b" (no MAX_PATH limit, no name rewriting by Win32);
 // "//server/share/x" -> L"\\?\UNC\server\share\x"; relative paths are made
-// absolute first (the prefix requires it). Already prefixed paths and
-// "//./pipe/..." device paths are only converted to backslashes.
+// absolute first (the prefix requires it), lexically (AbsoluteWindowsPath in
+// platform/lexical_path.h): names like "foo ", "foo.", "CON" stay as they
+// are. Already prefixed paths and "//./pipe/..." device paths are only
+// converted to backslashes.
 std::wstring LongPath(const std::string& path);
+// The process's current folder, absolute, '/' separators ("C:/work").
+std::string CurrentDirectory();
 // The reverse for paths the OS gives back (GetFinalPathNameByHandleW,
 // GetModuleFileNameW): prefix removed, '/' separators.
 std::string FromWidePath(std::wstring_view wide);
@@ -99,6 +105,23 @@ Status ApplyOwnerOnly(const std::string& path);
 
 // The current process token's user SID as a string ("S-1-5-21-...").
 std::string CurrentUserSid();
+// The owner SID string of an object opened with READ_CONTROL ("" if it
+// cannot be read).
+std::string HandleOwnerSid(HANDLE h, SE_OBJECT_TYPE type = SE_KERNEL_OBJECT);
+// The current process token's default owner for new objects
+// (TokenOwner): the user, or Administrators for an elevated admin.
+std::string CurrentTokenOwnerSid();
+// Whether a local API pipe owned by `owner_sid` is the engine's for a
+// client running as `client_sid` whose own objects get `client_owner_sid`
+// as owner: SYSTEM, Administrators, or the client's own account (an engine
+// in the foreground, which owns its pipe as the client's would be owned).
+// Never "".
+bool PipeServerTrusted(const std::string& owner_sid, const std::string& client_sid,
+                       const std::string& client_owner_sid = {});
+// The owner ApplyOwnerOnly gives an existing state or scratch folder:
+// Administrators for an elevated process (SYSTEM, an elevated admin), else
+// the process's user.
+std::string OwnerOnlyOwnerSid();
 // FNV-1a of a SID string: what FileInfo::uid holds on Windows.
 uint32_t SidHash(const std::string& sid);
 bool IsElevated();
@@ -125,6 +148,14 @@ Result<std::unique_ptr<LocalListener>> ListenPipe(const std::string& address);
 Result<std::unique_ptr<LocalConnection>> ConnectPipe(const std::string& address);
 int RunWinService(const std::string& name, bool service_manager,
                   const std::function<int(ServiceContext&)>& body);
+// The service's answers to the SCM: the controls it accepts in `state`
+// (SERVICE_RUNNING: stop, shutdown and pre-shutdown), and what a control
+// does (stop, pre-shutdown and shutdown all stop the engine, which stops a
+// running job cleanly first).
+enum class ServiceControlAction { kStop, kNothing, kNotImplemented };
+DWORD AcceptedControls(DWORD state);
+ServiceControlAction ServiceControlActionFor(DWORD control);
+inline constexpr DWORD kPreshutdownTimeoutMs = 90000;
 Status RegisterTask(const OsScheduleDefinition& definition);
 Status UnregisterTask(const OsScheduleDefinition& definition);
 

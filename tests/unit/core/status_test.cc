@@ -78,7 +78,8 @@ TEST(StatusTest, OsErrorsAreFormattedAndDescribed) {
   EXPECT_EQ(os_error::Format(os_error::kNone), "");
   for (uint32_t e : {os_error::kFileNotFound, os_error::kPathNotFound, os_error::kAccessDenied,
                      os_error::kSharingViolation, os_error::kNotSupported, os_error::kFileCorrupt,
-                     os_error::kIoDevice, os_error::kDiskFull, os_error::kUnspecified}) {
+                     os_error::kIoDevice, os_error::kDiskFull, os_error::kUnspecified,
+                     0x8007018Bu /* ERROR_CLOUD_FILE_ACCESS_DENIED */}) {
     EXPECT_FALSE(os_error::Describe(e).empty()) << os_error::Format(e);
   }
   EXPECT_TRUE(os_error::Describe(0x80071234).empty());

@@ -34,6 +34,15 @@ std::vector<std::string> Children(const pt::ptree& node) {
   return names;
 }
 
+// StartBoundary has no zone: the Task Scheduler reads it as local time.
+TEST(OsScheduleTaskXml, StartDateIsTheLocalDate) {
+  const int64_t evening_utc = 1709335800;  // 2024-03-01T23:30:00Z
+  EXPECT_EQ(TaskStartDate(evening_utc, 0), "2024-03-01");
+  EXPECT_EQ(TaskStartDate(evening_utc, 120), "2024-03-02");  // UTC+2: already the 2nd
+  EXPECT_EQ(TaskStartDate(1709253000, -300), "2024-02-29");  // 00:30Z is 19:30 the day before
+  EXPECT_EQ(TaskStartDate(1709253000, 0), "2024-03-01");
+}
+
 TEST(OsScheduleTaskXml, TriggerPerTimeOfDay) {
   Schedule s{{3, 1}, {21 * 60 + 30, 3 * 60}};  // Mon, Wed at 03:00 and 21:30
   std::string xml = TaskSchedulerXml(s, "C:\\Program Files\\obagent\\obctl.exe", "backup scheduled",

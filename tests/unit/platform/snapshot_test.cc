@@ -46,6 +46,16 @@ TEST(SnapshotTest, MapsWindowsPathsToTheShadowCopyDevice) {
   EXPECT_EQ(snap.ReadPath("C:/"), "//?/GLOBALROOT/Device/HarddiskVolumeShadowCopy3/");
   EXPECT_EQ(snap.ReadPath("C:/mnt/data/y"), "//?/GLOBALROOT/Device/HarddiskVolumeShadowCopy4/y");
   EXPECT_EQ(snap.ReadPath("D:/z"), "D:/z");
+  // The walker's form: BackupDirectory("/", ...) joins "/" and "C:", so
+  // every path it reads starts "/C:/". It maps like the drive form.
+  EXPECT_EQ(snap.ReadPath("/C:/data/x"), "//?/GLOBALROOT/Device/HarddiskVolumeShadowCopy3/data/x");
+  EXPECT_EQ(snap.ReadPath("/c:/Data/x"), "//?/GLOBALROOT/Device/HarddiskVolumeShadowCopy3/Data/x");
+  EXPECT_EQ(snap.ReadPath("/C:"), "//?/GLOBALROOT/Device/HarddiskVolumeShadowCopy3/");
+  EXPECT_EQ(snap.ReadPath("/C:/"), "//?/GLOBALROOT/Device/HarddiskVolumeShadowCopy3/");
+  EXPECT_EQ(snap.ReadPath("/C:/mnt/data/y"), "//?/GLOBALROOT/Device/HarddiskVolumeShadowCopy4/y");
+  EXPECT_EQ(snap.VolumeOf("/C:/data/x"), &snap.volumes()[0]);
+  EXPECT_EQ(snap.ReadPath("/D:/z"), "/D:/z");  // no snapshot of D: read as given
+  EXPECT_EQ(snap.ReadPath("/Cx/z"), "/Cx/z");
   // What the Windows Env opens:
   EXPECT_EQ(vss::ToBackslashes(snap.ReadPath("C:/data/x")),
             "\\\\?\\GLOBALROOT\\Device\\HarddiskVolumeShadowCopy3\\data\\x");

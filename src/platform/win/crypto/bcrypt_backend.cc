@@ -200,9 +200,14 @@ void AesGcmSeal(const uint8_t key[kAesKeySize], const uint8_t nonce[kGcmNonceSiz
                 ByteView plaintext, uint8_t* ciphertext, uint8_t tag[kGcmTagSize]) {
   BCRYPT_AUTHENTICATED_CIPHER_MODE_INFO info = GcmInfo(nonce, aad, tag);
   ULONG written = 0;
-  Check(BCryptEncrypt(AesKey(key).get(), const_cast<PUCHAR>(plaintext.data()),
-                      Ulong(plaintext.size(), "GCM plaintext length"), &info, nullptr, 0,
-                      ciphertext, static_cast<ULONG>(plaintext.size()), &written, 0),
+  // A null pbOutput makes BCryptEncrypt only report the size it needs and
+  // leave the tag unwritten (documented), so an empty message gets a real,
+  // zero-length buffer to "write" to.
+  UCHAR none_in = 0, none_out = 0;
+  PUCHAR in = plaintext.empty() ? &none_in : const_cast<PUCHAR>(plaintext.data());
+  PUCHAR out = ciphertext != nullptr ? ciphertext : &none_out;
+  Check(BCryptEncrypt(AesKey(key).get(), in, Ulong(plaintext.size(), "GCM plaintext length"), &info,
+                      nullptr, 0, out, static_cast<ULONG>(plaintext.size()), &written, 0),
         "BCryptEncrypt (AES-256-GCM)");
 }
 
@@ -211,8 +216,13 @@ bool AesGcmOpen(const uint8_t key[kAesKeySize], const uint8_t nonce[kGcmNonceSiz
   if (ciphertext.empty()) {
     // Wine's BCryptDecrypt accepts any tag when there is no ciphertext; the
     // tag of an empty message is what sealing it gives, so compare that.
+    // AesGcmSeal writes the tag through a non-null output buffer (see
+    // there); it starts as the complement of the given tag, so a tag left
+    // unwritten can never compare equal.
     uint8_t computed[kGcmTagSize];
-    AesGcmSeal(key, nonce, aad, {}, nullptr, computed);
+    for (size_t i = 0; i < kGcmTagSize; ++i) computed[i] = static_cast<uint8_t>(~tag[i]);
+    uint8_t no_output = 0;
+    AesGcmSeal(key, nonce, aad, {}, &no_output, computed);
     return EqualConstantTime(computed, tag, kGcmTagSize);
   }
   uint8_t expected[kGcmTagSize];

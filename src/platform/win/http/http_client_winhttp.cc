@@ -141,9 +141,26 @@ class WinHttpClient final : public HttpClient {
                                WINHTTP_NO_HEADER_INDEX)) {
         return failed("reading the status");
       }
-      if (status != 407 || credentials_sent || options_.proxy_user.empty()) break;
+      if (status != 407 || credentials_sent) break;
       DWORD supported = 0, first = 0, target_kind = 0;
       if (!WinHttpQueryAuthSchemes(handle.get(), &supported, &first, &target_kind)) break;
+      if (options_.proxy_user.empty()) {
+        // No credentials configured: a corporate proxy asking for
+        // Negotiate/NTLM gets the service's own logon (the machine account
+        // for SYSTEM), as Windows' own services do. Never Basic or Digest.
+        DWORD integrated = supported & WINHTTP_AUTH_SCHEME_NEGOTIATE
+                               ? WINHTTP_AUTH_SCHEME_NEGOTIATE
+                               : supported & WINHTTP_AUTH_SCHEME_NTLM;
+        if (integrated == 0) break;
+        DWORD low = WINHTTP_AUTOLOGON_SECURITY_LEVEL_LOW;
+        if (!WinHttpSetOption(handle.get(), WINHTTP_OPTION_AUTOLOGON_POLICY, &low, sizeof low) ||
+            !WinHttpSetCredentials(handle.get(), WINHTTP_AUTH_TARGET_PROXY, integrated, nullptr,
+                                   nullptr, nullptr)) {
+          return failed("setting the proxy's integrated authentication");
+        }
+        credentials_sent = true;
+        continue;
+      }
       DWORD scheme = ChooseAuthScheme(supported);
       if (scheme == 0) break;
       std::wstring user = Widen(options_.proxy_user);
@@ -243,9 +260,23 @@ Result<std::unique_ptr<HttpClient>> NewHttpClient(const HttpClientOptions& optio
     // WinHTTP talks plain HTTP to the proxy (CONNECT for https origins).
     proxy = Widen(parsed->host + ":" + std::to_string(parsed->port));
   }
-  Handle session(WinHttpOpen(
-      L"obagent", proxy.empty() ? WINHTTP_ACCESS_TYPE_NO_PROXY : WINHTTP_ACCESS_TYPE_NAMED_PROXY,
-      proxy.empty() ? WINHTTP_NO_PROXY_NAME : proxy.c_str(), WINHTTP_NO_PROXY_BYPASS, 0));
+  // No proxy configured: the system's (WINHTTP_ACCESS_TYPE_AUTOMATIC_PROXY,
+  // Windows 8.1 / Server 2012 R2 and later: the machine's WinHTTP proxy,
+  // WPAD and PAC scripts, as Windows' own services use them). Where that
+  // access type is unknown, the machine-wide WinHTTP setting (netsh winhttp
+  // set proxy), which is direct when none is set.
+  Handle session;
+  if (proxy.empty()) {
+    session = Handle(WinHttpOpen(L"obagent", WINHTTP_ACCESS_TYPE_AUTOMATIC_PROXY,
+                                 WINHTTP_NO_PROXY_NAME, WINHTTP_NO_PROXY_BYPASS, 0));
+    if (!session) {
+      session = Handle(WinHttpOpen(L"obagent", WINHTTP_ACCESS_TYPE_DEFAULT_PROXY,
+                                   WINHTTP_NO_PROXY_NAME, WINHTTP_NO_PROXY_BYPASS, 0));
+    }
+  } else {
+    session = Handle(WinHttpOpen(L"obagent", WINHTTP_ACCESS_TYPE_NAMED_PROXY, proxy.c_str(),
+                                 WINHTTP_NO_PROXY_BYPASS, 0));
+  }
   auto failed = [&](std::string_view step) {
     DWORD error = GetLastError();
     return Status(ErrorCode::kServiceUnreachable,
