@@ -1,6 +1,7 @@
-// obctl vault init|create|credentials and obctl register: creating vaults
-// (locally or, as vaultd's administrator, in the service) and registering
-// this machine with one.
+// obctl vault init|create|credentials|deleted|undelete and obctl register:
+// creating vaults (locally or, as vaultd's administrator, in the service),
+// the administrator's view of soft-deleted data and its undelete, and
+// registering this machine with one.
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -15,6 +16,7 @@
 #include "cli/progress.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/vault_client.h"
+#include "obagent/http_client.h"
 
 namespace obagent::cli {
 namespace {
@@ -143,6 +145,76 @@ int VaultCredentials(Globals& g, const std::vector<std::string>& args) {
                   o << "Vault credentials written to " << out << " (valid until " << expires_at
                     << "; earlier downloads are no longer valid)\n";
                 });
+  return kExitOk;
+}
+
+namespace {
+std::string MachinePath(const std::string& vault, const std::string& machine) {
+  return "/v1/vaults/" + platform::UrlEncode(vault) + "/machines/" + platform::UrlEncode(machine);
+}
+}  // namespace
+
+int VaultDeleted(Globals& g, const std::vector<std::string>& args) {
+  std::string vault, machine;
+  AdminOptions admin;
+  OptionSet options("vault deleted");
+  options.Add("vault", &vault, "vault name").Required().Positional();
+  options.Add("machine", &machine, "machine name or id").Required().Positional();
+  AddAdminOptions(options, admin);
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
+  auto client = AdminClient(g, admin);
+  if (!client.ok()) return Fail(g, client.status());
+  auto answer = (*client)->Call("GET", MachinePath(vault, machine) + "/deleted");
+  if (!answer.ok()) return Fail(g, answer.status());
+  if (g.json) {
+    PrintJson(*answer);
+    return kExitOk;
+  }
+  const json& objects = (*answer)["objects"];
+  const json& points = (*answer)["recovery_points"];
+  std::cout << "Machine '" << answer->value("machine", "") << "': " << objects.size()
+            << " soft-deleted object(s), kept " << answer->value("soft_delete_days", 0)
+            << " days after deletion\n";
+  for (const json& p : points) {
+    std::cout << "  recovery point " << p.value("id", "") << "  deleted "
+              << p.value("deleted_at", "") << "\n";
+  }
+  for (const json& o : objects) {
+    std::cout << "  " << o.value("key", "") << "  deleted " << o.value("deleted_at", "")
+              << "  purged after " << o.value("purge_after", "") << "\n";
+  }
+  return kExitOk;
+}
+
+int VaultUndelete(Globals& g, const std::vector<std::string>& args) {
+  std::string vault, machine, since;
+  std::vector<std::string> points;
+  AdminOptions admin;
+  OptionSet options("vault undelete");
+  options.Add("vault", &vault, "vault name").Required().Positional();
+  options.Add("machine", &machine, "machine name or id").Required().Positional();
+  options.Add("since", &since, "undelete everything deleted at or after this UTC time");
+  options.Add("point", &points, "undelete this recovery point and the data deleted with it");
+  AddAdminOptions(options, admin);
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
+  if (since.empty() == points.empty()) {
+    return Fail(g, InvalidArgument("give either --since TIME or --point ID (repeatable)"));
+  }
+  auto client = AdminClient(g, admin);
+  if (!client.ok()) return Fail(g, client.status());
+  json body = since.empty() ? json{{"points", points}} : json{{"since", since}};
+  auto answer = (*client)->Call("POST", MachinePath(vault, machine) + "/undelete", body);
+  if (!answer.ok()) return Fail(g, answer.status());
+  if (g.json) {
+    PrintJson(*answer);
+  } else {
+    std::cout << "Undeleted " << answer->value("undeleted", 0) << " object(s) of machine '"
+              << machine << "', " << (*answer)["recovery_points"].size()
+              << " of them recovery points\n";
+    for (const json& id : (*answer)["recovery_points"]) {
+      std::cout << "  recovery point " << id.get<std::string>() << "\n";
+    }
+  }
   return kExitOk;
 }
 
