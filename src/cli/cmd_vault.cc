@@ -166,23 +166,28 @@ int VaultDeleted(Globals& g, const std::vector<std::string>& args) {
   if (!client.ok()) return Fail(g, client.status());
   auto answer = (*client)->Call("GET", MachinePath(vault, machine) + "/deleted");
   if (!answer.ok()) return Fail(g, answer.status());
-  if (g.json) {
-    PrintJson(*answer);
-    return kExitOk;
-  }
-  const json& objects = (*answer)["objects"];
-  const json& points = (*answer)["recovery_points"];
-  std::cout << "Machine '" << answer->value("machine", "") << "': " << objects.size()
-            << " soft-deleted object(s), kept " << answer->value("soft_delete_days", 0)
-            << " days after deletion\n";
-  for (const json& p : points) {
-    std::cout << "  recovery point " << p.value("id", "") << "  deleted "
-              << p.value("deleted_at", "") << "\n";
-  }
-  for (const json& o : objects) {
-    std::cout << "  " << o.value("key", "") << "  deleted " << o.value("deleted_at", "")
-              << "  purged after " << o.value("purge_after", "") << "\n";
-  }
+  json points = answer->value("recovery_points", json::array());
+  json objects = answer->value("objects", json::array());
+  std::string name = answer->value("machine", "");
+  int days = answer->value("soft_delete_days", 0);
+  g.out->Result({{"ok", true},
+                 {"machine_id", answer->value("machine_id", "")},
+                 {"machine_name", name},
+                 {"soft_delete_days", days},
+                 {"points", points},
+                 {"objects", objects}},
+                [&](std::ostream& o, std::ostream&) {
+                  o << "Machine '" << name << "': " << objects.size()
+                    << " soft-deleted object(s), kept " << days << " days after deletion\n";
+                  for (const json& p : points) {
+                    o << "  recovery point " << p.value("id", "") << "  deleted "
+                      << p.value("deleted_at", "") << "\n";
+                  }
+                  for (const json& ob : objects) {
+                    o << "  " << ob.value("key", "") << "  deleted " << ob.value("deleted_at", "")
+                      << "  purged after " << ob.value("purge_at", "") << "\n";
+                  }
+                });
   return kExitOk;
 }
 
@@ -205,16 +210,20 @@ int VaultUndelete(Globals& g, const std::vector<std::string>& args) {
   json body = since.empty() ? json{{"points", points}} : json{{"since", since}};
   auto answer = (*client)->Call("POST", MachinePath(vault, machine) + "/undelete", body);
   if (!answer.ok()) return Fail(g, answer.status());
-  if (g.json) {
-    PrintJson(*answer);
-  } else {
-    std::cout << "Undeleted " << answer->value("undeleted", 0) << " object(s) of machine '"
-              << machine << "', " << (*answer)["recovery_points"].size()
-              << " of them recovery points\n";
-    for (const json& id : (*answer)["recovery_points"]) {
-      std::cout << "  recovery point " << id.get<std::string>() << "\n";
-    }
-  }
+  json ids = answer->value("recovery_points", json::array());
+  int count = answer->value("undeleted", 0);
+  g.out->Result({{"ok", true},
+                 {"machine_id", answer->value("machine_id", "")},
+                 {"undeleted", count},
+                 {"undeleted_points", ids},
+                 {"keys", answer->value("keys", json::array())}},
+                [&](std::ostream& o, std::ostream&) {
+                  o << "Undeleted " << count << " object(s) of machine '" << machine << "', "
+                    << ids.size() << " of them recovery points\n";
+                  for (const json& id : ids) {
+                    o << "  recovery point " << id.get<std::string>() << "\n";
+                  }
+                });
   return kExitOk;
 }
 

@@ -496,7 +496,7 @@ class VaultService::Impl {
       return WithAdmin(req, [&] { return DownloadCredentials(req, *name); });
     }
     if (is({"vaults", "", "settings"})) {
-      auto name = PercentDecode(parts[1]);
+      auto name = net::PercentDecode(parts[1]);
       if (!name.ok()) return BadRequest(name.status().detail());
       if (m == "GET") return WithAdmin(req, [&] { return VaultSettings(*name); });
       if (m == "PUT") return WithAdmin(req, [&] { return SetVaultSettings(req, *name); });
@@ -504,9 +504,9 @@ class VaultService::Impl {
     }
     if (is({"vaults", "", "machines", "", "deleted"}) ||
         is({"vaults", "", "machines", "", "undelete"})) {
-      auto name = PercentDecode(parts[1]);
+      auto name = net::PercentDecode(parts[1]);
       if (!name.ok()) return BadRequest(name.status().detail());
-      auto machine = PercentDecode(parts[3]);
+      auto machine = net::PercentDecode(parts[3]);
       if (!machine.ok()) return BadRequest(machine.status().detail());
       if (parts[4] == "deleted") {
         if (m != "GET") return MethodNotAllowed(req);
@@ -793,7 +793,7 @@ class VaultService::Impl {
     for (const DeletedObjectRecord& d : meta_->DeletedObjects(machine->machine_id)) {
       json item = {{"key", d.key},
                    {"deleted_at", MsToUtc(d.deleted_ms)},
-                   {"purge_after", MsToUtc(d.deleted_ms + keep_ms)}};
+                   {"purge_at", MsToUtc(d.deleted_ms + keep_ms)}};
       if (auto id = RecoveryPointId(d.key)) {
         json point = {{"id", *id}, {"deleted_at", item["deleted_at"]}};
         if (auto rec = meta_->FindRecoveryPoint(machine->machine_id, *id)) {

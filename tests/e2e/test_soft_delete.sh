@@ -93,7 +93,7 @@ obctl --json vault deleted prod "$MACHINE" "${ADMIN[@]}" > "$WORK/deleted.json" 
 python3 - "$WORK/deleted.json" "${POINTS[0]}" "${POINTS[1]}" << 'EOF' || fail "vault deleted: $(cat "$WORK/deleted.json")"
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert sorted(p["id"] for p in d["recovery_points"]) == sorted(sys.argv[2:4]), d
+assert sorted(p["id"] for p in d["points"]) == sorted(sys.argv[2:4]), d
 assert d["soft_delete_days"] == 14, d
 assert any(o["key"].startswith("data/") for o in d["objects"]), d
 EOF
