@@ -41,7 +41,7 @@ backup() {
   POINTS+=("$id")
 }
 point_ids() {
-  obctl --json recovery list | python3 -c 'import json,sys; print(" ".join(sorted(p["id"] for p in json.load(sys.stdin))))'
+  obctl --json recovery list | python3 -c 'import json,sys; print(" ".join(sorted(p["id"] for p in json.load(sys.stdin)["points"])))'
 }
 vaultd_points() { # what vaultd lists for the machine
   curl -sf "${AUTH[@]}" "$URL/v1/recovery-points" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'
