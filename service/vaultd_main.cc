@@ -9,12 +9,16 @@
 #include <spdlog/spdlog.h>
 #include <boost/program_options.hpp>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <exception>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "obagent/platform.h"
 #include "obagent/storage/blob_store.h"
@@ -51,6 +55,7 @@ struct Flags {
   size_t max_connections_per_client = 64;
   uint64_t max_pack_bytes = uint64_t{1} << 30;
   uint64_t max_object_bytes = uint64_t{4} << 30;
+  double purge_interval = 3600;  // seconds between collector runs
 };
 
 int Fail(const std::string& message) {
@@ -144,6 +149,9 @@ int main(int argc, char** argv) {
       "largest pack (data/...) a PUT may store (413 beyond)");
   add("max-object-bytes", po::value(&f.max_object_bytes)->default_value(f.max_object_bytes),
       "largest other object (index files, recovery points) a PUT may store (413 beyond)");
+  add("purge-interval-seconds", po::value(&f.purge_interval)->default_value(f.purge_interval),
+      "seconds between runs of the collector that purges soft-deleted objects past their "
+      "vault's soft_delete_days");
   po::options_description cmdline("Usage: vaultd --state-dir DIR [options]");
   cmdline.add_options()("help,h", "show this help")(
       "config", po::value(&f.config), "file of \"key = value\" lines (flags win over it)");
@@ -172,6 +180,7 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(level);
   if (f.state_dir.empty()) return Fail("--state-dir is required");
+  if (!(f.purge_interval > 0)) return Fail("--purge-interval-seconds must be positive");
   if (!(f.validity_hours > 0)) return Fail("--credential-validity-hours must be positive");
   if (!(f.timeout > 0) || !(f.idle_timeout > 0) || !(f.header_timeout > 0)) {
     return Fail("--timeout, --idle-timeout and --header-timeout must be positive");
@@ -218,9 +227,30 @@ int main(int argc, char** argv) {
   std::printf("vaultd listening on %s\n", f.listen.c_str());
   std::fflush(stdout);
 
+  // The collector: soft-deleted objects past their vault's days are purged
+  // once at start and then every --purge-interval-seconds.
+  std::mutex collector_mu;
+  std::condition_variable collector_cv;
+  bool stopping = false;
+  std::thread collector([&] {
+    std::unique_lock lock(collector_mu);
+    do {
+      lock.unlock();
+      service.PurgeExpired();
+      lock.lock();
+    } while (!collector_cv.wait_for(lock, std::chrono::duration<double>(f.purge_interval),
+                                    [&] { return stopping; }));
+  });
+
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
+  {
+    std::lock_guard lock(collector_mu);
+    stopping = true;
+  }
+  collector_cv.notify_all();
+  collector.join();
   (*server)->Stop();
   return 0;
 }

@@ -243,6 +243,11 @@ class Env {
   // (fsync of the folder; write-through on Windows). kUnsupported when the
   // two are on different volumes: the caller copies instead.
   virtual Status MoveFileReplacing(const std::string& from, const std::string& to) = 0;
+  // Renames a file onto `to` only if `to` does not exist, atomically
+  // (link + unlink on POSIX, MoveFileEx without REPLACE_EXISTING on
+  // Windows) and durably; kAlreadyExists (and `from` left as it is) when it
+  // does. kUnsupported across volumes. The write-once vault stores use it.
+  virtual Status MoveFileNoReplace(const std::string& from, const std::string& to) = 0;
   virtual Status RemoveAll(const std::string& path) = 0;
   virtual bool Exists(const std::string& path) = 0;
   virtual std::string Hostname() = 0;

@@ -99,6 +99,8 @@ int PresentEngineJob(Globals& g, const engine::JobRecord& job);
 int VaultInit(Globals& g, const std::vector<std::string>& args);
 int VaultCreate(Globals& g, const std::vector<std::string>& args);
 int VaultCredentials(Globals& g, const std::vector<std::string>& args);
+int VaultDeleted(Globals& g, const std::vector<std::string>& args);
+int VaultUndelete(Globals& g, const std::vector<std::string>& args);
 int Register(Globals& g, const std::vector<std::string>& args);
 // cmd_backup.cc
 int BackupStart(Globals& g, const std::vector<std::string>& args);

@@ -1,6 +1,7 @@
-// obctl vault init|create|credentials and obctl register: creating vaults
-// (locally or, as vaultd's administrator, in the service) and registering
-// this machine with one.
+// obctl vault init|create|credentials|deleted|undelete and obctl register:
+// creating vaults (locally or, as vaultd's administrator, in the service),
+// the administrator's view of soft-deleted data and its undelete, and
+// registering this machine with one.
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -15,6 +16,7 @@
 #include "cli/progress.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/vault_client.h"
+#include "obagent/http_client.h"
 
 namespace obagent::cli {
 namespace {
@@ -143,6 +145,85 @@ int VaultCredentials(Globals& g, const std::vector<std::string>& args) {
                 [&](std::ostream& o, std::ostream&) {
                   o << "Vault credentials written to " << out << " (valid until " << expires_at
                     << "; earlier downloads are no longer valid)\n";
+                });
+  return kExitOk;
+}
+
+namespace {
+std::string MachinePath(const std::string& vault, const std::string& machine) {
+  return "/v1/vaults/" + platform::UrlEncode(vault) + "/machines/" + platform::UrlEncode(machine);
+}
+}  // namespace
+
+int VaultDeleted(Globals& g, const std::vector<std::string>& args) {
+  std::string vault, machine;
+  AdminOptions admin;
+  OptionSet options("vault deleted");
+  options.Add("vault", &vault, "vault name").Required().Positional();
+  options.Add("machine", &machine, "machine name or id").Required().Positional();
+  AddAdminOptions(options, admin);
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
+  auto client = AdminClient(g, admin);
+  if (!client.ok()) return Fail(g, client.status());
+  auto answer = (*client)->Call("GET", MachinePath(vault, machine) + "/deleted");
+  if (!answer.ok()) return Fail(g, answer.status());
+  json points = answer->value("recovery_points", json::array());
+  json objects = answer->value("objects", json::array());
+  std::string name = answer->value("machine", "");
+  int days = answer->value("soft_delete_days", 0);
+  g.out->Result({{"ok", true},
+                 {"machine_id", answer->value("machine_id", "")},
+                 {"machine_name", name},
+                 {"soft_delete_days", days},
+                 {"points", points},
+                 {"objects", objects}},
+                [&](std::ostream& o, std::ostream&) {
+                  o << "Machine '" << name << "': " << objects.size()
+                    << " soft-deleted object(s), kept " << days << " days after deletion\n";
+                  for (const json& p : points) {
+                    o << "  recovery point " << p.value("id", "") << "  deleted "
+                      << p.value("deleted_at", "") << "\n";
+                  }
+                  for (const json& ob : objects) {
+                    o << "  " << ob.value("key", "") << "  deleted " << ob.value("deleted_at", "")
+                      << "  purged after " << ob.value("purge_at", "") << "\n";
+                  }
+                });
+  return kExitOk;
+}
+
+int VaultUndelete(Globals& g, const std::vector<std::string>& args) {
+  std::string vault, machine, since;
+  std::vector<std::string> points;
+  AdminOptions admin;
+  OptionSet options("vault undelete");
+  options.Add("vault", &vault, "vault name").Required().Positional();
+  options.Add("machine", &machine, "machine name or id").Required().Positional();
+  options.Add("since", &since, "undelete everything deleted at or after this UTC time");
+  options.Add("point", &points, "undelete this recovery point and the data deleted with it");
+  AddAdminOptions(options, admin);
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
+  if (since.empty() == points.empty()) {
+    return Fail(g, InvalidArgument("give either --since TIME or --point ID (repeatable)"));
+  }
+  auto client = AdminClient(g, admin);
+  if (!client.ok()) return Fail(g, client.status());
+  json body = since.empty() ? json{{"points", points}} : json{{"since", since}};
+  auto answer = (*client)->Call("POST", MachinePath(vault, machine) + "/undelete", body);
+  if (!answer.ok()) return Fail(g, answer.status());
+  json ids = answer->value("recovery_points", json::array());
+  int count = answer->value("undeleted", 0);
+  g.out->Result({{"ok", true},
+                 {"machine_id", answer->value("machine_id", "")},
+                 {"undeleted", count},
+                 {"undeleted_points", ids},
+                 {"keys", answer->value("keys", json::array())}},
+                [&](std::ostream& o, std::ostream&) {
+                  o << "Undeleted " << count << " object(s) of machine '" << machine << "', "
+                    << ids.size() << " of them recovery points\n";
+                  for (const json& id : ids) {
+                    o << "  recovery point " << id.get<std::string>() << "\n";
+                  }
                 });
   return kExitOk;
 }

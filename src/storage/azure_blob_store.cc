@@ -151,30 +151,51 @@ class AzureBlobStore final : public BlobStore {
     return HttpError(reply, "creating container " + config_.container);
   }
 
-  Status Put(std::string_view key, ByteView data) override {
+  Status Put(std::string_view key, ByteView data) override { return PutBytes(key, data, false); }
+
+  Status PutFrom(std::string_view key, ByteSource& source) override {
+    return PutStream(key, source, false);
+  }
+
+  // If-None-Match: * on Put Blob or Put Block List: the service creates the
+  // blob only if none has its name, as one step (Azure's conditional
+  // headers; Azurite honours them), and answers 409 (BlobAlreadyExists) or
+  // 412 otherwise. Uncommitted blocks of a refused upload are garbage the
+  // service drops by itself.
+  Status PutNewFrom(std::string_view key, ByteSource& source) override {
+    return PutStream(key, source, true);
+  }
+
+ private:
+  Status PutBytes(std::string_view key, ByteView data, bool create_only) {
     if (!IsValidKey(key)) return InvalidKey(key);
     std::string what = "storing " + std::string(key);
     if (data.size() <= config_.single_put_limit) {
       Call call{"PUT", BlobPath(key)};
       call.headers = {{"x-ms-blob-type", "BlockBlob"}};
+      if (create_only) call.headers.emplace_back("If-None-Match", "*");
       call.has_body = true;
       call.body = data;
       OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
+      if (create_only && ExistsRefusal(reply)) return ExistsError(what);
       if (reply.status != 201) return HttpError(reply, what);
       return Status::Ok();
     }
     // One block list, blocks being views into `data`.
     size_t block = BlockSize(data.size());
     size_t offset = 0;
-    return PutBlocks(key, [&](Block* out) -> Result<bool> {
-      if (offset >= data.size()) return false;
-      out->view = data.subspan(offset, std::min(block, data.size() - offset));
-      offset += out->view.size();
-      return true;
-    });
+    return PutBlocks(
+        key,
+        [&](Block* out) -> Result<bool> {
+          if (offset >= data.size()) return false;
+          out->view = data.subspan(offset, std::min(block, data.size() - offset));
+          offset += out->view.size();
+          return true;
+        },
+        create_only);
   }
 
-  Status PutFrom(std::string_view key, ByteSource& source) override {
+  Status PutStream(std::string_view key, ByteSource& source, bool create_only) {
     if (!IsValidKey(key)) return InvalidKey(key);
     // The first block tells small from large: a source that ends within it
     // goes up with one Put Blob, anything longer block by block, each
@@ -204,33 +225,38 @@ class AzureBlobStore final : public BlobStore {
     Bytes first;
     Status st = read_block(&first);
     if (!st.ok() || (ended && first.size() <= config_.single_put_limit)) {
-      Status put = st.ok() ? Put(key, first) : st.WithContext("storing " + std::string(key));
+      Status put = st.ok() ? PutBytes(key, first, create_only)
+                           : st.WithContext("storing " + std::string(key));
       first = Bytes();
       upload_budget_.Release();
       return put;
     }
     bool first_pending = true;
-    return PutBlocks(key, [&](Block* out) -> Result<bool> {
-      if (first_pending) {
-        first_pending = false;
-        out->owned = std::move(first);
-      } else {
-        if (ended) return false;
-        upload_budget_.Acquire();
-        Status read = read_block(&out->owned);
-        if (!read.ok() || out->owned.empty()) {
-          out->owned = Bytes();
-          upload_budget_.Release();
-          if (!read.ok()) return read;
-          return false;
-        }
-      }
-      out->budget = &upload_budget_;
-      out->view = out->owned;
-      return true;
-    });
+    return PutBlocks(
+        key,
+        [&](Block* out) -> Result<bool> {
+          if (first_pending) {
+            first_pending = false;
+            out->owned = std::move(first);
+          } else {
+            if (ended) return false;
+            upload_budget_.Acquire();
+            Status read = read_block(&out->owned);
+            if (!read.ok() || out->owned.empty()) {
+              out->owned = Bytes();
+              upload_budget_.Release();
+              if (!read.ok()) return read;
+              return false;
+            }
+          }
+          out->budget = &upload_budget_;
+          out->view = out->owned;
+          return true;
+        },
+        create_only);
   }
 
+ public:
   Result<ObjectInfo> Stat(std::string_view key) override {
     if (!IsValidKey(key)) return InvalidKey(key);
     std::string what = "checking " + std::string(key);
@@ -373,7 +399,8 @@ class AzureBlobStore final : public BlobStore {
   // stay uncommitted (invisible) until the list names them, so a failed
   // upload never shows. A random upload id in every block id keeps
   // concurrent uploads of the same key from committing each other's blocks.
-  Status PutBlocks(std::string_view key, const std::function<Result<bool>(Block*)>& next) {
+  Status PutBlocks(std::string_view key, const std::function<Result<bool>(Block*)>& next,
+                   bool create_only) {
     std::string what = "storing " + std::string(key);
     Bytes upload_id = crypto::RandomBytes(12);
     std::string list = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>";
@@ -429,7 +456,9 @@ class AzureBlobStore final : public BlobStore {
     call.has_body = true;
     call.body = AsBytes(list);
     call.content_type = "application/xml";
+    if (create_only) call.headers.emplace_back("If-None-Match", "*");
     OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what + " (block list)"));
+    if (create_only && ExistsRefusal(reply)) return ExistsError(what);
     if (reply.status != 201) return HttpError(reply, what);
     return Status::Ok();
   }
@@ -516,6 +545,14 @@ class AzureBlobStore final : public BlobStore {
     }
     *marker = root->get<std::string>("NextMarker", "");
     return Status::Ok();
+  }
+
+  // A create-only write refused because the blob exists.
+  static bool ExistsRefusal(const Reply& reply) {
+    return reply.status == 409 || reply.status == 412;
+  }
+  static Status ExistsError(const std::string& what) {
+    return Status(ErrorCode::kAlreadyExists, what + ": the blob exists");
   }
 
   Status HttpError(const Reply& reply, const std::string& what) const {

@@ -36,6 +36,12 @@ Status BlobStore::PutFrom(std::string_view key, ByteSource& source) {
   return Put(key, data);
 }
 
+Status BlobStore::PutNewFrom(std::string_view key, ByteSource& source) {
+  OB_ASSIGN_OR_RETURN(bool exists, Exists(key));
+  if (exists) return Status(ErrorCode::kAlreadyExists, std::string(key) + " exists already");
+  return PutFrom(key, source);
+}
+
 Status BlobStore::GetTo(std::string_view key, uint64_t offset, uint64_t length, ByteSink& sink) {
   Bytes data;
   ByteView part;

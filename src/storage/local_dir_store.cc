@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "obagent/core/crypto.h"
 #include "obagent/platform.h"
 #include "obagent/storage/blob_store.h"
 
@@ -35,7 +36,39 @@ class LocalDirStore final : public BlobStore {
 
   Status PutFrom(std::string_view key, ByteSource& source) override {
     if (!IsValidKey(key)) return InvalidKey(key);
-    // Env writes a temporary file piece by piece, fsyncs and renames it.
+    return Store(key, [&](const std::string& path) { return WriteFrom(path, source); });
+  }
+
+  // The body goes to a temporary file beside the object (complete and
+  // fsynced), which is then linked into place only if the name is free:
+  // the file system decides, so of concurrent writers one wins and the
+  // others get kAlreadyExists, whatever their timing.
+  Status PutNewFrom(std::string_view key, ByteSource& source) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    std::string path = PathOf(key);
+    std::string temp = path.substr(0, path.rfind('/') + 1) + std::string(kTempPrefix) + "new-" +
+                       ToHex(crypto::RandomBytes(8));
+    // Refused early when the object is there already (nothing is written);
+    // the link below is what decides a race.
+    auto info = env_.Lstat(path);
+    if (info.ok()) {
+      return Status(ErrorCode::kAlreadyExists, "storing " + std::string(key) + ": it exists");
+    }
+    OB_RETURN_IF_ERROR(Store(key, [&](const std::string&) { return WriteFrom(temp, source); }));
+    Status st = env_.MoveFileNoReplace(temp, path);
+    if (!st.ok()) {
+      (void)env_.RemoveFile(temp);
+      if (st.code() == ErrorCode::kAlreadyExists) {
+        return Status(ErrorCode::kAlreadyExists, "storing " + std::string(key) + ": it exists");
+      }
+      return st.WithContext("storing " + std::string(key));
+    }
+    return Status::Ok();
+  }
+
+  // Env writes a temporary file piece by piece, fsyncs and renames it to
+  // `path`.
+  Status WriteFrom(const std::string& path, ByteSource& source) {
     bool started = false;
     Status source_error;
     auto read = [&](uint8_t* buffer, size_t n) -> Result<size_t> {
@@ -44,15 +77,13 @@ class LocalDirStore final : public BlobStore {
       if (!got.ok()) source_error = got.status();
       return got;
     };
-    return Store(key, [&](const std::string& path) -> Status {
-      Status st = env_.WriteFileAtomicFrom(path, read, false);
-      // A missing folder is found before the source is read (so retrying
-      // after creating it loses nothing); a source's own kNotFound is not
-      // a missing folder.
-      if (!source_error.ok()) return source_error;
-      if (st.code() == ErrorCode::kNotFound && started) return IoError(st.detail());
-      return st;
-    });
+    Status st = env_.WriteFileAtomicFrom(path, read, false);
+    // A missing folder is found before the source is read (so retrying
+    // after creating it loses nothing); a source's own kNotFound is not
+    // a missing folder.
+    if (!source_error.ok()) return source_error;
+    if (st.code() == ErrorCode::kNotFound && started) return IoError(st.detail());
+    return st;
   }
 
   Result<ObjectInfo> Stat(std::string_view key) override {

@@ -65,8 +65,8 @@ Result<ObjectInfo> MemoryStore::Stat(std::string_view key) {
   return ObjectInfo{body->size()};
 }
 
-Status MemoryStore::PutFrom(std::string_view key, ByteSource& source) {
-  if (!IsValidKey(key)) return InvalidKey(key);
+namespace {
+Result<Bytes> ReadAll(ByteSource& source) {
   Bytes data;
   Bytes piece(kStreamPieceBytes);
   for (;;) {
@@ -74,9 +74,27 @@ Status MemoryStore::PutFrom(std::string_view key, ByteSource& source) {
     if (got == 0) break;
     data.insert(data.end(), piece.begin(), piece.begin() + static_cast<ptrdiff_t>(got));
   }
+  return data;
+}
+}  // namespace
+
+Status MemoryStore::PutFrom(std::string_view key, ByteSource& source) {
+  if (!IsValidKey(key)) return InvalidKey(key);
+  OB_ASSIGN_OR_RETURN(Bytes data, ReadAll(source));
   Body body = std::make_shared<const Bytes>(std::move(data));
   std::lock_guard lock(mu_);
   objects_.insert_or_assign(std::string(key), std::move(body));
+  return Status::Ok();
+}
+
+Status MemoryStore::PutNewFrom(std::string_view key, ByteSource& source) {
+  if (!IsValidKey(key)) return InvalidKey(key);
+  OB_ASSIGN_OR_RETURN(Bytes data, ReadAll(source));
+  Body body = std::make_shared<const Bytes>(std::move(data));
+  std::lock_guard lock(mu_);
+  if (!objects_.try_emplace(std::string(key), std::move(body)).second) {
+    return Status(ErrorCode::kAlreadyExists, "storing " + std::string(key) + ": it exists");
+  }
   return Status::Ok();
 }
 

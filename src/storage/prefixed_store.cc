@@ -44,6 +44,11 @@ class PrefixedStore final : public BlobStore {
     return base_.PutFrom(Full(key), source);
   }
 
+  Status PutNewFrom(std::string_view key, ByteSource& source) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    return base_.PutNewFrom(Full(key), source);
+  }
+
   Status GetTo(std::string_view key, uint64_t offset, uint64_t length, ByteSink& sink) override {
     if (!IsValidKey(key)) return InvalidKey(key);
     return base_.GetTo(Full(key), offset, length, sink);

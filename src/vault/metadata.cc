@@ -23,6 +23,7 @@ constexpr char kSessions[] = "recovery-sessions";
 constexpr char kLeases[] = "leases";
 constexpr char kJobs[] = "jobs";
 constexpr char kPoints[] = "points";
+constexpr char kDeleted[] = "deleted";
 constexpr std::string_view kSuffix = ".json";
 // Records are written compact by this build. A job report record larger than
 // this (an inflated one an older vaultd stored pretty-printed) is skipped
@@ -45,7 +46,8 @@ json VaultToJson(const VaultRecord& v) {
           {"name", v.name},
           {"created", v.created},
           {"signing_key", Base64Encode(v.signing_key)},
-          {"newest_credential_id", v.newest_credential_id}};
+          {"newest_credential_id", v.newest_credential_id},
+          {"soft_delete_days", v.soft_delete_days}};
 }
 
 VaultRecord VaultFromJson(const json& j) {
@@ -59,6 +61,8 @@ VaultRecord VaultFromJson(const json& j) {
   }
   std::copy(key->begin(), key->end(), v.signing_key.begin());
   v.newest_credential_id = Field<std::string>(j, "newest_credential_id");
+  v.soft_delete_days =
+      std::max(j.value("soft_delete_days", kMinSoftDeleteDays), kMinSoftDeleteDays);
   return v;
 }
 
@@ -160,6 +164,25 @@ RecoveryPointRecord PointFromJson(const json& j) {
   p.size = Field<uint64_t>(j, "size");
   return p;
 }
+
+json DeletedToJson(const DeletedObjectRecord& d) {
+  return {{"version", kMetadataVersion},
+          {"machine_id", d.machine_id},
+          {"key", d.key},
+          {"deleted_ms", d.deleted_ms}};
+}
+
+DeletedObjectRecord DeletedFromJson(const json& j) {
+  DeletedObjectRecord d;
+  d.machine_id = Field<std::string>(j, "machine_id");
+  d.key = Field<std::string>(j, "key");
+  d.deleted_ms = Field<int64_t>(j, "deleted_ms");
+  return d;
+}
+
+// Object keys have '/' and may be long: the record's file is named by the
+// key's hash.
+std::string DeletedRecordName(std::string_view key) { return ToHex(crypto::Sha256(AsBytes(key))); }
 
 bool IsRecordFile(const platform::DirEntry& e) {
   return e.kind == platform::FileKind::kRegular && !e.name.starts_with('.') &&
@@ -282,6 +305,13 @@ Status MetadataStore::Load() {
       [&](const std::string&, const json& j) {
         RecoveryPointRecord p = PointFromJson(j);
         points_[p.machine_id][p.id] = std::move(p);
+      },
+      false));
+  OB_RETURN_IF_ERROR(load_per_machine(
+      Join(dir_, kDeleted),
+      [&](const std::string&, const json& j) {
+        DeletedObjectRecord d = DeletedFromJson(j);
+        deleted_[d.machine_id][d.key] = std::move(d);
       },
       false));
   return Status::Ok();
@@ -487,6 +517,54 @@ Status MetadataStore::RemoveRecoveryPoint(std::string_view machine_id, std::stri
   OB_RETURN_IF_ERROR(
       RemoveRecord(std::string(kPoints) + "/" + std::string(machine_id), std::string(id)));
   if (auto it = points_.find(machine_id); it != points_.end()) it->second.erase(std::string(id));
+  return Status::Ok();
+}
+
+// ----- soft-deleted objects
+
+std::optional<DeletedObjectRecord> MetadataStore::FindDeleted(std::string_view machine_id,
+                                                              std::string_view key) const {
+  auto it = deleted_.find(machine_id);
+  if (it == deleted_.end()) return std::nullopt;
+  auto d = it->second.find(key);
+  if (d == it->second.end()) return std::nullopt;
+  return d->second;
+}
+
+std::vector<DeletedObjectRecord> MetadataStore::DeletedObjects(std::string_view machine_id) const {
+  std::vector<DeletedObjectRecord> out;
+  auto it = deleted_.find(machine_id);
+  if (it == deleted_.end()) return out;
+  for (const auto& [key, d] : it->second) out.push_back(d);
+  return out;
+}
+
+std::vector<std::string> MetadataStore::MachinesWithDeleted() const {
+  std::vector<std::string> out;
+  for (const auto& [machine, records] : deleted_) {
+    if (!records.empty()) out.push_back(machine);
+  }
+  return out;
+}
+
+Status MetadataStore::PutDeleted(const DeletedObjectRecord& record) {
+  if (!IsSafeRecordName(record.machine_id)) {
+    return InternalError("unsafe machine id '" + record.machine_id + "'");
+  }
+  OB_RETURN_IF_ERROR(WriteRecord(std::string(kDeleted) + "/" + record.machine_id,
+                                 DeletedRecordName(record.key), DeletedToJson(record).dump()));
+  deleted_[record.machine_id][record.key] = record;
+  return Status::Ok();
+}
+
+Status MetadataStore::RemoveDeleted(std::string_view machine_id, std::string_view key) {
+  if (!IsSafeRecordName(machine_id)) return Status::Ok();
+  OB_RETURN_IF_ERROR(
+      RemoveRecord(std::string(kDeleted) + "/" + std::string(machine_id), DeletedRecordName(key)));
+  if (auto it = deleted_.find(machine_id); it != deleted_.end()) {
+    it->second.erase(std::string(key));
+    if (it->second.empty()) deleted_.erase(it);
+  }
   return Status::Ok();
 }
 

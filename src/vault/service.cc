@@ -9,6 +9,7 @@
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string_view>
 
 #include "obagent/core/bounded_json.h"
@@ -17,6 +18,7 @@
 #include "obagent/core/vault_layout.h"
 #include "obagent/net/query.h"
 #include "obagent/vault/credentials.h"
+#include "obagent/vault/metadata.h"
 
 namespace obagent::vault {
 namespace {
@@ -27,13 +29,18 @@ constexpr size_t kMaxMachineName = 255;
 constexpr size_t kMaxHolder = 256;
 constexpr double kMaxValidityHours = 24.0 * 366;
 constexpr std::string_view kSnapshotsPrefix = "snapshots/";
+constexpr std::string_view kKeysPrefix = "keys/";
+// The machine record stays replaceable (a passphrase change and a
+// re-registration rewrite it; src/engine/agent.cc): the one exception to
+// write-once objects.
+constexpr std::string_view kMachineRecordKey = "machine.json";
+constexpr int64_t kDayMs = int64_t{24} * 3600 * 1000;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-int64_t NowSeconds() { return NowMs() / 1000; }
 std::string MsToUtc(int64_t ms) { return FormatUtcTime(ms / 1000); }
 
 std::string RandomHex(size_t bytes) { return ToHex(crypto::RandomBytes(bytes)); }
@@ -368,6 +375,46 @@ class VaultService::Impl {
        storage::BlobStore& blobs)
       : options_(options), meta_(std::move(metadata)), blobs_(blobs) {}
 
+  PurgeReport PurgeExpired() {
+    PurgeReport report;
+    std::vector<DeletedObjectRecord> due;
+    {
+      std::lock_guard lock(mu_);
+      const int64_t now = ClockMs();
+      for (const std::string& machine : meta_->MachinesWithDeleted()) {
+        const int64_t keep_ms = SoftDeleteDays(machine) * kDayMs;
+        for (DeletedObjectRecord& d : meta_->DeletedObjects(machine)) {
+          if (now - d.deleted_ms >= keep_ms) {
+            due.push_back(std::move(d));
+          } else {
+            ++report.kept;
+          }
+        }
+      }
+    }
+    // One object at a time under the lock: a PUT that revives it or an
+    // undelete either comes first (the record is gone: kept) or after.
+    for (const DeletedObjectRecord& d : due) {
+      std::lock_guard lock(mu_);
+      auto current = meta_->FindDeleted(d.machine_id, d.key);
+      if (!current || current->deleted_ms != d.deleted_ms) continue;
+      Status st = blobs_.Delete(MachineKey(d.machine_id, d.key));
+      if (st.ok()) st = meta_->RemoveDeleted(d.machine_id, d.key);
+      if (!st.ok()) {
+        spdlog::error("purging {} of machine {}: {}", d.key, d.machine_id, st.ToString());
+        ++report.failed;
+        continue;
+      }
+      if (auto id = RecoveryPointId(d.key)) (void)meta_->RemoveRecoveryPoint(d.machine_id, *id);
+      ++report.purged;
+    }
+    if (report.purged > 0 || report.failed > 0) {
+      spdlog::info("collector: purged {} soft-deleted object(s), {} kept, {} failed", report.purged,
+                   report.kept, report.failed);
+    }
+    return report;
+  }
+
   ServiceResponse Handle(const ServiceRequest& req) {
     try {
       return Route(req);
@@ -378,6 +425,23 @@ class VaultService::Impl {
   }
 
  private:
+  int64_t ClockMs() const { return options_.clock ? options_.clock() : NowMs(); }
+  int64_t ClockSeconds() const { return ClockMs() / 1000; }
+
+  // The vault's soft_delete_days for the machine's objects (the default
+  // when the machine or vault record is gone). Call with mu_ held.
+  int64_t SoftDeleteDays(const std::string& machine_id) const {
+    auto machine = meta_->FindMachine(machine_id);
+    if (!machine) return kMinSoftDeleteDays;
+    auto vault = meta_->FindVault(machine->vault_id);
+    return vault ? std::max(vault->soft_delete_days, kMinSoftDeleteDays) : kMinSoftDeleteDays;
+  }
+
+  bool IsDeleted(const std::string& machine_id, const std::string& key) {
+    std::lock_guard lock(mu_);
+    return meta_->FindDeleted(machine_id, key).has_value();
+  }
+
   // Who a machine-token request acts for.
   struct Principal {
     MachineRecord machine;
@@ -430,6 +494,33 @@ class VaultService::Impl {
       auto name = net::PercentDecode(parts[1]);
       if (!name.ok()) return BadRequest(name.status().detail());
       return WithAdmin(req, [&] { return DownloadCredentials(req, *name); });
+    }
+    if (is({"vaults", "", "settings"})) {
+      auto name = net::PercentDecode(parts[1]);
+      if (!name.ok()) return BadRequest(name.status().detail());
+      if (m == "GET") return WithAdmin(req, [&] { return VaultSettings(*name); });
+      if (m == "PUT") return WithAdmin(req, [&] { return SetVaultSettings(req, *name); });
+      return MethodNotAllowed(req);
+    }
+    if (is({"vaults", "", "machines", "", "deleted"}) ||
+        is({"vaults", "", "machines", "", "undelete"})) {
+      auto name = net::PercentDecode(parts[1]);
+      if (!name.ok()) return BadRequest(name.status().detail());
+      auto machine = net::PercentDecode(parts[3]);
+      if (!machine.ok()) return BadRequest(machine.status().detail());
+      if (parts[4] == "deleted") {
+        if (m != "GET") return MethodNotAllowed(req);
+        return WithAdmin(req, [&] { return ListDeleted(*name, *machine); });
+      }
+      if (m != "POST") return MethodNotAllowed(req);
+      return WithAdmin(req, [&] { return Undelete(req, *name, *machine); });
+    }
+    if (is({"deleted", "purge"})) {
+      if (m != "POST") return MethodNotAllowed(req);
+      return WithAdmin(req, [&] {
+        PurgeReport r = PurgeExpired();
+        return Json(200, {{"purged", r.purged}, {"kept", r.kept}, {"failed", r.failed}});
+      });
     }
     if (is({"register", "prepare"})) {
       if (m != "POST") return MethodNotAllowed(req);
@@ -510,7 +601,7 @@ class VaultService::Impl {
       if (auto machine = meta_->FindMachineByToken(hash)) {
         p.machine = std::move(*machine);
       } else if (auto session = meta_->FindRecoverySession(hash)) {
-        if (session->expires_ms <= NowMs()) {
+        if (session->expires_ms <= ClockMs()) {
           (void)meta_->RemoveRecoverySession(hash);
           return Error(401, "",
                        "the recovery session expired at " + MsToUtc(session->expires_ms) +
@@ -558,7 +649,7 @@ class VaultService::Impl {
           "'; use the newest file or download new credentials");
       return std::nullopt;
     }
-    if (c->ExpiredAt(NowSeconds())) {
+    if (c->ExpiredAt(ClockSeconds())) {
       *error =
           InvalidCredentials("the vault credentials expired at " + FormatUtcTime(c->expires_at) +
                              "; download new credentials for vault '" + vault->name + "'");
@@ -585,7 +676,7 @@ class VaultService::Impl {
     VaultRecord v;
     v.vault_id = RandomHex(16);
     v.name = *name;
-    v.created = NowSeconds();
+    v.created = ClockSeconds();
     v.signing_key = crypto::RandomKey();
     Status st = meta_->PutVault(v);
     if (!st.ok()) return FromStatus(st, kMetadataWhat);
@@ -600,6 +691,7 @@ class VaultService::Impl {
       out.push_back({{"vault_id", v.vault_id},
                      {"name", v.name},
                      {"machines", meta_->CountMachines(v.vault_id)},
+                     {"soft_delete_days", v.soft_delete_days},
                      {"created", FormatUtcTime(v.created)}});
     }
     return Json(200, out);
@@ -628,7 +720,7 @@ class VaultService::Impl {
     c.vault_name = vault->name;
     c.service_url = options_.service_url;
     c.credential_id = RandomHex(16);
-    c.issued_at = NowSeconds();
+    c.issued_at = ClockSeconds();
     c.expires_at = c.issued_at + static_cast<int64_t>(std::ceil(seconds));
     c.secret = crypto::RandomBytes(32);
     c.Sign(vault->signing_key);
@@ -638,6 +730,150 @@ class VaultService::Impl {
     spdlog::info("issued credentials {} for vault '{}', valid until {}", c.credential_id,
                  vault->name, FormatUtcTime(c.expires_at));
     return Json(200, {{"credentials", c.Serialize()}, {"expires_at", FormatUtcTime(c.expires_at)}});
+  }
+
+  // ----- soft delete: settings, listing, undelete
+
+  ServiceResponse VaultSettings(const std::string& name) {
+    std::lock_guard lock(mu_);
+    std::optional<VaultRecord> vault = meta_->FindVaultByName(name);
+    if (!vault) return Error(404, "", "no vault named '" + name + "'");
+    return Json(200, {{"vault", vault->name}, {"soft_delete_days", vault->soft_delete_days}});
+  }
+
+  ServiceResponse SetVaultSettings(const ServiceRequest& req, const std::string& name) {
+    ServiceResponse err;
+    auto body = ParseBody(req, false, &err);
+    if (!body) return err;
+    auto it = body->find("soft_delete_days");
+    if (it == body->end() || !it->is_number_integer()) {
+      return BadRequest("the field \"soft_delete_days\" (an integer) is missing");
+    }
+    int64_t days = it->get<int64_t>();
+    if (days < kMinSoftDeleteDays || days > 36500) {
+      return BadRequest("soft_delete_days must be at least " + std::to_string(kMinSoftDeleteDays) +
+                        " (deleted backup data is kept at least 14 days) and at most 36500");
+    }
+    std::lock_guard lock(mu_);
+    std::optional<VaultRecord> vault = meta_->FindVaultByName(name);
+    if (!vault) return Error(404, "", "no vault named '" + name + "'");
+    vault->soft_delete_days = static_cast<int>(days);
+    Status st = meta_->PutVault(*vault);
+    if (!st.ok()) return FromStatus(st, kMetadataWhat);
+    spdlog::info("vault '{}': soft-deleted objects are kept {} days", vault->name, days);
+    return Json(200, {{"vault", vault->name}, {"soft_delete_days", vault->soft_delete_days}});
+  }
+
+  // The machine of the vault by name or id; a 404 answer in *error if none.
+  // Call with mu_ held.
+  std::optional<MachineRecord> AdminMachine(const std::string& vault_name,
+                                            const std::string& machine, ServiceResponse* error) {
+    std::optional<VaultRecord> vault = meta_->FindVaultByName(vault_name);
+    if (!vault) {
+      *error = Error(404, "", "no vault named '" + vault_name + "'");
+      return std::nullopt;
+    }
+    std::optional<MachineRecord> m = meta_->FindMachineByName(vault->vault_id, machine);
+    if (!m) {
+      m = meta_->FindMachine(machine);
+      if (m && m->vault_id != vault->vault_id) m.reset();
+    }
+    if (!m) *error = Error(404, "", "no machine '" + machine + "' in vault '" + vault_name + "'");
+    return m;
+  }
+
+  ServiceResponse ListDeleted(const std::string& vault_name, const std::string& machine_name) {
+    std::lock_guard lock(mu_);
+    ServiceResponse err;
+    auto machine = AdminMachine(vault_name, machine_name, &err);
+    if (!machine) return err;
+    const int64_t keep_ms = SoftDeleteDays(machine->machine_id) * kDayMs;
+    json objects = json::array();
+    json points = json::array();
+    for (const DeletedObjectRecord& d : meta_->DeletedObjects(machine->machine_id)) {
+      json item = {{"key", d.key},
+                   {"deleted_at", MsToUtc(d.deleted_ms)},
+                   {"purge_at", MsToUtc(d.deleted_ms + keep_ms)}};
+      if (auto id = RecoveryPointId(d.key)) {
+        json point = {{"id", *id}, {"deleted_at", item["deleted_at"]}};
+        if (auto rec = meta_->FindRecoveryPoint(machine->machine_id, *id)) {
+          point["uploaded_at"] = FormatUtcTime(rec->uploaded_at);
+        }
+        points.push_back(std::move(point));
+      }
+      objects.push_back(std::move(item));
+    }
+    return Json(200, {{"machine_id", machine->machine_id},
+                      {"machine", machine->name},
+                      {"soft_delete_days", SoftDeleteDays(machine->machine_id)},
+                      {"recovery_points", points},
+                      {"objects", objects}});
+  }
+
+  // {"since": "<UTC time>"}: every object deleted at or after it. {"points":
+  // [ids]}: those recovery points and every soft-deleted object that is not
+  // a recovery point (packs, index files, keys): a superset of what the
+  // points need, which the machine's next prune deletes again (softly) if
+  // no point uses it.
+  ServiceResponse Undelete(const ServiceRequest& req, const std::string& vault_name,
+                           const std::string& machine_name) {
+    ServiceResponse err;
+    auto body = ParseBody(req, false, &err);
+    if (!body) return err;
+    auto since_it = body->find("since");
+    auto points_it = body->find("points");
+    if ((since_it == body->end()) == (points_it == body->end())) {
+      return BadRequest("give either \"since\" (a UTC time) or \"points\" (recovery point ids)");
+    }
+    std::optional<int64_t> since_ms;
+    std::set<std::string> wanted;
+    if (since_it != body->end()) {
+      if (!since_it->is_string()) return BadRequest("\"since\" must be a UTC time string");
+      Result<int64_t> t = ParseUtcTime(since_it->get<std::string>());
+      if (!t.ok()) return BadRequest("\"since\": " + t.status().detail());
+      since_ms = *t * 1000;
+    } else {
+      if (!points_it->is_array() || points_it->empty()) {
+        return BadRequest("\"points\" must be a non-empty list of recovery point ids");
+      }
+      for (const json& id : *points_it) {
+        if (!id.is_string() || !IsSafeRecordName(id.get<std::string>())) {
+          return BadRequest("\"points\" must be a non-empty list of recovery point ids");
+        }
+        wanted.insert(std::string(kSnapshotsPrefix) + id.get<std::string>());
+      }
+    }
+    std::lock_guard lock(mu_);
+    auto machine = AdminMachine(vault_name, machine_name, &err);
+    if (!machine) return err;
+    std::vector<DeletedObjectRecord> records = meta_->DeletedObjects(machine->machine_id);
+    for (const std::string& key : wanted) {
+      bool found = std::any_of(records.begin(), records.end(),
+                               [&](const DeletedObjectRecord& d) { return d.key == key; });
+      if (!found) {
+        return Error(404, "",
+                     "recovery point " + key.substr(kSnapshotsPrefix.size()) + " of machine '" +
+                         machine->name +
+                         "' is not soft-deleted (never existed, not deleted, or purged)");
+      }
+    }
+    json undeleted = json::array();
+    json points = json::array();
+    for (const DeletedObjectRecord& d : records) {
+      bool pick = since_ms ? d.deleted_ms >= *since_ms
+                           : (wanted.contains(d.key) || !d.key.starts_with(kSnapshotsPrefix));
+      if (!pick) continue;
+      Status st = meta_->RemoveDeleted(d.machine_id, d.key);
+      if (!st.ok()) return FromStatus(st, kMetadataWhat);
+      undeleted.push_back(d.key);
+      if (auto id = RecoveryPointId(d.key)) points.push_back(*id);
+    }
+    spdlog::warn("admin undeleted {} object(s) ({} recovery point(s)) of machine '{}' ({})",
+                 undeleted.size(), points.size(), machine->name, machine->machine_id);
+    return Json(200, {{"machine_id", machine->machine_id},
+                      {"undeleted", undeleted.size()},
+                      {"recovery_points", points},
+                      {"keys", undeleted}});
   }
 
   // ----- registration
@@ -721,7 +957,7 @@ class VaultService::Impl {
     m.token_sha256 = Sha256Hex(token);
     m.key_check = *key_check;
     m.key_id = parsed->key_id;
-    m.registered = NowSeconds();
+    m.registered = ClockSeconds();
     Status st = blobs_.Put(MachineKey(m.machine_id, "keys/" + m.key_id), AsBytes(*wrapped_key));
     if (st.ok()) st = meta_->PutMachine(m);
     if (!st.ok()) return FromStatus(st, "the machine's registration");
@@ -759,7 +995,7 @@ class VaultService::Impl {
     std::string given = it == req.headers.end() ? "" : it->second;
     std::lock_guard lock(mu_);
     auto lease = meta_->FindLease(p.machine.machine_id);
-    bool live = lease && lease->expires_ms > NowMs();
+    bool live = lease && lease->expires_ms > ClockMs();
     if (!live) {
       return Error(
           409, "",
@@ -788,8 +1024,8 @@ class VaultService::Impl {
     return id;
   }
 
-  // The request body on its way into the blob store: counted, cut off past
-  // the limit, a failed read remembered (the client went away).
+  // The request body on its way into the blob store: counted, hashed, cut
+  // off past the limit, a failed read remembered (the client went away).
   class UploadSource final : public storage::ByteSource {
    public:
     UploadSource(storage::ByteSource& inner, uint64_t limit) : inner_(inner), limit_(limit) {}
@@ -804,8 +1040,21 @@ class VaultService::Impl {
         too_large_ = true;
         return InvalidArgument("the object is larger than " + std::to_string(limit_) + " bytes");
       }
+      if (*got == 0) ended_ = true;
+      hasher_.Update(ByteView(buffer, *got));
       return got;
     }
+    // Reads what the store left unread (it may refuse a create before the
+    // end), so that Finish hashes the whole body.
+    Status Drain() {
+      uint8_t piece[64 * 1024];
+      while (!ended_) {
+        Result<size_t> got = Read(piece, sizeof piece);
+        if (!got.ok()) return got.status();
+      }
+      return Status::Ok();
+    }
+    crypto::Digest Finish() { return hasher_.Finish(); }
     uint64_t bytes() const { return bytes_; }
     bool too_large() const { return too_large_; }
     bool read_failed() const { return read_failed_; }
@@ -814,10 +1063,30 @@ class VaultService::Impl {
     storage::ByteSource& inner_;
     const uint64_t limit_;
     uint64_t bytes_ = 0;
+    bool ended_ = false;
     bool too_large_ = false;
     bool read_failed_ = false;
+    crypto::Sha256Hasher hasher_;
   };
 
+  class HashingSink final : public storage::ByteSink {
+   public:
+    Status Write(ByteView data) override {
+      hasher_.Update(data);
+      return Status::Ok();
+    }
+    crypto::Digest Finish() { return hasher_.Finish(); }
+
+   private:
+    crypto::Sha256Hasher hasher_;
+  };
+
+  // Objects are write-once: a PUT creates the object only if the key is
+  // free (BlobStore::PutNewFrom decides atomically). When it is taken, the
+  // existing bytes are hashed and compared: the same bytes are a repeated
+  // upload (accepted, and a soft-deleted object revived); other bytes are
+  // refused with 409 and change nothing. machine.json alone is replaced
+  // (kMachineRecordKey).
   ServiceResponse PutObject(const ServiceRequest& req, const Principal& p, const std::string& key) {
     if (auto refused = CheckLease(req, p)) return *refused;
     // Packs have a size of their own; index files and recovery points grow
@@ -825,49 +1094,111 @@ class VaultService::Impl {
     const uint64_t limit =
         key.starts_with("data/") ? options_.max_pack_bytes : options_.max_object_bytes;
     std::string full = MachineKey(p.machine.machine_id, key);
-    uint64_t size = 0;
-    if (req.body_source != nullptr) {
-      // Refused from the headers when the client announces too much.
-      if (req.content_length && *req.content_length > limit) return TooLarge(limit);
-      UploadSource source(*req.body_source, limit);
-      Status st = blobs_.PutFrom(full, source);
-      if (source.too_large()) return TooLarge(limit);
-      if (source.read_failed()) {
-        spdlog::debug("PUT {}: {}", full, st.ToString());
-        return BadRequest("the request body broke off before its end");
-      }
-      if (!st.ok()) return FromStatus(st, ObjectWhat(key));
-      size = source.bytes();
-    } else {
-      if (req.body.size() > limit) return TooLarge(limit);
-      Status st = blobs_.Put(full, req.body);
-      if (!st.ok()) return FromStatus(st, ObjectWhat(key));
-      size = req.body.size();
+    // Refused from the headers when the client announces too much.
+    if (req.content_length && *req.content_length > limit) return TooLarge(limit);
+    // A wrapped key is small and kept whole: its conflict is judged by its
+    // content (ReplacesDamagedKey).
+    std::optional<Bytes> small;
+    if (key.starts_with(kKeysPrefix) && req.body_source != nullptr) {
+      ServiceResponse err;
+      small = SmallBody(req, kMaxJsonBody, &err);
+      if (!small) return err;
     }
-    if (auto id = RecoveryPointId(key)) {
-      RecoveryPointRecord rp{p.machine.machine_id, *id, NowSeconds(), size};
-      std::lock_guard lock(mu_);
+    storage::MemorySource memory(small ? ByteView(*small) : ByteView(req.body));
+    storage::ByteSource& body = (req.body_source != nullptr && !small) ? *req.body_source : memory;
+    UploadSource source(body, limit);
+    const bool replaceable = key == kMachineRecordKey;
+    Status st = replaceable ? blobs_.PutFrom(full, source) : blobs_.PutNewFrom(full, source);
+    bool exists = st.code() == ErrorCode::kAlreadyExists;
+    if (exists) st = source.Drain();
+    if (source.too_large()) return TooLarge(limit);
+    if (source.read_failed()) {
+      spdlog::debug("PUT {}: {}", full, st.ToString());
+      return BadRequest("the request body broke off before its end");
+    }
+    if (!st.ok()) return FromStatus(st, ObjectWhat(key));
+    const uint64_t size = source.bytes();
+    int status = 201;
+    if (exists) {
+      HashingSink existing;
+      Status read = blobs_.GetTo(full, 0, storage::kToEnd, existing);
+      if (read.code() == ErrorCode::kNotFound) {
+        // Purged by the collector between the two steps.
+        return Error(503, "", ObjectWhat(key) + " was being purged; send it again");
+      }
+      if (!read.ok()) return FromStatus(read, ObjectWhat(key));
+      if (existing.Finish() != source.Finish()) {
+        if (small && ReplacesDamagedKey(key, full, *small)) {
+          status = 201;
+        } else {
+          spdlog::warn("machine {}: refused PUT {}: it exists with other bytes",
+                       p.machine.machine_id, key);
+          return Error(409, "",
+                       ObjectWhat(key) +
+                           " exists with other bytes and vault objects are write-once: it was "
+                           "not replaced (nothing was changed)");
+        }
+      } else {
+        status = 200;
+      }
+    }
+    std::lock_guard lock(mu_);
+    if (meta_->FindDeleted(p.machine.machine_id, key)) {
+      // Sent again with its own bytes: the soft-deleted object is back.
+      Status rst = meta_->RemoveDeleted(p.machine.machine_id, key);
+      if (!rst.ok()) return FromStatus(rst, kMetadataWhat);
+      spdlog::info("machine {}: {} uploaded again: no longer deleted", p.machine.machine_id, key);
+    }
+    if (auto id = RecoveryPointId(key);
+        id && (status == 201 || !meta_->FindRecoveryPoint(p.machine.machine_id, *id))) {
+      RecoveryPointRecord rp{p.machine.machine_id, *id, ClockSeconds(), size};
       Status rst = meta_->PutRecoveryPoint(rp);
       if (!rst.ok()) spdlog::warn("recording recovery point {}: {}", *id, rst.ToString());
     }
-    return Empty(201);
+    return Empty(status);
   }
 
+  // A wrapped key the storage damaged (keys/<id> that no longer parses as
+  // the wrapped key <id>) is the one object a machine may replace, and only
+  // with a valid wrapped key of that id (obctl repair stores it again from
+  // the key file). A valid key is never replaced.
+  bool ReplacesDamagedKey(const std::string& key, const std::string& full, const Bytes& body) {
+    std::string id = key.substr(kKeysPrefix.size());
+    Result<keys::WrappedKey> fresh = keys::ParseWrappedKey(AsString(body));
+    if (!fresh.ok() || fresh->key_id != id) return false;
+    Result<Bytes> current = blobs_.Get(full);
+    if (!current.ok()) return false;
+    Result<keys::WrappedKey> old = keys::ParseWrappedKey(AsString(*current));
+    if (old.ok() && old->key_id == id) return false;
+    Status st = blobs_.Put(full, body);
+    if (!st.ok()) return false;
+    spdlog::warn("{}: a damaged wrapped key was replaced by a valid one of the same id", full);
+    return true;
+  }
+
+  // Soft: the object stays in the blob store, hidden from the machine,
+  // until the collector purges it after the vault's soft_delete_days or the
+  // administrator undeletes it.
   ServiceResponse DeleteObject(const ServiceRequest& req, const Principal& p,
                                const std::string& key) {
     if (auto refused = CheckLease(req, p)) return *refused;
-    Status st = blobs_.Delete(MachineKey(p.machine.machine_id, key));
-    if (!st.ok()) return FromStatus(st, ObjectWhat(key));
-    if (auto id = RecoveryPointId(key)) {
-      std::lock_guard lock(mu_);
-      Status rst = meta_->RemoveRecoveryPoint(p.machine.machine_id, *id);
-      if (!rst.ok()) spdlog::warn("forgetting recovery point {}: {}", *id, rst.ToString());
+    Result<storage::ObjectInfo> info = blobs_.Stat(MachineKey(p.machine.machine_id, key));
+    if (!info.ok()) {
+      if (info.status().code() == ErrorCode::kNotFound) return Empty(204);
+      return FromStatus(info.status(), ObjectWhat(key));
+    }
+    std::lock_guard lock(mu_);
+    if (!meta_->FindDeleted(p.machine.machine_id, key)) {
+      Status st = meta_->PutDeleted({p.machine.machine_id, key, ClockMs()});
+      if (!st.ok()) return FromStatus(st, kMetadataWhat);
+      spdlog::info("machine {}: {} soft-deleted", p.machine.machine_id, key);
     }
     return Empty(204);
   }
 
   // The object's size from the store's metadata; the object is not read.
   ServiceResponse HeadObject(const Principal& p, const std::string& key) {
+    if (IsDeleted(p.machine.machine_id, key)) return Empty(404);
     Result<storage::ObjectInfo> info = blobs_.Stat(MachineKey(p.machine.machine_id, key));
     if (!info.ok()) {
       if (info.status().code() == ErrorCode::kNotFound) return Empty(404);
@@ -902,6 +1233,8 @@ class VaultService::Impl {
 
   ServiceResponse GetObject(const ServiceRequest& req, const Principal& p, const std::string& key) {
     std::string full = MachineKey(p.machine.machine_id, key);
+    if (IsDeleted(p.machine.machine_id, key))
+      return FromStatus(NotFound("soft-deleted"), ObjectWhat(key));
     Result<storage::ObjectInfo> info = blobs_.Stat(full);
     if (!info.ok()) return FromStatus(info.status(), ObjectWhat(key));
     const uint64_t size = info->size;
@@ -932,6 +1265,13 @@ class VaultService::Impl {
     return r;
   }
 
+  std::set<std::string> DeletedKeys(const std::string& machine_id) {
+    std::set<std::string> out;
+    std::lock_guard lock(mu_);
+    for (DeletedObjectRecord& d : meta_->DeletedObjects(machine_id)) out.insert(std::move(d.key));
+    return out;
+  }
+
   ServiceResponse ListObjects(const ServiceRequest& req, const Principal& p) {
     Result<net::QueryParams> parsed = net::ParseQuery(req.query, kQueryRules);
     if (!parsed.ok()) return BadRequest(parsed.status().detail());
@@ -942,12 +1282,14 @@ class VaultService::Impl {
     std::string base = MachineKey(p.machine.machine_id, "");
     Result<std::vector<std::string>> keys = blobs_.List(base + prefix);
     if (!keys.ok()) return FromStatus(keys.status(), "the object list");
+    std::set<std::string> deleted = DeletedKeys(p.machine.machine_id);
     std::vector<std::string> page;
     std::string next;
     for (const std::string& full : *keys) {
       if (!full.starts_with(base)) continue;
       std::string key = full.substr(base.size());
       if (!marker.empty() && key <= marker) continue;
+      if (deleted.contains(key)) continue;
       if (page.size() == options_.list_page_size) {
         next = page.back();
         break;
@@ -987,7 +1329,7 @@ class VaultService::Impl {
     auto ttl = TtlField(*body, &err);
     if (!ttl) return err;
     std::lock_guard lock(mu_);
-    int64_t now = NowMs();
+    int64_t now = ClockMs();
     auto current = meta_->FindLease(p.machine.machine_id);
     if (current && current->expires_ms > now) {
       return Json(409, {{"error_id", ""},
@@ -1009,7 +1351,7 @@ class VaultService::Impl {
     auto ttl = TtlField(*body, &err);
     if (!ttl) return err;
     std::lock_guard lock(mu_);
-    int64_t now = NowMs();
+    int64_t now = ClockMs();
     auto lease = meta_->FindLease(p.machine.machine_id);
     if (!lease || lease->lease_id != id || lease->expires_ms <= now) {
       return Error(409, "", "lease " + id + " expired or was taken over");
@@ -1040,7 +1382,7 @@ class VaultService::Impl {
     if (!report) return err;
     JobReportRecord r;
     r.machine_id = p.machine.machine_id;
-    r.received_ms = NowMs();
+    r.received_ms = ClockMs();
     r.report_json = report->dump(-1, ' ', false, json::error_handler_t::replace);
     std::lock_guard lock(mu_);
     Status st = meta_->AddJobReport(r);
@@ -1062,10 +1404,12 @@ class VaultService::Impl {
     std::string base = MachineKey(p.machine.machine_id, std::string(kSnapshotsPrefix));
     Result<std::vector<std::string>> keys = blobs_.List(base);
     if (!keys.ok()) return FromStatus(keys.status(), "the recovery point list");
+    std::set<std::string> deleted = DeletedKeys(p.machine.machine_id);
     json out = json::array();
     for (const std::string& full : *keys) {
       std::string id = full.substr(base.size());
       if (!IsSafeRecordName(id)) continue;
+      if (deleted.contains(std::string(kSnapshotsPrefix) + id)) continue;
       std::optional<RecoveryPointRecord> rec;
       {
         std::lock_guard lock(mu_);
@@ -1107,10 +1451,10 @@ class VaultService::Impl {
     if (!machine) {
       return Error(404, "", "no machine '" + *source + "' in vault '" + vault->name + "'");
     }
-    (void)meta_->RemoveExpiredRecoverySessions(NowMs());
+    (void)meta_->RemoveExpiredRecoverySessions(ClockMs());
     std::string token = RandomHex(32);
     RecoverySessionRecord s{Sha256Hex(token), machine->machine_id, p.machine.machine_id,
-                            NowMs() + int64_t{options_.recovery_session_seconds} * 1000};
+                            ClockMs() + int64_t{options_.recovery_session_seconds} * 1000};
     Status st = meta_->PutRecoverySession(s);
     if (!st.ok()) return FromStatus(st, kMetadataWhat);
     spdlog::info("machine {} opened a recovery session for machine '{}' ({}) until {}",
@@ -1136,5 +1480,7 @@ VaultService::~VaultService() = default;
 ServiceResponse VaultService::Handle(const ServiceRequest& request) {
   return impl_->Handle(request);
 }
+
+PurgeReport VaultService::PurgeExpired() { return impl_->PurgeExpired(); }
 
 }  // namespace obagent::vault

@@ -116,8 +116,21 @@ vaultd_backend() { # azure container
     bash "$HERE/../../scripts/azurite.sh" start "$AZ_DATA" "$az_port" > /dev/null
     # Azurite's well-known development account key.
     printf 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' > "$WORK/azkey"
-    VAULTD_ARGS+=(--backend azure --azure-endpoint "http://127.0.0.1:$az_port/devstoreaccount1"
+    AZ_ENDPOINT=http://127.0.0.1:$az_port/devstoreaccount1
+    AZ_CONTAINER=$1
+    VAULTD_ARGS+=(--backend azure --azure-endpoint "$AZ_ENDPOINT"
       --azure-account devstoreaccount1 --azure-key-file "$WORK/azkey" --azure-container "$1")
+  fi
+}
+# Writes FILE as the machine's object KEY straight into the storage under
+# vaultd (its data folder or the Azurite container), past vaultd's
+# write-once check: a storage fault, as damage tests need it.
+storage_put() { # MACHINE_ID KEY FILE
+  if [ "$BACKEND" = azure ]; then
+    python3 "$HERE/storage_put.py" azure "$AZ_ENDPOINT" devstoreaccount1 "$WORK/azkey" \
+      "$AZ_CONTAINER" "machines/$1/$2" "$3" || fail "storage_put $2"
+  else
+    python3 "$HERE/storage_put.py" local "$VSTATE/data" "machines/$1/$2" "$3" || fail "storage_put $2"
   fi
 }
 start_vaultd() { # extra vaultd options...

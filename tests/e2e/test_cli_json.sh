@@ -103,6 +103,11 @@ if [ -n "${VAULTD:-}" ]; then
   for _ in $(seq 1 100); do [ -s "$VSTATE/admin.token" ] && break; sleep 0.05; done
   j vault create -- json-vault "${ADMIN[@]}"
   j vault credentials -- json-vault --out "$WORK/creds.xml" "${ADMIN[@]}"
+  OBAGENT_STATE_DIR=$WORK/state-vaultd "$OBCTL" register --vault-credentials "$WORK/creds.xml" \
+    --passphrase-file "$PASS_FILE" > /dev/null || fail "register with vaultd"
+  NAME=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machine_name"])' "$WORK/state-vaultd/agent.json")
+  j vault deleted -- json-vault "$NAME" "${ADMIN[@]}"
+  j vault undelete -- json-vault "$NAME" --since 2026-01-01T00:00:00Z "${ADMIN[@]}"
   stop_vaultd_backend
 else
   SKIPPED_VAULTD=1
@@ -117,7 +122,8 @@ for c in "${COMMANDS[@]}"; do
   [ -e "$OUT/$c.json" ] && continue
   case "$c" in
     "recovery mount" | "recovery unmount") [ -n "${SKIPPED_MOUNT:-}" ] && continue ;;
-    "vault create" | "vault credentials") [ -n "${SKIPPED_VAULTD:-}" ] && continue ;;
+    "vault create" | "vault credentials" | "vault deleted" | "vault undelete")
+      [ -n "${SKIPPED_VAULTD:-}" ] && continue ;;
   esac
   fail "obctl $c was not run with --json"
 done

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Damage in the vault, made for real through vaultd (local-folder or Azure
-# backend, per VAULT_BACKEND; Azure = Azurite started here): the objects are
-# changed with the machine's own token over vaultd's object API, as a
-# storage fault, a replica or a storage-level restore would change them.
+# backend, per VAULT_BACKEND; Azure = Azurite started here): objects are
+# lost and old ones brought back with the machine's own token over vaultd's
+# object API, and damaged straight in the storage under vaultd (storage_put:
+# vaultd refuses a machine's PUT of other bytes over an object, write-once),
+# as a storage fault, a replica or a storage-level restore would change them.
 #  - an old index file back after a prune: the kept point still restores;
 #  - a pack lost, damaged (a byte flipped), truncated and swapped (another
 #    pack's bytes): verify names the pack and every file with its full path,
@@ -24,6 +26,7 @@ obctl vault create prod "${ADMIN[@]}" > /dev/null
 obctl vault credentials prod "${ADMIN[@]}" --out "$WORK/creds.xml" > /dev/null
 obctl register --vault-credentials "$WORK/creds.xml" --passphrase-file "$PASS_FILE" > /dev/null
 TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$OBAGENT_STATE_DIR/agent.json")
+MID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machine_id"])' "$OBAGENT_STATE_DIR/agent.json")
 
 # The machine's objects through vaultd, as the storage would change them.
 # Writes take the machine's lease for the moment of the write.
@@ -41,6 +44,7 @@ with_lease() { # CURL ARGS...: runs curl with a fresh lease header
 }
 obj_put() { with_lease -X PUT --data-binary "@$2" "$URL/v1/objects/$1"; }
 obj_del() { with_lease -X DELETE "$URL/v1/objects/$1"; }
+obj_damage() { storage_put "$MID" "$1" "$2"; } # KEY FILE: the storage changes it
 flip_byte() { # FILE: flips one bit in the middle
   python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[len(b)//2]^=1; open(p,"wb").write(b)' "$1"
 }
@@ -108,11 +112,11 @@ for kind in lost flipped truncated swapped restored; do
   pack=${biggest##*/}
   case $kind in
     lost) obj_del "$biggest" ;;
-    flipped|restored) flip_byte "$WORK/victim"; obj_put "$biggest" "$WORK/victim" ;;
-    truncated) head -c $((size / 2)) "$WORK/victim" > "$WORK/half"; obj_put "$biggest" "$WORK/half" ;;
+    flipped|restored) flip_byte "$WORK/victim"; obj_damage "$biggest" "$WORK/victim" ;;
+    truncated) head -c $((size / 2)) "$WORK/victim" > "$WORK/half"; obj_damage "$biggest" "$WORK/half" ;;
     swapped)
       other=$(obj_list data/ | grep -v "$pack" | head -n 1)
-      obj_get "$other" "$WORK/other"; obj_put "$biggest" "$WORK/other" ;;
+      obj_get "$other" "$WORK/other"; obj_damage "$biggest" "$WORK/other" ;;
   esac
 
   if [ "$kind" = restored ]; then
@@ -165,7 +169,7 @@ rm "$SRC/only-here.bin"
 backup
 GOOD_POINT=$POINT
 for key in "snapshots/$BAD_POINT" "$BAD_INDEX"; do
-  obj_get "$key" "$WORK/obj"; flip_byte "$WORK/obj"; obj_put "$key" "$WORK/obj"
+  obj_get "$key" "$WORK/obj"; flip_byte "$WORK/obj"; obj_damage "$key" "$WORK/obj"
 done
 BAD_INDEX=${BAD_INDEX#index/}
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # obctl repair, verify of the machine record and the wrapped key, and staged
 # packs of dead jobs, provoked for real. Through vaultd (per VAULT_BACKEND:
-# local folder or Azure = Azurite): index files deleted and damaged, a pack
+# local folder or Azure = Azurite; damaged bytes are written straight into
+# the storage, storage_put, as vaultd's objects are write-once for the
+# machine): index files deleted and damaged, a pack
 # lost (named points and files, --rewrite-lost restores everything else
 # byte-identical), a damaged wrapped key, a backup killed mid-upload. In
 # embedded mode (local backend only, where a killed job's lock lapses at
@@ -22,6 +24,7 @@ obctl vault create prod "${ADMIN[@]}" > /dev/null
 obctl vault credentials prod "${ADMIN[@]}" --out "$WORK/creds.xml" > /dev/null
 obctl register --vault-credentials "$WORK/creds.xml" --passphrase-file "$PASS_FILE" > /dev/null
 TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$OBAGENT_STATE_DIR/agent.json")
+MID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machine_id"])' "$OBAGENT_STATE_DIR/agent.json")
 SCRATCH=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["scratch_dir"])' "$OBAGENT_STATE_DIR/agent.json")
 
 # The vault as the machine sees it (vaultd's object API, either backend).
@@ -101,7 +104,7 @@ lease_take
 k=$(obj_list index/ | head -n 1)
 obj_get "$k" > "$WORK/idx"
 printf 'XXXX' | dd of="$WORK/idx" bs=1 seek=40 conv=notrunc 2> /dev/null
-obj_put "$k" "$WORK/idx"
+storage_put "$MID" "$k" "$WORK/idx"
 printf 'garbage' > "$WORK/garbage"
 obj_put "index/$(sha256sum "$WORK/garbage" | cut -c1-64)" "$WORK/garbage"
 lease_drop
@@ -174,7 +177,7 @@ pass "a backup after the loss restores completely"
 KEY_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["wrapped_key"]["key_id"])' "$SCRATCH/OnlineBackup.KEK")
 obj_get "keys/$KEY_ID" > "$WORK/key.orig"
 printf '{"version":1,"garbage":true}' > "$WORK/key.bad"
-lease_take; obj_put "keys/$KEY_ID" "$WORK/key.bad"; lease_drop
+storage_put "$MID" "keys/$KEY_ID" "$WORK/key.bad"
 rc=0; obctl verify > "$WORK/verify.out" 2>&1 || rc=$?
 [ "$rc" = 1 ] || fail "verify with a damaged wrapped key: exit $rc"
 grep -q "wrapped key keys/$KEY_ID" "$WORK/verify.out" || fail "verify did not name the key: $(cat "$WORK/verify.out")"

@@ -106,6 +106,20 @@ class BlobStore {
   // Creates or replaces the object with everything `source` yields, as
   // atomically as Put: a failed or aborted upload leaves no partial object.
   virtual Status PutFrom(std::string_view key, ByteSource& source);
+  // PutFrom for a key that must not exist yet (write-once objects): the
+  // object is created only if no object has the key, checked and written as
+  // one atomic step by the store (a local folder links its temporary file
+  // into place, which fails if the name exists; Azure sends If-None-Match: *
+  // with Put Blob / Put Block List), so of concurrent writers exactly one
+  // creates it. kAlreadyExists, the existing object unchanged, otherwise;
+  // `source` may then be read in part or whole. The default (for test
+  // doubles) checks Exists first and is not atomic.
+  virtual Status PutNewFrom(std::string_view key, ByteSource& source);
+  // PutNewFrom of bytes in memory.
+  Status PutNew(std::string_view key, ByteView data) {
+    MemorySource source(data);
+    return PutNewFrom(key, source);
+  }
   // Writes bytes [offset, offset+length) of the object to `sink` in pieces
   // of at most kStreamPieceBytes; length kToEnd means up to the end.
   // kNotFound if missing; kCorrupt if the object is shorter than

@@ -38,6 +38,9 @@ class MemoryStore final : public BlobStore {
   // Reads the whole source first, then stores it: a failed source leaves
   // the object as it was.
   Status PutFrom(std::string_view key, ByteSource& source) override;
+  // Reads the whole source, then inserts it only if the key is free, under
+  // the store's lock: atomic, as the contract asks.
+  Status PutNewFrom(std::string_view key, ByteSource& source) override;
   Status GetTo(std::string_view key, uint64_t offset, uint64_t length, ByteSink& sink) override;
   Result<std::vector<std::string>> List(std::string_view prefix) override;
   Status Delete(std::string_view key) override;

@@ -8,6 +8,7 @@
 //   <dir>/leases/<machine id>.json
 //   <dir>/jobs/<machine id>/<report id>.json
 //   <dir>/points/<machine id>/<recovery point id>.json
+//   <dir>/deleted/<machine id>/<sha-256 of the object key>.json
 // Files whose names start with '.' (temp files of an interrupted write) or do
 // not end in ".json" are ignored; a record that does not parse stops Open
 // with kCorrupt naming the file. Every Put writes the file before it changes
@@ -35,6 +36,9 @@ namespace obagent::vault {
 constexpr int kMetadataVersion = 1;
 // Job reports kept per machine; older ones are deleted as new ones arrive.
 constexpr size_t kMaxJobReportsPerMachine = 500;
+// The least (and default) time a soft-deleted object is kept, as MARS keeps
+// deleted backup data 14 days.
+constexpr int kMinSoftDeleteDays = 14;
 
 struct VaultRecord {
   std::string vault_id;  // 32 hex
@@ -42,6 +46,10 @@ struct VaultRecord {
   int64_t created = 0;  // unix seconds
   crypto::Key signing_key{};
   std::string newest_credential_id;  // "" until the first download
+  // Days a machine's deleted object is kept (hidden, restorable by the
+  // administrator) before vaultd's collector purges it; never below
+  // kMinSoftDeleteDays. Records without the field get the default.
+  int soft_delete_days = kMinSoftDeleteDays;
 };
 
 struct MachineRecord {
@@ -82,6 +90,15 @@ struct RecoveryPointRecord {
   uint64_t size = 0;
 };
 
+// A machine's object it deleted (DELETE /v1/objects/{key}): the bytes stay
+// in the blob store, hidden from the machine, until the collector purges
+// them after the vault's soft_delete_days or the administrator undeletes.
+struct DeletedObjectRecord {
+  std::string machine_id;
+  std::string key;         // the machine's object key ("data/ab/ab12…")
+  int64_t deleted_ms = 0;  // unix milliseconds
+};
+
 class MetadataStore {
  public:
   // Creates the folder (owner only) if needed and loads every record.
@@ -118,6 +135,15 @@ class MetadataStore {
   Status PutRecoveryPoint(const RecoveryPointRecord& point);
   Status RemoveRecoveryPoint(std::string_view machine_id, std::string_view id);
 
+  std::optional<DeletedObjectRecord> FindDeleted(std::string_view machine_id,
+                                                 std::string_view key) const;
+  // The machine's soft-deleted objects, by key.
+  std::vector<DeletedObjectRecord> DeletedObjects(std::string_view machine_id) const;
+  // Machine ids that have soft-deleted objects.
+  std::vector<std::string> MachinesWithDeleted() const;
+  Status PutDeleted(const DeletedObjectRecord& record);
+  Status RemoveDeleted(std::string_view machine_id, std::string_view key);
+
   const std::string& dir() const { return dir_; }
 
  private:
@@ -138,6 +164,9 @@ class MetadataStore {
   // machine id -> point id -> record
   std::map<std::string, std::map<std::string, RecoveryPointRecord, std::less<>>, std::less<>>
       points_;
+  // machine id -> object key -> record
+  std::map<std::string, std::map<std::string, DeletedObjectRecord, std::less<>>, std::less<>>
+      deleted_;
 };
 
 // A name that is safe as one file name component: [A-Za-z0-9._-], not

@@ -84,6 +84,16 @@ struct ServiceOptions {
   // does not grow with them.
   uint64_t max_pack_bytes = uint64_t{1} << 30;
   uint64_t max_object_bytes = uint64_t{4} << 30;
+  // The clock, unix milliseconds; empty: the system clock. Unit tests
+  // inject one to see soft-deleted objects kept and purged.
+  std::function<int64_t()> clock;
+};
+
+// What one run of the collector did (VaultService::PurgeExpired).
+struct PurgeReport {
+  size_t purged = 0;  // soft-deleted objects whose time had passed, now gone
+  size_t kept = 0;    // soft-deleted objects still within their vault's days
+  size_t failed = 0;  // the storage refused the delete; tried again next run
 };
 
 class VaultService {
@@ -97,6 +107,13 @@ class VaultService {
 
   // Thread-safe.
   ServiceResponse Handle(const ServiceRequest& request);
+
+  // The collector: deletes from the blob store every soft-deleted object
+  // whose vault's soft_delete_days have passed since its deletion, and
+  // nothing younger. Thread-safe; vaultd runs it periodically
+  // (--purge-interval-seconds) and the admin endpoint POST
+  // /v1/deleted/purge runs it at once.
+  PurgeReport PurgeExpired();
 
   const ServiceOptions& options() const { return options_; }
 

@@ -393,6 +393,27 @@ class PosixEnv final : public Env {
     return FsyncDir(dir);
   }
 
+  // link() fails with EEXIST instead of replacing, on every POSIX file
+  // system (renameat2's RENAME_NOREPLACE is Linux-only and not on all of
+  // them); the temporary name is then unlinked.
+  Status MoveFileNoReplace(const std::string& from, const std::string& to) override {
+    if (::link(from.c_str(), to.c_str()) != 0) {
+      int err = errno;
+      if (err == EEXIST) {
+        return Status(ErrorCode::kAlreadyExists, "'" + to + "' exists already");
+      }
+      if (err == EXDEV) {
+        return Status(ErrorCode::kUnsupported,
+                      "'" + from + "' and '" + to + "' are on different file systems");
+      }
+      return ErrnoStatus("link", to, err);
+    }
+    (void)::unlink(from.c_str());
+    std::string dir, base;
+    SplitParent(to, &dir, &base);
+    return FsyncDir(dir);
+  }
+
   Status RemoveAll(const std::string& path) override {
     std::string dir, base;
     SplitParent(path, &dir, &base);

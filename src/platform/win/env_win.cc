@@ -543,6 +543,22 @@ class WinEnv final : public Env {
     return WinErrorStatus("rename", to, err);
   }
 
+  // Without MOVEFILE_REPLACE_EXISTING an existing `to` fails the move.
+  Status MoveFileNoReplace(const std::string& from, const std::string& to) override {
+    if (MoveFileExW(LongPath(from).c_str(), LongPath(to).c_str(), MOVEFILE_WRITE_THROUGH)) {
+      return Status::Ok();
+    }
+    DWORD err = GetLastError();
+    if (err == ERROR_ALREADY_EXISTS || err == ERROR_FILE_EXISTS) {
+      return Status(ErrorCode::kAlreadyExists, "'" + to + "' exists already");
+    }
+    if (err == ERROR_NOT_SAME_DEVICE) {
+      return Status(ErrorCode::kUnsupported,
+                    "'" + from + "' and '" + to + "' are on different volumes");
+    }
+    return WinErrorStatus("rename", to, err);
+  }
+
   Status RemoveFile(const std::string& path) override {
     std::wstring wide = LongPath(path);
     if (DeleteFileW(wide.c_str())) return Status::Ok();

@@ -43,6 +43,9 @@ class ForwardingEnv : public platform::Env {
   Status MoveFileReplacing(const std::string& from, const std::string& to) override {
     return base_.MoveFileReplacing(from, to);
   }
+  Status MoveFileNoReplace(const std::string& from, const std::string& to) override {
+    return base_.MoveFileNoReplace(from, to);
+  }
   Status RemoveAll(const std::string& p) override { return base_.RemoveAll(p); }
   bool Exists(const std::string& p) override { return base_.Exists(p); }
   std::string Hostname() override { return base_.Hostname(); }

@@ -427,6 +427,42 @@ TEST_F(AzureBlobStoreTest, ManySmallBlocksKeepTheirOrder) {
   EXPECT_EQ(Text(store->Get("blocks")), "small");
 }
 
+// Write-once: If-None-Match: * on Put Blob (small) and Put Block List
+// (large) makes a create-only put of an existing blob fail with
+// kAlreadyExists and change nothing; of writers racing for one name exactly
+// one creates it.
+TEST_F(AzureBlobStoreTest, PutNewCreatesOnlyWhenTheBlobIsFree) {
+  AzureBlobConfig config = Config();
+  config.create_container = false;
+  config.single_put_limit = 100;
+  config.block_size = 64;
+  auto store = Open(config);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->PutNew("small", AsBytes("first")).ok());
+  EXPECT_EQ(store->PutNew("small", AsBytes("second")).code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(Text(store->Get("small")), "first");
+  Bytes big = PatternBytes(1000, 5);
+  ASSERT_TRUE(store->PutNew("big", big).ok());
+  EXPECT_EQ(store->PutNew("big", PatternBytes(1000, 6)).code(), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(store->PutNew("big", AsBytes("short")).code(), ErrorCode::kAlreadyExists);
+  auto got = store->Get("big");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(*got == big);
+
+  std::atomic<int> created{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&, i] {
+      Status st = store->PutNew("raced", PatternBytes(i % 2 == 0 ? 50 : 500, i));
+      if (st.ok()) ++created;
+      if (st.code() == ErrorCode::kAlreadyExists) ++refused;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created.load(), 1);
+  EXPECT_EQ(refused.load(), 5);
+}
+
 TEST_F(AzureBlobStoreTest, GetRangeOnSmallObject) {
   ASSERT_TRUE(store_->Put("s", AsBytes("0123456789")).ok());
   EXPECT_EQ(Text(store_->GetRange("s", 0, 10)), "0123456789");

@@ -116,6 +116,33 @@ TEST_F(LocalDirStoreTest, OverwriteReplacesWholeObject) {
   EXPECT_EQ(FilesOnDisk(), (std::vector<std::string>{"snapshots/s1"}));
 }
 
+// Write-once: a create-only put of an existing key changes nothing and
+// leaves no temporary file; of writers racing for one key exactly one wins.
+TEST_F(LocalDirStoreTest, PutNewCreatesOnlyWhenTheKeyIsFree) {
+  ASSERT_TRUE(store_->PutNew("data/ab/p1", AsBytes(std::string("first"))).ok());
+  Status again = store_->PutNew("data/ab/p1", AsBytes(std::string("second, longer")));
+  EXPECT_EQ(again.code(), ErrorCode::kAlreadyExists) << again.ToString();
+  EXPECT_EQ(*store_->Get("data/ab/p1"), B("first"));
+  EXPECT_EQ(FilesOnDisk(), (std::vector<std::string>{"data/ab/p1"}));
+
+  constexpr int kWriters = 8;
+  std::atomic<int> created{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWriters; ++i) {
+    threads.emplace_back([&, i] {
+      Status st = store_->PutNew("data/cd/p2", AsBytes("writer " + std::to_string(i)));
+      if (st.ok()) ++created;
+      if (st.code() == ErrorCode::kAlreadyExists) ++refused;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created.load(), 1);
+  EXPECT_EQ(refused.load(), kWriters - 1);
+  std::string stored(AsString(*store_->Get("data/cd/p2")));
+  EXPECT_TRUE(stored.starts_with("writer ")) << stored;
+  EXPECT_EQ(FilesOnDisk(), (std::vector<std::string>{"data/ab/p1", "data/cd/p2"}));
+}
+
 TEST_F(LocalDirStoreTest, ListWithPrefixes) {
   for (const char* key : {"data/cd/cd1", "data/ab/ab2", "data/ab/ab1", "index/i1", "snapshots/s1",
                           "dataX", "data-y/z", "keys/k"}) {

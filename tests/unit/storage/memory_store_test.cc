@@ -77,6 +77,15 @@ TEST_F(MemoryStoreTest, OverwriteReplacesWholeObjectAndStagedPutsCopy) {
   EXPECT_EQ(*store_.Get("data/ab/abcd"), B("pack"));
 }
 
+TEST_F(MemoryStoreTest, PutNewCreatesOnlyWhenTheKeyIsFree) {
+  ASSERT_TRUE(store_.PutNew("data/p", AsBytes(std::string("first"))).ok());
+  EXPECT_EQ(store_.PutNew("data/p", AsBytes(std::string("second"))).code(),
+            ErrorCode::kAlreadyExists);
+  auto got = store_.Get("data/p");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(AsString(*got), "first");
+}
+
 TEST_F(MemoryStoreTest, ListWithPrefixesIsSorted) {
   for (const char* key : {"data/cd/cd1", "data/ab/ab2", "data/ab/ab1", "index/i1", "snapshots/s1",
                           "dataX", "data-y/z", "keys/k"}) {

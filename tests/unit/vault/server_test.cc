@@ -596,13 +596,13 @@ TEST_F(VaultServerTest, LeasesAreExclusiveAndExpire) {
   EXPECT_NE(taken, lease);
   EXPECT_EQ(Call("POST", "/v1/lease/" + lease + "/renew", {{"ttl_seconds", 60}}, m.token).status,
             409);
-  EXPECT_EQ(Put(m, "data/x", "2", lease).status, 409);
-  EXPECT_EQ(Put(m, "data/x", "3", taken).status, 201);
+  EXPECT_EQ(Put(m, "data/y", "2", lease).status, 409);
+  EXPECT_EQ(Put(m, "data/y", "3", taken).status, 201);  // objects are write-once: a new key
   // Releasing someone else's lease does nothing; releasing one's own frees it.
   EXPECT_EQ(Send("DELETE", "/v1/lease/" + lease, m.token).status, 204);
   EXPECT_EQ(Call("POST", "/v1/lease", {{"holder", "x"}, {"ttl_seconds", 60}}, m.token).status, 409);
   EXPECT_EQ(Send("DELETE", "/v1/lease/" + taken, m.token).status, 204);
-  EXPECT_EQ(Put(m, "data/x", "4", taken).status, 409);
+  EXPECT_EQ(Put(m, "data/z", "4", taken).status, 409);
   Lease(m, "job-4");
   std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
