@@ -458,9 +458,24 @@ Status MetadataStore::RemoveLease(std::string_view machine_id) {
 // ----- job reports
 
 Status MetadataStore::AddJobReport(JobReportRecord report) {
+  auto& reports = jobs_[report.machine_id];
   if (report.report_id.empty()) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%015lld-", static_cast<long long>(report.received_ms));
+    // "<ms>-<sequence>-<random>": ids sort by arrival, also for reports
+    // that arrive in the same millisecond (or while the clock steps back).
+    long long ms = report.received_ms;
+    unsigned sequence = 0;
+    if (!reports.empty()) {
+      const std::string& last = reports.rbegin()->first;
+      long long last_ms = 0;
+      unsigned last_sequence = 0;
+      if (std::sscanf(last.c_str(), "%15lld-%6u-", &last_ms, &last_sequence) >= 1 &&
+          ms <= last_ms) {
+        ms = last_ms;
+        sequence = last.size() > 22 && last[22] == '-' ? last_sequence + 1 : 1;
+      }
+    }
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%015lld-%06u-", ms, sequence);
     report.report_id = buf + ToHex(crypto::RandomBytes(6));
   }
   json j;
@@ -474,7 +489,6 @@ Status MetadataStore::AddJobReport(JobReportRecord report) {
     return InternalError("unsafe machine id '" + report.machine_id + "'");
   }
   OB_RETURN_IF_ERROR(WriteRecord(folder, report.report_id, j.dump()));
-  auto& reports = jobs_[report.machine_id];
   reports[report.report_id] = std::move(report);
   while (reports.size() > kMaxJobReportsPerMachine) {
     OB_RETURN_IF_ERROR(RemoveRecord(folder, reports.begin()->first));

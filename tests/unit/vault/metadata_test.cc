@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -67,6 +68,32 @@ MachineRecord SampleMachine(const std::string& vault_id, const std::string& name
   m.key_id = ToHex(crypto::RandomBytes(16));
   m.registered = 1700000100;
   return m;
+}
+
+// Job reports list in the order they arrived, also when many arrive in
+// one millisecond (the engine sends prune and repair reports back to back)
+// or the clock steps back, and still after a reopen.
+TEST_F(VaultMetadataTest, JobReportsKeepTheirArrivalOrderWithinAMillisecond) {
+  const int64_t times[] = {1700000300000, 1700000300000, 1700000300000, 1700000299000,
+                           1700000300000, 1700000300001, 1700000300001};
+  {
+    auto store = Open();
+    ASSERT_TRUE(store);
+    for (size_t i = 0; i < std::size(times); ++i) {
+      JobReportRecord r;
+      r.machine_id = "m1";
+      r.received_ms = times[i];
+      r.report_json = "{\"n\":" + std::to_string(i) + "}";
+      ASSERT_TRUE(store->AddJobReport(r).ok());
+    }
+  }
+  auto store = Open();
+  ASSERT_TRUE(store);
+  std::vector<JobReportRecord> listed = store->JobReports("m1");
+  ASSERT_EQ(listed.size(), std::size(times));
+  for (size_t i = 0; i < listed.size(); ++i) {
+    EXPECT_EQ(listed[i].report_json, "{\"n\":" + std::to_string(i) + "}") << i;
+  }
 }
 
 TEST_F(VaultMetadataTest, EveryRecordSurvivesReopen) {
