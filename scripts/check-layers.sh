@@ -101,7 +101,7 @@ done < <(sources src include service | xargs -0 -r grep -HnE '^[[:space:]]*#[[:s
 
 # 4. front ends do not run a job's life themselves.
 while IFS=: read -r file line text; do
-  what=$(grep -oE '\b(JobHistory|JobStopWatcher|JobRunner|WriteFailedFilesLog|AcquireWriter)\b|/v1/jobs' <<< "$text" | head -1)
+  what=$(grep -oE '\b(JobHistory|JobStopWatcher|JobRunner|WriteFailedFilesLog|AcquireWriter)\b|/v1/jobs' <<< "$text" | sed -n 1p)
   leak "$file:$line" "touches a job's life ($what): front ends call the engine's job functions (engine/job_runner.h)"
 done < <(sources src/cli src/api |
   xargs -0 -r grep -HnE '\b(JobHistory|JobStopWatcher|JobRunner|WriteFailedFilesLog|AcquireWriter)\b|/v1/jobs' |

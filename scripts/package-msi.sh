@@ -42,7 +42,7 @@ trap 'rm -f "$TMP"' EXIT
 (cd "$WINBIN" && wixl --arch x64 -D Version="$VERSION" -D WinBin=. -o "$TMP" "$SRC/installer/msi/obagent.wxs")
 msibuild "$TMP" -i "$SRC/installer/msi/MsiLockPermissionsEx.idt"
 msibuild "$TMP" -q "UPDATE \`InstallExecuteSequence\` SET \`Sequence\` = 1401 WHERE \`Action\` = 'RemoveExistingProducts'"
-msiinfo export "$TMP" InstallExecuteSequence | grep -qP '^RemoveExistingProducts\t\t1401\r?$' ||
+msiinfo export "$TMP" InstallExecuteSequence | grep -P '^RemoveExistingProducts\t\t1401\r?$' > /dev/null ||
   die "could not move RemoveExistingProducts after InstallValidate"
 mv "$TMP" "$MSI"
 echo "$MSI"

@@ -5,6 +5,7 @@
 # Steps (all run; the exit status is non-zero if any failed):
 #   1. deps      scripts/install-deps.sh                      (SKIP_DEPS=1 skips it)
 #   2. conflicts no merge conflict markers in any tracked file
+#      pipes     no pipe into `grep -q` or `head` in a test script (SIGPIPE races)
 #      layers    no layering leaks (scripts/check-layers.sh: core includes no
 #                platform or OS header, no module includes another's private
 #                headers)
@@ -88,10 +89,27 @@ check_conflict_markers() {
   hits=$(git grep -nE '^(<<<<<<< |>>>>>>> |=======$)' -- . ':!*.md' 2> /dev/null || true)
   if [ -n "$hits" ]; then
     echo "conflict markers left by a merge:"
-    echo "$hits" | head -20
+    echo "$hits" | sed -n 1,20p
     return 1
   fi
   echo "no conflict markers"
+}
+
+# shellcheck disable=SC2317  # invoked indirectly via step
+# A pipe into `grep -q` or `head` in a test script under pipefail: the reader
+# stops at its first match or line, the writer dies of SIGPIPE if it writes
+# again, and the line fails at random (a clean-clone CI run failed so).
+# tests/e2e/lib.sh has `has` (grep reading everything) and `sed -n 1p`.
+check_test_pipes() {
+  local hits
+  hits=$(git grep -nE '\|[[:space:]]*(grep[[:space:]]+-[a-zA-Z]*q|hea''d)\b' -- 'tests/*.sh' 'scripts/*.sh' |
+    grep -vE '^[^:]+:[0-9]+:[[:space:]]*#|<<<' || true)
+  if [ -n "$hits" ]; then
+    echo "pipes into grep -q or head (use has, or sed -n 1p; see tests/e2e/lib.sh):"
+    echo "$hits"
+    return 1
+  fi
+  echo "no pipes into grep -q or head in the test scripts"
 }
 
 # shellcheck disable=SC2317  # invoked indirectly via step
@@ -105,7 +123,7 @@ check_format() {
     echo "no C++ sources found"
     return 0
   fi
-  echo "checking ${#files[@]} files with $(clang-format --version | head -1)"
+  echo "checking ${#files[@]} files with $(clang-format --version | sed -n 1p)"
   local log bad=()
   log=$(mktemp)
   if clang-format --dry-run --Werror "${files[@]}" > "$log" 2>&1; then
@@ -190,7 +208,7 @@ fuzz_run() {
     else
       failed=1
       echo "fuzz_$t: FAILED"
-      grep -E 'ERROR: |runtime error|SUMMARY' "$log" | head -5 || true
+      grep -E 'ERROR: |runtime error|SUMMARY' "$log" | sed -n 1,5p || true
       tail -25 "$log"
       grep -o 'Test unit written to .*' "$log" | sed 's|^Test unit written to |  reproducer: |' || true
       echo "  rerun: $bin <reproducer>   (docs/development.md, Fuzzing)"
@@ -206,6 +224,7 @@ else
   step deps bash scripts/install-deps.sh || true
 fi
 step conflicts check_conflict_markers || true
+step pipes check_test_pipes || true
 step layers bash scripts/check-layers.sh || true
 step format check_format || true
 # Azurite (npm) for the Azure Blob tests; the tests start and stop it.

@@ -23,6 +23,12 @@ trap cleanup EXIT
 
 obctl() { "$OBCTL" "$@"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# `CMD | has PATTERN`: grep that reads all of CMD's output. Never pipe into
+# `grep -q` or `head` here: they stop reading at the first match or line, CMD
+# dies of SIGPIPE when it writes again, and pipefail fails the line at random
+# (test_cli_help failed a clean-clone CI run so: printf | grep -qxF). Take a
+# first line with `sed -n 1p`. scripts/test.sh's "pipes" step enforces this.
+has() { grep "$@" > /dev/null; }
 pass() { echo "ok - $*"; }
 # A free TCP port on loopback (other tests and people use the defaults).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -22,8 +22,8 @@ pass "alternate-location restore matches content and metadata"
 obctl --json recovery list | python3 -c '
 import json,sys; p=json.load(sys.stdin)["points"]; assert len(p)==1 and p[0]["files"]>=15, p' \
   || fail "recovery list"
-obctl recovery items --point latest "$SRC" | grep -q "random.bin" || fail "recovery items"
-obctl --json recovery items --point latest "$SRC/sub/deeper/file" | grep -q '"size": 4' \
+obctl recovery items --point latest "$SRC" | has "random.bin" || fail "recovery items"
+obctl --json recovery items --point latest "$SRC/sub/deeper/file" | has '"size": 4' \
   || fail "recovery items of a file"
 pass "recovery list and items"
 

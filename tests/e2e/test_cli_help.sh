@@ -58,7 +58,7 @@ for cmd in "${COMMANDS[@]}"; do
     [ -z "$(ls -A "$EMPTY")" ] || fail "obctl $cmd --help wrote into the state folder: $(ls -A "$EMPTY")"
   done
   grep -q "^usage: obctl $cmd " <<<"$out" || fail "obctl $cmd --help: no usage line: $out"
-  summary=$(grep -P "^  \Q$cmd\E( {2,}|$)" <<<"$top" -A1 | sed -n '1s/^  [a-z -]*[a-z]  *//p;2s/^ *//p' | head -1)
+  summary=$(grep -P "^  \Q$cmd\E( {2,}|$)" <<<"$top" -A1 | sed -n '1s/^  [a-z -]*[a-z]  *//p;2s/^ *//p' | sed -n 1p)
   grep -qF -- "$summary" <<<"$out" || fail "obctl $cmd --help lacks its summary '$summary'"
   # Every option line is described (on its line, or the next one for a long name).
   python3 -c '
@@ -82,7 +82,7 @@ for i, l in enumerate(lines):
 done
 # Every command with an OptionSet is in the table.
 while IFS=$'\t' read -r cmd _; do
-  printf '%s\n' "${COMMANDS[@]}" | grep -qxF "$cmd" || fail "'$cmd' has options but is not in obctl --help"
+  printf '%s\n' "${COMMANDS[@]}" | has -xF "$cmd" || fail "'$cmd' has options but is not in obctl --help"
 done <<<"$declared"
 pass "every command's --help: usage, summary, every option described; nothing else done (${#COMMANDS[@]} commands)"
 
@@ -123,7 +123,7 @@ SRC=$WORK/data
 mkdir -p "$SRC"; printf 'hello' > "$SRC/a.txt"
 setup_vault
 obctl backup start --include "$SRC" --json > "$WORK/backup.json"
-json_field ok < "$WORK/backup.json" | grep -qx True || fail "backup start --json: $(cat "$WORK/backup.json")"
+json_field ok < "$WORK/backup.json" | has -x True || fail "backup start --json: $(cat "$WORK/backup.json")"
 before=$(obctl --json recovery list)
 after=$(obctl recovery list --json)
 [ "$before" = "$after" ] || fail "--json after the command differs: $before / $after"

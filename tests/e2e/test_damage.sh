@@ -115,7 +115,7 @@ for kind in lost flipped truncated swapped restored; do
     flipped|restored) flip_byte "$WORK/victim"; obj_damage "$biggest" "$WORK/victim" ;;
     truncated) head -c $((size / 2)) "$WORK/victim" > "$WORK/half"; obj_damage "$biggest" "$WORK/half" ;;
     swapped)
-      other=$(obj_list data/ | grep -v "$pack" | head -n 1)
+      other=$(obj_list data/ | grep -v "$pack" | sed -n 1p)
       obj_get "$other" "$WORK/other"; obj_damage "$biggest" "$WORK/other" ;;
   esac
 

@@ -20,8 +20,8 @@ points() { obctl --json recovery list | python3 -c 'import json,sys; print(len(j
 # --- the engine runs; obctl talks to it ---
 expect_fail "not running" obctl engine status
 start_engine
-obctl engine status | grep -q "no job running" || fail "engine status"
-obctl --json engine status | grep -q '"scheduler": "engine"' ||
+obctl engine status | has "no job running" || fail "engine status"
+obctl --json engine status | has '"scheduler": "engine"' ||
   fail "without systemd the engine must fire the schedule itself"
 [ "$(stat -c %a "$SOCK")" = 600 ] || fail "socket mode $(stat -c %a "$SOCK")"
 pass "cbengine serves the local API on an owner-only socket; no OS scheduler here: engine schedules"
@@ -56,11 +56,11 @@ for i in $(seq 1 60); do head -c 2000000 /dev/urandom > "$SRC/big$i.bin"; done
 before=$(points)
 id=$(obctl --json backup now --no-wait | python3 -c 'import json,sys; print(json.load(sys.stdin)["job"]["id"])')
 expect_fail "already running" obctl backup now
-obctl job stop "$id" | grep -q "Cancelled" || fail "job stop output"
+obctl job stop "$id" | has "Cancelled" || fail "job stop output"
 [ "$(job_field "$id" state)" = Cancelled ] || fail "stopped job state $(job_field "$id" state)"
 [ "$(points)" = "$before" ] || fail "a cancelled backup must not write a recovery point"
 obctl verify > /dev/null || fail "vault damaged by the cancelled job"
-obctl engine status | grep -q "no job running" || fail "engine still busy after stop"
+obctl engine status | has "no job running" || fail "engine still busy after stop"
 pass "job stop: the engine's backup ends Cancelled, no point written, vault verifies"
 
 # --- only root (or the service account) gets through ---
@@ -116,7 +116,7 @@ before=$(points)
 start_engine
 for _ in $(seq 1 600); do
   grep -q "Backup triggered (MissedRun)" "$OBAGENT_STATE_DIR/logs/cbengine.log" &&
-    obctl engine status | grep -q "no job running" && break
+    obctl engine status | has "no job running" && break
   sleep 0.1
 done
 grep -q "Backup triggered (MissedRun)" "$OBAGENT_STATE_DIR/logs/cbengine.log" || fail "no catch-up run"
@@ -147,7 +147,7 @@ obctl job stop "$id" > /dev/null || fail "job stop of a recovery"
 rc=0; wait "$rec_pid" || rc=$?
 [ "$rc" = 1 ] || fail "the stopped recovery exits $rc"
 [ "$(job_field "$id" state)" = Cancelled ] || fail "recovery job state $(job_field "$id" state)"
-if find "$WORK/stopped-restore" -name '.obrestore-*' 2> /dev/null | grep -q .; then
+if find "$WORK/stopped-restore" -name '.obrestore-*' 2> /dev/null | has .; then
   fail "a stopped recovery left temporary files"
 fi
 unthrottle

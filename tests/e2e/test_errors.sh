@@ -78,7 +78,7 @@ fi
 # A damaged pack is found by verify and by restore, naming it; other data and
 # files already in the target are untouched.
 obctl recover --point latest --target "$WORK/good" > /dev/null
-PACK=$(find "$WORK/vault/machines" -path '*/data/*' -type f -size +4M | head -1)
+PACK=$(find "$WORK/vault/machines" -path '*/data/*' -type f -size +4M | sed -n 1p)
 [ -n "$PACK" ] || fail "no data pack found"
 cp "$PACK" "$WORK/pack.bak"
 printf '\xff' | dd of="$PACK" bs=1 seek=1000 conv=notrunc status=none
@@ -99,7 +99,7 @@ pass "damaged pack named by verify and restore; existing files kept"
 
 # One writer per machine in a local vault too: a held writer lock refuses a
 # second backup or prune; the lock dies with its holder.
-LOCK=$(find "$WORK/vault/machines" -maxdepth 2 -name writer.lock | head -1)
+LOCK=$(find "$WORK/vault/machines" -maxdepth 2 -name writer.lock | sed -n 1p)
 [ -n "$LOCK" ] || fail "no writer lock file in the local vault"
 flock "$LOCK" sleep 3 &
 holder=$!

@@ -46,13 +46,13 @@ fi
 
 expect_fail "" obctl backup start --include "$WORK/does-not-exist"
 [ "$(latest state)" = Failed ] || fail "failed backup state $(latest state)"
-latest error | grep -q "does-not-exist" || fail "failed job has no error text"
+latest error | has "does-not-exist" || fail "failed job has no error text"
 pass "failed backup recorded with its error"
 
 obctl recover --point latest --target "$WORK/r" > /dev/null
 [ "$(latest type)" = Recovery ] && [ "$(latest state)" = Completed ] || fail "recovery job"
 id=$(latest id)
-obctl job show "${id:0:6}" | grep -q "state: Completed" || fail "job show by prefix"
+obctl job show "${id:0:6}" | has "state: Completed" || fail "job show by prefix"
 pass "recovery recorded; job show by id prefix"
 
 # obctl's recoveries keep the failed-files log the engine's keep: a folder
@@ -96,7 +96,7 @@ done
 kill -9 "$pid" 2>/dev/null || fail "the backup ended before it could be killed"
 wait "$pid" 2>/dev/null || true
 [ "$(latest state)" = Failed ] || fail "killed job shows $(latest state)"
-latest error | grep -q interrupted || fail "killed job not marked interrupted"
+latest error | has interrupted || fail "killed job not marked interrupted"
 pass "a killed job shows as interrupted"
 
 # The post-backup script (AfterBackup) and the engine log's message IDs.

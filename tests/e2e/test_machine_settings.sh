@@ -44,7 +44,7 @@ obctl machine-setting set --proxy-server proxy.example --proxy-port 3128 --proxy
   --proxy-password-file "$PASS_FILE" > /dev/null
 [ "$(setting "['proxy']['server']")" = http://proxy.example:3128 ] || fail "proxy not stored"
 [ "$(setting "['proxy']['password_set']")" = True ] || fail "proxy password not stored"
-obctl --json machine-setting show | grep -q "correct horse" && fail "show prints the proxy password"
+obctl --json machine-setting show | has "correct horse" && fail "show prints the proxy password"
 obctl machine-setting set --no-proxy > /dev/null
 [ "$(setting "['proxy']['server']")" = "" ] || fail "--no-proxy"
 pass "proxy stored (password never shown) and removed"

@@ -147,7 +147,7 @@ for p in "${OWNED_PATHS[@]}"; do
   fi
 done
 for pkg in obagent obagent-vaultd; do
-  if dpkg-query -W -f='${db:Status-Status}' "$pkg" 2> /dev/null | grep -qv '^not-installed$'; then
+  if dpkg-query -W -f='${db:Status-Status}' "$pkg" 2> /dev/null | has -v '^not-installed$'; then
     echo "SKIP install: the package $pkg is installed here (dpkg-query), the test leaves it alone"
     exit $SKIP
   fi
@@ -278,7 +278,7 @@ pass "dpkg -r removed the programs and kept /var/lib/obagent and vaultd.conf"
 dpkg --purge obagent obagent-vaultd > "$WORK/dpkg-p.log" 2>&1 || fail "dpkg --purge: $(cat "$WORK/dpkg-p.log")"
 INSTALLED=0
 for pkg in obagent obagent-vaultd; do
-  if dpkg-query -W -f='${db:Status-Status}' "$pkg" 2> /dev/null | grep -qv '^not-installed$'; then
+  if dpkg-query -W -f='${db:Status-Status}' "$pkg" 2> /dev/null | has -v '^not-installed$'; then
     fail "$pkg is still known to dpkg after purge"
   fi
 done

@@ -46,7 +46,7 @@ expect_rows File \
   "obctl.exe${T}Cli${T}obctl.exe${T}$(size obctl.exe)${T}${T}${T}512${T}2"
 msiextract -C "$WORK/extract" "$MSI" > /dev/null
 for exe in cbengine.exe obctl.exe; do
-  f=$(find "$WORK/extract" -name "$exe" | head -1)
+  f=$(find "$WORK/extract" -name "$exe" | sed -n 1p)
   cmp -s "$f" "$WINBIN/$exe" || fail "$exe in the MSI is not $WINBIN/$exe"
 done
 # Component attributes 256: 64-bit components.
@@ -55,9 +55,9 @@ expect_rows Component \
   "Cli${T}{C433D12A-EC4C-4105-BD61-3CABC5283281}${T}INSTALLDIR${T}256${T}${T}obctl.exe" \
   "StateFolder${T}{84823464-1CBF-482A-9F07-BCDF7646332B}${T}STATEDIR${T}256${T}${T}" \
   "ScratchFolder${T}{285DE292-1A47-488B-9C32-B9A8542793DD}${T}SCRATCHDIR${T}256${T}${T}"
-rows Directory | grep -qx "INSTALLDIR${T}ProgramFiles64Folder${T}obagent" || fail "not installed to ProgramFiles64Folder\\obagent"
-rows Directory | grep -qx "STATEDIR${T}CommonAppDataFolder${T}obagent" || fail "no CommonAppData\\obagent"
-rows Directory | grep -qx "SCRATCHDIR${T}STATEDIR${T}scratch" || fail "no CommonAppData\\obagent\\scratch"
+rows Directory | has -x "INSTALLDIR${T}ProgramFiles64Folder${T}obagent" || fail "not installed to ProgramFiles64Folder\\obagent"
+rows Directory | has -x "STATEDIR${T}CommonAppDataFolder${T}obagent" || fail "no CommonAppData\\obagent"
+rows Directory | has -x "SCRATCHDIR${T}STATEDIR${T}scratch" || fail "no CommonAppData\\obagent\\scratch"
 pass "File, Component, Directory: the two programs in ProgramFiles64Folder\\obagent, byte for byte"
 
 # The service: own process (16), automatic start (2), normal error control (1),
@@ -67,7 +67,7 @@ expect_rows ServiceInstall \
   "obengine${T}obengine${T}obagent Backup Engine${T}16${T}2${T}1${T}${T}${T}LocalSystem${T}${T}--service${T}Engine${T}Runs obagent's scheduled and on-demand backups and restores."
 expect_rows ServiceControl "obengine${T}obengine${T}163${T}${T}1${T}Engine"
 for action in StopServices DeleteServices InstallServices StartServices; do
-  rows InstallExecuteSequence | grep -q "^$action$T" || fail "InstallExecuteSequence has no $action"
+  rows InstallExecuteSequence | has "^$action$T" || fail "InstallExecuteSequence has no $action"
 done
 pass "ServiceInstall/ServiceControl: obengine, LocalSystem, automatic; stopped and deleted on uninstall"
 
@@ -79,8 +79,8 @@ SDDL='D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)'
 expect_rows MsiLockPermissionsEx \
   "LockStateFolder${T}STATEDIR${T}CreateFolder${T}${SDDL}${T}" \
   "LockScratchFolder${T}SCRATCHDIR${T}CreateFolder${T}${SDDL}${T}"
-rows InstallExecuteSequence | grep -q "^CreateFolders$T" || fail "InstallExecuteSequence has no CreateFolders"
-if msiinfo tables "$MSI" | tr -d '\r' | grep -qx LockPermissions; then
+rows InstallExecuteSequence | has "^CreateFolders$T" || fail "InstallExecuteSequence has no CreateFolders"
+if msiinfo tables "$MSI" | tr -d '\r' | has -x LockPermissions; then
   fail "both LockPermissions and MsiLockPermissionsEx: Windows Installer refuses that"
 fi
 pass "CreateFolder + MsiLockPermissionsEx: state and scratch folders for SYSTEM and Administrators only"
@@ -88,14 +88,14 @@ pass "CreateFolder + MsiLockPermissionsEx: state and scratch folders for SYSTEM 
 # Per machine, a stable UpgradeCode, the old version removed before the new
 # one is installed, no downgrade; purge only on request.
 seq_of() { rows InstallExecuteSequence | awk -F'\t' -v a="$1" '$1 == a {print $3}'; }
-rows Property | grep -qx "ALLUSERS${T}1" || fail "not a per-machine package (ALLUSERS)"
-rows Property | grep -qx "UpgradeCode${T}{A793BD26-67B0-4B5E-84B0-95E4AE69DE31}" || fail "UpgradeCode changed"
-rows Property | grep -qx "ProductVersion${T}$VERSION" || fail "ProductVersion is not $VERSION"
+rows Property | has -x "ALLUSERS${T}1" || fail "not a per-machine package (ALLUSERS)"
+rows Property | has -x "UpgradeCode${T}{A793BD26-67B0-4B5E-84B0-95E4AE69DE31}" || fail "UpgradeCode changed"
+rows Property | has -x "ProductVersion${T}$VERSION" || fail "ProductVersion is not $VERSION"
 [ "$(seq_of RemoveExistingProducts)" -gt "$(seq_of InstallValidate)" ] &&
   [ "$(seq_of RemoveExistingProducts)" -lt "$(seq_of InstallInitialize)" ] ||
   fail "RemoveExistingProducts is not between InstallValidate and InstallInitialize"
-rows Upgrade | grep -q "WIX_DOWNGRADE_DETECTED" || fail "no downgrade detection"
-rows InstallExecuteSequence | grep -qx "PurgeState${T}REMOVE=\"ALL\" AND PURGE=\"1\" AND NOT UPGRADINGPRODUCTCODE${T}$(($(seq_of RemoveFolders) + 1))" ||
+rows Upgrade | has "WIX_DOWNGRADE_DETECTED" || fail "no downgrade detection"
+rows InstallExecuteSequence | has -x "PurgeState${T}REMOVE=\"ALL\" AND PURGE=\"1\" AND NOT UPGRADINGPRODUCTCODE${T}$(($(seq_of RemoveFolders) + 1))" ||
   fail "PurgeState is not conditioned on an uninstall with PURGE=1 right after RemoveFolders"
 # 3186 = 50 (run the program a property names) + 64 (ignore its exit code)
 #        + 1024 (deferred) + 2048 (as SYSTEM, not the user)
@@ -103,5 +103,5 @@ expect_rows CustomAction \
   "SetPurgeCommand${T}2099${T}PURGECMD${T}[System64Folder]cmd.exe${T}" \
   "PurgeState${T}3186${T}PURGECMD${T}/c rmdir /s /q \"[STATEDIR]\"${T}"
 [ "$(seq_of SetPurgeCommand)" -gt "$(seq_of CostFinalize)" ] || fail "SetPurgeCommand runs before folders are resolved"
-msiinfo suminfo "$MSI" | grep -qx 'Template: x64;1033' || fail "not an x64 package"
+msiinfo suminfo "$MSI" | has -x 'Template: x64;1033' || fail "not an x64 package"
 pass "per machine, stable UpgradeCode, major upgrade after InstallValidate, PURGE=1 purge"

@@ -26,7 +26,7 @@ grep -q 'top.txt' <<<"$items" || fail "included file missing"
 ! grep -qP '\tlogs$' <<<"$items" || fail "excluded folder backed up"
 docs=$(obctl recovery items --point latest "$SRC/docs")
 ! grep -q 'a.txt' <<<"$docs" || fail "non-recursive exclude kept a file of the folder"
-obctl recovery items --point latest "$SRC/docs/deep" | grep -q 'd.txt' || fail "non-recursive exclude went deeper"
+obctl recovery items --point latest "$SRC/docs/deep" | has 'd.txt' || fail "non-recursive exclude went deeper"
 pass "scheduled backup follows the policy's selection"
 
 obctl policy pause > /dev/null
@@ -41,11 +41,11 @@ pass "pause and resume"
 obctl policy schedule-files --out "$WORK/sched" > /dev/null
 grep -q 'OnCalendar=.*21:30:00' "$WORK/sched/obagent-backup.timer" || fail "timer unit"
 grep -q 'Persistent=true' "$WORK/sched/obagent-backup.timer" || fail "missed runs not caught up"
-iconv -f UTF-16 -t UTF-8 "$WORK/sched/obagent-OnlineBackup.xml" | grep -q '<StartWhenAvailable>true' \
+iconv -f UTF-16 -t UTF-8 "$WORK/sched/obagent-OnlineBackup.xml" | has '<StartWhenAvailable>true' \
   || fail "task XML"
 if command -v systemd-analyze > /dev/null; then
   systemd-analyze verify "$WORK/sched/obagent-backup.timer" "$WORK/sched/obagent-backup.service" 2>&1 \
-    | grep -v 'Unit .* not found\|obctl' | grep -qi 'unknown' && fail "systemd-analyze rejects the units"
+    | grep -v 'Unit .* not found\|obctl' | has -i 'unknown' && fail "systemd-analyze rejects the units"
 fi
 pass "schedule files for Task Scheduler and systemd"
 

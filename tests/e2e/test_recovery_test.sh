@@ -45,7 +45,7 @@ grep -q "Recovery test Completed" "$WORK/out.txt" || fail "text output: $(cat "$
 grep -q "files/s" "$WORK/out.txt" || fail "no files/s in $(cat "$WORK/out.txt")"
 [ "$(latest type)" = RecoveryTest ] && [ "$(latest state)" = Completed ] || fail "job list: $(latest type) $(latest state)"
 [ "$(latest files)" = 3 ] || fail "job files $(latest files)"
-obctl job list | grep -q "RecoveryTest  Completed" || fail "obctl job list does not show the drill"
+obctl job list | has "RecoveryTest  Completed" || fail "obctl job list does not show the drill"
 LOG=$OBAGENT_STATE_DIR/logs/cbengine.log
 grep -q "\[5060\] Recovery test started" "$LOG" || fail "no 5060 in the engine log"
 grep -q "\[5065\] Recovery test Completed" "$LOG" || fail "no 5065 in the engine log"
@@ -96,11 +96,11 @@ PY
 rc=0; obctl --json recovery test --percent 100 > "$WORK/out.json" || rc=$?
 [ "$rc" = 1 ] || fail "a damaged pack must exit 1, got $rc"
 [ "$(field state)" = Failed ] || fail "damaged pack: state $(field state)"
-field message | grep -q "$NAME" || fail "the message does not name pack $NAME: $(field message)"
+field message | has "$NAME" || fail "the message does not name pack $NAME: $(field message)"
 rc=0; obctl recovery test --percent 100 > "$WORK/out.txt" 2>&1 || rc=$?
 [ "$rc" = 1 ] && grep -q "$NAME" "$WORK/out.txt" || fail "text output does not name the pack: $(cat "$WORK/out.txt")"
 [ "$(latest type)" = RecoveryTest ] && [ "$(latest state)" = Failed ] || fail "job: $(latest state)"
-latest error | grep -q "$NAME" || fail "the job's error does not name the pack"
+latest error | has "$NAME" || fail "the job's error does not name the pack"
 log=$(latest failed_files_log)
 [[ "$(basename "$log")" == LastRecoveryTestFailedFiles-$(latest id).txt ]] || fail "failed-files log $log"
 grep -q "$NAME" "$log" || fail "failed-files log does not name the pack: $(cat "$log")"
@@ -111,17 +111,17 @@ pass "a damaged pack fails the drill (exit 1), named in the message, the job and
 # The policy schedules the drill; policy show says when and how much.
 obctl policy new --include "$SRC" --days Mon --times 21:00 --daily 7 \
   --recovery-test-days Sun --recovery-test-time 03:00 --recovery-test-sample 25 > /dev/null
-obctl policy show | grep -q "Recovery test Sun at 03:00, 25 files" || fail "policy show: $(obctl policy show)"
+obctl policy show | has "Recovery test Sun at 03:00, 25 files" || fail "policy show: $(obctl policy show)"
 obctl --json policy show | python3 -c '
 import json, sys
 d = json.load(sys.stdin)["policy"]["recovery_test"]
 assert d["days"] == ["Sun"] and d["times"] == ["03:00"] and d["sample_files"] == 25, d
 assert d["next_run"] is not None, d' || fail "policy show --json has no drill"
 obctl policy set-recovery-test --days all --times 04:30 --percent 5 > /dev/null
-obctl policy show | grep -q "Recovery test Sun, Mon, Tue, Wed, Thu, Fri, Sat at 04:30, 5 % of the files" ||
+obctl policy show | has "Recovery test Sun, Mon, Tue, Wed, Thu, Fri, Sat at 04:30, 5 % of the files" ||
   fail "set-recovery-test: $(obctl policy show)"
 expect_fail "percentage" obctl policy set-recovery-test --days Sun --times 03:00 --percent 0
 expect_fail "not both" obctl policy set-recovery-test --days Sun --times 03:00 --sample 5 --percent 5
 obctl policy set-recovery-test --off > /dev/null
-obctl policy show | grep -q "Recovery test off" || fail "--off: $(obctl policy show)"
+obctl policy show | has "Recovery test off" || fail "--off: $(obctl policy show)"
 pass "the policy schedules the drill (policy new, set-recovery-test, --off); policy show tells"

@@ -101,7 +101,7 @@ pass "index files deleted: repair rebuilt the index, verify clean, every point r
 # 2. An index file damaged (its bytes no longer its name's hash), and one
 #    that is not an index at all.
 lease_take
-k=$(obj_list index/ | head -n 1)
+k=$(obj_list index/ | sed -n 1p)
 obj_get "$k" > "$WORK/idx"
 printf 'XXXX' | dd of="$WORK/idx" bs=1 seek=40 conv=notrunc 2> /dev/null
 storage_put "$MID" "$k" "$WORK/idx"
@@ -146,7 +146,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))["damaged_points"][0]
 print(d["repaired_as"], " ".join(d["lost"]))' "$WORK/repair.json")
 [ -n "$P2R" ] || fail "no repaired point: $(cat "$WORK/repair.json")"
-point_ids | grep -q "$P2" || fail "the damaged point was removed without --forget-damaged"
+point_ids | has "$P2" || fail "the damaged point was removed without --forget-damaged"
 obctl --json recovery list | python3 -c '
 import json, sys
 points = {p["id"]: p for p in json.load(sys.stdin)["points"]}
@@ -231,7 +231,7 @@ find "$MDIR/data" -type f | sort > "$WORK/packs-e1"
 mkdir -p "$SRC/fourth"; head -c 3000000 /dev/urandom > "$SRC/fourth/f.bin"
 E2=$(backup)
 # The largest pack of the second backup: E1 stays intact, E2 loses f.bin.
-big=$(comm -13 "$WORK/packs-e1" <(find "$MDIR/data" -type f | sort) | xargs ls -S | head -n 1)
+big=$(comm -13 "$WORK/packs-e1" <(find "$MDIR/data" -type f | sort) | xargs ls -S | sed -n 1p)
 rm -f "$big" "$MDIR"/index/*
 cp -a "$WORK/vault" "$WORK/vault-damaged"
 for delay in 0.05 0.1 0.2 0.3 0.5 0.8; do

@@ -93,7 +93,7 @@ done
 out=$(obctl --json recover --point latest --item "$K" --target "$WORK/killed")
 [ "$(json_field state <<<"$out")" = Completed ] || fail "restore after kills: $out"
 compare_trees "$K" "$WORK/killed$K" || fail "restore after kills differs"
-! find "$WORK/killed" -name '.obrestore-*' | grep -q . || fail "temporary files left"
+! find "$WORK/killed" -name '.obrestore-*' | has . || fail "temporary files left"
 written=$(json_field files <<<"$out")
 kept=$(json_field unchanged <<<"$out")
 [ $((written + kept)) = 60 ] || fail "written $written + unchanged $kept != 60"

@@ -65,7 +65,7 @@ R=$WORK/restored$SRC
 [ ! -e "$R/zz-added.txt" ] || fail "a file added after the snapshot is in the point"
 [ "$(cd "$WORK/restored" && find . -name zz-hot.bin)" = ".$SRC/zz-hot.bin" ] ||
   fail "the point recorded snapshot paths"
-obctl --json recovery items --point latest "$SRC" | grep -q "zz-hot.bin" ||
+obctl --json recovery items --point latest "$SRC" | has "zz-hot.bin" ||
   fail "the point is not browsable under the original path"
 pass "the point holds the files as they were when the job started, under their original paths"
 

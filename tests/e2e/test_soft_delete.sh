@@ -97,7 +97,7 @@ assert sorted(p["id"] for p in d["points"]) == sorted(sys.argv[2:4]), d
 assert d["soft_delete_days"] == 14, d
 assert any(o["key"].startswith("data/") for o in d["objects"]), d
 EOF
-obctl vault deleted prod "$MACHINE" "${ADMIN[@]}" | grep -qF "recovery point ${POINTS[0]}" || fail "vault deleted: no point listed"
+obctl vault deleted prod "$MACHINE" "${ADMIN[@]}" | has -F "recovery point ${POINTS[0]}" || fail "vault deleted: no point listed"
 # Without the admin token: refused.
 code=$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" "$URL/v1/vaults/prod/machines/$MACHINE/deleted")
 [ "$code" = 401 ] || fail "a machine token listed deleted data: HTTP $code"

@@ -140,7 +140,7 @@ expect_fail 34506 B recover --source-machine obhost-a --vault-credentials "$WORK
   --passphrase-file "$WORK/pass-b" --point latest --target "$WORK/alt-bad"
 [ ! -e "$WORK/alt-bad$SRC" ] || fail "wrong passphrase recovered something"
 B recovery list --source-machine obhost-a --vault-credentials "$WORK/creds2.xml" \
-  --passphrase-file "$PASS_FILE" | grep -q "$SRC" || fail "alternate recovery list"
+  --passphrase-file "$PASS_FILE" | has "$SRC" || fail "alternate recovery list"
 B recover --source-machine obhost-a --vault-credentials "$WORK/creds2.xml" \
   --passphrase-file "$PASS_FILE" --point latest --target "$WORK/alt" > /dev/null
 compare_trees "$SRC" "$WORK/alt$SRC" || fail "alternate-machine restore differs"
@@ -196,7 +196,7 @@ out=$(A --json recover --point latest --target "$WORK/mid")
 [ "$(json_field state <<<"$out")" = Completed ] || fail "restore after vaultd came back: $out"
 [ "$(json_field unchanged <<<"$out")" -ge 4 ] || fail "finished files were fetched again: $out"
 compare_trees "$WORK/data/mid" "$WORK/mid$WORK/data/mid" || fail "resumed restore differs"
-! find "$WORK/mid" -name '.obrestore-*' | grep -q . || fail "temporary files left"
+! find "$WORK/mid" -name '.obrestore-*' | has . || fail "temporary files left"
 pass "vaultd gone mid-restore: 100050, no half file; run again it keeps what was done and completes"
 
 # The 51st machine of a vault is refused (50 registered through the API).

@@ -134,7 +134,7 @@ print(json.dumps(r, indent=2))
 PY
 code=$(job "$WORK/inflated.json")
 [ "$code" = 201 ] || fail "an inflated job report: HTTP $code $(cat "$WORK/job.out")"
-record=$(ls -S "$VSTATE/meta/jobs/$MID/"*.json | head -1)
+record=$(ls -S "$VSTATE/meta/jobs/$MID/"*.json | sed -n 1p)
 size=$(stat -c %s "$record")
 [ "$size" -le 8192 ] || fail "the report of $(stat -c %s "$WORK/inflated.json") bytes is stored as $size bytes"
 [ "$(wc -l < "$record")" = 0 ] || fail "the record is stored pretty-printed"

@@ -66,8 +66,8 @@ for _ in $(seq 1 100); do
   W engine status > /dev/null 2>&1 && break
   sleep 0.2
 done
-W engine status | grep -q "cbengine running" || fail "the service does not answer on its pipe"
-wine sc query obengine 2> /dev/null | grep -q RUNNING || fail "sc query: not RUNNING"
+W engine status | has "cbengine running" || fail "the service does not answer on its pipe"
+wine sc query obengine 2> /dev/null | has RUNNING || fail "sc query: not RUNNING"
 pass "sc create/start: obengine runs and answers on its named pipe"
 
 W backup now > "$WORK/backup-now.out" ||
@@ -77,10 +77,10 @@ pass "Back Up Now: the service backed up the policy to vaultd"
 
 quiet wine sc stop obengine || fail "sc stop"
 for _ in $(seq 1 50); do
-  wine sc query obengine 2> /dev/null | grep -q STOPPED && break
+  wine sc query obengine 2> /dev/null | has STOPPED && break
   sleep 0.2
 done
-wine sc query obengine 2> /dev/null | grep -q STOPPED || fail "the service did not stop"
+wine sc query obengine 2> /dev/null | has STOPPED || fail "the service did not stop"
 quiet wine sc delete obengine || fail "sc delete"
 if wine sc query obengine > /dev/null 2>&1; then fail "the service is still registered"; fi
 pass "sc stop/delete: the service stopped and is gone"
