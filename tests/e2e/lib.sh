@@ -14,6 +14,7 @@ ENGINE_PID=""
 cleanup() {
   local m
   [ -z "$ENGINE_PID" ] || kill -9 "$ENGINE_PID" 2> /dev/null || true
+  [ -z "${BACKEND:-}" ] || stop_vaultd_backend
   for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
   # A server the test stopped may still be closing files in $WORK: retry, and
   # never let the clean-up decide the test's result.
@@ -139,6 +140,25 @@ storage_put() { # MACHINE_ID KEY FILE
     python3 "$HERE/storage_put.py" local "$VSTATE/data" "machines/$1/$2" "$3" || fail "storage_put $2"
   fi
 }
+# This machine's objects through vaultd's object API, as the machine sees
+# them (TOKEN, URL: vaultd_machine). Writes take the machine's lease for the
+# moment of the write, as a job does.
+obj_list() { # PREFIX: keys, one a line
+  curl -sf "${AUTH[@]}" "$URL/v1/objects?prefix=$1" |
+    python3 -c 'import json,sys; [print(k) for k in json.load(sys.stdin)["keys"]]'
+}
+obj_get() { curl -sf "${AUTH[@]}" "$URL/v1/objects/$1"; } # KEY: its bytes on stdout
+with_lease() { # CURL ARGS...: curl with a fresh lease; fails on an HTTP error
+  local lease rc=0
+  lease=$(curl -sf -X POST "${AUTH[@]}" -H 'Content-Type: application/json' \
+    --data '{"holder":"e2e","ttl_seconds":30}' "$URL/v1/lease" | json_field lease_id) ||
+    fail "taking the lease"
+  curl -sf "${AUTH[@]}" -H "X-Obagent-Lease: $lease" "$@" > /dev/null || rc=$?
+  curl -sf -X DELETE "${AUTH[@]}" "$URL/v1/lease/$lease" > /dev/null
+  return $rc
+}
+obj_put() { with_lease -X PUT --data-binary "@$2" "$URL/v1/objects/$1" || fail "PUT $1"; } # KEY FILE
+obj_del() { with_lease -X DELETE "$URL/v1/objects/$1" || fail "DELETE $1"; }             # KEY
 start_vaultd() { # extra vaultd options...
   "$VAULTD" "${VAULTD_ARGS[@]}" "$@" > "$WORK/vaultd.log" 2>&1 &
   VPID=$!
@@ -146,7 +166,29 @@ start_vaultd() { # extra vaultd options...
   cat "$WORK/vaultd.log"
   fail "vaultd did not start"
 }
+# Idempotent; the EXIT trap (cleanup) calls it too.
 stop_vaultd_backend() {
   [ -z "$VPID" ] || { kill "$VPID" 2> /dev/null && wait "$VPID" 2> /dev/null; } || true
+  VPID=
   [ "$BACKEND" != azure ] || bash "$HERE/../../scripts/azurite.sh" stop "$AZ_DATA" > /dev/null 2>&1 || true
+}
+# A field of this machine's agent.json (token, machine_id, machine_name,
+# scratch_dir, ...).
+agent_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$OBAGENT_STATE_DIR/agent.json" "$1"; }
+# This machine registered with a fresh vaultd: vaultd_backend and
+# start_vaultd, vault "prod" created, its credential file downloaded
+# ($WORK/creds.xml) and used. Sets TOKEN (the machine token), AUTH (curl's
+# header with it), MID (machine id), MACHINE (its name) and SCRATCH.
+vaultd_machine() { # azure container, extra vaultd options...
+  vaultd_backend "$1"
+  shift
+  start_vaultd "$@"
+  obctl vault create prod "${ADMIN[@]}" > /dev/null
+  obctl vault credentials prod "${ADMIN[@]}" --out "$WORK/creds.xml" > /dev/null
+  obctl register --vault-credentials "$WORK/creds.xml" --passphrase-file "$PASS_FILE" > /dev/null
+  TOKEN=$(agent_field token)
+  AUTH=(-H "Authorization: Bearer $TOKEN")
+  MID=$(agent_field machine_id)
+  MACHINE=$(agent_field machine_name)
+  SCRATCH=$(agent_field scratch_dir)
 }

@@ -14,36 +14,8 @@
 #    points, verify and a backup go on with named warnings; prune refuses.
 source "$E2E_LIB"
 : "${VAULTD:?VAULTD must point at the vaultd binary}"
-vaultd_backend damage
-stop_all() {
-  stop_vaultd_backend
-  cleanup
-}
-trap stop_all EXIT
-start_vaultd
+vaultd_machine damage
 
-obctl vault create prod "${ADMIN[@]}" > /dev/null
-obctl vault credentials prod "${ADMIN[@]}" --out "$WORK/creds.xml" > /dev/null
-obctl register --vault-credentials "$WORK/creds.xml" --passphrase-file "$PASS_FILE" > /dev/null
-TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$OBAGENT_STATE_DIR/agent.json")
-MID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machine_id"])' "$OBAGENT_STATE_DIR/agent.json")
-
-# The machine's objects through vaultd, as the storage would change them.
-# Writes take the machine's lease for the moment of the write.
-obj_list() { # PREFIX: keys, one a line
-  curl -sf -H "Authorization: Bearer $TOKEN" "$URL/v1/objects?prefix=$1" |
-    python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["keys"]))' | sed '/^$/d'
-}
-obj_get() { curl -sf -H "Authorization: Bearer $TOKEN" "$URL/v1/objects/$1" -o "$2"; }
-with_lease() { # CURL ARGS...: runs curl with a fresh lease header
-  local lease
-  lease=$(curl -sf -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    --data '{"holder":"storage fault","ttl_seconds":30}' "$URL/v1/lease" | json_field lease_id)
-  curl -sf -H "Authorization: Bearer $TOKEN" -H "X-Obagent-Lease: $lease" "$@" > /dev/null
-  curl -sf -X DELETE -H "Authorization: Bearer $TOKEN" "$URL/v1/lease/$lease" > /dev/null
-}
-obj_put() { with_lease -X PUT --data-binary "@$2" "$URL/v1/objects/$1"; }
-obj_del() { with_lease -X DELETE "$URL/v1/objects/$1"; }
 obj_damage() { storage_put "$MID" "$1" "$2"; } # KEY FILE: the storage changes it
 flip_byte() { # FILE: flips one bit in the middle
   python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[len(b)//2]^=1; open(p,"wb").write(b)' "$1"
@@ -83,7 +55,7 @@ backup
 KEPT=$POINT
 obj_list index/ > "$WORK/index-before"
 mkdir -p "$WORK/old-index"
-while read -r key; do obj_get "$key" "$WORK/old-index/${key#index/}"; done < "$WORK/index-before"
+while read -r key; do obj_get "$key" > "$WORK/old-index/${key#index/}"; done < "$WORK/index-before"
 out=$(obctl --json prune --keep-last 1)
 [ "$(json_field packs_repacked <<<"$out")" -ge 1 ] || fail "the prune repacked nothing: $out"
 for f in "$WORK/old-index"/*; do obj_put "index/$(basename "$f")" "$f"; done
@@ -104,7 +76,7 @@ for kind in lost flipped truncated swapped restored; do
   # The new packs: this file's data pack (the largest) and a tree pack.
   biggest= size=0
   for key in $(new_keys "$WORK/packs-before" data/); do
-    obj_get "$key" "$WORK/pack"
+    obj_get "$key" > "$WORK/pack"
     s=$(stat -c %s "$WORK/pack")
     if [ "$s" -gt "$size" ]; then biggest=$key size=$s; cp "$WORK/pack" "$WORK/victim"; fi
   done
@@ -116,7 +88,7 @@ for kind in lost flipped truncated swapped restored; do
     truncated) head -c $((size / 2)) "$WORK/victim" > "$WORK/half"; obj_damage "$biggest" "$WORK/half" ;;
     swapped)
       other=$(obj_list data/ | grep -v "$pack" | sed -n 1p)
-      obj_get "$other" "$WORK/other"; obj_damage "$biggest" "$WORK/other" ;;
+      obj_get "$other" > "$WORK/other"; obj_damage "$biggest" "$WORK/other" ;;
   esac
 
   if [ "$kind" = restored ]; then
@@ -169,7 +141,7 @@ rm "$SRC/only-here.bin"
 backup
 GOOD_POINT=$POINT
 for key in "snapshots/$BAD_POINT" "$BAD_INDEX"; do
-  obj_get "$key" "$WORK/obj"; flip_byte "$WORK/obj"; obj_damage "$key" "$WORK/obj"
+  obj_get "$key" > "$WORK/obj"; flip_byte "$WORK/obj"; obj_damage "$key" "$WORK/obj"
 done
 BAD_INDEX=${BAD_INDEX#index/}
 

@@ -10,43 +10,12 @@
 # once): repair SIGKILLed at many moments, a garbage machine.json.
 source "$E2E_LIB"
 : "${VAULTD:?VAULTD must point at the vaultd binary}"
-vaultd_backend repair
 BPID=
-stop_all() {
-  [ -z "$BPID" ] || kill -9 "$BPID" 2> /dev/null || true
-  stop_vaultd_backend
-  cleanup
-}
-trap stop_all EXIT
-start_vaultd
+stop_backup() { [ -z "$BPID" ] || kill -9 "$BPID" 2> /dev/null || true; }
+trap 'stop_backup; cleanup' EXIT
+vaultd_machine repair
 
-obctl vault create prod "${ADMIN[@]}" > /dev/null
-obctl vault credentials prod "${ADMIN[@]}" --out "$WORK/creds.xml" > /dev/null
-obctl register --vault-credentials "$WORK/creds.xml" --passphrase-file "$PASS_FILE" > /dev/null
-TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$OBAGENT_STATE_DIR/agent.json")
-MID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machine_id"])' "$OBAGENT_STATE_DIR/agent.json")
-SCRATCH=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["scratch_dir"])' "$OBAGENT_STATE_DIR/agent.json")
-
-# The vault as the machine sees it (vaultd's object API, either backend).
-# Writes need a lease, taken and released around each change.
-LEASE=
-lease_take() {
-  LEASE=$(curl -sf -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    --data '{"holder":"e2e damage","ttl_seconds":30}' "$URL/v1/lease" | json_field lease_id) ||
-    fail "taking the lease"
-}
-lease_drop() { curl -sf -X DELETE -H "Authorization: Bearer $TOKEN" "$URL/v1/lease/$LEASE" > /dev/null; }
-obj_list() { # PREFIX: keys, one a line
-  curl -sf -H "Authorization: Bearer $TOKEN" "$URL/v1/objects?prefix=$1" |
-    python3 -c 'import json,sys; [print(k) for k in json.load(sys.stdin)["keys"]]'
-}
-obj_get() { curl -sf -H "Authorization: Bearer $TOKEN" "$URL/v1/objects/$1"; }
 obj_size() { obj_get "$1" | wc -c; }
-obj_put() { # KEY FILE
-  curl -sf -X PUT -H "Authorization: Bearer $TOKEN" -H "X-Obagent-Lease: $LEASE" \
-    --data-binary "@$2" "$URL/v1/objects/$1" > /dev/null || fail "PUT $1"
-}
-obj_del() { curl -sf -X DELETE -H "Authorization: Bearer $TOKEN" -H "X-Obagent-Lease: $LEASE" "$URL/v1/objects/$1" > /dev/null || fail "DELETE $1"; }
 
 SRC=$WORK/data/src
 COPIES=$WORK/copies
@@ -80,9 +49,7 @@ P2=$(backup)
 new_packs=$(comm -13 <(echo "$packs_before") <(obj_list data/ | sort))
 
 # 1. Every index file deleted: repair rebuilds the index from the packs.
-lease_take
 for k in $(obj_list index/); do obj_del "$k"; done
-lease_drop
 [ -z "$(obj_list index/)" ] || fail "index files still there"
 obctl --json repair > "$WORK/repair.json" || fail "repair after deleting the index: $(cat "$WORK/repair.json")"
 python3 - "$WORK/repair.json" << 'EOF' || fail "repair report: $(cat "$WORK/repair.json")"
@@ -100,14 +67,12 @@ pass "index files deleted: repair rebuilt the index, verify clean, every point r
 
 # 2. An index file damaged (its bytes no longer its name's hash), and one
 #    that is not an index at all.
-lease_take
 k=$(obj_list index/ | sed -n 1p)
 obj_get "$k" > "$WORK/idx"
 printf 'XXXX' | dd of="$WORK/idx" bs=1 seek=40 conv=notrunc 2> /dev/null
 storage_put "$MID" "$k" "$WORK/idx"
 printf 'garbage' > "$WORK/garbage"
 obj_put "index/$(sha256sum "$WORK/garbage" | cut -c1-64)" "$WORK/garbage"
-lease_drop
 obctl --json repair > "$WORK/repair.json" || fail "repair of damaged index files: $(cat "$WORK/repair.json")"
 python3 - "$WORK/repair.json" "$k" << 'EOF' || fail "repair report: $(cat "$WORK/repair.json")"
 import json, sys
@@ -125,7 +90,7 @@ pass "damaged index files named and replaced; verify clean, restore works"
 # 3. A pack lost: the largest pack the second backup wrote (data of big-*).
 lost=$(for p in $new_packs; do echo "$(obj_size "$p") $p"; done | sort -n | tail -n 1 | cut -d' ' -f2)
 [ -n "$lost" ] || fail "no pack of the second backup"
-lease_take; obj_del "$lost"; lease_drop
+obj_del "$lost"
 rc=0; obctl --json repair > "$WORK/repair.json" || rc=$?
 [ "$rc" = 3 ] || fail "repair with a lost pack: exit $rc, $(cat "$WORK/repair.json")"
 python3 - "$WORK/repair.json" "$P2" "$P1" "$SRC/second/" << 'EOF' || fail "repair report: $(cat "$WORK/repair.json")"

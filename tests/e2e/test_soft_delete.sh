@@ -13,21 +13,7 @@
 #    and the pack is unchanged; the same bytes again are accepted.
 source "$E2E_LIB"
 : "${VAULTD:?VAULTD must point at the vaultd binary}"
-vaultd_backend softdel
-stop_all() {
-  stop_vaultd_backend
-  cleanup
-}
-trap stop_all EXIT
-start_vaultd
-
-obctl vault create prod "${ADMIN[@]}" > /dev/null
-obctl vault credentials prod "${ADMIN[@]}" --out "$WORK/creds.xml" > /dev/null
-obctl register --vault-credentials "$WORK/creds.xml" --passphrase-file "$PASS_FILE" > /dev/null
-agent_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$OBAGENT_STATE_DIR/agent.json" "$1"; }
-TOKEN=$(agent_field token)
-MACHINE=$(agent_field machine_name)
-AUTH=(-H "Authorization: Bearer $TOKEN")
+vaultd_machine softdel
 
 SRC=$WORK/data/src
 COPIES=$WORK/copies   # the source as each recovery point saw it, by point id
@@ -79,7 +65,6 @@ python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r["remov
 code=$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" "$URL/v1/objects/snapshots/${POINTS[0]}")
 [ "$code" = 404 ] || fail "a pruned point is still readable: HTTP $code"
 if [ "$BACKEND" = local ]; then
-  MID=$(agent_field machine_id)
   [ -f "$VSTATE/data/machines/$MID/snapshots/${POINTS[0]}" ] || fail "the pruned point's bytes are gone"
 fi
 # The collector keeps what is younger than 14 days.
