@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: every vault backend
 # Damage in the vault, made for real through vaultd (local-folder or Azure
 # backend, per VAULT_BACKEND; Azure = Azurite started here): objects are
 # lost and old ones brought back with the machine's own token over vaultd's

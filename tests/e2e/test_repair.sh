@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: every vault backend
 # obctl repair, verify of the machine record and the wrapped key, and staged
 # packs of dead jobs, provoked for real. Through vaultd (per VAULT_BACKEND:
 # local folder or Azure = Azurite; damaged bytes are written straight into

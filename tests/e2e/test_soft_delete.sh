@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: every vault backend
 # Write-once objects and soft deletes in vaultd, with the real binaries
 # (local-folder or Azure backend, per VAULT_BACKEND; Azure = Azurite started
 # here):

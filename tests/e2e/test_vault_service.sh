@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: every vault backend
 # The vault service end to end, with real processes: vaultd (local-folder or
 # Azure backend, per VAULT_BACKEND; Azure = Azurite started here), obctl as
 # administrator and as agents on two "machines" (separate host names through

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: every vault backend
 # vaultd stays up for its honest users under the attacks of issue 11, each
 # against the real binary: an unauthenticated 512 MiB PUT, an authenticated
 # object past the size limit, a job report nested 100,000 (and 30,000)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: every vault backend
 # vaultd streams object bodies: a 512 MiB object goes up (Content-Length and
 # chunked) and comes down (whole, ranged, several at once) byte for byte,
 # and a 512 MiB PUT without a token is refused from its headers, while

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: every vault backend
 # vaultd survives kill -9: vaults, credentials, machines, leases and objects
 # acknowledged before the kill are all there after a restart, and a
 # half-written temp file left in the state folder does not stop it. Also:

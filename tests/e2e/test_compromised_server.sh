@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# ctest: every vault backend
+# A compromised protected server (issue 13), with the real binaries and
+# either backend (VAULT_BACKEND: local folder, or Azure = Azurite). The
+# attacker holds root on the server: the agent's state (its machine token),
+# the key file in scratch and the passphrase. With only that it:
+#  - deletes every object the machine can list (vaultd's object API);
+#  - writes garbage over every pack;
+#  - prunes with the smallest retention (obctl prune --keep-last 1).
+# Everything is refused or soft. The vault administrator then undeletes
+# everything deleted since the attack began, and every recovery point
+# restores byte for byte, the vault verifies.
+source "$E2E_LIB"
+: "${VAULTD:?VAULTD must point at the vaultd binary}"
+vaultd_machine compromised
+
+SRC=$WORK/data/src
+COPIES=$WORK/copies # the source as each recovery point saw it, by point id
+mkdir -p "$SRC" "$COPIES"
+POINTS=()
+backup() {
+  local id
+  id=$(obctl --json backup start --include "$SRC" | json_field recovery_point)
+  [ -n "$id" ] || fail "no recovery point"
+  cp -a "$SRC" "$COPIES/$id"
+  POINTS+=("$id")
+}
+point_ids() {
+  obctl --json recovery list | python3 -c 'import json,sys; print(" ".join(sorted(p["id"] for p in json.load(sys.stdin)["points"])))'
+}
+restores_identical() { # POINT
+  rm -rf "$WORK/restore"
+  obctl recover --point "$1" --target "$WORK/restore" > "$WORK/recover.out" 2>&1 ||
+    { cat "$WORK/recover.out" >&2; fail "restore of $1"; }
+  compare_trees "$COPIES/$1" "$WORK/restore$SRC" > /dev/null || fail "point $1 does not restore identical"
+}
+http() { # METHOD KEY [curl args...]: the HTTP status of a machine request with a lease
+  local method=$1 key=$2 lease code
+  shift 2
+  lease=$(curl -sf -X POST "${AUTH[@]}" -H 'Content-Type: application/json' \
+    --data '{"holder":"attacker","ttl_seconds":30}' "$URL/v1/lease" | json_field lease_id) ||
+    fail "the attacker could not take the lease"
+  code=$(curl -s -o "$WORK/http.out" -w '%{http_code}' -X "$method" "${AUTH[@]}" \
+    -H "X-Obagent-Lease: $lease" "$@" "$URL/v1/objects/$key")
+  curl -sf -X DELETE "${AUTH[@]}" "$URL/v1/lease/$lease" > /dev/null
+  echo "$code"
+}
+
+# Three points over a changing tree.
+make_tricky_tree "$SRC"
+backup
+head -c 3000000 /dev/urandom > "$SRC/second.bin"
+echo two >> "$SRC/text.txt"
+backup
+rm "$SRC/random.bin"
+head -c 3000000 /dev/urandom > "$SRC/third.bin"
+backup
+ALL=$(printf '%s\n' "${POINTS[@]}" | sort | tr '\n' ' ' | sed 's/ $//')
+[ "$(point_ids)" = "$ALL" ] || fail "three points expected: $(point_ids)"
+obj_list "" | sort > "$WORK/objects-before"
+[ "$(grep -c '^data/' "$WORK/objects-before")" -ge 2 ] || fail "too few packs: $(cat "$WORK/objects-before")"
+ATTACK_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+sleep 1
+
+# --- The attack ----------------------------------------------------------------
+# Garbage over every pack: refused (write-once), the pack unchanged.
+head -c 4096 /dev/urandom > "$WORK/garbage"
+while read -r key; do
+  obj_get "$key" > "$WORK/orig" || fail "GET $key"
+  code=$(http PUT "$key" --data-binary "@$WORK/garbage")
+  [ "$code" = 409 ] || fail "garbage over $key: HTTP $code $(cat "$WORK/http.out")"
+  obj_get "$key" | cmp -s - "$WORK/orig" || fail "$key changed"
+done < <(grep '^data/' "$WORK/objects-before")
+pass "garbage over every pack is refused; every pack is unchanged"
+
+# A prune with the smallest retention, then a DELETE of every object.
+obctl --json prune --keep-last 1 > "$WORK/prune.json" 2>&1 || true
+declare -A CODES=()
+while read -r key; do
+  code=$(http DELETE "$key")
+  CODES[$code]=$((${CODES[$code]:-0} + 1))
+  case $code in
+    204 | 403 | 409 | 423) ;;
+    *) fail "DELETE $key: HTTP $code $(cat "$WORK/http.out")" ;;
+  esac
+done < "$WORK/objects-before"
+echo "attacker's deletes: $(for c in "${!CODES[@]}"; do printf '%s×%s ' "${CODES[$c]}" "$c"; done)"
+# Whatever the machine now sees, the bytes are all still in the storage.
+if [ "$BACKEND" = local ]; then
+  while read -r key; do
+    [ -f "$VSTATE/data/machines/$MID/$key" ] || fail "the bytes of $key are gone from the storage"
+  done < "$WORK/objects-before"
+fi
+purge=$(curl -sf -X POST -H "Authorization: Bearer $(cat "$VSTATE/admin.token")" "$URL/v1/deleted/purge")
+python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert r["purged"]==0, r' "$purge" ||
+  fail "the collector purged fresh deletes: $purge"
+pass "prune with the smallest retention and a DELETE of every object: all soft or refused"
+
+# --- The administrator recovers -------------------------------------------------
+obctl --json vault undelete prod "$MACHINE" --since "$ATTACK_START" "${ADMIN[@]}" > "$WORK/undelete.json" ||
+  fail "undelete: $(cat "$WORK/undelete.json")"
+[ "$(point_ids)" = "$ALL" ] || fail "after the undelete: $(point_ids)"
+# Every object of before the attack is back (the prune may have added some).
+missing=$(comm -23 "$WORK/objects-before" <(obj_list "" | sort))
+[ -z "$missing" ] || fail "objects missing after the undelete: $missing"
+for id in "${POINTS[@]}"; do restores_identical "$id"; done
+obctl verify > "$WORK/verify.out" 2>&1 || fail "verify after the undelete: $(cat "$WORK/verify.out")"
+pass "the administrator undeletes: every point restores byte for byte, the vault verifies"
