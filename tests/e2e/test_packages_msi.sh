@@ -75,7 +75,9 @@ pass "ServiceInstall/ServiceControl: obengine, LocalSystem, automatic; stopped a
 # may use them (a protected DACL: nothing inherited from C:\ProgramData, where
 # Users may read).
 expect_rows CreateFolder "STATEDIR${T}StateFolder" "SCRATCHDIR${T}ScratchFolder"
-SDDL='D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)'
+# Owner and group SYSTEM: an owner may always rewrite the DACL, so a folder a
+# non-administrator created before the install must not stay theirs.
+SDDL='O:SYG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)'
 expect_rows MsiLockPermissionsEx \
   "LockStateFolder${T}STATEDIR${T}CreateFolder${T}${SDDL}${T}" \
   "LockScratchFolder${T}SCRATCHDIR${T}CreateFolder${T}${SDDL}${T}"
@@ -83,7 +85,7 @@ rows InstallExecuteSequence | has "^CreateFolders$T" || fail "InstallExecuteSequ
 if msiinfo tables "$MSI" | tr -d '\r' | has -x LockPermissions; then
   fail "both LockPermissions and MsiLockPermissionsEx: Windows Installer refuses that"
 fi
-pass "CreateFolder + MsiLockPermissionsEx: state and scratch folders for SYSTEM and Administrators only"
+pass "CreateFolder + MsiLockPermissionsEx: state and scratch folders owned by SYSTEM, for SYSTEM and Administrators only"
 
 # Per machine, a stable UpgradeCode, the old version removed before the new
 # one is installed, no downgrade; purge only on request.
@@ -101,7 +103,21 @@ rows InstallExecuteSequence | has -x "PurgeState${T}REMOVE=\"ALL\" AND PURGE=\"1
 #        + 1024 (deferred) + 2048 (as SYSTEM, not the user)
 expect_rows CustomAction \
   "SetPurgeCommand${T}2099${T}PURGECMD${T}[System64Folder]cmd.exe${T}" \
-  "PurgeState${T}3186${T}PURGECMD${T}/c rmdir /s /q \"[STATEDIR]\"${T}"
+  "PurgeState${T}3186${T}PURGECMD${T}/c rmdir /s /q \"[STATEDIR]\"${T}" \
+  "SetFailureCommand${T}2099${T}SCCMD${T}[System64Folder]sc.exe${T}" \
+  "SetServiceFailureActions${T}3186${T}SCCMD${T}failure obengine reset= 86400 actions= restart/60000/restart/60000/restart/600000${T}" \
+  "SetTaskCommand${T}2099${T}SCHTASKSCMD${T}[System64Folder]schtasks.exe${T}" \
+  "RemoveBackupTask${T}3186${T}SCHTASKSCMD${T}/Delete /TN \"\\obagent\\OnlineBackup\" /F${T}"
 [ "$(seq_of SetPurgeCommand)" -gt "$(seq_of CostFinalize)" ] || fail "SetPurgeCommand runs before folders are resolved"
+# The service restarts after a failure: sc.exe as SYSTEM right after
+# InstallServices (before StartServices), on install and repair only.
+rows InstallExecuteSequence | has -x "SetServiceFailureActions${T}NOT REMOVE=\"ALL\"${T}$(($(seq_of InstallServices) + 1))" ||
+  fail "SetServiceFailureActions is not right after InstallServices"
+[ "$(seq_of SetServiceFailureActions)" -lt "$(seq_of StartServices)" ] || fail "failure actions set after the start"
+[ "$(seq_of SetFailureCommand)" -gt "$(seq_of CostFinalize)" ] || fail "SetFailureCommand runs before folders are resolved"
+# Uninstalling (not upgrading) deletes the backup task before obctl.exe goes.
+rows InstallExecuteSequence | has -x "RemoveBackupTask${T}REMOVE=\"ALL\" AND NOT UPGRADINGPRODUCTCODE${T}$(($(seq_of RemoveFiles) - 1))" ||
+  fail "RemoveBackupTask is not right before RemoveFiles on uninstall"
+[ "$(seq_of SetTaskCommand)" -gt "$(seq_of CostFinalize)" ] || fail "SetTaskCommand runs before folders are resolved"
 msiinfo suminfo "$MSI" | has -x 'Template: x64;1033' || fail "not an x64 package"
-pass "per machine, stable UpgradeCode, major upgrade after InstallValidate, PURGE=1 purge"
+pass "per machine, stable UpgradeCode, major upgrade after InstallValidate, PURGE=1 purge, service failure actions, the task removed on uninstall"
