@@ -275,9 +275,15 @@ class Env {
   // it; returns its exit code (128 + signal number if killed).
   virtual Result<int> RunProgram(const std::string& path, const std::vector<std::string>& args,
                                  const std::vector<std::string>& extra_env) = 0;
-  // Whether `uid` of a file is this process's user (the AfterBackup script
-  // must belong to the service account and be writable by nobody else).
-  virtual bool OwnedByCurrentUser(const FileInfo& info) = 0;
+  // Whether `path` (a link is not followed) is a regular file that no other
+  // account can change: the AfterBackup script must be so before the
+  // engine runs it. POSIX: owned by the effective user, not writable by
+  // group or others. Windows, from its security descriptor: owned by this
+  // process's user, SYSTEM or Administrators, with a DACL (a NULL DACL lets
+  // everyone in) in which no entry that applies to the file allows writing,
+  // appending, deleting, WRITE_DAC, WRITE_OWNER or GENERIC_WRITE/ALL to any
+  // other SID. The emulated mode bits of FileInfo say nothing on Windows.
+  virtual bool OnlyThisAccountCanChange(const std::string& path) = 0;
   // Whether a process with this id is running (job history: a job whose
   // process died is shown as interrupted).
   virtual bool ProcessAlive(int64_t pid) = 0;

@@ -19,10 +19,8 @@ std::string RunAfterBackupScript(platform::Env& env, const std::string& state_di
                                  const JobRecord& job, const std::string& point,
                                  const std::string& state) {
   std::string script = state_dir + "/scripts/AfterBackup";
-  auto info = env.Lstat(script);
-  if (!info.ok()) return "";
-  if (info->kind != platform::FileKind::kRegular || !env.OwnedByCurrentUser(*info) ||
-      (info->mode & 022) != 0) {
+  if (!env.Lstat(script).ok()) return "";
+  if (!env.OnlyThisAccountCanChange(script)) {
     std::string why = script +
                       " is not run: it must be a regular file owned by the service "
                       "account and writable by nobody else";

@@ -521,7 +521,11 @@ class PosixEnv final : public Env {
     return 1;
   }
 
-  bool OwnedByCurrentUser(const FileInfo& info) override { return info.uid == ::geteuid(); }
+  bool OnlyThisAccountCanChange(const std::string& path) override {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) return false;
+    return S_ISREG(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 022) == 0;
+  }
 
   bool ProcessAlive(int64_t pid) override {
     if (pid <= 0) return false;

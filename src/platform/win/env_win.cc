@@ -732,12 +732,8 @@ class WinEnv final : public Env {
     return static_cast<int>(code);
   }
 
-  // The current user, or — for the service and elevated administrators —
-  // BUILTIN\Administrators, which owns what an elevated administrator
-  // creates by default.
-  bool OwnedByCurrentUser(const FileInfo& info) override {
-    if (info.uid == win::SidHash(win::CurrentUserSid())) return true;
-    return IsElevatedOrSystem() && info.uid == win::SidHash("S-1-5-32-544");
+  bool OnlyThisAccountCanChange(const std::string& path) override {
+    return win::OnlyTrustedCanChangeFile(path);
   }
 
   bool ProcessAlive(int64_t pid) override {

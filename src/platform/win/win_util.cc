@@ -231,6 +231,80 @@ std::string CurrentTokenOwnerSid() {
   return SidString(reinterpret_cast<TOKEN_OWNER*>(buf.data())->Owner);
 }
 
+bool OnlyTrustedCanChange(PSECURITY_DESCRIPTOR descriptor,
+                          const std::vector<std::string>& trusted) {
+  auto is_trusted = [&](PSID sid) {
+    std::string text = SidString(sid);
+    if (text.empty()) return false;
+    for (const std::string& t : trusted) {
+      if (t == text) return true;
+    }
+    return false;
+  };
+  PSID owner = nullptr;
+  BOOL defaulted = FALSE;
+  if (!GetSecurityDescriptorOwner(descriptor, &owner, &defaulted) || owner == nullptr ||
+      !is_trusted(owner)) {
+    return false;
+  }
+  BOOL present = FALSE;
+  PACL dacl = nullptr;
+  if (!GetSecurityDescriptorDacl(descriptor, &present, &dacl, &defaulted) || !present ||
+      dacl == nullptr) {
+    return false;  // no DACL: everyone has full access
+  }
+  constexpr ACCESS_MASK kChanges = FILE_WRITE_DATA | FILE_APPEND_DATA | DELETE | WRITE_DAC |
+                                   WRITE_OWNER | GENERIC_WRITE | GENERIC_ALL | MAXIMUM_ALLOWED;
+  for (DWORD i = 0; i < dacl->AceCount; ++i) {
+    void* raw = nullptr;
+    if (!GetAce(dacl, i, &raw)) return false;
+    auto* header = static_cast<ACE_HEADER*>(raw);
+    if (header->AceFlags & INHERIT_ONLY_ACE) continue;  // for children only
+    switch (header->AceType) {
+      case ACCESS_DENIED_ACE_TYPE:
+      case ACCESS_DENIED_CALLBACK_ACE_TYPE:
+      case ACCESS_DENIED_OBJECT_ACE_TYPE:
+      case SYSTEM_AUDIT_ACE_TYPE:
+      case SYSTEM_ALARM_ACE_TYPE:
+      case SYSTEM_MANDATORY_LABEL_ACE_TYPE:
+        continue;  // take rights away or only log
+      case ACCESS_ALLOWED_ACE_TYPE:
+      case ACCESS_ALLOWED_CALLBACK_ACE_TYPE: {
+        // Both start with ACE_HEADER, Mask, SidStart.
+        auto* ace = static_cast<ACCESS_ALLOWED_ACE*>(raw);
+        if ((ace->Mask & kChanges) != 0 && !is_trusted(&ace->SidStart)) return false;
+        continue;
+      }
+      default:
+        return false;  // an allow entry this check cannot read
+    }
+  }
+  return true;
+}
+
+bool OnlyTrustedCanChangeFile(const std::string& path) {
+  HANDLE h =
+      CreateFileW(LongPath(path).c_str(), READ_CONTROL | FILE_READ_ATTRIBUTES,
+                  FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr, OPEN_EXISTING,
+                  FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);
+  if (h == INVALID_HANDLE_VALUE) return false;
+  UniqueHandle handle(h);
+  BY_HANDLE_FILE_INFORMATION info;
+  if (!GetFileInformationByHandle(h, &info) ||
+      (info.dwFileAttributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT)) != 0) {
+    return false;
+  }
+  PSECURITY_DESCRIPTOR descriptor = nullptr;
+  if (GetSecurityInfo(h, SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+                      nullptr, nullptr, nullptr, nullptr, &descriptor) != ERROR_SUCCESS) {
+    return false;
+  }
+  std::vector<std::string> trusted = {kSystemSid, kAdministratorsSid, CurrentUserSid()};
+  bool ok = OnlyTrustedCanChange(descriptor, trusted);
+  LocalFree(descriptor);
+  return ok;
+}
+
 std::string OwnerOnlyOwnerSid() { return IsElevated() ? kAdministratorsSid : CurrentUserSid(); }
 
 bool IsElevated() {

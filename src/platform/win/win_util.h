@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "obagent/platform.h"
 #include "obagent/status.h"
@@ -122,6 +123,17 @@ bool PipeServerTrusted(const std::string& owner_sid, const std::string& client_s
 // Administrators for an elevated process (SYSTEM, an elevated admin), else
 // the process's user.
 std::string OwnerOnlyOwnerSid();
+// Whether a file's security descriptor lets only `trusted` SIDs change it:
+// its owner is one of them, it has a DACL (NULL: everyone may do
+// anything), and no allow entry that applies to the file itself (inherit-
+// only entries do not) grants FILE_WRITE_DATA, FILE_APPEND_DATA, DELETE,
+// WRITE_DAC, WRITE_OWNER, GENERIC_WRITE, GENERIC_ALL or MAXIMUM_ALLOWED to
+// another SID. An allow entry of a kind it does not know counts as a grant.
+bool OnlyTrustedCanChange(PSECURITY_DESCRIPTOR descriptor, const std::vector<std::string>& trusted);
+// OnlyTrustedCanChange for the regular file at `path` (opened without
+// following a reparse point), trusting this process's user, SYSTEM and
+// Administrators.
+bool OnlyTrustedCanChangeFile(const std::string& path);
 // FNV-1a of a SID string: what FileInfo::uid holds on Windows.
 uint32_t SidHash(const std::string& sid);
 bool IsElevated();

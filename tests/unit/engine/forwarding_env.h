@@ -66,8 +66,8 @@ class ForwardingEnv : public platform::Env {
                          const std::vector<std::string>& extra_env) override {
     return base_.RunProgram(path, args, extra_env);
   }
-  bool OwnedByCurrentUser(const platform::FileInfo& info) override {
-    return base_.OwnedByCurrentUser(info);
+  bool OnlyThisAccountCanChange(const std::string& path) override {
+    return base_.OnlyThisAccountCanChange(path);
   }
   bool ProcessAlive(int64_t pid) override { return base_.ProcessAlive(pid); }
   std::string ExecutablePath() override { return base_.ExecutablePath(); }

@@ -28,7 +28,9 @@ TEST_F(EnvTest, LstatKindsSizesAndMissing) {
   EXPECT_EQ(info->kind, FileKind::kRegular);
   EXPECT_EQ(info->size, 5u);
   EXPECT_EQ(info->link_count, 1u);
-  EXPECT_TRUE(env_.OwnedByCurrentUser(*info));
+  EXPECT_TRUE(env_.OnlyThisAccountCanChange(Path("f")));
+  EXPECT_FALSE(env_.OnlyThisAccountCanChange(dir_));  // not a regular file
+  EXPECT_FALSE(env_.OnlyThisAccountCanChange(Path("missing")));
   auto dir = env_.Lstat(dir_);
   ASSERT_TRUE(dir.ok());
   EXPECT_EQ(dir->kind, FileKind::kDirectory);

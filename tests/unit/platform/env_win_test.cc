@@ -278,6 +278,78 @@ TEST(WinPipeTest, OnlyTheEnginesAccountsMayServeThePipe) {
   EXPECT_FALSE(win::CurrentTokenOwnerSid().empty());
 }
 
+// The AfterBackup script's check reads the DACL (the emulated mode bits say
+// nothing on Windows). Descriptors from SDDL, as a file server's would be.
+TEST(WinSecurityTest, OnlyTrustedCanChangeReadsOwnerAndDacl) {
+  const std::string me = "S-1-5-21-1-2-3-1001";
+  const std::vector<std::string> trusted = {"S-1-5-18", "S-1-5-32-544", me};
+  auto check = [&](const wchar_t* sddl) {
+    PSECURITY_DESCRIPTOR sd = nullptr;
+    EXPECT_TRUE(
+        ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1, &sd, nullptr))
+        << GetLastError();
+    bool ok = win::OnlyTrustedCanChange(sd, trusted);
+    LocalFree(sd);
+    return ok;
+  };
+  // What ApplyOwnerOnly and the MSI write.
+  EXPECT_TRUE(check(L"O:SYG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"));
+  EXPECT_TRUE(check(L"O:S-1-5-21-1-2-3-1001D:P(A;;FA;;;S-1-5-21-1-2-3-1001)(A;;FR;;;WD)"));
+  // Users may read and run it, not change it.
+  EXPECT_TRUE(check(L"O:BAD:P(A;;FA;;;BA)(A;;0x1200a9;;;BU)"));
+  // Another owner (may rewrite the DACL at will).
+  EXPECT_FALSE(check(L"O:S-1-5-21-1-2-3-1002D:P(A;;FA;;;SY)"));
+  // A NULL DACL: everyone has full access. (Built by hand: Wine turns the
+  // SDDL "D:NO_ACCESS_CONTROL" into an empty DACL, which denies everything.)
+  {
+    SECURITY_DESCRIPTOR sd;
+    ASSERT_TRUE(InitializeSecurityDescriptor(&sd, SECURITY_DESCRIPTOR_REVISION));
+    PSID system = nullptr;
+    ASSERT_TRUE(ConvertStringSidToSidW(L"S-1-5-18", &system));
+    ASSERT_TRUE(SetSecurityDescriptorOwner(&sd, system, FALSE));
+    ASSERT_TRUE(SetSecurityDescriptorDacl(&sd, TRUE, nullptr, FALSE));
+    EXPECT_FALSE(win::OnlyTrustedCanChange(&sd, trusted));
+    ASSERT_TRUE(SetSecurityDescriptorDacl(&sd, FALSE, nullptr, FALSE));  // none at all
+    EXPECT_FALSE(win::OnlyTrustedCanChange(&sd, trusted));
+    LocalFree(system);
+  }
+  EXPECT_TRUE(check(L"O:SYD:P"));  // an empty DACL: nobody may do anything
+  // Each right that changes the file, granted to Users or Everyone.
+  EXPECT_FALSE(check(L"O:SYD:(A;;FA;;;SY)(A;;FW;;;BU)"));
+  EXPECT_FALSE(check(L"O:SYD:(A;;FA;;;SY)(A;;0x2;;;WD)"));      // FILE_WRITE_DATA
+  EXPECT_FALSE(check(L"O:SYD:(A;;FA;;;SY)(A;;0x4;;;WD)"));      // FILE_APPEND_DATA
+  EXPECT_FALSE(check(L"O:SYD:(A;;FA;;;SY)(A;;SD;;;AU)"));       // DELETE
+  EXPECT_FALSE(check(L"O:SYD:(A;;FA;;;SY)(A;;WD;;;AU)"));       // WRITE_DAC
+  EXPECT_FALSE(check(L"O:SYD:(A;;FA;;;SY)(A;;WO;;;AU)"));       // WRITE_OWNER
+  EXPECT_FALSE(check(L"O:SYD:(A;;FA;;;SY)(A;;GA;;;BU)"));       // GENERIC_ALL
+  EXPECT_FALSE(check(L"O:SYD:(A;;FA;;;SY)(A;;GW;;;S-1-1-0)"));  // GENERIC_WRITE
+  // A deny entry takes away; an inherit-only entry is for children only.
+  EXPECT_TRUE(check(L"O:SYD:(D;;FW;;;BU)(A;;FA;;;SY)"));
+  EXPECT_TRUE(check(L"O:SYD:(A;;FA;;;SY)(A;OICIIO;FA;;;BU)"));
+  // An inherited entry applies like any other.
+  EXPECT_FALSE(check(L"O:SYD:AI(A;ID;FA;;;BU)(A;;FA;;;SY)"));
+}
+
+TEST_F(EnvWinTest, OnlyThisAccountCanChangeAFileWithTheOwnerOnlyDacl) {
+  ASSERT_TRUE(env_.WriteFileAtomic(Path("AfterBackup"), AsBytes("@echo off"), true).ok());
+  EXPECT_TRUE(env_.OnlyThisAccountCanChange(Path("AfterBackup")));
+  // Everyone may write: refused.
+  PSECURITY_DESCRIPTOR sd = nullptr;
+  ASSERT_TRUE(ConvertStringSecurityDescriptorToSecurityDescriptorW(L"D:P(A;;FA;;;WD)",
+                                                                   SDDL_REVISION_1, &sd, nullptr));
+  BOOL present = FALSE, defaulted = FALSE;
+  PACL dacl = nullptr;
+  ASSERT_TRUE(GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted));
+  std::wstring wide = win::LongPath(Path("AfterBackup"));
+  DWORD rc = SetNamedSecurityInfoW(wide.data(), SE_FILE_OBJECT,
+                                   DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+                                   nullptr, nullptr, dacl, nullptr);
+  LocalFree(sd);
+  ASSERT_EQ(rc, static_cast<DWORD>(ERROR_SUCCESS));
+  EXPECT_FALSE(env_.OnlyThisAccountCanChange(Path("AfterBackup")));
+  EXPECT_FALSE(env_.OnlyThisAccountCanChange(dir_));
+}
+
 TEST_F(EnvWinTest, DefaultStateDirAndPipeName) {
   SetEnvironmentVariableW(L"OBAGENT_STATE_DIR", L"D:\\custom\\state");
   EXPECT_EQ(env_.DefaultStateDir(), "D:/custom/state");
