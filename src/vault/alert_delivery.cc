@@ -103,9 +103,8 @@ class SmtpSession {
     std::string why = ec == beast::error::timeout
                           ? "no answer within " + std::to_string(s_.timeout_seconds) + " s"
                           : ec.message();
-    return Status(
-        ErrorCode::kServiceUnreachable,
-        "SMTP server " + s_.server + ":" + std::to_string(s_.port) + ": " + what + ": " + why);
+    return IoError("SMTP server " + s_.server + ":" + std::to_string(s_.port) + ": " + what + ": " +
+                   why);
   }
   Status Refused(const std::string& what) {
     return InvalidArgument("SMTP server " + s_.server + ":" + std::to_string(s_.port) + ": " +
@@ -335,8 +334,7 @@ class WebhookChannel final : public AlertChannel {
     req.body = AsBytes(text);
     OB_ASSIGN_OR_RETURN(platform::HttpResponse r, client->Send(req));
     if (r.status < 200 || r.status > 299) {
-      return Status(ErrorCode::kServiceUnreachable,
-                    "webhook " + s_.url + " answered HTTP " + std::to_string(r.status));
+      return IoError("webhook " + s_.url + " answered HTTP " + std::to_string(r.status));
     }
     return Status::Ok();
   }
@@ -405,8 +403,7 @@ Status SendSmtpMail(const SmtpSettings& settings, const MailMessage& message) {
     SmtpSession session(settings);
     return session.Send(message);
   } catch (const std::exception& e) {
-    return Status(ErrorCode::kServiceUnreachable,
-                  "SMTP server " + settings.server + ": " + e.what());
+    return IoError("SMTP server " + settings.server + ": " + e.what());
   }
 }
 
@@ -425,13 +422,16 @@ std::unique_ptr<AlertChannel> NewWebhookChannel(WebhookSettings settings) {
 }
 
 MailMessage AlertMail(const AlertRecord& alert) {
+  auto alert_json_time = [](const nlohmann::json& a) {
+    return a["raised_at"].is_string() ? a["raised_at"].get<std::string>() : std::string();
+  };
   MailMessage m;
   m.subject = "[obagent] " + alert.severity + ": " + alert.summary;
   nlohmann::json j = nlohmann::json::parse(AlertToJson(alert));
   m.body = alert.summary + "\n\nKind:     " + alert.kind + "\nSeverity: " + alert.severity +
            "\nVault:    " + alert.vault_id + "\nMachine:  " + alert.machine_id +
-           "\nRaised:   " + j.value("raised_at", "") + "\nAlert id: " + alert.id + "\n\nDetail:\n" +
-           j["detail"].dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+           "\nRaised:   " + alert_json_time(j) + "\nAlert id: " + alert.id + "\n\nDetail:\n" +
+           j["details"].dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
            "\n\nAcknowledge it with: obctl vault alert-ack <vault> " + alert.id + "\n";
   return m;
 }

@@ -32,6 +32,8 @@ int64_t SystemMs() {
 }
 
 std::string MsText(int64_t ms) { return ms > 0 ? FormatUtcTime(ms / 1000) : ""; }
+// A time for the API: ISO 8601 UTC, null for none (docs/json.md).
+json MsTime(int64_t ms) { return ms > 0 ? json(FormatUtcTime(ms / 1000)) : json(nullptr); }
 
 json RecordToJson(const AlertRecord& a) {
   json delivery = json::object();
@@ -118,7 +120,7 @@ std::string AlertToJson(const AlertRecord& a) {
   for (const auto& [name, d] : a.delivery) {
     delivery[name] = {{"state", d.state},
                       {"attempts", d.attempts},
-                      {"delivered_at", MsText(d.delivered_ms)},
+                      {"delivered_at", MsTime(d.delivered_ms)},
                       {"last_error", d.last_error}};
   }
   json out = {{"id", a.id},
@@ -127,13 +129,13 @@ std::string AlertToJson(const AlertRecord& a) {
               {"vault_id", a.vault_id},
               {"machine_id", a.machine_id},
               {"summary", a.summary},
-              {"detail", detail},
-              {"raised_at", MsText(a.raised_ms)},
-              {"last_at", MsText(a.last_ms)},
+              {"details", detail},
+              {"raised_at", MsTime(a.raised_ms)},
+              {"last_at", MsTime(a.last_ms)},
               {"count", a.count},
               {"state", a.state},
               {"acknowledged_by", a.acknowledged_by},
-              {"acknowledged_at", MsText(a.acknowledged_ms)},
+              {"acknowledged_at", MsTime(a.acknowledged_ms)},
               {"delivery", delivery}};
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -454,6 +456,36 @@ size_t MassDeletionWatch::Note(const std::string& machine_id, int64_t now_ms,
   if (!mass) return 0;
   w.fired = true;
   return count;
+}
+
+std::optional<AlertInput> MissedBackupWatch::Check(const Machine& m, int64_t now_ms,
+                                                   int64_t configured_ms) {
+  std::optional<int64_t> interval = ExpectedBackupIntervalMs(m.successes_ms, configured_ms);
+  if (!interval) return std::nullopt;
+  const int64_t last = m.successes_ms.empty() ? m.registered_ms : m.successes_ms.back();
+  if (now_ms - last <= *interval) return std::nullopt;
+  {
+    std::lock_guard lock(mu_);
+    auto it = alerted_.find(m.machine_id);
+    if (it != alerted_.end() && it->second == last) return std::nullopt;
+    alerted_[m.machine_id] = last;
+  }
+  AlertInput in;
+  in.kind = alert_kind::kBackupMissed;
+  in.severity = "warning";
+  in.vault_id = m.vault_id;
+  in.machine_id = m.machine_id;
+  const bool never = m.successes_ms.empty();
+  in.summary = "Machine '" + m.name + "' has " +
+               (never ? std::string("not backed up since its registration")
+                      : "no successful backup since " + MsText(last)) +
+               " (expected every " + std::to_string(*interval / 1000) + " s)";
+  json detail = {{"machine", m.name},
+                 {"last_success", never ? "" : MsText(last)},
+                 {"expected_interval_seconds", *interval / 1000},
+                 {"overdue_seconds", (now_ms - last - *interval) / 1000}};
+  in.detail_json = detail.dump(-1, ' ', false, json::error_handler_t::replace);
+  return in;
 }
 
 }  // namespace obagent::vault

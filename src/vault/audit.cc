@@ -136,12 +136,11 @@ Status AuditLog::Append(const AuditEntry& entry) {
   const int64_t now = clock_ ? clock_() : SystemMs();
   json line = {{"seq", seq_ + 1},
                {"time", FormatUtcTime(now / 1000)},
-               {"time_ms", now},
                {"actor", entry.actor},
                {"action", entry.action},
                {"vault_id", entry.vault_id},
                {"machine_id", entry.machine_id},
-               {"detail", detail},
+               {"details", detail},
                {"prev", prev_}};
   std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace);
   std::string with_newline = text + "\n";

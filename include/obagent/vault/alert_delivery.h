@@ -42,10 +42,10 @@ struct MailMessage {
   std::string body;     // text; any line endings
 };
 
-// Sends one message: kServiceUnreachable when the server cannot be reached
-// or a step times out, kInvalidArgument when the server refuses (the detail
-// names the step and the server's reply), kPermissionDenied-like failures
-// of TLS or AUTH as kServiceUnreachable with the reason.
+// Sends one message: kIo when the server cannot be reached, a step times
+// out or the TLS handshake fails (an unverified certificate), with the
+// reason; kInvalidArgument when the server refuses a step (the detail names
+// the step and the server's reply).
 Status SendSmtpMail(const SmtpSettings& settings, const MailMessage& message);
 
 // The message's DATA as sent before the final ".": CRLF line endings and

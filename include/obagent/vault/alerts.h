@@ -216,4 +216,24 @@ class MassDeletionWatch {
   std::map<std::string, Window> machines_;
 };
 
+// Decides when a machine has missed its backups: no successful backup for
+// longer than its expected interval (ExpectedBackupIntervalMs), counted
+// from its newest successful backup or, without one, from its
+// registration. It answers once per miss: again only after a newer
+// successful backup. Thread-safe.
+class MissedBackupWatch {
+ public:
+  struct Machine {
+    std::string vault_id, machine_id, name;
+    int64_t registered_ms = 0;
+    std::vector<int64_t> successes_ms;  // oldest first
+  };
+  // The alert to raise for this machine now, if any.
+  std::optional<AlertInput> Check(const Machine& machine, int64_t now_ms, int64_t configured_ms);
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, int64_t> alerted_;  // machine id -> the newest success it was alerted for
+};
+
 }  // namespace obagent::vault

@@ -26,7 +26,7 @@ struct AuditEntry {
   std::string action;  // "vault.create", "alert.ack", …
   std::string vault_id;
   std::string machine_id;
-  std::string detail_json;  // a JSON object, or "" for none
+  std::string detail_json;  // a JSON object, or "" for none (the line's "details")
 };
 
 // What Verify found.
@@ -51,7 +51,7 @@ class AuditLog {
                                                 std::function<int64_t()> clock = {});
 
   // Writes one line (seq, time, actor, action, vault_id, machine_id,
-  // detail, prev) and fsyncs it. kInvalidArgument when detail_json is not
+  // details, prev) and fsyncs it. kInvalidArgument when detail_json is not
   // a JSON object.
   Status Append(const AuditEntry& entry);
 
