@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -28,6 +29,13 @@ constexpr bounded_json::Limits kDetailLimits{64 * 1024, 8};
 int64_t SystemMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Retry times: a steady clock, not the alerts' (which tests stop).
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -329,7 +337,7 @@ void AlertCenter::Worker() {
     // The job due first.
     auto next = std::min_element(queue_.begin(), queue_.end(),
                                  [](const Job& a, const Job& b) { return a.due_ms < b.due_ms; });
-    const int64_t now = Now();
+    const int64_t now = SteadyMs();
     if (next->due_ms > now) {
       cv_.wait_for(lock, std::chrono::milliseconds(next->due_ms - now));
       continue;
@@ -365,7 +373,7 @@ void AlertCenter::Worker() {
         wait = std::min(wait, options_.max_retry_ms);
         spdlog::warn("alert {}: {} delivery failed (attempt {}), again in {} ms: {}", alert.id,
                      channel.name(), d.attempts, wait, d.last_error);
-        queue_.push_back({job.alert_id, job.channel, Now() + wait});
+        queue_.push_back({job.alert_id, job.channel, SteadyMs() + wait});
       }
     }
     Status written = Write(alert);
@@ -417,8 +425,10 @@ bool IsSuccessfulBackup(const std::string& report_json) {
   std::optional<json> r = ParseReport(report_json);
   if (!r) return false;
   std::string state = r->value("state", "");
-  return r->value("type", "") == "backup" &&
-         (state == "Completed" || state == "CompletedWithWarnings");
+  std::string type = r->value("type", "");
+  std::transform(type.begin(), type.end(), type.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return type == "backup" && (state == "Completed" || state == "CompletedWithWarnings");
 }
 
 std::optional<int64_t> ExpectedBackupIntervalMs(const std::vector<int64_t>& successes_ms,

@@ -137,7 +137,7 @@ class AlertCenter {
   struct Job {
     std::string alert_id;
     size_t channel = 0;
-    int64_t due_ms = 0;
+    int64_t due_ms = 0;  // steady clock
   };
   AlertCenter(platform::Env& env, std::string dir, AlertCenterOptions options);
   Status Load();
@@ -170,8 +170,8 @@ std::optional<AlertInput> AlertForJobReport(const std::string& vault_id,
                                             const std::string& machine_name,
                                             const std::string& report_json);
 
-// Whether a job report is a backup that ended well ("backup", Completed or
-// CompletedWithWarnings).
+// Whether a job report is a backup that ended well (type "Backup", in any
+// case; state Completed or CompletedWithWarnings).
 bool IsSuccessfulBackup(const std::string& report_json);
 
 // The time a machine is expected to back up within: `configured_ms` when it
