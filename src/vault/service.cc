@@ -894,7 +894,9 @@ class VaultService::Impl {
     spdlog::warn("admin undeleted {} object(s) ({} recovery point(s)) of machine '{}' ({})",
                  undeleted.size(), points.size(), machine->name, machine->machine_id);
     Audit(options_.audit, "admin", "machine.undelete", machine->vault_id, machine->machine_id,
-          {{"request", *body}, {"undeleted", undeleted.size()}, {"recovery_points", points}});
+          {{"since_at", since_ms ? json(MsToUtc(*since_ms)) : json(nullptr)},
+           {"undeleted", undeleted.size()},
+           {"undeleted_points", points}});
     return Json(200, {{"machine_id", machine->machine_id},
                       {"undeleted", undeleted.size()},
                       {"recovery_points", points},
