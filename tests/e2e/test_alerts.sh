@@ -44,13 +44,14 @@ SINK_PIDS+=($!)
 for _ in $(seq 1 100); do [ -s "$WORK/smtp.port" ] && [ -s "$WORK/hook.port" ] && break; sleep 0.05; done
 [ -s "$WORK/smtp.port" ] && [ -s "$WORK/hook.port" ] || fail "the sinks did not start"
 
-start_vaultd --alerts-smtp-server 127.0.0.1 --alerts-smtp-port "$(cat "$WORK/smtp.port")" \
-  --alerts-smtp-starttls required --alerts-smtp-ca-file "$WORK/smtp.pem" \
+ALERT_ARGS=(--alerts-smtp-server 127.0.0.1 --alerts-smtp-port "$(cat "$WORK/smtp.port")"
+  --alerts-smtp-starttls required
   --alerts-smtp-user alerts --alerts-smtp-password-file "$WORK/smtp.password" \
-  --alerts-smtp-from vaultd@example.test --alerts-smtp-to "admin@example.test, ops@example.test" \
-  --alerts-webhook-url "http://127.0.0.1:$(cat "$WORK/hook.port")/hooks/obagent" \
-  --alerts-webhook-secret-file "$WORK/hook.secret" --alerts-retry-seconds 0.2 \
-  --expected-backup-interval-seconds 4 --missed-backup-check-seconds 0.5
+  --alerts-smtp-from vaultd@example.test --alerts-smtp-to "admin@example.test, ops@example.test"
+  --alerts-webhook-url "http://127.0.0.1:$(cat "$WORK/hook.port")/hooks/obagent"
+  --alerts-webhook-secret-file "$WORK/hook.secret" --alerts-retry-seconds 0.2
+  --expected-backup-interval-seconds 4 --missed-backup-check-seconds 0.5)
+start_vaultd "${ALERT_ARGS[@]}" --alerts-smtp-ca-file "$WORK/smtp.pem"
 ps -o args= -p "$VPID" | grep -q 'mail-password-42' && fail "the SMTP password is on vaultd's command line"
 
 obctl vault create prod "${ADMIN[@]}" > /dev/null
@@ -142,6 +143,31 @@ obctl --json vault alerts prod --all "${ADMIN[@]}" | python3 -c 'import json,sys
   fail "vault alerts --all"
 expect_fail "no alert" obctl vault alert-ack prod 0000000000000-00000000 "${ADMIN[@]}"
 pass "alerts listed, acknowledged (--by), active/all"
+
+# --- A server certificate that does not verify ---------------------------------
+# vaultd restarted with another CA: the SMTP server's certificate no longer
+# verifies, so no mail is sent (the record says why); the webhook still
+# delivers; the alerts and the audit log survived the restart.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+  -keyout "$WORK/other.key" -out "$WORK/other.pem" 2> /dev/null || fail "openssl req"
+kill "$VPID" && wait "$VPID" || true
+MAILS_BEFORE=$(ls "$WORK/mail" | wc -l)
+start_vaultd "${ALERT_ARGS[@]}" --alerts-smtp-ca-file "$WORK/other.pem" --alerts-max-attempts 2
+obctl backup start --include "$WORK/src/missing" > "$WORK/backup.out" 2>&1 && fail "the backup did not fail"
+ALERT_STATE='
+import json, subprocess, sys
+out = json.loads(subprocess.run(sys.argv[1:], capture_output=True, text=True).stdout)
+new = [a for a in out["alerts"] if a["kind"] == "job_failed"]
+assert new and new[0]["delivery"]["email"]["state"] == "failed", new
+assert new[0]["delivery"]["webhook"]["state"] == "delivered", new
+assert "TLS handshake" in new[0]["delivery"]["email"]["last_error"], new
+'
+wait_for "the failed e-mail delivery" "$ALERT_STATE" "$OBCTL" --json vault alerts prod "${ADMIN[@]}"
+[ "$(ls "$WORK/mail" | wc -l)" = "$MAILS_BEFORE" ] || fail "a mail was sent to a server whose certificate does not verify"
+obctl --json vault alerts prod --all "${ADMIN[@]}" | python3 -c 'import json,sys; k=sorted(a["kind"] for a in json.load(sys.stdin)["alerts"]); assert k==["backup_missed","job_failed","job_failed"], k' ||
+  fail "the alerts did not survive the restart"
+pass "an SMTP certificate that does not verify: no mail, delivery failed with the reason; alerts kept over a restart"
 
 # --- The audit log -------------------------------------------------------------
 obctl --json vault audit "${ADMIN[@]}" > "$WORK/audit.json" || fail "vault audit: $(cat "$WORK/audit.json")"
