@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: every vault backend
 # vaultd's alerts and audit log with the real binaries (local-folder or
 # Azure backend, per VAULT_BACKEND), a real SMTP server with STARTTLS
 # (smtp_sink.py, its certificate made here by openssl and given to vaultd
@@ -18,12 +19,10 @@
 source "$E2E_LIB"
 : "${VAULTD:?VAULTD must point at the vaultd binary}"
 command -v openssl > /dev/null || { echo "openssl is missing"; exit 77; }
-vaultd_backend alerts
 SINK_PIDS=()
 stop_all() {
   local p
   for p in "${SINK_PIDS[@]}"; do kill "$p" 2> /dev/null || true; done
-  stop_vaultd_backend
   cleanup
 }
 trap stop_all EXIT
@@ -37,7 +36,7 @@ python3 -B "$HERE/smtp_sink.py" --cert "$WORK/smtp.pem" --key "$WORK/smtp.key" \
   --out "$WORK/mail" --port-file "$WORK/smtp.port" --user alerts --password mail-password-42 \
   2> "$WORK/smtp.log" &
 SINK_PIDS+=($!)
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$WORK/hook.secret"
+python3 -c 'import secrets; print(secrets.token_hex(32))' > "$WORK/hook.secret"
 python3 -B "$HERE/webhook_sink.py" --secret-file "$WORK/hook.secret" --out "$WORK/hooks" \
   --port-file "$WORK/hook.port" --fail-first 1 2> "$WORK/hook.log" &
 SINK_PIDS+=($!)
@@ -46,18 +45,14 @@ for _ in $(seq 1 100); do [ -s "$WORK/smtp.port" ] && [ -s "$WORK/hook.port" ] &
 
 ALERT_ARGS=(--alerts-smtp-server 127.0.0.1 --alerts-smtp-port "$(cat "$WORK/smtp.port")"
   --alerts-smtp-starttls required
-  --alerts-smtp-user alerts --alerts-smtp-password-file "$WORK/smtp.password" \
+  --alerts-smtp-user alerts --alerts-smtp-password-file "$WORK/smtp.password"
   --alerts-smtp-from vaultd@example.test --alerts-smtp-to "admin@example.test, ops@example.test"
   --alerts-webhook-url "http://127.0.0.1:$(cat "$WORK/hook.port")/hooks/obagent"
   --alerts-webhook-secret-file "$WORK/hook.secret" --alerts-retry-seconds 0.2
   --expected-backup-interval-seconds 4 --missed-backup-check-seconds 0.5)
-start_vaultd "${ALERT_ARGS[@]}" --alerts-smtp-ca-file "$WORK/smtp.pem"
-ps -o args= -p "$VPID" | grep -q 'mail-password-42' && fail "the SMTP password is on vaultd's command line"
-
-obctl vault create prod "${ADMIN[@]}" > /dev/null
-obctl vault credentials prod "${ADMIN[@]}" --out "$WORK/creds.xml" > /dev/null
-obctl register --vault-credentials "$WORK/creds.xml" --passphrase-file "$PASS_FILE" > /dev/null
-MACHINE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machine_name"])' "$OBAGENT_STATE_DIR/agent.json")
+vaultd_machine alerts "${ALERT_ARGS[@]}" --alerts-smtp-ca-file "$WORK/smtp.pem"
+ps -o args= -p "$VPID" > "$WORK/vaultd.args"
+has -F 'mail-password-42' "$WORK/vaultd.args" && fail "the SMTP password is on vaultd's command line"
 
 # wait_for DESCRIPTION PYTHON-CONDITION-SCRIPT ARGS...: up to 30 s.
 wait_for() {
@@ -132,7 +127,7 @@ for k in kinds.values():
 print(a["id"])
 EOF
 ) || fail "vault alerts: $(cat "$WORK/alerts.json")"
-obctl vault alerts prod "${ADMIN[@]}" | grep -q "job_failed" || fail "vault alerts (text)"
+obctl vault alerts prod "${ADMIN[@]}" | has "job_failed" || fail "vault alerts (text)"
 obctl --json vault alert-ack prod "$FAILED_ID" --by oncall "${ADMIN[@]}" > "$WORK/ack.json" ||
   fail "alert-ack: $(cat "$WORK/ack.json")"
 python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); assert a["alert"]["state"]=="acknowledged" and a["alert"]["acknowledged_by"]=="oncall" and not a["already_acknowledged"], a' "$WORK/ack.json" ||
@@ -182,7 +177,7 @@ ack = [e for e in out["entries"] if e["action"] == "alert.ack"][0]
 assert ack["details"]["alert_id"] == sys.argv[2] and ack["details"]["by"] == "oncall", ack
 assert [e["seq"] for e in out["entries"]] == list(range(1, len(actions) + 1)), out
 EOF
-obctl vault audit "${ADMIN[@]}" | grep -q "hash chain verifies" || fail "vault audit (text)"
+obctl vault audit "${ADMIN[@]}" | has "hash chain verifies" || fail "vault audit (text)"
 # Edit the second line (the credentials download) in place.
 python3 - "$VSTATE/audit.log" <<'EOF'
 import sys
