@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -20,8 +21,12 @@
 #include <string>
 #include <thread>
 
+#include "obagent/http_client.h"
 #include "obagent/platform.h"
 #include "obagent/storage/blob_store.h"
+#include "obagent/vault/alert_delivery.h"
+#include "obagent/vault/alerts.h"
+#include "obagent/vault/audit.h"
 #include "obagent/vault/http_server.h"
 #include "obagent/vault/metadata.h"
 #include "obagent/vault/service.h"
@@ -56,6 +61,27 @@ struct Flags {
   uint64_t max_pack_bytes = uint64_t{1} << 30;
   uint64_t max_object_bytes = uint64_t{4} << 30;
   double purge_interval = 3600;  // seconds between collector runs
+  // Alerts (docs/operations.md, "Alerts").
+  std::string smtp_server;
+  int smtp_port = 587;
+  std::string smtp_starttls = "required";
+  std::string smtp_ca_file;
+  std::string smtp_user;
+  std::string smtp_password_file;
+  std::string smtp_from;
+  std::string smtp_to;  // comma-separated
+  int smtp_timeout = 30;
+  std::string webhook_url;
+  std::string webhook_secret_file;
+  int webhook_timeout = 30;
+  double alert_retry = 2;  // seconds before the first retry, doubled after each
+  int alert_attempts = 6;
+  double expected_backup_interval = 0;  // seconds; 0: learnt per machine
+  double missed_backup_check = 300;
+  double mass_delete_window = 3600;
+  size_t mass_delete_min = 50;
+  double mass_delete_share = 0.5;
+  size_t mass_delete_max = 10000;
 };
 
 int Fail(const std::string& message) {
@@ -89,6 +115,55 @@ Result<std::unique_ptr<storage::BlobStore>> OpenBackend(platform::Env& env, cons
     return storage::OpenAzureBlobStore(config);
   }
   return InvalidArgument("--backend must be local or azure, not '" + f.backend + "'");
+}
+
+// The alert channels the flags set up; an error for half a setting.
+Status AddAlertChannels(platform::Env& env, const Flags& f, vault::AlertCenter& alerts) {
+  if (!f.smtp_server.empty()) {
+    vault::SmtpSettings smtp;
+    smtp.server = f.smtp_server;
+    smtp.port = f.smtp_port;
+    smtp.starttls = f.smtp_starttls;
+    smtp.ca_file = f.smtp_ca_file;
+    smtp.user = f.smtp_user;
+    smtp.from = f.smtp_from;
+    smtp.timeout_seconds = f.smtp_timeout;
+    std::string to = f.smtp_to;
+    for (size_t start = 0; start <= to.size();) {
+      size_t end = std::min(to.find(',', start), to.size());
+      std::string one = to.substr(start, end - start);
+      while (!one.empty() && one.front() == ' ') one.erase(0, 1);
+      while (!one.empty() && one.back() == ' ') one.pop_back();
+      if (!one.empty()) smtp.to.push_back(one);
+      start = end + 1;
+    }
+    if (!smtp.user.empty()) {
+      if (f.smtp_password_file.empty()) {
+        return InvalidArgument("--alerts-smtp-user needs --alerts-smtp-password-file");
+      }
+      OB_ASSIGN_OR_RETURN(Bytes pw, env.ReadFile(f.smtp_password_file));
+      smtp.password = Trimmed(pw);
+    }
+    OB_RETURN_IF_ERROR(vault::ValidateSmtpSettings(smtp));
+    spdlog::info("alerts by e-mail through {}:{} (STARTTLS {}) to {}", smtp.server, smtp.port,
+                 smtp.starttls, f.smtp_to);
+    alerts.AddChannel(vault::NewEmailChannel(std::move(smtp)));
+  }
+  if (!f.webhook_url.empty()) {
+    if (f.webhook_secret_file.empty()) {
+      return InvalidArgument("--alerts-webhook-url needs --alerts-webhook-secret-file");
+    }
+    OB_RETURN_IF_ERROR(platform::ParseHttpUrl(f.webhook_url).status());
+    OB_ASSIGN_OR_RETURN(Bytes secret, env.ReadFile(f.webhook_secret_file));
+    vault::WebhookSettings hook{f.webhook_url, Trimmed(secret), f.webhook_timeout};
+    if (hook.secret.size() < 16) {
+      return InvalidArgument("the webhook secret in " + f.webhook_secret_file +
+                             " is shorter than 16 characters");
+    }
+    spdlog::info("alerts by webhook to {}", f.webhook_url);
+    alerts.AddChannel(vault::NewWebhookChannel(std::move(hook)));
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -152,6 +227,48 @@ int main(int argc, char** argv) {
   add("purge-interval-seconds", po::value(&f.purge_interval)->default_value(f.purge_interval),
       "seconds between runs of the collector that purges soft-deleted objects past their "
       "vault's soft_delete_days");
+  add("alerts-smtp-server", po::value(&f.smtp_server),
+      "SMTP server for alert e-mail (none: no e-mail)");
+  add("alerts-smtp-port", po::value(&f.smtp_port)->default_value(f.smtp_port), "SMTP port");
+  add("alerts-smtp-starttls", po::value(&f.smtp_starttls)->default_value(f.smtp_starttls),
+      "required (STARTTLS with the server's certificate verified) or off (plain text, no "
+      "credentials)");
+  add("alerts-smtp-ca-file", po::value(&f.smtp_ca_file),
+      "PEM CA certificates the SMTP server's certificate must chain to (default: the system's)");
+  add("alerts-smtp-user", po::value(&f.smtp_user), "SMTP user (AUTH PLAIN or LOGIN, over TLS)");
+  add("alerts-smtp-password-file", po::value(&f.smtp_password_file),
+      "file holding the SMTP password");
+  add("alerts-smtp-from", po::value(&f.smtp_from), "sender address of alert e-mail");
+  add("alerts-smtp-to", po::value(&f.smtp_to), "recipient addresses, comma-separated");
+  add("alerts-smtp-timeout", po::value(&f.smtp_timeout)->default_value(f.smtp_timeout),
+      "seconds per SMTP step");
+  add("alerts-webhook-url", po::value(&f.webhook_url),
+      "URL alerts are POSTed to as signed JSON (none: no webhook)");
+  add("alerts-webhook-secret-file", po::value(&f.webhook_secret_file),
+      "file holding the webhook's HMAC-SHA256 secret (at least 16 characters)");
+  add("alerts-webhook-timeout", po::value(&f.webhook_timeout)->default_value(f.webhook_timeout),
+      "seconds per webhook POST");
+  add("alerts-retry-seconds", po::value(&f.alert_retry)->default_value(f.alert_retry),
+      "seconds before a failed delivery is tried again (doubled each time, at most 300)");
+  add("alerts-max-attempts", po::value(&f.alert_attempts)->default_value(f.alert_attempts),
+      "delivery attempts per alert and channel");
+  add("expected-backup-interval-seconds",
+      po::value(&f.expected_backup_interval)->default_value(f.expected_backup_interval),
+      "a machine without a successful backup for longer raises backup_missed (0: 1.5 times "
+      "the median gap of its last backups)");
+  add("missed-backup-check-seconds",
+      po::value(&f.missed_backup_check)->default_value(f.missed_backup_check),
+      "seconds between checks for missed backups");
+  add("mass-delete-window-seconds",
+      po::value(&f.mass_delete_window)->default_value(f.mass_delete_window),
+      "window in which a machine's deletes are counted for mass_deletion");
+  add("mass-delete-min", po::value(&f.mass_delete_min)->default_value(f.mass_delete_min),
+      "deletes in the window that raise mass_deletion when they are --mass-delete-share of the "
+      "machine's objects");
+  add("mass-delete-share", po::value(&f.mass_delete_share)->default_value(f.mass_delete_share),
+      "share (0-1) of a machine's objects");
+  add("mass-delete-max", po::value(&f.mass_delete_max)->default_value(f.mass_delete_max),
+      "deletes in the window that raise mass_deletion whatever the share");
   po::options_description cmdline("Usage: vaultd --state-dir DIR [options]");
   cmdline.add_options()("help,h", "show this help")(
       "config", po::value(&f.config), "file of \"key = value\" lines (flags win over it)");
@@ -181,6 +298,14 @@ int main(int argc, char** argv) {
   spdlog::set_level(level);
   if (f.state_dir.empty()) return Fail("--state-dir is required");
   if (!(f.purge_interval > 0)) return Fail("--purge-interval-seconds must be positive");
+  if (!(f.missed_backup_check > 0) || !(f.alert_retry > 0) || f.alert_attempts < 1 ||
+      !(f.mass_delete_window > 0) || !(f.mass_delete_share > 0) || f.mass_delete_share > 1 ||
+      !(f.expected_backup_interval >= 0)) {
+    return Fail(
+        "--missed-backup-check-seconds, --alerts-retry-seconds, --alerts-max-attempts and "
+        "--mass-delete-window-seconds must be positive, --mass-delete-share in (0, 1], "
+        "--expected-backup-interval-seconds at least 0");
+  }
   if (!(f.validity_hours > 0)) return Fail("--credential-validity-hours must be positive");
   if (!(f.timeout > 0) || !(f.idle_timeout > 0) || !(f.header_timeout > 0)) {
     return Fail("--timeout, --idle-timeout and --header-timeout must be positive");
@@ -204,7 +329,24 @@ int main(int argc, char** argv) {
   auto blobs = OpenBackend(env, f);
   if (!blobs.ok()) return Fail("opening the object storage: " + blobs.status().ToString());
 
+  vault::AlertCenterOptions alert_options;
+  alert_options.first_retry_ms = static_cast<int64_t>(f.alert_retry * 1000);
+  alert_options.max_attempts = f.alert_attempts;
+  auto alerts = vault::AlertCenter::Open(env, f.state_dir + "/alerts", alert_options);
+  if (!alerts.ok()) return Fail("loading alerts: " + alerts.status().ToString());
+  st = AddAlertChannels(env, f, **alerts);
+  if (!st.ok()) return Fail("alert delivery: " + st.ToString());
+  auto audit = vault::AuditLog::Open(env, f.state_dir);
+  if (!audit.ok()) return Fail("opening the audit log: " + audit.status().ToString());
+
   vault::ServiceOptions options;
+  options.alerts = alerts->get();
+  options.audit = audit->get();
+  options.expected_backup_interval_ms = static_cast<int64_t>(f.expected_backup_interval * 1000);
+  options.mass_deletion.window_ms = static_cast<int64_t>(f.mass_delete_window * 1000);
+  options.mass_deletion.min_count = f.mass_delete_min;
+  options.mass_deletion.share = f.mass_delete_share;
+  options.mass_deletion.max_count = f.mass_delete_max;
   options.service_url = f.public_url.empty() ? f.listen : f.public_url;
   options.admin_token = *token;
   options.credential_validity_hours = f.validity_hours;
@@ -221,6 +363,7 @@ int main(int argc, char** argv) {
   http.header_timeout_ms = static_cast<int64_t>(f.header_timeout * 1000);
   http.max_connections = f.max_connections;
   http.max_connections_per_client = f.max_connections_per_client;
+  (*alerts)->Start();
   auto server = vault::HttpServer::Start(service, http);
   if (!server.ok()) return Fail(server.status().ToString());
   spdlog::info("objects in {}", (*blobs)->Describe());
@@ -242,6 +385,17 @@ int main(int argc, char** argv) {
                                     [&] { return stopping; }));
   });
 
+  // Missed backups: checked every --missed-backup-check-seconds.
+  std::thread missed([&] {
+    std::unique_lock lock(collector_mu);
+    while (!collector_cv.wait_for(lock, std::chrono::duration<double>(f.missed_backup_check),
+                                  [&] { return stopping; })) {
+      lock.unlock();
+      service.CheckMissedBackups();
+      lock.lock();
+    }
+  });
+
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
@@ -251,6 +405,11 @@ int main(int argc, char** argv) {
   }
   collector_cv.notify_all();
   collector.join();
+  missed.join();
   (*server)->Stop();
+  // Deliveries under way get a few seconds; what is left stays pending in
+  // the alert records and is sent at the next start.
+  (*alerts)->WaitIdle(5000);
+  (*alerts)->Stop();
   return 0;
 }

@@ -19,6 +19,7 @@
 #include "obagent/engine/agent.h"
 #include "obagent/engine/job_history.h"
 #include "obagent/engine/recovery_job.h"
+#include "obagent/engine/vault_client.h"
 #include "obagent/engine/wire.h"
 #include "obagent/platform.h"
 #include "obagent/status.h"
@@ -94,7 +95,20 @@ Result<std::optional<std::string>> OptionalPassphrase(Globals& g, const SourceOp
 // Prints a job's final record; obctl's exit code for it.
 int PresentEngineJob(Globals& g, const engine::JobRecord& job);
 
+// Administrator commands against vaultd: where it is, who asks
+// (--service, --admin-token-file; cmd_vault.cc).
+struct AdminOptions {
+  std::string service_url;
+  std::string token_file;
+};
+void AddAdminOptions(OptionSet& options, AdminOptions& admin);
+Result<std::unique_ptr<engine::VaultClient>> AdminClient(Globals& g, const AdminOptions& admin);
+
 // The commands, one family per file; args are the words after the command.
+// cmd_vault_alerts.cc
+int VaultAlerts(Globals& g, const std::vector<std::string>& args);
+int VaultAlertAck(Globals& g, const std::vector<std::string>& args);
+int VaultAudit(Globals& g, const std::vector<std::string>& args);
 // cmd_vault.cc
 int VaultInit(Globals& g, const std::vector<std::string>& args);
 int VaultCreate(Globals& g, const std::vector<std::string>& args);

@@ -19,13 +19,6 @@
 #include "obagent/http_client.h"
 
 namespace obagent::cli {
-namespace {
-
-// Administrator commands against vaultd: where it is, who asks.
-struct AdminOptions {
-  std::string service_url;
-  std::string token_file;
-};
 
 void AddAdminOptions(OptionSet& options, AdminOptions& admin) {
   options.Add("service", &admin.service_url, "vaultd URL").Required();
@@ -42,8 +35,6 @@ Result<std::unique_ptr<engine::VaultClient>> AdminClient(Globals& g, const Admin
   conn.token = *token;
   return std::make_unique<engine::VaultClient>(conn);
 }
-
-}  // namespace
 
 int VaultInit(Globals& g, const std::vector<std::string>& args) {
   std::string path;

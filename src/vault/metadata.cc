@@ -395,6 +395,12 @@ size_t MetadataStore::CountMachines(std::string_view vault_id) const {
   }));
 }
 
+std::vector<MachineRecord> MetadataStore::Machines() const {
+  std::vector<MachineRecord> out;
+  for (const auto& [id, m] : machines_) out.push_back(m);
+  return out;
+}
+
 Status MetadataStore::PutMachine(const MachineRecord& machine) {
   OB_RETURN_IF_ERROR(WriteRecord(kMachines, machine.machine_id, MachineToJson(machine).dump()));
   if (auto it = machines_.find(machine.machine_id); it != machines_.end()) {

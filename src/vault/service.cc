@@ -19,6 +19,7 @@
 #include "obagent/net/query.h"
 #include "obagent/vault/credentials.h"
 #include "obagent/vault/metadata.h"
+#include "vault/alert_api.h"
 
 namespace obagent::vault {
 namespace {
@@ -375,7 +376,7 @@ class VaultService::Impl {
        storage::BlobStore& blobs)
       : options_(options), meta_(std::move(metadata)), blobs_(blobs) {}
 
-  PurgeReport PurgeExpired() {
+  PurgeReport PurgeExpired(const std::string& actor = "collector") {
     PurgeReport report;
     std::vector<DeletedObjectRecord> due;
     {
@@ -411,6 +412,10 @@ class VaultService::Impl {
     if (report.purged > 0 || report.failed > 0) {
       spdlog::info("collector: purged {} soft-deleted object(s), {} kept, {} failed", report.purged,
                    report.kept, report.failed);
+    }
+    if (report.purged > 0 || actor != "collector") {
+      Audit(options_.audit, actor, "deleted.purge", "", "",
+            {{"purged", report.purged}, {"kept", report.kept}, {"failed", report.failed}});
     }
     return report;
   }
@@ -518,9 +523,22 @@ class VaultService::Impl {
     if (is({"deleted", "purge"})) {
       if (m != "POST") return MethodNotAllowed(req);
       return WithAdmin(req, [&] {
-        PurgeReport r = PurgeExpired();
+        PurgeReport r = PurgeExpired("admin");
         return Json(200, {{"purged", r.purged}, {"kept", r.kept}, {"failed", r.failed}});
       });
+    }
+    if (is({"vaults", "", "alerts"}) || is({"vaults", "", "alerts", "", "ack"})) {
+      auto name = net::PercentDecode(parts[1]);
+      if (!name.ok()) return BadRequest(name.status().detail());
+      if (parts.size() == 3 && m != "GET") return MethodNotAllowed(req);
+      if (parts.size() == 5 && m != "POST") return MethodNotAllowed(req);
+      return WithAdmin(req, [&] {
+        return parts.size() == 3 ? ListAlerts(req, *name) : AckAlert(req, *name, parts[3]);
+      });
+    }
+    if (is({"audit"})) {
+      if (m != "GET") return MethodNotAllowed(req);
+      return WithAdmin(req, [&] { return Answer(AuditAnswer(options_.audit, req.query)); });
     }
     if (is({"register", "prepare"})) {
       if (m != "POST") return MethodNotAllowed(req);
@@ -681,6 +699,7 @@ class VaultService::Impl {
     Status st = meta_->PutVault(v);
     if (!st.ok()) return FromStatus(st, kMetadataWhat);
     spdlog::info("created vault '{}' ({})", v.name, v.vault_id);
+    Audit(options_.audit, "admin", "vault.create", v.vault_id, "", {{"name", v.name}});
     return Json(201, {{"vault_id", v.vault_id}, {"name", v.name}});
   }
 
@@ -729,6 +748,8 @@ class VaultService::Impl {
     if (!st.ok()) return FromStatus(st, kMetadataWhat);
     spdlog::info("issued credentials {} for vault '{}', valid until {}", c.credential_id,
                  vault->name, FormatUtcTime(c.expires_at));
+    Audit(options_.audit, "admin", "vault.credentials", vault->vault_id, "",
+          {{"credential_id", c.credential_id}, {"expires_at", FormatUtcTime(c.expires_at)}});
     return Json(200, {{"credentials", c.Serialize()}, {"expires_at", FormatUtcTime(c.expires_at)}});
   }
 
@@ -761,6 +782,8 @@ class VaultService::Impl {
     Status st = meta_->PutVault(*vault);
     if (!st.ok()) return FromStatus(st, kMetadataWhat);
     spdlog::info("vault '{}': soft-deleted objects are kept {} days", vault->name, days);
+    Audit(options_.audit, "admin", "vault.settings", vault->vault_id, "",
+          {{"soft_delete_days", days}});
     return Json(200, {{"vault", vault->name}, {"soft_delete_days", vault->soft_delete_days}});
   }
 
@@ -870,6 +893,10 @@ class VaultService::Impl {
     }
     spdlog::warn("admin undeleted {} object(s) ({} recovery point(s)) of machine '{}' ({})",
                  undeleted.size(), points.size(), machine->name, machine->machine_id);
+    Audit(options_.audit, "admin", "machine.undelete", machine->vault_id, machine->machine_id,
+          {{"since_at", since_ms ? json(MsToUtc(*since_ms)) : json(nullptr)},
+           {"undeleted", undeleted.size()},
+           {"undeleted_points", points}});
     return Json(200, {{"machine_id", machine->machine_id},
                       {"undeleted", undeleted.size()},
                       {"recovery_points", points},
@@ -938,6 +965,8 @@ class VaultService::Impl {
       if (!st.ok()) return FromStatus(st, kMetadataWhat);
       spdlog::info("machine '{}' ({}) registered again in vault '{}'", *name, existing->machine_id,
                    vault->name);
+      Audit(options_.audit, "registration", "machine.register_again", vault->vault_id,
+            existing->machine_id, {{"machine", *name}});
       return Json(200, {{"machine_id", existing->machine_id}, {"token", token}});
     }
     if (meta_->CountMachines(vault->vault_id) >= options_.max_machines_per_vault) {
@@ -962,6 +991,8 @@ class VaultService::Impl {
     if (st.ok()) st = meta_->PutMachine(m);
     if (!st.ok()) return FromStatus(st, "the machine's registration");
     spdlog::info("registered machine '{}' ({}) in vault '{}'", m.name, m.machine_id, vault->name);
+    Audit(options_.audit, "registration", "machine.register", vault->vault_id, m.machine_id,
+          {{"machine", m.name}});
     return Json(200, {{"machine_id", m.machine_id}, {"token", token}});
   }
 
@@ -1192,6 +1223,8 @@ class VaultService::Impl {
       Status st = meta_->PutDeleted({p.machine.machine_id, key, ClockMs()});
       if (!st.ok()) return FromStatus(st, kMetadataWhat);
       spdlog::info("machine {}: {} soft-deleted", p.machine.machine_id, key);
+      NoteSoftDelete(options_.alerts, mass_deletion_, p.machine, ClockMs(),
+                     [&] { return LiveObjects(p.machine.machine_id); });
     }
     return Empty(204);
   }
@@ -1387,6 +1420,7 @@ class VaultService::Impl {
     std::lock_guard lock(mu_);
     Status st = meta_->AddJobReport(r);
     if (!st.ok()) return FromStatus(st, kMetadataWhat);
+    NoteJobReport(options_.alerts, p.machine, r.report_json);
     return Empty(201);
   }
 
@@ -1464,10 +1498,70 @@ class VaultService::Impl {
                       {"expires_at", MsToUtc(s.expires_ms)}});
   }
 
+  // ----- alerts (vault/alert_api.h)
+
+  static ServiceResponse Answer(const ApiAnswer& a) { return Json(a.status, a.body); }
+
+  ServiceResponse ListAlerts(const ServiceRequest& req, const std::string& vault_name) {
+    std::lock_guard lock(mu_);
+    std::optional<VaultRecord> vault = meta_->FindVaultByName(vault_name);
+    if (!vault) return Error(404, "", "no vault named '" + vault_name + "'");
+    return Answer(ListAlertsAnswer(options_.alerts, *vault, req.query, [&](const std::string& id) {
+      auto m = meta_->FindMachine(id);
+      return m ? m->name : std::string();
+    }));
+  }
+
+  ServiceResponse AckAlert(const ServiceRequest& req, const std::string& vault_name,
+                           std::string_view id) {
+    ServiceResponse err;
+    auto body = ParseBody(req, true, &err);
+    if (!body) return err;
+    std::optional<VaultRecord> vault;
+    {
+      std::lock_guard lock(mu_);
+      vault = meta_->FindVaultByName(vault_name);
+    }
+    if (!vault) return Error(404, "", "no vault named '" + vault_name + "'");
+    return Answer(AckAlertAnswer(options_.alerts, options_.audit, *vault, std::string(id), *body));
+  }
+
+  // The machine's objects that are not soft-deleted. Call with mu_ held.
+  size_t LiveObjects(const std::string& machine_id) {
+    Result<std::vector<std::string>> keys = blobs_.List(MachineKey(machine_id, ""));
+    if (!keys.ok()) return 0;
+    size_t deleted = meta_->DeletedObjects(machine_id).size();
+    return keys->size() > deleted ? keys->size() - deleted : 0;
+  }
+
+ public:
+  void CheckMissedBackups() {
+    std::vector<MissedBackupWatch::Machine> machines;
+    {
+      std::lock_guard lock(mu_);
+      for (const MachineRecord& m : meta_->Machines()) {
+        MissedBackupWatch::Machine item{m.vault_id, m.machine_id, m.name, m.registered * 1000, {}};
+        for (const JobReportRecord& r : meta_->JobReports(m.machine_id)) {
+          if (IsSuccessfulBackup(r.report_json)) item.successes_ms.push_back(r.received_ms);
+        }
+        machines.push_back(std::move(item));
+      }
+    }
+    const int64_t now = ClockMs();
+    for (const MissedBackupWatch::Machine& m : machines) {
+      if (auto in = missed_.Check(m, now, options_.expected_backup_interval_ms)) {
+        RaiseAlert(options_.alerts, *in);
+      }
+    }
+  }
+
+ private:
   const ServiceOptions& options_;
   std::mutex mu_;  // guards meta_
   std::unique_ptr<MetadataStore> meta_;
   storage::BlobStore& blobs_;
+  MassDeletionWatch mass_deletion_{options_.mass_deletion};
+  MissedBackupWatch missed_;
 };
 
 VaultService::VaultService(ServiceOptions options, std::unique_ptr<MetadataStore> metadata,
@@ -1482,5 +1576,7 @@ ServiceResponse VaultService::Handle(const ServiceRequest& request) {
 }
 
 PurgeReport VaultService::PurgeExpired() { return impl_->PurgeExpired(); }
+
+void VaultService::CheckMissedBackups() { impl_->CheckMissedBackups(); }
 
 }  // namespace obagent::vault

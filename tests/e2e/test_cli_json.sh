@@ -108,6 +108,15 @@ if [ -n "${VAULTD:-}" ]; then
   NAME=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["machine_name"])' "$WORK/state-vaultd/agent.json")
   j vault deleted -- json-vault "$NAME" "${ADMIN[@]}"
   j vault undelete -- json-vault "$NAME" --since 2026-01-01T00:00:00Z "${ADMIN[@]}"
+  # An alert to list and acknowledge: a failed job the machine reports.
+  TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$WORK/state-vaultd/agent.json")
+  curl -sf -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{"type":"Backup","state":"Failed","error":"for the JSON test"}' "$URL/v1/jobs" > /dev/null ||
+    fail "reporting a failed job to vaultd"
+  j vault alerts -- json-vault --all "${ADMIN[@]}"
+  ALERT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["alerts"][0]["id"])' "$OUT/vault alerts.json")
+  j vault alert-ack -- json-vault "$ALERT" "${ADMIN[@]}"
+  j vault audit -- "${ADMIN[@]}"
   stop_vaultd_backend
 else
   SKIPPED_VAULTD=1
@@ -122,7 +131,8 @@ for c in "${COMMANDS[@]}"; do
   [ -e "$OUT/$c.json" ] && continue
   case "$c" in
     "recovery mount" | "recovery unmount") [ -n "${SKIPPED_MOUNT:-}" ] && continue ;;
-    "vault create" | "vault credentials" | "vault deleted" | "vault undelete")
+    "vault create" | "vault credentials" | "vault deleted" | "vault undelete" | "vault alerts" | \
+      "vault alert-ack" | "vault audit")
       [ -n "${SKIPPED_VAULTD:-}" ] && continue ;;
   esac
   fail "obctl $c was not run with --json"

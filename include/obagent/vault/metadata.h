@@ -114,6 +114,7 @@ class MetadataStore {
   std::optional<MachineRecord> FindMachineByName(std::string_view vault_id,
                                                  std::string_view name) const;
   size_t CountMachines(std::string_view vault_id) const;
+  std::vector<MachineRecord> Machines() const;  // every vault's, by id
   Status PutMachine(const MachineRecord& machine);
 
   std::optional<RecoverySessionRecord> FindRecoverySession(std::string_view token_sha256) const;

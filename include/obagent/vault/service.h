@@ -17,6 +17,8 @@
 #include "obagent/platform.h"
 #include "obagent/status.h"
 #include "obagent/storage/blob_store.h"
+#include "obagent/vault/alerts.h"
+#include "obagent/vault/audit.h"
 #include "obagent/vault/metadata.h"
 
 namespace obagent::vault {
@@ -87,6 +89,16 @@ struct ServiceOptions {
   // The clock, unix milliseconds; empty: the system clock. Unit tests
   // inject one to see soft-deleted objects kept and purged.
   std::function<int64_t()> clock;
+  // Alerts and the audit log (alerts.h, audit.h); not owned, and they must
+  // outlive the service. Null: none (no alert is raised, nothing audited,
+  // their endpoints answer 503).
+  AlertCenter* alerts = nullptr;
+  AuditLog* audit = nullptr;
+  // When a machine's soft deletes become a mass_deletion alert.
+  MassDeletionRules mass_deletion;
+  // The interval a machine is expected to back up within; 0: learnt from
+  // its successful backups (ExpectedBackupIntervalMs).
+  int64_t expected_backup_interval_ms = 0;
 };
 
 // What one run of the collector did (VaultService::PurgeExpired).
@@ -114,6 +126,11 @@ class VaultService {
   // (--purge-interval-seconds) and the admin endpoint POST
   // /v1/deleted/purge runs it at once.
   PurgeReport PurgeExpired();
+
+  // Raises backup_missed for every machine whose successful backups are
+  // overdue (MissedBackupWatch: once per miss). Thread-safe; vaultd runs it
+  // every --missed-backup-check-seconds.
+  void CheckMissedBackups();
 
   const ServiceOptions& options() const { return options_; }
 
