@@ -10,11 +10,13 @@ PASS_FILE=$WORK/passphrase
 printf 'correct horse battery staple 42\n' > "$PASS_FILE"
 MOUNTS=()
 ENGINE_PID=""
+SINK_PIDS=()
 
 cleanup() {
   local m
   [ -z "$ENGINE_PID" ] || kill -9 "$ENGINE_PID" 2> /dev/null || true
   [ -z "${BACKEND:-}" ] || stop_vaultd_backend
+  for m in "${SINK_PIDS[@]}"; do kill "$m" 2> /dev/null || true; done
   for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || true; done
   # A server the test stopped may still be closing files in $WORK: retry, and
   # never let the clean-up decide the test's result.
@@ -192,3 +194,58 @@ vaultd_machine() { # azure container, extra vaultd options...
   MACHINE=$(agent_field machine_name)
   SCRATCH=$(agent_field scratch_dir)
 }
+
+# Where vaultd's alerts go: a real SMTP server with STARTTLS and AUTH
+# (smtp_sink.py; its certificate made here, $WORK/smtp.pem, is the CA vaultd
+# must verify against) writing each mail to $WORK/mail, and a webhook
+# receiver that checks the HMAC signature (webhook_sink.py) writing each
+# POST to $WORK/hooks. The EXIT trap stops both. Sets ALERT_ARGS: vaultd's
+# options to deliver to both, the CA file left out (--alerts-smtp-ca-file).
+start_alert_sinks() { # extra webhook_sink.py options (--fail-first N)...
+  command -v openssl > /dev/null || { echo "openssl is missing"; exit 77; }
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$WORK/smtp.key" -out "$WORK/smtp.pem" 2> /dev/null || fail "openssl req"
+  printf 'mail-password-42\n' > "$WORK/smtp.password"
+  python3 -B "$HERE/smtp_sink.py" --cert "$WORK/smtp.pem" --key "$WORK/smtp.key" \
+    --out "$WORK/mail" --port-file "$WORK/smtp.port" --user alerts --password mail-password-42 \
+    2> "$WORK/smtp.log" &
+  SINK_PIDS+=($!)
+  python3 -c 'import secrets; print(secrets.token_hex(32))' > "$WORK/hook.secret"
+  python3 -B "$HERE/webhook_sink.py" --secret-file "$WORK/hook.secret" --out "$WORK/hooks" \
+    --port-file "$WORK/hook.port" "$@" 2> "$WORK/hook.log" &
+  SINK_PIDS+=($!)
+  for _ in $(seq 1 100); do [ -s "$WORK/smtp.port" ] && [ -s "$WORK/hook.port" ] && break; sleep 0.05; done
+  [ -s "$WORK/smtp.port" ] && [ -s "$WORK/hook.port" ] || fail "the sinks did not start"
+  ALERT_ARGS=(--alerts-smtp-server 127.0.0.1 --alerts-smtp-port "$(cat "$WORK/smtp.port")"
+    --alerts-smtp-starttls required
+    --alerts-smtp-user alerts --alerts-smtp-password-file "$WORK/smtp.password"
+    --alerts-smtp-from vaultd@example.test --alerts-smtp-to "admin@example.test, ops@example.test"
+    --alerts-webhook-url "http://127.0.0.1:$(cat "$WORK/hook.port")/hooks/obagent"
+    --alerts-webhook-secret-file "$WORK/hook.secret" --alerts-retry-seconds 0.2)
+}
+# wait_for DESCRIPTION PYTHON-CONDITION-SCRIPT ARGS...: up to 30 s.
+wait_for() {
+  local what=$1
+  shift
+  for _ in $(seq 1 300); do python3 -c "$@" 2> /dev/null && return 0; sleep 0.1; done
+  fail "timed out waiting for $what"
+}
+# With wait_for: a mail in $WORK/mail whose subject has TEXT (args: $WORK/mail TEXT).
+MAIL_WITH='
+import glob, json, sys
+for f in glob.glob(sys.argv[1] + "/*.json"):
+    m = json.load(open(f))
+    subject = [l for l in m["data"].split("\r\n") if l.startswith("Subject: ")][0]
+    if sys.argv[2] in subject:
+        sys.exit(0)
+sys.exit(1)'
+# With wait_for: a verified webhook POST for an alert of KIND (args: $WORK/hooks KIND).
+HOOK_WITH='
+import glob, json, sys
+for f in glob.glob(sys.argv[1] + "/*.json"):
+    h = json.load(open(f))
+    body = json.loads(h["body"])
+    if h["verified"] and body["alert"]["kind"] == sys.argv[2]:
+        sys.exit(0)
+sys.exit(1)'

@@ -18,66 +18,11 @@
 #    naming the line after the edited one).
 source "$E2E_LIB"
 : "${VAULTD:?VAULTD must point at the vaultd binary}"
-command -v openssl > /dev/null || { echo "openssl is missing"; exit 77; }
-SINK_PIDS=()
-stop_all() {
-  local p
-  for p in "${SINK_PIDS[@]}"; do kill "$p" 2> /dev/null || true; done
-  cleanup
-}
-trap stop_all EXIT
-
-# --- The SMTP server and the webhook receiver -------------------------------
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-  -keyout "$WORK/smtp.key" -out "$WORK/smtp.pem" 2> /dev/null || fail "openssl req"
-printf 'mail-password-42\n' > "$WORK/smtp.password"
-python3 -B "$HERE/smtp_sink.py" --cert "$WORK/smtp.pem" --key "$WORK/smtp.key" \
-  --out "$WORK/mail" --port-file "$WORK/smtp.port" --user alerts --password mail-password-42 \
-  2> "$WORK/smtp.log" &
-SINK_PIDS+=($!)
-python3 -c 'import secrets; print(secrets.token_hex(32))' > "$WORK/hook.secret"
-python3 -B "$HERE/webhook_sink.py" --secret-file "$WORK/hook.secret" --out "$WORK/hooks" \
-  --port-file "$WORK/hook.port" --fail-first 1 2> "$WORK/hook.log" &
-SINK_PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$WORK/smtp.port" ] && [ -s "$WORK/hook.port" ] && break; sleep 0.05; done
-[ -s "$WORK/smtp.port" ] && [ -s "$WORK/hook.port" ] || fail "the sinks did not start"
-
-ALERT_ARGS=(--alerts-smtp-server 127.0.0.1 --alerts-smtp-port "$(cat "$WORK/smtp.port")"
-  --alerts-smtp-starttls required
-  --alerts-smtp-user alerts --alerts-smtp-password-file "$WORK/smtp.password"
-  --alerts-smtp-from vaultd@example.test --alerts-smtp-to "admin@example.test, ops@example.test"
-  --alerts-webhook-url "http://127.0.0.1:$(cat "$WORK/hook.port")/hooks/obagent"
-  --alerts-webhook-secret-file "$WORK/hook.secret" --alerts-retry-seconds 0.2
-  --expected-backup-interval-seconds 4 --missed-backup-check-seconds 0.5)
+start_alert_sinks --fail-first 1
+ALERT_ARGS+=(--expected-backup-interval-seconds 4 --missed-backup-check-seconds 0.5)
 vaultd_machine alerts "${ALERT_ARGS[@]}" --alerts-smtp-ca-file "$WORK/smtp.pem"
 ps -o args= -p "$VPID" > "$WORK/vaultd.args"
 has -F 'mail-password-42' "$WORK/vaultd.args" && fail "the SMTP password is on vaultd's command line"
-
-# wait_for DESCRIPTION PYTHON-CONDITION-SCRIPT ARGS...: up to 30 s.
-wait_for() {
-  local what=$1; shift
-  for _ in $(seq 1 300); do python3 -c "$@" 2> /dev/null && return 0; sleep 0.1; done
-  fail "timed out waiting for $what"
-}
-# A mail in $WORK/mail whose subject has TEXT.
-MAIL_WITH='
-import glob, json, sys
-for f in glob.glob(sys.argv[1] + "/*.json"):
-    m = json.load(open(f))
-    subject = [l for l in m["data"].split("\r\n") if l.startswith("Subject: ")][0]
-    if sys.argv[2] in subject:
-        sys.exit(0)
-sys.exit(1)'
-# A verified webhook POST in $WORK/hooks for an alert of KIND.
-HOOK_WITH='
-import glob, json, sys
-for f in glob.glob(sys.argv[1] + "/*.json"):
-    h = json.load(open(f))
-    body = json.loads(h["body"])
-    if h["verified"] and body["alert"]["kind"] == sys.argv[2]:
-        sys.exit(0)
-sys.exit(1)'
 
 # --- A failed backup ---------------------------------------------------------
 mkdir -p "$WORK/src"
