@@ -7,12 +7,17 @@
 #  - deletes every object the machine can list (vaultd's object API);
 #  - writes garbage over every pack;
 #  - prunes with the smallest retention (obctl prune --keep-last 1).
-# Everything is refused or soft. The vault administrator then undeletes
-# everything deleted since the attack began, and every recovery point
-# restores byte for byte, the vault verifies.
+# Everything is refused or soft, and the administrator hears of it: the mass
+# deletion alert arrives by e-mail (a real SMTP server with STARTTLS) and by
+# a signed webhook. The administrator then undeletes everything deleted
+# since the attack began, and every recovery point restores byte for byte,
+# the vault verifies.
 source "$E2E_LIB"
 : "${VAULTD:?VAULTD must point at the vaultd binary}"
-vaultd_machine compromised
+start_alert_sinks
+# A mass deletion here is a dozen objects (vaultd's default: 50, half of the
+# machine's objects, within an hour).
+vaultd_machine compromised "${ALERT_ARGS[@]}" --alerts-smtp-ca-file "$WORK/smtp.pem" --mass-delete-min 5
 
 SRC=$WORK/data/src
 COPIES=$WORK/copies # the source as each recovery point saw it, by point id
@@ -95,6 +100,12 @@ purge=$(curl -sf -X POST -H "Authorization: Bearer $(cat "$VSTATE/admin.token")"
 python3 -c 'import json,sys; r=json.loads(sys.argv[1]); assert r["purged"]==0, r' "$purge" ||
   fail "the collector purged fresh deletes: $purge"
 pass "prune with the smallest retention and a DELETE of every object: all soft or refused"
+wait_for "the mass_deletion e-mail" "$MAIL_WITH" "$WORK/mail" "$MACHINE"
+wait_for "the mass_deletion webhook" "$HOOK_WITH" "$WORK/hooks" mass_deletion
+obctl --json vault alerts prod "${ADMIN[@]}" > "$WORK/alerts.json" || fail "vault alerts"
+python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["alerts"]; assert any(x["kind"]=="mass_deletion" for x in a), a' \
+  "$WORK/alerts.json" || fail "no mass_deletion alert: $(cat "$WORK/alerts.json")"
+pass "the administrator is told: mass_deletion by e-mail and by signed webhook"
 
 # --- The administrator recovers -------------------------------------------------
 obctl --json vault undelete prod "$MACHINE" --since "$ATTACK_START" "${ADMIN[@]}" > "$WORK/undelete.json" ||
