@@ -50,6 +50,10 @@ enum class ErrorCode : uint8_t {
   // API has nobody to answer. Windows says ERROR_SERVICE_NOT_ACTIVE for a
   // stopped service; that HRESULT is its catalogue ID.
   kEngineNotRunning,  // 0x80070426
+  // The vault refused to delete a machine's data because it holds it: an
+  // unacknowledged anomaly (docs/operations.md, "Anomaly hold"). A prune
+  // that meets it deleted nothing and ends with a warning naming the hold.
+  kVaultHold,
 };
 
 // The code's stable name on the wire ("NotFound", "EngineNotRunning"):

@@ -115,6 +115,8 @@ int VaultCreate(Globals& g, const std::vector<std::string>& args);
 int VaultCredentials(Globals& g, const std::vector<std::string>& args);
 int VaultDeleted(Globals& g, const std::vector<std::string>& args);
 int VaultUndelete(Globals& g, const std::vector<std::string>& args);
+int VaultAnomalies(Globals& g, const std::vector<std::string>& args);
+int VaultAnomalyAck(Globals& g, const std::vector<std::string>& args);
 int Register(Globals& g, const std::vector<std::string>& args);
 // cmd_backup.cc
 int BackupStart(Globals& g, const std::vector<std::string>& args);

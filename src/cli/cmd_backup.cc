@@ -45,15 +45,26 @@ int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
             {"failed_files_log", out.record.failed_files_log},
             {"healed_blobs", report.healed_blobs},
             {"summary", out.record.summary},
-            {"snapshot", report.snapshot}};
+            {"snapshot", report.snapshot},
+            {"changes",
+             {{"files_new", report.figures.files_new},
+              {"files_changed", report.figures.files_changed},
+              {"files_deleted", report.figures.files_deleted},
+              {"bytes_new", report.figures.bytes_new},
+              {"bytes_new_incompressible", report.figures.bytes_new_incompressible},
+              {"incompressible_share", report.figures.IncompressibleShare()}}}};
   if (out.retention) j["retention_removed_points"] = out.retention->removed_points;
   if (!out.retention_status.ok()) j["message"] = out.retention_status.ToString();
   g.out->Result(j, [&](std::ostream& o, std::ostream& err) {
     o << "Backup " << engine::JobStateName(report.state) << ": recovery point "
       << report.point_id.substr(0, 12) << "\n  " << s.files << " files, "
       << HumanBytes(s.bytes_scanned) << " scanned, " << HumanBytes(s.bytes_read) << " read, "
-      << HumanBytes(s.bytes_new) << " new, " << HumanBytes(s.bytes_uploaded)
-      << " uploaded\n  read from " << engine::DescribeSnapshot(report) << "\n";
+      << HumanBytes(s.bytes_new) << " new, " << HumanBytes(s.bytes_uploaded) << " uploaded\n  "
+      << report.figures.files_new << " new, " << report.figures.files_changed << " changed, "
+      << report.figures.files_deleted << " deleted files; "
+      << static_cast<int>(report.figures.IncompressibleShare() * 100 + 0.5)
+      << " % of the new data did not compress\n  read from " << engine::DescribeSnapshot(report)
+      << "\n";
     if (report.healed_blobs > 0) o << "  " << engine::HealedSummary(report) << "\n";
     for (const auto& f : report.failed_files) {
       o << "  skipped " << f.path << ": "

@@ -53,6 +53,18 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
   if (keep_last) job.keep_last = static_cast<size_t>(*keep_last);
   job.options = request;
   engine::PruneJobOutcome out = engine::RunPruneJob(*g.env, g.state_dir, job);
+  if (!out.held.ok()) {
+    // The vault's anomaly hold: nothing was deleted; a warning, not a failure.
+    g.out->Result({{"ok", true},
+                   {"held", true},
+                   {"job", JobJson(out.record)},
+                   {"message", out.held.ToString()},
+                   {"removed_points", json::array()}},
+                  [&](std::ostream&, std::ostream& err) {
+                    err << "obctl: warning: " << out.held.ToString() << "\n";
+                  });
+    return kExitWarnings;
+  }
   if (!out.report) return Fail(g, out.status);
   const engine::PruneReport& r = *out.report;
   g.out->Result({{"ok", true},

@@ -1,7 +1,8 @@
-// obctl vault init|create|credentials|deleted|undelete and obctl register:
-// creating vaults (locally or, as vaultd's administrator, in the service),
-// the administrator's view of soft-deleted data and its undelete, and
-// registering this machine with one.
+// obctl vault init|create|credentials|deleted|undelete|anomalies|anomaly-ack
+// and obctl register: creating vaults (locally or, as vaultd's administrator,
+// in the service), the administrator's view of soft-deleted data and its
+// undelete, of flagged backups and their acknowledgement (the anomaly hold),
+// and registering this machine with one.
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -216,6 +217,77 @@ int VaultUndelete(Globals& g, const std::vector<std::string>& args) {
                     o << "  recovery point " << id.get<std::string>() << "\n";
                   }
                 });
+  return kExitOk;
+}
+
+namespace {
+// One anomaly as obctl prints it: id, machine, time, point, then its findings.
+void PrintAnomaly(std::ostream& o, const json& a) {
+  o << a.value("id", "") << "  machine '" << a.value("machine", "") << "'  flagged "
+    << a.value("created_at", "") << "  recovery point "
+    << a.value("recovery_point", "").substr(0, 12)
+    << (a.value("open", false) ? "  HOLDING its data"
+                               : "  acknowledged " + a.value("acknowledged_at", ""))
+    << "\n";
+  for (const json& f : a.value("findings", json::array())) {
+    o << "  " << f.value("kind", "") << ": " << f.value("reason", "") << "\n";
+  }
+}
+}  // namespace
+
+int VaultAnomalies(Globals& g, const std::vector<std::string>& args) {
+  std::string vault;
+  bool all = false;
+  AdminOptions admin;
+  OptionSet options("vault anomalies");
+  options.Add("vault", &vault, "vault name").Required().Positional();
+  options.Add("all", &all, "acknowledged anomalies too");
+  AddAdminOptions(options, admin);
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
+  auto client = AdminClient(g, admin);
+  if (!client.ok()) return Fail(g, client.status());
+  auto answer = (*client)->Call(
+      "GET", "/v1/vaults/" + platform::UrlEncode(vault) + "/anomalies" + (all ? "?all=1" : ""));
+  if (!answer.ok()) return Fail(g, answer.status());
+  json list = answer->value("anomalies", json::array());
+  size_t open = 0;
+  for (const json& a : list) open += a.value("open", false) ? 1 : 0;
+  g.out->Result(
+      {{"ok", true}, {"vault", vault}, {"anomalies", list}}, [&](std::ostream& o, std::ostream&) {
+        o << "Vault '" << vault << "': " << open << " open anomal" << (open == 1 ? "y" : "ies")
+          << (open > 0 ? " holding machine data (no deletes, no purge until "
+                         "acknowledged)"
+                       : "")
+          << "\n";
+        for (const json& a : list) PrintAnomaly(o, a);
+      });
+  return kExitOk;
+}
+
+int VaultAnomalyAck(Globals& g, const std::vector<std::string>& args) {
+  std::string vault, id;
+  AdminOptions admin;
+  OptionSet options("vault anomaly-ack");
+  options.Add("vault", &vault, "vault name").Required().Positional();
+  options.Add("id", &id, "the anomaly's id (obctl vault anomalies)").Required().Positional();
+  AddAdminOptions(options, admin);
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
+  auto client = AdminClient(g, admin);
+  if (!client.ok()) return Fail(g, client.status());
+  auto answer = (*client)->Call(
+      "POST",
+      "/v1/vaults/" + platform::UrlEncode(vault) + "/anomalies/" + platform::UrlEncode(id) + "/ack",
+      json::object());
+  if (!answer.ok()) return Fail(g, answer.status());
+  const bool held = answer->value("held", false);
+  json j = *answer;
+  j["ok"] = true;
+  g.out->Result(j, [&](std::ostream& o, std::ostream&) {
+    o << "Anomaly " << id << " acknowledged: "
+      << (held ? "another open anomaly still holds the machine's data"
+               : "the machine's data is no longer held")
+      << "\n";
+  });
   return kExitOk;
 }
 

@@ -71,6 +71,7 @@ constexpr NamedCode kCodeNames[] = {
     {ErrorCode::kSnapshotFailed, "SnapshotFailed"},
     {ErrorCode::kUnsupported, "Unsupported"},
     {ErrorCode::kEngineNotRunning, "EngineNotRunning"},
+    {ErrorCode::kVaultHold, "VaultHold"},
 };
 
 }  // namespace

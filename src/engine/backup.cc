@@ -188,6 +188,12 @@ class BackupRun {
   void Skip(const std::string& path, const Status& why);
   Progress SampleProgress() const;
   const tree::Tree* LoadPrevious(const std::optional<ObjectId>& id, std::vector<tree::Tree>& keep);
+  // Files (regular and symbolic links) of the parent point under `node`:
+  // 1 for a file, the files of its trees for a folder (read from the vault;
+  // a tree that cannot be read counts nothing: the figure is informational).
+  uint64_t CountPreviousFiles(const tree::Node& node);
+  // files_new / files_changed for one file entry against the parent's node.
+  void CountFile(const tree::Node* previous, bool changed);
   // Where to read a source path from: inside the snapshot, if there is one.
   // The recovery point records `path` itself.
   std::string ReadPath(const std::string& path) const {
@@ -242,6 +248,12 @@ class BackupRun {
   recovery_point::Stats stats_;
   std::atomic<uint64_t> bytes_new_{0};
   std::atomic<uint64_t> healed_{0};
+  // BackupFigures: the file counts by the reader thread, the bytes by the workers.
+  uint64_t files_new_ = 0;
+  uint64_t files_changed_ = 0;
+  uint64_t files_deleted_ = 0;
+  std::atomic<uint64_t> data_new_{0};
+  std::atomic<uint64_t> data_new_incompressible_{0};
   std::unique_ptr<platform::Snapshot> snapshot_;  // released by its destructor on every path
 };
 
@@ -310,6 +322,13 @@ ObjectId BackupRun::ProcessChunk(ByteView data, pack::BlobType type) {
   Bytes scratch = TakeScratch();
   ByteView payload = compress::EncodePayloadInto(data, scratch);
   bytes_new_ += data.size();
+  if (type == pack::BlobType::kData) {
+    data_new_ += data.size();
+    // The codec kept it raw: it did not compress (compress.h).
+    if (!payload.empty() && payload[0] == static_cast<uint8_t>(compress::Codec::kNone)) {
+      data_new_incompressible_ += data.size();
+    }
+  }
   AddToPack(type == pack::BlobType::kTree ? tree_pack_ : data_pack_, type, id, payload,
             static_cast<uint32_t>(data.size()));
   ReturnScratch(std::move(scratch));
@@ -501,6 +520,8 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
         return false;
       }
       node.symlink_target = std::move(target).value();
+      CountFile(previous, previous != nullptr && (previous->type != tree::NodeType::kSymlink ||
+                                                  previous->symlink_target != node.symlink_target));
       ++files_done_;
       ++stats_.files;
       return true;
@@ -517,9 +538,11 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
       stats_.bytes_scanned += info.size;
       bytes_scanned_ += info.size;
       // Unchanged since the previous recovery point: reuse its chunk list.
-      if (previous && previous->type == tree::NodeType::kFile && previous->size == info.size &&
-          previous->mtime_ns == info.mtime_ns && previous->ctime_ns == info.ctime_ns &&
-          previous->inode == info.inode) {
+      const bool unchanged = previous && previous->type == tree::NodeType::kFile &&
+                             previous->size == info.size && previous->mtime_ns == info.mtime_ns &&
+                             previous->ctime_ns == info.ctime_ns && previous->inode == info.inode;
+      CountFile(previous, !unchanged);
+      if (unchanged) {
         bool all_known = true;
         for (const auto& c : previous->content) {
           if (!repo_.index().Contains(c.id) || repo_.FoundDamaged(c.id)) all_known = false;
@@ -550,6 +573,26 @@ const tree::Tree* BackupRun::LoadPrevious(const std::optional<ObjectId>& id,
   return &keep.back();
 }
 
+void BackupRun::CountFile(const tree::Node* previous, bool changed) {
+  if (previous == nullptr || previous->type == tree::NodeType::kDirectory) {
+    ++files_new_;
+    // A folder of the parent replaced by this file: its files are gone.
+    if (previous != nullptr) files_deleted_ += CountPreviousFiles(*previous);
+  } else if (changed) {
+    ++files_changed_;
+  }
+}
+
+uint64_t BackupRun::CountPreviousFiles(const tree::Node& node) {
+  if (node.type != tree::NodeType::kDirectory) return 1;
+  std::vector<tree::Tree> keep;
+  const tree::Tree* t = LoadPrevious(node.subtree, keep);
+  if (t == nullptr) return 0;
+  uint64_t n = 0;
+  for (const tree::Node& child : t->nodes) n += CountPreviousFiles(child);
+  return n;
+}
+
 Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::string& rel,
                                             const IncludeTrie* trie, const tree::Tree* previous) {
   // Names to visit: everything for an included folder, else only the trie's
@@ -563,6 +606,8 @@ Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::
   }
   std::vector<PendingNode> pending;
   pending.reserve(names.size());
+  // The parent's entries met again (files_deleted counts the others).
+  std::vector<bool> met(previous ? previous->nodes.size() : 0, false);
   for (const std::string& name : names) {
     if (failed()) return first_error_;
     std::string child_path = JoinPath(path, name);
@@ -598,13 +643,25 @@ Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::
       auto it =
           std::lower_bound(previous->nodes.begin(), previous->nodes.end(), name,
                            [](const tree::Node& n, const std::string& s) { return n.name < s; });
-      if (it != previous->nodes.end() && it->name == name) prev_node = &*it;
+      if (it != previous->nodes.end() && it->name == name) {
+        prev_node = &*it;
+        met[static_cast<size_t>(it - previous->nodes.begin())] = true;
+        // A file of the parent replaced by a folder is gone (the folder's
+        // files are new); a folder replaced by a file: CountFile.
+        if (info->kind == platform::FileKind::kDirectory &&
+            prev_node->type != tree::NodeType::kDirectory) {
+          ++files_deleted_;
+        }
+      }
     }
     PendingNode node;
     if (BackupEntry(child_path, child_rel, name, *info, child_trie, prev_node, node)) {
       pending.push_back(std::move(node));
     }
     reporter_.Report();
+  }
+  for (size_t i = 0; i < met.size(); ++i) {
+    if (!met[i]) files_deleted_ += CountPreviousFiles(previous->nodes[i]);
   }
   tree::Tree tree;
   tree.nodes.reserve(pending.size());
@@ -713,6 +770,11 @@ Result<BackupReport> BackupRun::Run() {
     skipped_.push_back({where, released.ToString()});
   }
   report.healed_blobs = healed_;
+  report.figures.files_new = files_new_;
+  report.figures.files_changed = files_changed_;
+  report.figures.files_deleted = files_deleted_;
+  report.figures.bytes_new = data_new_;
+  report.figures.bytes_new_incompressible = data_new_incompressible_;
   report.failed_files = std::move(skipped_);
   report.state =
       report.failed_files.empty() ? JobState::kCompleted : JobState::kCompletedWithWarnings;

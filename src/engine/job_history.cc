@@ -53,7 +53,12 @@ json JobRecordToJson(const JobRecord& r) {
           {"error", r.error},
           {"failed_files_log", r.failed_files_log},
           {"snapshot", r.snapshot},
-          {"summary", r.summary}};
+          {"summary", r.summary},
+          {"files_new", r.files_new},
+          {"files_changed", r.files_changed},
+          {"files_deleted", r.files_deleted},
+          {"bytes_new", r.bytes_new},
+          {"bytes_new_incompressible", r.bytes_new_incompressible}};
 }
 
 Result<JobRecord> JobRecordFromJson(const json& j) {
@@ -77,6 +82,11 @@ Result<JobRecord> JobRecordFromJson(const json& j) {
   OB_ASSIGN_OR_RETURN(r.failed_files_log, f::Text(j, "failed_files_log"));
   OB_ASSIGN_OR_RETURN(r.snapshot, f::Text(j, "snapshot"));
   OB_ASSIGN_OR_RETURN(r.summary, f::Text(j, "summary"));
+  OB_ASSIGN_OR_RETURN(r.files_new, f::Count(j, "files_new"));
+  OB_ASSIGN_OR_RETURN(r.files_changed, f::Count(j, "files_changed"));
+  OB_ASSIGN_OR_RETURN(r.files_deleted, f::Count(j, "files_deleted"));
+  OB_ASSIGN_OR_RETURN(r.bytes_new, f::Count(j, "bytes_new"));
+  OB_ASSIGN_OR_RETURN(r.bytes_new_incompressible, f::Count(j, "bytes_new_incompressible"));
   return r;
 }
 

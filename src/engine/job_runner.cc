@@ -202,9 +202,11 @@ JobOutcome JobRunner::Run(const JobSpec& spec, const JobWork& work,
     } else {
       out.retention_status =
           pruned.status().WithContext("retention after " + spec.name + " failed");
-      // Damage in the vault makes prune refuse (deleting nothing): the
-      // job's own work is done, so it completes with the warning.
-      record.state = pruned.status().code() == ErrorCode::kCorrupt
+      // Damage in the vault makes prune refuse (deleting nothing), and so
+      // does the vault's anomaly hold: the job's own work is done, so it
+      // completes with the warning.
+      const ErrorCode code = pruned.status().code();
+      record.state = code == ErrorCode::kCorrupt || code == ErrorCode::kVaultHold
                          ? JobState::kCompletedWithWarnings
                          : JobState::kFailed;
       record.error = out.retention_status.ToString();

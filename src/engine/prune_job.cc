@@ -41,7 +41,18 @@ PruneJobOutcome RunPruneJob(platform::Env& env, const std::string& state_dir,
       keep = PointsToKeep(out.points, request.policy,
                           std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
     }
-    OB_ASSIGN_OR_RETURN(PruneReport report, RunPrune(repo, keep, request.options));
+    Result<PruneReport> pruned = RunPrune(repo, keep, request.options);
+    if (!pruned.ok() && pruned.status().code() == ErrorCode::kVaultHold) {
+      // The vault refused the first delete: nothing is gone. A warning,
+      // not a failure: the points stay until the administrator acknowledges.
+      out.held = pruned.status().WithContext("prune deleted nothing");
+      ctx.record.state = JobState::kCompletedWithWarnings;
+      ctx.record.error = out.held.ToString();
+      ctx.log_detail = out.held.ToString();
+      return Status::Ok();
+    }
+    if (!pruned.ok()) return pruned.status();
+    PruneReport report = std::move(pruned).value();
     ctx.vault_report["points_removed"] = report.removed_points.size();
     ctx.vault_report["bytes_freed"] = report.bytes_freed();
     ctx.log_detail = std::to_string(report.removed_points.size()) + " recovery points " +

@@ -26,6 +26,7 @@ ErrorCode CodeFor(const std::string& error_id, int status) {
   if (status == 400) return ErrorCode::kInvalidArgument;
   if (status == 409) return ErrorCode::kAlreadyExists;
   if (status == 416) return ErrorCode::kCorrupt;
+  if (status == 423) return ErrorCode::kVaultHold;  // an anomaly hold: nothing may be deleted
   return ErrorCode::kIo;
 }
 

@@ -17,6 +17,7 @@
 #include "obagent/core/keys.h"
 #include "obagent/core/vault_layout.h"
 #include "obagent/net/query.h"
+#include "obagent/vault/anomaly.h"
 #include "obagent/vault/credentials.h"
 #include "obagent/vault/metadata.h"
 #include "vault/alert_api.h"
@@ -211,8 +212,10 @@ std::optional<json> ParseBody(const ServiceRequest& req, bool allow_empty, Servi
 // wrong type refuses the report (*error, 400).
 std::optional<json> ValidJobReport(const json& in, ServiceResponse* error) {
   static const std::vector<std::string_view> kCounts = {
-      "files",       "bytes_scanned",  "bytes_uploaded", "points_removed",
-      "bytes_freed", "damaged_points", "points_written"};
+      "files", "bytes_scanned", "bytes_uploaded", "points_removed", "bytes_freed", "damaged_points",
+      "points_written",
+      // A backup's figures, judged for the anomaly hold (anomaly.h).
+      "files_new", "files_changed", "files_deleted", "bytes_new", "bytes_new_incompressible"};
   auto is_name = [](std::string_view s, size_t max) {
     return !s.empty() && s.size() <= max && std::all_of(s.begin(), s.end(), [](char c) {
       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -374,7 +377,10 @@ class VaultService::Impl {
  public:
   Impl(const ServiceOptions& options, std::unique_ptr<MetadataStore> metadata,
        storage::BlobStore& blobs)
-      : options_(options), meta_(std::move(metadata)), blobs_(blobs) {}
+      : options_(options),
+        meta_(std::move(metadata)),
+        blobs_(blobs),
+        anomalies_(std::make_unique<AnomalyStore>(meta_->env(), meta_->dir())) {}
 
   PurgeReport PurgeExpired(const std::string& actor = "collector") {
     PurgeReport report;
@@ -383,6 +389,11 @@ class VaultService::Impl {
       std::lock_guard lock(mu_);
       const int64_t now = ClockMs();
       for (const std::string& machine : meta_->MachinesWithDeleted()) {
+        // An unacknowledged anomaly holds everything the machine deleted.
+        if (anomalies_->HoldActive(machine)) {
+          report.kept += meta_->DeletedObjects(machine).size();
+          continue;
+        }
         const int64_t keep_ms = SoftDeleteDays(machine) * kDayMs;
         for (DeletedObjectRecord& d : meta_->DeletedObjects(machine)) {
           if (now - d.deleted_ms >= keep_ms) {
@@ -397,6 +408,7 @@ class VaultService::Impl {
     // undelete either comes first (the record is gone: kept) or after.
     for (const DeletedObjectRecord& d : due) {
       std::lock_guard lock(mu_);
+      if (anomalies_->HoldActive(d.machine_id)) continue;  // flagged meanwhile
       auto current = meta_->FindDeleted(d.machine_id, d.key);
       if (!current || current->deleted_ms != d.deleted_ms) continue;
       Status st = blobs_.Delete(MachineKey(d.machine_id, d.key));
@@ -519,6 +531,16 @@ class VaultService::Impl {
       }
       if (m != "POST") return MethodNotAllowed(req);
       return WithAdmin(req, [&] { return Undelete(req, *name, *machine); });
+    }
+    if (is({"vaults", "", "anomalies"}) || is({"vaults", "", "anomalies", "", "ack"})) {
+      auto name = net::PercentDecode(parts[1]);
+      if (!name.ok()) return BadRequest(name.status().detail());
+      if (parts.size() == 3) {
+        if (m != "GET") return MethodNotAllowed(req);
+        return WithAdmin(req, [&] { return ListAnomalies(req, *name); });
+      }
+      if (m != "POST") return MethodNotAllowed(req);
+      return WithAdmin(req, [&] { return AcknowledgeAnomaly(*name, std::string(parts[3])); });
     }
     if (is({"deleted", "purge"})) {
       if (m != "POST") return MethodNotAllowed(req);
@@ -1212,6 +1234,7 @@ class VaultService::Impl {
   // administrator undeletes it.
   ServiceResponse DeleteObject(const ServiceRequest& req, const Principal& p,
                                const std::string& key) {
+    if (auto held = anomalies_->HoldRefusal(p.machine.machine_id)) return Error(423, "", *held);
     if (auto refused = CheckLease(req, p)) return *refused;
     Result<storage::ObjectInfo> info = blobs_.Stat(MachineKey(p.machine.machine_id, key));
     if (!info.ok()) {
@@ -1421,7 +1444,75 @@ class VaultService::Impl {
     Status st = meta_->AddJobReport(r);
     if (!st.ok()) return FromStatus(st, kMetadataWhat);
     NoteJobReport(options_.alerts, p.machine, r.report_json);
+    JudgeBackup(p.machine, *report, r.received_ms);
     return Empty(201);
+  }
+
+  // ----- anomalies (obagent/vault/anomaly.h: the judgement, records and hold)
+
+  // A backup's figures against the machine's baseline; a flag holds its data.
+  void JudgeBackup(const MachineRecord& machine, const json& report, int64_t received_ms) {
+    auto flagged = anomalies_->Observe(machine.vault_id, machine.machine_id, report, received_ms);
+    if (!flagged.ok()) {
+      spdlog::error("machine {}: judging its backup: {}", machine.machine_id,
+                    flagged.status().ToString());
+    } else if (*flagged) {
+      spdlog::warn("machine {} ({}): anomaly {} flagged; its data is held until acknowledged",
+                   machine.machine_id, machine.name, (*flagged)->id);
+      NoteAnomaly(machine, **flagged);
+    }
+  }
+
+  void NoteAnomaly(const MachineRecord& machine, const AnomalyRecord& anomaly) {
+    // wired to AlertCenter/AuditLog at merge
+    (void)machine;
+    (void)anomaly;
+  }
+
+  // GET /v1/vaults/{v}/anomalies[?all=1]: open ones, or all with all=1.
+  ServiceResponse ListAnomalies(const ServiceRequest& req, const std::string& vault_name) {
+    std::optional<VaultRecord> vault;
+    {
+      std::lock_guard lock(mu_);
+      vault = meta_->FindVaultByName(vault_name);
+      if (!vault) return Error(404, "", "no vault '" + vault_name + "'");
+    }
+    Result<net::QueryParams> query = net::ParseQuery(req.query, kQueryRules);
+    if (!query.ok()) return BadRequest(query.status().detail());
+    const bool all = (*query)["all"] == "1" || (*query)["all"] == "true";
+    auto list = anomalies_->List(vault->vault_id, all);
+    if (!list.ok()) return FromStatus(list.status(), "the anomaly records");
+    json out = json::array();
+    std::lock_guard lock(mu_);
+    for (const AnomalyRecord& a : *list) {
+      json item = AnomalyToJson(a);
+      auto machine = meta_->FindMachine(a.machine_id);
+      item["machine"] = machine ? machine->name : "";
+      out.push_back(std::move(item));
+    }
+    return Json(200, {{"vault", vault->name}, {"anomalies", out}});
+  }
+
+  // POST /v1/vaults/{v}/anomalies/{id}/ack: releases the hold.
+  ServiceResponse AcknowledgeAnomaly(const std::string& vault_name, const std::string& id) {
+    std::optional<VaultRecord> vault;
+    {
+      std::lock_guard lock(mu_);
+      vault = meta_->FindVaultByName(vault_name);
+    }
+    if (!vault) return Error(404, "", "no vault '" + vault_name + "'");
+    auto acked = anomalies_->Acknowledge(vault->vault_id, id, ClockMs());
+    if (!acked.ok()) {
+      if (acked.status().code() == ErrorCode::kNotFound) {
+        return Error(404, "", "no anomaly '" + id + "' in vault '" + vault_name + "'");
+      }
+      return FromStatus(acked.status(), "the anomaly records");
+    }
+    spdlog::info("vault {}: anomaly {} of machine {} acknowledged", vault->name, id,
+                 acked->machine_id);
+    json item = AnomalyToJson(*acked);
+    item["held"] = anomalies_->HoldActive(acked->machine_id);  // another open one holds it still
+    return Json(200, item);
   }
 
   ServiceResponse ListJobs(const Principal& p) {
@@ -1562,6 +1653,7 @@ class VaultService::Impl {
   storage::BlobStore& blobs_;
   MassDeletionWatch mass_deletion_{options_.mass_deletion};
   MissedBackupWatch missed_;
+  std::unique_ptr<AnomalyStore> anomalies_;  // thread-safe itself
 };
 
 VaultService::VaultService(ServiceOptions options, std::unique_ptr<MetadataStore> metadata,

@@ -39,6 +39,30 @@ struct BackupOptions {
   const std::atomic<bool>* cancel = nullptr;
 };
 
+// What changed since the parent point, as vaultd judges it without seeing
+// content (docs/operations.md, "Anomaly hold"). Files are regular files and
+// symbolic links; a folder is not a file. With no parent point every file
+// is new.
+struct BackupFigures {
+  uint64_t files_new = 0;      // no file of that path in the parent point
+  uint64_t files_changed = 0;  // a file of that path whose size, times or inode differ
+  // Files of the parent point absent now (removed, excluded, or under a
+  // folder that was removed). Counted from the parent's trees of the
+  // missing entries only: no second walk of what is still there.
+  uint64_t files_deleted = 0;
+  // File data new to the vault after dedup, before compression, and the part
+  // of it that did not compress (the codec kept it raw: zstd's output was
+  // at least 97 % of the input, or the chunk looked random).
+  uint64_t bytes_new = 0;
+  uint64_t bytes_new_incompressible = 0;
+  // bytes_new_incompressible / bytes_new; 0 without new data.
+  double IncompressibleShare() const {
+    return bytes_new == 0
+               ? 0.0
+               : static_cast<double>(bytes_new_incompressible) / static_cast<double>(bytes_new);
+  }
+};
+
 struct BackupReport {
   JobState state = JobState::kCompleted;
   std::string point_id;
@@ -49,6 +73,7 @@ struct BackupReport {
   // Blobs uploaded again because the vault had lost them (their pack is
   // gone) or holds them damaged (a damage record, or found by this backup).
   uint64_t healed_blobs = 0;
+  BackupFigures figures;
   // What the sources were read from ("btrfs", "vss", "none", "btrfs+none")
   // and, per volume, what was snapshotted or why not.
   std::string snapshot = "none";

@@ -37,6 +37,12 @@ struct JobRecord {
   // One line on what the job found (RecoveryTest: "20 of 20 sampled files
   // … restored and identical, 3.1 MiB, 45.0 files/s, …").
   std::string summary;
+  // Backup: what changed since the parent point (BackupFigures, backup.h).
+  uint64_t files_new = 0;
+  uint64_t files_changed = 0;
+  uint64_t files_deleted = 0;
+  uint64_t bytes_new = 0;
+  uint64_t bytes_new_incompressible = 0;
 };
 
 // The record as JSON (the history's files, the local API, the console,

@@ -32,6 +32,10 @@ struct PruneJobRequest {
 struct PruneJobOutcome {
   JobRecord record;
   Status status;  // why it failed; ok otherwise
+  // The vault holds the machine's data (an unacknowledged anomaly,
+  // kVaultHold): nothing was deleted, `report` is empty and the job ended
+  // CompletedWithWarnings with this as its error. Ok otherwise.
+  Status held;
   std::optional<PruneReport> report;
   std::vector<NamedRecoveryPoint> points;  // the recovery points before the prune, oldest first
 };

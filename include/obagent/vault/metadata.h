@@ -146,6 +146,7 @@ class MetadataStore {
   Status RemoveDeleted(std::string_view machine_id, std::string_view key);
 
   const std::string& dir() const { return dir_; }
+  platform::Env& env() const { return env_; }
 
  private:
   MetadataStore(platform::Env& env, std::string dir) : env_(env), dir_(std::move(dir)) {}

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "engine/forwarding_store.h"
 #include "engine/test_vault.h"
 #include "obagent/engine/job_history.h"
 
@@ -306,6 +307,46 @@ TEST_F(JobRunnerTest, AppliesRetentionAfterAWorkThatWroteItsPoint) {
   JobRecord saved = Saved(out.record.id);
   EXPECT_EQ(saved.state, JobState::kCompletedWithWarnings);
   EXPECT_NE(saved.error.find("retention after backup failed"), std::string::npos) << saved.error;
+}
+
+// The vault's anomaly hold refuses every delete (423, VaultHold): retention
+// after a backup deletes nothing and the job completes with the warning.
+TEST_F(JobRunnerTest, RetentionUnderTheVaultsHoldIsAWarning) {
+  class HeldStore final : public testing::ForwardingStore {
+   public:
+    using ForwardingStore::ForwardingStore;
+    Status Delete(std::string_view key) override {
+      ++refused;
+      return Status(ErrorCode::kVaultHold, "deleting " + std::string(key) +
+                                               ": the vault holds this machine's data: anomaly X");
+    }
+    int refused = 0;
+  } held(vault_.store());
+  agent_.repo = vault_.NewRepository(held);
+  fs::path src = vault_.dir() / "src";
+  WriteFile(src / "f", "data");
+  std::string point =
+      testing::BackupOrFail(*agent_.repo, testing::SmallBackupOptions({src.string()}));
+  ASSERT_FALSE(point.empty());
+  // The same point again, 30 days older: retention drops it.
+  auto points = agent_.repo->ListRecoveryPoints();
+  ASSERT_TRUE(points.ok() && points->size() == 1);
+  recovery_point::RecoveryPoint old = points->front().point;
+  old.time_ns -= int64_t{30} * 24 * 3600 * 1'000'000'000;
+  ASSERT_TRUE(agent_.repo->SaveRecoveryPoint(old).ok());
+  JobSpec spec = Spec("Backup");
+  spec.retention = RetentionPolicy{7, 0, 0, 0};
+  JobOutcome out = Runner().Run(spec, [&](JobContext& ctx) {
+    ctx.record.recovery_point = point;
+    return Status::Ok();
+  });
+  EXPECT_GE(held.refused, 1);
+  EXPECT_EQ(out.status.code(), ErrorCode::kOk);
+  EXPECT_EQ(out.retention_status.code(), ErrorCode::kVaultHold) << out.retention_status.ToString();
+  JobRecord saved = Saved(out.record.id);
+  EXPECT_EQ(saved.state, JobState::kCompletedWithWarnings);
+  EXPECT_NE(saved.error.find("anomaly X"), std::string::npos) << saved.error;
+  EXPECT_EQ(agent_.repo->ListRecoveryPoints()->size(), 2u);  // nothing deleted
 }
 
 // obctl job stop without the engine: the request through the history, then
