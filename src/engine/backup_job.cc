@@ -63,6 +63,9 @@ Status BackupWork(JobContext& ctx, const BackupJobRequest& request, BackupJobOut
   job.recovery_point = report->point_id;
   job.snapshot = report->snapshot;
   job.summary = HealedSummary(*report);
+  if (!report->excluded_nodump.empty()) {
+    job.summary += (job.summary.empty() ? "" : "; ") + NoDumpSummary(*report);
+  }
   ctx.failed_files = report->failed_files;
   ctx.vault_report["files"] = s.files;
   ctx.vault_report["bytes_scanned"] = s.bytes_scanned;
@@ -72,7 +75,11 @@ Status BackupWork(JobContext& ctx, const BackupJobRequest& request, BackupJobOut
                    " files, " + std::to_string(s.bytes_uploaded) + " bytes uploaded, " +
                    std::to_string(report->failed_files.size()) + " skipped; read from " +
                    DescribeSnapshot(*report) +
-                   (report->healed_blobs ? "; " + HealedSummary(*report) : "");
+                   (report->healed_blobs ? "; " + HealedSummary(*report) : "") +
+                   (report->excluded_nodump.empty() ? "" : "; " + NoDumpSummary(*report));
+  for (size_t i = 0; i < report->excluded_nodump.size() && i < 20; ++i) {
+    ctx.log_detail += (i == 0 ? ": " : ", ") + report->excluded_nodump[i];
+  }
   out.report = std::move(report).value();
   return Status::Ok();
 }
