@@ -5,6 +5,8 @@
 # a 200 MiB sparse file that comes back sparse, nodump as an exclusion, and
 # a no-change backup that stays metadata-only. Needs root (trusted.*,
 # setcap, chattr +i) and a file system with xattrs, ACLs and chattr flags.
+# Through the real vaultd (local backend) when the build has it, else with
+# the embedded vault.
 source "$E2E_LIB"
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -69,7 +71,13 @@ printf 'skip me too' > "$SRC/nodump-dir/inner"
 chattr +d "$SRC/nodump-dir"
 [ "$(stat -c %b "$SRC/sparse.img")" -lt 1024 ] || fail "the source sparse file is not sparse here"
 
-setup_vault
+if [ -n "${VAULTD:-}" ]; then
+  VAULT_BACKEND=local vaultd_machine linuxmeta
+  echo "# through vaultd at $URL"
+else
+  setup_vault
+  echo "# with the embedded vault"
+fi
 out=$(obctl --json backup start --include "$SRC")
 [ "$(json_field state <<< "$out")" = Completed ] || fail "backup: $out"
 P1=$(json_field recovery_point <<< "$out")
