@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,44 @@ struct ScratchAttributes {
   bool reparse_point = false;
   bool any() const { return compressed || sparse || reparse_point; }
 };
+
+// Metadata a file system keeps for an entry beyond FileInfo (Linux: the
+// extended attributes of every namespace the process can read, POSIX ACLs
+// and file capabilities among them as their xattr bytes; the FS_IOC_GETFLAGS
+// flags; whether a regular file has holes). What a recovery point records
+// as typed metadata (core/tree.h).
+struct ExtendedAttribute {
+  std::string name;  // full name: "user.x", "system.posix_acl_access", ...
+  Bytes value;
+  bool operator==(const ExtendedAttribute&) const = default;
+};
+
+struct FileMetadata {
+  std::vector<ExtendedAttribute> xattrs;  // sorted by name, unique
+  // tree::kLinuxFlagsKept bits; none where the file system has no flags
+  // (or for a symlink, which cannot hold them).
+  std::optional<uint32_t> linux_flags;
+  bool sparse = false;  // a regular file with at least one hole
+  bool empty() const { return xattrs.empty() && !linux_flags && !sparse; }
+};
+
+// Something a restore target could not take, for the job's warnings (the
+// engine reports each kind once): `kind` names it as a user would look for
+// it ("POSIX ACLs", "file capabilities", "trusted extended attributes",
+// "Linux file flags", "sparse files"), `reason` says why.
+struct MetadataIssue {
+  std::string kind;
+  std::string reason;
+};
+
+// The warning kind of an extended attribute by its name (the list above).
+std::string XattrKind(std::string_view name);
+// Whether an xattr is a POSIX ACL (system.posix_acl_access / _default).
+bool IsAclXattr(std::string_view name);
+// One issue per kind `metadata` holds, each with `reason`: what a platform
+// without such metadata reports (Windows for a Linux point).
+std::vector<MetadataIssue> MetadataIssuesFor(const FileMetadata& metadata,
+                                             const std::string& reason);
 
 class ReadableFile {
  public:
@@ -114,6 +153,37 @@ class RestoreDir {
                                uint32_t gid, bool is_symlink) = 0;
   // The same for the directory itself.
   virtual Status SetOwnAttributes(uint32_t mode, int64_t mtime_ns, uint32_t uid, uint32_t gid) = 0;
+  // Applies an entry's recorded metadata, after SetAttributes (so after the
+  // owner, which clears file capabilities, and the mode, which ACLs refine)
+  // and after its content: extended attributes first, file flags last
+  // (immutable and append-only would stop everything else). The record is
+  // authoritative: POSIX ACLs the entry got from its folder's default ACL
+  // but the record lacks are removed. With `permissions` false (restore
+  // without permissions) ACLs and capabilities are left as created. What the
+  // target cannot hold comes back as issues, never as an error. The default
+  // (a platform without such metadata) reports every kind present.
+  virtual std::vector<MetadataIssue> ApplyMetadata(std::string_view name,
+                                                   const FileMetadata& metadata, bool is_symlink,
+                                                   bool permissions) {
+    (void)name;
+    (void)is_symlink;
+    (void)permissions;
+    return MetadataIssuesFor(metadata, "this system cannot hold it");
+  }
+  // The same for the directory itself.
+  virtual std::vector<MetadataIssue> ApplyOwnMetadata(const FileMetadata& metadata,
+                                                      bool permissions) {
+    (void)permissions;
+    return MetadataIssuesFor(metadata, "this system cannot hold it");
+  }
+  // Clears the immutable and append-only flags of an existing entry (not
+  // following a symlink) so a restore can replace it or write into it; Ok
+  // when it has neither or the platform has no such flags. An error says
+  // clearly that the entry is protected and why it could not be cleared.
+  virtual Status ClearProtectionFlags(std::string_view name) {
+    (void)name;
+    return Status::Ok();
+  }
 };
 
 // The name under which an entry named `name` (one component, as a recovery
@@ -221,6 +291,15 @@ class Env {
   // updating atime where the OS allows.
   virtual Result<std::unique_ptr<ReadableFile>> OpenForRead(const std::string& path) = 0;
   virtual Result<std::string> ReadLink(const std::string& path) = 0;
+  // The FileMetadata of an entry `info` (its Lstat) describes, without
+  // following a symlink and without updating atime. Only what the file
+  // system supports: no xattr support or no flags is no error. The default
+  // (a platform without such metadata) returns none.
+  virtual Result<FileMetadata> ReadMetadata(const std::string& path, const FileInfo& info) {
+    (void)path;
+    (void)info;
+    return FileMetadata{};
+  }
   virtual Result<DiskSpace> GetDiskSpace(const std::string& path) = 0;
   // The attributes of an existing folder that make it unfit for scratch
   // (kNotFound if it does not exist). Checked before every job.

@@ -1,5 +1,5 @@
-// Tree serialization, version 1:
-//   u8 version (1)
+// Tree serialization, versions 1 and 2 (docs/formats.md, "Tree"):
+//   u8 version (1 or 2; written: 2)
 //   varint node count
 //   per node, in name order:
 //     varint name length, name bytes
@@ -11,6 +11,10 @@
 //     u8 has_subtree (0 or 1), then the 32-byte id when 1
 //     varint symlink target length, target bytes
 //     varint hardlink_to length, hardlink_to bytes
+//   version 2 only, per node after the above:
+//     varint record count, per record in (kind, name) order, unique:
+//       varint kind, varint name length, name, varint value length, value
+//     (kinds: tree.h MetadataKind; unknown kinds are kept as they are)
 // Varints are unsigned LEB128 in their shortest form (longer encodings are
 // rejected, so every tree has exactly one encoding). Every field is written
 // for every node type, so a Node round-trips exactly.
@@ -23,7 +27,7 @@
 namespace obagent::tree {
 namespace {
 
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kOldestVersion = 1;
 constexpr size_t kIdSize = 32;
 
 void PutVarint(Bytes& out, uint64_t v) {
@@ -49,6 +53,35 @@ void PutId(Bytes& out, const ObjectId& id) {
   out.insert(out.end(), id.bytes.begin(), id.bytes.end());
 }
 
+void PutBytes(Bytes& out, ByteView b) {
+  PutVarint(out, b.size());
+  out.insert(out.end(), b.begin(), b.end());
+}
+
+// A node's metadata as records in (kind, name) order: the typed fields and
+// the kinds this version does not know, merged.
+std::vector<MetadataRecord> RecordsOf(const Node& node) {
+  std::vector<MetadataRecord> records;
+  records.reserve(node.xattrs.size() + node.other_metadata.size() + 2);
+  for (const Xattr& x : node.xattrs) {
+    records.push_back({static_cast<uint32_t>(MetadataKind::kXattr), x.name, x.value});
+  }
+  if (node.linux_flags) {
+    MetadataRecord r{static_cast<uint32_t>(MetadataKind::kLinuxFlags), "", {}};
+    PutVarint(r.value, *node.linux_flags);
+    records.push_back(std::move(r));
+  }
+  if (node.sparse) records.push_back({static_cast<uint32_t>(MetadataKind::kSparse), "", {}});
+  for (const MetadataRecord& r : node.other_metadata) records.push_back(r);
+  auto order = [](const MetadataRecord& a, const MetadataRecord& b) {
+    return a.kind != b.kind ? a.kind < b.kind : a.name < b.name;
+  };
+  if (!std::is_sorted(records.begin(), records.end(), order)) {
+    std::stable_sort(records.begin(), records.end(), order);
+  }
+  return records;
+}
+
 void PutNode(Bytes& out, const Node& node) {
   PutString(out, node.name);
   out.push_back(static_cast<uint8_t>(node.type));
@@ -70,6 +103,13 @@ void PutNode(Bytes& out, const Node& node) {
   if (node.subtree) PutId(out, *node.subtree);
   PutString(out, node.symlink_target);
   PutString(out, node.hardlink_to);
+  std::vector<MetadataRecord> records = RecordsOf(node);
+  PutVarint(out, records.size());
+  for (const MetadataRecord& r : records) {
+    PutVarint(out, r.kind);
+    PutString(out, r.name);
+    PutBytes(out, r.value);
+  }
 }
 
 // Bounds-checked reader over the serialized bytes. Every method returns false
@@ -125,6 +165,14 @@ class Reader {
     return true;
   }
 
+  bool Blob(Bytes& out) {
+    uint64_t len;
+    if (!Varint(len) || len > remaining()) return false;
+    out.assign(data_.data() + pos_, data_.data() + pos_ + len);
+    pos_ += static_cast<size_t>(len);
+    return true;
+  }
+
   bool Id(ObjectId& out) {
     if (remaining() < kIdSize) return false;
     std::copy_n(data_.data() + pos_, kIdSize, out.bytes.begin());
@@ -139,7 +187,68 @@ class Reader {
 
 Status Truncated() { return Corrupt("tree: truncated or malformed data"); }
 
-Status ReadNode(Reader& r, Node& node) {
+Status BadMetadata(const std::string& what) { return Corrupt("tree: metadata: " + what); }
+
+// Decodes one value of a varint-valued record: exactly one shortest varint.
+bool VarintValue(const Bytes& value, uint32_t& out) {
+  Reader r(value);
+  return r.VarintAs(out) && r.remaining() == 0;
+}
+
+Status ReadMetadata(Reader& r, Node& node) {
+  uint64_t count;
+  if (!r.Varint(count)) return Truncated();
+  // A record takes at least 3 bytes (kind, empty name, empty value).
+  if (count > r.remaining() / 3) return Truncated();
+  if (count > kMaxMetadataRecords) return BadMetadata("too many records");
+  bool have_previous = false;
+  uint32_t prev_kind = 0;
+  std::string prev_name;
+  for (uint64_t i = 0; i < count; ++i) {
+    MetadataRecord rec;
+    if (!r.VarintAs(rec.kind) || !r.String(rec.name) || !r.Blob(rec.value)) return Truncated();
+    if (have_previous &&
+        (rec.kind < prev_kind || (rec.kind == prev_kind && rec.name <= prev_name))) {
+      return BadMetadata("records are not sorted and unique");
+    }
+    have_previous = true;
+    prev_kind = rec.kind;
+    prev_name = rec.name;
+    switch (rec.kind) {
+      case static_cast<uint32_t>(MetadataKind::kXattr):
+        if (rec.name.empty() || rec.name.size() > kMaxXattrNameSize ||
+            rec.name.find('\0') != std::string::npos) {
+          return BadMetadata("bad extended attribute name");
+        }
+        if (rec.value.size() > kMaxXattrValueSize) {
+          return BadMetadata("extended attribute value too large");
+        }
+        node.xattrs.push_back({std::move(rec.name), std::move(rec.value)});
+        break;
+      case static_cast<uint32_t>(MetadataKind::kLinuxFlags): {
+        uint32_t flags;
+        if (!rec.name.empty() || !VarintValue(rec.value, flags) || (flags & ~kLinuxFlagsKept)) {
+          return BadMetadata("bad file flags record");
+        }
+        node.linux_flags = flags;
+        break;
+      }
+      case static_cast<uint32_t>(MetadataKind::kSparse):
+        if (!rec.name.empty() || !rec.value.empty() || node.type != NodeType::kFile) {
+          return BadMetadata("bad sparse record");
+        }
+        node.sparse = true;
+        break;
+      default:
+        if (rec.kind == 0) return BadMetadata("record kind 0");
+        node.other_metadata.push_back(std::move(rec));
+        break;
+    }
+  }
+  return Status::Ok();
+}
+
+Status ReadNode(Reader& r, Node& node, uint8_t version) {
   if (!r.String(node.name)) return Truncated();
   if (!IsSafeName(node.name)) return Corrupt("tree: unsafe entry name");
   uint8_t type;
@@ -170,6 +279,7 @@ Status ReadNode(Reader& r, Node& node) {
     node.subtree = id;
   }
   if (!r.String(node.symlink_target) || !r.String(node.hardlink_to)) return Truncated();
+  if (version >= 2) return ReadMetadata(r, node);
   return Status::Ok();
 }
 
@@ -194,7 +304,7 @@ const char* NodeTypeName(NodeType type) {
 
 Bytes SerializeTree(const Tree& tree) {
   Bytes out;
-  out.push_back(kVersion);
+  out.push_back(kFormatVersion);
   PutVarint(out, tree.nodes.size());
   auto by_name = [](const Node* a, const Node* b) { return a->name < b->name; };
   std::vector<const Node*> order;
@@ -213,20 +323,22 @@ Result<Tree> ParseTree(ByteView data) {
   Reader r(data);
   uint8_t version;
   if (!r.Byte(version)) return Corrupt("tree: empty data");
-  if (version != kVersion) {
+  if (version < kOldestVersion || version > kFormatVersion) {
     return Status(ErrorCode::kUnsupportedVersion,
                   "tree: unsupported format version " + std::to_string(version));
   }
   uint64_t count;
   if (!r.Varint(count)) return Truncated();
   // A node takes at least 16 bytes (a one-byte name and every other field at
-  // its shortest); never trust the count beyond that.
+  // its shortest; 17 with version 2's record count); never trust the count
+  // beyond that.
   constexpr size_t kMinNodeSize = 16;
   if (count > r.remaining() / kMinNodeSize) return Truncated();
   Tree tree;
+  tree.version = version;
   tree.nodes.resize(static_cast<size_t>(count));
   for (size_t i = 0; i < tree.nodes.size(); ++i) {
-    OB_RETURN_IF_ERROR(ReadNode(r, tree.nodes[i]));
+    OB_RETURN_IF_ERROR(ReadNode(r, tree.nodes[i], version));
     if (i > 0 && !(tree.nodes[i - 1].name < tree.nodes[i].name)) {
       return Corrupt("tree: entry names are not sorted and unique");
     }

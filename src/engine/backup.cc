@@ -160,6 +160,13 @@ class BackupRun {
   bool BackupEntry(const std::string& path, const std::string& rel, const std::string& name,
                    const platform::FileInfo& info, const IncludeTrie* trie,
                    const tree::Node* previous, PendingNode& pending);
+  // Fills the node's typed metadata (xattrs, flags, sparse): taken over
+  // from the previous point when the entry's ctime and inode are the same
+  // (every metadata change moves ctime, so an unchanged backup stays
+  // metadata-only), else read. A read error is a warning: the entry is
+  // still backed up.
+  void FillMetadata(const std::string& path, const platform::FileInfo& info,
+                    const tree::Node* previous, bool previous_has_metadata, tree::Node& node);
   bool ReadFile(const std::string& path, const platform::FileInfo& info, PendingChunks& out);
   Status ReadFileOnce(const std::string& path, uint64_t size, PendingChunks& out,
                       platform::FileInfo& after);
@@ -244,6 +251,7 @@ class BackupRun {
   std::atomic<bool> failed_{false};
 
   std::vector<FailedFile> skipped_;
+  std::vector<std::string> excluded_nodump_;
   std::map<std::pair<uint64_t, uint64_t>, std::string> hardlinks_;  // (dev, ino) -> first path
   recovery_point::Stats stats_;
   std::atomic<uint64_t> bytes_new_{0};
@@ -480,6 +488,32 @@ bool BackupRun::ReadFile(const std::string& path, const platform::FileInfo& info
   return true;
 }
 
+void BackupRun::FillMetadata(const std::string& path, const platform::FileInfo& info,
+                             const tree::Node* previous, bool previous_has_metadata,
+                             tree::Node& node) {
+  if (previous && previous_has_metadata && previous->ctime_ns == info.ctime_ns &&
+      previous->inode == info.inode) {
+    node.xattrs = previous->xattrs;
+    node.linux_flags = previous->linux_flags;
+    node.sparse = previous->sparse && info.kind == platform::FileKind::kRegular;
+    return;
+  }
+  Result<platform::FileMetadata> md = env_.ReadMetadata(ReadPath(path), info);
+  if (!md.ok()) {
+    skipped_.push_back({path,
+                        "its extended attributes and flags could not be read (the file is "
+                        "backed up without them): " +
+                            md.status().ToString()});
+    return;
+  }
+  node.xattrs.reserve(md->xattrs.size());
+  for (platform::ExtendedAttribute& x : md->xattrs) {
+    node.xattrs.push_back({std::move(x.name), std::move(x.value)});
+  }
+  node.linux_flags = md->linux_flags;
+  node.sparse = md->sparse && info.kind == platform::FileKind::kRegular;
+}
+
 bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
                             const std::string& name, const platform::FileInfo& info,
                             const IncludeTrie* trie, const tree::Node* previous,
@@ -655,6 +689,16 @@ Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::
       }
     }
     PendingNode node;
+    if (info->kind != platform::FileKind::kOther) {
+      FillMetadata(child_path, *info, prev_node, previous && previous->version >= 2, node.node);
+      // The nodump flag (chattr +d) excludes an entry below an included
+      // path, as dump(8) does; a path included by name is backed up.
+      if (child_trie == nullptr && node.node.linux_flags &&
+          (*node.node.linux_flags & tree::kLinuxFlagNoDump)) {
+        excluded_nodump_.push_back(child_path);
+        continue;
+      }
+    }
     if (BackupEntry(child_path, child_rel, name, *info, child_trie, prev_node, node)) {
       pending.push_back(std::move(node));
     }
@@ -775,6 +819,7 @@ Result<BackupReport> BackupRun::Run() {
   report.figures.files_deleted = files_deleted_;
   report.figures.bytes_new = data_new_;
   report.figures.bytes_new_incompressible = data_new_incompressible_;
+  report.excluded_nodump = std::move(excluded_nodump_);
   report.failed_files = std::move(skipped_);
   report.state =
       report.failed_files.empty() ? JobState::kCompleted : JobState::kCompletedWithWarnings;
@@ -788,6 +833,13 @@ Result<BackupReport> RunBackup(Repository& repo, const BackupOptions& options) {
   Result<BackupReport> report = run.Run();
   run.FinishProgress();
   return report;
+}
+
+std::string NoDumpSummary(const BackupReport& report) {
+  const size_t n = report.excluded_nodump.size();
+  if (n == 0) return "";
+  return std::to_string(n) + (n == 1 ? " item" : " items") +
+         " excluded by the nodump flag (chattr +d)";
 }
 
 std::string HealedSummary(const BackupReport& report) {

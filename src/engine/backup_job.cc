@@ -69,6 +69,9 @@ Status BackupWork(JobContext& ctx, const BackupJobRequest& request, BackupJobOut
   job.files_deleted = fig.files_deleted;
   job.bytes_new = fig.bytes_new;
   job.bytes_new_incompressible = fig.bytes_new_incompressible;
+  if (!report->excluded_nodump.empty()) {
+    job.summary += (job.summary.empty() ? "" : "; ") + NoDumpSummary(*report);
+  }
   ctx.failed_files = report->failed_files;
   ctx.vault_report["files"] = s.files;
   ctx.vault_report["bytes_scanned"] = s.bytes_scanned;
@@ -84,7 +87,11 @@ Status BackupWork(JobContext& ctx, const BackupJobRequest& request, BackupJobOut
                    " files, " + std::to_string(s.bytes_uploaded) + " bytes uploaded, " +
                    std::to_string(report->failed_files.size()) + " skipped; read from " +
                    DescribeSnapshot(*report) +
-                   (report->healed_blobs ? "; " + HealedSummary(*report) : "");
+                   (report->healed_blobs ? "; " + HealedSummary(*report) : "") +
+                   (report->excluded_nodump.empty() ? "" : "; " + NoDumpSummary(*report));
+  for (size_t i = 0; i < report->excluded_nodump.size() && i < 20; ++i) {
+    ctx.log_detail += (i == 0 ? ": " : ", ") + report->excluded_nodump[i];
+  }
   out.report = std::move(report).value();
   return Status::Ok();
 }

@@ -54,6 +54,7 @@ constexpr char kTempPrefix[] = ".obrestore-";
 struct FileTask {
   std::shared_ptr<RestoreDir> dir;
   tree::Node node;
+  bool has_metadata = false;  // the node is from a tree that records metadata (version 2)
   std::string temp_name;
   std::string final_name;
   std::string display;
@@ -87,6 +88,8 @@ struct FetchRun {
 struct PendingDirAttrs {
   std::shared_ptr<RestoreDir> dir;
   tree::Node node;
+  bool has_metadata = false;
+  std::string display;
 };
 
 struct PendingLink {
@@ -95,7 +98,46 @@ struct PendingLink {
   std::string target_rel;  // path in the recovery point of the first name
   tree::Node node;         // to restore as a copy if the link cannot be made
   std::string display;
+  bool has_metadata = false;
 };
+
+// A node's typed metadata in the platform's terms.
+platform::FileMetadata MetadataOf(const tree::Node& node) {
+  platform::FileMetadata md;
+  md.xattrs.reserve(node.xattrs.size());
+  for (const tree::Xattr& x : node.xattrs) md.xattrs.push_back({x.name, x.value});
+  md.linux_flags = node.linux_flags;
+  md.sparse = node.sparse;
+  return md;
+}
+
+// Writes `data` at `offset` skipping every aligned 4 KiB block that is all
+// zeros: the file was created at its full size, so what is skipped stays a
+// hole (a sparse file comes back sparse; its content is the same).
+Status WriteDataRuns(platform::WritableFile& file, uint64_t offset, ByteView data) {
+  constexpr uint64_t kBlock = 4096;
+  size_t pos = 0;
+  size_t run_start = 0;
+  bool in_run = false;
+  while (pos < data.size()) {
+    const uint64_t abs = offset + pos;
+    const size_t len =
+        static_cast<size_t>(std::min<uint64_t>(kBlock - abs % kBlock, data.size() - pos));
+    bool zero =
+        std::all_of(data.begin() + pos, data.begin() + pos + len, [](uint8_t b) { return b == 0; });
+    if (!zero && !in_run) {
+      run_start = pos;
+      in_run = true;
+    } else if (zero && in_run) {
+      OB_RETURN_IF_ERROR(
+          file.WriteAt(offset + run_start, data.subspan(run_start, pos - run_start)));
+      in_run = false;
+    }
+    pos += len;
+  }
+  if (in_run) OB_RETURN_IF_ERROR(file.WriteAt(offset + run_start, data.subspan(run_start)));
+  return Status::Ok();
+}
 
 struct LinkAnchor {
   std::shared_ptr<RestoreDir> dir;
@@ -175,7 +217,7 @@ class RestoreRun {
                         const std::string& name, const std::string& rel,
                         const std::string& display);
   void PlanFile(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
-                const std::string& name, const std::string& display);
+                const std::string& name, const std::string& display, bool has_metadata);
   void RestoreSymlink(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
                       const std::string& name, const std::string& display);
   // Decides the destination name of a node per the conflict policy; false
@@ -206,6 +248,19 @@ class RestoreRun {
   void ApplyLinksAndDirs();
   void Failed(const std::string& path, const std::string& error);
   void Warn(const std::string& path, const std::string& warning);
+  // Applies a node's metadata (after its attributes) and notes what the
+  // target could not hold: one warning per kind at the end of the job.
+  // `dir_itself`: the node is the folder `dir`. Nodes of a version 1 tree
+  // recorded none: nothing is applied, as before.
+  void ApplyMetadata(RestoreDir& dir, const std::string& name, const tree::Node& node,
+                     bool has_metadata, const std::string& display, bool is_symlink,
+                     bool dir_itself = false);
+  void NoteMetadataIssue(const std::string& kind, const std::string& reason,
+                         const std::string& display);
+  // Clears immutable/append-only on an existing entry the restore is about
+  // to replace, write into or update; false (and the item failed) when it
+  // cannot.
+  bool Unprotect(RestoreDir& dir, const std::string& name, const std::string& display);
   bool Cancelled() const {
     return options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed);
   }
@@ -227,6 +282,16 @@ class RestoreRun {
   std::mutex mu_;  // failed_, warnings_, unreachable_
   std::vector<FailedFile> failed_;
   std::vector<FailedFile> warnings_;
+  // Metadata the target could not hold, per kind: how many items, the
+  // first one and why (under mu_).
+  struct MetadataWarning {
+    uint64_t items = 0;
+    std::string first;
+    std::string reason;
+  };
+  std::map<std::string, MetadataWarning> metadata_warnings_;
+  // The version of the tree currently being walked (has_metadata for nodes).
+  bool tree_has_metadata_ = true;
   // The first 100050 (vault unreachable): no more requests after it.
   std::optional<Status> unreachable_;
   std::atomic<bool> has_unreachable_{false};
@@ -279,6 +344,41 @@ Progress RestoreRun::Sample() const {
   p.bytes_done = bytes_ + unchanged_bytes_;
   p.bytes_total = bytes_total_;
   return p;
+}
+
+void RestoreRun::NoteMetadataIssue(const std::string& kind, const std::string& reason,
+                                   const std::string& display) {
+  std::lock_guard lock(mu_);
+  MetadataWarning& w = metadata_warnings_[kind];
+  if (w.items++ == 0) {
+    w.first = display;
+    w.reason = reason;
+  }
+}
+
+void RestoreRun::ApplyMetadata(RestoreDir& dir, const std::string& name, const tree::Node& node,
+                               bool has_metadata, const std::string& display, bool is_symlink,
+                               bool dir_itself) {
+  if (!has_metadata) return;
+  for (const tree::MetadataRecord& r : node.other_metadata) {
+    NoteMetadataIssue("metadata of kind " + std::to_string(r.kind),
+                      "written by a newer obagent; this version does not know it", display);
+  }
+  const platform::FileMetadata md = MetadataOf(node);
+  const bool permissions = options_.restore_permissions;
+  std::vector<platform::MetadataIssue> issues =
+      dir_itself ? dir.ApplyOwnMetadata(md, permissions)
+                 : dir.ApplyMetadata(name, md, is_symlink, permissions);
+  for (const platform::MetadataIssue& issue : issues) {
+    NoteMetadataIssue(issue.kind, issue.reason, display);
+  }
+}
+
+bool RestoreRun::Unprotect(RestoreDir& dir, const std::string& name, const std::string& display) {
+  Status st = dir.ClearProtectionFlags(name);
+  if (st.ok()) return true;
+  Failed(display, st.ToString());
+  return false;
 }
 
 bool RestoreRun::Claim(const RestoreDir& dir, const std::string& name) {
@@ -334,6 +434,7 @@ bool RestoreRun::ResolveName(const std::shared_ptr<RestoreDir>& dir, const tree:
       if (taken.ok() && *taken == FileKind::kRegular && HoldsContent(*dir, candidate, node)) {
         name = candidate;
         dest = Destination::kIdentical;
+        if (!Unprotect(*dir, name, display)) return false;
         return Claim(*dir, name);
       }
     }
@@ -361,9 +462,13 @@ bool RestoreRun::ResolveName(const std::shared_ptr<RestoreDir>& dir, const tree:
     return false;
   }
   bool node_is_dir = node.type == tree::NodeType::kDirectory;
-  if (node_is_dir && *existing == FileKind::kDirectory) return Claim(*dir, name);  // folders merge
+  if (node_is_dir && *existing == FileKind::kDirectory) {  // folders merge
+    if (!Unprotect(*dir, name, display)) return false;
+    return Claim(*dir, name);
+  }
   if (*existing == FileKind::kRegular && HoldsContent(*dir, name, node)) {
     dest = Destination::kIdentical;
+    if (!Unprotect(*dir, name, display)) return false;
     return Claim(*dir, name);
   }
   switch (options_.conflict) {
@@ -375,6 +480,7 @@ bool RestoreRun::ResolveName(const std::shared_ptr<RestoreDir>& dir, const tree:
         Failed(display, "a folder with this name is in the way; not replaced");
         return false;
       }
+      if (!Unprotect(*dir, name, display)) return false;
       if (node_is_dir) {
         // A file or link where the point has a folder: removed (a link is
         // never followed), then the folder is created.
@@ -409,6 +515,7 @@ void RestoreRun::KeepIdentical(const std::shared_ptr<RestoreDir>& dir, const tre
     Failed(display, st.ToString());
     return;
   }
+  ApplyMetadata(*dir, name, node, tree_has_metadata_, display, false);
   ++unchanged_;
   unchanged_bytes_ += node.size;
 }
@@ -425,6 +532,7 @@ void RestoreRun::FinishFile(const std::shared_ptr<FileTask>& job) {
     Failed(job->display, job->error.empty() ? st.ToString() : job->error);
     return;
   }
+  ApplyMetadata(*job->dir, job->final_name, job->node, job->has_metadata, job->display, false);
   ++files_;
 }
 
@@ -440,10 +548,11 @@ void RestoreRun::ChunksWritten(const std::shared_ptr<FileTask>& job, const std::
 }
 
 void RestoreRun::PlanFile(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
-                          const std::string& name, const std::string& display) {
+                          const std::string& name, const std::string& display, bool has_metadata) {
   auto job = std::make_shared<FileTask>();
   job->dir = dir;
   job->node = node;
+  job->has_metadata = has_metadata;
   job->final_name = name;
   job->display = display;
   job->temp_name = kTempPrefix + ToHex(crypto::RandomBytes(8));
@@ -488,6 +597,7 @@ void RestoreRun::RestoreSymlink(const std::shared_ptr<RestoreDir>& dir, const tr
     Failed(display, st.ToString());
     return;
   }
+  ApplyMetadata(*dir, name, node, tree_has_metadata_, display, true);
   ++files_;
 }
 
@@ -511,11 +621,14 @@ void RestoreRun::RestoreDirectory(const std::shared_ptr<RestoreDir>& dir, const 
   std::shared_ptr<RestoreDir> subdir = std::move(sub).value();
   RemoveLeftovers(*subdir);
   std::set<std::string> kept = KeptNames(tree->nodes);
+  const bool own_has_metadata = tree_has_metadata_;
   for (const tree::Node& child : tree->nodes) {
+    tree_has_metadata_ = tree->version >= 2;
     RestoreNode(subdir, child, rel + "/" + child.name, JoinPath(display, child.name), &kept);
     ReportProgress();
   }
-  pending_dirs_.push_back({subdir, node});
+  tree_has_metadata_ = own_has_metadata;
+  pending_dirs_.push_back({subdir, node, own_has_metadata, display});
   MaybeFlush();
 }
 
@@ -548,10 +661,10 @@ void RestoreRun::RestoreNode(const std::shared_ptr<RestoreDir>& dir, const tree:
         return;
       }
       if (!node.hardlink_to.empty()) {
-        pending_links_.push_back({dir, name, node.hardlink_to, node, display});
+        pending_links_.push_back({dir, name, node.hardlink_to, node, display, tree_has_metadata_});
         return;
       }
-      PlanFile(dir, node, name, display);
+      PlanFile(dir, node, name, display, tree_has_metadata_);
       MaybeFlush();
       return;
   }
@@ -646,7 +759,8 @@ void RestoreRun::FetchRunNow(const FetchRun& run) {
         }
         open.file = std::move(file).value();
       }
-      Status st = open.file->WriteAt(target.offset, plain);
+      Status st = target.file->node.sparse ? WriteDataRuns(*open.file, target.offset, plain)
+                                           : open.file->WriteAt(target.offset, plain);
       if (!st.ok()) {
         open.error = st.ToString();
         continue;
@@ -721,7 +835,7 @@ void RestoreRun::ApplyLinksAndDirs() {
         continue;
       }
     }
-    PlanFile(link.dir, link.node, link.name, link.display);
+    PlanFile(link.dir, link.node, link.name, link.display, link.has_metadata);
   }
   if (!planned_.empty()) FetchPlanned();
   // Folders last, innermost first: creating and renaming entries changes a
@@ -729,6 +843,8 @@ void RestoreRun::ApplyLinksAndDirs() {
   for (PendingDirAttrs& d : pending_dirs_) {
     Status st = d.dir->SetOwnAttributes(ModeOf(d.node), d.node.mtime_ns, d.node.uid, d.node.gid);
     if (!st.ok()) Failed(d.node.name, st.ToString());
+    // Flags last: an immutable folder takes no more entries.
+    if (st.ok()) ApplyMetadata(*d.dir, "", d.node, d.has_metadata, d.display, false, true);
     claimed_.erase(d.dir.get());
   }
   pending_dirs_.clear();
@@ -823,12 +939,14 @@ Result<std::shared_ptr<RestoreDir>> RestoreRun::OpenParent(const ObjectId& root,
   node.subtree = root;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     std::optional<tree::Node> next;
+    bool next_has_metadata = false;
     if (node.subtree) {
       Result<tree::Tree> t = repo_.ReadTree(*node.subtree);
       if (t.ok()) {
         for (const tree::Node& n : t->nodes) {
           if (n.name == parts[i]) next = n;
         }
+        next_has_metadata = t->version >= 2;
       }
     }
     if (i < first) {
@@ -859,7 +977,7 @@ Result<std::shared_ptr<RestoreDir>> RestoreRun::OpenParent(const ObjectId& root,
       OB_ASSIGN_OR_RETURN(auto sub, dir->OpenOrCreateSubdir(name));
       dir = std::move(sub);
       parents_[key] = dir;
-      if (created && next) created_parents_.push_back({dir, *next});
+      if (created && next) created_parents_.push_back({dir, *next, next_has_metadata, display});
       if (name != shown) Warn(display, EscapedWarning(name));
     }
     if (next) node = *next;
@@ -876,11 +994,14 @@ Result<RestoreReport> RestoreRun::Run() {
   // Every item first: a missing one fails the job before anything is
   // written, and the totals are known before the first byte.
   std::vector<tree::Node> nodes;
+  std::vector<uint8_t> versions;  // of the tree holding each item
   for (const Selection& sel : selections_) {
     std::string item_path = "/" + sel.rel;
-    OB_ASSIGN_OR_RETURN(tree::Node node, FindNode(repo_, point.point.tree, item_path));
+    uint8_t version = tree::kFormatVersion;
+    OB_ASSIGN_OR_RETURN(tree::Node node, FindNode(repo_, point.point.tree, item_path, &version));
     CountTotals(node, sel.rel);
     nodes.push_back(std::move(node));
+    versions.push_back(version);
   }
   if (options_.progress) {
     reporter_ = std::make_unique<ProgressReporter>(options_.progress, [this] { return Sample(); });
@@ -904,6 +1025,7 @@ Result<RestoreReport> RestoreRun::Run() {
         if (to_target_ && IsDrive(child.name)) child.name = child.name.substr(0, 1);
       }
       std::set<std::string> kept = KeptNames(renamed);
+      tree_has_metadata_ = top->version >= 2;
       for (size_t k = 0; k < renamed.size(); ++k) {
         RestoreNode(*parent, renamed[k], top->nodes[k].name,
                     JoinPath(parent_display, renamed[k].name), &kept);
@@ -911,6 +1033,7 @@ Result<RestoreReport> RestoreRun::Run() {
       continue;
     }
     if (cleaned_parents_.insert(parent->get()).second) RemoveLeftovers(**parent);
+    tree_has_metadata_ = versions[i] >= 2;
     RestoreNode(*parent, nodes[i], sel.rel, display);
   }
   Flush();
@@ -919,6 +1042,9 @@ Result<RestoreReport> RestoreRun::Run() {
     Status st =
         it->dir->SetOwnAttributes(ModeOf(it->node), it->node.mtime_ns, it->node.uid, it->node.gid);
     if (!st.ok()) Failed(it->node.name, st.ToString());
+    if (st.ok()) {
+      ApplyMetadata(*it->dir, "", it->node, it->has_metadata, it->display, false, true);
+    }
   }
   if (reporter_) reporter_->Finish();
   if (Cancelled()) {
@@ -938,7 +1064,12 @@ Result<RestoreReport> RestoreRun::Run() {
   report.skipped_existing = skipped_existing_;
   report.hardlinks = hardlinks_;
   report.failed_files = std::move(failed_);
-  report.warnings = std::move(warnings_);
+  for (const auto& [kind, w] : metadata_warnings_) {
+    report.warnings.push_back({w.first, kind + " not restored on " + std::to_string(w.items) +
+                                            (w.items == 1 ? " item" : " items") +
+                                            " (the first is this one): " + w.reason});
+  }
+  for (FailedFile& w : warnings_) report.warnings.push_back(std::move(w));
   report.state = !report.failed_files.empty() ? JobState::kFailed
                  : !report.warnings.empty()   ? JobState::kCompletedWithWarnings
                                               : JobState::kCompleted;
@@ -978,7 +1109,8 @@ std::string RestoredPath(const std::string& target, const std::string& point_pat
   return out;
 }
 
-Result<tree::Node> FindNode(Repository& repo, const ObjectId& root, const std::string& path) {
+Result<tree::Node> FindNode(Repository& repo, const ObjectId& root, const std::string& path,
+                            uint8_t* tree_version) {
   tree::Node node;
   node.name = "/";
   node.type = tree::NodeType::kDirectory;
@@ -993,6 +1125,7 @@ Result<tree::Node> FindNode(Repository& repo, const ObjectId& root, const std::s
                            [&](const tree::Node& n) { return n.name == part; });
     if (it == tree.nodes.end()) return NotFound("'" + path + "' is not in the recovery point");
     node = *it;
+    if (tree_version != nullptr) *tree_version = tree.version;
   }
   return node;
 }

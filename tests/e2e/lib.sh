@@ -94,8 +94,9 @@ make_tricky_tree() {
   touch -d '2010-01-01 00:00:00' "$d/empty dir"
 }
 
-# compare_trees [--owners] A B [A2 B2 ...]: content and metadata (type, mode,
-# mtime, symlink target, hard-link groups; owner and group with --owners)
+# compare_trees [--owners] [--xattrs] A B [A2 B2 ...]: content and metadata (type, mode,
+# mtime, symlink target, hard-link groups; owner and group with --owners;
+# every extended attribute, ACLs and capabilities included, with --xattrs)
 # must match, for each pair.
 compare_trees() { python3 -B "$HERE/treecmp.py" "$@"; }
 

@@ -1,16 +1,33 @@
 """Compares two folder trees: names, types, content, permission bits, mtimes
 (nanoseconds), symlink targets and hard-link groups; with --owners also the
-owner and group of every entry. Names are compared as bytes (any name Linux
-allows). Exit 1 with a report.
+owner and group of every entry; with --xattrs also every extended attribute
+(all namespaces this process can read: user., trusted., security. with
+security.capability, system.posix_acl_access / _default), never following a
+symlink. Names are compared as bytes (any name Linux allows). Exit 1 with a
+report.
 
-Usage: treecmp.py [--owners] A B [A2 B2 ...] (each pair compared)"""
+Usage: treecmp.py [--owners] [--xattrs] A B [A2 B2 ...] (each pair compared)"""
 import hashlib
 import os
 import stat
 import sys
 
 
-def scan(root, owners):
+def xattrs_of(path):
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    out = {}
+    for name in names:
+        try:
+            out[name] = os.getxattr(path, name, follow_symlinks=False).hex()
+        except OSError as e:
+            out[name] = f"unreadable: {e.strerror}"
+    return out
+
+
+def scan(root, owners, xattrs=False):
     entries, inodes = {}, {}
     root = os.fsencode(root)
     for dirpath, dirnames, filenames in os.walk(root):
@@ -23,6 +40,8 @@ def scan(root, owners):
             info["mtime"] = st.st_mtime_ns
             if owners:
                 info["uid"], info["gid"] = st.st_uid, st.st_gid
+            if xattrs:
+                info["xattrs"] = xattrs_of(path)
             if stat.S_ISLNK(kind):
                 info["target"] = os.readlink(path)
                 del info["mode"]
@@ -35,9 +54,9 @@ def scan(root, owners):
     return entries, groups
 
 
-def compare(a_root, b_root, owners):
-    a, ga = scan(a_root, owners)
-    b, gb = scan(b_root, owners)
+def compare(a_root, b_root, owners, xattrs=False):
+    a, ga = scan(a_root, owners, xattrs)
+    b, gb = scan(b_root, owners, xattrs)
     problems = []
     for rel in sorted(set(a) | set(b)):
         if rel not in a:
@@ -54,12 +73,13 @@ def compare(a_root, b_root, owners):
 def main():
     args = sys.argv[1:]
     owners = "--owners" in args
-    args = [a for a in args if a != "--owners"]
+    xattrs = "--xattrs" in args
+    args = [a for a in args if a not in ("--owners", "--xattrs")]
     if not args or len(args) % 2:
         sys.exit(__doc__)
     problems = []
     for i in range(0, len(args), 2):
-        problems += compare(args[i], args[i + 1], owners)
+        problems += compare(args[i], args[i + 1], owners, xattrs)
     for p in problems:
         print(p)
     sys.exit(1 if problems else 0)

@@ -91,9 +91,25 @@ tree::Tree SampleTree() {
   return t;
 }
 
+// Version 2's typed metadata: xattrs (an ACL, a capability), file flags,
+// a sparse file and a kind this version does not know. (tree/sample-v1 is
+// a version 1 tree, committed as that encoder wrote it.)
+tree::Tree MetadataTree() {
+  tree::Tree t = SampleTree();
+  t.nodes[0].xattrs = {{"system.posix_acl_default", Bytes{2, 0, 0, 0, 1, 0, 7, 0}}};
+  t.nodes[0].linux_flags = 0;
+  t.nodes[1].xattrs = {{"security.capability", Bytes{1, 0, 0, 2, 0, 4, 0, 0}},
+                       {"user.comment", Bytes{'h', 'i'}}};
+  t.nodes[1].linux_flags = tree::kLinuxFlagImmutable | tree::kLinuxFlagAppend;
+  t.nodes[1].sparse = true;
+  t.nodes[3].other_metadata = {{16, "", Bytes{1, 2, 3}}};
+  return t;
+}
+
 void Trees() {
   Write("tree", "empty", tree::SerializeTree({}));
   Write("tree", "sample", tree::SerializeTree(SampleTree()));
+  Write("tree", "metadata", tree::SerializeTree(MetadataTree()));
 }
 
 std::vector<index::PackEntries> SamplePacks() {

@@ -1,7 +1,8 @@
 // Fuzz target: tree blobs (tree::ParseTree), the directory listings of a
 // recovery point as read back from the vault after decryption. A tree that
-// parses must hold only safe names and serialize back to a tree that parses
-// to the same nodes.
+// parses must hold only safe names and metadata within the format's bounds
+// (version 2: xattr names and sizes, file flag bits, sparse only on files),
+// and serialize back to a tree that parses to the same nodes.
 #include <cstdint>
 #include <cstdlib>
 
@@ -13,6 +14,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!parsed.ok()) return 0;
   for (const tree::Node& node : parsed->nodes) {
     if (!tree::IsSafeName(node.name)) std::abort();
+    if (node.xattrs.size() + node.other_metadata.size() > tree::kMaxMetadataRecords) std::abort();
+    for (const tree::Xattr& x : node.xattrs) {
+      if (x.name.empty() || x.name.size() > tree::kMaxXattrNameSize ||
+          x.value.size() > tree::kMaxXattrValueSize) {
+        std::abort();
+      }
+    }
+    if (node.linux_flags && (*node.linux_flags & ~tree::kLinuxFlagsKept)) std::abort();
+    if (node.sparse && node.type != tree::NodeType::kFile) std::abort();
+    for (const tree::MetadataRecord& r : node.other_metadata) {
+      if (r.kind <= static_cast<uint32_t>(tree::MetadataKind::kSparse)) std::abort();
+    }
   }
   auto again = tree::ParseTree(tree::SerializeTree(*parsed));
   if (!again.ok() || again->nodes != parsed->nodes) std::abort();

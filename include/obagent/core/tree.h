@@ -28,6 +28,62 @@ struct ChunkRef {
   bool operator==(const ChunkRef&) const = default;
 };
 
+// Typed metadata records (format version 2). Each record is (kind, name,
+// value); a node holds its records sorted by (kind, name), unique. Kinds
+// 1-15 are Linux/POSIX, 16-31 are reserved for Windows (security
+// descriptor, named streams, attribute bits, reparse data), so those can be
+// added later as more kinds without another format change. A reader keeps a
+// kind it does not know as it is (Node::other_metadata) and says so when it
+// restores.
+enum class MetadataKind : uint32_t {
+  kXattr = 1,       // name: the attribute's full name ("user.x", "security.capability",
+                    // "system.posix_acl_access"); value: its bytes as the kernel gives them
+  kLinuxFlags = 2,  // name empty; value: varint of the FS_IOC_GETFLAGS bits (kLinuxFlagsKept)
+  kSparse = 3,      // name and value empty: the file had holes (they are its zero runs)
+};
+
+// The FS_IOC_GETFLAGS bits a tree records (the Linux ABI values, as chattr(1)
+// shows them); others (extents, inline data, ...) describe the file
+// system's layout, not the file, and are dropped.
+inline constexpr uint32_t kLinuxFlagSecureRemove = 0x00000001;    // s
+inline constexpr uint32_t kLinuxFlagUndelete = 0x00000002;        // u
+inline constexpr uint32_t kLinuxFlagCompress = 0x00000004;        // c
+inline constexpr uint32_t kLinuxFlagSync = 0x00000008;            // S
+inline constexpr uint32_t kLinuxFlagImmutable = 0x00000010;       // i
+inline constexpr uint32_t kLinuxFlagAppend = 0x00000020;          // a
+inline constexpr uint32_t kLinuxFlagNoDump = 0x00000040;          // d
+inline constexpr uint32_t kLinuxFlagNoAtime = 0x00000080;         // A
+inline constexpr uint32_t kLinuxFlagJournalData = 0x00004000;     // j
+inline constexpr uint32_t kLinuxFlagNoTail = 0x00008000;          // t
+inline constexpr uint32_t kLinuxFlagDirSync = 0x00010000;         // D
+inline constexpr uint32_t kLinuxFlagTopDir = 0x00020000;          // T
+inline constexpr uint32_t kLinuxFlagNoCow = 0x00800000;           // C
+inline constexpr uint32_t kLinuxFlagProjectInherit = 0x20000000;  // P
+inline constexpr uint32_t kLinuxFlagsKept =
+    kLinuxFlagSecureRemove | kLinuxFlagUndelete | kLinuxFlagCompress | kLinuxFlagSync |
+    kLinuxFlagImmutable | kLinuxFlagAppend | kLinuxFlagNoDump | kLinuxFlagNoAtime |
+    kLinuxFlagJournalData | kLinuxFlagNoTail | kLinuxFlagDirSync | kLinuxFlagTopDir |
+    kLinuxFlagNoCow | kLinuxFlagProjectInherit;
+
+// Bounds the decoder enforces (trees are read from the vault: untrusted).
+inline constexpr size_t kMaxXattrNameSize = 255;      // XATTR_NAME_MAX
+inline constexpr size_t kMaxXattrValueSize = 65536;   // XATTR_SIZE_MAX
+inline constexpr size_t kMaxMetadataRecords = 65536;  // per node
+
+struct Xattr {
+  std::string name;
+  Bytes value;
+  bool operator==(const Xattr&) const = default;
+};
+
+// A record of a kind this version does not know, kept byte for byte.
+struct MetadataRecord {
+  uint32_t kind = 0;
+  std::string name;
+  Bytes value;
+  bool operator==(const MetadataRecord&) const = default;
+};
+
 struct Node {
   std::string name;
   NodeType type = NodeType::kFile;
@@ -47,15 +103,30 @@ struct Node {
   // (relative to the recovery point root, '/'-separated) of the first one.
   // The content is kept too, so the file can be restored alone as a copy.
   std::string hardlink_to;
+  // Version 2 metadata (empty in a version 1 tree).
+  std::vector<Xattr> xattrs;                   // sorted by name, unique
+  std::optional<uint32_t> linux_flags;         // kLinuxFlagsKept bits; none when not read
+  bool sparse = false;                         // kFile: the file had holes
+  std::vector<MetadataRecord> other_metadata;  // unknown kinds, sorted by (kind, name)
   bool operator==(const Node&) const = default;
 };
 
+// Version 1: the fields up to hardlink_to. Version 2 (written now): the
+// same, then each node's typed metadata records.
+inline constexpr uint8_t kFormatVersion = 2;
+
 struct Tree {
   std::vector<Node> nodes;  // sorted by name, names unique
+  // The version the tree was read in (kFormatVersion for a new one): a
+  // version 1 tree recorded no metadata, so its nodes say nothing about it
+  // (a backup does not take "no xattrs" over from them).
+  uint8_t version = kFormatVersion;
 };
 
 Bytes SerializeTree(const Tree& tree);
-// kCorrupt for malformed data and for names IsSafeName refuses.
+// Always writes kFormatVersion.
+// ParseTree reads versions 1 and 2. kCorrupt for malformed data, for names
+// IsSafeName refuses and for metadata out of bounds or order.
 // kUnsupportedVersion for unknown versions.
 Result<Tree> ParseTree(ByteView data);
 // Whether a name is one path component that cannot leave its folder on any

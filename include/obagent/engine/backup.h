@@ -74,6 +74,9 @@ struct BackupReport {
   // gone) or holds them damaged (a damage record, or found by this backup).
   uint64_t healed_blobs = 0;
   BackupFigures figures;
+  // Entries below an included path that carry the nodump flag (chattr +d):
+  // not backed up, by design (docs/operations.md), so not warnings.
+  std::vector<std::string> excluded_nodump;
   // What the sources were read from ("btrfs", "vss", "none", "btrfs+none")
   // and, per volume, what was snapshotted or why not.
   std::string snapshot = "none";
@@ -90,5 +93,7 @@ Result<BackupReport> RunBackup(Repository& repo, const BackupOptions& options);
 // "re-uploaded N blobs that were missing or damaged in the vault", or ""
 // when the backup healed nothing (the job record's summary, obctl's output).
 std::string HealedSummary(const BackupReport& report);
+// "N items excluded by the nodump flag (chattr +d)", or "" when none were.
+std::string NoDumpSummary(const BackupReport& report);
 
 }  // namespace obagent::engine

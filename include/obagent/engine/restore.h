@@ -109,6 +109,9 @@ std::string RestoreDestination(const std::optional<std::string>& target, const s
 std::string RestoredPath(const std::string& target, const std::string& point_path);
 
 // Finds the node at an absolute path of a recovery point ("/" = root).
-Result<tree::Node> FindNode(Repository& repo, const ObjectId& root, const std::string& path);
+// `tree_version`, if given, gets the format version of the tree holding it
+// (version 1 recorded no metadata; the root counts as current).
+Result<tree::Node> FindNode(Repository& repo, const ObjectId& root, const std::string& path,
+                            uint8_t* tree_version = nullptr);
 
 }  // namespace obagent::engine

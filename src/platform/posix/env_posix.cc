@@ -224,6 +224,10 @@ class PosixEnv final : public Env {
     return std::unique_ptr<ReadableFile>(std::make_unique<PosixReadableFile>(fd, path));
   }
 
+  Result<FileMetadata> ReadMetadata(const std::string& path, const FileInfo& info) override {
+    return posix::ReadMetadataAt(path, info);
+  }
+
   Result<std::string> ReadLink(const std::string& path) override {
     std::string buf(256, '\0');
     for (;;) {

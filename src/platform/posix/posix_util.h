@@ -38,6 +38,16 @@ void CloseFd(int fd);
 // the entry in error messages. kNotFound if the entry does not exist.
 Status RemoveTreeAt(int dirfd, const std::string& name, const std::string& display);
 
+// Linux metadata (metadata_posix.cc). ReadMetadataAt: Env::ReadMetadata.
+// ApplyMetadataAt: RestoreDir::ApplyMetadata for the entry `name` of the
+// open folder dir_fd, or the folder itself when `name` is empty.
+// ClearProtectionFlagsAt: RestoreDir::ClearProtectionFlags (same `name`).
+Result<FileMetadata> ReadMetadataAt(const std::string& path, const FileInfo& info);
+std::vector<MetadataIssue> ApplyMetadataAt(int dir_fd, const std::string& name,
+                                           const std::string& display, const FileMetadata& metadata,
+                                           bool is_symlink, bool permissions);
+Status ClearProtectionFlagsAt(int dir_fd, const std::string& name, const std::string& display);
+
 // Takes ownership of an open directory fd.
 std::unique_ptr<RestoreDir> NewPosixRestoreDir(int dir_fd, std::string display);
 

@@ -307,6 +307,24 @@ class PosixRestoreDir final : public RestoreDir {
     return Status::Ok();
   }
 
+  std::vector<MetadataIssue> ApplyMetadata(std::string_view name, const FileMetadata& metadata,
+                                           bool is_symlink, bool permissions) override {
+    if (!CheckName(name).ok()) return {{"metadata", "unsafe name"}};
+    std::string n(name);
+    return ApplyMetadataAt(fd_, n, Show(n), metadata, is_symlink, permissions);
+  }
+
+  std::vector<MetadataIssue> ApplyOwnMetadata(const FileMetadata& metadata,
+                                              bool permissions) override {
+    return ApplyMetadataAt(fd_, "", display_, metadata, false, permissions);
+  }
+
+  Status ClearProtectionFlags(std::string_view name) override {
+    OB_RETURN_IF_ERROR(CheckName(name));
+    std::string n(name);
+    return ClearProtectionFlagsAt(fd_, n, Show(n));
+  }
+
  private:
   std::string Show(const std::string& name) const {
     if (display_.empty()) return name;

@@ -22,6 +22,10 @@ class ForwardingEnv : public platform::Env {
     return base_.OpenForRead(p);
   }
   Result<std::string> ReadLink(const std::string& p) override { return base_.ReadLink(p); }
+  Result<platform::FileMetadata> ReadMetadata(const std::string& p,
+                                              const platform::FileInfo& info) override {
+    return base_.ReadMetadata(p, info);
+  }
   Result<platform::DiskSpace> GetDiskSpace(const std::string& p) override {
     return base_.GetDiskSpace(p);
   }

@@ -1,0 +1,35 @@
+// The portable part of FileMetadata (platform.h): how the job's warnings
+// name each kind of metadata, and what a platform without it reports.
+#include <set>
+
+#include "obagent/platform.h"
+
+namespace obagent::platform {
+
+bool IsAclXattr(std::string_view name) {
+  return name == "system.posix_acl_access" || name == "system.posix_acl_default";
+}
+
+std::string XattrKind(std::string_view name) {
+  if (IsAclXattr(name)) return "POSIX ACLs";
+  if (name == "security.capability") return "file capabilities";
+  size_t dot = name.find('.');
+  std::string ns(name.substr(0, dot == std::string_view::npos ? name.size() : dot));
+  return ns + " extended attributes";
+}
+
+std::vector<MetadataIssue> MetadataIssuesFor(const FileMetadata& metadata,
+                                             const std::string& reason) {
+  std::vector<MetadataIssue> issues;
+  std::set<std::string> kinds;
+  for (const ExtendedAttribute& x : metadata.xattrs) {
+    if (kinds.insert(XattrKind(x.name)).second) issues.push_back({XattrKind(x.name), reason});
+  }
+  if (metadata.linux_flags && *metadata.linux_flags != 0) {
+    issues.push_back({"Linux file flags", reason});
+  }
+  if (metadata.sparse) issues.push_back({"sparse files", "restored fully allocated: " + reason});
+  return issues;
+}
+
+}  // namespace obagent::platform
