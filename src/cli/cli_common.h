@@ -115,6 +115,10 @@ int VaultCreate(Globals& g, const std::vector<std::string>& args);
 int VaultCredentials(Globals& g, const std::vector<std::string>& args);
 int VaultDeleted(Globals& g, const std::vector<std::string>& args);
 int VaultUndelete(Globals& g, const std::vector<std::string>& args);
+int VaultSecurityPin(Globals& g, const std::vector<std::string>& args);
+int VaultSet(Globals& g, const std::vector<std::string>& args);
+int VaultRemoveMachine(Globals& g, const std::vector<std::string>& args);
+int VaultPurgeDeleted(Globals& g, const std::vector<std::string>& args);
 int Register(Globals& g, const std::vector<std::string>& args);
 // cmd_backup.cc
 int BackupStart(Globals& g, const std::vector<std::string>& args);

@@ -117,6 +117,11 @@ if [ -n "${VAULTD:-}" ]; then
   ALERT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["alerts"][0]["id"])' "$OUT/vault alerts.json")
   j vault alert-ack -- json-vault "$ALERT" "${ADMIN[@]}"
   j vault audit -- "${ADMIN[@]}"
+  pin() { obctl --json vault security-pin json-vault "${ADMIN[@]}" | json_field pin; }
+  j vault security-pin -- json-vault "${ADMIN[@]}"
+  j vault purge-deleted -- json-vault "$NAME" --pin "$(json_field pin < "$OUT/vault security-pin.json")" "${ADMIN[@]}"
+  j vault set -- json-vault --soft-delete-days 0 --pin "$(pin)" "${ADMIN[@]}"
+  j vault remove-machine -- json-vault "$NAME" --pin "$(pin)" "${ADMIN[@]}"
   stop_vaultd_backend
 else
   SKIPPED_VAULTD=1
@@ -132,7 +137,8 @@ for c in "${COMMANDS[@]}"; do
   case "$c" in
     "recovery mount" | "recovery unmount") [ -n "${SKIPPED_MOUNT:-}" ] && continue ;;
     "vault create" | "vault credentials" | "vault deleted" | "vault undelete" | "vault alerts" | \
-      "vault alert-ack" | "vault audit")
+      "vault alert-ack" | "vault audit" | "vault security-pin" | \
+      "vault set" | "vault remove-machine" | "vault purge-deleted")
       [ -n "${SKIPPED_VAULTD:-}" ] && continue ;;
   esac
   fail "obctl $c was not run with --json"

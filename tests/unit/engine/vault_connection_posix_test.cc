@@ -657,10 +657,19 @@ TEST_F(ServiceVaultTest, KeyStorageUnderTheLease) {
   auto writer = (*vault)->AcquireWriter("passphrase change");
   ASSERT_TRUE(writer.ok());
   TestKey second;
+  // Another key is a passphrase change: vaultd wants the vault's Security
+  // PIN, which the connection carries once set.
+  EXPECT_EQ((*vault)->StoreKey(second.wrapped).code(), ErrorCode::kSecurityPinInvalid);
+  auto pin = admin_->Call("POST", "/v1/vaults/prod/security-pin");
+  ASSERT_TRUE(pin.ok()) << pin.status().ToString();
+  (*vault)->SetSecurityPin(pin->value("pin", ""));
   ASSERT_TRUE((*vault)->StoreKey(second.wrapped).ok());
   auto listed = (*vault)->ListKeys();
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   EXPECT_EQ(listed->size(), 2u);
+  // vaultd names the new key now: the old one may go, the new one not.
+  EXPECT_EQ((*vault)->DeleteKey(second.wrapped.key_id).code(),
+            ErrorCode::kProtectedByRetentionFloor);
   ASSERT_TRUE((*vault)->DeleteKey(key.wrapped.key_id).ok());
   EXPECT_EQ((*vault)->ReadKey(key.wrapped.key_id).status().code(),
             ErrorCode::kPassphraseNotConfigured);
