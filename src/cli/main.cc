@@ -89,7 +89,8 @@ const std::vector<Command>& Commands() {
        Sub("policy", "set-recovery-test")},
       {"policy pause", "stop scheduled backups (and drills)", Sub("policy", "pause")},
       {"policy resume", "restart scheduled backups", Sub("policy", "resume")},
-      {"policy remove", "delete the policy", Sub("policy", "remove")},
+      {"policy remove", "delete the policy (stop protection; --delete-data: also the data)",
+       Sub("policy", "remove")},
       {"policy schedule-files", "write the OS scheduler's files for the policy",
        Sub("policy", "schedule-files")},
   };
