@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: every vault backend
 # The Security PIN, retention floors and the immutable vault, with the real
 # vaultd (local-folder or Azure backend, per VAULT_BACKEND) and obctl:
 #  - the retention is registered with vaultd; MARS's minimums are enforced
@@ -16,21 +17,7 @@
 #    not.
 source "$E2E_LIB"
 : "${VAULTD:?VAULTD must point at the vaultd binary}"
-vaultd_backend guard
-stop_all() {
-  stop_vaultd_backend
-  cleanup
-}
-trap stop_all EXIT
-start_vaultd
-
-obctl vault create prod "${ADMIN[@]}" > /dev/null
-obctl vault credentials prod "${ADMIN[@]}" --out "$WORK/creds.xml" > /dev/null
-obctl register --vault-credentials "$WORK/creds.xml" --passphrase-file "$PASS_FILE" > /dev/null
-agent_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$OBAGENT_STATE_DIR/agent.json" "$1"; }
-TOKEN=$(agent_field token)
-MACHINE=$(agent_field machine_name)
-AUTH=(-H "Authorization: Bearer $TOKEN")
+vaultd_machine guard
 pin() { obctl --json vault security-pin prod "${ADMIN[@]}" | json_field pin; }
 registered() { curl -sf "${AUTH[@]}" "$URL/v1/machine/retention" | python3 -c 'import json,sys; r=json.load(sys.stdin)["retention"]; print(r and r["daily_days"])'; }
 point_ids() {
@@ -72,10 +59,10 @@ grep -q "Security PIN" "$WORK/out" || fail "no explanation: $(cat "$WORK/out")"
 obctl policy set-retention --daily 10 --pin 00000000 > "$WORK/out" 2>&1 && fail "a wrong PIN"
 refused "$WORK/out" 100130
 [ "$(registered)" = 30 ] || fail "a refused reduction changed the vault's retention"
-obctl --json policy show | grep -q '"daily_days": *30' || fail "a refused reduction changed the policy"
+has '"daily_days": *30' <<<"$(obctl --json policy show)" || fail "a refused reduction changed the policy"
 PIN=$(pin)
 [[ "$PIN" =~ ^[0-9]{8}$ ]] || fail "not an 8-digit PIN: $PIN"
-obctl vault security-pin prod "${ADMIN[@]}" | grep -q "Valid until" || fail "security-pin text"
+has "Valid until" <<<"$(obctl vault security-pin prod "${ADMIN[@]}")" || fail "security-pin text"
 PIN=$(pin)
 obctl policy set-retention --daily 7 --weekly 4 --pin "$PIN" > "$WORK/out" 2>&1 || fail "reduction with the PIN: $(cat "$WORK/out")"
 [ "$(registered)" = 7 ] || fail "the reduction did not reach the vault"
@@ -96,7 +83,7 @@ obctl --json prune --keep-last 1 > "$WORK/prune.json" || fail "prune: $(cat "$WO
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r["held_points"])==2 and not r["removed_points"], r' "$WORK/prune.json" ||
   fail "prune of young points: $(cat "$WORK/prune.json")"
 [ "$(point_ids)" = "$ALL" ] || fail "a prune removed points younger than the floor"
-obctl prune --keep-last 1 | grep -q "2 point(s) kept: the vault holds them" || fail "prune's text"
+has -F "2 point(s) kept: the vault holds them" <<<"$(obctl prune --keep-last 1)" || fail "prune's text"
 # A direct DELETE of a young point: refused naming the floor.
 LEASE=$(curl -sf -X POST "${AUTH[@]}" -H 'Content-Type: application/json' \
   --data '{"holder":"attacker","ttl_seconds":30}' "$URL/v1/lease" | json_field lease_id)
@@ -142,7 +129,7 @@ sleep 1
 obctl --json vault remove-machine prod "$MACHINE" --pin "$(pin)" "${ADMIN[@]}" > "$WORK/out" ||
   fail "remove-machine: $(cat "$WORK/out")"
 obctl recovery list > /dev/null 2>&1 && fail "the removed machine's token still works"
-obctl --json vault deleted prod "$MACHINE" "${ADMIN[@]}" | grep -qF "${POINTS[0]}" || fail "removed data not listed"
+has -F "${POINTS[0]}" <<<"$(obctl --json vault deleted prod "$MACHINE" "${ADMIN[@]}")" || fail "removed data not listed"
 obctl register --vault-credentials "$WORK/creds.xml" --passphrase-file "$WORK/newpass" > /dev/null ||
   fail "registering the removed machine again"
 obctl vault undelete prod "$MACHINE" --since "$BEFORE_REMOVE" "${ADMIN[@]}" > /dev/null || fail "undelete"
@@ -153,7 +140,7 @@ refused "$WORK/out" 100130
 obctl vault purge-deleted prod "$MACHINE" --pin "$(pin)" "${ADMIN[@]}" > /dev/null || fail "purge-deleted"
 obctl vault set prod --soft-delete-days 0 "${ADMIN[@]}" > "$WORK/out" 2>&1 && fail "soft delete off without the PIN"
 refused "$WORK/out" 100130
-obctl --json vault set prod --soft-delete-days 0 --pin "$(pin)" "${ADMIN[@]}" | grep -q '"soft_delete_days": *0' ||
+has '"soft_delete_days": *0' <<<"$(obctl --json vault set prod --soft-delete-days 0 --pin "$(pin)" "${ADMIN[@]}")" ||
   fail "soft delete off with the PIN"
 obctl vault set prod --soft-delete-days 30 "${ADMIN[@]}" > /dev/null || fail "soft delete back on needs no PIN"
 pass "removing a machine (soft), purging early and turning soft delete off need the PIN"
@@ -162,9 +149,9 @@ pass "removing a machine (soft), purging early and turning soft delete off need 
 obctl vault set prod --immutable "${ADMIN[@]}" > "$WORK/out" 2>&1 && fail "immutable without the confirmation"
 grep -q "cannot be made mutable again" "$WORK/out" && grep -q -- "--yes-irreversible" "$WORK/out" ||
   fail "the irreversibility is not said: $(cat "$WORK/out")"
-curl -sf -H "Authorization: Bearer $(cat "$VSTATE/admin.token")" "$URL/v1/vaults/prod/settings" | grep -q '"immutable":false' ||
+has '"immutable":false' <<<"$(curl -sf -H "Authorization: Bearer $(cat "$VSTATE/admin.token")" "$URL/v1/vaults/prod/settings")" ||
   fail "immutable set without the confirmation"
-obctl vault set prod --immutable --yes-irreversible "${ADMIN[@]}" | grep -q immutable || fail "vault set --immutable"
+has immutable <<<"$(obctl vault set prod --immutable --yes-irreversible "${ADMIN[@]}")" || fail "vault set --immutable"
 obctl policy new --include "$SRC" --days Mon --times 21:00 --daily 14 --weekly 4 > /dev/null ||
   fail "policy new (the same retention)"
 obctl policy set-retention --daily 7 --pin "$(pin)" > "$WORK/out" 2>&1 && fail "reduction on an immutable vault"
