@@ -102,7 +102,10 @@ struct AdminOptions {
   std::string token_file;
 };
 void AddAdminOptions(OptionSet& options, AdminOptions& admin);
-Result<std::unique_ptr<engine::VaultClient>> AdminClient(Globals& g, const AdminOptions& admin);
+// `pin`: the vault's Security PIN, sent with every request (critical
+// operations: vault set, remove-machine, purge-deleted).
+Result<std::unique_ptr<engine::VaultClient>> AdminClient(Globals& g, const AdminOptions& admin,
+                                                         const std::string& pin = "");
 
 // The commands, one family per file; args are the words after the command.
 // cmd_vault_alerts.cc

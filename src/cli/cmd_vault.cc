@@ -28,7 +28,7 @@ void AddAdminOptions(OptionSet& options, AdminOptions& admin) {
 }
 
 Result<std::unique_ptr<engine::VaultClient>> AdminClient(Globals& g, const AdminOptions& admin,
-                                                         const std::string& pin = "") {
+                                                         const std::string& pin) {
   auto token = ReadSecret(*g.env, admin.token_file, "OBAGENT_VAULT_ADMIN_TOKEN",
                           "vault administrator token");
   if (!token.ok()) return token.status();
