@@ -54,6 +54,22 @@ enum class ErrorCode : uint8_t {
   // unacknowledged anomaly (docs/operations.md, "Anomaly hold"). A prune
   // that meets it deleted nothing and ends with a warning naming the hold.
   kVaultHold,
+  // vaultd's guard (include/obagent/vault/guard.h). A critical operation
+  // (stop protection and delete data, passphrase change, reducing
+  // retention, removing a machine, purging soft-deleted data early, turning
+  // soft delete off) came without the vault's Security PIN, or with one
+  // that is wrong, used or expired: MARS's "Invalid Security PIN entered".
+  kSecurityPinInvalid,  // 100130
+  // A retention under MARS's minimums (7 days, 4 weeks, 3 months, 1 year);
+  // MARS's policy change error 0x29834.
+  kRetentionBelowMinimum,  // 0x29834
+  // vaultd refused to delete a recovery point younger than its retention
+  // floor, or the wrapped key in use. MARS has no ID of its own for it.
+  kProtectedByRetentionFloor,  // RetentionFloorProtected
+  // The operation would cut what an immutable vault keeps (reduce
+  // retention, shorten or turn off soft delete, purge early); no PIN
+  // allows it.
+  kVaultImmutable,  // ImmutableVault
 };
 
 // The code's stable name on the wire ("NotFound", "EngineNotRunning"):

@@ -11,6 +11,7 @@
 #include "obagent/core/tree.h"
 #include "obagent/engine/agent.h"
 #include "obagent/engine/browse.h"
+#include "obagent/engine/critical_ops.h"
 #include "obagent/engine/job_history.h"
 #include "obagent/engine/machine_settings.h"
 #include "obagent/engine/policy.h"
@@ -396,6 +397,17 @@ Response PutPolicy(RouteContext& c, const json& j) {
   if (!policy.ok()) return ErrorResponse(policy.status());
   policy->modified = NowUnix();
   if (Status st = engine::ValidatePolicy(*policy); !st.ok()) return ErrorResponse(400, st);
+  // A new or changed retention goes to the vault first (the engine carries
+  // the Security PIN, "security_pin", which a reduction needs).
+  if (!stored || stored->Retention().daily_days != policy->daily_days ||
+      stored->weekly_weeks != policy->weekly_weeks ||
+      stored->monthly_months != policy->monthly_months ||
+      stored->yearly_years != policy->yearly_years) {
+    auto pin = Body{j}.String("security_pin", false);
+    if (!pin.ok()) return ErrorResponse(pin.status());
+    Status st = engine::RegisterRetention(c.env, c.options.state_dir, policy->Retention(), *pin);
+    if (!st.ok()) return ErrorResponse(st);
+  }
   if (Status st = engine::SavePolicy(c.env, c.options.state_dir, *policy); !st.ok()) {
     return ErrorResponse(st);
   }
@@ -628,16 +640,34 @@ Response Passphrase(RouteContext& c, const json& j) {
   Body body{j};
   auto passphrase = body.String("passphrase", true);
   auto copy_path = body.String("passphrase_copy_path", false);
+  auto pin = body.String("security_pin", false);
   if (!passphrase.ok()) return ErrorResponse(passphrase.status());
   if (!copy_path.ok()) return ErrorResponse(copy_path.status());
+  if (!pin.ok()) return ErrorResponse(pin.status());
   if (Status st = keys::ValidatePassphrase(*passphrase); !st.ok()) return ErrorResponse(st);
-  if (Status st = engine::ChangePassphrase(c.env, c.options.state_dir, *passphrase); !st.ok()) {
+  if (Status st = engine::ChangePassphrase(c.env, c.options.state_dir, *passphrase, *pin);
+      !st.ok()) {
     return ErrorResponse(st);
   }
   if (Status st = WritePassphraseCopy(c, *copy_path, *passphrase); !st.ok()) {
     return ErrorResponse(st);
   }
   return JsonResponse({{"ok", true}});
+}
+
+// Stop protection: {"delete_data": bool, "security_pin"}; with delete_data
+// the vault soft-deletes the machine's data (the PIN), then the policy goes.
+Response StopProtection(RouteContext& c, const json& j) {
+  Body body{j};
+  auto delete_data = body.Bool("delete_data", false);
+  auto pin = body.String("security_pin", false);
+  if (!delete_data.ok()) return ErrorResponse(delete_data.status());
+  if (!pin.ok()) return ErrorResponse(pin.status());
+  if (Status st = engine::StopProtection(c.env, c.options.state_dir, *delete_data, *pin);
+      !st.ok()) {
+    return ErrorResponse(st);
+  }
+  return JsonResponse({{"ok", true}, {"deleted_data", *delete_data}});
 }
 
 // "/api/jobs/ab12/stop" -> {"jobs", "ab12", "stop"}.
@@ -673,6 +703,9 @@ Response Route(RouteContext& c, const Request& r) {
     if (first == "policy" && m == "GET") return GetPolicy(c);
     if (first == "policy" && m == "PUT") {
       return with_body([&](const json& j) { return PutPolicy(c, j); });
+    }
+    if (first == "stop-protection" && m == "POST") {
+      return with_body([&](const json& j) { return StopProtection(c, j); });
     }
     if (first == "backup" && m == "POST") {
       auto job = c.engine.StartPolicyBackup("BackupNow");
@@ -732,7 +765,12 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kActivationFailed:
     case ErrorCode::kMachineRenamed:
       return 400;
+    case ErrorCode::kRetentionBelowMinimum:
+      return 400;
     case ErrorCode::kCredentialDownloadFailed:
+    case ErrorCode::kSecurityPinInvalid:
+    case ErrorCode::kProtectedByRetentionFloor:
+    case ErrorCode::kVaultImmutable:
       return 403;
     case ErrorCode::kNotFound:
       return 404;

@@ -102,7 +102,10 @@ struct AdminOptions {
   std::string token_file;
 };
 void AddAdminOptions(OptionSet& options, AdminOptions& admin);
-Result<std::unique_ptr<engine::VaultClient>> AdminClient(Globals& g, const AdminOptions& admin);
+// `pin`: the vault's Security PIN, sent with every request (critical
+// operations: vault set, remove-machine, purge-deleted).
+Result<std::unique_ptr<engine::VaultClient>> AdminClient(Globals& g, const AdminOptions& admin,
+                                                         const std::string& pin = "");
 
 // The commands, one family per file; args are the words after the command.
 // cmd_vault_alerts.cc
@@ -117,6 +120,10 @@ int VaultDeleted(Globals& g, const std::vector<std::string>& args);
 int VaultUndelete(Globals& g, const std::vector<std::string>& args);
 int VaultAnomalies(Globals& g, const std::vector<std::string>& args);
 int VaultAnomalyAck(Globals& g, const std::vector<std::string>& args);
+int VaultSecurityPin(Globals& g, const std::vector<std::string>& args);
+int VaultSet(Globals& g, const std::vector<std::string>& args);
+int VaultRemoveMachine(Globals& g, const std::vector<std::string>& args);
+int VaultPurgeDeleted(Globals& g, const std::vector<std::string>& args);
 int Register(Globals& g, const std::vector<std::string>& args);
 // cmd_backup.cc
 int BackupStart(Globals& g, const std::vector<std::string>& args);

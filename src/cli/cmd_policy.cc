@@ -18,6 +18,7 @@
 
 #include "cli/cli_common.h"
 #include "obagent/core/text.h"
+#include "obagent/engine/critical_ops.h"
 #include "obagent/engine/os_schedule.h"
 #include "obagent/engine/policy.h"
 #include "obagent/platform.h"
@@ -254,6 +255,8 @@ int New(Ctx& c, const std::vector<std::string>& args) {
   options.Add("monthly", &p.monthly_months, "months of monthly points (0 = off)");
   options.Add("yearly", &p.yearly_years, "years of yearly points (0 = off)");
   options.Add("replace", &replace, "replace an existing policy");
+  std::string pin;
+  options.Add("pin", &pin, "the vault's Security PIN, when --replace reduces the retention");
   DrillOptions drill;
   options.Add("recovery-test-days", &drill.days, "days of the restore drill: Sun (or all)");
   options.Add("recovery-test-time", &drill.times, "its times of day: 03:00");
@@ -285,6 +288,9 @@ int New(Ctx& c, const std::vector<std::string>& args) {
                           "a backup policy already exists: change it with the other 'obctl "
                           "policy' commands, or give --replace"));
   }
+  // vaultd learns the retention before the policy is saved, and may refuse it.
+  Status registered = engine::RegisterRetention(*c.env, c.state_dir, p.Retention(), pin);
+  if (!registered.ok()) return Fail(c, registered);
   return SaveAndReport(c, p, "Backup policy saved.");
 }
 
@@ -355,6 +361,8 @@ int SetRetention(Ctx& c, const std::vector<std::string>& args) {
   options.Add("weekly", &weekly, "weeks of weekly points (0 = off)");
   options.Add("monthly", &monthly, "months of monthly points (0 = off)");
   options.Add("yearly", &yearly, "years of yearly points (0 = off)");
+  std::string pin;
+  options.Add("pin", &pin, "the vault's Security PIN (vaultd: needed to reduce the retention)");
   if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
   if (!daily && !weekly && !monthly && !yearly) {
     return UsageError(options, "give at least one of --daily, --weekly, --monthly, --yearly");
@@ -365,6 +373,11 @@ int SetRetention(Ctx& c, const std::vector<std::string>& args) {
   p->weekly_weeks = weekly.value_or(p->weekly_weeks);
   p->monthly_months = monthly.value_or(p->monthly_months);
   p->yearly_years = yearly.value_or(p->yearly_years);
+  Status valid = p->Retention().Validate();
+  if (!valid.ok()) return Fail(c, valid);
+  // vaultd first: a reduction without the PIN is refused and nothing changes.
+  Status registered = engine::RegisterRetention(*c.env, c.state_dir, p->Retention(), pin);
+  if (!registered.ok()) return Fail(c, registered);
   return SaveAndReport(c, *p, "Retention changed.");
 }
 
@@ -401,12 +414,22 @@ int SetPaused(Ctx& c, const std::vector<std::string>& args, bool paused) {
 }
 
 int Remove(Ctx& c, const std::vector<std::string>& args) {
+  bool delete_data = false;
+  std::string pin;
   OptionSet options("policy remove");
+  options.Add("delete-data", &delete_data,
+              "stop protection and delete data: vaultd soft-deletes every recovery point of "
+              "this machine (needs --pin)");
+  options.Add("pin", &pin, "the vault's Security PIN (obctl vault security-pin)");
   if (auto exit = ParseOptions(*c.g, options, args)) return *exit;
-  Status st = engine::RemovePolicy(*c.env, c.state_dir);
+  Status st = engine::StopProtection(*c.env, c.state_dir, delete_data, pin);
   if (!st.ok()) return Fail(c, st);
-  c.out->Result({{"ok", true}}, [](std::ostream& o, std::ostream&) {
+  c.out->Result({{"ok", true}}, [&](std::ostream& o, std::ostream&) {
     o << "Backup policy removed; no backup is scheduled any more.\n";
+    if (delete_data) {
+      o << "The vault soft-deleted this machine's data: its administrator can undelete it "
+           "until soft delete purges it.\n";
+    }
   });
   return kPolicyOk;
 }

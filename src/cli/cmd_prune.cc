@@ -24,6 +24,9 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
   options.Add("monthly", &monthly, "keep the last point of N months");
   options.Add("yearly", &yearly, "keep the last point of N years");
   options.Add("dry-run", &request.dry_run, "show what would be removed; change nothing");
+  std::string pin;
+  options.Add("pin", &pin,
+              "the vault's Security PIN, when the retention is less than the one registered");
   // Manual override, not part of the policy: keep only the newest N points
   // whatever their age (tests use it; so can an administrator who must
   // free space now).
@@ -52,6 +55,7 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
   job.policy = policy;
   if (keep_last) job.keep_last = static_cast<size_t>(*keep_last);
   job.options = request;
+  job.security_pin = pin;
   engine::PruneJobOutcome out = engine::RunPruneJob(*g.env, g.state_dir, job);
   if (!out.held.ok()) {
     // The vault's anomaly hold: nothing was deleted; a warning, not a failure.
@@ -71,6 +75,7 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
                  {"dry_run", r.dry_run},
                  {"kept_points", r.kept_points},
                  {"removed_points", r.removed_points},
+                 {"held_points", r.held_points},
                  {"packs_kept", r.packs_kept},
                  {"packs_deleted", r.packs_deleted},
                  {"packs_repacked", r.packs_repacked},
@@ -91,6 +96,11 @@ int PruneCommand(Globals& g, const std::vector<std::string>& args) {
                       o << "  " << (r.dry_run ? "remove " : "removed ") << p.id.substr(0, 12)
                         << "  " << TextTime(p.point.time_ns) << "\n";
                     }
+                  }
+                  if (!r.held_points.empty()) {
+                    o << "  " << r.held_points.size()
+                      << " point(s) kept: the vault holds them until they are older than its "
+                         "retention floor\n";
                   }
                   o << "  packs: " << r.packs_deleted << " " << would << "deleted, "
                     << r.packs_repacked << " " << would << "repacked, " << r.packs_kept << " kept\n"

@@ -1,8 +1,8 @@
-// obctl vault init|create|credentials|deleted|undelete|anomalies|anomaly-ack
-// and obctl register: creating vaults (locally or, as vaultd's administrator,
-// in the service), the administrator's view of soft-deleted data and its
-// undelete, of flagged backups and their acknowledgement (the anomaly hold),
-// and registering this machine with one.
+// obctl vault init|create|credentials|deleted|undelete|security-pin|set|
+// remove-machine|purge-deleted and obctl register: creating vaults (locally
+// or, as vaultd's administrator, in the service), the administrator's view
+// of soft-deleted data and its undelete, the Security PIN and the critical
+// operations it allows, and registering this machine with one.
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -27,14 +27,17 @@ void AddAdminOptions(OptionSet& options, AdminOptions& admin) {
               "file with the administrator token (or $OBAGENT_VAULT_ADMIN_TOKEN)");
 }
 
-Result<std::unique_ptr<engine::VaultClient>> AdminClient(Globals& g, const AdminOptions& admin) {
+Result<std::unique_ptr<engine::VaultClient>> AdminClient(Globals& g, const AdminOptions& admin,
+                                                         const std::string& pin) {
   auto token = ReadSecret(*g.env, admin.token_file, "OBAGENT_VAULT_ADMIN_TOKEN",
                           "vault administrator token");
   if (!token.ok()) return token.status();
   engine::ServiceConnection conn;
   conn.url = admin.service_url;
   conn.token = *token;
-  return std::make_unique<engine::VaultClient>(conn);
+  auto client = std::make_unique<engine::VaultClient>(conn);
+  client->SetSecurityPin(pin);
+  return client;
 }
 
 int VaultInit(Globals& g, const std::vector<std::string>& args) {
@@ -220,75 +223,125 @@ int VaultUndelete(Globals& g, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
-namespace {
-// One anomaly as obctl prints it: id, machine, time, point, then its findings.
-void PrintAnomaly(std::ostream& o, const json& a) {
-  o << a.value("id", "") << "  machine '" << a.value("machine", "") << "'  flagged "
-    << a.value("created_at", "") << "  recovery point "
-    << a.value("recovery_point", "").substr(0, 12)
-    << (a.value("open", false) ? "  HOLDING its data"
-                               : "  acknowledged " + a.value("acknowledged_at", ""))
-    << "\n";
-  for (const json& f : a.value("findings", json::array())) {
-    o << "  " << f.value("kind", "") << ": " << f.value("reason", "") << "\n";
-  }
-}
-}  // namespace
-
-int VaultAnomalies(Globals& g, const std::vector<std::string>& args) {
+int VaultSecurityPin(Globals& g, const std::vector<std::string>& args) {
   std::string vault;
-  bool all = false;
   AdminOptions admin;
-  OptionSet options("vault anomalies");
+  OptionSet options("vault security-pin");
   options.Add("vault", &vault, "vault name").Required().Positional();
-  options.Add("all", &all, "acknowledged anomalies too");
   AddAdminOptions(options, admin);
   if (auto exit = ParseOptions(g, options, args)) return *exit;
   auto client = AdminClient(g, admin);
   if (!client.ok()) return Fail(g, client.status());
-  auto answer = (*client)->Call(
-      "GET", "/v1/vaults/" + platform::UrlEncode(vault) + "/anomalies" + (all ? "?all=1" : ""));
+  auto answer =
+      (*client)->Call("POST", "/v1/vaults/" + platform::UrlEncode(vault) + "/security-pin");
   if (!answer.ok()) return Fail(g, answer.status());
-  json list = answer->value("anomalies", json::array());
-  size_t open = 0;
-  for (const json& a : list) open += a.value("open", false) ? 1 : 0;
+  std::string pin = answer->value("pin", ""), expires_at = answer->value("expires_at", "");
+  g.out->Result({{"ok", true}, {"vault", vault}, {"pin", pin}, {"expires_at", expires_at}},
+                [&](std::ostream& o, std::ostream&) {
+                  o << "Security PIN for vault '" << vault << "': " << pin << "\nValid until "
+                    << expires_at
+                    << " (5 minutes), for one critical operation (--pin, or the console's "
+                       "Security PIN field).\n";
+                });
+  return kExitOk;
+}
+
+int VaultSet(Globals& g, const std::vector<std::string>& args) {
+  std::string vault, pin;
+  std::optional<int> soft_delete_days;
+  bool immutable = false, irreversible = false;
+  AdminOptions admin;
+  OptionSet options("vault set");
+  options.Add("vault", &vault, "vault name").Required().Positional();
+  options.Add("soft-delete-days", &soft_delete_days,
+              "days deleted data is kept (14..36500; 0 turns soft delete off: needs --pin)");
+  options.Add("immutable", &immutable,
+              "make the vault immutable: retention can no longer be reduced nor soft delete "
+              "shortened, even with a PIN. IRREVERSIBLE; needs --yes-irreversible");
+  options.Add("yes-irreversible", &irreversible, "confirm --immutable");
+  options.Add("pin", &pin, "the vault's Security PIN (shortening or turning off soft delete)");
+  AddAdminOptions(options, admin);
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
+  if (!soft_delete_days && !immutable) {
+    return UsageError(options, "give --soft-delete-days N or --immutable");
+  }
+  if (immutable && !irreversible) {
+    return Fail(g, InvalidArgument(
+                       "an immutable vault cannot be made mutable again: its retention can never "
+                       "be reduced and soft delete never shortened or turned off, not even with "
+                       "the Security PIN. Give --yes-irreversible with --immutable to do it"));
+  }
+  auto client = AdminClient(g, admin, pin);
+  if (!client.ok()) return Fail(g, client.status());
+  json body = json::object();
+  if (soft_delete_days) body["soft_delete_days"] = *soft_delete_days;
+  if (immutable) body["immutable"] = true;
+  auto answer =
+      (*client)->Call("PUT", "/v1/vaults/" + platform::UrlEncode(vault) + "/settings", body);
+  if (!answer.ok()) return Fail(g, answer.status());
+  int days = answer->value("soft_delete_days", 0);
+  bool is_immutable = answer->value("immutable", false);
   g.out->Result(
-      {{"ok", true}, {"vault", vault}, {"anomalies", list}}, [&](std::ostream& o, std::ostream&) {
-        o << "Vault '" << vault << "': " << open << " open anomal" << (open == 1 ? "y" : "ies")
-          << (open > 0 ? " holding machine data (no deletes, no purge until "
-                         "acknowledged)"
-                       : "")
-          << "\n";
-        for (const json& a : list) PrintAnomaly(o, a);
+      {{"ok", true}, {"vault", vault}, {"soft_delete_days", days}, {"immutable", is_immutable}},
+      [&](std::ostream& o, std::ostream&) {
+        o << "Vault '" << vault << "': soft delete "
+          << (days == 0 ? std::string("off") : std::to_string(days) + " days")
+          << (is_immutable ? ", immutable (irreversible)" : "") << "\n";
       });
   return kExitOk;
 }
 
-int VaultAnomalyAck(Globals& g, const std::vector<std::string>& args) {
-  std::string vault, id;
+int VaultRemoveMachine(Globals& g, const std::vector<std::string>& args) {
+  std::string vault, machine, pin;
   AdminOptions admin;
-  OptionSet options("vault anomaly-ack");
+  OptionSet options("vault remove-machine");
   options.Add("vault", &vault, "vault name").Required().Positional();
-  options.Add("id", &id, "the anomaly's id (obctl vault anomalies)").Required().Positional();
+  options.Add("machine", &machine, "machine name or id").Required().Positional();
+  options.Add("pin", &pin, "the vault's Security PIN (obctl vault security-pin)").Required();
   AddAdminOptions(options, admin);
   if (auto exit = ParseOptions(g, options, args)) return *exit;
-  auto client = AdminClient(g, admin);
+  auto client = AdminClient(g, admin, pin);
   if (!client.ok()) return Fail(g, client.status());
-  auto answer = (*client)->Call(
-      "POST",
-      "/v1/vaults/" + platform::UrlEncode(vault) + "/anomalies/" + platform::UrlEncode(id) + "/ack",
-      json::object());
+  auto answer = (*client)->Call("DELETE", MachinePath(vault, machine));
   if (!answer.ok()) return Fail(g, answer.status());
-  const bool held = answer->value("held", false);
-  json j = *answer;
-  j["ok"] = true;
-  g.out->Result(j, [&](std::ostream& o, std::ostream&) {
-    o << "Anomaly " << id << " acknowledged: "
-      << (held ? "another open anomaly still holds the machine's data"
-               : "the machine's data is no longer held")
-      << "\n";
-  });
+  int count = answer->value("soft_deleted", 0), days = answer->value("purge_after_days", 0);
+  g.out->Result({{"ok", true},
+                 {"machine_id", answer->value("machine_id", "")},
+                 {"machine_name", answer->value("machine", "")},
+                 {"soft_deleted", count},
+                 {"purge_after_days", days}},
+                [&](std::ostream& o, std::ostream&) {
+                  o << "Machine '" << machine << "' removed: its token no longer works; " << count
+                    << " object(s) soft-deleted, kept " << days
+                    << " days (obctl vault undelete brings them back)\n";
+                });
   return kExitOk;
+}
+
+int VaultPurgeDeleted(Globals& g, const std::vector<std::string>& args) {
+  std::string vault, machine, pin;
+  AdminOptions admin;
+  OptionSet options("vault purge-deleted");
+  options.Add("vault", &vault, "vault name").Required().Positional();
+  options.Add("machine", &machine, "machine name or id").Required().Positional();
+  options.Add("pin", &pin, "the vault's Security PIN (obctl vault security-pin)").Required();
+  AddAdminOptions(options, admin);
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
+  auto client = AdminClient(g, admin, pin);
+  if (!client.ok()) return Fail(g, client.status());
+  auto answer = (*client)->Call("POST", MachinePath(vault, machine) + "/purge");
+  if (!answer.ok()) return Fail(g, answer.status());
+  int purged = answer->value("purged", 0), failed = answer->value("failed", 0);
+  g.out->Result({{"ok", true},
+                 {"machine_id", answer->value("machine_id", "")},
+                 {"purged", purged},
+                 {"failed", failed}},
+                [&](std::ostream& o, std::ostream&) {
+                  o << "Purged " << purged << " soft-deleted object(s) of machine '" << machine
+                    << "' for good" << (failed ? " (" + std::to_string(failed) + " failed)" : "")
+                    << "\n";
+                });
+  return failed == 0 ? kExitOk : kExitFailed;
 }
 
 }  // namespace obagent::cli

@@ -72,6 +72,10 @@ constexpr NamedCode kCodeNames[] = {
     {ErrorCode::kUnsupported, "Unsupported"},
     {ErrorCode::kEngineNotRunning, "EngineNotRunning"},
     {ErrorCode::kVaultHold, "VaultHold"},
+    {ErrorCode::kSecurityPinInvalid, "SecurityPinInvalid"},
+    {ErrorCode::kRetentionBelowMinimum, "RetentionBelowMinimum"},
+    {ErrorCode::kProtectedByRetentionFloor, "ProtectedByRetentionFloor"},
+    {ErrorCode::kVaultImmutable, "VaultImmutable"},
 };
 
 }  // namespace
@@ -114,6 +118,14 @@ std::string_view CatalogueId(ErrorCode code) {
       return "0x8004231F";
     case ErrorCode::kEngineNotRunning:
       return "0x80070426";
+    case ErrorCode::kSecurityPinInvalid:
+      return "100130";
+    case ErrorCode::kRetentionBelowMinimum:
+      return "0x29834";
+    case ErrorCode::kProtectedByRetentionFloor:
+      return "RetentionFloorProtected";
+    case ErrorCode::kVaultImmutable:
+      return "ImmutableVault";
     default:
       return "";
   }
@@ -143,6 +155,14 @@ std::string_view CatalogueMessage(ErrorCode code) {
       return "Backup failed: insufficient shadow copy storage on a volume being backed up";
     case ErrorCode::kEngineNotRunning:
       return "The backup engine service is not running";
+    case ErrorCode::kSecurityPinInvalid:
+      return "Invalid Security PIN entered";
+    case ErrorCode::kRetentionBelowMinimum:
+      return "The retention is below the minimum retention range";
+    case ErrorCode::kProtectedByRetentionFloor:
+      return "The recovery point is protected by the vault's retention floor";
+    case ErrorCode::kVaultImmutable:
+      return "The vault is immutable";
     default:
       return "";
   }
@@ -155,7 +175,9 @@ std::span<const ErrorCode> CatalogueCodes() {
       ErrorCode::kChecksumStoreFailed,     ErrorCode::kInvalidVaultCredentials,
       ErrorCode::kServiceUnreachable,      ErrorCode::kCredentialDownloadFailed,
       ErrorCode::kMachineRenamed,          ErrorCode::kShadowStorageInsufficient,
-      ErrorCode::kEngineNotRunning,
+      ErrorCode::kEngineNotRunning,        ErrorCode::kSecurityPinInvalid,
+      ErrorCode::kRetentionBelowMinimum,   ErrorCode::kProtectedByRetentionFloor,
+      ErrorCode::kVaultImmutable,
   };
   return kCodes;
 }
@@ -196,6 +218,24 @@ std::string_view CatalogueExplanation(ErrorCode code) {
     case ErrorCode::kEngineNotRunning:
       return "The engine service (cbengine on Linux, obengine on Windows) that runs backups, "
              "the schedule and the console is not running, so the command had nobody to ask.";
+    case ErrorCode::kSecurityPinInvalid:
+      return "This operation can destroy backups or lock you out of them (stop protection and "
+             "delete data, passphrase change, reducing retention, removing a machine, purging "
+             "deleted data early, turning soft delete off), so the vault service asks for the "
+             "vault's Security PIN: it was not given, is wrong, was used already, has expired "
+             "(a PIN is valid 5 minutes and once), or was voided after 5 wrong tries.";
+    case ErrorCode::kRetentionBelowMinimum:
+      return "A retention policy must keep daily points at least 7 days, and a weekly, monthly "
+             "or yearly tier that is on at least 4 weeks, 3 months or 1 year, so that a "
+             "compromised server cannot make its backups expire at once.";
+    case ErrorCode::kProtectedByRetentionFloor:
+      return "The vault keeps every recovery point for the machine's retention (at least 7 "
+             "days) after its upload, whatever the machine asks; this point is younger, or the "
+             "object is the machine's encryption key in use.";
+    case ErrorCode::kVaultImmutable:
+      return "The vault's administrator made the vault immutable: retention cannot be reduced, "
+             "soft delete cannot be shortened or turned off and deleted data cannot be purged "
+             "early, with or without the Security PIN. It cannot be undone.";
     default:
       return "";
   }
@@ -236,6 +276,19 @@ std::string_view CatalogueAction(ErrorCode code) {
     case ErrorCode::kEngineNotRunning:
       return "Start the service (systemctl start cbengine, or sc start obengine on Windows) and "
              "try again; its log says why it stopped.";
+    case ErrorCode::kSecurityPinInvalid:
+      return "Ask the vault's administrator for a new Security PIN (obctl vault security-pin) "
+             "and give it within 5 minutes (--pin, or the Security PIN field of the console).";
+    case ErrorCode::kRetentionBelowMinimum:
+      return "Set at least 7 days of daily points, and 4 weeks, 3 months or 1 year for a tier "
+             "you turn on (or 0 to leave it off).";
+    case ErrorCode::kProtectedByRetentionFloor:
+      return "Nothing to do: the point is deleted by a later prune once it is older than the "
+             "retention. To remove it now, reduce the retention with the Security PIN (obctl "
+             "policy set-retention --pin) or stop protection and delete data.";
+    case ErrorCode::kVaultImmutable:
+      return "Keep the current setting; on an immutable vault only longer retention and longer "
+             "soft delete are possible.";
     default:
       return "";
   }

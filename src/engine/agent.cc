@@ -355,7 +355,7 @@ Result<size_t> RecordFoundDamage(OpenedAgent& agent) {
 }
 
 Status ChangePassphrase(platform::Env& env, const std::string& state_dir,
-                        const std::string& new_passphrase) {
+                        const std::string& new_passphrase, const std::string& pin) {
   OB_RETURN_IF_ERROR(keys::ValidatePassphrase(new_passphrase));
   OB_ASSIGN_OR_RETURN(OpenedAgent agent, OpenAgent(env, state_dir, std::nullopt));
   const AgentConfig& c = agent.config;
@@ -370,6 +370,9 @@ Status ChangePassphrase(platform::Env& env, const std::string& state_dir,
   keys::KdfParams params = keys::NewKdfParams();
   OB_ASSIGN_OR_RETURN(new_file.kek, keys::DeriveKek(new_passphrase, params));
   new_file.wrapped = keys::WrapMasterKey(master, new_file.kek, NewId(), params);
+  // vaultd takes the new key only with the vault's Security PIN, and then
+  // names it as the machine's key; refused, nothing here has changed.
+  agent.vault->SetSecurityPin(pin);
   OB_RETURN_IF_ERROR(agent.vault->StoreKey(new_file.wrapped));
   OB_RETURN_IF_ERROR(WriteKekFile(env, c.scratch_dir, new_file));
   OB_RETURN_IF_ERROR(agent.vault->WriteMachineRecord(new_file.wrapped.key_id, false).status());

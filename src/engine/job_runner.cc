@@ -2,9 +2,12 @@
 // kind and whichever front end starts it.
 #include "obagent/engine/job_runner.h"
 
+#include "obagent/engine/critical_ops.h"
+
 #include <chrono>
 #include <thread>
 
+#include "obagent/engine/critical_ops.h"
 #include "obagent/engine/vault_connection.h"
 
 namespace obagent::engine {
@@ -196,17 +199,26 @@ JobOutcome JobRunner::Run(const JobSpec& spec, const JobWork& work,
   // index itself.
   if (spec.retention && out.status.ok() && EndedWell(record.state) &&
       !record.recovery_point.empty()) {
-    auto pruned = PruneWithPolicy(*agent->repo, *spec.retention, NowNs());
+    // vaultd learns the retention first (the floor of the machine's points).
+    Status registered = agent->vault->RegisterRetention(VaultRetentionOf(*spec.retention))
+                            .WithContext("registering the retention with the vault");
+    Result<PruneReport> pruned = registered.ok()
+                                     ? PruneWithPolicy(*agent->repo, *spec.retention, NowNs())
+                                     : Result<PruneReport>(registered);
     if (pruned.ok()) {
       out.retention = std::move(pruned).value();
     } else {
       out.retention_status =
           pruned.status().WithContext("retention after " + spec.name + " failed");
       // Damage in the vault makes prune refuse (deleting nothing), and so
-      // does the vault's anomaly hold: the job's own work is done, so it
-      // completes with the warning.
+      // do the vault's anomaly hold and a vault that refuses the retention
+      // (a reduction without the Security PIN, an immutable vault): the
+      // job's own work is done, so it completes with the warning.
       const ErrorCode code = pruned.status().code();
-      record.state = code == ErrorCode::kCorrupt || code == ErrorCode::kVaultHold
+      record.state = code == ErrorCode::kCorrupt || code == ErrorCode::kVaultHold ||
+                             code == ErrorCode::kSecurityPinInvalid ||
+                             code == ErrorCode::kRetentionBelowMinimum ||
+                             code == ErrorCode::kVaultImmutable
                          ? JobState::kCompletedWithWarnings
                          : JobState::kFailed;
       record.error = out.retention_status.ToString();

@@ -282,11 +282,28 @@ Result<PruneReport> RunPrune(Repository& repo, const std::vector<std::string>& k
     return report;
   }
 
-  // 2. Forget the dropped points.
+  // 2. Forget the dropped points. vaultd refuses to delete a point younger
+  // than its retention floor: such a point is held, kept like the others,
+  // and the plan is made again with it (nothing else was changed yet).
+  std::vector<std::string> held;
   for (const NamedRecoveryPoint* p : dropped) {
-    OB_RETURN_IF_ERROR(repo.store()
-                           .Delete(RepoLayout::RecoveryPoint(p->id))
-                           .WithContext("deleting recovery point " + Short(p->id)));
+    Status st = repo.store().Delete(RepoLayout::RecoveryPoint(p->id));
+    if (st.code() == ErrorCode::kProtectedByRetentionFloor) {
+      held.push_back(p->id);
+      continue;
+    }
+    OB_RETURN_IF_ERROR(st.WithContext("deleting recovery point " + Short(p->id)));
+  }
+  if (!held.empty()) {
+    std::vector<std::string> keep_now(keep.begin(), keep.end());
+    keep_now.insert(keep_now.end(), held.begin(), held.end());
+    OB_ASSIGN_OR_RETURN(PruneReport again, RunPrune(repo, keep_now, options));
+    std::erase_if(report.removed_points, [&](const std::string& id) {
+      return std::find(held.begin(), held.end(), id) != held.end();
+    });
+    again.removed_points = std::move(report.removed_points);
+    again.held_points = std::move(held);
+    return again;
   }
 
   std::vector<std::string> doomed = unindexed;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "obagent/engine/critical_ops.h"
 #include "obagent/engine/job_runner.h"
 
 namespace obagent::engine {
@@ -26,6 +27,13 @@ PruneJobOutcome RunPruneJob(platform::Env& env, const std::string& state_dir,
       if (*request.keep_last < 1) return InvalidArgument("--keep-last must be at least 1");
     } else {
       OB_RETURN_IF_ERROR(request.policy.Validate());
+      // vaultd learns the retention first: it refuses one under MARS's
+      // minimums, and a reduction without the Security PIN.
+      if (!dry_run) {
+        ctx.agent.vault->SetSecurityPin(request.security_pin);
+        OB_RETURN_IF_ERROR(ctx.agent.vault->RegisterRetention(VaultRetentionOf(request.policy))
+                               .WithContext("registering the retention with the vault"));
+      }
     }
     Repository& repo = *ctx.agent.repo;
     OB_ASSIGN_OR_RETURN(out.points, repo.ListRecoveryPoints());
@@ -54,11 +62,16 @@ PruneJobOutcome RunPruneJob(platform::Env& env, const std::string& state_dir,
     if (!pruned.ok()) return pruned.status();
     PruneReport report = std::move(pruned).value();
     ctx.vault_report["points_removed"] = report.removed_points.size();
+    if (!report.held_points.empty()) ctx.vault_report["points_held"] = report.held_points.size();
     ctx.vault_report["bytes_freed"] = report.bytes_freed();
     ctx.log_detail = std::to_string(report.removed_points.size()) + " recovery points " +
                      (dry_run ? "would be " : "") + "removed, " +
                      std::to_string(report.bytes_freed()) + " bytes " +
                      (dry_run ? "would be " : "") + "freed";
+    if (!report.held_points.empty()) {
+      ctx.log_detail +=
+          ", " + std::to_string(report.held_points.size()) + " held by the vault's retention floor";
+    }
     out.report = std::move(report);
     return Status::Ok();
   });

@@ -17,11 +17,14 @@ using nlohmann::json;
 using platform::HttpRequest;
 using platform::HttpResponse;
 
+// The catalogue code of vaultd's error_id (34513, 100130, …), else one
+// derived from the HTTP status.
 ErrorCode CodeFor(const std::string& error_id, int status) {
-  if (error_id == "34513") return ErrorCode::kInvalidVaultCredentials;
-  if (error_id == "403") return ErrorCode::kCredentialDownloadFailed;
-  if (error_id == "34506") return ErrorCode::kPassphraseNotConfigured;
-  if (error_id == "100050") return ErrorCode::kServiceUnreachable;
+  if (!error_id.empty()) {
+    for (ErrorCode code : CatalogueCodes()) {
+      if (CatalogueId(code) == error_id) return code;
+    }
+  }
   if (status == 404) return ErrorCode::kNotFound;
   if (status == 400) return ErrorCode::kInvalidArgument;
   if (status == 409) return ErrorCode::kAlreadyExists;
@@ -42,7 +45,8 @@ platform::Repeat RepeatFor(const HttpRequest& request) {
   if (m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE") return platform::Repeat::kSafe;
   std::string_view path(request.target);
   path = path.substr(0, path.find('?'));
-  if (path == "/v1/vaults" || path == "/v1/lease" || path == "/v1/jobs") {
+  if (path == "/v1/vaults" || path == "/v1/lease" || path == "/v1/jobs" ||
+      path == "/v1/machine/stop-protection") {
     return platform::Repeat::kNo;
   }
   return platform::Repeat::kSafe;
@@ -108,9 +112,13 @@ struct VaultClient::Impl {
     req.method = method;
     req.target = path;
     if (!conn.token.empty()) req.headers.emplace_back("Authorization", "Bearer " + conn.token);
+    std::lock_guard lock(pin_mu);
+    if (!pin.empty()) req.headers.emplace_back("X-Obagent-Security-Pin", pin);
     return req;
   }
 
+  mutable std::mutex pin_mu;
+  std::string pin;  // the Security PIN, "" for none
   ServiceConnection conn;
   std::unique_ptr<platform::HttpClient> client;
   Status bad_url;
@@ -124,6 +132,11 @@ VaultClient::~VaultClient() = default;
 void VaultClient::SetLease(std::string lease_id) {
   std::lock_guard lock(lease_mu_);
   lease_id_ = std::move(lease_id);
+}
+
+void VaultClient::SetSecurityPin(std::string pin) {
+  std::lock_guard lock(impl_->pin_mu);
+  impl_->pin = std::move(pin);
 }
 
 Result<json> VaultClient::Call(const std::string& method, const std::string& path,

@@ -254,6 +254,17 @@ class EmbeddedVault final : public ConnectionBase {
     return InvalidArgument("alternate-machine recovery needs a machine registered with vaultd");
   }
 
+  // A local vault has no Security PIN and no retention floor: whoever can
+  // write its folder can delete it (docs/operations.md).
+  void SetSecurityPin(const std::string&) override {}
+  Status RegisterRetention(const VaultRetention&) override { return Status::Ok(); }
+  Status DeleteAllData() override {
+    return Status(ErrorCode::kUnsupported,
+                  "deleting the data with stop protection needs vaultd; in a local vault "
+                  "folder, remove the machine's folder " +
+                      folder_ + "/" + vault_layout::MachinePrefix(machine_id_) + " yourself");
+  }
+
  private:
   std::unique_ptr<storage::BlobStore> MachineStore(const std::string& machine_id) {
     return storage::NewPrefixedStore(*root_, vault_layout::MachinePrefix(machine_id));
@@ -388,6 +399,22 @@ class ServiceVault final : public ConnectionBase {
 
   Result<std::optional<std::string>> WriteMachineRecord(const std::string&, bool) override {
     return std::optional<std::string>();  // vaultd's own; a machine cannot write it
+  }
+
+  void SetSecurityPin(const std::string& pin) override { client_->SetSecurityPin(pin); }
+
+  Status RegisterRetention(const VaultRetention& r) override {
+    return client_
+        ->Call("PUT", "/v1/machine/retention",
+               {{"daily_days", r.daily_days},
+                {"weekly_weeks", r.weekly_weeks},
+                {"monthly_months", r.monthly_months},
+                {"yearly_years", r.yearly_years}})
+        .status();
+  }
+
+  Status DeleteAllData() override {
+    return client_->Call("POST", "/v1/machine/stop-protection", {{"delete_data", true}}).status();
   }
 
   Result<RecoverySession> OpenRecoverySession(platform::Env& env,

@@ -131,8 +131,8 @@ void NoteJobReport(AlertCenter* alerts, const MachineRecord& machine,
   }
 }
 
-void NoteSoftDelete(AlertCenter* alerts, MassDeletionWatch& watch, const MachineRecord& machine,
-                    int64_t now_ms, const std::function<size_t()>& live_objects) {
+void NoteDeleteAttempt(AlertCenter* alerts, MassDeletionWatch& watch, const MachineRecord& machine,
+                       int64_t now_ms, const std::function<size_t()>& live_objects) {
   if (alerts == nullptr) return;
   size_t count = watch.Note(machine.machine_id, now_ms, live_objects);
   if (count == 0) return;
@@ -142,9 +142,10 @@ void NoteSoftDelete(AlertCenter* alerts, MassDeletionWatch& watch, const Machine
   in.severity = "critical";
   in.vault_id = machine.vault_id;
   in.machine_id = machine.machine_id;
-  in.summary = "Machine '" + machine.name + "' deleted " + std::to_string(count) +
-               " objects within " + std::to_string(rules.window_ms / 1000) +
-               " s (kept soft-deleted; undelete with obctl vault undelete)";
+  in.summary = "Machine '" + machine.name + "' deleted or tried to delete " +
+               std::to_string(count) + " objects within " + std::to_string(rules.window_ms / 1000) +
+               " s (what was deleted is kept soft-deleted: obctl vault undelete; young recovery "
+               "points were refused)";
   in.detail_json =
       json{
           {"machine", machine.name}, {"deleted", count}, {"window_seconds", rules.window_ms / 1000}}

@@ -42,10 +42,13 @@ void Audit(AuditLog* audit, const std::string& actor, const std::string& action,
 void NoteJobReport(AlertCenter* alerts, const MachineRecord& machine,
                    const std::string& report_json);
 
-// Raises a mass_deletion alert when this soft delete makes one
+// Raises a mass_deletion alert when this delete makes one
 // (MassDeletionWatch); live_objects counts the machine's undeleted objects.
-void NoteSoftDelete(AlertCenter* alerts, MassDeletionWatch& watch, const MachineRecord& machine,
-                    int64_t now_ms, const std::function<size_t()>& live_objects);
+// A delete vaultd refused (a recovery point younger than its retention
+// floor, the key in use) counts too: a server that tries to delete its young
+// points is what the alert is for.
+void NoteDeleteAttempt(AlertCenter* alerts, MassDeletionWatch& watch, const MachineRecord& machine,
+                       int64_t now_ms, const std::function<size_t()>& live_objects);
 
 // Raises an alert, logging a failure instead of returning it.
 void RaiseAlert(AlertCenter* alerts, const AlertInput& input);

@@ -47,7 +47,8 @@ json VaultToJson(const VaultRecord& v) {
           {"created", v.created},
           {"signing_key", Base64Encode(v.signing_key)},
           {"newest_credential_id", v.newest_credential_id},
-          {"soft_delete_days", v.soft_delete_days}};
+          {"soft_delete_days", v.soft_delete_days},
+          {"immutable", v.immutable}};
 }
 
 VaultRecord VaultFromJson(const json& j) {
@@ -61,20 +62,29 @@ VaultRecord VaultFromJson(const json& j) {
   }
   std::copy(key->begin(), key->end(), v.signing_key.begin());
   v.newest_credential_id = Field<std::string>(j, "newest_credential_id");
-  v.soft_delete_days =
-      std::max(j.value("soft_delete_days", kMinSoftDeleteDays), kMinSoftDeleteDays);
+  const int days = j.value("soft_delete_days", kMinSoftDeleteDays);
+  v.soft_delete_days = days == 0 ? 0 : std::max(days, kMinSoftDeleteDays);
+  v.immutable = j.value("immutable", false);
   return v;
 }
 
 json MachineToJson(const MachineRecord& m) {
-  return {{"version", kMetadataVersion},
-          {"machine_id", m.machine_id},
-          {"vault_id", m.vault_id},
-          {"name", m.name},
-          {"token_sha256", m.token_sha256},
-          {"key_check", m.key_check},
-          {"key_id", m.key_id},
-          {"registered", m.registered}};
+  json j = {{"version", kMetadataVersion},
+            {"machine_id", m.machine_id},
+            {"vault_id", m.vault_id},
+            {"name", m.name},
+            {"token_sha256", m.token_sha256},
+            {"key_check", m.key_check},
+            {"key_id", m.key_id},
+            {"registered", m.registered}};
+  if (m.retention) {
+    j["retention"] = {{"daily_days", m.retention->daily_days},
+                      {"weekly_weeks", m.retention->weekly_weeks},
+                      {"monthly_months", m.retention->monthly_months},
+                      {"yearly_years", m.retention->yearly_years}};
+  }
+  if (m.removed != 0) j["removed"] = m.removed;
+  return j;
 }
 
 MachineRecord MachineFromJson(const json& j) {
@@ -86,6 +96,12 @@ MachineRecord MachineFromJson(const json& j) {
   m.key_check = Field<std::string>(j, "key_check");
   m.key_id = Field<std::string>(j, "key_id");
   m.registered = Field<int64_t>(j, "registered");
+  if (auto r = j.find("retention"); r != j.end()) {
+    m.retention =
+        RetentionSetting{Field<int>(*r, "daily_days"), Field<int>(*r, "weekly_weeks"),
+                         Field<int>(*r, "monthly_months"), Field<int>(*r, "yearly_years")};
+  }
+  m.removed = j.value("removed", int64_t{0});
   return m;
 }
 

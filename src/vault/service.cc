@@ -21,6 +21,7 @@
 #include "obagent/vault/credentials.h"
 #include "obagent/vault/metadata.h"
 #include "vault/alert_api.h"
+#include "vault/guard_routes.h"
 
 namespace obagent::vault {
 namespace {
@@ -380,7 +381,8 @@ class VaultService::Impl {
       : options_(options),
         meta_(std::move(metadata)),
         blobs_(blobs),
-        anomalies_(std::make_unique<AnomalyStore>(meta_->env(), meta_->dir())) {}
+        anomalies_(std::make_unique<AnomalyStore>(meta_->env(), meta_->dir())),
+        guard_(*meta_, mu_, blobs_, [this] { return ClockMs(); }) {}
 
   PurgeReport PurgeExpired(const std::string& actor = "collector") {
     PurgeReport report;
@@ -394,7 +396,7 @@ class VaultService::Impl {
           report.kept += meta_->DeletedObjects(machine).size();
           continue;
         }
-        const int64_t keep_ms = SoftDeleteDays(machine) * kDayMs;
+        const int64_t keep_ms = guard_.KeepMs(machine);
         for (DeletedObjectRecord& d : meta_->DeletedObjects(machine)) {
           if (now - d.deleted_ms >= keep_ms) {
             due.push_back(std::move(d));
@@ -444,15 +446,6 @@ class VaultService::Impl {
  private:
   int64_t ClockMs() const { return options_.clock ? options_.clock() : NowMs(); }
   int64_t ClockSeconds() const { return ClockMs() / 1000; }
-
-  // The vault's soft_delete_days for the machine's objects (the default
-  // when the machine or vault record is gone). Call with mu_ held.
-  int64_t SoftDeleteDays(const std::string& machine_id) const {
-    auto machine = meta_->FindMachine(machine_id);
-    if (!machine) return kMinSoftDeleteDays;
-    auto vault = meta_->FindVault(machine->vault_id);
-    return vault ? std::max(vault->soft_delete_days, kMinSoftDeleteDays) : kMinSoftDeleteDays;
-  }
 
   bool IsDeleted(const std::string& machine_id, const std::string& key) {
     std::lock_guard lock(mu_);
@@ -515,9 +508,37 @@ class VaultService::Impl {
     if (is({"vaults", "", "settings"})) {
       auto name = net::PercentDecode(parts[1]);
       if (!name.ok()) return BadRequest(name.status().detail());
-      if (m == "GET") return WithAdmin(req, [&] { return VaultSettings(*name); });
-      if (m == "PUT") return WithAdmin(req, [&] { return SetVaultSettings(req, *name); });
+      if (m == "GET") return WithAdmin(req, [&] { return guard_.VaultSettings(*name); });
+      if (m == "PUT") {
+        return WithAdmin(req, [&] {
+          ServiceResponse err;
+          auto body = ParseBody(req, false, &err);
+          if (!body) return err;
+          ServiceResponse r = guard_.SetVaultSettings(*name, *body, GuardRoutes::PinOf(req));
+          if (r.status == 200) AuditSettings(*name, *body);
+          return r;
+        });
+      }
       return MethodNotAllowed(req);
+    }
+    if (is({"vaults", "", "security-pin"})) {
+      if (m != "POST") return MethodNotAllowed(req);
+      auto name = net::PercentDecode(parts[1]);
+      if (!name.ok()) return BadRequest(name.status().detail());
+      return WithAdmin(req, [&] { return guard_.IssuePin(*name); });
+    }
+    if (is({"vaults", "", "machines", ""}) || is({"vaults", "", "machines", "", "purge"})) {
+      auto name = net::PercentDecode(parts[1]);
+      if (!name.ok()) return BadRequest(name.status().detail());
+      auto machine = net::PercentDecode(parts[3]);
+      if (!machine.ok()) return BadRequest(machine.status().detail());
+      std::string pin = GuardRoutes::PinOf(req);
+      if (parts.size() == 4) {
+        if (m != "DELETE") return MethodNotAllowed(req);
+        return WithAdmin(req, [&] { return guard_.RemoveMachine(*name, *machine, pin); });
+      }
+      if (m != "POST") return MethodNotAllowed(req);
+      return WithAdmin(req, [&] { return guard_.PurgeMachine(*name, *machine, pin); });
     }
     if (is({"vaults", "", "machines", "", "deleted"}) ||
         is({"vaults", "", "machines", "", "undelete"})) {
@@ -573,6 +594,28 @@ class VaultService::Impl {
     if (is({"machine"})) {
       if (m != "GET") return MethodNotAllowed(req);
       return WithMachine(req, false, [&](auto& p) { return GetMachine(p); });
+    }
+    if (is({"machine", "retention"})) {
+      if (m == "GET") {
+        return WithMachine(req, false,
+                           [&](auto& p) { return guard_.Retention(p.machine.machine_id); });
+      }
+      if (m != "PUT") return MethodNotAllowed(req);
+      return WithMachine(req, true, [&](auto& p) {
+        ServiceResponse err;
+        auto body = ParseBody(req, false, &err);
+        if (!body) return err;
+        return guard_.SetRetention(p.machine.machine_id, *body, GuardRoutes::PinOf(req));
+      });
+    }
+    if (is({"machine", "stop-protection"})) {
+      if (m != "POST") return MethodNotAllowed(req);
+      return WithMachine(req, true, [&](auto& p) {
+        ServiceResponse err;
+        auto body = ParseBody(req, false, &err);
+        if (!body) return err;
+        return guard_.StopProtection(p.machine.machine_id, *body, GuardRoutes::PinOf(req));
+      });
     }
     if (is({"objects"})) {
       if (m != "GET") return MethodNotAllowed(req);
@@ -733,6 +776,7 @@ class VaultService::Impl {
                      {"name", v.name},
                      {"machines", meta_->CountMachines(v.vault_id)},
                      {"soft_delete_days", v.soft_delete_days},
+                     {"immutable", v.immutable},
                      {"created", FormatUtcTime(v.created)}});
     }
     return Json(200, out);
@@ -777,36 +821,16 @@ class VaultService::Impl {
 
   // ----- soft delete: settings, listing, undelete
 
-  ServiceResponse VaultSettings(const std::string& name) {
-    std::lock_guard lock(mu_);
-    std::optional<VaultRecord> vault = meta_->FindVaultByName(name);
-    if (!vault) return Error(404, "", "no vault named '" + name + "'");
-    return Json(200, {{"vault", vault->name}, {"soft_delete_days", vault->soft_delete_days}});
-  }
-
-  ServiceResponse SetVaultSettings(const ServiceRequest& req, const std::string& name) {
-    ServiceResponse err;
-    auto body = ParseBody(req, false, &err);
-    if (!body) return err;
-    auto it = body->find("soft_delete_days");
-    if (it == body->end() || !it->is_number_integer()) {
-      return BadRequest("the field \"soft_delete_days\" (an integer) is missing");
-    }
-    int64_t days = it->get<int64_t>();
-    if (days < kMinSoftDeleteDays || days > 36500) {
-      return BadRequest("soft_delete_days must be at least " + std::to_string(kMinSoftDeleteDays) +
-                        " (deleted backup data is kept at least 14 days) and at most 36500");
+  // The audit entry of a settings change (guard_routes.cc made it).
+  void AuditSettings(const std::string& vault_name, const json& body) {
+    json details = json::object();
+    for (const char* field : {"soft_delete_days", "immutable"}) {
+      if (body.contains(field)) details[field] = body[field];
     }
     std::lock_guard lock(mu_);
-    std::optional<VaultRecord> vault = meta_->FindVaultByName(name);
-    if (!vault) return Error(404, "", "no vault named '" + name + "'");
-    vault->soft_delete_days = static_cast<int>(days);
-    Status st = meta_->PutVault(*vault);
-    if (!st.ok()) return FromStatus(st, kMetadataWhat);
-    spdlog::info("vault '{}': soft-deleted objects are kept {} days", vault->name, days);
-    Audit(options_.audit, "admin", "vault.settings", vault->vault_id, "",
-          {{"soft_delete_days", days}});
-    return Json(200, {{"vault", vault->name}, {"soft_delete_days", vault->soft_delete_days}});
+    if (auto vault = meta_->FindVaultByName(vault_name)) {
+      Audit(options_.audit, "admin", "vault.settings", vault->vault_id, "", details);
+    }
   }
 
   // The machine of the vault by name or id; a 404 answer in *error if none.
@@ -832,7 +856,7 @@ class VaultService::Impl {
     ServiceResponse err;
     auto machine = AdminMachine(vault_name, machine_name, &err);
     if (!machine) return err;
-    const int64_t keep_ms = SoftDeleteDays(machine->machine_id) * kDayMs;
+    const int64_t keep_ms = guard_.KeepMs(machine->machine_id);
     json objects = json::array();
     json points = json::array();
     for (const DeletedObjectRecord& d : meta_->DeletedObjects(machine->machine_id)) {
@@ -850,7 +874,8 @@ class VaultService::Impl {
     }
     return Json(200, {{"machine_id", machine->machine_id},
                       {"machine", machine->name},
-                      {"soft_delete_days", SoftDeleteDays(machine->machine_id)},
+                      {"soft_delete_days", guard_.SoftDeleteDays(machine->machine_id)},
+                      {"purge_after_days", keep_ms / kDayMs},
                       {"recovery_points", points},
                       {"objects", objects}});
   }
@@ -983,6 +1008,7 @@ class VaultService::Impl {
                          "' with another passphrase; use that passphrase (nothing was changed)");
       }
       existing->token_sha256 = Sha256Hex(token);
+      existing->removed = 0;  // a removed machine registered again: its data stays soft-deleted
       Status st = meta_->PutMachine(*existing);
       if (!st.ok()) return FromStatus(st, kMetadataWhat);
       spdlog::info("machine '{}' ({}) registered again in vault '{}'", *name, existing->machine_id,
@@ -1149,6 +1175,13 @@ class VaultService::Impl {
     std::string full = MachineKey(p.machine.machine_id, key);
     // Refused from the headers when the client announces too much.
     if (req.content_length && *req.content_length > limit) return TooLarge(limit);
+    // Storing a key other than the one in use is a passphrase change: the PIN.
+    bool switches_key = false;
+    if (key.starts_with(kKeysPrefix)) {
+      auto refused =
+          guard_.KeyPutRefused(p.machine.machine_id, key, GuardRoutes::PinOf(req), &switches_key);
+      if (refused) return *refused;
+    }
     // A wrapped key is small and kept whole: its conflict is judged by its
     // content (ReplacesDamagedKey).
     std::optional<Bytes> small;
@@ -1193,6 +1226,11 @@ class VaultService::Impl {
         }
       } else {
         status = 200;
+      }
+    }
+    if (switches_key) {
+      if (Status kst = guard_.KeyStored(p.machine.machine_id, key); !kst.ok()) {
+        return FromStatus(kst, kMetadataWhat);
       }
     }
     std::lock_guard lock(mu_);
@@ -1242,12 +1280,19 @@ class VaultService::Impl {
       return FromStatus(info.status(), ObjectWhat(key));
     }
     std::lock_guard lock(mu_);
+    auto note_attempt = [&] {
+      NoteDeleteAttempt(options_.alerts, mass_deletion_, p.machine, ClockMs(),
+                        [&] { return LiveObjects(p.machine.machine_id); });
+    };
+    if (auto refused = guard_.DeleteRefused(p.machine.machine_id, key)) {
+      note_attempt();
+      return *refused;
+    }
     if (!meta_->FindDeleted(p.machine.machine_id, key)) {
       Status st = meta_->PutDeleted({p.machine.machine_id, key, ClockMs()});
       if (!st.ok()) return FromStatus(st, kMetadataWhat);
       spdlog::info("machine {}: {} soft-deleted", p.machine.machine_id, key);
-      NoteSoftDelete(options_.alerts, mass_deletion_, p.machine, ClockMs(),
-                     [&] { return LiveObjects(p.machine.machine_id); });
+      note_attempt();
     }
     return Empty(204);
   }
@@ -1654,6 +1699,7 @@ class VaultService::Impl {
   MassDeletionWatch mass_deletion_{options_.mass_deletion};
   MissedBackupWatch missed_;
   std::unique_ptr<AnomalyStore> anomalies_;  // thread-safe itself
+  GuardRoutes guard_;                        // the Security PIN, retention floors, immutable vaults
 };
 
 VaultService::VaultService(ServiceOptions options, std::unique_ptr<MetadataStore> metadata,

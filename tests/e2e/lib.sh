@@ -169,6 +169,20 @@ start_vaultd() { # extra vaultd options...
   cat "$WORK/vaultd.log"
   fail "vaultd did not start"
 }
+# Restarts vaultd with every recovery point it recorded as uploaded DAYS
+# days earlier (its metadata's points/ records): time passing for the
+# retention floor without a clock of its own.
+age_recovery_points() { # DAYS
+  kill "$VPID" 2> /dev/null && wait "$VPID" 2> /dev/null || true
+  python3 - "$VSTATE/meta/points" "$1" << 'EOF' || fail "aging the recovery points"
+import glob, json, os, sys
+for path in glob.glob(os.path.join(sys.argv[1], "*", "*.json")):
+    record = json.load(open(path))
+    record["uploaded_at"] -= int(sys.argv[2]) * 86400
+    json.dump(record, open(path, "w"))
+EOF
+  start_vaultd
+}
 # Idempotent; the EXIT trap (cleanup) calls it too.
 stop_vaultd_backend() {
   [ -z "$VPID" ] || { kill "$VPID" 2> /dev/null && wait "$VPID" 2> /dev/null; } || true

@@ -120,6 +120,11 @@ if [ -n "${VAULTD:-}" ]; then
   j vault anomalies -- json-vault --all "${ADMIN[@]}"
   # No backup was flagged here (test_anomaly.sh acknowledges a real one): the failure's shape.
   j --rc 1 vault anomaly-ack -- json-vault 000000000000001-abcdefabcdef "${ADMIN[@]}"
+  pin() { obctl --json vault security-pin json-vault "${ADMIN[@]}" | json_field pin; }
+  j vault security-pin -- json-vault "${ADMIN[@]}"
+  j vault purge-deleted -- json-vault "$NAME" --pin "$(json_field pin < "$OUT/vault security-pin.json")" "${ADMIN[@]}"
+  j vault set -- json-vault --soft-delete-days 0 --pin "$(pin)" "${ADMIN[@]}"
+  j vault remove-machine -- json-vault "$NAME" --pin "$(pin)" "${ADMIN[@]}"
   stop_vaultd_backend
 else
   SKIPPED_VAULTD=1
@@ -135,7 +140,8 @@ for c in "${COMMANDS[@]}"; do
   case "$c" in
     "recovery mount" | "recovery unmount") [ -n "${SKIPPED_MOUNT:-}" ] && continue ;;
     "vault create" | "vault credentials" | "vault deleted" | "vault undelete" | "vault alerts" | \
-      "vault alert-ack" | "vault audit" | "vault anomalies" | "vault anomaly-ack")
+      "vault alert-ack" | "vault audit" | "vault anomalies" | "vault anomaly-ack" | \
+      "vault security-pin" | "vault set" | "vault remove-machine" | "vault purge-deleted")
       [ -n "${SKIPPED_VAULTD:-}" ] && continue ;;
   esac
   fail "obctl $c was not run with --json"

@@ -80,6 +80,7 @@ rc=0
 (cd "$TESTS" && CONSOLE_URL="$URL" CREDS_FILE="$WORK/prod.VaultCredentials" \
   CORRUPT_CREDS_FILE="$WORK/corrupt.VaultCredentials" DATA_DIR="$DATA" RESTORE_FILE=restore-me.bin \
   RESTORE_DIR="$WORK/restored" PASS_COPY="$WORK/passphrase-copy.txt" SCREENSHOTS="$SHOTS" \
+  VAULT_URL="$VURL" VAULT_ADMIN_TOKEN_FILE="$VSTATE/admin.token" \
   CHROMIUM="$CHROMIUM" timeout 480 node --test --test-reporter=spec console.test.mjs) || rc=$?
 if [ "$rc" -ne 0 ]; then
   echo "--- engine log (tail)"; tail -40 "$WORK/engine.log"

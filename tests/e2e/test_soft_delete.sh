@@ -3,7 +3,9 @@
 # Write-once objects and soft deletes in vaultd, with the real binaries
 # (local-folder or Azure backend, per VAULT_BACKEND; Azure = Azurite started
 # here):
-#  - two prunes with the smallest retention remove every point they can:
+#  - a prune keeps the points younger than the retention floor (held);
+#    once they are older, prunes with the smallest retention remove every
+#    point they can:
 #    the points are gone for the machine (recovery list, vaultd's object and
 #    point lists), but their bytes stay in the storage and the collector
 #    (run now) purges nothing younger than 14 days;
@@ -56,6 +58,14 @@ curl -sf "${AUTH[@]}" "$URL/v1/objects?prefix=data/" |
   python3 -c 'import json,sys; print("\n".join(json.load(sys.stdin)["keys"]))' | sed '/^$/d' > "$WORK/packs-before"
 
 # --- Prune everything possible --------------------------------------------
+# The points are younger than the retention floor (7 days): a prune keeps
+# them, held by vaultd; a week later (their upload times moved back) it
+# removes them.
+obctl --json prune --keep-last 1 > "$WORK/prune.json" || fail "prune: $(cat "$WORK/prune.json")"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r["held_points"])==2 and not r["removed_points"], r' "$WORK/prune.json" ||
+  fail "prune of young points: $(cat "$WORK/prune.json")"
+[ "$(point_ids)" = "$ALL" ] || fail "a prune removed points younger than the floor: $(point_ids)"
+age_recovery_points 8
 BEFORE_PRUNE=$(now_utc)
 sleep 1
 obctl --json prune --keep-last 1 > "$WORK/prune.json" || fail "prune: $(cat "$WORK/prune.json")"

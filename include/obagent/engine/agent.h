@@ -110,7 +110,9 @@ Result<OpenedAgent> OpenSourceMachine(platform::Env& env, const std::string& sta
                                       const std::string& passphrase);
 
 // New salt and KEK; the master key is rewrapped, data is never re-encrypted.
+// With vaultd, storing the new key needs the vault's Security PIN (`pin`;
+// 100130 without a valid one, and nothing changes); a local vault has none.
 Status ChangePassphrase(platform::Env& env, const std::string& state_dir,
-                        const std::string& new_passphrase);
+                        const std::string& new_passphrase, const std::string& pin = "");
 
 }  // namespace obagent::engine

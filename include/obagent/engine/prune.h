@@ -25,6 +25,9 @@
 //     and packs that were in no index file at all (left by killed backups or
 //     prunes). No index file names them any more, so no index ever names a
 //     missing pack.
+// Held points: vaultd refuses in step 2 to delete a point younger than its
+// retention floor; prune then keeps that point, plans again with it kept
+// and reports it held (PruneReport::held_points) instead of failing.
 // Damage: prune refuses (kCorrupt, nothing changed) while an index file or
 // a recovery point is damaged, since what it names cannot be known and
 // deleting could take data it needs; a copy a damage record names provides
@@ -54,6 +57,10 @@ struct PruneReport {
   bool dry_run = false;
   std::vector<std::string> kept_points;     // ids, oldest first
   std::vector<std::string> removed_points;  // ids, oldest first
+  // Points the policy dropped but vaultd refused to delete, being younger
+  // than its retention floor (kProtectedByRetentionFloor): kept (they are in
+  // kept_points too) until a later prune.
+  std::vector<std::string> held_points;
   uint64_t packs_kept = 0;
   uint64_t packs_deleted = 0;   // nothing referenced (unindexed ones included)
   uint64_t packs_repacked = 0;  // old packs rewritten

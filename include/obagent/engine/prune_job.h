@@ -25,6 +25,9 @@ struct PruneJobRequest {
   // whatever their age.
   std::optional<size_t> keep_last;
   PruneOptions options;
+  // The vault's Security PIN, for a retention that is less than the one
+  // registered with vaultd ("" for none).
+  std::string security_pin;
   // Called once the job is in the history (InProgress), before it runs.
   std::function<void(const JobRecord&)> on_start;
 };

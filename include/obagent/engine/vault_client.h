@@ -47,6 +47,10 @@ class VaultClient {
   // Objects of the machine the token belongs to; writes carry the lease.
   std::unique_ptr<storage::BlobStore> ObjectStore();
   void SetLease(std::string lease_id);
+  // The vault's Security PIN, sent with every request from now on
+  // (X-Obagent-Security-Pin); vaultd reads it only where an operation is
+  // critical and uses it up there. "" sends none.
+  void SetSecurityPin(std::string pin);
 
   const ServiceConnection& connection() const { return connection_; }
 

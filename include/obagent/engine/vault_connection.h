@@ -100,6 +100,15 @@ struct MachineRegistration {
   std::string token;  // vaultd's machine token; "" for a local vault
 };
 
+// A machine's retention as vaultd records it (PUT /v1/machine/retention):
+// the tiers of retention.h.
+struct VaultRetention {
+  int daily_days = 7;
+  int weekly_weeks = 0;
+  int monthly_months = 0;
+  int yearly_years = 0;
+};
+
 class VaultConnection;
 
 // Another machine's data, opened for alternate-machine recovery.
@@ -155,6 +164,20 @@ class VaultConnection {
   virtual Result<std::vector<keys::WrappedKey>> ListKeys() = 0;
   virtual Status StoreKey(const keys::WrappedKey& key) = 0;
   virtual Status DeleteKey(const std::string& key_id) = 0;
+
+  // The vault's Security PIN for the critical operations that follow on
+  // this connection (vaultd checks it; a local vault has none and ignores
+  // it). "" for none.
+  virtual void SetSecurityPin(const std::string& pin) = 0;
+  // Tells vaultd the machine's retention, which sets the floor of its
+  // recovery points; a reduction needs the Security PIN (100130), a
+  // retention under MARS's minimums is refused (0x29834), an immutable vault
+  // refuses a reduction whatever the PIN. A local vault: nothing to tell.
+  virtual Status RegisterRetention(const VaultRetention& retention) = 0;
+  // Stop protection and delete data: vaultd soft-deletes every object of
+  // the machine but its keys (the Security PIN). kUnsupported for a local
+  // vault.
+  virtual Status DeleteAllData() = 0;
 
   // Alternate-machine recovery: another machine's data, with a fresh
   // vault-credential file (vaultd only; kInvalidArgument for a local vault).

@@ -48,8 +48,24 @@ struct VaultRecord {
   std::string newest_credential_id;  // "" until the first download
   // Days a machine's deleted object is kept (hidden, restorable by the
   // administrator) before vaultd's collector purges it; never below
-  // kMinSoftDeleteDays. Records without the field get the default.
+  // kMinSoftDeleteDays, or 0: soft delete turned off (with the Security
+  // PIN; the collector then keeps deleted objects for the retention floor
+  // only). Records without the field get the default.
   int soft_delete_days = kMinSoftDeleteDays;
+  // Set once by the administrator, never unset: retention cannot be
+  // reduced, soft delete not shortened or turned off, soft-deleted data not
+  // purged early, even with the Security PIN (guard.h).
+  bool immutable = false;
+};
+
+// A machine's retention as its agent registered it (PUT
+// /v1/machine/retention); the tiers of engine/retention.h, 0 = off.
+struct RetentionSetting {
+  int daily_days = 0;
+  int weekly_weeks = 0;
+  int monthly_months = 0;
+  int yearly_years = 0;
+  bool operator==(const RetentionSetting&) const = default;
 };
 
 struct MachineRecord {
@@ -60,6 +76,11 @@ struct MachineRecord {
   std::string key_check;     // hex HMAC-SHA256(master key, "obagent key check v1")
   std::string key_id;        // the wrapped key is the machine's object keys/<key_id>
   int64_t registered = 0;    // unix seconds
+  // The retention the agent registered; none: the floor is MARS's 7 days.
+  std::optional<RetentionSetting> retention;
+  // Unix seconds the administrator removed the machine (its token no longer
+  // works, its data is soft-deleted); 0 while it is registered.
+  int64_t removed = 0;
 };
 
 struct RecoverySessionRecord {

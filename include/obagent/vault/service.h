@@ -104,7 +104,7 @@ struct ServiceOptions {
 // What one run of the collector did (VaultService::PurgeExpired).
 struct PurgeReport {
   size_t purged = 0;  // soft-deleted objects whose time had passed, now gone
-  size_t kept = 0;    // soft-deleted objects still within their vault's days
+  size_t kept = 0;    // soft-deleted objects still within their days
   size_t failed = 0;  // the storage refused the delete; tried again next run
 };
 
@@ -121,8 +121,8 @@ class VaultService {
   ServiceResponse Handle(const ServiceRequest& request);
 
   // The collector: deletes from the blob store every soft-deleted object
-  // whose vault's soft_delete_days have passed since its deletion, and
-  // nothing younger. Thread-safe; vaultd runs it periodically
+  // whose vault's soft_delete_days and machine's retention floor (guard.h:
+  // SoftDeleteKeepMs) have passed since its deletion, and nothing younger. Thread-safe; vaultd runs it periodically
   // (--purge-interval-seconds) and the admin endpoint POST
   // /v1/deleted/purge runs it at once.
   PurgeReport PurgeExpired();

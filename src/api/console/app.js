@@ -4,7 +4,7 @@
 import {ApiError, get, post, setCsrf, setUnauthorizedHandler} from './api.js';
 import {clear, showError} from './ui.js';
 import {JobsView, renderOverview, renderVault} from './views.js';
-import {openAbout, openBackupNow, openProperties, openRecover, openRegister, openSchedule} from './wizards.js';
+import {openAbout, openBackupNow, openProperties, openRecover, openRegister, openSchedule, openStopProtection} from './wizards.js';
 
 const $ = (id) => document.getElementById(id);
 let currentView = 'overview';
@@ -83,7 +83,7 @@ function enterApp() {
   for (const b of document.querySelectorAll('.nav-item')) {
     b.onclick = () => showView(b.dataset.view);
   }
-  const actions = {register: openRegister, schedule: openSchedule, backup: openBackupNow,
+  const actions = {register: openRegister, schedule: openSchedule, stop: openStopProtection, backup: openBackupNow,
     recover: openRecover, properties: openProperties, about: openAbout};
   for (const b of document.querySelectorAll('.action')) {
     b.onclick = () => actions[b.dataset.action](context);

@@ -329,7 +329,11 @@ export async function openSchedule(ctx) {
                   num('daily_days', 'Daily points, days', 'ret-daily'),
                   num('weekly_weeks', 'Weekly points, weeks', 'ret-weekly'),
                   num('monthly_months', 'Monthly points, months', 'ret-monthly'),
-                  num('yearly_years', 'Yearly points, years', 'ret-yearly')));
+                  num('yearly_years', 'Yearly points, years', 'ret-yearly')),
+              field('Security PIN', h('input', {type: 'text', inputmode: 'numeric', autocomplete: 'off',
+                value: state.securityPin || '', testid: 'ret-security-pin',
+                oninput: (e) => (state.securityPin = e.target.value.trim())}),
+              'Only to reduce the retention with a vault service: the PIN its administrator generated (valid 5 minutes).').row);
         },
         next: () => {
           for (const [k, v] of Object.entries(state.retention)) {
@@ -354,11 +358,51 @@ export async function openSchedule(ctx) {
       },
     ],
     finish: async () => {
-      await put('/api/policy', {specs: specs(),
+      const body = {specs: specs(),
         schedule: {days: [...state.days].sort(), times: state.times.filter(Boolean)},
-        retention: state.retention, paused: false});
+        retention: state.retention, paused: false};
+      if (state.securityPin) body.security_pin = state.securityPin;
+      await put('/api/policy', body);
       ctx.refresh();
       return h('p', {class: 'success', testid: 'schedule-done', text: 'The backup schedule is saved.'});
+    },
+  });
+}
+
+// --- Stop Protection ---
+// Removes the schedule; with "delete data" the vault service soft-deletes
+// this server's recovery points, which needs its Security PIN.
+export function openStopProtection(ctx) {
+  const state = {deleteData: false, pin: ''};
+  openWizard({
+    title: 'Stop Protection', testid: 'wizard-stop',
+    state,
+    steps: [{
+      title: 'Stop protection',
+      render: () => {
+        const del = checkbox('Also delete the backup data in the vault', state.deleteData, 'stop-delete-data');
+        const pin = h('input', {type: 'text', inputmode: 'numeric', autocomplete: 'off', testid: 'stop-security-pin',
+          oninput: (e) => (state.pin = e.target.value.trim())});
+        const pinRow = field('Security PIN', pin, 'Deleting data needs the PIN the vault administrator generated (valid 5 minutes). ' +
+          'The vault keeps deleted data for its soft-delete days; its administrator can bring it back.').row;
+        const sync = () => {
+          state.deleteData = del.input.checked;
+          pinRow.hidden = !state.deleteData;
+        };
+        del.input.addEventListener('change', sync);
+        sync();
+        return h('div', {}, h('p', {text: 'Scheduled backups stop. Recovery points stay unless you delete them.'}), del.row, pinRow);
+      },
+      next: () => (state.deleteData && !/^\d{8}$/.test(state.pin) ? 'Give the 8-digit Security PIN to delete data.' : null),
+    }],
+    finishText: 'Stop protection',
+    finish: async () => {
+      const body = {delete_data: state.deleteData};
+      if (state.deleteData) body.security_pin = state.pin;
+      await post('/api/stop-protection', body);
+      ctx.refresh();
+      return h('p', {class: 'success', testid: 'stop-done',
+        text: state.deleteData ? 'Protection stopped; the vault deleted this server\'s backup data (softly).' : 'Protection stopped.'});
     },
   });
 }
@@ -667,6 +711,10 @@ export async function openProperties(ctx) {
   // Encryption
   const passState = {};
   const passBox = passphraseSection(passState);
+  // The vault service asks for its Security PIN (obctl vault security-pin)
+  // for a passphrase change; a local vault folder has none.
+  const passPin = h('input', {type: 'text', inputmode: 'numeric', autocomplete: 'off', testid: 'prop-security-pin',
+    placeholder: '8 digits from the vault administrator'});
   const changePass = button('Change passphrase', async () => {
     clear(message);
     clear(errorBox);
@@ -675,6 +723,7 @@ export async function openProperties(ctx) {
     try {
       const body = {passphrase: passState.passphrase};
       if ((passState.passphraseCopyPath || '').trim()) body.passphrase_copy_path = passState.passphraseCopyPath.trim();
+      if (passPin.value.trim()) body.security_pin = passPin.value.trim();
       await post('/api/passphrase', body);
       showOk('The passphrase is changed.');
     } catch (e) {
@@ -690,7 +739,9 @@ export async function openProperties(ctx) {
     ['scratch', 'Scratch Folder', h('div', {},
         h('p', {class: 'muted', text: 'The scratch folder holds the key file and caches. Changing it moves them (not while a job runs).'}),
         field('Scratch folder', scratch).row)],
-    ['encryption', 'Encryption', h('div', {}, passBox, changePass)],
+    ['encryption', 'Encryption', h('div', {}, passBox,
+        field('Security PIN', passPin, 'With a vault service: the PIN its administrator generated (valid 5 minutes).').row,
+        changePass)],
   ];
   const tabList = h('div', {class: 'tabs', role: 'tablist'});
   const panels = h('div', {class: 'tab-panels'});

@@ -495,7 +495,7 @@ test('About shows the engine and this server', async () => {
   await shot('overview-after');
 });
 
-test('Change Properties: a new passphrase with its copy; the data opens with it, not the old one', async () => {
+test('Change Properties: a new passphrase needs the Security PIN; with its copy the data opens with it, not the old one', async () => {
   const D = tid('dialog-properties');
   await page.click(tid('action-properties'));
   await page.waitForSelector(D);
@@ -505,6 +505,15 @@ test('Change Properties: a new passphrase with its copy; the data opens with it,
   assert.ok(passphrase.length >= 16, passphrase);
   const copy = `${env('PASS_COPY')}.new`;
   await page.fill(`${D} ${tid('passphrase-copy-path')}`, copy);
+  // vaultd wants its Security PIN for a passphrase change: refused without
+  // it, with the catalogue entry, and nothing changes.
+  await page.click(tid('prop-change-passphrase'));
+  await page.waitForSelector(`${D} ${tid('error-id')}:has-text("100130")`);
+  assert.ok(!fs.existsSync(copy), 'a refused change wrote the copy');
+  const pin = JSON.parse(execFileSync(env('OBCTL'), ['--json', 'vault', 'security-pin', 'prod',
+    '--service', env('VAULT_URL'), '--admin-token-file', env('VAULT_ADMIN_TOKEN_FILE')],
+  {encoding: 'utf8'})).pin;
+  await page.fill(`${D} ${tid('prop-security-pin')}`, pin);
   await page.click(tid('prop-change-passphrase'));
   await page.waitForSelector(`${D} ${tid('properties-saved')}`);
   await shot('properties-passphrase-changed');

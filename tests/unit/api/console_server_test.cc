@@ -337,6 +337,41 @@ TEST_F(ConsoleServerTest, RecoveryTestRunsNowAndThePolicyKeepsItsDrill) {
   EXPECT_TRUE(saved.Json()["recovery_test"].is_null());
 }
 
+// The Security PIN fields of the console reach the engine; a local vault
+// has no PIN (vaultd's side: tests/e2e/test_guard.sh and the engine's
+// ServiceVaultTest), so there deleting the data is refused and stopping
+// protection keeps the data.
+TEST_F(ConsoleServerTest, StopProtectionAndThePinFields) {
+  std::string vault = (dir_ / "vault").generic_string();
+  ASSERT_TRUE(engine::InitLocalVault(env_, vault).ok());
+  std::string data = (dir_ / "data").generic_string();
+  fs::create_directories(data);
+  Login();
+  ASSERT_EQ(Post("/api/register", {{"vault", vault}, {"passphrase", kPassphrase}}).status, 200);
+  json policy = {{"specs", {{{"path", data}, {"exclude", false}, {"recursive", true}}}},
+                 {"schedule", {{"days", {1}}, {"times", {"21:30"}}}},
+                 {"retention", {{"daily_days", 30}}},
+                 {"security_pin", "12345678"}};
+  Answer saved = Post("/api/policy", policy, "PUT");
+  ASSERT_EQ(saved.status, 200) << saved.body;
+  EXPECT_EQ(saved.Json()["retention"]["daily_days"], 30);
+  policy["retention"]["daily_days"] = 20;  // a reduction: the PIN is read
+  policy["security_pin"] = 5;
+  EXPECT_EQ(Post("/api/policy", policy, "PUT").status, 400) << "a PIN is a string";
+  policy["security_pin"] = "12345678";
+  EXPECT_EQ(Post("/api/policy", policy, "PUT").status, 200) << "a local vault ignores it";
+  Answer changed = Post("/api/passphrase",
+                        {{"passphrase", "a brand new passphrase 2026"}, {"security_pin", "1"}});
+  EXPECT_EQ(changed.status, 200) << changed.body;
+  Answer refused = Post("/api/stop-protection", {{"delete_data", true}, {"security_pin", "1"}});
+  EXPECT_NE(refused.status, 200);
+  EXPECT_EQ(refused.Json()["code"], "Unsupported") << refused.body;
+  EXPECT_EQ(Get("/api/policy").status, 200) << "a refused stop protection keeps the policy";
+  Answer stopped = Post("/api/stop-protection", {{"delete_data", false}});
+  ASSERT_EQ(stopped.status, 200) << stopped.body;
+  EXPECT_EQ(Get("/api/policy").status, 404);
+}
+
 TEST_F(ConsoleServerTest, RegisterPolicyBackupBrowseAndRecover) {
   std::string vault = (dir_ / "vault").generic_string();
   ASSERT_TRUE(engine::InitLocalVault(env_, vault).ok());

@@ -10,7 +10,7 @@ namespace obagent {
 namespace {
 
 // Every code of the enum, so a code added without catalogue texts fails here.
-constexpr int kLastCode = static_cast<int>(ErrorCode::kEngineNotRunning);
+constexpr int kLastCode = static_cast<int>(ErrorCode::kVaultImmutable);
 
 TEST(StatusTest, CatalogueCodesAreExactlyTheCodesWithAnId) {
   auto listed = CatalogueCodes();

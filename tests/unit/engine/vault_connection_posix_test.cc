@@ -357,6 +357,17 @@ TEST_F(EmbeddedVaultTest, MachineRecordIsCheckedAndWrittenAgain) {
   EXPECT_NE((*problems)[0].find("machine record machine.json: missing"), std::string::npos);
 }
 
+// A local vault folder has no Security PIN and no retention floor.
+TEST_F(EmbeddedVaultTest, HasNoSecurityPinNorRetentionFloor) {
+  TestKey key;
+  AgentConfig config = RegisterMachine("host-a", key);
+  auto vault = ConnectVault(env_, config);
+  ASSERT_TRUE(vault.ok());
+  (*vault)->SetSecurityPin("12345678");
+  EXPECT_TRUE((*vault)->RegisterRetention({6, 0, 0, 0}).ok());
+  EXPECT_EQ((*vault)->DeleteAllData().code(), ErrorCode::kUnsupported);
+}
+
 TEST_F(EmbeddedVaultTest, KeyStorage) {
   TestKey key;
   AgentConfig config = RegisterMachine("host-a", key);
@@ -657,16 +668,48 @@ TEST_F(ServiceVaultTest, KeyStorageUnderTheLease) {
   auto writer = (*vault)->AcquireWriter("passphrase change");
   ASSERT_TRUE(writer.ok());
   TestKey second;
+  // Another key is a passphrase change: vaultd wants the vault's Security
+  // PIN, which the connection carries once set.
+  EXPECT_EQ((*vault)->StoreKey(second.wrapped).code(), ErrorCode::kSecurityPinInvalid);
+  auto pin = admin_->Call("POST", "/v1/vaults/prod/security-pin");
+  ASSERT_TRUE(pin.ok()) << pin.status().ToString();
+  (*vault)->SetSecurityPin(pin->value("pin", ""));
   ASSERT_TRUE((*vault)->StoreKey(second.wrapped).ok());
   auto listed = (*vault)->ListKeys();
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   EXPECT_EQ(listed->size(), 2u);
+  // vaultd names the new key now: the old one may go, the new one not.
+  EXPECT_EQ((*vault)->DeleteKey(second.wrapped.key_id).code(),
+            ErrorCode::kProtectedByRetentionFloor);
   ASSERT_TRUE((*vault)->DeleteKey(key.wrapped.key_id).ok());
   EXPECT_EQ((*vault)->ReadKey(key.wrapped.key_id).status().code(),
             ErrorCode::kPassphraseNotConfigured);
   auto kept = (*vault)->ReadKey(second.wrapped.key_id);
   ASSERT_TRUE(kept.ok());
   EXPECT_EQ(kept->key_id, second.wrapped.key_id);
+}
+
+// The critical operations the engine carries the vault's Security PIN for
+// (critical_ops.h): vaultd judges the retention and the delete of all data.
+TEST_F(ServiceVaultTest, RetentionAndDeletingAllDataCarryTheSecurityPin) {
+  TestKey key;
+  AgentConfig config = RegisterMachine("host-a", key);
+  auto vault = ConnectVault(env_, config);
+  ASSERT_TRUE(vault.ok());
+  EXPECT_EQ((*vault)->RegisterRetention({6, 0, 0, 0}).code(), ErrorCode::kRetentionBelowMinimum);
+  ASSERT_TRUE((*vault)->RegisterRetention({30, 4, 0, 0}).ok());
+  EXPECT_EQ((*vault)->RegisterRetention({7, 4, 0, 0}).code(), ErrorCode::kSecurityPinInvalid);
+  EXPECT_EQ((*vault)->DeleteAllData().code(), ErrorCode::kSecurityPinInvalid);
+  auto pin = admin_->Call("POST", "/v1/vaults/prod/security-pin");
+  ASSERT_TRUE(pin.ok()) << pin.status().ToString();
+  (*vault)->SetSecurityPin(pin->value("pin", ""));
+  ASSERT_TRUE((*vault)->RegisterRetention({7, 4, 0, 0}).ok());
+  // One operation per PIN.
+  EXPECT_EQ((*vault)->DeleteAllData().code(), ErrorCode::kSecurityPinInvalid);
+  pin = admin_->Call("POST", "/v1/vaults/prod/security-pin");
+  ASSERT_TRUE(pin.ok());
+  (*vault)->SetSecurityPin(pin->value("pin", ""));
+  EXPECT_TRUE((*vault)->DeleteAllData().ok());
 }
 
 TEST_F(ServiceVaultTest, RecoverySessionOpensAnotherMachinesKeys) {

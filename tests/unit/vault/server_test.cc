@@ -645,7 +645,7 @@ TEST_F(VaultServerTest, ObjectsRangesHeadAndListing) {
   EXPECT_EQ(Send("HEAD", "/v1/objects/data/ab/none", m.token).status, 404);
 
   // Listing: sorted pages of list_page_size keys.
-  for (const char* key : {"index/1", "index/2", "index/3", "index/4", "snapshots/s1", "keys/k"}) {
+  for (const char* key : {"index/1", "index/2", "index/3", "index/4", "snapshots/s1", "locks/k"}) {
     ASSERT_EQ(Put(m, key, "x", lease).status, 201);
   }
   std::vector<std::string> all;
@@ -662,7 +662,7 @@ TEST_F(VaultServerTest, ObjectsRangesHeadAndListing) {
     ++pages;
   } while (!marker.empty() && pages < 10);
   std::vector<std::string> expected = {"data/ab/pack1", "index/1", "index/2",     "index/3",
-                                       "index/4",       "keys/k",  "snapshots/s1"};
+                                       "index/4",       "locks/k", "snapshots/s1"};
   // Registration stored the wrapped key too.
   ASSERT_EQ(all.size(), expected.size() + 1);
   EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
@@ -930,8 +930,11 @@ TEST_F(VaultServerTest, JobReportsAndRecoveryPoints) {
   EXPECT_EQ(p[0]["size"], 5);
   EXPECT_TRUE(ParseUtcTime(p[0]["uploaded_at"].get<std::string>()).ok());
   std::map<std::string, std::string> h = {{"X-Obagent-Lease", lease}};
-  EXPECT_EQ(Send("DELETE", "/v1/objects/snapshots/aaaa", m.token, nullptr, nullptr, h).status, 204);
-  EXPECT_EQ(Send("GET", "/v1/recovery-points", m.token).Json().size(), 1u);
+  // A point younger than the retention floor (7 days) is not deleted
+  // (guard_test.cc steps the clock past it); one vaultd never recorded is.
+  EXPECT_EQ(Send("DELETE", "/v1/objects/snapshots/aaaa", m.token, nullptr, nullptr, h).status, 403);
+  EXPECT_EQ(Send("GET", "/v1/recovery-points", m.token).Json().size(), 2u);
+  EXPECT_EQ(Send("DELETE", "/v1/objects/data/cc/cccc", m.token, nullptr, nullptr, h).status, 204);
   EXPECT_EQ(Send("GET", "/v1/recovery-points", other.token).Json().size(), 0u);
 }
 
