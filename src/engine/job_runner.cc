@@ -97,6 +97,11 @@ JobRunner::JobRunner(platform::Env& env, std::string state_dir, JobVaultCalls ca
     };
   }
   if (!calls_.report_job) calls_.report_job = ReportJobToVault;
+  if (!calls_.register_retention) {
+    calls_.register_retention = [](OpenedAgent& agent, const RetentionPolicy& policy) {
+      return agent.vault->RegisterRetention(VaultRetentionOf(policy));
+    };
+  }
 }
 
 JobOutcome JobRunner::Run(const JobSpec& spec, const JobWork& work,
@@ -200,7 +205,7 @@ JobOutcome JobRunner::Run(const JobSpec& spec, const JobWork& work,
   if (spec.retention && out.status.ok() && EndedWell(record.state) &&
       !record.recovery_point.empty()) {
     // vaultd learns the retention first (the floor of the machine's points).
-    Status registered = agent->vault->RegisterRetention(VaultRetentionOf(*spec.retention))
+    Status registered = calls_.register_retention(*agent, *spec.retention)
                             .WithContext("registering the retention with the vault");
     Result<PruneReport> pruned = registered.ok()
                                      ? PruneWithPolicy(*agent->repo, *spec.retention, NowNs())

@@ -121,7 +121,7 @@ struct JobOutcome {
   Status retention_status;  // retention after backup failed: the job's state says how badly
 };
 
-// The two calls the runner makes to the machine's vault, one function each
+// The calls the runner makes to the machine's vault, one function each
 // (VaultConnection takes them over); replaced in tests.
 struct JobVaultCalls {
   // Default: AcquireWriter(agent, name).
@@ -131,6 +131,10 @@ struct JobVaultCalls {
   // with vaultd, nothing for a local vault); a failed report is not the
   // job's failure.
   std::function<void(OpenedAgent&, const nlohmann::json& report)> report_job;
+  // Default: VaultConnection::RegisterRetention (vaultd learns the
+  // retention, and so the floor of the machine's points, before retention
+  // after a backup deletes anything; nothing for a local vault).
+  std::function<Status(OpenedAgent&, const RetentionPolicy&)> register_retention;
 };
 
 class JobRunner {

@@ -27,6 +27,8 @@ struct FakeVault {
   bool lock_held = false;
   Status refuse_lock;  // not ok: the lock is refused with it
   std::vector<nlohmann::json> reports;
+  std::vector<RetentionPolicy> registered;  // retention registered with the vault, in order
+  Status refuse_retention;                  // not ok: the vault refuses the retention with it
 
   JobVaultCalls Calls() {
     class Lock final : public WriterLock {
@@ -45,6 +47,10 @@ struct FakeVault {
       return std::unique_ptr<WriterLock>(std::make_unique<Lock>(lock_held));
     };
     calls.report_job = [this](OpenedAgent&, const nlohmann::json& r) { reports.push_back(r); };
+    calls.register_retention = [this](OpenedAgent&, const RetentionPolicy& policy) {
+      registered.push_back(policy);
+      return refuse_retention;
+    };
     return calls;
   }
 };
@@ -289,6 +295,8 @@ TEST_F(JobRunnerTest, AppliesRetentionAfterAWorkThatWroteItsPoint) {
                                 [&](JobContext&, const Status&) { held_at_end = fake_.lock_held; });
   EXPECT_TRUE(held_at_end);
   ASSERT_TRUE(out.retention.has_value()) << out.retention_status.ToString();
+  ASSERT_EQ(fake_.registered.size(), 1u);  // vaultd learns the retention first
+  EXPECT_EQ(fake_.registered[0].daily_days, 7);
   EXPECT_EQ(out.retention->kept_points, std::vector<std::string>{point});
   EXPECT_TRUE(out.retention->removed_points.empty());
   EXPECT_EQ(Saved(out.record.id).state, JobState::kCompleted);
@@ -297,6 +305,15 @@ TEST_F(JobRunnerTest, AppliesRetentionAfterAWorkThatWroteItsPoint) {
   EXPECT_FALSE(out.retention.has_value());
   out = Runner().Run(spec, [](JobContext&) { return Status::Ok(); });  // no point written
   EXPECT_FALSE(out.retention.has_value());
+
+  // A vault that refuses the retention (a reduction without the Security
+  // PIN): nothing is pruned, the backup itself is done, with the warning.
+  fake_.refuse_retention = Status(ErrorCode::kSecurityPinInvalid, "no PIN");
+  out = Runner().Run(spec, wrote_point);
+  EXPECT_FALSE(out.retention.has_value());
+  EXPECT_EQ(out.retention_status.code(), ErrorCode::kSecurityPinInvalid);
+  EXPECT_EQ(Saved(out.record.id).state, JobState::kCompletedWithWarnings);
+  fake_.refuse_retention = Status::Ok();
 
   // A damaged recovery point: prune refuses, the backup itself is done.
   ASSERT_TRUE(vault_.store().Put("snapshots/" + point, AsBytes(std::string("garbage"))).ok());

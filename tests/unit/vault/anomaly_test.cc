@@ -331,7 +331,10 @@ TEST_F(AnomalyHoldTest, AHeldMachineCannotDeleteAndTheAckReleasesIt) {
   EXPECT_FALSE(ack.body.value("held", true));
   EXPECT_EQ(Admin("GET", "/v1/vaults/prod/anomalies").body["anomalies"].size(), 0u);
   EXPECT_EQ(Admin("GET", "/v1/vaults/prod/anomalies", "all=1").body["anomalies"].size(), 1u);
-  EXPECT_EQ(Call("DELETE", "/v1/objects/" + kPoint).status, 204);
+  // The hold is gone: a pack deletes (softly). The point itself stays
+  // protected by its retention floor (GuardTest), which the ack does not lift.
+  EXPECT_EQ(Call("DELETE", "/v1/objects/" + kPack).status, 204);
+  EXPECT_EQ(Call("DELETE", "/v1/objects/" + kPoint).status, 403);
   // Acknowledging again changes nothing; an unknown id is a 404.
   EXPECT_EQ(Admin("POST", "/v1/vaults/prod/anomalies/" + id + "/ack").status, 200);
   EXPECT_EQ(Admin("POST", "/v1/vaults/prod/anomalies/000000000000001-abcdefabcdef/ack").status,
