@@ -162,16 +162,18 @@ with_lease() { # CURL ARGS...: curl with a fresh lease; fails on an HTTP error
 }
 obj_put() { with_lease -X PUT --data-binary "@$2" "$URL/v1/objects/$1" || fail "PUT $1"; } # KEY FILE
 obj_del() { with_lease -X DELETE "$URL/v1/objects/$1" || fail "DELETE $1"; }             # KEY
-start_vaultd() { # extra vaultd options...
+start_vaultd() { # extra vaultd options... (kept for age_recovery_points' restart)
+  VAULTD_EXTRA=("$@")
   "$VAULTD" "${VAULTD_ARGS[@]}" "$@" > "$WORK/vaultd.log" 2>&1 &
   VPID=$!
   for _ in $(seq 1 100); do grep -q "listening" "$WORK/vaultd.log" && return 0; sleep 0.1; done
   cat "$WORK/vaultd.log"
   fail "vaultd did not start"
 }
-# Restarts vaultd with every recovery point it recorded as uploaded DAYS
-# days earlier (its metadata's points/ records): time passing for the
-# retention floor without a clock of its own.
+# Restarts vaultd (with the options it had) with every recovery point it
+# recorded as uploaded DAYS days earlier (its metadata's points/ records):
+# time passing for the retention floor without a clock of its own. Tests
+# whose prunes must delete young points call it first.
 age_recovery_points() { # DAYS
   kill "$VPID" 2> /dev/null && wait "$VPID" 2> /dev/null || true
   python3 - "$VSTATE/meta/points" "$1" << 'EOF' || fail "aging the recovery points"
@@ -181,7 +183,7 @@ for path in glob.glob(os.path.join(sys.argv[1], "*", "*.json")):
     record["uploaded_at"] -= int(sys.argv[2]) * 86400
     json.dump(record, open(path, "w"))
 EOF
-  start_vaultd
+  start_vaultd "${VAULTD_EXTRA[@]}"
 }
 # Idempotent; the EXIT trap (cleanup) calls it too.
 stop_vaultd_backend() {

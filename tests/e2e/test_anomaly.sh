@@ -153,6 +153,7 @@ obctl --json vault anomaly-ack prod "$ID" "${ADMIN[@]}" > "$WORK/ack.json" || fa
 python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); assert not a["open"] and not a["held"], a' "$WORK/ack.json" ||
   fail "anomaly-ack: $(cat "$WORK/ack.json")"
 [ "$(open_anomalies)" = 0 ] || fail "the anomaly is still open"
+age_recovery_points 8 # past their retention floor (7 days): only the hold is tested here
 obctl --json prune --keep-last 1 > "$WORK/prune.json" || fail "prune after the ack: $(cat "$WORK/prune.json")"
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r["removed_points"])==4, r' "$WORK/prune.json" ||
   fail "prune after the ack: $(cat "$WORK/prune.json")"

@@ -57,6 +57,7 @@ KEPT=$POINT
 obj_list index/ > "$WORK/index-before"
 mkdir -p "$WORK/old-index"
 while read -r key; do obj_get "$key" > "$WORK/old-index/${key#index/}"; done < "$WORK/index-before"
+age_recovery_points 8 # past their retention floor (7 days)
 out=$(obctl --json prune --keep-last 1)
 [ "$(json_field packs_repacked <<<"$out")" -ge 1 ] || fail "the prune repacked nothing: $out"
 for f in "$WORK/old-index"/*; do obj_put "index/$(basename "$f")" "$f"; done
