@@ -3,6 +3,8 @@
 // stop protection, and the checks on a machine's key writes and deletes.
 #include "vault/guard_routes.h"
 
+#include "vault/alert_api.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -181,12 +183,16 @@ ServiceResponse GuardRoutes::SetVaultSettings(const std::string& vault_name, con
   if (days && *days != vault->soft_delete_days) {
     spdlog::warn("vault '{}': soft delete {} days (was {})", vault->name, *days,
                  vault->soft_delete_days);
+    // The request itself is audited as vault.settings (service.cc): only
+    // the alert here.
     NoteCriticalOperation(*days == 0 ? "soft-delete-off" : "soft-delete-days", vault->vault_id, "",
-                          {{"soft_delete_days", *days}, {"was", vault->soft_delete_days}});
+                          {{"soft_delete_days", *days}, {"was", vault->soft_delete_days}},
+                          /*audit=*/false);
   }
   if (updated.immutable && !vault->immutable) {
     spdlog::warn("vault '{}' is immutable from now on", vault->name);
-    NoteCriticalOperation("vault-immutable", vault->vault_id, "", json::object());
+    NoteCriticalOperation("vault-immutable", vault->vault_id, "", json::object(),
+                          /*audit=*/false);
   }
   return Json(200, SettingsJson(updated));
 }
@@ -414,17 +420,66 @@ int64_t GuardRoutes::KeepMs(const std::string& machine_id) const {
                           m ? m->retention : std::optional<RetentionSetting>());
 }
 
-void GuardRoutes::NoteSecurityPin(const std::string& /*vault_id*/,
-                                  const std::string& /*machine_id*/,
-                                  const std::string& /*operation*/,
-                                  SecurityPins::Outcome /*outcome*/) {
-  // wired to AlertCenter/AuditLog at merge
+namespace {
+const char* OutcomeName(SecurityPins::Outcome outcome) {
+  switch (outcome) {
+    case SecurityPins::Outcome::kAccepted:
+      return "accepted";
+    case SecurityPins::Outcome::kMissing:
+      return "missing";
+    case SecurityPins::Outcome::kWrong:
+      return "wrong";
+    case SecurityPins::Outcome::kUsed:
+      return "used";
+    case SecurityPins::Outcome::kExpired:
+      return "expired";
+    case SecurityPins::Outcome::kNone:
+      return "none issued";
+    case SecurityPins::Outcome::kLockedOut:
+      return "locked out";
+  }
+  return "unknown";
+}
+}  // namespace
+
+void GuardRoutes::NoteSecurityPin(const std::string& vault_id, const std::string& machine_id,
+                                  const std::string& operation, SecurityPins::Outcome outcome) {
+  const std::string result = OutcomeName(outcome);
+  const json detail = {{"operation", operation}, {"pin", result}};
+  Audit(audit_, machine_id.empty() ? "admin" : "machine", "security_pin.check", vault_id,
+        machine_id, detail);
+  // A critical operation tried without a PIN is as alarming as one with it.
+  AlertInput in;
+  in.kind = alert_kind::kPinUsed;
+  in.severity = outcome == SecurityPins::Outcome::kAccepted ? "warning" : "critical";
+  in.vault_id = vault_id;
+  in.machine_id = machine_id;
+  auto m = machine_id.empty() ? std::nullopt : meta_.FindMachine(machine_id);
+  in.summary = (outcome == SecurityPins::Outcome::kAccepted
+                    ? "The Security PIN was used for " + operation
+                    : "A Security PIN check failed (" + result + ") for " + operation) +
+               (m ? " by machine '" + m->name + "'" : std::string());
+  in.detail_json = detail.dump();
+  RaiseAlert(alerts_, in);
 }
 
-void GuardRoutes::NoteCriticalOperation(const std::string& /*action*/,
-                                        const std::string& /*vault_id*/,
-                                        const std::string& /*machine_id*/, const json& /*detail*/) {
-  // wired to AlertCenter/AuditLog at merge
+void GuardRoutes::NoteCriticalOperation(const std::string& action, const std::string& vault_id,
+                                        const std::string& machine_id, const json& detail,
+                                        bool audit) {
+  if (audit) {
+    Audit(audit_, machine_id.empty() ? "admin" : "machine", "critical." + action, vault_id,
+          machine_id, detail);
+  }
+  AlertInput in;
+  in.kind = alert_kind::kCriticalOperation;
+  in.severity = "critical";
+  in.vault_id = vault_id;
+  in.machine_id = machine_id;
+  auto m = machine_id.empty() ? std::nullopt : meta_.FindMachine(machine_id);
+  in.summary =
+      "Critical operation: " + action + (m ? " (machine '" + m->name + "')" : std::string());
+  in.detail_json = detail.is_object() ? detail.dump() : json::object().dump();
+  RaiseAlert(alerts_, in);
 }
 
 }  // namespace obagent::vault

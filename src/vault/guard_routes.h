@@ -18,6 +18,8 @@
 #include <string>
 
 #include "obagent/storage/blob_store.h"
+#include "obagent/vault/alerts.h"
+#include "obagent/vault/audit.h"
 #include "obagent/vault/guard.h"
 #include "obagent/vault/metadata.h"
 #include "obagent/vault/service.h"
@@ -26,9 +28,15 @@ namespace obagent::vault {
 
 class GuardRoutes {
  public:
+  // `alerts` and `audit` may be null (none raised, nothing audited).
   GuardRoutes(MetadataStore& meta, std::mutex& mu, storage::BlobStore& blobs,
-              std::function<int64_t()> clock_ms)
-      : meta_(meta), mu_(mu), blobs_(blobs), clock_ms_(std::move(clock_ms)) {}
+              std::function<int64_t()> clock_ms, AlertCenter* alerts, AuditLog* audit)
+      : meta_(meta),
+        mu_(mu),
+        blobs_(blobs),
+        clock_ms_(std::move(clock_ms)),
+        alerts_(alerts),
+        audit_(audit) {}
 
   // The PIN a request carries ("" when none).
   static std::string PinOf(const ServiceRequest& req);
@@ -90,16 +98,20 @@ class GuardRoutes {
   // soft-deleted now; how many were newly marked. Call with the mutex held.
   Result<size_t> SoftDeleteAll(const std::string& machine_id, bool keep_keys);
 
-  // An alert and an audit entry for each (the alerts/audit helper's seam).
+  // An alert (pin_used, critical_operation) and an audit entry for each.
   void NoteSecurityPin(const std::string& vault_id, const std::string& machine_id,
                        const std::string& operation, SecurityPins::Outcome outcome);
+  // `audit` false: the request is audited by its route already.
   void NoteCriticalOperation(const std::string& action, const std::string& vault_id,
-                             const std::string& machine_id, const nlohmann::json& detail);
+                             const std::string& machine_id, const nlohmann::json& detail,
+                             bool audit = true);
 
   MetadataStore& meta_;
   std::mutex& mu_;
   storage::BlobStore& blobs_;
   std::function<int64_t()> clock_ms_;
+  AlertCenter* alerts_;
+  AuditLog* audit_;
   SecurityPins pins_;
 };
 

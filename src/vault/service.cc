@@ -382,7 +382,8 @@ class VaultService::Impl {
         meta_(std::move(metadata)),
         blobs_(blobs),
         anomalies_(std::make_unique<AnomalyStore>(meta_->env(), meta_->dir())),
-        guard_(*meta_, mu_, blobs_, [this] { return ClockMs(); }) {}
+        guard_(
+            *meta_, mu_, blobs_, [this] { return ClockMs(); }, options_.alerts, options_.audit) {}
 
   PurgeReport PurgeExpired(const std::string& actor = "collector") {
     PurgeReport report;
@@ -1508,10 +1509,25 @@ class VaultService::Impl {
     }
   }
 
+  // The flag's alert (critical: every earlier point is held until it is
+  // acknowledged) and its audit entry.
   void NoteAnomaly(const MachineRecord& machine, const AnomalyRecord& anomaly) {
-    // wired to AlertCenter/AuditLog at merge
-    (void)machine;
-    (void)anomaly;
+    std::string reasons;
+    for (const AnomalyFinding& f : anomaly.findings) {
+      reasons += (reasons.empty() ? "" : "; ") + f.reason;
+    }
+    AlertInput in;
+    in.kind = alert_kind::kAnomaly;
+    in.severity = "critical";
+    in.vault_id = machine.vault_id;
+    in.machine_id = machine.machine_id;
+    in.summary = "Backup of machine '" + machine.name + "' flagged as an anomaly (" + reasons +
+                 "); its earlier recovery points are held until an administrator acknowledges " +
+                 anomaly.id + " (obctl vault anomaly-ack)";
+    in.detail_json = AnomalyToJson(anomaly).dump();
+    RaiseAlert(options_.alerts, in);
+    Audit(options_.audit, "vaultd", "anomaly.flag", machine.vault_id, machine.machine_id,
+          {{"anomaly_id", anomaly.id}});
   }
 
   // GET /v1/vaults/{v}/anomalies[?all=1]: open ones, or all with all=1.
@@ -1555,6 +1571,8 @@ class VaultService::Impl {
     }
     spdlog::info("vault {}: anomaly {} of machine {} acknowledged", vault->name, id,
                  acked->machine_id);
+    Audit(options_.audit, "admin", "anomaly.ack", vault->vault_id, acked->machine_id,
+          {{"anomaly_id", id}});
     json item = AnomalyToJson(*acked);
     item["held"] = anomalies_->HoldActive(acked->machine_id);  // another open one holds it still
     return Json(200, item);

@@ -107,6 +107,19 @@ python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["alerts"]; assert an
   "$WORK/alerts.json" || fail "no mass_deletion alert: $(cat "$WORK/alerts.json")"
 pass "the administrator is told: mass_deletion by e-mail and by signed webhook"
 
+# The attacker's other ways: a passphrase change (locks the owner out of
+# the data) and the machine's removal, without the Security PIN.
+printf 'attacker passphrase 1234567\n' > "$WORK/evil"
+rc=0; obctl passphrase change --new-passphrase-file "$WORK/evil" > "$WORK/pp.out" 2>&1 || rc=$?
+[ "$rc" != 0 ] && has -F 100130 "$WORK/pp.out" || fail "passphrase change without the PIN: $rc $(cat "$WORK/pp.out")"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "${AUTH[@]}" "$URL/v1/vaults/prod/machines/$MACHINE")
+[ "$code" = 401 ] || fail "the machine token removed the machine: HTTP $code"
+rc=0; obctl vault remove-machine prod "$MACHINE" --pin 00000000 "${ADMIN[@]}" > "$WORK/rm.out" 2>&1 || rc=$?
+[ "$rc" != 0 ] && has -F 100130 "$WORK/rm.out" || fail "remove-machine with a wrong PIN: $rc $(cat "$WORK/rm.out")"
+pass "passphrase change and machine removal without the Security PIN: refused [100130]"
+wait_for "the critical PIN alert by e-mail" "$MAIL_WITH" "$WORK/mail" "Security PIN check failed"
+wait_for "the PIN alert by webhook" "$HOOK_WITH" "$WORK/hooks" pin_used
+
 # --- The administrator recovers -------------------------------------------------
 obctl --json vault undelete prod "$MACHINE" --since "$ATTACK_START" "${ADMIN[@]}" > "$WORK/undelete.json" ||
   fail "undelete: $(cat "$WORK/undelete.json")"

@@ -107,16 +107,16 @@ tool_output() { # dir command...: the command's output run in dir, paths relativ
   "$(tool_output "$R" getfattr -R -h -d -m - -e hex .)" ] || fail "getfattr output differs"
 [ "$(tool_output "$SRC" getfacl -R -p .)" = "$(tool_output "$R" getfacl -R -p .)" ] ||
   fail "getfacl output differs"
-getfacl -p "$R/plain.txt" | grep -q "user:nobody" && fail "an ACL the source lacks was restored"
-getfacl -p "$R/acldir" | grep -q "default:user:nobody:rwx" || fail "default ACL lost"
+getfacl -p "$R/plain.txt" | has "user:nobody" && fail "an ACL the source lacks was restored"
+getfacl -p "$R/acldir" | has "default:user:nobody:rwx" || fail "default ACL lost"
 [ "$(tool_output "$SRC" getcap captool)" = "$(tool_output "$R" getcap captool)" ] ||
   fail "capabilities differ: $(getcap "$R/captool")"
-getcap "$R/captool" | grep -q "cap_net_bind_service,cap_net_raw=ep" || fail "capability lost"
+getcap "$R/captool" | has "cap_net_bind_service,cap_net_raw=ep" || fail "capability lost"
 [ "$(tool_output "$SRC" lsattr -d immutable.txt append.log frozen-dir acl.txt)" = \
   "$(tool_output "$R" lsattr -d immutable.txt append.log frozen-dir acl.txt)" ] ||
   fail "flags differ: $(lsattr -d "$R/immutable.txt" "$R/append.log" "$R/frozen-dir")"
-lsattr -d "$R/immutable.txt" | cut -d' ' -f1 | grep -q i || fail "immutable flag lost"
-lsattr -d "$R/append.log" | cut -d' ' -f1 | grep -q a || fail "append-only flag lost"
+lsattr -d "$R/immutable.txt" | cut -d' ' -f1 | has i || fail "immutable flag lost"
+lsattr -d "$R/append.log" | cut -d' ' -f1 | has a || fail "append-only flag lost"
 pass "getfattr, getfacl, getcap and lsattr show the same after restore"
 
 blocks=$(stat -c %b "$R/sparse.img")
@@ -132,7 +132,7 @@ chattr +i "$R/immutable.txt"
 out=$(obctl --json recover --point "$P1" --target "$WORK/r1" --overwrite)
 [ "$(json_field state <<< "$out")" = Completed ] || fail "restore over immutable files: $out"
 [ "$(cat "$R/immutable.txt")" = frozen ] || fail "immutable file not restored: $(cat "$R/immutable.txt")"
-lsattr -d "$R/immutable.txt" | cut -d' ' -f1 | grep -q i || fail "immutable flag not set again"
+lsattr -d "$R/immutable.txt" | cut -d' ' -f1 | has i || fail "immutable flag not set again"
 compare_trees --owners --xattrs "$SRC" "$R" || fail "second restore differs"
 pass "restore over immutable files clears and sets the flag again"
 
@@ -148,14 +148,14 @@ P3=$(json_field recovery_point <<< "$out")
 obctl recover --point "$P3" --target "$WORK/r3" > /dev/null
 [ "$(getfattr --absolute-names --only-values -n user.comment "$WORK/r3$SRC/xattrs.txt")" = changed ] ||
   fail "changed xattr not backed up"
-getfacl -p "$WORK/r3$SRC/plain.txt" | grep -q "user:daemon:rwx" || fail "new ACL not backed up"
+getfacl -p "$WORK/r3$SRC/plain.txt" | has "user:daemon:rwx" || fail "new ACL not backed up"
 pass "no-change backup reads nothing; xattr and ACL changes are backed up"
 
 # Restore without permissions: ACLs and capabilities are left as created,
 # other xattrs and flags still come back.
 out=$(obctl --json recover --point "$P1" --target "$WORK/r4" --no-permissions)
 R4=$WORK/r4$SRC
-getfacl -p "$R4/acl.txt" | grep -q "user:nobody" && fail "--no-permissions restored an ACL"
+getfacl -p "$R4/acl.txt" | has "user:nobody" && fail "--no-permissions restored an ACL"
 [ -z "$(getcap "$R4/captool")" ] || fail "--no-permissions restored a capability"
 [ "$(getfattr --absolute-names --only-values -n user.comment "$R4/xattrs.txt")" = "a comment" ] ||
   fail "--no-permissions lost a user xattr"

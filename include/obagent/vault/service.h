@@ -122,7 +122,8 @@ class VaultService {
 
   // The collector: deletes from the blob store every soft-deleted object
   // whose vault's soft_delete_days and machine's retention floor (guard.h:
-  // SoftDeleteKeepMs) have passed since its deletion, and nothing younger. Thread-safe; vaultd runs it periodically
+  // SoftDeleteKeepMs) have passed since its deletion, and nothing younger. Thread-safe; vaultd runs
+  // it periodically
   // (--purge-interval-seconds) and the admin endpoint POST
   // /v1/deleted/purge runs it at once.
   PurgeReport PurgeExpired();
