@@ -212,6 +212,29 @@ vaultd_machine() { # azure container, extra vaultd options...
   SCRATCH=$(agent_field scratch_dir)
 }
 
+# Recovery points of $SRC, each kept with the source as it saw it
+# ($COPIES/<point id>; the test sets SRC and COPIES): backup_point backs $SRC
+# up and appends the point to POINTS; restores_identical POINT restores it
+# into $WORK/restore and compares it with its copy; point_ids lists the
+# machine's points, sorted, on one line.
+POINTS=()
+backup_point() {
+  local id
+  id=$(obctl --json backup start --include "$SRC" | json_field recovery_point)
+  [ -n "$id" ] || fail "no recovery point"
+  cp -a "$SRC" "$COPIES/$id"
+  POINTS+=("$id")
+}
+restores_identical() { # POINT
+  rm -rf "$WORK/restore"
+  obctl recover --point "$1" --target "$WORK/restore" > "$WORK/recover.out" 2>&1 ||
+    { cat "$WORK/recover.out" >&2; fail "restore of $1"; }
+  compare_trees "$COPIES/$1" "$WORK/restore$SRC" > /dev/null || fail "point $1 does not restore identical"
+}
+point_ids() {
+  obctl --json recovery list | python3 -c 'import json,sys; print(" ".join(sorted(p["id"] for p in json.load(sys.stdin)["points"])))'
+}
+
 # Where vaultd's alerts go: a real SMTP server with STARTTLS and AUTH
 # (smtp_sink.py; its certificate made here, $WORK/smtp.pem, is the CA vaultd
 # must verify against) writing each mail to $WORK/mail, and a webhook

@@ -50,12 +50,6 @@ open_anomalies() {
 point_count() {
   obctl --json recovery list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["points"]))'
 }
-restores_identical() { # POINT
-  rm -rf "$WORK/restore"
-  obctl recover --point "$1" --target "$WORK/restore" > "$WORK/recover.out" 2>&1 ||
-    { cat "$WORK/recover.out" >&2; fail "restore of $1"; }
-  compare_trees "$COPIES/$1" "$WORK/restore$SRC" > /dev/null || fail "point $1 does not restore identical"
-}
 
 # 300 text files of 8-40 KiB in 10 folders (they compress well, as documents do).
 python3 - "$SRC" << 'EOF'

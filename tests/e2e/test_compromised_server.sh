@@ -22,23 +22,6 @@ vaultd_machine compromised "${ALERT_ARGS[@]}" --alerts-smtp-ca-file "$WORK/smtp.
 SRC=$WORK/data/src
 COPIES=$WORK/copies # the source as each recovery point saw it, by point id
 mkdir -p "$SRC" "$COPIES"
-POINTS=()
-backup() {
-  local id
-  id=$(obctl --json backup start --include "$SRC" | json_field recovery_point)
-  [ -n "$id" ] || fail "no recovery point"
-  cp -a "$SRC" "$COPIES/$id"
-  POINTS+=("$id")
-}
-point_ids() {
-  obctl --json recovery list | python3 -c 'import json,sys; print(" ".join(sorted(p["id"] for p in json.load(sys.stdin)["points"])))'
-}
-restores_identical() { # POINT
-  rm -rf "$WORK/restore"
-  obctl recover --point "$1" --target "$WORK/restore" > "$WORK/recover.out" 2>&1 ||
-    { cat "$WORK/recover.out" >&2; fail "restore of $1"; }
-  compare_trees "$COPIES/$1" "$WORK/restore$SRC" > /dev/null || fail "point $1 does not restore identical"
-}
 http() { # METHOD KEY [curl args...]: the HTTP status of a machine request with a lease
   local method=$1 key=$2 lease code
   shift 2
@@ -53,13 +36,13 @@ http() { # METHOD KEY [curl args...]: the HTTP status of a machine request with 
 
 # Three points over a changing tree.
 make_tricky_tree "$SRC"
-backup
+backup_point
 head -c 3000000 /dev/urandom > "$SRC/second.bin"
 echo two >> "$SRC/text.txt"
-backup
+backup_point
 rm "$SRC/random.bin"
 head -c 3000000 /dev/urandom > "$SRC/third.bin"
-backup
+backup_point
 ALL=$(printf '%s\n' "${POINTS[@]}" | sort | tr '\n' ' ' | sed 's/ $//')
 [ "$(point_ids)" = "$ALL" ] || fail "three points expected: $(point_ids)"
 obj_list "" | sort > "$WORK/objects-before"

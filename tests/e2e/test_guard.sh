@@ -20,9 +20,6 @@ source "$E2E_LIB"
 vaultd_machine guard
 pin() { obctl --json vault security-pin prod "${ADMIN[@]}" | json_field pin; }
 registered() { curl -sf "${AUTH[@]}" "$URL/v1/machine/retention" | python3 -c 'import json,sys; r=json.load(sys.stdin)["retention"]; print(r and r["daily_days"])'; }
-point_ids() {
-  obctl --json recovery list | python3 -c 'import json,sys; print(" ".join(sorted(p["id"] for p in json.load(sys.stdin)["points"])))'
-}
 # refused OUT ID: obctl failed with the catalogue ID, its explanation and action.
 refused() {
   grep -qF "[$2]" "$1" || fail "no [$2] in: $(cat "$1")"
@@ -32,20 +29,6 @@ refused() {
 SRC=$WORK/data/src
 COPIES=$WORK/copies
 mkdir -p "$SRC" "$COPIES"
-POINTS=()
-backup() {
-  local id
-  id=$(obctl --json backup start --include "$SRC" | json_field recovery_point)
-  [ -n "$id" ] || fail "no recovery point"
-  cp -a "$SRC" "$COPIES/$id"
-  POINTS+=("$id")
-}
-restores_identical() { # POINT
-  rm -rf "$WORK/restore"
-  obctl recover --point "$1" --target "$WORK/restore" > "$WORK/recover.out" 2>&1 ||
-    { cat "$WORK/recover.out" >&2; fail "restore of $1"; }
-  compare_trees "$COPIES/$1" "$WORK/restore$SRC" > /dev/null || fail "point $1 does not restore identical"
-}
 
 # --- Retention registration, minimums, reductions with the PIN -------------
 obctl policy new --include "$SRC" --days Mon --times 21:00 --daily 30 --weekly 8 > /dev/null ||
@@ -73,11 +56,11 @@ pass "retention registered; minimums and reductions without a valid PIN refused 
 
 # --- Prune holds points younger than the floor ------------------------------
 echo one > "$SRC/note.txt"; head -c 300000 /dev/urandom > "$SRC/a.bin"
-backup
+backup_point
 rm "$SRC/a.bin"; echo two >> "$SRC/note.txt"; head -c 300000 /dev/urandom > "$SRC/b.bin"
-backup
+backup_point
 echo three >> "$SRC/note.txt"
-backup
+backup_point
 ALL=$(printf '%s\n' "${POINTS[@]}" | sort | tr '\n' ' ' | sed 's/ $//')
 obctl --json prune --keep-last 1 > "$WORK/prune.json" || fail "prune: $(cat "$WORK/prune.json")"
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r["held_points"])==2 and not r["removed_points"], r' "$WORK/prune.json" ||
