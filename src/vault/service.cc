@@ -1521,9 +1521,11 @@ class VaultService::Impl {
     in.severity = "critical";
     in.vault_id = machine.vault_id;
     in.machine_id = machine.machine_id;
-    in.summary = "Backup of machine '" + machine.name + "' flagged as an anomaly (" + reasons +
-                 "); its earlier recovery points are held until an administrator acknowledges " +
-                 anomaly.id + " (obctl vault anomaly-ack)";
+    // The id first: summaries are cut at their length limit.
+    in.summary = "Anomaly " + anomaly.id + ": a backup of machine '" + machine.name +
+                 "' is far outside its baseline; its earlier recovery points are held until an "
+                 "administrator acknowledges it (obctl vault anomaly-ack). " +
+                 reasons;
     in.detail_json = AnomalyToJson(anomaly).dump();
     RaiseAlert(options_.alerts, in);
     Audit(options_.audit, "vaultd", "anomaly.flag", machine.vault_id, machine.machine_id,

@@ -123,7 +123,13 @@ EOF
 obctl vault anomalies prod "${ADMIN[@]}" > "$WORK/anomalies.txt"
 grep -qF "$ID" "$WORK/anomalies.txt" && grep -q "HOLDING" "$WORK/anomalies.txt" && grep -q "mass-change" "$WORK/anomalies.txt" ||
   fail "vault anomalies (text): $(cat "$WORK/anomalies.txt")"
-pass "a mass encryption is flagged: obctl vault anomalies lists it with its findings"
+obctl --json vault alerts prod "${ADMIN[@]}" > "$WORK/alerts.json" || fail "vault alerts"
+python3 -c '
+import json, sys
+alerts = json.load(open(sys.argv[1]))["alerts"]
+assert any(a["kind"] == "anomaly" and a["severity"] == "critical" and sys.argv[2] in a["summary"] for a in alerts), alerts
+' "$WORK/alerts.json" "$ID" || fail "no anomaly alert naming $ID: $(cat "$WORK/alerts.json")"
+pass "a mass encryption is flagged: obctl vault anomalies lists it with its findings, a critical alert names it"
 
 # --- The hold: prune with the smallest retention deletes nothing -------------------
 set +e
@@ -153,4 +159,7 @@ python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r["remov
   fail "prune after the ack: $(cat "$WORK/prune.json")"
 [ "$(point_count)" = 1 ] || fail "points after the prune: $(point_count)"
 restores_identical "$ENCRYPTED"
-pass "the acknowledgement releases the hold: a later prune removes the old points"
+obctl --json vault audit "${ADMIN[@]}" > "$WORK/audit.json" || fail "vault audit"
+python3 -c 'import json,sys; a=[e["action"] for e in json.load(open(sys.argv[1]))["entries"]]; assert "anomaly.flag" in a and "anomaly.ack" in a, a' \
+  "$WORK/audit.json" || fail "the audit log lacks the anomaly: $(cat "$WORK/audit.json")"
+pass "the acknowledgement releases the hold: a later prune removes the old points; flag and ack are audited"

@@ -126,7 +126,18 @@ refused "$WORK/out" 100130
 has '"soft_delete_days": *0' <<<"$(obctl --json vault set prod --soft-delete-days 0 --pin "$(pin)" "${ADMIN[@]}")" ||
   fail "soft delete off with the PIN"
 obctl vault set prod --soft-delete-days 30 "${ADMIN[@]}" > /dev/null || fail "soft delete back on needs no PIN"
-pass "removing a machine (soft), purging early and turning soft delete off need the PIN"
+obctl --json vault alerts prod "${ADMIN[@]}" > "$WORK/alerts.json" || fail "vault alerts"
+obctl --json vault audit "${ADMIN[@]}" > "$WORK/audit.json" || fail "vault audit"
+python3 -c '
+import json, sys
+kinds = {a["kind"] for a in json.load(open(sys.argv[1]))["alerts"]}
+assert {"critical_operation", "pin_used"} <= kinds, kinds
+actions = [e["action"] for e in json.load(open(sys.argv[2]))["entries"]]
+for want in ("critical.security-pin-generated", "critical.machine-removed", "critical.purged-early",
+             "security_pin.check"):
+    assert want in actions, (want, actions)
+' "$WORK/alerts.json" "$WORK/audit.json" || fail "alerts/audit of the critical operations: $(cat "$WORK/alerts.json" "$WORK/audit.json")"
+pass "removing a machine (soft), purging early and turning soft delete off need the PIN; each is alerted and audited"
 
 # --- Immutable vault ----------------------------------------------------------
 obctl vault set prod --immutable "${ADMIN[@]}" > "$WORK/out" 2>&1 && fail "immutable without the confirmation"
