@@ -4,114 +4,49 @@
 // mass_deletion, an overdue machine backup_missed; the admin lists and
 // acknowledges alerts (audited); administrative requests are audited and
 // GET /v1/audit verifies the chain; without alerts the endpoints say so.
-#include <stdlib.h>
-
-#include <atomic>
-#include <filesystem>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-#include <spdlog/spdlog.h>
-
-#include "obagent/core/crypto.h"
-#include "obagent/storage/blob_store.h"
 #include "obagent/vault/alerts.h"
 #include "obagent/vault/audit.h"
-#include "obagent/vault/metadata.h"
-#include "obagent/vault/service.h"
+#include "vault/service_fixture.h"
 
 namespace obagent::vault {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr char kAdminToken[] = "admin-token-for-tests-0123456789";
-constexpr char kMachineToken[] = "machine-token-for-tests-0123456789";
-constexpr char kMachineId[] = "0123456789abcdef0123456789abcdef";
-constexpr char kVaultId[] = "fedcba9876543210fedcba9876543210";
-constexpr int64_t kStart = int64_t{1'800'000'000} * 1000;
-
-class AlertsServiceTest : public ::testing::Test {
+// ServiceFixture's vaultd with an alert center and an audit log (while
+// with_alerts_), a mass-deletion rule of 3 of half the objects in an hour
+// and a backup expected every hour.
+class AlertsServiceTest : public vault_test::ServiceFixture {
  protected:
-  void SetUp() override {
-    spdlog::set_level(spdlog::level::off);
-    std::string tmpl = (fs::temp_directory_path() / "obagent-alertsvc-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-    fs::create_directories(root_ + "/data");
-    blobs_ = std::move(storage::OpenLocalDirStore(root_ + "/data")).value();
+  void OpenParts() override {
     auto clock = [this] { return now_.load(); };
     alerts_ =
         std::move(AlertCenter::Open(platform::Env::Default(), root_ + "/alerts", {.clock = clock}))
             .value();
     audit_ = std::move(AuditLog::Open(platform::Env::Default(), root_, clock)).value();
-    Start(true);
   }
-  void Start(bool with_alerts) {
-    service_.reset();
-    auto meta = MetadataStore::Open(platform::Env::Default(), root_ + "/meta");
-    ASSERT_TRUE(meta.ok());
-    if (!(*meta)->FindVault(kVaultId)) {
-      VaultRecord v;
-      v.vault_id = kVaultId;
-      v.name = "prod";
-      v.signing_key = crypto::RandomKey();
-      ASSERT_TRUE((*meta)->PutVault(v).ok());
-      MachineRecord m;
-      m.machine_id = kMachineId;
-      m.vault_id = v.vault_id;
-      m.name = "server1";
-      m.token_sha256 = ToHex(crypto::Sha256(AsBytes(std::string(kMachineToken))));
-      m.key_id = "k1";
-      m.registered = kStart / 1000;
-      ASSERT_TRUE((*meta)->PutMachine(m).ok());
-    }
-    ServiceOptions options;
-    options.admin_token = kAdminToken;
-    options.clock = [this] { return now_.load(); };
-    if (with_alerts) {
+  ServiceOptions Options() override {
+    ServiceOptions options = ServiceFixture::Options();
+    if (with_alerts_) {
       options.alerts = alerts_.get();
       options.audit = audit_.get();
     }
     options.mass_deletion = {
         .window_ms = 3600 * 1000, .min_count = 3, .share = 0.5, .max_count = 1000};
     options.expected_backup_interval_ms = 3600 * 1000;
-    service_ = std::make_unique<VaultService>(options, std::move(meta).value(), *blobs_);
+    return options;
   }
   void TearDown() override {
-    service_.reset();
-    std::error_code ec;
-    fs::remove_all(root_, ec);
+    service_.reset();  // it refers to them
+    alerts_.reset();
+    audit_.reset();
+    ServiceFixture::TearDown();
   }
 
-  struct Answer {
-    int status = 0;
-    json body;
-  };
-  Answer Call(const std::string& method, const std::string& path, const std::string& body = "",
-              const std::string& token = kMachineToken, const std::string& query = "") {
-    ServiceRequest req;
-    req.method = method;
-    req.path = path;
-    req.query = query;
-    req.headers["authorization"] = "Bearer " + token;
-    if (!lease_.empty()) req.headers["x-obagent-lease"] = lease_;
-    req.body.assign(body.begin(), body.end());
-    ServiceResponse r = service_->Handle(req);
-    Answer a;
-    a.status = r.status;
-    std::string raw(r.body.begin(), r.body.end());
-    if (r.content_type == "application/json") a.body = json::parse(raw, nullptr, false);
-    return a;
-  }
-  Answer Admin(const std::string& method, const std::string& path, const std::string& body = "",
-               const std::string& query = "") {
-    return Call(method, path, body, kAdminToken, query);
-  }
   std::vector<std::string> Kinds(const std::string& state = "active") {
     Answer a = Admin("GET", "/v1/vaults/prod/alerts", "", "state=" + state);
     EXPECT_EQ(a.status, 200) << a.body.dump();
@@ -128,13 +63,9 @@ class AlertsServiceTest : public ::testing::Test {
     return out;
   }
 
-  std::string root_;
-  std::atomic<int64_t> now_{kStart};
-  std::string lease_;
-  std::unique_ptr<storage::BlobStore> blobs_;
+  bool with_alerts_ = true;
   std::unique_ptr<AlertCenter> alerts_;
   std::unique_ptr<AuditLog> audit_;
-  std::unique_ptr<VaultService> service_;
 };
 
 TEST_F(AlertsServiceTest, JobReportsRaiseAndTheAdminAcknowledges) {
@@ -231,7 +162,8 @@ TEST_F(AlertsServiceTest, AdministrativeRequestsAreAudited) {
 }
 
 TEST_F(AlertsServiceTest, WithoutAlertsTheEndpointsSaySo) {
-  Start(false);
+  with_alerts_ = false;
+  Restart();
   EXPECT_EQ(Admin("GET", "/v1/vaults/prod/alerts").status, 503);
   EXPECT_EQ(Admin("GET", "/v1/audit").status, 503);
   // And the requests that would raise still work.

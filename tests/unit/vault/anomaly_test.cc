@@ -4,24 +4,18 @@
 // baselines kept across a restart, and the hold through VaultService::Handle
 // (deletes refused with 423, the collector purges nothing of a held machine,
 // the acknowledgement releases both).
-#include <stdlib.h>
+#include "obagent/vault/anomaly.h"
 
-#include <atomic>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <spdlog/spdlog.h>
 
-#include "obagent/core/crypto.h"
-#include "obagent/storage/blob_store.h"
-#include "obagent/vault/anomaly.h"
-#include "obagent/vault/metadata.h"
-#include "obagent/vault/service.h"
+#include "vault/service_fixture.h"
 
 namespace obagent::vault {
 namespace {
@@ -170,12 +164,9 @@ TEST(AnomalyJudge, ReportsWithoutFiguresOrAPointAreNotJudged) {
 
 // ----- the store and the hold through vaultd
 
-constexpr char kAdminToken[] = "admin-token-for-tests-0123456789";
-constexpr char kMachineToken[] = "machine-token-for-tests-0123456789";
-constexpr char kMachineId[] = "0123456789abcdef0123456789abcdef";
-constexpr char kVaultId[] = "fedcba9876543210fedcba9876543210";
-constexpr int64_t kDay = int64_t{24} * 3600 * 1000;
-const std::string kPack = "data/ab/ab" + std::string(62, '1');
+using vault_test::kDay;
+using vault_test::kMachineId;
+using vault_test::kPack;
 const std::string kPoint = "snapshots/" + std::string(64, 'e');
 
 json Report(uint64_t files, uint64_t changed, uint64_t deleted, uint64_t bytes_new, uint64_t raw,
@@ -185,79 +176,8 @@ json Report(uint64_t files, uint64_t changed, uint64_t deleted, uint64_t bytes_n
           {"files_deleted", deleted}, {"bytes_new", bytes_new}, {"bytes_new_incompressible", raw}};
 }
 
-class AnomalyHoldTest : public ::testing::Test {
+class AnomalyHoldTest : public vault_test::ServiceFixture {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "obagent-anomaly-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-    fs::create_directories(root_ + "/data");
-    auto blobs = storage::OpenLocalDirStore(root_ + "/data");
-    ASSERT_TRUE(blobs.ok());
-    blobs_ = std::move(blobs).value();
-    auto meta = MetadataStore::Open(platform::Env::Default(), root_ + "/meta");
-    ASSERT_TRUE(meta.ok());
-    VaultRecord v;
-    v.vault_id = kVaultId;
-    v.name = "prod";
-    v.signing_key = crypto::RandomKey();
-    ASSERT_TRUE((*meta)->PutVault(v).ok());
-    MachineRecord m;
-    m.machine_id = kMachineId;
-    m.vault_id = v.vault_id;
-    m.name = "server1";
-    m.token_sha256 = ToHex(crypto::Sha256(AsBytes(std::string(kMachineToken))));
-    m.key_id = "k1";
-    ASSERT_TRUE((*meta)->PutMachine(m).ok());
-    spdlog::set_level(spdlog::level::off);
-    Start();
-  }
-  void Start() {
-    service_.reset();
-    auto meta = MetadataStore::Open(platform::Env::Default(), root_ + "/meta");
-    ASSERT_TRUE(meta.ok());
-    ServiceOptions options;
-    options.admin_token = kAdminToken;
-    options.clock = [this] { return now_.load(); };
-    options_ = options;
-    service_ = std::make_unique<VaultService>(options_, std::move(meta).value(), *blobs_);
-  }
-  void TearDown() override {
-    service_.reset();
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-
-  struct Answer {
-    int status = 0;
-    json body;
-    std::string raw;
-  };
-  Answer Call(const std::string& method, const std::string& path, const std::string& body = "",
-              const std::string& token = kMachineToken, const std::string& query = "") {
-    ServiceRequest req;
-    req.method = method;
-    req.path = path;
-    req.query = query;
-    req.headers["authorization"] = "Bearer " + token;
-    if (!lease_.empty()) req.headers["x-obagent-lease"] = lease_;
-    req.body.assign(body.begin(), body.end());
-    ServiceResponse r = service_->Handle(req);
-    Answer a;
-    a.status = r.status;
-    a.raw.assign(r.body.begin(), r.body.end());
-    if (r.content_type == "application/json") a.body = json::parse(a.raw, nullptr, false);
-    return a;
-  }
-  Answer Admin(const std::string& method, const std::string& path, const std::string& query = "") {
-    return Call(method, path, "", kAdminToken, query);
-  }
-  void TakeLease() {
-    lease_.clear();
-    Answer a = Call("POST", "/v1/lease", R"({"holder":"test","ttl_seconds":600})");
-    ASSERT_EQ(a.status, 200) << a.raw;
-    lease_ = a.body.value("lease_id", "");
-  }
   void Backup(const json& report) {
     Answer a = Call("POST", "/v1/jobs", report.dump());
     ASSERT_EQ(a.status, 201) << a.raw;
@@ -275,17 +195,6 @@ class AnomalyHoldTest : public ::testing::Test {
     if (a.body["anomalies"].empty()) return "";
     return a.body["anomalies"][0].value("id", "");
   }
-  bool Stored(const std::string& key) {
-    auto e = blobs_->Exists("machines/" + std::string(kMachineId) + "/" + key);
-    return e.ok() && *e;
-  }
-
-  std::string root_;
-  std::atomic<int64_t> now_{int64_t{1'800'000'000} * 1000};
-  std::string lease_;
-  ServiceOptions options_;
-  std::unique_ptr<storage::BlobStore> blobs_;
-  std::unique_ptr<VaultService> service_;
 };
 
 TEST_F(AnomalyHoldTest, AFlaggedBackupIsListedWithItsFindings) {
@@ -330,7 +239,7 @@ TEST_F(AnomalyHoldTest, AHeldMachineCannotDeleteAndTheAckReleasesIt) {
   EXPECT_FALSE(ack.body.value("open", true));
   EXPECT_FALSE(ack.body.value("held", true));
   EXPECT_EQ(Admin("GET", "/v1/vaults/prod/anomalies").body["anomalies"].size(), 0u);
-  EXPECT_EQ(Admin("GET", "/v1/vaults/prod/anomalies", "all=1").body["anomalies"].size(), 1u);
+  EXPECT_EQ(Admin("GET", "/v1/vaults/prod/anomalies", "", "all=1").body["anomalies"].size(), 1u);
   // The hold is gone: a pack deletes (softly). The point itself stays
   // protected by its retention floor (GuardTest), which the ack does not lift.
   EXPECT_EQ(Call("DELETE", "/v1/objects/" + kPack).status, 204);
@@ -362,11 +271,11 @@ TEST_F(AnomalyHoldTest, TheCollectorPurgesNothingOfAHeldMachine) {
 TEST_F(AnomalyHoldTest, TheHoldAndTheBaselineSurviveARestart) {
   std::string id = Flag();
   ASSERT_FALSE(id.empty());
-  Start();
+  Restart();
   TakeLease();
   EXPECT_EQ(Call("DELETE", "/v1/objects/" + kPack).status, 423);
   ASSERT_EQ(Admin("POST", "/v1/vaults/prod/anomalies/" + id + "/ack").status, 200);
-  Start();  // the lease is kept across the restart
+  Restart();  // the lease is kept across the restart
   EXPECT_EQ(Call("DELETE", "/v1/objects/" + kPack).status, 204);
   // The baseline came back too (the flagged backup is not in it): a second
   // mass encryption is flagged at once.
@@ -381,7 +290,7 @@ TEST_F(AnomalyHoldTest, TheHoldAndTheBaselineSurviveARestart) {
 TEST_F(AnomalyHoldTest, UnreadableRecordsHoldEveryMachine) {
   fs::create_directories(root_ + "/meta/anomalies/" + kMachineId);
   std::ofstream(root_ + "/meta/anomalies/" + std::string(kMachineId) + "/x.json") << "{broken";
-  Start();
+  Restart();
   TakeLease();
   Answer a = Call("DELETE", "/v1/objects/" + kPack);
   EXPECT_EQ(a.status, 423) << a.raw;
@@ -392,7 +301,7 @@ TEST_F(AnomalyHoldTest, UnreadableRecordsHoldEveryMachine) {
 TEST_F(AnomalyHoldTest, OtherMachinesAndNormalBackupsAreNotHeld) {
   for (int i = 0; i < 6; ++i)
     Backup(Report(1000, 10 + i, 2, 30 * kMiB, kMiB, "n" + std::to_string(i)));
-  EXPECT_EQ(Admin("GET", "/v1/vaults/prod/anomalies", "all=1").body["anomalies"].size(), 0u);
+  EXPECT_EQ(Admin("GET", "/v1/vaults/prod/anomalies", "", "all=1").body["anomalies"].size(), 0u);
   TakeLease();
   ASSERT_EQ(Call("PUT", "/v1/objects/" + kPack, "pack").status, 201);
   EXPECT_EQ(Call("DELETE", "/v1/objects/" + kPack).status, 204);

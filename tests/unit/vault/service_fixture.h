@@ -1,6 +1,10 @@
 // A VaultService in process over a local-folder store, with one vault
-// ("prod"), one machine ("server1", token kMachineToken, key "k1") and an
-// injected clock (now_): the fixture of the soft-delete and guard tests.
+// ("prod"), one machine ("server1", token kMachineToken, key "k1",
+// registered at the start of the clock) and an injected clock (now_): the
+// fixture of the soft-delete, guard, anomaly, alerts and service tests. A
+// test fixture that needs other ServiceOptions overrides Options(); one whose
+// options refer to more parts (an alert center, an audit log) opens them in
+// OpenParts(), before vaultd first starts.
 #pragma once
 
 #include <stdlib.h>
@@ -29,12 +33,15 @@ using nlohmann::json;
 constexpr char kAdminToken[] = "admin-token-for-tests-0123456789";
 constexpr char kMachineToken[] = "machine-token-for-tests-0123456789";
 constexpr char kMachineId[] = "0123456789abcdef0123456789abcdef";
+constexpr char kVaultId[] = "fedcba9876543210fedcba9876543210";
+constexpr int64_t kStart = int64_t{1'800'000'000} * 1000;  // now_ at the start
 constexpr int64_t kDay = int64_t{24} * 3600 * 1000;
 const std::string kPack = "data/ab/ab" + std::string(62, '1');
 
 class ServiceFixture : public ::testing::Test {
  protected:
   void SetUp() override {
+    spdlog::set_level(spdlog::level::off);
     std::string tmpl = (fs::temp_directory_path() / "obagent-vaultsvc-XXXXXX").string();
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     root_ = tmpl;
@@ -45,7 +52,7 @@ class ServiceFixture : public ::testing::Test {
     auto meta = MetadataStore::Open(platform::Env::Default(), root_ + "/meta");
     ASSERT_TRUE(meta.ok());
     VaultRecord v;
-    v.vault_id = "fedcba9876543210fedcba9876543210";
+    v.vault_id = kVaultId;
     v.name = "prod";
     v.signing_key = crypto::RandomKey();
     ASSERT_TRUE((*meta)->PutVault(v).ok());
@@ -55,13 +62,22 @@ class ServiceFixture : public ::testing::Test {
     m.name = "server1";
     m.token_sha256 = ToHex(crypto::Sha256(AsBytes(std::string(kMachineToken))));
     m.key_id = "k1";
+    m.registered = now_.load() / 1000;
     ASSERT_TRUE((*meta)->PutMachine(m).ok());
-    spdlog::set_level(spdlog::level::off);
+    meta->reset();
+    OpenParts();
+    if (HasFatalFailure()) return;
+    Restart();
+  }
+  // The options vaultd (re)starts with: the admin token and the clock.
+  virtual ServiceOptions Options() {
     ServiceOptions options;
     options.admin_token = kAdminToken;
     options.clock = [this] { return now_.load(); };
-    service_ = std::make_unique<VaultService>(options, std::move(meta).value(), *blobs_);
+    return options;
   }
+  // Opens what Options() refers to besides the metadata and the blobs.
+  virtual void OpenParts() {}
   void TearDown() override {
     service_.reset();
     std::error_code ec;
@@ -96,8 +112,9 @@ class ServiceFixture : public ::testing::Test {
     }
     return a;
   }
-  Answer Admin(const std::string& method, const std::string& path, const std::string& body = "") {
-    return Call(method, path, body, kAdminToken);
+  Answer Admin(const std::string& method, const std::string& path, const std::string& body = "",
+               const std::string& query = "") {
+    return Call(method, path, body, kAdminToken, query);
   }
   // A request with the Security PIN header (pin "" : none).
   Answer WithPin(const std::string& pin, const std::string& method, const std::string& path,
@@ -113,15 +130,13 @@ class ServiceFixture : public ::testing::Test {
     EXPECT_EQ(a.status, 200) << a.raw;
     return a.body.value("pin", "");
   }
-  // vaultd stops and starts again on the same metadata and storage.
+  // vaultd stops and starts again on the same metadata and storage, with
+  // Options() as they are now.
   void Restart() {
     service_.reset();
     auto meta = MetadataStore::Open(platform::Env::Default(), root_ + "/meta");
     ASSERT_TRUE(meta.ok());
-    ServiceOptions options;
-    options.admin_token = kAdminToken;
-    options.clock = [this] { return now_.load(); };
-    service_ = std::make_unique<VaultService>(options, std::move(meta).value(), *blobs_);
+    service_ = std::make_unique<VaultService>(Options(), std::move(meta).value(), *blobs_);
   }
   void TakeLease() {
     lease_.clear();
@@ -152,7 +167,7 @@ class ServiceFixture : public ::testing::Test {
   }
 
   std::string root_;
-  std::atomic<int64_t> now_{int64_t{1'800'000'000} * 1000};
+  std::atomic<int64_t> now_{kStart};
   std::string lease_;
   std::string pin_;
   std::unique_ptr<storage::BlobStore> blobs_;

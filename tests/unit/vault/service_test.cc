@@ -4,67 +4,31 @@
 // tests/fuzz/corpus/vault_routes/.
 #include "obagent/vault/service.h"
 
-#include <stdlib.h>
-
-#include <filesystem>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
+#include <utility>
 
 #include <gtest/gtest.h>
-#include <spdlog/spdlog.h>
 
-#include "obagent/storage/blob_store.h"
-#include "obagent/vault/metadata.h"
+#include "vault/service_fixture.h"
 
 namespace obagent::vault {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr char kAdminToken[] = "admin-token-for-tests-0123456789";
-
-class VaultServiceTest : public ::testing::Test {
+class VaultServiceTest : public vault_test::ServiceFixture {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "obagent-service-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-    fs::create_directories(root_ + "/data");
-    auto blobs = storage::OpenLocalDirStore(root_ + "/data");
-    ASSERT_TRUE(blobs.ok());
-    blobs_ = std::move(blobs).value();
-    auto meta = MetadataStore::Open(platform::Env::Default(), root_ + "/meta");
-    ASSERT_TRUE(meta.ok());
-    spdlog::set_level(spdlog::level::off);
-    ServiceOptions options;
-    options.admin_token = kAdminToken;
-    service_ = std::make_unique<VaultService>(options, std::move(meta).value(), *blobs_);
-  }
-  void TearDown() override {
-    service_.reset();
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-
-  // The answer, with its body parsed (a JSON answer must parse).
+  // The answer to an admin request, with its body parsed (a JSON answer must
+  // parse).
   std::pair<int, json> Call(const std::string& method, const std::string& path,
-                            const std::string& body = "", const std::string& token = kAdminToken) {
-    ServiceRequest req;
-    req.method = method;
-    req.path = path;
-    req.headers["authorization"] = "Bearer " + token;
-    req.body.assign(body.begin(), body.end());
-    ServiceResponse r = service_->Handle(req);
-    json j = r.body.empty() ? json() : json::parse(r.body.begin(), r.body.end(), nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << std::string(r.body.begin(), r.body.end());
-    return {r.status, j};
+                            const std::string& body = "") {
+    Answer a = Admin(method, path, body);
+    json j = a.raw.empty() ? json() : json::parse(a.raw, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << a.raw;
+    return {a.status, j};
   }
-
-  std::string root_;
-  std::unique_ptr<storage::BlobStore> blobs_;
-  std::unique_ptr<VaultService> service_;
 };
 
 // fuzz finding: a path that is not UTF-8 is quoted in the 404's message;

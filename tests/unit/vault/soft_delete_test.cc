@@ -16,7 +16,6 @@ namespace {
 
 using nlohmann::json;
 using SoftDeleteTest = vault_test::ServiceFixture;
-using vault_test::kAdminToken;
 using vault_test::kDay;
 using vault_test::kMachineId;
 using vault_test::kPack;
@@ -206,13 +205,7 @@ TEST_F(SoftDeleteTest, SoftDeletesSurviveARestartOfVaultd) {
   TakeLease();
   ASSERT_EQ(Put(kPack, "pack"), 201);
   ASSERT_EQ(Call("DELETE", "/v1/objects/" + kPack).status, 204);
-  service_.reset();
-  auto meta = MetadataStore::Open(platform::Env::Default(), root_ + "/meta");
-  ASSERT_TRUE(meta.ok());
-  ServiceOptions options;
-  options.admin_token = kAdminToken;
-  options.clock = [this] { return now_.load(); };
-  service_ = std::make_unique<VaultService>(options, std::move(meta).value(), *blobs_);
+  Restart();
   EXPECT_EQ(Call("GET", "/v1/objects/" + kPack).status, 404);
   EXPECT_TRUE(Keys().empty());
   now_ += 14 * kDay;
