@@ -148,6 +148,31 @@ namespace {
 std::string MachinePath(const std::string& vault, const std::string& machine) {
   return "/v1/vaults/" + platform::UrlEncode(vault) + "/machines/" + platform::UrlEncode(machine);
 }
+
+// A critical operation on one machine (`obctl vault remove-machine|purge-
+// deleted VAULT MACHINE --pin PIN`): parses those and the administrator's
+// options, then sends METHOD to the machine's path + suffix with the
+// Security PIN. std::nullopt with the answer and the machine as given, or the
+// exit code when there is nothing to present (--help, bad options, a
+// refused or failed request).
+std::optional<int> CallWithPin(Globals& g, const std::vector<std::string>& args,
+                               const std::string& command, const std::string& method,
+                               const std::string& suffix, std::string& machine, json& answer) {
+  std::string vault, pin;
+  AdminOptions admin;
+  OptionSet options(command);
+  options.Add("vault", &vault, "vault name").Required().Positional();
+  options.Add("machine", &machine, "machine name or id").Required().Positional();
+  options.Add("pin", &pin, "the vault's Security PIN (obctl vault security-pin)").Required();
+  AddAdminOptions(options, admin);
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
+  auto client = AdminClient(g, admin, pin);
+  if (!client.ok()) return Fail(g, client.status());
+  auto result = (*client)->Call(method, MachinePath(vault, machine) + suffix);
+  if (!result.ok()) return Fail(g, result.status());
+  answer = std::move(result).value();
+  return std::nullopt;
+}
 }  // namespace
 
 int VaultDeleted(Globals& g, const std::vector<std::string>& args) {
@@ -292,22 +317,15 @@ int VaultSet(Globals& g, const std::vector<std::string>& args) {
 }
 
 int VaultRemoveMachine(Globals& g, const std::vector<std::string>& args) {
-  std::string vault, machine, pin;
-  AdminOptions admin;
-  OptionSet options("vault remove-machine");
-  options.Add("vault", &vault, "vault name").Required().Positional();
-  options.Add("machine", &machine, "machine name or id").Required().Positional();
-  options.Add("pin", &pin, "the vault's Security PIN (obctl vault security-pin)").Required();
-  AddAdminOptions(options, admin);
-  if (auto exit = ParseOptions(g, options, args)) return *exit;
-  auto client = AdminClient(g, admin, pin);
-  if (!client.ok()) return Fail(g, client.status());
-  auto answer = (*client)->Call("DELETE", MachinePath(vault, machine));
-  if (!answer.ok()) return Fail(g, answer.status());
-  int count = answer->value("soft_deleted", 0), days = answer->value("purge_after_days", 0);
+  std::string machine;
+  json answer;
+  if (auto exit = CallWithPin(g, args, "vault remove-machine", "DELETE", "", machine, answer)) {
+    return *exit;
+  }
+  int count = answer.value("soft_deleted", 0), days = answer.value("purge_after_days", 0);
   g.out->Result({{"ok", true},
-                 {"machine_id", answer->value("machine_id", "")},
-                 {"machine_name", answer->value("machine", "")},
+                 {"machine_id", answer.value("machine_id", "")},
+                 {"machine_name", answer.value("machine", "")},
                  {"soft_deleted", count},
                  {"purge_after_days", days}},
                 [&](std::ostream& o, std::ostream&) {
@@ -319,21 +337,14 @@ int VaultRemoveMachine(Globals& g, const std::vector<std::string>& args) {
 }
 
 int VaultPurgeDeleted(Globals& g, const std::vector<std::string>& args) {
-  std::string vault, machine, pin;
-  AdminOptions admin;
-  OptionSet options("vault purge-deleted");
-  options.Add("vault", &vault, "vault name").Required().Positional();
-  options.Add("machine", &machine, "machine name or id").Required().Positional();
-  options.Add("pin", &pin, "the vault's Security PIN (obctl vault security-pin)").Required();
-  AddAdminOptions(options, admin);
-  if (auto exit = ParseOptions(g, options, args)) return *exit;
-  auto client = AdminClient(g, admin, pin);
-  if (!client.ok()) return Fail(g, client.status());
-  auto answer = (*client)->Call("POST", MachinePath(vault, machine) + "/purge");
-  if (!answer.ok()) return Fail(g, answer.status());
-  int purged = answer->value("purged", 0), failed = answer->value("failed", 0);
+  std::string machine;
+  json answer;
+  if (auto exit = CallWithPin(g, args, "vault purge-deleted", "POST", "/purge", machine, answer)) {
+    return *exit;
+  }
+  int purged = answer.value("purged", 0), failed = answer.value("failed", 0);
   g.out->Result({{"ok", true},
-                 {"machine_id", answer->value("machine_id", "")},
+                 {"machine_id", answer.value("machine_id", "")},
                  {"purged", purged},
                  {"failed", failed}},
                 [&](std::ostream& o, std::ostream&) {
