@@ -12,6 +12,7 @@
 #include "obagent/core/crypto.h"
 #include "obagent/core/vault_layout.h"
 #include "obagent/vault/credentials.h"
+#include "vault/responses.h"
 
 namespace obagent::vault {
 namespace {
@@ -22,19 +23,6 @@ constexpr std::string_view kSnapshotsPrefix = "snapshots/";
 constexpr std::string_view kKeysPrefix = "keys/";
 constexpr int kMaxSoftDeleteDays = 36500;
 constexpr int kMaxRetentionValue = 9999;
-
-ServiceResponse Json(int status, const json& body) {
-  ServiceResponse r;
-  r.status = status;
-  r.content_type = "application/json";
-  std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  r.body.assign(text.begin(), text.end());
-  return r;
-}
-
-ServiceResponse Error(int status, std::string_view error_id, const std::string& message) {
-  return Json(status, {{"error_id", error_id}, {"message", message}});
-}
 
 ServiceResponse Refused(const GuardRefusal& r) {
   return Error(r.http_status, CatalogueId(r.code), r.message);

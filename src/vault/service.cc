@@ -22,6 +22,7 @@
 #include "obagent/vault/metadata.h"
 #include "vault/alert_api.h"
 #include "vault/guard_routes.h"
+#include "vault/responses.h"
 
 namespace obagent::vault {
 namespace {
@@ -48,22 +49,6 @@ std::string MsToUtc(int64_t ms) { return FormatUtcTime(ms / 1000); }
 
 std::string RandomHex(size_t bytes) { return ToHex(crypto::RandomBytes(bytes)); }
 std::string Sha256Hex(std::string_view text) { return ToHex(crypto::Sha256(AsBytes(text))); }
-
-ServiceResponse Json(int status, const json& body) {
-  ServiceResponse r;
-  r.status = status;
-  r.content_type = "application/json";
-  // Messages quote what the client sent (a path, a key, a name), which
-  // need not be UTF-8: such bytes become U+FFFD instead of the dump
-  // throwing and the answer turning into a 500.
-  std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
-  r.body.assign(text.begin(), text.end());
-  return r;
-}
-
-ServiceResponse Error(int status, std::string_view error_id, const std::string& message) {
-  return Json(status, {{"error_id", error_id}, {"message", message}});
-}
 
 ServiceResponse BadRequest(const std::string& message) { return Error(400, "", message); }
 
