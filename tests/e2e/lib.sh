@@ -151,14 +151,23 @@ obj_list() { # PREFIX: keys, one a line
     python3 -c 'import json,sys; [print(k) for k in json.load(sys.stdin)["keys"]]'
 }
 obj_get() { curl -sf "${AUTH[@]}" "$URL/v1/objects/$1"; } # KEY: its bytes on stdout
-with_lease() { # CURL ARGS...: curl with a fresh lease; fails on an HTTP error
-  local lease rc=0
+# The HTTP status of `curl CURL ARGS...` sent as this machine with a fresh
+# lease, the answer's body in $WORK/http.out (000: no answer). For requests
+# whose refusal is what a test checks.
+leased_status() { # CURL ARGS...
+  local lease code
   lease=$(curl -sf -X POST "${AUTH[@]}" -H 'Content-Type: application/json' \
     --data '{"holder":"e2e","ttl_seconds":30}' "$URL/v1/lease" | json_field lease_id) ||
     fail "taking the lease"
-  curl -sf "${AUTH[@]}" -H "X-Obagent-Lease: $lease" "$@" > /dev/null || rc=$?
+  code=$(curl -s -o "$WORK/http.out" -w '%{http_code}' "${AUTH[@]}" -H "X-Obagent-Lease: $lease" \
+    "$@") || true
   curl -sf -X DELETE "${AUTH[@]}" "$URL/v1/lease/$lease" > /dev/null
-  return $rc
+  echo "$code"
+}
+with_lease() { # CURL ARGS...: curl with a fresh lease; fails on an HTTP error (as curl -f)
+  local code
+  code=$(leased_status "$@")
+  [[ $code =~ ^[23][0-9][0-9]$ ]]
 }
 obj_put() { with_lease -X PUT --data-binary "@$2" "$URL/v1/objects/$1" || fail "PUT $1"; } # KEY FILE
 obj_del() { with_lease -X DELETE "$URL/v1/objects/$1" || fail "DELETE $1"; }             # KEY

@@ -22,17 +22,6 @@ vaultd_machine compromised "${ALERT_ARGS[@]}" --alerts-smtp-ca-file "$WORK/smtp.
 SRC=$WORK/data/src
 COPIES=$WORK/copies # the source as each recovery point saw it, by point id
 mkdir -p "$SRC" "$COPIES"
-http() { # METHOD KEY [curl args...]: the HTTP status of a machine request with a lease
-  local method=$1 key=$2 lease code
-  shift 2
-  lease=$(curl -sf -X POST "${AUTH[@]}" -H 'Content-Type: application/json' \
-    --data '{"holder":"attacker","ttl_seconds":30}' "$URL/v1/lease" | json_field lease_id) ||
-    fail "the attacker could not take the lease"
-  code=$(curl -s -o "$WORK/http.out" -w '%{http_code}' -X "$method" "${AUTH[@]}" \
-    -H "X-Obagent-Lease: $lease" "$@" "$URL/v1/objects/$key")
-  curl -sf -X DELETE "${AUTH[@]}" "$URL/v1/lease/$lease" > /dev/null
-  echo "$code"
-}
 
 # Three points over a changing tree.
 make_tricky_tree "$SRC"
@@ -55,7 +44,7 @@ sleep 1
 head -c 4096 /dev/urandom > "$WORK/garbage"
 while read -r key; do
   obj_get "$key" > "$WORK/orig" || fail "GET $key"
-  code=$(http PUT "$key" --data-binary "@$WORK/garbage")
+  code=$(leased_status -X PUT --data-binary "@$WORK/garbage" "$URL/v1/objects/$key")
   [ "$code" = 409 ] || fail "garbage over $key: HTTP $code $(cat "$WORK/http.out")"
   obj_get "$key" | cmp -s - "$WORK/orig" || fail "$key changed"
 done < <(grep '^data/' "$WORK/objects-before")
@@ -65,7 +54,7 @@ pass "garbage over every pack is refused; every pack is unchanged"
 obctl --json prune --keep-last 1 > "$WORK/prune.json" 2>&1 || true
 declare -A CODES=()
 while read -r key; do
-  code=$(http DELETE "$key")
+  code=$(leased_status -X DELETE "$URL/v1/objects/$key")
   CODES[$code]=$((${CODES[$code]:-0} + 1))
   case $code in
     204 | 403 | 409 | 423) ;;
