@@ -27,6 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using testing::FlipByte;
 using testing::RandomData;
 using testing::WriteFile;
 
@@ -44,16 +45,6 @@ fs::path BiggestPack(const fs::path& vault) {
     }
   }
   return best;
-}
-
-void FlipByteInTheMiddle(const fs::path& file) {
-  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
-  auto middle = static_cast<std::streamoff>(fs::file_size(file) / 2);
-  f.seekg(middle);
-  char c = 0;
-  f.get(c);
-  f.seekp(middle);
-  f.put(static_cast<char>(c ^ 0x5a));
 }
 
 bool HasSampleFolder(const fs::path& dir) {
@@ -185,7 +176,7 @@ TEST_F(RecoveryTestTest, DamagedPackFailsTheDrillAndNamesThePack) {
   Backup({src.string()});
   fs::path pack = BiggestPack(dir_ / "vault");
   ASSERT_FALSE(pack.empty());
-  FlipByteInTheMiddle(pack);
+  FlipByte(pack);
   RecoveryTestSample all;
   all.percent = 100;
   auto report = RunRecoveryTest(*repo_, Options(all));
@@ -335,7 +326,7 @@ TEST_F(RecoveryTestTest, ComparisonCatchesAlteredBytesSizeModeTimeAndLinks) {
   // One byte changed, same size and time: the chunk's hash says so.
   struct stat before;
   ASSERT_EQ(::stat(path_of(src / "big").c_str(), &before), 0);
-  FlipByteInTheMiddle(path_of(src / "big"));
+  FlipByte(path_of(src / "big"));
   struct timespec times[2] = {before.st_atim, before.st_mtim};
   ASSERT_EQ(::utimensat(AT_FDCWD, path_of(src / "big").c_str(), times, 0), 0);
   FileComparison altered = CompareRestoredFile(env, id_key, big, path_of(src / "big"));
@@ -412,7 +403,7 @@ TEST(RecoveryTestJobTest, RecordsTheDrillInTheJobHistory) {
   ASSERT_TRUE(ok.report.has_value());
   EXPECT_FALSE(HasSampleFolder(registered->scratch_dir));
 
-  FlipByteInTheMiddle(BiggestPack(dir / "vault"));
+  FlipByte(BiggestPack(dir / "vault"));
   auto failed = RunRecoveryTestJob(env, state, request);
   EXPECT_EQ(failed.record.state, JobState::kFailed);
   EXPECT_NE(failed.record.error.find(" in pack "), std::string::npos) << failed.record.error;

@@ -39,6 +39,7 @@ std::vector<std::string> Names(const std::map<std::string, std::string>& snapsho
 }
 
 using testing::CrashingStore;
+using testing::FlipByte;
 using testing::ListTree;
 using testing::WriteRandom;
 constexpr auto Snapshot = testing::TreeSnapshot;
@@ -273,12 +274,8 @@ TEST_F(RepairTest, LostPackNamesFilesAndRewritesPoints) {
 TEST_F(RepairTest, ReadDataIndexesOnlyIntactBlobs) {
   MakeHistory();
   std::string pack = SomeDataPack();
-  fs::path path = dir_ / "vault" / RepoLayout::Pack(pack);
-  {
-    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(20);
-    f.put('\x55');
-  }
+  // Inside the pack's first blob (which starts at byte 8, after the magic).
+  ASSERT_NO_FATAL_FAILURE(FlipByte(dir_ / "vault" / RepoLayout::Pack(pack), 20));
   fs::remove_all(dir_ / "vault" / "index");
   auto report = RunRepair(*NewRepo(*store_), {.read_data = true, .rewrite_lost = true});
   ASSERT_TRUE(report.ok()) << report.status().ToString();

@@ -14,6 +14,7 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -42,6 +43,18 @@ inline void WriteFile(const fs::path& path, std::string_view data) {
 inline std::string ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Damages `file` in place at `offset` (default: its middle): the byte there
+// is XORed, so it always changes. Writing a fixed value instead leaves the
+// file as it was when the byte already had that value, as random bytes
+// (ciphertext) do once in 256 runs.
+inline void FlipByte(const fs::path& file, std::optional<uintmax_t> offset = std::nullopt) {
+  const auto at = static_cast<std::streamoff>(offset.value_or(fs::file_size(file) / 2));
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  char c = 0;
+  ASSERT_TRUE(f.seekg(at).get(c)) << file << " has no byte at " << at;
+  ASSERT_TRUE(f.seekp(at).put(static_cast<char>(c ^ 0x5a)).flush()) << "writing " << file;
 }
 
 // Incompressible bytes, the same for the same seed.
