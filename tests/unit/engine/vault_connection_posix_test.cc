@@ -99,6 +99,53 @@ class TempDirTest : public ::testing::Test {
   fs::path dir_;
 };
 
+// What the tests of both kinds of connection share: registering a machine
+// (the kind decides where ConnectToRegister finds the vault) and connecting
+// as it.
+class ConnectionTest : public TempDirTest {
+ protected:
+  void TearDown() override {
+    vault_.reset();
+    TempDirTest::TearDown();
+  }
+
+  // Where ConnectToRegister finds the vault: a folder or a credential file.
+  virtual RegisterOptions WhereToRegister() = 0;
+
+  Result<std::unique_ptr<VaultConnection>> ToRegister(AgentConfig& config) {
+    return ConnectToRegister(env_, WhereToRegister(), config);
+  }
+
+  // Registers `name` with `key`; config then names the machine (and holds
+  // the token vaultd gave it).
+  AgentConfig RegisterMachine(const std::string& name, const TestKey& key) {
+    AgentConfig config;
+    auto vault = ToRegister(config);
+    EXPECT_TRUE(vault.ok()) << vault.status().ToString();
+    if (!vault.ok()) return config;
+    Chooser chooser{key};
+    auto registered = (*vault)->Register(name, chooser.Fn());
+    EXPECT_TRUE(registered.ok()) << registered.status().ToString();
+    if (!registered.ok()) return config;
+    config.machine_id = registered->machine_id;
+    config.token = registered->token;
+    config.machine_name = name;
+    return config;
+  }
+
+  // Registers "host-a" with key_ and connects as it (config_, vault_).
+  void ConnectHostA() {
+    config_ = RegisterMachine("host-a", key_);
+    auto vault = ConnectVault(env_, config_);
+    ASSERT_TRUE(vault.ok()) << vault.status().ToString();
+    vault_ = std::move(vault).value();
+  }
+
+  TestKey key_;
+  AgentConfig config_;
+  std::unique_ptr<VaultConnection> vault_;
+};
+
 // ----- the machine record's codec
 
 TEST(MachineRecordCodecTest, RoundTripsAndNamesWhatIsMissing) {
@@ -138,35 +185,20 @@ TEST(VaultLayoutTest, MachinePrefixIsTheOneBothSidesUse) {
 
 // ----- embedded: a local vault folder
 
-class EmbeddedVaultTest : public TempDirTest {
+class EmbeddedVaultTest : public ConnectionTest {
  protected:
   void SetUp() override {
-    TempDirTest::SetUp();
+    ConnectionTest::SetUp();
     vault_dir_ = dir_ / "vault";
     auto id = InitLocalVault(env_, vault_dir_.string());
     ASSERT_TRUE(id.ok()) << id.status().ToString();
     vault_id_ = *id;
   }
 
-  Result<std::unique_ptr<VaultConnection>> ToRegister(AgentConfig& config) {
+  RegisterOptions WhereToRegister() override {
     RegisterOptions options;
     options.vault = vault_dir_.string();
-    return ConnectToRegister(env_, options, config);
-  }
-
-  // Registers `name` with `key`; config then names the machine.
-  AgentConfig RegisterMachine(const std::string& name, const TestKey& key) {
-    AgentConfig config;
-    auto vault = ToRegister(config);
-    EXPECT_TRUE(vault.ok()) << vault.status().ToString();
-    if (!vault.ok()) return config;
-    Chooser chooser{key};
-    auto registered = (*vault)->Register(name, chooser.Fn());
-    EXPECT_TRUE(registered.ok()) << registered.status().ToString();
-    if (!registered.ok()) return config;
-    config.machine_id = registered->machine_id;
-    config.machine_name = name;
-    return config;
+    return options;
   }
 
   fs::path MachineDir(const AgentConfig& config) {
@@ -267,37 +299,31 @@ TEST_F(EmbeddedVaultTest, ARefusedKeyLeavesTheVaultAsItWas) {
 }
 
 TEST_F(EmbeddedVaultTest, ConnectVaultChecksTheVaultAndScopesTheStoreToTheMachine) {
-  TestKey key;
-  AgentConfig config = RegisterMachine("host-a", key);
-  auto vault = ConnectVault(env_, config);
-  ASSERT_TRUE(vault.ok()) << vault.status().ToString();
-  auto store = (*vault)->ObjectStore();
+  ASSERT_NO_FATAL_FAILURE(ConnectHostA());
+  auto store = vault_->ObjectStore();
   ASSERT_TRUE(store->Put("data/ab/ab12", AsBytes("pack")).ok());
   EXPECT_EQ(Text(store->Get("data/ab/ab12")), "pack");
-  std::ifstream in(MachineDir(config) / "data" / "ab" / "ab12");
+  std::ifstream in(MachineDir(config_) / "data" / "ab" / "ab12");
   EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), {}), "pack");
 
-  AgentConfig wrong = config;
+  AgentConfig wrong = config_;
   wrong.vault_id = "0000";
   auto refused = ConnectVault(env_, wrong);
   EXPECT_EQ(refused.status().code(), ErrorCode::kInvalidVaultCredentials);
-  AgentConfig gone = config;
+  AgentConfig gone = config_;
   gone.vault = (dir_ / "unmounted").string();
   refused = ConnectVault(env_, gone);
   EXPECT_EQ(refused.status().code(), ErrorCode::kServiceUnreachable);
 }
 
 TEST_F(EmbeddedVaultTest, OneWriterAtATime) {
-  TestKey key;
-  AgentConfig config = RegisterMachine("host-a", key);
-  auto vault = ConnectVault(env_, config);
-  ASSERT_TRUE(vault.ok());
-  auto other = ConnectVault(env_, config);
+  ASSERT_NO_FATAL_FAILURE(ConnectHostA());
+  auto other = ConnectVault(env_, config_);
   ASSERT_TRUE(other.ok());
   {
-    auto held = (*vault)->AcquireWriter("backup");
+    auto held = vault_->AcquireWriter("backup");
     ASSERT_TRUE(held.ok()) << held.status().ToString();
-    EXPECT_TRUE(fs::exists(MachineDir(config) / "writer.lock"));
+    EXPECT_TRUE(fs::exists(MachineDir(config_) / "writer.lock"));
     auto second = (*other)->AcquireWriter("prune");
     EXPECT_EQ(second.status().code(), ErrorCode::kAlreadyExists);
   }
@@ -305,53 +331,47 @@ TEST_F(EmbeddedVaultTest, OneWriterAtATime) {
 }
 
 TEST_F(EmbeddedVaultTest, JobReportsAreAcceptedAndKeptNowhere) {
-  TestKey key;
-  AgentConfig config = RegisterMachine("host-a", key);
-  auto vault = ConnectVault(env_, config);
-  ASSERT_TRUE(vault.ok());
+  ASSERT_NO_FATAL_FAILURE(ConnectHostA());
   std::vector<std::string> before = FilesBelow(vault_dir_);
   JobReport report;
   report.type = "Backup";
   report.recovery_point = "ab";
   report.counts = {{"files", 3}};
-  EXPECT_TRUE((*vault)->ReportJob(report).ok());
+  EXPECT_TRUE(vault_->ReportJob(report).ok());
   EXPECT_EQ(FilesBelow(vault_dir_), before);
 }
 
 TEST_F(EmbeddedVaultTest, MachineRecordIsCheckedAndWrittenAgain) {
-  TestKey key;
-  AgentConfig config = RegisterMachine("host-a", key);
-  auto vault = ConnectVault(env_, config);
-  ASSERT_TRUE(vault.ok());
-  auto problems = (*vault)->CheckMachineRecord(key.wrapped.key_id);
+  ASSERT_NO_FATAL_FAILURE(ConnectHostA());
+  auto problems = vault_->CheckMachineRecord(key_.wrapped.key_id);
   ASSERT_TRUE(problems.ok()) << problems.status().ToString();
   EXPECT_TRUE(problems->empty()) << ::testing::PrintToString(*problems);
   // Another key in use: the record names the old one.
-  problems = (*vault)->CheckMachineRecord("ffff");
+  problems = vault_->CheckMachineRecord("ffff");
   ASSERT_TRUE(problems.ok());
   ASSERT_EQ(problems->size(), 1u);
-  EXPECT_NE((*problems)[0].find("key_id is " + key.wrapped.key_id), std::string::npos);
+  EXPECT_NE((*problems)[0].find("key_id is " + key_.wrapped.key_id), std::string::npos);
 
-  const fs::path record = MachineDir(config) / "machine.json";
+  const fs::path record = MachineDir(config_) / "machine.json";
   std::ofstream(record, std::ios::trunc) << "{garbage";
-  problems = (*vault)->CheckMachineRecord(key.wrapped.key_id);
+  problems = vault_->CheckMachineRecord(key_.wrapped.key_id);
   ASSERT_TRUE(problems.ok());
   ASSERT_EQ(problems->size(), 1u);
   EXPECT_NE((*problems)[0].find("machine record machine.json: damaged"), std::string::npos);
 
-  auto would = (*vault)->WriteMachineRecord(key.wrapped.key_id, true);
+  auto would = vault_->WriteMachineRecord(key_.wrapped.key_id, true);
   ASSERT_TRUE(would.ok());
   ASSERT_TRUE(would->has_value());
   EXPECT_EQ(**would, "machine record machine.json from this machine's registration");
-  EXPECT_FALSE((*vault)->CheckMachineRecord(key.wrapped.key_id)->empty());  // dry run
-  auto wrote = (*vault)->WriteMachineRecord(key.wrapped.key_id, false);
+  EXPECT_FALSE(vault_->CheckMachineRecord(key_.wrapped.key_id)->empty());  // dry run
+  auto wrote = vault_->WriteMachineRecord(key_.wrapped.key_id, false);
   ASSERT_TRUE(wrote.ok() && wrote->has_value());
-  problems = (*vault)->CheckMachineRecord(key.wrapped.key_id);
+  problems = vault_->CheckMachineRecord(key_.wrapped.key_id);
   ASSERT_TRUE(problems.ok());
   EXPECT_TRUE(problems->empty()) << ::testing::PrintToString(*problems);
 
   fs::remove(record);
-  problems = (*vault)->CheckMachineRecord(key.wrapped.key_id);
+  problems = vault_->CheckMachineRecord(key_.wrapped.key_id);
   ASSERT_TRUE(problems.ok());
   ASSERT_EQ(problems->size(), 1u);
   EXPECT_NE((*problems)[0].find("machine record machine.json: missing"), std::string::npos);
@@ -359,45 +379,36 @@ TEST_F(EmbeddedVaultTest, MachineRecordIsCheckedAndWrittenAgain) {
 
 // A local vault folder has no Security PIN and no retention floor.
 TEST_F(EmbeddedVaultTest, HasNoSecurityPinNorRetentionFloor) {
-  TestKey key;
-  AgentConfig config = RegisterMachine("host-a", key);
-  auto vault = ConnectVault(env_, config);
-  ASSERT_TRUE(vault.ok());
-  (*vault)->SetSecurityPin("12345678");
-  EXPECT_TRUE((*vault)->RegisterRetention({6, 0, 0, 0}).ok());
-  EXPECT_EQ((*vault)->DeleteAllData().code(), ErrorCode::kUnsupported);
+  ASSERT_NO_FATAL_FAILURE(ConnectHostA());
+  vault_->SetSecurityPin("12345678");
+  EXPECT_TRUE(vault_->RegisterRetention({6, 0, 0, 0}).ok());
+  EXPECT_EQ(vault_->DeleteAllData().code(), ErrorCode::kUnsupported);
 }
 
 TEST_F(EmbeddedVaultTest, KeyStorage) {
-  TestKey key;
-  AgentConfig config = RegisterMachine("host-a", key);
-  auto vault = ConnectVault(env_, config);
-  ASSERT_TRUE(vault.ok());
+  ASSERT_NO_FATAL_FAILURE(ConnectHostA());
   TestKey second;
-  ASSERT_TRUE((*vault)->StoreKey(second.wrapped).ok());
-  auto listed = (*vault)->ListKeys();
+  ASSERT_TRUE(vault_->StoreKey(second.wrapped).ok());
+  auto listed = vault_->ListKeys();
   ASSERT_TRUE(listed.ok());
   std::vector<std::string> ids;
   for (const auto& k : *listed) ids.push_back(k.key_id);
   std::sort(ids.begin(), ids.end());
-  std::vector<std::string> expected = {key.wrapped.key_id, second.wrapped.key_id};
+  std::vector<std::string> expected = {key_.wrapped.key_id, second.wrapped.key_id};
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(ids, expected);
-  ASSERT_TRUE((*vault)->DeleteKey(key.wrapped.key_id).ok());
-  auto missing = (*vault)->ReadKey(key.wrapped.key_id);
+  ASSERT_TRUE(vault_->DeleteKey(key_.wrapped.key_id).ok());
+  auto missing = vault_->ReadKey(key_.wrapped.key_id);
   EXPECT_EQ(missing.status().code(), ErrorCode::kPassphraseNotConfigured);
-  std::ofstream(MachineDir(config) / "keys" / second.wrapped.key_id, std::ios::trunc) << "garbage";
-  auto damaged = (*vault)->ReadKey(second.wrapped.key_id);
+  std::ofstream(MachineDir(config_) / "keys" / second.wrapped.key_id, std::ios::trunc) << "garbage";
+  auto damaged = vault_->ReadKey(second.wrapped.key_id);
   ASSERT_FALSE(damaged.ok());
   EXPECT_NE(damaged.status().code(), ErrorCode::kPassphraseNotConfigured);
 }
 
 TEST_F(EmbeddedVaultTest, NoRecoverySessionsWithoutVaultd) {
-  TestKey key;
-  AgentConfig config = RegisterMachine("host-a", key);
-  auto vault = ConnectVault(env_, config);
-  ASSERT_TRUE(vault.ok());
-  auto session = (*vault)->OpenRecoverySession(env_, "/nonexistent", "host-b");
+  ASSERT_NO_FATAL_FAILURE(ConnectHostA());
+  auto session = vault_->OpenRecoverySession(env_, "/nonexistent", "host-b");
   EXPECT_EQ(session.status().code(), ErrorCode::kInvalidArgument);
 }
 
@@ -418,10 +429,10 @@ int FreePort() {
   return port;
 }
 
-class ServiceVaultTest : public TempDirTest {
+class ServiceVaultTest : public ConnectionTest {
  protected:
   void SetUp() override {
-    TempDirTest::SetUp();
+    ConnectionTest::SetUp();
     spdlog::set_level(spdlog::level::warn);
     fs::create_directories(dir_ / "data");
     auto blobs = storage::OpenLocalDirStore((dir_ / "data").string());
@@ -455,10 +466,11 @@ class ServiceVaultTest : public TempDirTest {
   }
 
   void TearDown() override {
+    vault_.reset();
     admin_.reset();
     server_.reset();
     service_.reset();
-    TempDirTest::TearDown();
+    ConnectionTest::TearDown();
   }
 
   // A fresh vault-credential file of the vault "prod".
@@ -470,30 +482,15 @@ class ServiceVaultTest : public TempDirTest {
     return path;
   }
 
-  Result<std::unique_ptr<VaultConnection>> ToRegister(AgentConfig& config) {
+  RegisterOptions WhereToRegister() override {
     RegisterOptions options;
     options.credentials_file = credentials_;
-    return ConnectToRegister(env_, options, config);
-  }
-
-  AgentConfig RegisterMachine(const std::string& name, const TestKey& key) {
-    AgentConfig config;
-    auto vault = ToRegister(config);
-    EXPECT_TRUE(vault.ok()) << vault.status().ToString();
-    if (!vault.ok()) return config;
-    Chooser chooser{key};
-    auto registered = (*vault)->Register(name, chooser.Fn());
-    EXPECT_TRUE(registered.ok()) << registered.status().ToString();
-    if (!registered.ok()) return config;
-    config.machine_id = registered->machine_id;
-    config.token = registered->token;
-    config.machine_name = name;
-    return config;
+    return options;
   }
 
   // vaultd's job reports of a machine.
-  json Jobs(const AgentConfig& config) {
-    VaultClient client(ServiceConnectionFor(config, config.token));
+  json Jobs(const AgentConfig& config_) {
+    VaultClient client(ServiceConnectionFor(config_, config_.token));
     auto jobs = client.Call("GET", "/v1/jobs");
     EXPECT_TRUE(jobs.ok()) << jobs.status().ToString();
     return jobs.ok() ? *jobs : json();
@@ -569,52 +566,46 @@ TEST_F(ServiceVaultTest, RegisterStoresTheKeyAndReRegisteringKeepsTheMachine) {
 }
 
 TEST_F(ServiceVaultTest, ConnectVaultChecksTheVaultAndTheStoreWritesUnderTheLease) {
-  TestKey key;
-  AgentConfig config = RegisterMachine("host-a", key);
-  auto vault = ConnectVault(env_, config);
-  ASSERT_TRUE(vault.ok()) << vault.status().ToString();
-  auto store = (*vault)->ObjectStore();
+  ASSERT_NO_FATAL_FAILURE(ConnectHostA());
+  auto store = vault_->ObjectStore();
   EXPECT_FALSE(store->Put("data/ab/ab12", AsBytes("pack")).ok());  // no lease yet
   {
-    auto writer = (*vault)->AcquireWriter("backup");
+    auto writer = vault_->AcquireWriter("backup");
     ASSERT_TRUE(writer.ok()) << writer.status().ToString();
     ASSERT_TRUE(store->Put("data/ab/ab12", AsBytes("pack")).ok());
     EXPECT_EQ(Text(store->Get("data/ab/ab12")), "pack");
     EXPECT_TRUE(
-        fs::exists(dir_ / "data" / "machines" / config.machine_id / "data" / "ab" / "ab12"));
+        fs::exists(dir_ / "data" / "machines" / config_.machine_id / "data" / "ab" / "ab12"));
     // Another connection of the same machine waits for the lease.
-    auto other = ConnectVault(env_, config);
+    auto other = ConnectVault(env_, config_);
     ASSERT_TRUE(other.ok());
     auto second = (*other)->AcquireWriter("prune");
     EXPECT_EQ(second.status().code(), ErrorCode::kAlreadyExists) << second.status().ToString();
   }
-  auto other = ConnectVault(env_, config);
+  auto other = ConnectVault(env_, config_);
   ASSERT_TRUE(other.ok());
   EXPECT_TRUE((*other)->AcquireWriter("prune").ok());
 
-  AgentConfig wrong = config;
+  AgentConfig wrong = config_;
   wrong.vault_id = "0000";
   EXPECT_EQ(ConnectVault(env_, wrong).status().code(), ErrorCode::kInvalidVaultCredentials);
 }
 
 TEST_F(ServiceVaultTest, JobReportsReachVaultd) {
-  TestKey key;
-  AgentConfig config = RegisterMachine("host-a", key);
-  auto vault = ConnectVault(env_, config);
-  ASSERT_TRUE(vault.ok());
+  ASSERT_NO_FATAL_FAILURE(ConnectHostA());
   JobReport backup;
   backup.type = "Backup";
   backup.state = JobState::kCompletedWithWarnings;
   backup.recovery_point = "";
   backup.counts = {{"files", 3}, {"bytes_uploaded", 4096}, {"healed_blobs", 1}};
-  ASSERT_TRUE((*vault)->ReportJob(backup).ok());
+  ASSERT_TRUE(vault_->ReportJob(backup).ok());
   JobReport prune;
   prune.type = "Prune";
   prune.state = JobState::kFailed;
   prune.error = "prune failed: no";
-  ASSERT_TRUE((*vault)->ReportJob(prune).ok());
+  ASSERT_TRUE(vault_->ReportJob(prune).ok());
 
-  json jobs = Jobs(config);
+  json jobs = Jobs(config_);
   ASSERT_TRUE(jobs.is_array()) << jobs.dump();
   ASSERT_EQ(jobs.size(), 2u) << jobs.dump();
   bool saw_backup = false, saw_prune = false;
@@ -637,54 +628,47 @@ TEST_F(ServiceVaultTest, JobReportsReachVaultd) {
 }
 
 TEST_F(ServiceVaultTest, MachineRecordIsVaultdsOwn) {
-  TestKey key;
-  AgentConfig config = RegisterMachine("host-a", key);
-  auto vault = ConnectVault(env_, config);
-  ASSERT_TRUE(vault.ok());
-  auto problems = (*vault)->CheckMachineRecord(key.wrapped.key_id);
+  ASSERT_NO_FATAL_FAILURE(ConnectHostA());
+  auto problems = vault_->CheckMachineRecord(key_.wrapped.key_id);
   ASSERT_TRUE(problems.ok()) << problems.status().ToString();
   EXPECT_TRUE(problems->empty()) << ::testing::PrintToString(*problems);
-  auto wrote = (*vault)->WriteMachineRecord(key.wrapped.key_id, false);
+  auto wrote = vault_->WriteMachineRecord(key_.wrapped.key_id, false);
   ASSERT_TRUE(wrote.ok());
   EXPECT_FALSE(wrote->has_value());
-  EXPECT_FALSE(fs::exists(dir_ / "data" / "machines" / config.machine_id / "machine.json"));
+  EXPECT_FALSE(fs::exists(dir_ / "data" / "machines" / config_.machine_id / "machine.json"));
 
   // Registered under another name than the one this agent believes.
-  AgentConfig renamed = config;
+  AgentConfig renamed = config_;
   renamed.machine_name = "host-z";
   auto other = ConnectVault(env_, renamed);
   ASSERT_TRUE(other.ok());
-  problems = (*other)->CheckMachineRecord(key.wrapped.key_id);
+  problems = (*other)->CheckMachineRecord(key_.wrapped.key_id);
   ASSERT_TRUE(problems.ok());
   ASSERT_EQ(problems->size(), 1u);
   EXPECT_NE((*problems)[0].find("names machine 'host-a'"), std::string::npos) << (*problems)[0];
 }
 
 TEST_F(ServiceVaultTest, KeyStorageUnderTheLease) {
-  TestKey key;
-  AgentConfig config = RegisterMachine("host-a", key);
-  auto vault = ConnectVault(env_, config);
-  ASSERT_TRUE(vault.ok());
-  auto writer = (*vault)->AcquireWriter("passphrase change");
+  ASSERT_NO_FATAL_FAILURE(ConnectHostA());
+  auto writer = vault_->AcquireWriter("passphrase change");
   ASSERT_TRUE(writer.ok());
   TestKey second;
   // Another key is a passphrase change: vaultd wants the vault's Security
   // PIN, which the connection carries once set.
-  EXPECT_EQ((*vault)->StoreKey(second.wrapped).code(), ErrorCode::kSecurityPinInvalid);
+  EXPECT_EQ(vault_->StoreKey(second.wrapped).code(), ErrorCode::kSecurityPinInvalid);
   auto pin = admin_->Call("POST", "/v1/vaults/prod/security-pin");
   ASSERT_TRUE(pin.ok()) << pin.status().ToString();
-  (*vault)->SetSecurityPin(pin->value("pin", ""));
-  ASSERT_TRUE((*vault)->StoreKey(second.wrapped).ok());
-  auto listed = (*vault)->ListKeys();
+  vault_->SetSecurityPin(pin->value("pin", ""));
+  ASSERT_TRUE(vault_->StoreKey(second.wrapped).ok());
+  auto listed = vault_->ListKeys();
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   EXPECT_EQ(listed->size(), 2u);
   // vaultd names the new key now: the old one may go, the new one not.
-  EXPECT_EQ((*vault)->DeleteKey(second.wrapped.key_id).code(),
-            ErrorCode::kProtectedByRetentionFloor);
-  ASSERT_TRUE((*vault)->DeleteKey(key.wrapped.key_id).ok());
-  EXPECT_EQ((*vault)->ReadKey(key.wrapped.key_id).status().code(),
+  EXPECT_EQ(vault_->DeleteKey(second.wrapped.key_id).code(), ErrorCode::kProtectedByRetentionFloor);
+  ASSERT_TRUE(vault_->DeleteKey(key_.wrapped.key_id).ok());
+  EXPECT_EQ(vault_->ReadKey(key_.wrapped.key_id).status().code(),
             ErrorCode::kPassphraseNotConfigured);
-  auto kept = (*vault)->ReadKey(second.wrapped.key_id);
+  auto kept = vault_->ReadKey(second.wrapped.key_id);
   ASSERT_TRUE(kept.ok());
   EXPECT_EQ(kept->key_id, second.wrapped.key_id);
 }
@@ -692,24 +676,21 @@ TEST_F(ServiceVaultTest, KeyStorageUnderTheLease) {
 // The critical operations the engine carries the vault's Security PIN for
 // (critical_ops.h): vaultd judges the retention and the delete of all data.
 TEST_F(ServiceVaultTest, RetentionAndDeletingAllDataCarryTheSecurityPin) {
-  TestKey key;
-  AgentConfig config = RegisterMachine("host-a", key);
-  auto vault = ConnectVault(env_, config);
-  ASSERT_TRUE(vault.ok());
-  EXPECT_EQ((*vault)->RegisterRetention({6, 0, 0, 0}).code(), ErrorCode::kRetentionBelowMinimum);
-  ASSERT_TRUE((*vault)->RegisterRetention({30, 4, 0, 0}).ok());
-  EXPECT_EQ((*vault)->RegisterRetention({7, 4, 0, 0}).code(), ErrorCode::kSecurityPinInvalid);
-  EXPECT_EQ((*vault)->DeleteAllData().code(), ErrorCode::kSecurityPinInvalid);
+  ASSERT_NO_FATAL_FAILURE(ConnectHostA());
+  EXPECT_EQ(vault_->RegisterRetention({6, 0, 0, 0}).code(), ErrorCode::kRetentionBelowMinimum);
+  ASSERT_TRUE(vault_->RegisterRetention({30, 4, 0, 0}).ok());
+  EXPECT_EQ(vault_->RegisterRetention({7, 4, 0, 0}).code(), ErrorCode::kSecurityPinInvalid);
+  EXPECT_EQ(vault_->DeleteAllData().code(), ErrorCode::kSecurityPinInvalid);
   auto pin = admin_->Call("POST", "/v1/vaults/prod/security-pin");
   ASSERT_TRUE(pin.ok()) << pin.status().ToString();
-  (*vault)->SetSecurityPin(pin->value("pin", ""));
-  ASSERT_TRUE((*vault)->RegisterRetention({7, 4, 0, 0}).ok());
+  vault_->SetSecurityPin(pin->value("pin", ""));
+  ASSERT_TRUE(vault_->RegisterRetention({7, 4, 0, 0}).ok());
   // One operation per PIN.
-  EXPECT_EQ((*vault)->DeleteAllData().code(), ErrorCode::kSecurityPinInvalid);
+  EXPECT_EQ(vault_->DeleteAllData().code(), ErrorCode::kSecurityPinInvalid);
   pin = admin_->Call("POST", "/v1/vaults/prod/security-pin");
   ASSERT_TRUE(pin.ok());
-  (*vault)->SetSecurityPin(pin->value("pin", ""));
-  EXPECT_TRUE((*vault)->DeleteAllData().ok());
+  vault_->SetSecurityPin(pin->value("pin", ""));
+  EXPECT_TRUE(vault_->DeleteAllData().ok());
 }
 
 TEST_F(ServiceVaultTest, RecoverySessionOpensAnotherMachinesKeys) {
