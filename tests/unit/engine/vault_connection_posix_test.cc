@@ -6,11 +6,7 @@
 // interface says so.
 #include "obagent/engine/vault_connection.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -21,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "net/free_port.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/core/vault_layout.h"
@@ -414,20 +411,7 @@ TEST_F(EmbeddedVaultTest, NoRecoverySessionsWithoutVaultd) {
 
 // ----- service: vaultd in process
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
+using testing::FreePort;
 
 class ServiceVaultTest : public ConnectionTest {
  protected:

@@ -31,6 +31,7 @@
 #include <cpprest/http_listener.h>
 #include <gtest/gtest.h>
 
+#include "net/free_port.h"
 #include "obagent/core/crypto.h"
 #include "obagent/storage/blob_store.h"
 #include "storage/stream_test_util.h"
@@ -70,23 +71,7 @@ std::string MakeTempDir(const std::string& name) {
   return tmpl;
 }
 
-// A port the kernel just handed out; free unless someone races us for it.
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
+using obagent::testing::FreePort;
 
 std::string ReadText(const std::string& path) {
   std::ifstream in(path);

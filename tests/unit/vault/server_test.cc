@@ -22,6 +22,7 @@
 
 #include <gtest/gtest.h>
 
+#include "net/free_port.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/vault_client.h"
@@ -44,21 +45,7 @@ using nlohmann::json;
 
 constexpr char kAdminToken[] = "admin-token-for-tests-0123456789";
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
+using testing::FreePort;
 
 // Forwards to a real store and counts what is read from it, so the tests
 // can tell that HEAD reads nothing and a ranged GET only its range.

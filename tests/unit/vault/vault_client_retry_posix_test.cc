@@ -2,10 +2,6 @@
 // server: what it repeats (idempotent requests, the POSTs whose repeat
 // changes nothing), what it sends once (creating a vault, taking the lease,
 // a job report), and that 407 still means the proxy refused us.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <map>
 #include <memory>
@@ -17,26 +13,13 @@
 #include <cpprest/http_listener.h>
 #include <gtest/gtest.h>
 
+#include "net/free_port.h"
 #include "obagent/engine/vault_client.h"
 
 namespace obagent::engine {
 namespace {
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
+using testing::FreePort;
 
 // Answers every request with `status` (Retry-After: 0, so retries do not
 // wait) and counts the requests per "METHOD /path".
