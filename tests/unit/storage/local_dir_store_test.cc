@@ -294,6 +294,7 @@ TEST_F(LocalDirStoreTest, OpenNeedsAnExistingFolder) {
 
 namespace streaming {
 
+using testing::ExpectGetToReadsRanges;
 using testing::PieceSink;
 using testing::PieceSource;
 using testing::Slice;
@@ -342,32 +343,7 @@ TEST_F(LocalDirStoreTest, FailedPutFromLeavesTheOldObjectAndNoTempFile) {
 TEST_F(LocalDirStoreTest, GetToWritesRangesInBoundedPieces) {
   Bytes data = Pattern((5u << 20) + 7);
   ASSERT_TRUE(store_->Put("p", data).ok());
-  auto get = [&](uint64_t offset, uint64_t length) {
-    PieceSink sink;
-    Status st = store_->GetTo("p", offset, length, sink);
-    EXPECT_TRUE(st.ok()) << offset << "+" << length << ": " << st.ToString();
-    EXPECT_LE(sink.largest(), kStreamPieceBytes);
-    return sink.bytes();
-  };
-  EXPECT_TRUE(get(0, kToEnd) == data);
-  EXPECT_TRUE(get(0, data.size()) == data);
-  EXPECT_TRUE(get(10, 100) == Slice(data, 10, 100));
-  EXPECT_TRUE(get((1u << 20) - 3, (2u << 20) + 5) == Slice(data, (1u << 20) - 3, (2u << 20) + 5));
-  EXPECT_TRUE(get(data.size() - 7, kToEnd) == Slice(data, data.size() - 7, 7));
-  EXPECT_TRUE(get(data.size(), kToEnd).empty());
-  EXPECT_TRUE(get(data.size(), 0).empty());
-
-  // Past the end: kCorrupt before anything reached the sink.
-  for (auto [offset, length] : std::vector<std::pair<uint64_t, uint64_t>>{{data.size() - 1, 2},
-                                                                          {data.size() + 1, kToEnd},
-                                                                          {data.size() + 1, 0},
-                                                                          {0, UINT64_MAX - 1}}) {
-    PieceSink sink;
-    EXPECT_EQ(store_->GetTo("p", offset, length, sink).code(), ErrorCode::kCorrupt) << offset;
-    EXPECT_EQ(sink.pieces(), 0);
-  }
-  PieceSink sink;
-  EXPECT_EQ(store_->GetTo("missing", 0, kToEnd, sink).code(), ErrorCode::kNotFound);
+  ExpectGetToReadsRanges(*store_, "p", data);
 }
 
 TEST_F(LocalDirStoreTest, GetToStopsAtTheSinksError) {
