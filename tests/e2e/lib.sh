@@ -108,8 +108,8 @@ setup_vault() {
 json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
 # vaultd on a free port with the backend VAULT_BACKEND names (local, or
-# azure: Azurite started here, container $1). Sets BACKEND, URL, VSTATE,
-# ADMIN (obctl's admin options), AZ_DATA and VAULTD_ARGS; VPID once
+# azure: Azurite started here on AZ_PORT, container $1). Sets BACKEND, URL,
+# VSTATE, ADMIN (obctl's admin options), AZ_DATA and VAULTD_ARGS; VPID once
 # start_vaultd ran. stop_vaultd_backend ends both.
 vaultd_backend() { # azure container
   BACKEND=${VAULT_BACKEND:-local}
@@ -121,17 +121,42 @@ vaultd_backend() { # azure container
   VAULTD_ARGS=(--listen "$URL" --state-dir "$VSTATE")
   VPID=
   if [ "$BACKEND" = azure ]; then
-    local az_port
-    az_port=$(free_port)
-    bash "$HERE/../../scripts/azurite.sh" start "$AZ_DATA" "$az_port" > /dev/null
+    AZ_PORT=$(free_port)
+    bash "$HERE/../../scripts/azurite.sh" start "$AZ_DATA" "$AZ_PORT" > /dev/null
     # Azurite's well-known development account key.
     printf 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' > "$WORK/azkey"
-    AZ_ENDPOINT=http://127.0.0.1:$az_port/devstoreaccount1
+    AZ_ENDPOINT=http://127.0.0.1:$AZ_PORT/devstoreaccount1
     AZ_CONTAINER=$1
     VAULTD_ARGS+=(--backend azure --azure-endpoint "$AZ_ENDPOINT"
       --azure-account devstoreaccount1 --azure-key-file "$WORK/azkey" --azure-container "$1")
   fi
 }
+# For tests of vaultd itself, without an agent: vault VAULT created and a
+# machine NAME registered through vaultd's API (with a made-up wrapped
+# key), holding the machine's lease for an hour. Sets TOKEN, AUTH (curl's
+# header with the token), MID (machine id) and LEASE.
+api_machine() { # VAULT NAME
+  local admin=(-H "Authorization: Bearer $(cat "$VSTATE/admin.token")") register
+  api_post /v1/vaults "{\"name\":\"$1\"}" "${admin[@]}" > /dev/null
+  api_post "/v1/vaults/$1/credentials" '{}' "${admin[@]}" | json_field credentials > "$WORK/creds.xml"
+  register=$(
+    python3 - "$WORK/creds.xml" "$2" << 'PY'
+import base64, json, os, sys
+print(json.dumps({"credentials": open(sys.argv[1]).read(), "machine_name": sys.argv[2],
+                  "wrapped_key": json.dumps({"version": 1, "key_id": os.urandom(16).hex(),
+                      "kdf": {"algorithm": "scrypt", "n": 32768, "r": 8, "p": 1,
+                              "salt": base64.b64encode(os.urandom(32)).decode()},
+                      "wrapped": base64.b64encode(os.urandom(60)).decode()}),
+                  "key_check": os.urandom(32).hex()}))
+PY
+  )
+  TOKEN=$(api_post /v1/register "$register" | json_field token)
+  AUTH=(-H "Authorization: Bearer $TOKEN")
+  MID=$(curl -sf "${AUTH[@]}" "$URL/v1/machine" | json_field machine_id)
+  LEASE=$(api_post /v1/lease '{"holder":"e2e","ttl_seconds":3600}' "${AUTH[@]}" | json_field lease_id)
+}
+# POST BODY to vaultd's PATH, with more curl options; the answer on stdout.
+api_post() { curl -sf -X POST -H "Content-Type: application/json" "${@:3}" --data-binary "$2" "$URL$1"; } # PATH BODY [curl options...]
 # Writes FILE as the machine's object KEY straight into the storage under
 # vaultd (its data folder or the Azurite container), past vaultd's
 # write-once check: a storage fault, as damage tests need it.

@@ -6,35 +6,11 @@
 # UTS namespaces). Every registration error is provoked for real.
 source "$E2E_LIB"
 : "${VAULTD:?VAULTD must point at the vaultd binary}"
-BACKEND=${VAULT_BACKEND:-local}
 REPO=$(cd "$HERE/../.." && pwd)
-
-PORT=$(free_port)
-URL=http://127.0.0.1:$PORT
-VSTATE=$WORK/vaultd
-mkdir -p "$VSTATE"
-ADMIN=(--service "$URL" --admin-token-file "$VSTATE/admin.token")
-AZ_DATA=$WORK/azurite
-VAULTD_ARGS=(--listen "$URL" --state-dir "$VSTATE")
-if [ "$BACKEND" = azure ]; then
-  AZ_PORT=$(free_port)
-  bash "$REPO/scripts/azurite.sh" start "$AZ_DATA" "$AZ_PORT" > /dev/null
-  printf 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' > "$WORK/azkey"
-  VAULTD_ARGS+=(--backend azure --azure-endpoint "http://127.0.0.1:$AZ_PORT/devstoreaccount1"
-                --azure-account devstoreaccount1 --azure-key-file "$WORK/azkey" --azure-container obagent)
-fi
-VPID=
-start_vaultd() {
-  "$VAULTD" "${VAULTD_ARGS[@]}" > "$WORK/vaultd.log" 2>&1 &
-  VPID=$!
-  for _ in $(seq 1 100); do grep -q "listening" "$WORK/vaultd.log" && return 0; sleep 0.1; done
-  cat "$WORK/vaultd.log"; fail "vaultd did not start"
-}
+vaultd_backend obagent
 PROXY_PID=
 stop_all() {
   [ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null
-  [ -n "$VPID" ] && kill "$VPID" 2>/dev/null && wait "$VPID" 2>/dev/null
-  [ "$BACKEND" = azure ] && bash "$REPO/scripts/azurite.sh" stop "$AZ_DATA" > /dev/null 2>&1
   cleanup
 }
 trap stop_all EXIT

@@ -11,43 +11,19 @@
 source "$E2E_LIB"
 : "${VAULTD:?VAULTD must point at the vaultd binary}"
 command -v curl > /dev/null || { echo "curl is missing"; exit 77; }
-BACKEND=${VAULT_BACKEND:-local}
-REPO=$(cd "$HERE/../.." && pwd)
 LIMIT_KB=$((128 << 10))
 PACK_LIMIT=$((64 << 20))
 
-PORT=$(free_port)
-URL=http://127.0.0.1:$PORT
-VSTATE=$WORK/vaultd
-AZ_DATA=$WORK/azurite
-ARGS=(--listen "$URL" --state-dir "$VSTATE" --log-level warn --header-timeout 1
-      --max-pack-bytes "$PACK_LIMIT")
-if [ "$BACKEND" = azure ]; then
-  AZ_PORT=$(free_port)
-  bash "$REPO/scripts/azurite.sh" start "$AZ_DATA" "$AZ_PORT" > /dev/null
-  printf 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' > "$WORK/azkey"
-  ARGS+=(--backend azure --azure-endpoint "http://127.0.0.1:$AZ_PORT/devstoreaccount1"
-         --azure-account devstoreaccount1 --azure-key-file "$WORK/azkey" --azure-container attacks)
-fi
-VPID=
+vaultd_backend attacks
+PORT=${URL##*:}
 HOLDER=
 stop_all() {
   touch "$WORK/stop"
   if [ -n "$HOLDER" ]; then kill "$HOLDER" 2>/dev/null || true; fi
-  if [ -n "$VPID" ]; then kill "$VPID" 2>/dev/null && wait "$VPID" 2>/dev/null || true; fi
-  if [ "$BACKEND" = azure ]; then bash "$REPO/scripts/azurite.sh" stop "$AZ_DATA" > /dev/null 2>&1 || true; fi
   cleanup
 }
 trap stop_all EXIT
-mkdir -p "$VSTATE"
-"$VAULTD" "${ARGS[@]}" > "$WORK/vaultd.out" 2> "$WORK/vaultd.log" &
-VPID=$!
-for _ in $(seq 1 100); do
-  grep -q "^vaultd listening on " "$WORK/vaultd.out" && break
-  kill -0 "$VPID" 2>/dev/null || break
-  sleep 0.1
-done
-grep -q "^vaultd listening on " "$WORK/vaultd.out" || { cat "$WORK/vaultd.log" >&2; fail "vaultd did not start"; }
+start_vaultd --log-level warn --header-timeout 1 --max-pack-bytes "$PACK_LIMIT"
 
 # After each attack: vaultd runs, stayed under the bound, and answered the
 # legitimate request made meanwhile (its HTTP status in $1's file).
@@ -59,24 +35,7 @@ check() { # what legit-status-file
   pass "$1: a legitimate request answered meanwhile, vaultd's peak RSS $((kb / 1024)) MiB ($BACKEND)"
 }
 
-ADMIN=$(cat "$VSTATE/admin.token")
-post() { curl -sf -X POST -H "Content-Type: application/json" "${@:3}" --data-binary "$2" "$URL$1"; }
-post /v1/vaults '{"name":"attacks"}' -H "Authorization: Bearer $ADMIN" > /dev/null
-post /v1/vaults/attacks/credentials '{}' -H "Authorization: Bearer $ADMIN" | json_field credentials > "$WORK/creds.xml"
-REGISTER=$(python3 - "$WORK/creds.xml" <<'PY'
-import base64, json, os, sys
-print(json.dumps({"credentials": open(sys.argv[1]).read(), "machine_name": "honest",
-                  "wrapped_key": json.dumps({"version": 1, "key_id": os.urandom(16).hex(),
-                      "kdf": {"algorithm": "scrypt", "n": 32768, "r": 8, "p": 1,
-                              "salt": base64.b64encode(os.urandom(32)).decode()},
-                      "wrapped": base64.b64encode(os.urandom(60)).decode()}),
-                  "key_check": os.urandom(32).hex()}))
-PY
-)
-TOKEN=$(post /v1/register "$REGISTER" | json_field token)
-AUTH=(-H "Authorization: Bearer $TOKEN")
-MID=$(curl -sf "${AUTH[@]}" "$URL/v1/machine" | json_field machine_id)
-LEASE=$(post /v1/lease '{"holder":"e2e","ttl_seconds":3600}' "${AUTH[@]}" | json_field lease_id)
+api_machine attacks honest
 # The honest machine's request: its record.
 legit() { curl -s -o /dev/null -w '%{http_code}' --max-time 60 "${AUTH[@]}" "$URL/v1/machine" > "$1" || true; }
 

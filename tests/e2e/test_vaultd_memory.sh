@@ -8,39 +8,11 @@
 # for one such PUT).
 source "$E2E_LIB"
 : "${VAULTD:?VAULTD must point at the vaultd binary}"
-BACKEND=${VAULT_BACKEND:-local}
-REPO=$(cd "$HERE/../.." && pwd)
 SIZE=$((512 << 20))
 LIMIT_KB=$((128 << 10))
 
-PORT=$(free_port)
-URL=http://127.0.0.1:$PORT
-VSTATE=$WORK/vaultd
-AZ_DATA=$WORK/azurite
-ARGS=(--listen "$URL" --state-dir "$VSTATE" --log-level warn --max-pack-bytes $((1 << 30)))
-if [ "$BACKEND" = azure ]; then
-  AZ_PORT=$(free_port)
-  bash "$REPO/scripts/azurite.sh" start "$AZ_DATA" "$AZ_PORT" > /dev/null
-  printf 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' > "$WORK/azkey"
-  ARGS+=(--backend azure --azure-endpoint "http://127.0.0.1:$AZ_PORT/devstoreaccount1"
-         --azure-account devstoreaccount1 --azure-key-file "$WORK/azkey" --azure-container memory-test)
-fi
-VPID=
-stop_all() {
-  if [ -n "$VPID" ]; then kill "$VPID" 2>/dev/null && wait "$VPID" 2>/dev/null || true; fi
-  if [ "$BACKEND" = azure ]; then bash "$REPO/scripts/azurite.sh" stop "$AZ_DATA" > /dev/null 2>&1 || true; fi
-  cleanup
-}
-trap stop_all EXIT
-mkdir -p "$VSTATE"
-"$VAULTD" "${ARGS[@]}" > "$WORK/vaultd.out" 2> "$WORK/vaultd.log" &
-VPID=$!
-for _ in $(seq 1 100); do
-  grep -q "^vaultd listening on " "$WORK/vaultd.out" && break
-  kill -0 "$VPID" 2>/dev/null || break
-  sleep 0.1
-done
-grep -q "^vaultd listening on " "$WORK/vaultd.out" || { cat "$WORK/vaultd.log" >&2; fail "vaultd did not start"; }
+vaultd_backend memory-test
+start_vaultd --log-level warn --max-pack-bytes $((1 << 30))
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$VPID/status"; }
 check_hwm() {
   local kb; kb=$(hwm_kb)
@@ -49,24 +21,7 @@ check_hwm() {
 }
 
 # A machine and its lease, through the API.
-ADMIN=$(cat "$VSTATE/admin.token")
-json() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-post() { curl -sf -X POST -H "Content-Type: application/json" "${@:3}" --data-binary "$2" "$URL$1"; }
-post /v1/vaults '{"name":"mem"}' -H "Authorization: Bearer $ADMIN" > /dev/null
-post /v1/vaults/mem/credentials '{}' -H "Authorization: Bearer $ADMIN" | json credentials > "$WORK/creds.xml"
-REGISTER=$(python3 - "$WORK/creds.xml" <<'PY'
-import base64, json, os, sys
-print(json.dumps({"credentials": open(sys.argv[1]).read(), "machine_name": "mem-host",
-                  "wrapped_key": json.dumps({"version": 1, "key_id": os.urandom(16).hex(),
-                      "kdf": {"algorithm": "scrypt", "n": 32768, "r": 8, "p": 1,
-                              "salt": base64.b64encode(os.urandom(32)).decode()},
-                      "wrapped": base64.b64encode(os.urandom(60)).decode()}),
-                  "key_check": os.urandom(32).hex()}))
-PY
-)
-TOKEN=$(post /v1/register "$REGISTER" | json token)
-LEASE=$(post /v1/lease '{"holder":"e2e","ttl_seconds":3600}' -H "Authorization: Bearer $TOKEN" | json lease_id)
-AUTH=(-H "Authorization: Bearer $TOKEN")
+api_machine mem mem-host
 check_hwm "start"
 
 # Without a token: refused from the headers; the 512 MiB are not taken in.
