@@ -24,6 +24,11 @@ Bytes IndexPlaintext(const std::vector<index::PackEntries>& packs);
 // An index file's opened plaintext (index.h); what OpenIndexFile returns.
 Result<std::vector<index::PackEntries>> ParseIndexPlaintext(ByteView plain);
 
+// Appends u32 count, then per blob u8 type, 32-byte id, u32 offset, u32
+// sealed length, u32 raw length (little-endian): a pack header's plaintext,
+// and each pack's entries in an index file.
+void PutBlobEntries(Bytes& out, const std::vector<pack::BlobEntry>& entries);
+
 Bytes PackHeaderPlaintext(const std::vector<pack::BlobEntry>& entries);
 // A pack header's opened plaintext (pack.h); `header_start` is the offset
 // of the sealed header in the pack, the end of the blob area every entry

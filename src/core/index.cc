@@ -83,14 +83,7 @@ Bytes IndexPlaintext(const std::vector<index::PackEntries>& packs) {
       std::abort();
     }
     plain.insert(plain.end(), name->bytes.begin(), name->bytes.end());
-    PutU32(plain, static_cast<uint32_t>(p.blobs.size()));
-    for (const pack::BlobEntry& e : p.blobs) {
-      plain.push_back(static_cast<uint8_t>(e.type));
-      plain.insert(plain.end(), e.id.bytes.begin(), e.id.bytes.end());
-      PutU32(plain, e.offset);
-      PutU32(plain, e.length);
-      PutU32(plain, e.raw_length);
-    }
+    PutBlobEntries(plain, p.blobs);
   }
   return plain;
 }

@@ -175,18 +175,23 @@ Result<std::vector<BlobEntry>> OpenSealedHeader(const crypto::Key& data_key, Byt
 
 namespace obagent::format_internal {
 
+void PutBlobEntries(Bytes& out, const std::vector<pack::BlobEntry>& entries) {
+  using namespace pack;  // NOLINT: the format's constants
+  PutU32(out, static_cast<uint32_t>(entries.size()));
+  for (const BlobEntry& e : entries) {
+    out.push_back(static_cast<uint8_t>(e.type));
+    out.insert(out.end(), e.id.bytes.begin(), e.id.bytes.end());
+    PutU32(out, e.offset);
+    PutU32(out, e.length);
+    PutU32(out, e.raw_length);
+  }
+}
+
 Bytes PackHeaderPlaintext(const std::vector<pack::BlobEntry>& entries) {
   using namespace pack;  // NOLINT: the format's constants
   Bytes plain;
   plain.reserve(4 + entries.size() * kEntrySize);
-  PutU32(plain, static_cast<uint32_t>(entries.size()));
-  for (const BlobEntry& e : entries) {
-    plain.push_back(static_cast<uint8_t>(e.type));
-    plain.insert(plain.end(), e.id.bytes.begin(), e.id.bytes.end());
-    PutU32(plain, e.offset);
-    PutU32(plain, e.length);
-    PutU32(plain, e.raw_length);
-  }
+  PutBlobEntries(plain, entries);
   return plain;
 }
 
