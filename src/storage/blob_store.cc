@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "storage/read_all.h"
+
 namespace obagent::storage {
 
 Result<size_t> MemorySource::Read(uint8_t* buffer, size_t n) {
@@ -25,7 +27,7 @@ Result<ObjectInfo> BlobStore::Stat(std::string_view key) {
   return ObjectInfo{data.size()};
 }
 
-Status BlobStore::PutFrom(std::string_view key, ByteSource& source) {
+Result<Bytes> ReadAll(ByteSource& source) {
   Bytes data;
   Bytes piece(kStreamPieceBytes);
   for (;;) {
@@ -33,6 +35,11 @@ Status BlobStore::PutFrom(std::string_view key, ByteSource& source) {
     if (got == 0) break;
     data.insert(data.end(), piece.begin(), piece.begin() + static_cast<ptrdiff_t>(got));
   }
+  return data;
+}
+
+Status BlobStore::PutFrom(std::string_view key, ByteSource& source) {
+  OB_ASSIGN_OR_RETURN(Bytes data, ReadAll(source));
   return Put(key, data);
 }
 

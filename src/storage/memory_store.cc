@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "storage/read_all.h"
+
 namespace obagent::storage {
 
 namespace {
@@ -64,19 +66,6 @@ Result<ObjectInfo> MemoryStore::Stat(std::string_view key) {
   OB_ASSIGN_OR_RETURN(Body body, Find(key));
   return ObjectInfo{body->size()};
 }
-
-namespace {
-Result<Bytes> ReadAll(ByteSource& source) {
-  Bytes data;
-  Bytes piece(kStreamPieceBytes);
-  for (;;) {
-    OB_ASSIGN_OR_RETURN(size_t got, source.Read(piece.data(), piece.size()));
-    if (got == 0) break;
-    data.insert(data.end(), piece.begin(), piece.begin() + static_cast<ptrdiff_t>(got));
-  }
-  return data;
-}
-}  // namespace
 
 Status MemoryStore::PutFrom(std::string_view key, ByteSource& source) {
   if (!IsValidKey(key)) return InvalidKey(key);
