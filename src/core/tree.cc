@@ -14,7 +14,8 @@
 //   version 2 only, per node after the above:
 //     varint record count, per record in (kind, name) order, unique:
 //       varint kind, varint name length, name, varint value length, value
-//     (kinds: tree.h MetadataKind; unknown kinds are kept as they are)
+//     (kinds: tree.h MetadataKind; unknown kinds are kept as they are;
+//     kWinSecurity's value must pass win_security::CheckSecurityDescriptor)
 // Varints are unsigned LEB128 in their shortest form (longer encodings are
 // rejected, so every tree has exactly one encoding). Every field is written
 // for every node type, so a Node round-trips exactly.
@@ -23,6 +24,8 @@
 #include <algorithm>
 #include <limits>
 #include <string>
+
+#include "obagent/core/security_descriptor.h"
 
 namespace obagent::tree {
 namespace {
@@ -58,11 +61,23 @@ void PutBytes(Bytes& out, ByteView b) {
   out.insert(out.end(), b.begin(), b.end());
 }
 
+// The Windows records of a node (kWinSecurity, kWinAttributes).
+void AddWindowsSecurityRecords(const Node& node, std::vector<MetadataRecord>& records) {
+  if (!node.win_security.empty()) {
+    records.push_back({static_cast<uint32_t>(MetadataKind::kWinSecurity), "", node.win_security});
+  }
+  if (node.win_attributes) {
+    MetadataRecord r{static_cast<uint32_t>(MetadataKind::kWinAttributes), "", {}};
+    PutVarint(r.value, *node.win_attributes);
+    records.push_back(std::move(r));
+  }
+}
+
 // A node's metadata as records in (kind, name) order: the typed fields and
 // the kinds this version does not know, merged.
 std::vector<MetadataRecord> RecordsOf(const Node& node) {
   std::vector<MetadataRecord> records;
-  records.reserve(node.xattrs.size() + node.other_metadata.size() + 2);
+  records.reserve(node.xattrs.size() + node.other_metadata.size() + 4);
   for (const Xattr& x : node.xattrs) {
     records.push_back({static_cast<uint32_t>(MetadataKind::kXattr), x.name, x.value});
   }
@@ -72,6 +87,7 @@ std::vector<MetadataRecord> RecordsOf(const Node& node) {
     records.push_back(std::move(r));
   }
   if (node.sparse) records.push_back({static_cast<uint32_t>(MetadataKind::kSparse), "", {}});
+  AddWindowsSecurityRecords(node, records);
   for (const MetadataRecord& r : node.other_metadata) records.push_back(r);
   auto order = [](const MetadataRecord& a, const MetadataRecord& b) {
     return a.kind != b.kind ? a.kind < b.kind : a.name < b.name;
@@ -195,6 +211,39 @@ bool VarintValue(const Bytes& value, uint32_t& out) {
   return r.VarintAs(out) && r.remaining() == 0;
 }
 
+// A kWinSecurity or kWinAttributes record into `node`; false when it is not
+// one of those kinds.
+bool ReadWindowsSecurityRecord(MetadataRecord& rec, Node& node, Status& status) {
+  switch (rec.kind) {
+    case static_cast<uint32_t>(MetadataKind::kWinSecurity): {
+      if (!rec.name.empty() || rec.value.size() > kMaxWinSecuritySize) {
+        status = BadMetadata("bad security descriptor record");
+        return true;
+      }
+      Result<win_security::SecurityDescriptorParts> parts =
+          win_security::CheckSecurityDescriptor(rec.value);
+      if (!parts.ok()) {
+        status = BadMetadata(parts.status().detail());
+        return true;
+      }
+      node.win_security = std::move(rec.value);
+      return true;
+    }
+    case static_cast<uint32_t>(MetadataKind::kWinAttributes): {
+      uint32_t attributes;
+      if (!rec.name.empty() || !VarintValue(rec.value, attributes) ||
+          (attributes & ~kWinAttributesKept)) {
+        status = BadMetadata("bad Windows attributes record");
+        return true;
+      }
+      node.win_attributes = attributes;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
 Status ReadMetadata(Reader& r, Node& node) {
   uint64_t count;
   if (!r.Varint(count)) return Truncated();
@@ -239,10 +288,16 @@ Status ReadMetadata(Reader& r, Node& node) {
         }
         node.sparse = true;
         break;
-      default:
+      default: {
+        Status windows;
+        if (ReadWindowsSecurityRecord(rec, node, windows)) {
+          OB_RETURN_IF_ERROR(windows);
+          break;
+        }
         if (rec.kind == 0) return BadMetadata("record kind 0");
         node.other_metadata.push_back(std::move(rec));
         break;
+      }
     }
   }
   return Status::Ok();

@@ -102,7 +102,23 @@ tree::Tree MetadataTree() {
                        {"user.comment", Bytes{'h', 'i'}}};
   t.nodes[1].linux_flags = tree::kLinuxFlagImmutable | tree::kLinuxFlagAppend;
   t.nodes[1].sparse = true;
-  t.nodes[3].other_metadata = {{16, "", Bytes{1, 2, 3}}};
+  t.nodes[3].other_metadata = {{31, "", Bytes{1, 2, 3}}};
+  return t;
+}
+
+// Windows metadata: a protected DACL with owner and group (O:BA G:SY
+// D:P(A;OICI;FA;;;BA)(A;;FR;;;WD)) and attribute bits.
+tree::Tree WindowsTree() {
+  tree::Tree t = SampleTree();
+  Result<Bytes> sd = FromHex(
+      "010004901400000024000000000000003000000001020000000000052000000020020000010100000000000512"
+      "000000020034000200000000031800ff011f00010200000000000520000000200200000000140089001200010100"
+      "000000000100000000");
+  t.nodes[0].win_security = *sd;
+  t.nodes[0].win_attributes = tree::kWinAttributeHidden;
+  t.nodes[1].win_security = *sd;
+  t.nodes[1].win_attributes = tree::kWinAttributeReadOnly | tree::kWinAttributeSystem |
+                              tree::kWinAttributeArchive | tree::kWinAttributeCompressed;
   return t;
 }
 
@@ -110,6 +126,7 @@ void Trees() {
   Write("tree", "empty", tree::SerializeTree({}));
   Write("tree", "sample", tree::SerializeTree(SampleTree()));
   Write("tree", "metadata", tree::SerializeTree(MetadataTree()));
+  Write("tree", "windows", tree::SerializeTree(WindowsTree()));
 }
 
 std::vector<index::PackEntries> SamplePacks() {

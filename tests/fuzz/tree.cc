@@ -1,11 +1,13 @@
 // Fuzz target: tree blobs (tree::ParseTree), the directory listings of a
 // recovery point as read back from the vault after decryption. A tree that
 // parses must hold only safe names and metadata within the format's bounds
-// (version 2: xattr names and sizes, file flag bits, sparse only on files),
+// (version 2: xattr names and sizes, file flag bits, sparse only on files,
+// well-formed Windows security descriptors, known Windows attribute bits),
 // and serialize back to a tree that parses to the same nodes.
 #include <cstdint>
 #include <cstdlib>
 
+#include "obagent/core/security_descriptor.h"
 #include "obagent/core/tree.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -23,8 +25,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (node.linux_flags && (*node.linux_flags & ~tree::kLinuxFlagsKept)) std::abort();
     if (node.sparse && node.type != tree::NodeType::kFile) std::abort();
+    if (!node.win_security.empty() &&
+        !win_security::CheckSecurityDescriptor(node.win_security).ok()) {
+      std::abort();
+    }
+    if (node.win_attributes && (*node.win_attributes & ~tree::kWinAttributesKept)) std::abort();
     for (const tree::MetadataRecord& r : node.other_metadata) {
-      if (r.kind <= static_cast<uint32_t>(tree::MetadataKind::kSparse)) std::abort();
+      if (r.kind <= static_cast<uint32_t>(tree::MetadataKind::kSparse) ||
+          r.kind == static_cast<uint32_t>(tree::MetadataKind::kWinSecurity) ||
+          r.kind == static_cast<uint32_t>(tree::MetadataKind::kWinAttributes)) {
+        std::abort();
+      }
     }
   }
   auto again = tree::ParseTree(tree::SerializeTree(*parsed));

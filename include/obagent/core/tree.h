@@ -30,9 +30,9 @@ struct ChunkRef {
 
 // Typed metadata records (format version 2). Each record is (kind, name,
 // value); a node holds its records sorted by (kind, name), unique. Kinds
-// 1-15 are Linux/POSIX, 16-31 are reserved for Windows (security
-// descriptor, named streams, attribute bits, reparse data), so those can be
-// added later as more kinds without another format change. A reader keeps a
+// 1-15 are Linux/POSIX, 16-31 are Windows (security descriptor, attribute
+// bits, named streams, reparse data), added as kinds without another
+// format change. A reader keeps a
 // kind it does not know as it is (Node::other_metadata) and says so when it
 // restores.
 enum class MetadataKind : uint32_t {
@@ -40,6 +40,11 @@ enum class MetadataKind : uint32_t {
                     // "system.posix_acl_access"); value: its bytes as the kernel gives them
   kLinuxFlags = 2,  // name empty; value: varint of the FS_IOC_GETFLAGS bits (kLinuxFlagsKept)
   kSparse = 3,      // name and value empty: the file had holes (they are its zero runs)
+
+  kWinSecurity = 16,    // name empty; value: a self-relative SECURITY_DESCRIPTOR (owner,
+                        // group, DACL; SACL when the backup held SeSecurityPrivilege),
+                        // structurally checked (core/security_descriptor.h)
+  kWinAttributes = 17,  // name empty; value: varint of the kWinAttributesKept bits
 };
 
 // The FS_IOC_GETFLAGS bits a tree records (the Linux ABI values, as chattr(1)
@@ -65,10 +70,29 @@ inline constexpr uint32_t kLinuxFlagsKept =
     kLinuxFlagJournalData | kLinuxFlagNoTail | kLinuxFlagDirSync | kLinuxFlagTopDir |
     kLinuxFlagNoCow | kLinuxFlagProjectInherit;
 
+// The FILE_ATTRIBUTE_* bits a tree records (the Win32 values). Read-only,
+// hidden, system, archive and not-content-indexed are restored; compressed
+// and encrypted are recorded as flags only (what the file was). The others
+// (directory, sparse, reparse point, offline, ...) are the entry's kind or
+// layout, recorded elsewhere or not at all.
+inline constexpr uint32_t kWinAttributeReadOnly = 0x00000001;
+inline constexpr uint32_t kWinAttributeHidden = 0x00000002;
+inline constexpr uint32_t kWinAttributeSystem = 0x00000004;
+inline constexpr uint32_t kWinAttributeArchive = 0x00000020;
+inline constexpr uint32_t kWinAttributeCompressed = 0x00000800;
+inline constexpr uint32_t kWinAttributeNotContentIndexed = 0x00002000;
+inline constexpr uint32_t kWinAttributeEncrypted = 0x00004000;
+inline constexpr uint32_t kWinAttributesRestored = kWinAttributeReadOnly | kWinAttributeHidden |
+                                                   kWinAttributeSystem | kWinAttributeArchive |
+                                                   kWinAttributeNotContentIndexed;
+inline constexpr uint32_t kWinAttributesKept =
+    kWinAttributesRestored | kWinAttributeCompressed | kWinAttributeEncrypted;
+
 // Bounds the decoder enforces (trees are read from the vault: untrusted).
 inline constexpr size_t kMaxXattrNameSize = 255;      // XATTR_NAME_MAX
 inline constexpr size_t kMaxXattrValueSize = 65536;   // XATTR_SIZE_MAX
 inline constexpr size_t kMaxMetadataRecords = 65536;  // per node
+inline constexpr size_t kMaxWinSecuritySize = 65536;  // win_security::kMaxSecurityDescriptorSize
 
 struct Xattr {
   std::string name;
@@ -108,6 +132,11 @@ struct Node {
   std::optional<uint32_t> linux_flags;         // kLinuxFlagsKept bits; none when not read
   bool sparse = false;                         // kFile: the file had holes
   std::vector<MetadataRecord> other_metadata;  // unknown kinds, sorted by (kind, name)
+
+  // Windows security descriptor (kWinSecurity); empty when none was read.
+  Bytes win_security;
+  std::optional<uint32_t> win_attributes;  // kWinAttributesKept bits; none when not read
+
   bool operator==(const Node&) const = default;
 };
 

@@ -7,6 +7,8 @@
 #include <random>
 #include <string>
 
+#include "core/security_descriptor_test_util.h"
+
 namespace obagent::tree {
 namespace {
 
@@ -317,7 +319,7 @@ Node MetadataNode(std::string name) {
               {"user.comment", Bytes{'h', 'i', 0, 0xff}}};
   n.linux_flags = kLinuxFlagImmutable | kLinuxFlagAppend;
   n.sparse = true;
-  n.other_metadata = {{16, "", Bytes{1, 2, 3}}, {17, "stream:$DATA", Bytes{9}}};
+  n.other_metadata = {{30, "", Bytes{1, 2, 3}}, {31, "x", Bytes{9}}};
   return n;
 }
 
@@ -518,6 +520,130 @@ TEST(TreeMetadata, TruncatedAtEveryLengthAndRandomCorruption) {
     auto parsed = ParseTree(mutated);
     if (!parsed.ok()) continue;
     // Whatever parses writes back to the same nodes.
+    auto again = ParseTree(SerializeTree(*parsed));
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->nodes, parsed->nodes);
+  }
+}
+
+TEST(TreeWindowsMetadata, DescriptorAndAttributesRoundTrip) {
+  Node file = MetadataNode("file");
+  file.win_security = win_security::test_util::SampleDescriptor();
+  file.win_attributes = kWinAttributeReadOnly | kWinAttributeHidden | kWinAttributeSystem |
+                        kWinAttributeArchive | kWinAttributeNotContentIndexed |
+                        kWinAttributeCompressed | kWinAttributeEncrypted;
+  Node dir;
+  dir.name = "dir";
+  dir.type = NodeType::kDirectory;
+  dir.subtree = IdOf(9);
+  win_security::test_util::Parts p;
+  p.dacl = win_security::test_util::Acl(
+      {win_security::test_util::Ace(0, 0x13, 0x1F01FF, win_security::test_util::LocalSystem())});
+  p.sacl = win_security::test_util::Acl(
+      {win_security::test_util::Ace(2, 0x40, 0x10000, win_security::test_util::Everyone())});
+  dir.win_security = win_security::test_util::Descriptor(p);
+  dir.win_attributes = 0;  // read, none set
+  Node link;
+  link.name = "link";
+  link.type = NodeType::kSymlink;
+  link.symlink_target = "C:/x";
+  link.win_security = win_security::test_util::SampleDescriptor();
+  Tree t;
+  t.nodes = {dir, file, link};
+  const Bytes bytes = SerializeTree(t);
+  auto parsed = ParseTree(bytes);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->nodes, t.nodes);
+  EXPECT_EQ(SerializeTree(*parsed), bytes);
+  EXPECT_EQ(parsed->nodes[0].win_attributes, 0u);
+  EXPECT_FALSE(parsed->nodes[2].win_attributes.has_value());
+  // Between the Linux kinds and the unknown ones (30, 31), in kind order.
+  Node only = FileNode("only");
+  only.hardlink_to.clear();
+  only.win_attributes = kWinAttributeHidden;
+  Bytes node = NodeBytes(only);
+  const Bytes tail = {1, 17, 0, 1, 0x02};  // one record: kind 17, no name, varint 2
+  ASSERT_GE(node.size(), tail.size());
+  EXPECT_EQ(Bytes(node.end() - static_cast<ptrdiff_t>(tail.size()), node.end()), tail);
+}
+
+TEST(TreeWindowsMetadata, RecordsOutOfOrderOrRepeatedAreRefused) {
+  const Bytes sd = win_security::test_util::SampleDescriptor();
+  Bytes sd_record = {16, 0, static_cast<uint8_t>(sd.size())};
+  sd_record.insert(sd_record.end(), sd.begin(), sd.end());
+  const Bytes attributes = Record(17, "", {0x03});
+  ASSERT_TRUE(ParseTree(WithRecords(NodeType::kFile, Concat({{2}, sd_record, attributes}))).ok());
+  for (const Bytes& records :
+       {Concat({{2}, attributes, sd_record}), Concat({{2}, sd_record, sd_record}),
+        Concat({{2}, attributes, attributes}), Concat({{2}, Record(31, "", {}), attributes})}) {
+    auto parsed = ParseTree(WithRecords(NodeType::kFile, records));
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_EQ(parsed.status().code(), ErrorCode::kCorrupt);
+  }
+}
+
+TEST(TreeWindowsMetadata, MalformedRecordsAndBounds) {
+  Bytes bad_sd = win_security::test_util::SampleDescriptor();
+  bad_sd[48 + 2] = 0xFF;  // the DACL's size runs past the descriptor
+  Bytes bad_sd_record = {16, 0, static_cast<uint8_t>(bad_sd.size())};
+  bad_sd_record.insert(bad_sd_record.end(), bad_sd.begin(), bad_sd.end());
+  const Bytes sd = win_security::test_util::SampleDescriptor();
+  Bytes named_sd = {16, 1, 'x', static_cast<uint8_t>(sd.size())};
+  named_sd.insert(named_sd.end(), sd.begin(), sd.end());
+  struct Case {
+    const char* what;
+    Bytes records;
+  } cases[] = {
+      {"malformed descriptor", Concat({{1}, bad_sd_record})},
+      {"empty descriptor", Concat({{1}, Record(16, "", {})})},
+      {"descriptor with a name", Concat({{1}, named_sd})},
+      {"attributes with a name", Concat({{1}, Record(17, "x", {1})})},
+      {"attributes not a varint", Concat({{1}, Record(17, "", {0x80})})},
+      {"attributes with trailing bytes", Concat({{1}, Record(17, "", {1, 0})})},
+      {"attribute bit not kept (directory)", Concat({{1}, Record(17, "", {0x10})})},
+      {"attribute bit not kept (reparse point)", Concat({{1}, Record(17, "", {0x80, 0x08})})},
+  };
+  for (const Case& c : cases) {
+    auto parsed = ParseTree(WithRecords(NodeType::kFile, c.records));
+    ASSERT_FALSE(parsed.ok()) << c.what;
+    EXPECT_EQ(parsed.status().code(), ErrorCode::kCorrupt) << c.what;
+  }
+  // A descriptor of exactly the bound parses; one byte more does not.
+  Node big = FileNode("big");
+  big.hardlink_to.clear();
+  big.win_security = sd;
+  big.win_security.resize(kMaxWinSecuritySize, 0);
+  Tree t;
+  t.nodes = {big};
+  EXPECT_TRUE(ParseTree(SerializeTree(t)).ok());
+  t.nodes[0].win_security.push_back(0);
+  auto parsed = ParseTree(SerializeTree(t));
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), ErrorCode::kCorrupt);
+}
+
+TEST(TreeWindowsMetadata, TruncationAndCorruptionOfWindowsRecords) {
+  Node n = FileNode("w");
+  n.hardlink_to.clear();
+  n.win_security = win_security::test_util::SampleDescriptor();
+  n.win_attributes = kWinAttributeReadOnly;
+  Tree t;
+  t.nodes = {n};
+  const Bytes bytes = SerializeTree(t);
+  for (size_t k = 0; k < bytes.size(); ++k) {
+    EXPECT_FALSE(ParseTree(ByteView(bytes.data(), k)).ok()) << k;
+  }
+  std::mt19937 rng(16);
+  for (int round = 0; round < 5000; ++round) {
+    Bytes mutated = bytes;
+    mutated[bytes.size() - 1 - rng() % 110] = static_cast<uint8_t>(rng());
+    auto parsed = ParseTree(mutated);
+    if (!parsed.ok()) continue;
+    for (const Node& node : parsed->nodes) {
+      if (!node.win_security.empty()) {
+        EXPECT_TRUE(win_security::CheckSecurityDescriptor(node.win_security).ok());
+      }
+    }
     auto again = ParseTree(SerializeTree(*parsed));
     ASSERT_TRUE(again.ok());
     EXPECT_EQ(again->nodes, parsed->nodes);
