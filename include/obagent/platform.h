@@ -70,13 +70,23 @@ struct FileMetadata {
   // (or for a symlink, which cannot hold them).
   std::optional<uint32_t> linux_flags;
   bool sparse = false;  // a regular file with at least one hole
-  bool empty() const { return xattrs.empty() && !linux_flags && !sparse; }
+
+  // Windows: the entry's self-relative security descriptor (owner, group,
+  // DACL; SACL when SeSecurityPrivilege is enabled), empty when not read,
+  // and its tree::kWinAttributesKept FILE_ATTRIBUTE_* bits.
+  Bytes win_security;
+  std::optional<uint32_t> win_attributes;
+
+  bool empty() const {
+    return xattrs.empty() && !linux_flags && !sparse && win_security.empty() && !win_attributes;
+  }
 };
 
 // Something a restore target could not take, for the job's warnings (the
 // engine reports each kind once): `kind` names it as a user would look for
 // it ("POSIX ACLs", "file capabilities", "trusted extended attributes",
-// "Linux file flags", "sparse files"), `reason` says why.
+// "Linux file flags", "sparse files", "Windows security descriptors",
+// "Windows attributes"), `reason` says why.
 struct MetadataIssue {
   std::string kind;
   std::string reason;

@@ -24,6 +24,7 @@
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/pack.h"
+#include "obagent/core/security_descriptor.h"
 #include "obagent/core/tree.h"
 
 namespace obagent::engine {
@@ -160,13 +161,17 @@ class BackupRun {
   bool BackupEntry(const std::string& path, const std::string& rel, const std::string& name,
                    const platform::FileInfo& info, const IncludeTrie* trie,
                    const tree::Node* previous, PendingNode& pending);
-  // Fills the node's typed metadata (xattrs, flags, sparse): taken over
-  // from the previous point when the entry's ctime and inode are the same
-  // (every metadata change moves ctime, so an unchanged backup stays
+  // Fills the node's typed metadata (xattrs, flags, sparse, the Windows
+  // security descriptor and attributes): taken over from the previous point
+  // when the entry's ctime and inode are the same (every metadata change
+  // moves ctime, NTFS's ChangeTime on Windows, so an unchanged backup stays
   // metadata-only), else read. A read error is a warning: the entry is
   // still backed up.
   void FillMetadata(const std::string& path, const platform::FileInfo& info,
                     const tree::Node* previous, bool previous_has_metadata, tree::Node& node);
+  // The Windows descriptor and attributes of a fresh read (a descriptor
+  // only when it is well-formed).
+  void FillWindowsSecurity(const std::string& path, platform::FileMetadata& md, tree::Node& node);
   bool ReadFile(const std::string& path, const platform::FileInfo& info, PendingChunks& out);
   Status ReadFileOnce(const std::string& path, uint64_t size, PendingChunks& out,
                       platform::FileInfo& after);
@@ -496,6 +501,8 @@ void BackupRun::FillMetadata(const std::string& path, const platform::FileInfo& 
     node.xattrs = previous->xattrs;
     node.linux_flags = previous->linux_flags;
     node.sparse = previous->sparse && info.kind == platform::FileKind::kRegular;
+    node.win_security = previous->win_security;
+    node.win_attributes = previous->win_attributes;
     return;
   }
   Result<platform::FileMetadata> md = env_.ReadMetadata(ReadPath(path), info);
@@ -512,6 +519,25 @@ void BackupRun::FillMetadata(const std::string& path, const platform::FileInfo& 
   }
   node.linux_flags = md->linux_flags;
   node.sparse = md->sparse && info.kind == platform::FileKind::kRegular;
+  FillWindowsSecurity(path, *md, node);
+}
+
+void BackupRun::FillWindowsSecurity(const std::string& path, platform::FileMetadata& md,
+                                    tree::Node& node) {
+  node.win_attributes = md.win_attributes;
+  if (md.win_security.empty()) return;
+  // Only what a tree may hold: a descriptor the restore's parser would
+  // refuse would make the whole folder's tree unreadable.
+  Result<win_security::SecurityDescriptorParts> parts =
+      win_security::CheckSecurityDescriptor(md.win_security);
+  if (!parts.ok()) {
+    skipped_.push_back({path,
+                        "its security descriptor is not recorded (the file is backed up "
+                        "without it): " +
+                            parts.status().ToString()});
+    return;
+  }
+  node.win_security = std::move(md.win_security);
 }
 
 bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,

@@ -108,6 +108,8 @@ platform::FileMetadata MetadataOf(const tree::Node& node) {
   for (const tree::Xattr& x : node.xattrs) md.xattrs.push_back({x.name, x.value});
   md.linux_flags = node.linux_flags;
   md.sparse = node.sparse;
+  md.win_security = node.win_security;
+  md.win_attributes = node.win_attributes;
   return md;
 }
 

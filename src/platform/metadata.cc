@@ -29,6 +29,10 @@ std::vector<MetadataIssue> MetadataIssuesFor(const FileMetadata& metadata,
     issues.push_back({"Linux file flags", reason});
   }
   if (metadata.sparse) issues.push_back({"sparse files", "restored fully allocated: " + reason});
+  if (!metadata.win_security.empty()) issues.push_back({"Windows security descriptors", reason});
+  if (metadata.win_attributes && *metadata.win_attributes != 0) {
+    issues.push_back({"Windows attributes", reason});
+  }
   return issues;
 }
 

@@ -248,6 +248,14 @@ std::vector<MetadataIssue> ApplyMetadataAt(int dir_fd, const std::string& name,
       }
     }
   }
+  // A Windows point's descriptors and attributes: Linux has neither (the
+  // descriptor is left out too when the restore is without permissions).
+  FileMetadata windows;
+  if (permissions) windows.win_security = metadata.win_security;
+  windows.win_attributes = metadata.win_attributes;
+  for (MetadataIssue& issue : MetadataIssuesFor(windows, "this system cannot hold it")) {
+    issues.push_back(std::move(issue));
+  }
   (void)display;
   return issues;
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/security_descriptor_test_util.h"
 #include "obagent/core/blob_id.h"
 #include "obagent/core/compress.h"
 #include "obagent/core/crypto.h"
@@ -140,11 +141,20 @@ class RestoreMetadataTest : public platform::test_util::TempDirTest {
   bool HasAccessAcl(const std::string& path) {
     return ::getxattr(path.c_str(), "system.posix_acl_access", nullptr, 0) >= 0;
   }
-  Result<RestoreReport> Restore() {
+  Result<RestoreReport> Restore(bool permissions = true) {
     RestoreOptions options;
     options.point = "latest";
     options.target = Path("target");
+    options.restore_permissions = permissions;
     return RunRestore(*repo_, options);
+  }
+  // The warnings that name `kind`.
+  static std::vector<std::string> WarningsOf(const RestoreReport& report, const std::string& kind) {
+    std::vector<std::string> out;
+    for (const FailedFile& w : report.warnings) {
+      if (w.error.find(kind) != std::string::npos) out.push_back(w.error);
+    }
+    return out;
   }
 
   std::unique_ptr<storage::MemoryStore> store_;
@@ -155,7 +165,7 @@ class RestoreMetadataTest : public platform::test_util::TempDirTest {
 TEST_F(RestoreMetadataTest, VersionTwoAppliesMetadataAndRestoresSparse) {
   tree::Node tagged = File("tagged", Bytes{'h', 'i'});
   tagged.xattrs = {{"user.note", Bytes{'k', 'e', 'p', 't'}}};
-  tagged.other_metadata = {{16, "", Bytes{1, 2, 3}}};  // a kind from a newer version
+  tagged.other_metadata = {{31, "", Bytes{1, 2, 3}}};  // a kind from a newer version
   Bytes sparse_content(8u << 20, 0);
   sparse_content.back() = 'x';
   tree::Node sparse = File("sparse", sparse_content);
@@ -170,7 +180,7 @@ TEST_F(RestoreMetadataTest, VersionTwoAppliesMetadataAndRestoresSparse) {
   // The unknown kind is one warning; user xattrs where supported.
   size_t unknown = 0;
   for (const FailedFile& w : report->warnings) {
-    if (w.error.find("metadata of kind 16") == std::string::npos) continue;
+    if (w.error.find("metadata of kind 31") == std::string::npos) continue;
     ++unknown;
     EXPECT_NE(w.error.find("not restored on 2 items"), std::string::npos) << w.error;
   }
@@ -187,6 +197,45 @@ TEST_F(RestoreMetadataTest, VersionTwoAppliesMetadataAndRestoresSparse) {
   ASSERT_EQ(::stat(Path("target/x/sparse").c_str(), &st), 0);
   EXPECT_EQ(static_cast<uint64_t>(st.st_size), sparse_content.size());
   EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, 1u << 20) << "not restored sparse";
+}
+
+// A Windows point restored on Linux: the content comes back, and each of
+// the two Windows kinds is one warning for all its items.
+TEST_F(RestoreMetadataTest, WindowsDescriptorsAndAttributesAreOneWarningPerKind) {
+  std::vector<tree::Node> nodes;
+  for (const char* name : {"a.txt", "b.txt", "c.txt"}) {
+    tree::Node n = File(name, Bytes{'w', 'i', 'n'});
+    n.win_security = win_security::test_util::SampleDescriptor();
+    n.win_attributes = tree::kWinAttributeHidden | tree::kWinAttributeArchive;
+    nodes.push_back(std::move(n));
+  }
+  nodes[2].win_attributes = 0;  // nothing set: nothing lost
+  StorePoint(nodes, false);
+  auto report = Restore();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->failed_files.empty());
+  EXPECT_EQ(report->state, JobState::kCompletedWithWarnings);
+  EXPECT_EQ(platform::test_util::ReadText(Path("target/x/b.txt")), "win");
+  std::vector<std::string> sd = WarningsOf(*report, "Windows security descriptors");
+  ASSERT_EQ(sd.size(), 1u);
+  EXPECT_NE(sd[0].find("not restored on 3 items"), std::string::npos) << sd[0];
+  std::vector<std::string> attributes = WarningsOf(*report, "Windows attributes");
+  ASSERT_EQ(attributes.size(), 1u);
+  EXPECT_NE(attributes[0].find("not restored on 2 items"), std::string::npos) << attributes[0];
+  EXPECT_EQ(report->warnings.size(), 2u);
+}
+
+// Without permissions the descriptors are the user's choice to leave out:
+// only the attributes are reported.
+TEST_F(RestoreMetadataTest, WindowsDescriptorsWithoutPermissionsAreNotReported) {
+  tree::Node n = File("a.txt", Bytes{'w'});
+  n.win_security = win_security::test_util::SampleDescriptor();
+  n.win_attributes = tree::kWinAttributeReadOnly;
+  StorePoint({n}, false);
+  auto report = Restore(false);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(WarningsOf(*report, "Windows security descriptors").empty());
+  EXPECT_EQ(WarningsOf(*report, "Windows attributes").size(), 1u);
 }
 
 TEST_F(RestoreMetadataTest, VersionOnePointRestoresAsBefore) {
