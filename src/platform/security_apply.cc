@@ -25,6 +25,9 @@ ReadPlan PlanRead(bool security_privilege) {
 
 WritePlan PlanWrite(const win_security::SecurityDescriptorParts& parts, EnabledPrivileges enabled) {
   WritePlan plan;
+  // SetSecurityInfo reads the entry's descriptor to merge what is not set
+  // (and, for an unprotected ACL, what the parent passes on): READ_CONTROL.
+  plan.access = kReadControl;
   if (parts.dacl) {
     plan.steps.push_back({kDaclInformation | (parts.dacl_protected() ? kProtectedDaclInformation
                                                                      : kUnprotectedDaclInformation),
@@ -67,8 +70,9 @@ std::vector<MetadataIssue> RestoreSecurity(ByteView descriptor, EnabledPrivilege
   WritePlan plan = PlanWrite(*parts, enabled);
   std::vector<MetadataIssue> issues = std::move(plan.issues);
   if (plan.steps.empty()) return issues;
+  const uint32_t dacl_only = kReadControl | kWriteDac;
   Result<std::unique_ptr<SecurityTarget>> target = opener.Open(plan.access);
-  if (!target.ok() && plan.access != kWriteDac && (plan.access & kWriteDac) &&
+  if (!target.ok() && plan.access != dacl_only && (plan.access & kWriteDac) &&
       Refused(target.status())) {
     for (const Step& step : plan.steps) {
       if (step.part != "DACL") {
@@ -76,7 +80,7 @@ std::vector<MetadataIssue> RestoreSecurity(ByteView descriptor, EnabledPrivilege
       }
     }
     std::erase_if(plan.steps, [](const Step& step) { return step.part != "DACL"; });
-    target = opener.Open(kWriteDac);
+    target = opener.Open(dacl_only);
   }
   if (!target.ok()) {
     issues.push_back({kIssueKind, "not restored: " + target.status().detail()});

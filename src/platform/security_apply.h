@@ -76,7 +76,7 @@ struct Step {
 
 struct WritePlan {
   std::vector<Step> steps;
-  uint32_t access = 0;                // to open the entry with (none: nothing to set)
+  uint32_t access = 0;  // to open the entry with (READ_CONTROL and what the steps need)
   std::vector<MetadataIssue> issues;  // parts not attempted, and why
 };
 WritePlan PlanWrite(const win_security::SecurityDescriptorParts& parts, EnabledPrivileges enabled);
@@ -98,7 +98,7 @@ class SecurityOpener {
 
 // Restores `descriptor` (as a tree records it) onto the entry `opener`
 // opens: checks it, plans, opens once with the plan's access and sets each
-// part. When the open is denied, it is tried again with WRITE_DAC alone
+// part. When the open is denied, it is tried again with WRITE_DAC alone (and READ_CONTROL)
 // (the DACL is what matters most) and the other parts are reported. Every
 // part that cannot be set is an issue, never an error.
 std::vector<MetadataIssue> RestoreSecurity(ByteView descriptor, EnabledPrivileges enabled,

@@ -17,6 +17,7 @@
 #include "platform/privileges.h"
 #include "platform/random_suffix.h"
 #include "platform/reparse_read.h"
+#include "security_win.h"
 #include "win_util.h"
 
 namespace obagent::platform {
@@ -316,6 +317,13 @@ class WinEnv final : public Env {
     // (platform/reparse_read.h).
     ReparseOpenerWin opener;
     return reparse::OpenDataForRead(opener, path);
+  }
+
+  Result<FileMetadata> ReadMetadata(const std::string& path, const FileInfo& info) override {
+    (void)info;
+    FileMetadata md;
+    OB_RETURN_IF_ERROR(win::ReadSecurityMetadata(path, md));
+    return md;
   }
 
   Result<std::string> ReadLink(const std::string& path) override {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "obagent/platform.h"
+#include "security_win.h"
 #include "win_util.h"
 
 namespace obagent::platform::win {
@@ -352,7 +353,64 @@ class WinRestoreDir final : public RestoreDir {
     return SetBasic(h_.get(), mode, mtime_ns, false, display_);
   }
 
+  // After SetAttributes and the content: what Windows can hold is applied
+  // through a handle to the entry itself; the Linux kinds are reported.
+  std::vector<MetadataIssue> ApplyMetadata(std::string_view name, const FileMetadata& metadata,
+                                           bool /*is_symlink*/, bool permissions) override {
+    std::vector<MetadataIssue> issues =
+        MetadataIssuesFor(WithoutWindowsSecurity(metadata), "this system cannot hold it");
+    ApplySecurityMetadata(ChildOpener(name), metadata, permissions, issues);
+    return issues;
+  }
+
+  std::vector<MetadataIssue> ApplyOwnMetadata(const FileMetadata& metadata,
+                                              bool permissions) override {
+    std::vector<MetadataIssue> issues =
+        MetadataIssuesFor(WithoutWindowsSecurity(metadata), "this system cannot hold it");
+    ApplySecurityMetadata(OwnOpener(), metadata, permissions, issues);
+    return issues;
+  }
+
  private:
+  // Opens a child for its metadata: the entry itself (no link followed),
+  // checked to be inside this folder.
+  MetadataOpener ChildOpener(std::string_view name) const {
+    return [this, name = std::string(name)](DWORD access) -> Result<UniqueHandle> {
+      OB_RETURN_IF_ERROR(CheckName(name));
+      OB_ASSIGN_OR_RETURN(std::wstring child, Child(name));
+      HANDLE h =
+          CreateFileW(child.c_str(), access, kShareAll, nullptr, OPEN_EXISTING, kNoFollow, nullptr);
+      if (h == INVALID_HANDLE_VALUE) return LastErrorStatus("open", Show(name));
+      UniqueHandle handle(h);
+      OB_RETURN_IF_ERROR(VerifyInside(h, child, name));
+      return handle;
+    };
+  }
+
+  // Opens this folder again with other rights: by its current path, not
+  // following a link, and only if it is the same folder as the open handle.
+  MetadataOpener OwnOpener() const {
+    return [this](DWORD access) -> Result<UniqueHandle> {
+      std::wstring path = FinalPath(h_.get());
+      if (path.empty()) return LastErrorStatus("find the path of", display_);
+      HANDLE h =
+          CreateFileW(path.c_str(), access, kShareAll, nullptr, OPEN_EXISTING, kNoFollow, nullptr);
+      if (h == INVALID_HANDLE_VALUE) return LastErrorStatus("open", display_);
+      UniqueHandle handle(h);
+      BY_HANDLE_FILE_INFORMATION mine{}, opened{};
+      if (!GetFileInformationByHandle(h_.get(), &mine) || !GetFileInformationByHandle(h, &opened)) {
+        return LastErrorStatus("stat", display_);
+      }
+      if (mine.dwVolumeSerialNumber != opened.dwVolumeSerialNumber ||
+          mine.nFileIndexHigh != opened.nFileIndexHigh ||
+          mine.nFileIndexLow != opened.nFileIndexLow) {
+        return Status(ErrorCode::kPathEscape,
+                      "'" + display_ + "' was moved or replaced while it was restored");
+      }
+      return handle;
+    };
+  }
+
   std::string Show(std::string_view name) const {
     if (display_.empty()) return std::string(name);
     if (display_.back() == '/') return display_ + std::string(name);

@@ -124,7 +124,7 @@ TEST(SecurityApply, WithBothPrivilegesEveryPartIsSetAsRecorded) {
   auto issues = RestoreSecurity(FullDescriptor(true, false), entry.token, entry);
   EXPECT_TRUE(issues.empty()) << issues[0].reason;
   ASSERT_EQ(entry.opens.size(), 1u);
-  EXPECT_EQ(entry.opens[0], kWriteDac | kWriteOwner | kAccessSystemSecurity);
+  EXPECT_EQ(entry.opens[0], kReadControl | kWriteDac | kWriteOwner | kAccessSystemSecurity);
   const uint32_t all = AllApplied(entry);
   EXPECT_EQ(all & (kOwnerInformation | kGroupInformation | kDaclInformation | kSaclInformation),
             kOwnerInformation | kGroupInformation | kDaclInformation | kSaclInformation);
@@ -156,7 +156,7 @@ TEST(SecurityApply, WithoutSeRestorePrivilegeTheOwnerIsNotAttempted) {
   EXPECT_EQ(issues[0].kind, "Windows security descriptors");
   EXPECT_NE(issues[0].reason.find("SeRestorePrivilege"), std::string::npos);
   ASSERT_EQ(entry.opens.size(), 1u);
-  EXPECT_EQ(entry.opens[0], kWriteDac);  // never WRITE_OWNER: the open would be refused
+  EXPECT_EQ(entry.opens[0], kReadControl | kWriteDac);  // never WRITE_OWNER: it would be refused
   EXPECT_EQ(AllApplied(entry) & (kOwnerInformation | kGroupInformation), 0u);
   EXPECT_TRUE(AllApplied(entry) & kDaclInformation);
 }
@@ -180,7 +180,7 @@ TEST(SecurityApply, ARefusedOpenFallsBackToTheDacl) {
   entry.token = {false, false};
   auto issues = RestoreSecurity(FullDescriptor(true, true), {true, true}, entry);
   ASSERT_EQ(entry.opens.size(), 2u);
-  EXPECT_EQ(entry.opens[1], kWriteDac);
+  EXPECT_EQ(entry.opens[1], kReadControl | kWriteDac);
   EXPECT_TRUE(AllApplied(entry) & kProtectedDaclInformation);
   EXPECT_EQ(AllApplied(entry) & (kOwnerInformation | kSaclInformation), 0u);
   ASSERT_EQ(issues.size(), 2u);
