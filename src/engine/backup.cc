@@ -507,10 +507,11 @@ void BackupRun::FillMetadata(const std::string& path, const platform::FileInfo& 
   }
   Result<platform::FileMetadata> md = env_.ReadMetadata(ReadPath(path), info);
   if (!md.ok()) {
-    skipped_.push_back({path,
-                        "its extended attributes and flags could not be read (the file is "
-                        "backed up without them): " +
-                            md.status().ToString()});
+    skipped_.push_back(
+        {path,
+         "its metadata (extended attributes, ACLs, flags) could not be read (the file is "
+         "backed up without them): " +
+             md.status().ToString()});
     return;
   }
   node.xattrs.reserve(md->xattrs.size());

@@ -15,13 +15,15 @@
 //   - DACL_SECURITY_INFORMATION needs WRITE_DAC; PROTECTED_DACL_ keeps the
 //     parent's inheritable entries out (SE_DACL_PROTECTED), UNPROTECTED_DACL_
 //     lets them flow in again: chosen by the recorded SE_DACL_PROTECTED bit,
-//     so inheritance comes back as it was (inherited entries are recomputed
-//     from the new parent, which is what Windows does for any copy).
+//     so inheritance comes back as it was (the new parent's inheritable
+//     entries flow in, as automatic propagation does for any copy).
 //   - SACL_SECURITY_INFORMATION needs ACCESS_SYSTEM_SECURITY, which only a
 //     process with SeSecurityPrivilege enabled gets; without it the SACL is
 //     not attempted. PROTECTED_/UNPROTECTED_SACL_ by SE_SACL_PROTECTED.
 //   - A descriptor whose DACL is absent (no SE_DACL_PRESENT) leaves the
 //     entry's DACL as created (inherited).
+//   - The handle also gets READ_CONTROL: SetSecurityInfo reads the current
+//     descriptor to merge into it (Wine refuses the DACL without it).
 #pragma once
 
 #include <cstdint>

@@ -22,12 +22,15 @@ inline void PutU32(Bytes& b, uint32_t v) {
   for (int i = 0; i < 4; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
 }
 
+// (The resize never happens in the tests; it tells GCC the bytes exist.)
 inline void SetU16(Bytes& b, size_t at, uint16_t v) {
+  if (b.size() < at + 2) b.resize(at + 2);
   b[at] = static_cast<uint8_t>(v);
   b[at + 1] = static_cast<uint8_t>(v >> 8);
 }
 
 inline void SetU32(Bytes& b, size_t at, uint32_t v) {
+  if (b.size() < at + 4) b.resize(at + 4);
   for (int i = 0; i < 4; ++i) b[at + i] = static_cast<uint8_t>(v >> (8 * i));
 }
 
