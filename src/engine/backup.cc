@@ -114,6 +114,30 @@ class BlockPool {
   size_t created_ = 0;
 };
 
+// Whether the folder `info` is another folder than the one the parent
+// point recorded as `previous` under the same name: deleted and recreated
+// in between. Another inode says so (NTFS file ids carry a sequence number
+// and are not reused at once); ext4 does reuse a freed inode number at once,
+// so a folder born after the change time recorded for the name says so too
+// (a folder's change time is never before its birth). The device is not
+// compared: each btrfs snapshot the backup reads has its own.
+bool RecreatedSince(const tree::Node& previous, const platform::FileInfo& info) {
+  if (previous.type != tree::NodeType::kDirectory || info.kind != platform::FileKind::kDirectory) {
+    return false;
+  }
+  if (previous.inode != 0 && info.inode != 0 && previous.inode != info.inode) return true;
+  return info.birth_ns != 0 && previous.ctime_ns != 0 && info.birth_ns > previous.ctime_ns;
+}
+
+// Whether the metadata a backup reads for an entry (typed metadata, mode,
+// owner) differs from what the parent point recorded: what moves a file's
+// ctime without touching its data. (A content change that also restores the
+// mtime moves the ctime with nothing else: the file is read again.)
+bool MetadataChanged(const tree::Node& previous, const tree::Node& node) {
+  return previous.xattrs != node.xattrs || previous.linux_flags != node.linux_flags ||
+         previous.mode != node.mode || previous.uid != node.uid || previous.gid != node.gid;
+}
+
 class BackupRun {
  public:
   BackupRun(Repository& repo, const BackupOptions& options)
@@ -157,9 +181,12 @@ class BackupRun {
   Result<ObjectId> BackupDirectory(const std::string& path, const std::string& rel,
                                    const IncludeTrie* trie, const tree::Tree* previous);
   // Fills `pending` for one entry; returns false when the entry is skipped.
+  // `previous_has_metadata`: the parent point's tree of this folder
+  // recorded typed metadata (version 2), so a metadata change can explain
+  // a moved ctime.
   bool BackupEntry(const std::string& path, const std::string& rel, const std::string& name,
                    const platform::FileInfo& info, const IncludeTrie* trie,
-                   const tree::Node* previous, PendingNode& pending);
+                   const tree::Node* previous, bool previous_has_metadata, PendingNode& pending);
   // Fills the node's typed metadata (xattrs, flags, sparse): taken over
   // from the previous point when the entry's ctime and inode are the same
   // (every metadata change moves ctime, so an unchanged backup stays
@@ -252,6 +279,7 @@ class BackupRun {
 
   std::vector<FailedFile> skipped_;
   std::vector<std::string> excluded_nodump_;
+  std::vector<std::string> recreated_roots_;                        // BackupReport::recreated_roots
   std::map<std::pair<uint64_t, uint64_t>, std::string> hardlinks_;  // (dev, ino) -> first path
   recovery_point::Stats stats_;
   std::atomic<uint64_t> bytes_new_{0};
@@ -517,7 +545,7 @@ void BackupRun::FillMetadata(const std::string& path, const platform::FileInfo& 
 bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
                             const std::string& name, const platform::FileInfo& info,
                             const IncludeTrie* trie, const tree::Node* previous,
-                            PendingNode& pending) {
+                            bool previous_has_metadata, PendingNode& pending) {
   tree::Node& node = pending.node;
   node.name = name;
   node.mode = info.mode;
@@ -572,9 +600,15 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
       stats_.bytes_scanned += info.size;
       bytes_scanned_ += info.size;
       // Unchanged since the previous recovery point: reuse its chunk list.
-      const bool unchanged = previous && previous->type == tree::NodeType::kFile &&
+      // A moved ctime alone (size, mtime and inode the same) is explained
+      // by a metadata change the node shows (an ACL, an xattr, a flag, the
+      // mode or owner): the data is not read again for it.
+      const bool same_data = previous && previous->type == tree::NodeType::kFile &&
                              previous->size == info.size && previous->mtime_ns == info.mtime_ns &&
-                             previous->ctime_ns == info.ctime_ns && previous->inode == info.inode;
+                             previous->inode == info.inode;
+      const bool unchanged =
+          same_data && (previous->ctime_ns == info.ctime_ns ||
+                        (previous_has_metadata && MetadataChanged(*previous, node)));
       CountFile(previous, !unchanged);
       if (unchanged) {
         bool all_known = true;
@@ -688,9 +722,19 @@ Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::
         }
       }
     }
+    if (prev_node && child_trie != nullptr && child_trie->included &&
+        RecreatedSince(*prev_node, *info)) {
+      // MARS's "critical inconsistency": the included folder is another
+      // one now. Nothing of the parent's folder is taken over; its files
+      // count as deleted, the new folder's as new.
+      recreated_roots_.push_back(child_path);
+      files_deleted_ += CountPreviousFiles(*prev_node);
+      prev_node = nullptr;
+    }
     PendingNode node;
+    const bool previous_has_metadata = previous && previous->version >= 2;
     if (info->kind != platform::FileKind::kOther) {
-      FillMetadata(child_path, *info, prev_node, previous && previous->version >= 2, node.node);
+      FillMetadata(child_path, *info, prev_node, previous_has_metadata, node.node);
       // The nodump flag (chattr +d) excludes an entry below an included
       // path, as dump(8) does; a path included by name is backed up.
       if (child_trie == nullptr && node.node.linux_flags &&
@@ -699,7 +743,8 @@ Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::
         continue;
       }
     }
-    if (BackupEntry(child_path, child_rel, name, *info, child_trie, prev_node, node)) {
+    if (BackupEntry(child_path, child_rel, name, *info, child_trie, prev_node,
+                    previous_has_metadata, node)) {
       pending.push_back(std::move(node));
     }
     reporter_.Report();
@@ -820,6 +865,7 @@ Result<BackupReport> BackupRun::Run() {
   report.figures.bytes_new = data_new_;
   report.figures.bytes_new_incompressible = data_new_incompressible_;
   report.excluded_nodump = std::move(excluded_nodump_);
+  report.recreated_roots = std::move(recreated_roots_);
   report.failed_files = std::move(skipped_);
   report.state =
       report.failed_files.empty() ? JobState::kCompleted : JobState::kCompletedWithWarnings;
@@ -840,6 +886,24 @@ std::string NoDumpSummary(const BackupReport& report) {
   if (n == 0) return "";
   return std::to_string(n) + (n == 1 ? " item" : " items") +
          " excluded by the nodump flag (chattr +d)";
+}
+
+std::string RecreatedSummary(const BackupReport& report) {
+  std::string out;
+  for (const std::string& path : report.recreated_roots) {
+    out += (out.empty() ? "" : "; ") + path +
+           " was deleted and recreated since the last backup; it was backed up in full";
+  }
+  return out;
+}
+
+std::string BackupSummary(const BackupReport& report) {
+  std::string out;
+  for (const std::string& line :
+       {HealedSummary(report), RecreatedSummary(report), NoDumpSummary(report)}) {
+    if (!line.empty()) out += (out.empty() ? "" : "; ") + line;
+  }
+  return out;
 }
 
 std::string HealedSummary(const BackupReport& report) {
