@@ -19,7 +19,7 @@ PKGS=(build-essential cmake ninja-build pkg-config clang-format curl util-linux 
   libboost-dev libboost-program-options-dev libssl-dev libcpprest-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libzstd-dev python3 openssl git
   libfuse3-dev fuse3
-  attr acl libcap2-bin e2fsprogs
+  attr acl libcap2-bin e2fsprogs strace
   systemd wixl msitools ccache
   g++-mingw-w64-x86-64-posix googletest wine wine64 xz-utils
   chromium clang libclang-rt-14-dev)

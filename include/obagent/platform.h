@@ -30,6 +30,11 @@ struct FileInfo {
   uint64_t device = 0;
   uint64_t inode = 0;
   uint64_t link_count = 1;
+  // When the entry was created (Linux: statx's btime; Windows: its
+  // CreationTime), from Env::Lstat; 0 where the file system does not keep
+  // it. A folder born after the change time a backup recorded for its name
+  // is another folder under that name (BackupReport::recreated_roots).
+  int64_t birth_ns = 0;
 };
 
 struct DirEntry {

@@ -66,6 +66,7 @@ int PresentEngineJob(Globals& g, const engine::JobRecord& job) {
                     out << ": recovery point " << job.recovery_point.substr(0, 12);
                   }
                   out << "\n";
+                  if (!job.summary.empty()) out << "  " << job.summary << "\n";
                   if (!job.error.empty()) err << "obctl: " << job.error << "\n";
                   if (!job.failed_files_log.empty()) {
                     out << "  failed files listed in " << job.failed_files_log << "\n";

@@ -66,6 +66,7 @@ int PresentBackup(Globals& g, const engine::BackupJobOutcome& out) {
       << " % of the new data did not compress\n  read from " << engine::DescribeSnapshot(report)
       << "\n";
     if (report.healed_blobs > 0) o << "  " << engine::HealedSummary(report) << "\n";
+    if (!report.recreated_roots.empty()) o << "  " << engine::RecreatedSummary(report) << "\n";
     for (const auto& f : report.failed_files) {
       o << "  skipped " << f.path << ": "
         << (f.os_error ? "[" + os_error::Format(f.os_error) + "] " : "") << f.error << "\n";

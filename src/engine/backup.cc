@@ -115,6 +115,21 @@ class BlockPool {
   size_t created_ = 0;
 };
 
+// Whether the folder `info` is another folder than the one the parent
+// point recorded as `previous` under the same name: deleted and recreated
+// in between. Another inode says so (NTFS file ids carry a sequence number
+// and are not reused at once); ext4 does reuse a freed inode number at once,
+// so a folder born after the change time recorded for the name says so too
+// (a folder's change time is never before its birth). The device is not
+// compared: each btrfs snapshot the backup reads has its own.
+bool RecreatedSince(const tree::Node& previous, const platform::FileInfo& info) {
+  if (previous.type != tree::NodeType::kDirectory || info.kind != platform::FileKind::kDirectory) {
+    return false;
+  }
+  if (previous.inode != 0 && info.inode != 0 && previous.inode != info.inode) return true;
+  return info.birth_ns != 0 && previous.ctime_ns != 0 && info.birth_ns > previous.ctime_ns;
+}
+
 class BackupRun {
  public:
   BackupRun(Repository& repo, const BackupOptions& options)
@@ -257,6 +272,7 @@ class BackupRun {
 
   std::vector<FailedFile> skipped_;
   std::vector<std::string> excluded_nodump_;
+  std::vector<std::string> recreated_roots_;                        // BackupReport::recreated_roots
   std::map<std::pair<uint64_t, uint64_t>, std::string> hardlinks_;  // (dev, ino) -> first path
   recovery_point::Stats stats_;
   std::atomic<uint64_t> bytes_new_{0};
@@ -599,6 +615,9 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
       stats_.bytes_scanned += info.size;
       bytes_scanned_ += info.size;
       // Unchanged since the previous recovery point: reuse its chunk list.
+      // A moved ctime (an ACL, xattr, flag, mode or owner change, or a
+      // content change whose writer put the mtime back) reads the file
+      // again: a metadata change cannot prove that the data is the same.
       const bool unchanged = previous && previous->type == tree::NodeType::kFile &&
                              previous->size == info.size && previous->mtime_ns == info.mtime_ns &&
                              previous->ctime_ns == info.ctime_ns && previous->inode == info.inode;
@@ -715,9 +734,19 @@ Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::
         }
       }
     }
+    if (prev_node && child_trie != nullptr && child_trie->included &&
+        RecreatedSince(*prev_node, *info)) {
+      // MARS's "critical inconsistency": the included folder is another
+      // one now. Nothing of the parent's folder is taken over; its files
+      // count as deleted, the new folder's as new.
+      recreated_roots_.push_back(child_path);
+      files_deleted_ += CountPreviousFiles(*prev_node);
+      prev_node = nullptr;
+    }
     PendingNode node;
+    const bool previous_has_metadata = previous && previous->version >= 2;
     if (info->kind != platform::FileKind::kOther) {
-      FillMetadata(child_path, *info, prev_node, previous && previous->version >= 2, node.node);
+      FillMetadata(child_path, *info, prev_node, previous_has_metadata, node.node);
       // The nodump flag (chattr +d) excludes an entry below an included
       // path, as dump(8) does; a path included by name is backed up.
       if (child_trie == nullptr && node.node.linux_flags &&
@@ -847,6 +876,7 @@ Result<BackupReport> BackupRun::Run() {
   report.figures.bytes_new = data_new_;
   report.figures.bytes_new_incompressible = data_new_incompressible_;
   report.excluded_nodump = std::move(excluded_nodump_);
+  report.recreated_roots = std::move(recreated_roots_);
   report.failed_files = std::move(skipped_);
   report.state =
       report.failed_files.empty() ? JobState::kCompleted : JobState::kCompletedWithWarnings;
@@ -867,6 +897,24 @@ std::string NoDumpSummary(const BackupReport& report) {
   if (n == 0) return "";
   return std::to_string(n) + (n == 1 ? " item" : " items") +
          " excluded by the nodump flag (chattr +d)";
+}
+
+std::string RecreatedSummary(const BackupReport& report) {
+  std::string out;
+  for (const std::string& path : report.recreated_roots) {
+    out += (out.empty() ? "" : "; ") + path +
+           " was deleted and recreated since the last backup; it was backed up in full";
+  }
+  return out;
+}
+
+std::string BackupSummary(const BackupReport& report) {
+  std::string out;
+  for (const std::string& line :
+       {HealedSummary(report), RecreatedSummary(report), NoDumpSummary(report)}) {
+    if (!line.empty()) out += (out.empty() ? "" : "; ") + line;
+  }
+  return out;
 }
 
 std::string HealedSummary(const BackupReport& report) {

@@ -62,16 +62,13 @@ Status BackupWork(JobContext& ctx, const BackupJobRequest& request, BackupJobOut
   job.bytes_transferred = s.bytes_uploaded;
   job.recovery_point = report->point_id;
   job.snapshot = report->snapshot;
-  job.summary = HealedSummary(*report);
+  job.summary = BackupSummary(*report);
   const BackupFigures& fig = report->figures;
   job.files_new = fig.files_new;
   job.files_changed = fig.files_changed;
   job.files_deleted = fig.files_deleted;
   job.bytes_new = fig.bytes_new;
   job.bytes_new_incompressible = fig.bytes_new_incompressible;
-  if (!report->excluded_nodump.empty()) {
-    job.summary += (job.summary.empty() ? "" : "; ") + NoDumpSummary(*report);
-  }
   ctx.failed_files = report->failed_files;
   ctx.vault_report["files"] = s.files;
   ctx.vault_report["bytes_scanned"] = s.bytes_scanned;
@@ -86,9 +83,7 @@ Status BackupWork(JobContext& ctx, const BackupJobRequest& request, BackupJobOut
   ctx.log_detail = "recovery point " + report->point_id + ", " + std::to_string(s.files) +
                    " files, " + std::to_string(s.bytes_uploaded) + " bytes uploaded, " +
                    std::to_string(report->failed_files.size()) + " skipped; read from " +
-                   DescribeSnapshot(*report) +
-                   (report->healed_blobs ? "; " + HealedSummary(*report) : "") +
-                   (report->excluded_nodump.empty() ? "" : "; " + NoDumpSummary(*report));
+                   DescribeSnapshot(*report) + (job.summary.empty() ? "" : "; " + job.summary);
   for (size_t i = 0; i < report->excluded_nodump.size() && i < 20; ++i) {
     ctx.log_detail += (i == 0 ? ": " : ", ") + report->excluded_nodump[i];
   }

@@ -77,6 +77,12 @@ struct BackupReport {
   // Entries below an included path that carry the nodump flag (chattr +d):
   // not backed up, by design (docs/operations.md), so not warnings.
   std::vector<std::string> excluded_nodump;
+  // Included folders deleted and recreated under the same name since the
+  // parent point (MARS's "critical inconsistency"): another inode, or born
+  // after the change time the parent point recorded for the name. Each was
+  // backed up in full, as new, without the parent point's entries below it.
+  // Informational, not warnings.
+  std::vector<std::string> recreated_roots;
   // What the sources were read from ("btrfs", "vss", "none", "btrfs+none")
   // and, per volume, what was snapshotted or why not.
   std::string snapshot = "none";
@@ -95,5 +101,11 @@ Result<BackupReport> RunBackup(Repository& repo, const BackupOptions& options);
 std::string HealedSummary(const BackupReport& report);
 // "N items excluded by the nodump flag (chattr +d)", or "" when none were.
 std::string NoDumpSummary(const BackupReport& report);
+// "PATH was deleted and recreated since the last backup; it was backed up
+// in full", one per recreated included folder joined with "; ", or "".
+std::string RecreatedSummary(const BackupReport& report);
+// The informational lines of a backup (healed, recreated, nodump; the
+// non-empty ones) joined with "; ": the job record's summary.
+std::string BackupSummary(const BackupReport& report);
 
 }  // namespace obagent::engine

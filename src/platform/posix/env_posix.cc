@@ -151,7 +151,15 @@ class PosixFileLock final : public FileLock {
 
 class PosixEnv final : public Env {
  public:
+  // statx (one call, the birth time included); lstat where the kernel or
+  // a seccomp filter refuses statx.
   Result<FileInfo> Lstat(const std::string& path) override {
+    struct statx stx;
+    if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME,
+                &stx) == 0) {
+      return posix::InfoFromStatx(stx);
+    }
+    if (errno != ENOSYS && errno != EPERM) return ErrnoStatus("stat", path, errno);
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0) return ErrnoStatus("stat", path, errno);
     return posix::InfoFromStat(st);

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -124,6 +125,25 @@ FileInfo InfoFromStat(const struct stat& st) {
   info.device = static_cast<uint64_t>(st.st_dev);
   info.inode = static_cast<uint64_t>(st.st_ino);
   info.link_count = static_cast<uint64_t>(st.st_nlink);
+  return info;
+}
+
+FileInfo InfoFromStatx(const struct statx& stx) {
+  FileInfo info;
+  info.kind = KindFromMode(stx.stx_mode);
+  info.size = stx.stx_size;
+  auto ns = [](const struct statx_timestamp& t) {
+    return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+  };
+  info.mtime_ns = ns(stx.stx_mtime);
+  info.ctime_ns = ns(stx.stx_ctime);
+  if (stx.stx_mask & STATX_BTIME) info.birth_ns = ns(stx.stx_btime);
+  info.mode = static_cast<uint32_t>(stx.stx_mode & 07777);
+  info.uid = stx.stx_uid;
+  info.gid = stx.stx_gid;
+  info.device = static_cast<uint64_t>(makedev(stx.stx_dev_major, stx.stx_dev_minor));
+  info.inode = stx.stx_ino;
+  info.link_count = stx.stx_nlink;
   return info;
 }
 

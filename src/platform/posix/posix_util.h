@@ -29,6 +29,8 @@ uint32_t OsErrorFromErrno(int err);
 
 FileKind KindFromMode(mode_t mode);
 FileInfo InfoFromStat(const struct stat& st);
+// The same from statx, with the birth time when the file system keeps it.
+FileInfo InfoFromStatx(const struct statx& stx);
 
 // Closes fd, retrying nothing (close must not be retried on Linux).
 void CloseFd(int fd);

@@ -154,6 +154,7 @@ Result<FileInfo> InfoFromHandle(HANDLE h, const std::string& display) {
                   ? (static_cast<uint64_t>(bhfi.nFileSizeHigh) << 32) | bhfi.nFileSizeLow
                   : 0;
   info.mtime_ns = NsFromFileTime(bhfi.ftLastWriteTime);
+  info.birth_ns = NsFromFileTime(bhfi.ftCreationTime);
   FILE_BASIC_INFO basic{};
   if (GetFileInformationByHandleEx(h, FileBasicInfo, &basic, sizeof basic)) {
     FILETIME change;
