@@ -347,7 +347,9 @@ Status Repository::UploadPack(const pack::PackWriter::Finished& pack,
     // Not owner_only: the staging folder is private already, and a local
     // vault may take the file over as the object (LocalDirStore::PutStaged),
     // which must be as readable as the vault's other objects.
-    Status st = env_.WriteFileAtomic(staged, pack.bytes, false);
+    // Not read again from there (uploaded from memory, or moved into a
+    // local vault): it need not pass the page cache.
+    Status st = env_.WriteFileAtomicUncached(staged, pack.bytes, false);
     if (!st.ok()) {
       (void)env_.RemoveFile(staged);
       if (st.code() == ErrorCode::kNoSpace) {
