@@ -323,6 +323,14 @@ class Env {
   // Temp file + fsync + rename + fsync of the folder. With owner_only the
   // file is created readable by the service account only (0600 / owner ACL).
   virtual Status WriteFileAtomic(const std::string& path, ByteView data, bool owner_only) = 0;
+  // WriteFileAtomic for a large file this process will not read again (a
+  // pack staged in scratch): where the platform can, the bytes go to the
+  // disk without passing the page cache (Linux: O_DIRECT), which saves
+  // copying them into freshly allocated cache pages. The default (and any
+  // file system that refuses direct I/O) is WriteFileAtomic.
+  virtual Status WriteFileAtomicUncached(const std::string& path, ByteView data, bool owner_only) {
+    return WriteFileAtomic(path, data, owner_only);
+  }
   // WriteFileAtomic with the content pulled piece by piece: `read` fills up
   // to n bytes of its buffer and returns how many, 0 at the end. Memory stays
   // at one piece whatever the file's size. An error from `read` removes the

@@ -178,7 +178,7 @@ Bytes EncodePayload(ByteView plain, const Options& options) {
   return out;
 }
 
-Result<Bytes> DecodePayload(ByteView payload, size_t expected_size) {
+Result<ByteView> DecodePayloadInto(ByteView payload, size_t expected_size, Bytes& buffer) {
   if (payload.empty()) return Corrupt("empty blob payload (no codec byte)");
   ByteView data = payload.subspan(1);
   switch (static_cast<Codec>(payload[0])) {
@@ -187,7 +187,7 @@ Result<Bytes> DecodePayload(ByteView payload, size_t expected_size) {
         return Corrupt("stored payload has " + std::to_string(data.size()) + " bytes, expected " +
                        std::to_string(expected_size));
       }
-      return Bytes(data.begin(), data.end());
+      return data;
     case Codec::kZstd: {
       unsigned long long content = ZSTD_getFrameContentSize(data.data(), data.size());
       if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN) {
@@ -202,9 +202,10 @@ Result<Bytes> DecodePayload(ByteView payload, size_t expected_size) {
       if (ZSTD_isError(frame) || frame != data.size()) {
         return Corrupt("zstd payload is truncated or has trailing bytes");
       }
-      Bytes out(expected_size);
+      if (buffer.size() < expected_size) buffer.resize(expected_size);
       auto d = Pool<DCtx>::Instance().Acquire();
-      size_t n = ZSTD_decompressDCtx(d->ctx, out.data(), out.size(), data.data(), data.size());
+      size_t n =
+          ZSTD_decompressDCtx(d->ctx, buffer.data(), expected_size, data.data(), data.size());
       if (ZSTD_isError(n)) {
         return Corrupt(std::string("zstd decompression failed: ") + ZSTD_getErrorName(n));
       }
@@ -212,10 +213,19 @@ Result<Bytes> DecodePayload(ByteView payload, size_t expected_size) {
         return Corrupt("zstd payload decompressed to " + std::to_string(n) + " bytes, expected " +
                        std::to_string(expected_size));
       }
-      return out;
+      return ByteView(buffer).first(expected_size);
     }
   }
   return Corrupt("unknown payload codec " + std::to_string(payload[0]));
+}
+
+Result<Bytes> DecodePayload(ByteView payload, size_t expected_size) {
+  Bytes buffer;
+  OB_ASSIGN_OR_RETURN(ByteView plain, DecodePayloadInto(payload, expected_size, buffer));
+  // A compressed payload was decompressed into `buffer` (exactly its size):
+  // no copy. A stored one is a view into `payload`.
+  if (!plain.empty() && plain.data() == buffer.data()) return buffer;
+  return Bytes(plain.begin(), plain.end());
 }
 
 }  // namespace obagent::compress

@@ -178,15 +178,21 @@ void SealAppend(const Key& key, ByteView aad, ByteView plaintext, Bytes& out) {
   SealInto(key, nonce, aad, plaintext, out.data() + at);
 }
 
-Result<Bytes> Open(const Key& key, ByteView aad, ByteView sealed) {
+Result<ByteView> OpenInto(const Key& key, ByteView aad, ByteView sealed, Bytes& buffer) {
   if (sealed.size() < kSealOverhead) return Corrupt("sealed object is too short");
   const uint8_t* nonce = sealed.data();
   ByteView ct = sealed.subspan(kNonceSize, sealed.size() - kSealOverhead);
   const uint8_t* tag = sealed.data() + sealed.size() - kTagSize;
-  Bytes plain(ct.size());
-  if (!backend::AesGcmOpen(key.data(), nonce, aad, ct, tag, plain.data())) {
+  if (buffer.size() < ct.size()) buffer.resize(ct.size());
+  if (!backend::AesGcmOpen(key.data(), nonce, aad, ct, tag, buffer.data())) {
     return Corrupt("authentication failed (wrong key, wrong associated data or altered bytes)");
   }
+  return ByteView(buffer).first(ct.size());
+}
+
+Result<Bytes> Open(const Key& key, ByteView aad, ByteView sealed) {
+  Bytes plain;
+  OB_RETURN_IF_ERROR(OpenInto(key, aad, sealed, plain).status());
   return plain;
 }
 

@@ -45,13 +45,20 @@ Bytes SealBlob(const crypto::Key& data_key, BlobType type, const ObjectId& id, B
   return crypto::Seal(data_key, BlobAad(type, id), payload);
 }
 
-Result<Bytes> OpenBlob(const crypto::Key& data_key, BlobType type, const ObjectId& id,
-                       ByteView sealed) {
-  auto opened = crypto::Open(data_key, BlobAad(type, id), sealed);
+Result<ByteView> OpenBlobInto(const crypto::Key& data_key, BlobType type, const ObjectId& id,
+                              ByteView sealed, Bytes& buffer) {
+  auto opened = crypto::OpenInto(data_key, BlobAad(type, id), sealed, buffer);
   if (!opened.ok()) {
     return Corrupt("blob " + id.Hex() + " failed authentication: " + opened.status().detail());
   }
-  return std::move(opened).value();
+  return opened;
+}
+
+Result<Bytes> OpenBlob(const crypto::Key& data_key, BlobType type, const ObjectId& id,
+                       ByteView sealed) {
+  Bytes payload;
+  OB_RETURN_IF_ERROR(OpenBlobInto(data_key, type, id, sealed, payload).status());
+  return payload;
 }
 
 PackWriter::PackWriter(const crypto::Key& data_key, size_t size_hint)

@@ -162,17 +162,36 @@ Result<Bytes> Repository::ReadPackBytes(const std::string& pack, pack::BlobType 
                whole->begin() + static_cast<ptrdiff_t>(offset + length));
 }
 
-Result<Bytes> Repository::DecodeBlob(const ObjectId& id, const index::Location& loc,
-                                     ByteView sealed) const {
+Result<ByteView> Repository::ReadPackBytesInto(const std::string& pack, pack::BlobType type,
+                                               uint64_t offset, uint64_t length, Bytes& buffer) {
+  if (type != pack::BlobType::kTree) {
+    return store_.GetRangeInto(RepoLayout::Pack(pack), offset, length, buffer);
+  }
+  OB_ASSIGN_OR_RETURN(buffer, ReadPackBytes(pack, type, offset, length));
+  return ByteView(buffer);
+}
+
+Result<ByteView> Repository::DecodeBlobInto(const ObjectId& id, const index::Location& loc,
+                                            ByteView sealed, BlobBuffers& buffers) const {
   auto context = [&] { return "blob " + id.Hex() + " in pack " + index_.pack_names()[loc.pack]; };
-  Result<Bytes> payload = pack::OpenBlob(keys_.data_key, loc.type, id, sealed);
+  Result<ByteView> payload =
+      pack::OpenBlobInto(keys_.data_key, loc.type, id, sealed, buffers.payload);
   if (!payload.ok()) return payload.status().WithContext(context());
-  Result<Bytes> plain = compress::DecodePayload(*payload, loc.raw_length);
+  Result<ByteView> plain = compress::DecodePayloadInto(*payload, loc.raw_length, buffers.plain);
   if (!plain.ok()) return plain.status().WithContext(context());
   if (!BlobId::Matches(keys_.id_key, *plain, id)) {
     return Corrupt(context() + ": content does not match its id");
   }
   return plain;
+}
+
+Result<Bytes> Repository::DecodeBlob(const ObjectId& id, const index::Location& loc,
+                                     ByteView sealed) const {
+  BlobBuffers buffers;
+  OB_ASSIGN_OR_RETURN(ByteView plain, DecodeBlobInto(id, loc, sealed, buffers));
+  // Decompressed into fresh buffers.plain (exactly its size): no copy.
+  if (!plain.empty() && plain.data() == buffers.plain.data()) return std::move(buffers.plain);
+  return Bytes(plain.begin(), plain.end());
 }
 
 Result<Bytes> Repository::ReadBlob(const ObjectId& id) {
@@ -328,7 +347,9 @@ Status Repository::UploadPack(const pack::PackWriter::Finished& pack,
     // Not owner_only: the staging folder is private already, and a local
     // vault may take the file over as the object (LocalDirStore::PutStaged),
     // which must be as readable as the vault's other objects.
-    Status st = env_.WriteFileAtomic(staged, pack.bytes, false);
+    // Not read again from there (uploaded from memory, or moved into a
+    // local vault): it need not pass the page cache.
+    Status st = env_.WriteFileAtomicUncached(staged, pack.bytes, false);
     if (!st.ok()) {
       (void)env_.RemoveFile(staged);
       if (st.code() == ErrorCode::kNoSpace) {

@@ -297,6 +297,27 @@ class RestoreRun {
   // The first 100050 (vault unreachable): no more requests after it.
   std::optional<Status> unreachable_;
   std::atomic<bool> has_unreachable_{false};
+  // Buffers of the fetch tasks, reused from run to run (at most one set per
+  // worker is in use): a restore reads and decodes gigabytes, and fresh
+  // multi-megabyte buffers cost page faults and munmap for every run and
+  // every chunk.
+  struct FetchBuffers {
+    Bytes raw;
+    Repository::BlobBuffers blob;
+  };
+  std::mutex buffers_mu_;
+  std::vector<std::unique_ptr<FetchBuffers>> spare_buffers_;
+  std::unique_ptr<FetchBuffers> TakeBuffers() {
+    std::lock_guard lock(buffers_mu_);
+    if (spare_buffers_.empty()) return std::make_unique<FetchBuffers>();
+    std::unique_ptr<FetchBuffers> b = std::move(spare_buffers_.back());
+    spare_buffers_.pop_back();
+    return b;
+  }
+  void ReturnBuffers(std::unique_ptr<FetchBuffers> b) {
+    std::lock_guard lock(buffers_mu_);
+    spare_buffers_.push_back(std::move(b));
+  }
   std::vector<Selection> selections_;
   bool to_target_ = false;
 
@@ -680,12 +701,13 @@ void RestoreRun::MaybeFlush() {
 }
 
 void RestoreRun::FetchRunNow(const FetchRun& run) {
-  Result<Bytes> raw = Status(ErrorCode::kCancelled, "the job was stopped");
+  std::unique_ptr<FetchBuffers> buffers = TakeBuffers();
+  Result<ByteView> raw = Status(ErrorCode::kCancelled, "the job was stopped");
   if (Unreachable()) {
     std::lock_guard lock(mu_);
     raw = *unreachable_;
   } else if (!Cancelled()) {
-    raw = repo_.ReadPackBytes(run.pack, run.type, run.offset, run.length);
+    raw = repo_.ReadPackBytesInto(run.pack, run.type, run.offset, run.length, buffers->raw);
   }
   if (!raw.ok() && raw.status().code() == ErrorCode::kServiceUnreachable) {
     // The vault is gone (after the store's own retries): the job stops here
@@ -714,19 +736,20 @@ void RestoreRun::FetchRunNow(const FetchRun& run) {
     ChunksWritten(open.job, open.error, open.chunks, open.bytes);
     open = Open{};
   };
+  Bytes other_copy;
   for (PlannedBlob* blob : run.blobs) {
     Status blob_status = raw.status();
-    Bytes plain;
+    ByteView plain;
     if (!raw.ok()) {
       blob_status = raw.status().WithContext("pack " + run.pack);
     } else if (blob->loc->offset - run.offset + uint64_t{blob->loc->length} > raw->size()) {
       blob_status = Corrupt("pack " + run.pack + " is shorter than its index says");
     } else {
-      Result<Bytes> opened = repo_.DecodeBlob(
-          blob->id, *blob->loc,
-          ByteView(*raw).subspan(blob->loc->offset - run.offset, blob->loc->length));
+      Result<ByteView> opened = repo_.DecodeBlobInto(
+          blob->id, *blob->loc, raw->subspan(blob->loc->offset - run.offset, blob->loc->length),
+          buffers->blob);
       if (opened.ok()) {
-        plain = std::move(opened).value();
+        plain = *opened;
       } else {
         blob_status = opened.status();
       }
@@ -738,7 +761,8 @@ void RestoreRun::FetchRunNow(const FetchRun& run) {
       repo_.NoteDamage(blob->id, run.pack);
       Result<Bytes> other = repo_.ReadBlob(blob->id);
       if (other.ok()) {
-        plain = std::move(other).value();
+        other_copy = std::move(other).value();
+        plain = other_copy;
         blob_status = Status::Ok();
       }
     }
@@ -772,6 +796,7 @@ void RestoreRun::FetchRunNow(const FetchRun& run) {
     ReportProgress();
   }
   release();
+  ReturnBuffers(std::move(buffers));
 }
 
 void RestoreRun::FetchPlanned() {

@@ -49,6 +49,12 @@ Status BlobStore::PutNewFrom(std::string_view key, ByteSource& source) {
   return PutFrom(key, source);
 }
 
+Result<ByteView> BlobStore::GetRangeInto(std::string_view key, uint64_t offset, uint64_t length,
+                                         Bytes& buffer) {
+  OB_ASSIGN_OR_RETURN(buffer, GetRange(key, offset, length));
+  return ByteView(buffer);
+}
+
 Status BlobStore::GetTo(std::string_view key, uint64_t offset, uint64_t length, ByteSink& sink) {
   Bytes data;
   ByteView part;

@@ -151,6 +151,13 @@ class LocalDirStore final : public BlobStore {
   }
 
   Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
+    Bytes out;
+    OB_RETURN_IF_ERROR(GetRangeInto(key, offset, length, out).status());
+    return out;
+  }
+
+  Result<ByteView> GetRangeInto(std::string_view key, uint64_t offset, uint64_t length,
+                                Bytes& buffer) override {
     if (!IsValidKey(key)) return InvalidKey(key);
     auto context = [&] { return "reading " + std::string(key); };
     auto file = env_.OpenForRead(PathOf(key));
@@ -162,14 +169,15 @@ class LocalDirStore final : public BlobStore {
                      std::to_string(length) + " is beyond the object's " +
                      std::to_string(info->size) + " bytes");
     }
-    Bytes out(static_cast<size_t>(length));
-    auto got = (*file)->ReadAt(offset, out.data(), out.size());
+    const size_t n = static_cast<size_t>(length);
+    if (buffer.size() < n) buffer.resize(n);
+    auto got = (*file)->ReadAt(offset, buffer.data(), n);
     if (!got.ok()) return got.status().WithContext(context());
-    if (*got != out.size()) {
+    if (*got != n) {
       return Corrupt(context() + ": object ended after " + std::to_string(offset + *got) +
                      " bytes");
     }
-    return out;
+    return ByteView(buffer).first(n);
   }
 
   Result<std::vector<std::string>> List(std::string_view prefix) override {

@@ -34,6 +34,12 @@ class PrefixedStore final : public BlobStore {
     return base_.GetRange(Full(key), offset, length);
   }
 
+  Result<ByteView> GetRangeInto(std::string_view key, uint64_t offset, uint64_t length,
+                                Bytes& buffer) override {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    return base_.GetRangeInto(Full(key), offset, length, buffer);
+  }
+
   Result<ObjectInfo> Stat(std::string_view key) override {
     if (!IsValidKey(key)) return InvalidKey(key);
     return base_.Stat(Full(key));

@@ -48,6 +48,12 @@ class ThrottledStore final : public BlobStore {
     return base_->GetRange(key, offset, length);
   }
 
+  Result<ByteView> GetRangeInto(std::string_view key, uint64_t offset, uint64_t length,
+                                Bytes& buffer) override {
+    bucket_->Acquire(length);
+    return base_->GetRangeInto(key, offset, length, buffer);
+  }
+
   Result<ObjectInfo> Stat(std::string_view key) override { return base_->Stat(key); }
 
   // Streamed bytes are charged piece by piece as they pass.

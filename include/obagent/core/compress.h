@@ -30,5 +30,10 @@ ByteView EncodePayloadInto(ByteView plain, Bytes& out, const Options& options = 
 // Reverses EncodePayload; kCorrupt if the codec is unknown, the data does not
 // decompress or its size differs from expected_size.
 Result<Bytes> DecodePayload(ByteView payload, size_t expected_size);
+// DecodePayload without a copy or an allocation per chunk: a stored
+// (uncompressed) payload is returned as a view into `payload`, a compressed
+// one is decompressed into `buffer` (grown when too small, never shrunk)
+// and returned as a view of its first bytes.
+Result<ByteView> DecodePayloadInto(ByteView payload, size_t expected_size, Bytes& buffer);
 
 }  // namespace obagent::compress

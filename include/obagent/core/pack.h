@@ -38,6 +38,10 @@ Bytes SealBlob(const crypto::Key& data_key, BlobType type, const ObjectId& id, B
 // Opens a sealed blob; kCorrupt when it was altered or belongs to another id.
 Result<Bytes> OpenBlob(const crypto::Key& data_key, BlobType type, const ObjectId& id,
                        ByteView sealed);
+// OpenBlob into a reused buffer (crypto::OpenInto): the payload is the
+// returned view of `buffer`'s first bytes.
+Result<ByteView> OpenBlobInto(const crypto::Key& data_key, BlobType type, const ObjectId& id,
+                              ByteView sealed, Bytes& buffer);
 
 class PackWriter {
  public:

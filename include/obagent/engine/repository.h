@@ -106,6 +106,20 @@ class Repository {
   Result<Bytes> ReadPackBytes(const std::string& pack, pack::BlobType type, uint64_t offset,
                               uint64_t length);
   Result<Bytes> DecodeBlob(const ObjectId& id, const index::Location& loc, ByteView sealed) const;
+  // The same two halves into buffers a reader reuses from blob to blob (a
+  // restore decodes gigabytes: fresh buffers would cost an allocation and
+  // page faults per chunk). The results are views into `buffer` /
+  // `buffers` (or, for a blob stored uncompressed, into `sealed`'s opened
+  // payload in buffers.payload), valid until the buffers are used again.
+  // One BlobBuffers per thread.
+  struct BlobBuffers {
+    Bytes payload;
+    Bytes plain;
+  };
+  Result<ByteView> ReadPackBytesInto(const std::string& pack, pack::BlobType type, uint64_t offset,
+                                     uint64_t length, Bytes& buffer);
+  Result<ByteView> DecodeBlobInto(const ObjectId& id, const index::Location& loc, ByteView sealed,
+                                  BlobBuffers& buffers) const;
   Result<tree::Tree> ReadTree(const ObjectId& id);
 
   // Uploads a finished pack (staged in scratch first when staging_dir is set).

@@ -97,6 +97,12 @@ class BlobStore {
   virtual Result<Bytes> Get(std::string_view key) = 0;
   // kNotFound if missing; kCorrupt if the object is shorter than offset+length.
   virtual Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) = 0;
+  // GetRange into `buffer`, which a caller reuses for many reads: the range
+  // is the returned view of its first `length` bytes. A store that can read
+  // in place grows `buffer` when too small and never shrinks it; the
+  // default moves GetRange's result into it.
+  virtual Result<ByteView> GetRangeInto(std::string_view key, uint64_t offset, uint64_t length,
+                                        Bytes& buffer);
 
   // The object's size without reading it; kNotFound if missing.
   // The defaults of Stat, PutFrom and GetTo go through Get/Put/GetRange

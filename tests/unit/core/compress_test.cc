@@ -118,6 +118,39 @@ TEST(CompressPayload, EmptyInput) {
   EXPECT_TRUE(decoded->empty());
 }
 
+TEST(CompressPayload, DecodeIntoReusesOneBufferAndViewsStoredPayloads) {
+  // A restore decodes every chunk into one buffer per worker: a smaller
+  // chunk after a larger one must come back whole and alone (no bytes of
+  // the earlier chunk), and the buffer is not shrunk.
+  Bytes big = Text(1 << 20);
+  Bytes small = Text(5000);
+  std::reverse(small.begin(), small.end());
+  Bytes buffer;
+  Result<ByteView> a = DecodePayloadInto(EncodePayload(big), big.size(), buffer);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(Bytes(a->begin(), a->end()), big);
+  const size_t grown = buffer.size();
+  Bytes small_payload = EncodePayload(small);
+  Result<ByteView> b = DecodePayloadInto(small_payload, small.size(), buffer);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(Bytes(b->begin(), b->end()), small);
+  EXPECT_EQ(b->data(), buffer.data());
+  EXPECT_EQ(buffer.size(), grown);
+  // A stored (incompressible) payload is a view into the payload itself.
+  Bytes random = crypto::RandomBytes(70000);
+  Bytes stored = EncodePayload(random);
+  ASSERT_EQ(CodecOf(stored), Codec::kNone);
+  Result<ByteView> c = DecodePayloadInto(stored, random.size(), buffer);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->data(), stored.data() + 1);
+  EXPECT_EQ(Bytes(c->begin(), c->end()), random);
+  // The checks of DecodePayload hold: a wrong expected size is corrupt.
+  EXPECT_EQ(DecodePayloadInto(small_payload, small.size() + 1, buffer).status().code(),
+            ErrorCode::kCorrupt);
+  EXPECT_EQ(DecodePayloadInto(stored, random.size() - 1, buffer).status().code(),
+            ErrorCode::kCorrupt);
+}
+
 TEST(CompressPayload, SampleDecidesForLargeInputs) {
   // Random except for a compressible stretch the sample slices miss: the
   // sample says "incompressible" so the chunk is stored whole.

@@ -176,6 +176,28 @@ TEST(CryptoGcm, RoundTripSizes) {
   }
 }
 
+TEST(CryptoGcm, OpenIntoReusesItsBufferAndStillAuthenticates) {
+  Key key{};
+  key[0] = 7;
+  Bytes aad = {1, 2, 3};
+  Bytes long_plain(100000, 0x5a);
+  Bytes short_plain = {9, 8, 7, 6};
+  Bytes buffer;
+  Result<ByteView> a = OpenInto(key, aad, Seal(key, aad, long_plain), buffer);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(Bytes(a->begin(), a->end()), long_plain);
+  Bytes sealed = Seal(key, aad, short_plain);
+  Result<ByteView> b = OpenInto(key, aad, sealed, buffer);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(Bytes(b->begin(), b->end()), short_plain);
+  EXPECT_EQ(buffer.size(), long_plain.size());  // grown once, never shrunk
+  sealed[kNonceSize] ^= 1;
+  EXPECT_EQ(OpenInto(key, aad, sealed, buffer).status().code(), ErrorCode::kCorrupt);
+  Result<ByteView> empty = OpenInto(key, aad, Seal(key, aad, {}), buffer);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+}
+
 TEST(CryptoGcm, FreshNonceEachSeal) {
   Key key = RandomKey();
   Bytes a = Seal(key, {}, AsBytes("same"));

@@ -126,6 +126,28 @@ TEST_F(EnvTest, WriteFileAtomicReplacesAndLeavesNoTemporaryFile) {
             ErrorCode::kNotFound);
 }
 
+TEST_F(EnvTest, WriteFileAtomicUncachedKeepsEveryByteOfEverySize) {
+  // Direct I/O writes whole aligned blocks and cuts the file afterwards:
+  // every size around the block and bounce-buffer edges comes back exact,
+  // and a shorter file replaces a longer one without its tail.
+  std::string path = Path("pack");
+  for (size_t n : {size_t{0}, size_t{1}, size_t{4095}, size_t{4096}, size_t{4097},
+                   (size_t{1} << 20) + 3, (size_t{3} << 20) - 1, size_t{100}}) {
+    SCOPED_TRACE(n);
+    Bytes data(n);
+    for (size_t i = 0; i < n; ++i) data[i] = static_cast<uint8_t>(i * 131 + n);
+    ASSERT_TRUE(env_.WriteFileAtomicUncached(path, data, false).ok());
+    Result<Bytes> back = env_.ReadFile(path);
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(*back, data);
+  }
+  auto entries = env_.ListDir(dir_);
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ(env_.WriteFileAtomicUncached(Path("no/such/file"), AsBytes("x"), false).code(),
+            ErrorCode::kNotFound);
+}
+
 TEST_F(EnvTest, ConcurrentWriteFileAtomicLeavesOneWholeVersion) {
   std::string path = Path("shared");
   std::vector<std::thread> threads;

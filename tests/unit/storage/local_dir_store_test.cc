@@ -91,6 +91,23 @@ TEST_F(LocalDirStoreTest, PutGetExistsDelete) {
   EXPECT_TRUE(store_->Delete("never/was").ok());
 }
 
+TEST_F(LocalDirStoreTest, GetRangeIntoReadsIntoAReusedBuffer) {
+  ASSERT_TRUE(Put("data/pk", "0123456789abcdef").ok());
+  Bytes buffer;
+  Result<ByteView> a = store_->GetRangeInto("data/pk", 2, 10, buffer);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(Bytes(a->begin(), a->end()), B("23456789ab"));
+  Result<ByteView> b = store_->GetRangeInto("data/pk", 12, 3, buffer);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(Bytes(b->begin(), b->end()), B("cde"));
+  EXPECT_EQ(b->data(), buffer.data());
+  EXPECT_GE(buffer.size(), 10u);
+  EXPECT_EQ(store_->GetRangeInto("data/pk", 10, 7, buffer).status().code(), ErrorCode::kCorrupt);
+  EXPECT_EQ(store_->GetRangeInto("data/none", 0, 1, buffer).status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->GetRangeInto("../escape", 0, 1, buffer).status().code(),
+            store_->GetRange("../escape", 0, 1).status().code());
+}
+
 TEST_F(LocalDirStoreTest, PutStagedMovesTheStagedFileIntoPlace) {
   // A staged file on the vault's volume becomes the object (its folder is
   // created on demand) instead of being written again.
