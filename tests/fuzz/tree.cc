@@ -1,7 +1,8 @@
 // Fuzz target: tree blobs (tree::ParseTree), the directory listings of a
 // recovery point as read back from the vault after decryption. A tree that
 // parses must hold only safe names and metadata within the format's bounds
-// (version 2: xattr names and sizes, file flag bits, sparse only on files),
+// (version 2: xattr names and sizes, file flag bits, sparse only on files,
+// named streams' names, counts and sizes, reparse kinds only on symlinks),
 // and serialize back to a tree that parses to the same nodes.
 #include <cstdint>
 #include <cstdlib>
@@ -25,7 +26,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (node.sparse && node.type != tree::NodeType::kFile) std::abort();
     for (const tree::MetadataRecord& r : node.other_metadata) {
       if (r.kind <= static_cast<uint32_t>(tree::MetadataKind::kSparse)) std::abort();
+      if (r.kind == static_cast<uint32_t>(tree::MetadataKind::kWinStream) ||
+          r.kind == static_cast<uint32_t>(tree::MetadataKind::kWinReparse)) {
+        std::abort();
+      }
     }
+    // Named streams: only on files, safe names, within the cap, each one's
+    // chunks adding up to its size; a reparse kind only on a symlink.
+    if (!node.streams.empty() && node.type != tree::NodeType::kFile) std::abort();
+    if (node.streams.size() > tree::kMaxStreams) std::abort();
+    for (const tree::NamedStream& s : node.streams) {
+      if (!tree::IsSafeStreamName(s.name)) std::abort();
+      uint64_t total = 0;
+      for (const tree::ChunkRef& c : s.content) total += c.size;
+      if (total != s.size) std::abort();
+    }
+    if (node.win_reparse && node.type != tree::NodeType::kSymlink) std::abort();
   }
   auto again = tree::ParseTree(tree::SerializeTree(*parsed));
   if (!again.ok() || again->nodes != parsed->nodes) std::abort();
