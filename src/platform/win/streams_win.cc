@@ -147,8 +147,18 @@ Result<UniqueHandle> OpenStreamOfFile(HANDLE file, const std::wstring& file_path
   if (!tree::IsSafeStreamName(stream)) {
     return Status(ErrorCode::kInvalidArgument, "'" + shown + "': not a stream name");
   }
+  // A volume without named streams (FAT; Wine, whose files are Unix files)
+  // would take "name:stream" as a file name of its own.
+  DWORD flags = 0;
+  if (!GetVolumeInformationByHandleW(file, nullptr, 0, nullptr, nullptr, &flags, nullptr, 0)) {
+    return LastErrorStatus("read the volume of", display);
+  }
+  if (!(flags & FILE_NAMED_STREAMS)) {
+    return Status(ErrorCode::kUnsupported,
+                  "the target's file system has no alternate data streams");
+  }
   std::wstring full = file_path + L":" + Widen(stream);
-  HANDLE h = CreateFileW(full.c_str(), GENERIC_READ | GENERIC_WRITE, kShareAll, nullptr,
+  HANDLE h = CreateFileW(full.c_str(), GENERIC_READ | GENERIC_WRITE | DELETE, kShareAll, nullptr,
                          create ? CREATE_ALWAYS : OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL | kNoFollow,
                          nullptr);
   if (h == INVALID_HANDLE_VALUE) return LastErrorStatus(create ? "create" : "open", shown);
@@ -161,6 +171,12 @@ Result<UniqueHandle> OpenStreamOfFile(HANDLE file, const std::wstring& file_path
   }
   if (a.dwVolumeSerialNumber != b.dwVolumeSerialNumber || a.nFileIndexHigh != b.nFileIndexHigh ||
       a.nFileIndexLow != b.nFileIndexLow) {
+    if (create) {
+      // What was made is not the file's stream: it goes again.
+      FILE_DISPOSITION_INFO dispose{};
+      dispose.DeleteFile = TRUE;
+      SetFileInformationByHandle(h, FileDispositionInfo, &dispose, sizeof dispose);
+    }
     return Status(ErrorCode::kPathEscape,
                   "'" + shown +
                       "' is not a stream of the file restored there (this file system "
