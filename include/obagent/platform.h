@@ -69,6 +69,29 @@ struct ExtendedAttribute {
   bool operator==(const ExtendedAttribute&) const = default;
 };
 
+// A named (alternate) data stream of a file, as Windows lists it: the name
+// without ':' and ":$DATA" (tree::IsSafeStreamName), and its size.
+struct StreamInfo {
+  std::string name;
+  uint64_t size = 0;
+  bool operator==(const StreamInfo&) const = default;
+};
+
+// The kind of a Windows reparse point a link entry is (tree::WinReparseKind
+// values).
+enum class ReparseKind : uint8_t {
+  kFileSymlink = 1,
+  kDirSymlink = 2,
+  kJunction = 3,
+  kMountPoint = 4,
+};
+
+struct ReparseInfo {
+  ReparseKind kind = ReparseKind::kFileSymlink;
+  bool relative = false;  // a symlink whose target is relative
+  bool operator==(const ReparseInfo&) const = default;
+};
+
 struct FileMetadata {
   std::vector<ExtendedAttribute> xattrs;  // sorted by name, unique
   // tree::kLinuxFlagsKept bits; none where the file system has no flags
@@ -82,8 +105,17 @@ struct FileMetadata {
   Bytes win_security;
   std::optional<uint32_t> win_attributes;
 
+  // Windows: a regular file's named data streams (sorted by name). Their
+  // data is read with Env::OpenStreamForRead and restored with
+  // RestoreDir::CreateStream, as the engine chunks it; ApplyMetadata never
+  // sees them.
+  std::vector<StreamInfo> streams;
+  // Windows: what reparse point a link entry is (symlink, junction, mount
+  // point). A restore makes it with RestoreDir::CreateReparsePoint.
+  std::optional<ReparseInfo> reparse;
   bool empty() const {
-    return xattrs.empty() && !linux_flags && !sparse && win_security.empty() && !win_attributes;
+    return xattrs.empty() && !linux_flags && !sparse && win_security.empty() && !win_attributes &&
+           streams.empty() && !reparse;
   }
 };
 
@@ -91,11 +123,31 @@ struct FileMetadata {
 // engine reports each kind once): `kind` names it as a user would look for
 // it ("POSIX ACLs", "file capabilities", "trusted extended attributes",
 // "Linux file flags", "sparse files", "Windows security descriptors",
-// "Windows attributes"), `reason` says why.
+// "Windows attributes", "alternate data streams", "Windows reparse
+// points"), `reason` says why.
 struct MetadataIssue {
   std::string kind;
   std::string reason;
 };
+
+// What a restore makes of a link recorded as a Windows reparse point
+// (tree kind 19): the same kind on Windows (a volume mount point only when
+// its volume is on this machine); a plain symbolic link on POSIX, with a
+// "Windows reparse points" issue for what a symlink does not say (a
+// junction, a directory symlink, a mount point). Pure function.
+enum class MakeLink : uint8_t {
+  kSymlink,      // POSIX symlink
+  kFileSymlink,  // CreateSymbolicLinkW
+  kDirSymlink,   // CreateSymbolicLinkW, SYMBOLIC_LINK_FLAG_DIRECTORY
+  kJunction,     // a folder with IO_REPARSE_TAG_MOUNT_POINT (FSCTL_SET_REPARSE_POINT)
+  kMountPoint,   // the same, to a volume GUID path
+  kNothing,      // not recreated (a mount point of a volume this machine lacks)
+};
+struct LinkPlan {
+  MakeLink make = MakeLink::kSymlink;
+  std::optional<MetadataIssue> issue;  // kind "Windows reparse points"
+};
+LinkPlan PlanReparsePoint(const ReparseInfo& recorded, bool windows_target, bool volume_present);
 
 // The warning kind of an extended attribute by its name (the list above).
 std::string XattrKind(std::string_view name);
@@ -121,6 +173,11 @@ class WritableFile {
   // Thread-safe positional write: chunks of one file are restored in parallel.
   virtual Status WriteAt(uint64_t offset, ByteView data) = 0;
   virtual Status Truncate(uint64_t size) = 0;
+  // Makes the file sparse before its content is written, so the zero runs
+  // a restore leaves unwritten stay holes: FSCTL_SET_SPARSE on Windows;
+  // nothing on POSIX, where every file is. An error: the file is restored
+  // fully allocated.
+  virtual Status SetSparse() { return Status::Ok(); }
   virtual Status Sync() = 0;
   virtual Status Close() = 0;
 };
@@ -190,6 +247,36 @@ class RestoreDir {
                                                       bool permissions) {
     (void)permissions;
     return MetadataIssuesFor(metadata, "this system cannot hold it");
+  }
+  // Creates (or empties) the named data stream `stream` (tree::IsSafeStreamName)
+  // of the regular file `name` of this folder, which this restore created,
+  // and opens it for positional writes; several handles to one stream may
+  // write at once. Windows: "name:stream", relative to this verified folder,
+  // never following a link. kUnsupported where files have no named streams
+  // (POSIX): the engine reports that once as "alternate data streams".
+  virtual Result<std::unique_ptr<WritableFile>> CreateStream(std::string_view name,
+                                                             std::string_view stream) {
+    (void)name;
+    (void)stream;
+    return Status(ErrorCode::kUnsupported, "this system has no alternate data streams");
+  }
+  // Creates the link `name` to `target` as the Windows reparse point
+  // `recorded` says it was, as PlanReparsePoint decides for this system,
+  // never following anything; returns the plan carried out (kNothing:
+  // nothing was created; its issue says why). The default (POSIX): a
+  // symbolic link, with the plan's issue for a kind a symlink cannot say.
+  virtual Result<LinkPlan> CreateReparsePoint(std::string_view name, std::string_view target,
+                                              const ReparseInfo& recorded, bool replace) {
+    LinkPlan plan = PlanReparsePoint(recorded, false, false);
+    OB_RETURN_IF_ERROR(CreateSymlink(name, target, replace));
+    return plan;
+  }
+  // Opens an existing named stream of a file of this folder for writing.
+  virtual Result<std::unique_ptr<WritableFile>> OpenStreamForWrite(std::string_view name,
+                                                                   std::string_view stream) {
+    (void)name;
+    (void)stream;
+    return Status(ErrorCode::kUnsupported, "this system has no alternate data streams");
   }
   // Clears the immutable and append-only flags of an existing entry (not
   // following a symlink) so a restore can replace it or write into it; Ok
@@ -314,6 +401,15 @@ class Env {
     (void)path;
     (void)info;
     return FileMetadata{};
+  }
+  // Opens the named data stream `stream` (as FileMetadata::streams names it)
+  // of the regular file `path` for reading, without following a link, as
+  // OpenForRead opens the file. kUnsupported where there are none (POSIX).
+  virtual Result<std::unique_ptr<ReadableFile>> OpenStreamForRead(const std::string& path,
+                                                                  const std::string& stream) {
+    (void)path;
+    (void)stream;
+    return Status(ErrorCode::kUnsupported, "this system has no alternate data streams");
   }
   virtual Result<DiskSpace> GetDiskSpace(const std::string& path) = 0;
   // The attributes of an existing folder that make it unfit for scratch

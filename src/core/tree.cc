@@ -73,6 +73,27 @@ void AddWindowsSecurityRecords(const Node& node, std::vector<MetadataRecord>& re
   }
 }
 
+// Kinds 18 (named streams) and 19 (the reparse point's kind).
+void AddWindowsStreamRecords(const Node& node, std::vector<MetadataRecord>& records) {
+  for (const NamedStream& stream : node.streams) {
+    MetadataRecord r{static_cast<uint32_t>(MetadataKind::kWinStream), stream.name, {}};
+    PutVarint(r.value, stream.size);
+    PutVarint(r.value, stream.content.size());
+    for (const ChunkRef& chunk : stream.content) {
+      PutId(r.value, chunk.id);
+      PutVarint(r.value, chunk.size);
+    }
+    records.push_back(std::move(r));
+  }
+  if (node.win_reparse) {
+    records.push_back(
+        {static_cast<uint32_t>(MetadataKind::kWinReparse),
+         "",
+         {static_cast<uint8_t>(node.win_reparse->kind),
+          static_cast<uint8_t>(node.win_reparse->relative ? kWinReparseRelative : 0)}});
+  }
+}
+
 // A node's metadata as records in (kind, name) order: the typed fields and
 // the kinds this version does not know, merged.
 std::vector<MetadataRecord> RecordsOf(const Node& node) {
@@ -89,6 +110,8 @@ std::vector<MetadataRecord> RecordsOf(const Node& node) {
   if (node.sparse) records.push_back({static_cast<uint32_t>(MetadataKind::kSparse), "", {}});
   AddWindowsSecurityRecords(node, records);
   for (const MetadataRecord& r : node.other_metadata) records.push_back(r);
+
+  AddWindowsStreamRecords(node, records);
   auto order = [](const MetadataRecord& a, const MetadataRecord& b) {
     return a.kind != b.kind ? a.kind < b.kind : a.name < b.name;
   };
@@ -244,6 +267,43 @@ bool ReadWindowsSecurityRecord(MetadataRecord& rec, Node& node, Status& status) 
   }
 }
 
+// A kWinStream record: a safe name, a size and chunks adding up to it.
+Status ReadStreamRecord(MetadataRecord& rec, Node& node) {
+  if (node.type != NodeType::kFile) return BadMetadata("a named stream on a non-file");
+  if (!IsSafeStreamName(rec.name)) return BadMetadata("bad named stream name");
+  if (node.streams.size() >= kMaxStreams) return BadMetadata("too many named streams");
+  NamedStream stream;
+  stream.name = std::move(rec.name);
+  Reader v(rec.value);
+  uint64_t chunks;
+  if (!v.Varint(stream.size) || !v.Varint(chunks)) return BadMetadata("bad named stream record");
+  if (chunks > v.remaining() / (kIdSize + 1)) return BadMetadata("bad named stream record");
+  stream.content.resize(static_cast<size_t>(chunks));
+  uint64_t total = 0;
+  for (ChunkRef& chunk : stream.content) {
+    if (!v.Id(chunk.id) || !v.VarintAs(chunk.size)) return BadMetadata("bad named stream record");
+    total += chunk.size;  // at most 2^32 chunks of < 2^32 bytes: no overflow
+  }
+  if (v.remaining() != 0 || total != stream.size) {
+    return BadMetadata("named stream size does not match its chunks");
+  }
+  node.streams.push_back(std::move(stream));
+  return Status::Ok();
+}
+
+// A kWinReparse record: a known kind and flags, on a kSymlink node.
+Status ReadReparseRecord(const MetadataRecord& rec, Node& node) {
+  if (node.type != NodeType::kSymlink || !rec.name.empty() || rec.value.size() != 2 ||
+      rec.value[0] < static_cast<uint8_t>(WinReparseKind::kFileSymlink) ||
+      rec.value[0] > static_cast<uint8_t>(WinReparseKind::kMountPoint) ||
+      (rec.value[1] & ~kWinReparseRelative) != 0) {
+    return BadMetadata("bad reparse point record");
+  }
+  node.win_reparse = WinReparse{static_cast<WinReparseKind>(rec.value[0]),
+                                (rec.value[1] & kWinReparseRelative) != 0};
+  return Status::Ok();
+}
+
 Status ReadMetadata(Reader& r, Node& node) {
   uint64_t count;
   if (!r.Varint(count)) return Truncated();
@@ -287,6 +347,12 @@ Status ReadMetadata(Reader& r, Node& node) {
           return BadMetadata("bad sparse record");
         }
         node.sparse = true;
+        break;
+      case static_cast<uint32_t>(MetadataKind::kWinStream):
+        OB_RETURN_IF_ERROR(ReadStreamRecord(rec, node));
+        break;
+      case static_cast<uint32_t>(MetadataKind::kWinReparse):
+        OB_RETURN_IF_ERROR(ReadReparseRecord(rec, node));
         break;
       default: {
         Status windows;
@@ -343,6 +409,54 @@ Status ReadNode(Reader& r, Node& node, uint8_t version) {
 bool IsSafeName(std::string_view name) {
   if (name.empty() || name == "." || name == "..") return false;
   return name.find_first_of(std::string_view("/\0", 2)) == std::string_view::npos;
+}
+
+bool IsSafeStreamName(std::string_view name) {
+  if (name.empty()) return false;
+  size_t units = 0;
+  for (size_t i = 0; i < name.size();) {
+    const auto b = static_cast<uint8_t>(name[i]);
+    if (b == 0 || b == ':' || b == '/' || b == '\\') return false;
+    // Valid UTF-8 only (a stream name is UTF-16 on disk): the sequence's
+    // length, no overlong form, no surrogate, nothing above U+10FFFF.
+    size_t len = b < 0x80           ? 1
+                 : (b >> 5) == 0x6  ? 2
+                 : (b >> 4) == 0xE  ? 3
+                 : (b >> 3) == 0x1E ? 4
+                                    : 0;
+    if (len == 0 || i + len > name.size()) return false;
+    uint32_t cp = len == 1 ? b : len == 2 ? (b & 0x1F) : len == 3 ? (b & 0x0F) : (b & 0x07);
+    for (size_t k = 1; k < len; ++k) {
+      const auto c = static_cast<uint8_t>(name[i + k]);
+      if ((c & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    units += len == 4 ? 2 : 1;
+    i += len;
+  }
+  return units <= kMaxStreamNameUnits;
+}
+
+uint64_t DataSize(const Node& node) {
+  uint64_t size = node.size;
+  for (const NamedStream& stream : node.streams) size += stream.size;
+  return size;
+}
+
+const char* WinReparseKindName(WinReparseKind kind) {
+  switch (kind) {
+    case WinReparseKind::kFileSymlink:
+      return "file symlink";
+    case WinReparseKind::kDirSymlink:
+      return "directory symlink";
+    case WinReparseKind::kJunction:
+      return "junction";
+    case WinReparseKind::kMountPoint:
+      return "volume mount point";
+  }
+  return "reparse point";
 }
 
 const char* NodeTypeName(NodeType type) {

@@ -45,9 +45,19 @@ struct PendingChunks {
   std::vector<uint32_t> sizes;
 };
 
+// A named stream being read: its chunks, as a file's.
+struct PendingStream {
+  std::string name;
+  PendingChunks chunks;
+};
+
 struct PendingNode {
   tree::Node node;
   std::optional<PendingChunks> chunks;
+  // A regular file's named streams to read (FillMetadata lists them when
+  // it reads the metadata), then those being read.
+  std::vector<platform::StreamInfo> streams_to_read;
+  std::vector<PendingStream> streams;
 };
 
 // The buffers files are read into. A chunk handed to the workers is a view
@@ -183,13 +193,18 @@ class BackupRun {
   // metadata-only), else read. A read error is a warning: the entry is
   // still backed up.
   void FillMetadata(const std::string& path, const platform::FileInfo& info,
-                    const tree::Node* previous, bool previous_has_metadata, tree::Node& node);
+                    const tree::Node* previous, bool previous_has_metadata, PendingNode& pending);
   // The Windows descriptor and attributes of a fresh read (a descriptor
   // only when it is well-formed).
   void FillWindowsSecurity(const std::string& path, platform::FileMetadata& md, tree::Node& node);
   bool ReadFile(const std::string& path, const platform::FileInfo& info, PendingChunks& out);
+  // `stream`: a named stream of the file, or empty for its content.
   Status ReadFileOnce(const std::string& path, uint64_t size, PendingChunks& out,
-                      platform::FileInfo& after);
+                      platform::FileInfo& after, const std::string& stream = "");
+  // A regular file's named streams: those of the previous point when they
+  // are unchanged and held in the vault, else read (pending.streams). A
+  // stream that cannot be read is a warning; the file is backed up.
+  void BackupStreams(const std::string& path, const tree::Node* reusable, PendingNode& pending);
   void SubmitChunk(const std::shared_ptr<BlockPool::Block>& block, size_t offset, size_t length,
                    PendingChunks& out);
   ObjectId ProcessChunk(ByteView data, pack::BlobType type);
@@ -433,8 +448,9 @@ void BackupRun::SubmitChunk(const std::shared_ptr<BlockPool::Block>& block, size
 }
 
 Status BackupRun::ReadFileOnce(const std::string& path, uint64_t size, PendingChunks& out,
-                               platform::FileInfo& after) {
-  OB_ASSIGN_OR_RETURN(auto file, env_.OpenForRead(ReadPath(path)));
+                               platform::FileInfo& after, const std::string& stream) {
+  OB_ASSIGN_OR_RETURN(auto file, stream.empty() ? env_.OpenForRead(ReadPath(path))
+                                                : env_.OpenStreamForRead(ReadPath(path), stream));
   const size_t max = options_.chunker.max_size;
   const size_t block_size = blocks_.block_size();
   // The file goes behind the previous one when its first chunk (and the
@@ -483,8 +499,72 @@ Status BackupRun::ReadFileOnce(const std::string& path, uint64_t size, PendingCh
     start = 0;
     block_ = std::move(next);
   }
-  OB_ASSIGN_OR_RETURN(after, file->Stat());
+  if (stream.empty()) {
+    OB_ASSIGN_OR_RETURN(after, file->Stat());
+  }
   return Status::Ok();
+}
+
+void BackupRun::BackupStreams(const std::string& path, const tree::Node* reusable,
+                              PendingNode& pending) {
+  tree::Node& node = pending.node;
+  if (reusable != nullptr) {
+    bool held = true;
+    for (const tree::NamedStream& s : reusable->streams) {
+      for (const tree::ChunkRef& c : s.content) {
+        if (!repo_.index().Contains(c.id) || repo_.FoundDamaged(c.id)) held = false;
+      }
+    }
+    if (held) {
+      node.streams = reusable->streams;
+      for (const tree::NamedStream& s : node.streams) {
+        stats_.bytes_scanned += s.size;
+        bytes_scanned_ += s.size;
+        bytes_done_ += s.size;
+      }
+      return;
+    }
+    for (const tree::NamedStream& s : reusable->streams) {
+      pending.streams_to_read.push_back({s.name, s.size});
+    }
+  }
+  std::vector<platform::StreamInfo>& list = pending.streams_to_read;
+  std::sort(
+      list.begin(), list.end(),
+      [](const platform::StreamInfo& a, const platform::StreamInfo& b) { return a.name < b.name; });
+  for (size_t i = 0; i < list.size(); ++i) {
+    const platform::StreamInfo& s = list[i];
+    const std::string shown = path + ":" + s.name;
+    // A name the tree cannot store, or one too many: the file is kept
+    // without it, and the job says so.
+    if (!tree::IsSafeStreamName(s.name) || (i > 0 && list[i - 1].name == s.name)) {
+      skipped_.push_back({shown,
+                          "this alternate data stream's name cannot be stored in a "
+                          "recovery point; the file is backed up without it"});
+      continue;
+    }
+    if (pending.streams.size() >= tree::kMaxStreams) {
+      skipped_.push_back({path, "the file has more than " + std::to_string(tree::kMaxStreams) +
+                                    " alternate data streams; the others are not backed up"});
+      break;
+    }
+    stats_.bytes_scanned += s.size;
+    bytes_scanned_ += s.size;
+    PendingStream read{s.name, {}};
+    platform::FileInfo unused;
+    Status st = ReadFileOnce(path, s.size, read.chunks, unused, s.name);
+    if (!st.ok()) {
+      for (auto& f : read.chunks.ids) (void)executor_.Await(f);
+      skipped_.push_back({shown,
+                          "this alternate data stream could not be read (the file is backed up "
+                          "without it): " +
+                              st.ToString(),
+                          st.os_error()});
+      continue;
+    }
+    pending.streams.push_back(std::move(read));
+  }
+  list.clear();
 }
 
 bool BackupRun::ReadFile(const std::string& path, const platform::FileInfo& info,
@@ -511,7 +591,8 @@ bool BackupRun::ReadFile(const std::string& path, const platform::FileInfo& info
 
 void BackupRun::FillMetadata(const std::string& path, const platform::FileInfo& info,
                              const tree::Node* previous, bool previous_has_metadata,
-                             tree::Node& node) {
+                             PendingNode& pending) {
+  tree::Node& node = pending.node;
   if (previous && previous_has_metadata && previous->ctime_ns == info.ctime_ns &&
       previous->inode == info.inode) {
     node.xattrs = previous->xattrs;
@@ -519,6 +600,8 @@ void BackupRun::FillMetadata(const std::string& path, const platform::FileInfo& 
     node.sparse = previous->sparse && info.kind == platform::FileKind::kRegular;
     node.win_security = previous->win_security;
     node.win_attributes = previous->win_attributes;
+    // Named streams: BackupEntry takes them over with the content.
+    if (info.kind == platform::FileKind::kSymlink) node.win_reparse = previous->win_reparse;
     return;
   }
   Result<platform::FileMetadata> md = env_.ReadMetadata(ReadPath(path), info);
@@ -536,6 +619,11 @@ void BackupRun::FillMetadata(const std::string& path, const platform::FileInfo& 
   }
   node.linux_flags = md->linux_flags;
   node.sparse = md->sparse && info.kind == platform::FileKind::kRegular;
+  if (info.kind == platform::FileKind::kRegular) pending.streams_to_read = std::move(md->streams);
+  if (info.kind == platform::FileKind::kSymlink && md->reparse) {
+    node.win_reparse = tree::WinReparse{static_cast<tree::WinReparseKind>(md->reparse->kind),
+                                        md->reparse->relative};
+  }
   FillWindowsSecurity(path, *md, node);
 }
 
@@ -622,6 +710,9 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
                              previous->size == info.size && previous->mtime_ns == info.mtime_ns &&
                              previous->ctime_ns == info.ctime_ns && previous->inode == info.inode;
       CountFile(previous, !unchanged);
+      // The previous point's named streams stand when the file is unchanged
+      // and its metadata was taken over (FillMetadata listed none to read).
+      const bool streams_unchanged = unchanged && pending.streams_to_read.empty();
       if (unchanged) {
         bool all_known = true;
         for (const auto& c : previous->content) {
@@ -630,11 +721,14 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
         if (all_known) {
           node.content = previous->content;
           bytes_done_ += info.size;
+          BackupStreams(path, streams_unchanged ? previous : nullptr, pending);
           return true;
         }
       }
       pending.chunks.emplace();
-      return ReadFile(path, info, *pending.chunks);
+      if (!ReadFile(path, info, *pending.chunks)) return false;
+      BackupStreams(path, streams_unchanged ? previous : nullptr, pending);
+      return true;
     }
     case platform::FileKind::kOther:
       Skip(path, Status(ErrorCode::kInvalidArgument,
@@ -746,7 +840,7 @@ Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::
     PendingNode node;
     const bool previous_has_metadata = previous && previous->version >= 2;
     if (info->kind != platform::FileKind::kOther) {
-      FillMetadata(child_path, *info, prev_node, previous_has_metadata, node.node);
+      FillMetadata(child_path, *info, prev_node, previous_has_metadata, node);
       // The nodump flag (chattr +d) excludes an entry below an included
       // path, as dump(8) does; a path included by name is backed up.
       if (child_trie == nullptr && node.node.linux_flags &&
@@ -770,6 +864,14 @@ Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::
       for (size_t i = 0; i < p.chunks->ids.size(); ++i) {
         p.node.content.push_back({executor_.Await(p.chunks->ids[i]), p.chunks->sizes[i]});
       }
+    }
+    for (PendingStream& s : p.streams) {
+      tree::NamedStream stream{s.name, 0, {}};
+      for (size_t i = 0; i < s.chunks.ids.size(); ++i) {
+        stream.content.push_back({executor_.Await(s.chunks.ids[i]), s.chunks.sizes[i]});
+        stream.size += s.chunks.sizes[i];
+      }
+      p.node.streams.push_back(std::move(stream));
     }
     tree.nodes.push_back(std::move(p.node));
   }

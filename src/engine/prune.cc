@@ -69,7 +69,7 @@ Status CollectReferenced(Repository& repo, const std::vector<const NamedRecovery
       }
       for (const tree::Node& node : tree->nodes) {
         if (node.subtree) stack.push_back(*node.subtree);
-        for (const tree::ChunkRef& c : node.content) referenced.insert(c.id);
+        tree::ForEachChunk(node, [&](const tree::ChunkRef& c) { referenced.insert(c.id); });
       }
     }
   }

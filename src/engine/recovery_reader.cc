@@ -49,6 +49,9 @@ size_t TreeCost(const tree::Tree& tree) {
   for (const auto& node : tree.nodes) {
     cost += sizeof(tree::Node) + node.name.size() + node.symlink_target.size() +
             node.hardlink_to.size() + node.content.size() * sizeof(tree::ChunkRef);
+    for (const tree::NamedStream& s : node.streams) {
+      cost += sizeof(tree::NamedStream) + s.name.size() + s.content.size() * sizeof(tree::ChunkRef);
+    }
   }
   return cost;
 }

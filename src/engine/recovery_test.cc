@@ -57,11 +57,13 @@ std::string FormatBytes(double bytes) {
 // The first chunk of the node that cannot be read back from the vault, as
 // the repository words it ("blob … in pack …: …"); "" when all can.
 std::string UnreadableChunk(Repository& repo, const tree::Node& node) {
-  for (const tree::ChunkRef& chunk : node.content) {
+  std::string first;
+  tree::ForEachChunk(node, [&](const tree::ChunkRef& chunk) {  // named streams too
+    if (!first.empty()) return;
     Result<Bytes> data = repo.ReadBlob(chunk.id);
-    if (!data.ok()) return data.status().ToString();
-  }
-  return "";
+    if (!data.ok()) first = data.status().ToString();
+  });
+  return first;
 }
 
 // Removes sample folders of drills whose process died (they would never be
@@ -124,6 +126,43 @@ Result<std::vector<PointFile>> ListPointFiles(Repository& repo, const ObjectId& 
   return files;
 }
 
+// Whether `file` holds exactly `chunks` (each re-hashed against its id) and
+// `size` bytes: "" if so, else what differs.
+std::string CompareChunks(platform::ReadableFile& file, const crypto::Key& id_key,
+                          const std::vector<tree::ChunkRef>& chunks, uint64_t size) {
+  uint64_t offset = 0;
+  Bytes buffer;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const tree::ChunkRef& chunk = chunks[i];
+    buffer.resize(chunk.size);
+    size_t got = 0;
+    while (got < chunk.size) {
+      Result<size_t> n = file.ReadAt(offset + got, buffer.data() + got, chunk.size - got);
+      if (!n.ok()) return n.status().ToString();
+      if (*n == 0) break;
+      got += *n;
+    }
+    if (got != chunk.size) {
+      return "ends inside chunk " + std::to_string(i + 1) + " of " + std::to_string(chunks.size());
+    }
+    if (!BlobId::Matches(id_key, buffer, chunk.id)) {
+      return "bytes " + std::to_string(offset) + ".." + std::to_string(offset + chunk.size) +
+             " (chunk " + std::to_string(i + 1) + " of " + std::to_string(chunks.size()) +
+             ") differ from the recovery point: their hash is not the chunk's id";
+    }
+    offset += chunk.size;
+  }
+  if (offset != size) {
+    return "the recovery point's chunks hold " + std::to_string(offset) + " bytes, its size says " +
+           std::to_string(size);
+  }
+  uint8_t extra;
+  Result<size_t> more = file.ReadAt(offset, &extra, 1);
+  if (more.ok() && *more != 0)
+    return "longer than the recovery point's " + std::to_string(size) + " bytes";
+  return "";
+}
+
 FileComparison CompareRestoredFile(platform::Env& env, const crypto::Key& id_key,
                                    const tree::Node& node, const std::string& path,
                                    const CompareOptions& options) {
@@ -153,33 +192,16 @@ FileComparison CompareRestoredFile(platform::Env& env, const crypto::Key& id_key
   }
   Result<std::unique_ptr<platform::ReadableFile>> file = env.OpenForRead(path);
   if (!file.ok()) return content(file.status().ToString());
-  uint64_t offset = 0;
-  Bytes buffer;
-  for (size_t i = 0; i < node.content.size(); ++i) {
-    const tree::ChunkRef& chunk = node.content[i];
-    buffer.resize(chunk.size);
-    size_t got = 0;
-    while (got < chunk.size) {
-      Result<size_t> n = (*file)->ReadAt(offset + got, buffer.data() + got, chunk.size - got);
-      if (!n.ok()) return content(n.status().ToString());
-      if (*n == 0) break;
-      got += *n;
-    }
-    if (got != chunk.size) {
-      return content("ends inside chunk " + std::to_string(i + 1) + " of " +
-                     std::to_string(node.content.size()));
-    }
-    if (!BlobId::Matches(id_key, buffer, chunk.id)) {
-      return content("bytes " + std::to_string(offset) + ".." +
-                     std::to_string(offset + chunk.size) + " (chunk " + std::to_string(i + 1) +
-                     " of " + std::to_string(node.content.size()) +
-                     ") differ from the recovery point: their hash is not the chunk's id");
-    }
-    offset += chunk.size;
-  }
-  if (offset != node.size) {
-    return content("the recovery point's chunks hold " + std::to_string(offset) +
-                   " bytes, its size says " + std::to_string(node.size));
+  std::string differs = CompareChunks(**file, id_key, node.content, node.size);
+  if (!differs.empty()) return content(differs);
+  // Named streams, where this system has them (elsewhere the restore
+  // warned that they were not restored).
+  for (const tree::NamedStream& stream : node.streams) {
+    Result<std::unique_ptr<platform::ReadableFile>> s = env.OpenStreamForRead(path, stream.name);
+    if (!s.ok() && s.status().code() == ErrorCode::kUnsupported) break;
+    if (!s.ok()) return content("stream '" + stream.name + "': " + s.status().ToString());
+    differs = CompareChunks(**s, id_key, stream.content, stream.size);
+    if (!differs.empty()) return content("stream '" + stream.name + "': " + differs);
   }
   std::string meta;
   auto add = [&](const std::string& what) { meta += (meta.empty() ? "" : "; ") + what; };

@@ -200,8 +200,9 @@ class PointChecker {
           changed = true;
         }
       } else if (node.type == tree::NodeType::kFile) {
-        bool complete = std::all_of(node.content.begin(), node.content.end(),
-                                    [&](const tree::ChunkRef& c) { return Present(c.id); });
+        // Its named streams too: a file missing a stream's chunk is lost.
+        bool complete = true;
+        tree::ForEachChunk(node, [&](const tree::ChunkRef& c) { complete &= Present(c.id); });
         if (!complete) {
           out.lost.push_back(node.name);
           ++out.lost_files;

@@ -68,6 +68,7 @@ struct FileTask {
 struct ChunkTarget {
   std::shared_ptr<FileTask> file;
   uint64_t offset;
+  int stream = -1;  // the index of a named stream in file->node.streams; -1: the content
 };
 
 struct PlannedBlob {
@@ -107,9 +108,10 @@ platform::FileMetadata MetadataOf(const tree::Node& node) {
   md.xattrs.reserve(node.xattrs.size());
   for (const tree::Xattr& x : node.xattrs) md.xattrs.push_back({x.name, x.value});
   md.linux_flags = node.linux_flags;
-  md.sparse = node.sparse;
   md.win_security = node.win_security;
   md.win_attributes = node.win_attributes;
+  // Not md.sparse: the restore makes the holes itself (WritableFile::
+  // SetSparse before the content, WriteDataRuns), on every platform.
   return md;
 }
 
@@ -246,6 +248,11 @@ class RestoreRun {
   // last one puts the file in place.
   void ChunksWritten(const std::shared_ptr<FileTask>& job, const std::string& error, size_t chunks,
                      uint64_t bytes);
+  // Creates a planned file's named streams at their sizes (RestoreDir::
+  // CreateStream); how many to write: all, or none where the target has no
+  // named streams (one "alternate data streams" warning) or one failed
+  // (job.error).
+  size_t CreateStreams(FileTask& job);
   void FinishFile(const std::shared_ptr<FileTask>& job);
   void ApplyLinksAndDirs();
   void Failed(const std::string& path, const std::string& error);
@@ -326,6 +333,8 @@ class RestoreRun {
   std::atomic<uint64_t> bytes_{0};
   std::atomic<uint64_t> unchanged_{0};
   std::atomic<uint64_t> unchanged_bytes_{0};
+  // Named streams a target without them did not take: done, for progress.
+  std::atomic<uint64_t> streams_not_restored_bytes_{0};
   uint64_t skipped_existing_ = 0;
   uint64_t hardlinks_ = 0;
   uint64_t files_total_ = 0;
@@ -364,7 +373,7 @@ Progress RestoreRun::Sample() const {
   Progress p;
   p.files_done = files_ + unchanged_;
   p.files_total = files_total_;
-  p.bytes_done = bytes_ + unchanged_bytes_;
+  p.bytes_done = bytes_ + unchanged_bytes_ + streams_not_restored_bytes_;
   p.bytes_total = bytes_total_;
   return p;
 }
@@ -424,6 +433,9 @@ bool RestoreRun::HoldsContent(RestoreDir& dir, const std::string& name, const tr
   }
   Bytes buffer;
   uint64_t offset = 0;
+  // A file with named streams is restored again rather than compared: they
+  // cannot be read back through RestoreDir.
+  if (!node.streams.empty()) return false;
   for (const tree::ChunkRef& chunk : node.content) {
     buffer.resize(chunk.size);
     Result<size_t> got = (*file)->ReadAt(offset, buffer.data(), buffer.size());
@@ -585,34 +597,92 @@ void RestoreRun::PlanFile(const std::shared_ptr<RestoreDir>& dir, const tree::No
       Failed(display, file.status().ToString());
       return;
     }
+    if (node.sparse) {
+      // Marked before anything is written (NTFS allocates what is written
+      // to a file that is not sparse, zeros included).
+      Status sparse = (*file)->SetSparse();
+      if (!sparse.ok()) {
+        NoteMetadataIssue("sparse files", "restored fully allocated: " + sparse.ToString(),
+                          display);
+      }
+    }
     Status st = (*file)->Truncate(node.size);
     Status closed = (*file)->Close();
     if (st.ok()) st = closed;
     if (!st.ok()) job->error = st.ToString();
   }
-  if (node.content.empty() || !job->error.empty()) {
+  // The named streams are created beside the content, in the new file
+  // (the rename keeps them).
+  const size_t streams = job->error.empty() && has_metadata ? CreateStreams(*job) : 0;
+  size_t chunks = node.content.size();
+  for (size_t i = 0; i < streams; ++i) chunks += node.streams[i].content.size();
+  if (chunks == 0 || !job->error.empty()) {
     FinishFile(job);
     return;
   }
-  job->remaining = node.content.size();
-  uint64_t offset = 0;
-  for (const tree::ChunkRef& chunk : node.content) {
-    PlannedBlob& blob = planned_[chunk.id];
-    if (blob.targets.empty()) {
-      blob.id = chunk.id;
-      blob.loc = repo_.index().Find(chunk.id);
+  job->remaining = chunks;
+  auto plan = [&](const std::vector<tree::ChunkRef>& content, int stream) {
+    uint64_t offset = 0;
+    for (const tree::ChunkRef& chunk : content) {
+      PlannedBlob& blob = planned_[chunk.id];
+      if (blob.targets.empty()) {
+        blob.id = chunk.id;
+        blob.loc = repo_.index().Find(chunk.id);
+      }
+      blob.targets.push_back({job, offset, stream});
+      offset += chunk.size;
     }
-    blob.targets.push_back({job, offset});
-    offset += chunk.size;
-  }
+  };
+  plan(node.content, -1);
+  for (size_t i = 0; i < streams; ++i) plan(node.streams[i].content, static_cast<int>(i));
   ++batch_files_;
-  batch_bytes_ += node.size;
+  batch_bytes_ += tree::DataSize(node);
+}
+
+size_t RestoreRun::CreateStreams(FileTask& job) {
+  const tree::Node& node = job.node;
+  for (const tree::NamedStream& stream : node.streams) {
+    Result<std::unique_ptr<platform::WritableFile>> file =
+        job.dir->CreateStream(job.temp_name, stream.name);
+    Status st = file.status();
+    if (st.ok()) {
+      st = (*file)->Truncate(stream.size);
+      Status closed = (*file)->Close();
+      if (st.ok()) st = closed;
+    }
+    if (st.code() == ErrorCode::kUnsupported) {
+      // This system has no named streams: the file comes back without them.
+      NoteMetadataIssue("alternate data streams", st.detail(), job.display);
+      for (const tree::NamedStream& s : node.streams) streams_not_restored_bytes_ += s.size;
+      return 0;
+    }
+    if (!st.ok()) {
+      job.error = "its alternate data stream '" + stream.name + "': " + st.ToString();
+      return 0;
+    }
+  }
+  return node.streams.size();
 }
 
 void RestoreRun::RestoreSymlink(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
                                 const std::string& name, const std::string& display) {
-  Status st = dir->CreateSymlink(name, node.symlink_target,
-                                 options_.conflict == ConflictPolicy::kOverwrite);
+  const bool replace = options_.conflict == ConflictPolicy::kOverwrite;
+  Status st;
+  if (tree_has_metadata_ && node.win_reparse) {
+    // A Windows reparse point comes back as what it was where the system
+    // can hold it (a junction as a junction), else as a symlink with a
+    // warning (platform::PlanReparsePoint).
+    const platform::ReparseInfo recorded{static_cast<platform::ReparseKind>(node.win_reparse->kind),
+                                         node.win_reparse->relative};
+    Result<platform::LinkPlan> made =
+        dir->CreateReparsePoint(name, node.symlink_target, recorded, replace);
+    st = made.status();
+    if (made.ok() && made->issue)
+      NoteMetadataIssue(made->issue->kind, made->issue->reason, display);
+    if (made.ok() && made->make == platform::MakeLink::kNothing) return;
+  } else {
+    st = dir->CreateSymlink(name, node.symlink_target, replace);
+  }
   if (st.ok()) {
     st = dir->SetAttributes(name, ModeOf(node), node.mtime_ns, node.uid, node.gid, true);
   }
@@ -722,6 +792,7 @@ void RestoreRun::FetchRunNow(const FetchRun& run) {
   // only when no handle to it is left.
   struct Open {
     std::shared_ptr<FileTask> job;
+    int stream = -1;
     std::unique_ptr<platform::WritableFile> file;
     size_t chunks = 0;
     uint64_t bytes = 0;
@@ -767,9 +838,10 @@ void RestoreRun::FetchRunNow(const FetchRun& run) {
       }
     }
     for (ChunkTarget& target : blob->targets) {
-      if (open.job != target.file) {
+      if (open.job != target.file || open.stream != target.stream) {
         release();
         open.job = target.file;
+        open.stream = target.stream;
       }
       ++open.chunks;
       if (!blob_status.ok()) {
@@ -778,15 +850,21 @@ void RestoreRun::FetchRunNow(const FetchRun& run) {
       }
       if (!open.error.empty() || target.file->failed.load(std::memory_order_relaxed)) continue;
       if (!open.file) {
-        auto file = target.file->dir->OpenForWrite(target.file->temp_name);
+        const FileTask& task = *target.file;
+        auto file =
+            target.stream < 0
+                ? task.dir->OpenForWrite(task.temp_name)
+                : task.dir->OpenStreamForWrite(
+                      task.temp_name, task.node.streams[static_cast<size_t>(target.stream)].name);
         if (!file.ok()) {
           open.error = file.status().ToString();
           continue;
         }
         open.file = std::move(file).value();
       }
-      Status st = target.file->node.sparse ? WriteDataRuns(*open.file, target.offset, plain)
-                                           : open.file->WriteAt(target.offset, plain);
+      Status st = target.file->node.sparse && target.stream < 0
+                      ? WriteDataRuns(*open.file, target.offset, plain)
+                      : open.file->WriteAt(target.offset, plain);
       if (!st.ok()) {
         open.error = st.ToString();
         continue;
@@ -915,7 +993,9 @@ void RestoreRun::CountTotals(const tree::Node& node, const std::string& rel) {
     case tree::NodeType::kFile:
       ++files_total_;
       // A second name of a hard link restored in this job is a link, no bytes.
-      if (node.hardlink_to.empty() || !InSelection(node.hardlink_to)) bytes_total_ += node.size;
+      if (node.hardlink_to.empty() || !InSelection(node.hardlink_to)) {
+        bytes_total_ += tree::DataSize(node);  // named streams too
+      }
       return;
     case tree::NodeType::kSymlink:
       ++files_total_;

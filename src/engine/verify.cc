@@ -108,14 +108,15 @@ class LossWalker {
           for (const std::string& line : Lost(*node.subtree))
             lines.push_back("/" + node.name + line);
         }
-        size_t lost = 0;
-        for (const tree::ChunkRef& c : node.content) {
+        // Named streams' chunks count as the file's: a lost one is lost data.
+        size_t lost = 0, chunks = 0;
+        tree::ForEachChunk(node, [&](const tree::ChunkRef& c) {
+          ++chunks;
           if (!repo_.HasUsableCopy(c.id)) ++lost;
-        }
+        });
         if (lost > 0) {
           lines.push_back("/" + node.name + ": " + std::to_string(lost) + " of " +
-                          std::to_string(node.content.size()) +
-                          " chunks are missing or damaged in the vault");
+                          std::to_string(chunks) + " chunks are missing or damaged in the vault");
         }
       }
     }

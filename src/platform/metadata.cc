@@ -18,6 +18,45 @@ std::string XattrKind(std::string_view name) {
   return ns + " extended attributes";
 }
 
+LinkPlan PlanReparsePoint(const ReparseInfo& recorded, bool windows_target, bool volume_present) {
+  static constexpr char kKind[] = "Windows reparse points";
+  if (!windows_target) {
+    LinkPlan plan{MakeLink::kSymlink, std::nullopt};
+    switch (recorded.kind) {
+      case ReparseKind::kFileSymlink:
+        break;  // a symlink is what it was
+      case ReparseKind::kDirSymlink:
+        plan.issue =
+            MetadataIssue{kKind, "a directory symbolic link is restored as a symbolic link"};
+        break;
+      case ReparseKind::kJunction:
+        plan.issue = MetadataIssue{kKind, "a junction is restored as a symbolic link"};
+        break;
+      case ReparseKind::kMountPoint:
+        plan.issue = MetadataIssue{kKind,
+                                   "a volume mount point is restored as a symbolic link to "
+                                   "the volume's name"};
+        break;
+    }
+    return plan;
+  }
+  switch (recorded.kind) {
+    case ReparseKind::kFileSymlink:
+      return {MakeLink::kFileSymlink, std::nullopt};
+    case ReparseKind::kDirSymlink:
+      return {MakeLink::kDirSymlink, std::nullopt};
+    case ReparseKind::kJunction:
+      return {MakeLink::kJunction, std::nullopt};
+    case ReparseKind::kMountPoint:
+      if (volume_present) return {MakeLink::kMountPoint, std::nullopt};
+      return {MakeLink::kNothing,
+              MetadataIssue{kKind,
+                            "a volume mount point whose volume is not on this machine is "
+                            "not recreated"}};
+  }
+  return {MakeLink::kSymlink, std::nullopt};
+}
+
 std::vector<MetadataIssue> MetadataIssuesFor(const FileMetadata& metadata,
                                              const std::string& reason) {
   std::vector<MetadataIssue> issues;
@@ -33,6 +72,9 @@ std::vector<MetadataIssue> MetadataIssuesFor(const FileMetadata& metadata,
   if (metadata.win_attributes && *metadata.win_attributes != 0) {
     issues.push_back({"Windows attributes", reason});
   }
+
+  if (!metadata.streams.empty()) issues.push_back({"alternate data streams", reason});
+  if (metadata.reparse) issues.push_back({"Windows reparse points", reason});
   return issues;
 }
 

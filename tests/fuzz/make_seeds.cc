@@ -122,11 +122,24 @@ tree::Tree WindowsTree() {
   return t;
 }
 
+// Kinds 18 and 19: a file with named streams (one empty, one of two
+// chunks) and a junction.
+tree::Tree WindowsStreamsTree() {
+  tree::Tree t = SampleTree();
+  t.nodes[1].streams = {{"Zone.Identifier", 26, {{Id(4), 26}}},
+                        {"empty", 0, {}},
+                        {"two", 70000, {{Id(5), 65536}, {Id(6), 4464}}}};
+  t.nodes[2].win_reparse = tree::WinReparse{tree::WinReparseKind::kJunction, false};
+  t.nodes[3].hardlink_to.clear();
+  return t;
+}
+
 void Trees() {
   Write("tree", "empty", tree::SerializeTree({}));
   Write("tree", "sample", tree::SerializeTree(SampleTree()));
   Write("tree", "metadata", tree::SerializeTree(MetadataTree()));
   Write("tree", "windows", tree::SerializeTree(WindowsTree()));
+  Write("tree", "windows-streams", tree::SerializeTree(WindowsStreamsTree()));
 }
 
 std::vector<index::PackEntries> SamplePacks() {

@@ -2,7 +2,8 @@
 // recovery point as read back from the vault after decryption. A tree that
 // parses must hold only safe names and metadata within the format's bounds
 // (version 2: xattr names and sizes, file flag bits, sparse only on files,
-// well-formed Windows security descriptors, known Windows attribute bits),
+// well-formed Windows security descriptors, known Windows attribute bits,
+// named streams' names, counts and sizes, reparse kinds only on symlinks),
 // and serialize back to a tree that parses to the same nodes.
 #include <cstdint>
 #include <cstdlib>
@@ -33,10 +34,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const tree::MetadataRecord& r : node.other_metadata) {
       if (r.kind <= static_cast<uint32_t>(tree::MetadataKind::kSparse) ||
           r.kind == static_cast<uint32_t>(tree::MetadataKind::kWinSecurity) ||
-          r.kind == static_cast<uint32_t>(tree::MetadataKind::kWinAttributes)) {
+          r.kind == static_cast<uint32_t>(tree::MetadataKind::kWinAttributes) ||
+          r.kind == static_cast<uint32_t>(tree::MetadataKind::kWinStream) ||
+          r.kind == static_cast<uint32_t>(tree::MetadataKind::kWinReparse)) {
         std::abort();
       }
     }
+    // Named streams: only on files, safe names, within the cap, each one's
+    // chunks adding up to its size; a reparse kind only on a symlink.
+    if (!node.streams.empty() && node.type != tree::NodeType::kFile) std::abort();
+    if (node.streams.size() > tree::kMaxStreams) std::abort();
+    for (const tree::NamedStream& s : node.streams) {
+      if (!tree::IsSafeStreamName(s.name)) std::abort();
+      uint64_t total = 0;
+      for (const tree::ChunkRef& c : s.content) total += c.size;
+      if (total != s.size) std::abort();
+    }
+    if (node.win_reparse && node.type != tree::NodeType::kSymlink) std::abort();
   }
   auto again = tree::ParseTree(tree::SerializeTree(*parsed));
   if (!again.ok() || again->nodes != parsed->nodes) std::abort();

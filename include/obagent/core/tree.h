@@ -45,6 +45,11 @@ enum class MetadataKind : uint32_t {
                         // group, DACL; SACL when the backup held SeSecurityPrivilege),
                         // structurally checked (core/security_descriptor.h)
   kWinAttributes = 17,  // name empty; value: varint of the kWinAttributesKept bits
+  kWinStream = 18,      // name: a named (alternate) data stream's name, without the ':' and
+                        // ":$DATA"; value: varint size, varint chunk count, per chunk its
+                        // 32-byte id and varint size (the stream's data, deduplicated as a
+                        // file's content is)
+  kWinReparse = 19,     // name empty; value: u8 WinReparseKind, u8 flags (kWinReparseRelative)
 };
 
 // The FS_IOC_GETFLAGS bits a tree records (the Linux ABI values, as chattr(1)
@@ -93,6 +98,8 @@ inline constexpr size_t kMaxXattrNameSize = 255;      // XATTR_NAME_MAX
 inline constexpr size_t kMaxXattrValueSize = 65536;   // XATTR_SIZE_MAX
 inline constexpr size_t kMaxMetadataRecords = 65536;  // per node
 inline constexpr size_t kMaxWinSecuritySize = 65536;  // win_security::kMaxSecurityDescriptorSize
+inline constexpr size_t kMaxStreamNameUnits = 255;    // UTF-16 units, as NTFS allows
+inline constexpr size_t kMaxStreams = 4096;           // named streams per node
 
 struct Xattr {
   std::string name;
@@ -107,6 +114,36 @@ struct MetadataRecord {
   Bytes value;
   bool operator==(const MetadataRecord&) const = default;
 };
+
+// A named (alternate) data stream of a Windows file ("file.txt:Zone.Identifier"):
+// its data is chunked, deduplicated, compressed and encrypted as file
+// content is.
+struct NamedStream {
+  std::string name;  // UTF-8; IsSafeStreamName
+  uint64_t size = 0;
+  std::vector<ChunkRef> content;  // the chunk sizes add up to size
+  bool operator==(const NamedStream&) const = default;
+};
+
+// What a Windows reparse point that a kSymlink node records was: a file or
+// folder symbolic link, a junction or a volume mount point (both
+// IO_REPARSE_TAG_MOUNT_POINT: a mount point's target is a volume GUID path).
+enum class WinReparseKind : uint8_t {
+  kFileSymlink = 1,
+  kDirSymlink = 2,
+  kJunction = 3,
+  kMountPoint = 4,
+};
+inline constexpr uint8_t kWinReparseRelative = 0x01;  // a symlink with a relative target
+
+struct WinReparse {
+  WinReparseKind kind = WinReparseKind::kFileSymlink;
+  bool relative = false;
+  bool operator==(const WinReparse&) const = default;
+};
+
+// "file symlink", "directory symlink", "junction", "volume mount point".
+const char* WinReparseKindName(WinReparseKind kind);
 
 struct Node {
   std::string name;
@@ -137,8 +174,27 @@ struct Node {
   Bytes win_security;
   std::optional<uint32_t> win_attributes;  // kWinAttributesKept bits; none when not read
 
+  std::vector<NamedStream> streams;       // kFile: named data streams, sorted by name, unique
+  std::optional<WinReparse> win_reparse;  // kSymlink: the Windows reparse point it was
   bool operator==(const Node&) const = default;
 };
+
+// Every chunk of a node's data, in order: its content, then each named
+// stream's. Whatever must reach all of a node's data (prune, verify, repair,
+// recovery drills) walks this, so no stream is left out.
+template <typename F>
+void ForEachChunk(const Node& node, F&& f) {
+  for (const ChunkRef& chunk : node.content) f(chunk);
+  for (const NamedStream& stream : node.streams) {
+    for (const ChunkRef& chunk : stream.content) f(chunk);
+  }
+}
+// The bytes of a node's data: its size plus its named streams' sizes.
+uint64_t DataSize(const Node& node);
+// Whether a stream name can be recorded and created: not empty, at most
+// kMaxStreamNameUnits UTF-16 units, valid UTF-8, without ':', '/', '\\' or
+// NUL (so "name:stream" names exactly one stream of one file).
+bool IsSafeStreamName(std::string_view name);
 
 // Version 1: the fields up to hardlink_to. Version 2 (written now): the
 // same, then each node's typed metadata records.

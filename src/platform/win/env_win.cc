@@ -18,6 +18,7 @@
 #include "platform/random_suffix.h"
 #include "platform/reparse_read.h"
 #include "security_win.h"
+#include "streams_win.h"
 #include "win_util.h"
 
 namespace obagent::platform {
@@ -359,6 +360,17 @@ class WinEnv final : public Env {
       if (!relative && target.rfind(LR"(\??\)", 0) == 0) target.erase(0, 4);
     }
     return Slashes(win::FromWidePath(target));
+  }
+
+  Result<FileMetadata> ReadMetadata(const std::string& path, const FileInfo& info) override {
+    FileMetadata md;
+    OB_RETURN_IF_ERROR(win::ReadStreamMetadata(path, info, md));  // streams, sparse, reparse kind
+    return md;
+  }
+
+  Result<std::unique_ptr<ReadableFile>> OpenStreamForRead(const std::string& path,
+                                                          const std::string& stream) override {
+    return win::OpenNamedStream(path, stream);
   }
 
   Result<DiskSpace> GetDiskSpace(const std::string& path) override {

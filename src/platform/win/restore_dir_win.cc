@@ -16,11 +16,13 @@
 #include <windows.h>
 
 #include <cwctype>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "obagent/platform.h"
 #include "security_win.h"
+#include "streams_win.h"
 #include "win_util.h"
 
 namespace obagent::platform::win {
@@ -106,6 +108,11 @@ class WinWritableFile final : public WritableFile {
       return LastErrorStatus("truncate", display_);
     }
     return Status::Ok();
+  }
+
+  Status SetSparse() override {
+    if (!h_.valid()) return InternalError("mark sparse a closed file '" + display_ + "'");
+    return MarkSparse(h_.get(), display_);
   }
 
   Status Sync() override {
@@ -197,6 +204,17 @@ class WinRestoreDir final : public RestoreDir {
         std::make_unique<WinWritableFile>(std::move(h), Show(name)));
   }
 
+  // A stream of a regular file of this folder, opened as "name:stream"
+  // beside the verified file and checked to be its stream (streams_win.cc).
+  Result<std::unique_ptr<WritableFile>> CreateStream(std::string_view name,
+                                                     std::string_view stream) override {
+    return OpenStream(name, stream, true);
+  }
+  Result<std::unique_ptr<WritableFile>> OpenStreamForWrite(std::string_view name,
+                                                           std::string_view stream) override {
+    return OpenStream(name, stream, false);
+  }
+
   Result<std::unique_ptr<ReadableFile>> OpenForRead(std::string_view name) override {
     OB_ASSIGN_OR_RETURN(UniqueHandle h, OpenRegular(name, GENERIC_READ));
     return NewWinReadableFile(std::move(h), Show(name));
@@ -224,6 +242,58 @@ class WinRestoreDir final : public RestoreDir {
   }
 
   Status CreateSymlink(std::string_view name, std::string_view target, bool replace) override {
+    return CreateSymlinkAs(name, target, replace, std::nullopt);
+  }
+
+  // A recorded reparse point as what it was (PlanReparsePoint): a file or
+  // folder symlink as such, a junction or mount point as a folder carrying
+  // IO_REPARSE_TAG_MOUNT_POINT (streams_win.cc).
+  Result<LinkPlan> CreateReparsePoint(std::string_view name, std::string_view target,
+                                      const ReparseInfo& recorded, bool replace) override {
+    const bool volume = recorded.kind == ReparseKind::kMountPoint && VolumePresent(target);
+    LinkPlan plan = PlanReparsePoint(recorded, true, volume);
+    switch (plan.make) {
+      case MakeLink::kNothing:
+        break;
+      case MakeLink::kFileSymlink:
+      case MakeLink::kDirSymlink:
+        OB_RETURN_IF_ERROR(
+            CreateSymlinkAs(name, target, replace, plan.make == MakeLink::kDirSymlink));
+        break;
+      case MakeLink::kJunction:
+      case MakeLink::kMountPoint: {
+        OB_RETURN_IF_ERROR(CheckName(name));
+        OB_ASSIGN_OR_RETURN(std::wstring child, Child(name));
+        if (GetFileAttributesW(child.c_str()) != INVALID_FILE_ATTRIBUTES) {
+          if (!replace) return WinErrorStatus("create junction", Show(name), ERROR_ALREADY_EXISTS);
+          OB_RETURN_IF_ERROR(RemoveNonDirectory(name, child));
+        }
+        if (!CreateDirectoryW(child.c_str(), nullptr)) {
+          return LastErrorStatus("create junction", Show(name));
+        }
+        HANDLE h = CreateFileW(child.c_str(), GENERIC_READ | GENERIC_WRITE | DELETE, 0, nullptr,
+                               OPEN_EXISTING,
+                               FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS, nullptr);
+        if (h == INVALID_HANDLE_VALUE) return LastErrorStatus("open", Show(name));
+        UniqueHandle handle(h);
+        Status st = VerifyInside(h, child, name);
+        if (st.ok()) st = SetMountPoint(h, target, Show(name));
+        if (!st.ok()) {
+          DeleteByHandle(h);
+          return st;
+        }
+        break;
+      }
+      case MakeLink::kSymlink:
+        OB_RETURN_IF_ERROR(CreateSymlink(name, target, replace));
+        break;
+    }
+    return plan;
+  }
+
+  // `directory`: the link's kind as recorded; none: decided by its target.
+  Status CreateSymlinkAs(std::string_view name, std::string_view target, bool replace,
+                         std::optional<bool> directory) {
     OB_RETURN_IF_ERROR(CheckName(name));
     if (target.empty() || target.find('\0') != std::string_view::npos) {
       return InvalidArgument("invalid symlink target for '" + Show(name) + "'");
@@ -238,7 +308,8 @@ class WinRestoreDir final : public RestoreDir {
     bool absolute = wide_target.size() >= 2 && (wide_target[1] == L':' || wide_target[0] == L'\\');
     std::wstring resolved = absolute ? wide_target : FinalPath(h_.get()) + L"\\" + wide_target;
     DWORD attrs = GetFileAttributesW(resolved.c_str());
-    if (attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_DIRECTORY)) {
+    if (directory ? *directory
+                  : attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_DIRECTORY)) {
       flags |= SYMBOLIC_LINK_FLAG_DIRECTORY;
     }
     // CreateSymbolicLinkW fails on an existing name on Windows; Wine turns
@@ -435,6 +506,16 @@ class WinRestoreDir final : public RestoreDir {
                                           FromWidePath(actual) + "' while it was opened"};
     }
     return Status::Ok();
+  }
+
+  Result<std::unique_ptr<WritableFile>> OpenStream(std::string_view name, std::string_view stream,
+                                                   bool create) {
+    OB_ASSIGN_OR_RETURN(UniqueHandle file, OpenRegular(name, FILE_READ_ATTRIBUTES));
+    OB_ASSIGN_OR_RETURN(std::wstring child, Child(name));
+    OB_ASSIGN_OR_RETURN(UniqueHandle h,
+                        OpenStreamOfFile(file.get(), child, stream, create, Show(name)));
+    return std::unique_ptr<WritableFile>(
+        std::make_unique<WinWritableFile>(std::move(h), Show(name) + ":" + std::string(stream)));
   }
 
   // Opens an existing regular file of this folder (never a link, never a

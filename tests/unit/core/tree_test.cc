@@ -6,6 +6,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "core/security_descriptor_test_util.h"
 
@@ -643,6 +644,184 @@ TEST(TreeWindowsMetadata, TruncationAndCorruptionOfWindowsRecords) {
       if (!node.win_security.empty()) {
         EXPECT_TRUE(win_security::CheckSecurityDescriptor(node.win_security).ok());
       }
+    }
+    auto again = ParseTree(SerializeTree(*parsed));
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->nodes, parsed->nodes);
+  }
+}
+
+// Kinds 18 (named streams) and 19 (Windows reparse points).
+Node StreamNode(std::string name) {
+  Node n = FileNode(std::move(name));
+  n.hardlink_to.clear();
+  n.streams = {{"Zone.Identifier", 26, {{IdOf(8), 26}}},
+               {"big", (1ull << 20) + 5, {{IdOf(9), 1u << 20}, {IdOf(10), 5}}},
+               {"empty", 0, {}},
+               {"\xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80", 1, {{IdOf(11), 1}}}};
+  return n;
+}
+
+Node ReparseNode(std::string name, WinReparseKind kind, bool relative) {
+  Node n;
+  n.name = std::move(name);
+  n.type = NodeType::kSymlink;
+  n.symlink_target = "C:/target";
+  n.win_reparse = WinReparse{kind, relative};
+  return n;
+}
+
+TEST(TreeWindowsStreams, RoundTripStreamsAndReparsePoints) {
+  Tree t;
+  t.nodes = {StreamNode("a"), ReparseNode("b", WinReparseKind::kFileSymlink, true),
+             ReparseNode("c", WinReparseKind::kDirSymlink, false),
+             ReparseNode("d", WinReparseKind::kJunction, false),
+             ReparseNode("e", WinReparseKind::kMountPoint, false)};
+  t.nodes[0].xattrs = {{"user.x", Bytes{1}}};
+  t.nodes[0].other_metadata = {{31, "", Bytes{1}}, {40, "", Bytes{}}};
+  const Bytes bytes = SerializeTree(t);
+  auto parsed = ParseTree(bytes);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->nodes, t.nodes);
+  EXPECT_EQ(SerializeTree(*parsed), bytes);
+  // Stream records sort among the others by (kind, name) whatever the
+  // node's order.
+  Node reversed = t.nodes[0];
+  std::reverse(reversed.streams.begin(), reversed.streams.end());
+  EXPECT_EQ(NodeBytes(reversed), NodeBytes(t.nodes[0]));
+}
+
+TEST(TreeWindowsStreams, ForEachChunkAndDataSizeCoverStreams) {
+  Node n = StreamNode("a");
+  std::vector<ObjectId> ids;
+  ForEachChunk(n, [&](const ChunkRef& c) { ids.push_back(c.id); });
+  ASSERT_EQ(ids.size(), 7u);
+  EXPECT_EQ(ids[3], IdOf(8));
+  EXPECT_EQ(ids[6], IdOf(11));
+  EXPECT_EQ(DataSize(n), n.size + 26 + (1ull << 20) + 5 + 1);
+}
+
+TEST(TreeWindowsStreams, IsSafeStreamName) {
+  EXPECT_TRUE(IsSafeStreamName("Zone.Identifier"));
+  EXPECT_TRUE(IsSafeStreamName("$DATA"));  // a stream may be called that
+  EXPECT_TRUE(IsSafeStreamName(std::string(kMaxStreamNameUnits, 'a')));
+  EXPECT_FALSE(IsSafeStreamName(std::string(kMaxStreamNameUnits + 1, 'a')));
+  // U+1F600 is two UTF-16 units: 127 of them are 254 units, 128 are 256.
+  std::string emoji;
+  for (int i = 0; i < 127; ++i) emoji += "\xf0\x9f\x98\x80";
+  EXPECT_TRUE(IsSafeStreamName(emoji));
+  EXPECT_FALSE(IsSafeStreamName(emoji + "\xf0\x9f\x98\x80"));
+  EXPECT_TRUE(IsSafeStreamName(emoji + "a"));
+  for (std::string_view bad :
+       {std::string_view(""), std::string_view("a:b"), std::string_view("s:$DATA"),
+        std::string_view("a/b"), std::string_view("a\\b"), std::string_view("a\0b", 3),
+        std::string_view("\xff"), std::string_view("\xc0\xaf"), std::string_view("\xed\xa0\x80"),
+        std::string_view("\xe2\x82"), std::string_view("\xf4\x90\x80\x80")}) {
+    EXPECT_FALSE(IsSafeStreamName(bad)) << ToHex(Bytes(bad.begin(), bad.end()));
+  }
+}
+
+Bytes StreamValue(uint64_t size, std::initializer_list<uint32_t> chunks) {
+  Bytes v;
+  auto put = [&](uint64_t x) {
+    while (x >= 0x80) {
+      v.push_back(static_cast<uint8_t>(x | 0x80));
+      x >>= 7;
+    }
+    v.push_back(static_cast<uint8_t>(x));
+  };
+  put(size);
+  put(chunks.size());
+  for (uint32_t c : chunks) {
+    ObjectId id = IdOf(static_cast<uint8_t>(c));
+    v.insert(v.end(), id.bytes.begin(), id.bytes.end());
+    put(c);
+  }
+  return v;
+}
+
+TEST(TreeWindowsStreams, ValidRecordsParse) {
+  auto parsed = ParseTree(WithRecords(
+      NodeType::kFile,
+      Concat({{2}, Record(18, "a", StreamValue(7, {3, 4})), Record(18, "b", StreamValue(0, {}))})));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->nodes[0].streams.size(), 2u);
+  EXPECT_EQ(parsed->nodes[0].streams[0].size, 7u);
+  auto link = ParseTree(WithRecords(NodeType::kSymlink, Concat({{1}, Record(19, "", {3, 0})})));
+  ASSERT_TRUE(link.ok()) << link.status().ToString();
+  EXPECT_EQ(link->nodes[0].win_reparse, (WinReparse{WinReparseKind::kJunction, false}));
+}
+
+TEST(TreeWindowsStreams, MalformedRecordsRejected) {
+  struct Case {
+    const char* what;
+    NodeType type;
+    Bytes records;
+  } cases[] = {
+      {"stream on a folder", NodeType::kDirectory,
+       Concat({{1}, Record(18, "a", StreamValue(1, {1}))})},
+      {"stream on a symlink", NodeType::kSymlink,
+       Concat({{1}, Record(18, "a", StreamValue(1, {1}))})},
+      {"empty stream name", NodeType::kFile, Concat({{1}, Record(18, "", StreamValue(0, {}))})},
+      {"':' in stream name", NodeType::kFile,
+       Concat({{1}, Record(18, "a:$DATA", StreamValue(0, {}))})},
+      {"'\\' in stream name", NodeType::kFile,
+       Concat({{1}, Record(18, "..\\x", StreamValue(0, {}))})},
+      {"'/' in stream name", NodeType::kFile,
+       Concat({{1}, Record(18, "../x", StreamValue(0, {}))})},
+      {"size not the chunks' sum", NodeType::kFile,
+       Concat({{1}, Record(18, "a", StreamValue(8, {3, 4}))})},
+      {"trailing bytes in stream value", NodeType::kFile,
+       Concat({{1}, Record(18, "a", Concat({StreamValue(0, {}), {0}}))})},
+      {"chunk count beyond value", NodeType::kFile, Concat({{1}, Record(18, "a", {0, 5})})},
+      {"empty stream value", NodeType::kFile, Concat({{1}, Record(18, "a", {})})},
+      {"duplicate stream", NodeType::kFile,
+       Concat({{2}, Record(18, "a", StreamValue(0, {})), Record(18, "a", StreamValue(0, {}))})},
+      {"reparse on a file", NodeType::kFile, Concat({{1}, Record(19, "", {1, 0})})},
+      {"reparse kind 0", NodeType::kSymlink, Concat({{1}, Record(19, "", {0, 0})})},
+      {"reparse kind 5", NodeType::kSymlink, Concat({{1}, Record(19, "", {5, 0})})},
+      {"reparse unknown flag", NodeType::kSymlink, Concat({{1}, Record(19, "", {1, 2})})},
+      {"reparse with a name", NodeType::kSymlink, Concat({{1}, Record(19, "x", {1, 0})})},
+      {"reparse value short", NodeType::kSymlink, Concat({{1}, Record(19, "", {1})})},
+      {"reparse value long", NodeType::kSymlink, Concat({{1}, Record(19, "", {1, 0, 0})})},
+  };
+  for (const Case& c : cases) {
+    auto parsed = ParseTree(WithRecords(c.type, c.records));
+    ASSERT_FALSE(parsed.ok()) << c.what;
+    EXPECT_EQ(parsed.status().code(), ErrorCode::kCorrupt) << c.what;
+  }
+}
+
+TEST(TreeWindowsStreams, StreamCountBounded) {
+  Node n = FileNode("n");
+  n.hardlink_to.clear();
+  for (size_t i = 0; i <= kMaxStreams; ++i) {
+    n.streams.push_back({"s" + std::to_string(100000 + i), 0, {}});
+  }
+  Tree t;
+  t.nodes = {n};
+  auto parsed = ParseTree(SerializeTree(t));
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), ErrorCode::kCorrupt);
+  t.nodes[0].streams.pop_back();
+  EXPECT_TRUE(ParseTree(SerializeTree(t)).ok());
+}
+
+TEST(TreeWindowsStreams, TruncatedAtEveryLengthAndRandomCorruption) {
+  Tree t;
+  t.nodes = {StreamNode("a"), ReparseNode("b", WinReparseKind::kJunction, false)};
+  const Bytes bytes = SerializeTree(t);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(ParseTree(ByteView(bytes.data(), n)).ok()) << n;
+  }
+  std::mt19937 rng(18);
+  for (int round = 0; round < 5000; ++round) {
+    Bytes mutated = bytes;
+    mutated[rng() % mutated.size()] = static_cast<uint8_t>(rng());
+    auto parsed = ParseTree(mutated);
+    if (!parsed.ok()) continue;
+    for (const Node& node : parsed->nodes) {
+      for (const NamedStream& s : node.streams) EXPECT_TRUE(IsSafeStreamName(s.name));
     }
     auto again = ParseTree(SerializeTree(*parsed));
     ASSERT_TRUE(again.ok());

@@ -26,6 +26,10 @@ class ForwardingEnv : public platform::Env {
                                               const platform::FileInfo& info) override {
     return base_.ReadMetadata(p, info);
   }
+  Result<std::unique_ptr<platform::ReadableFile>> OpenStreamForRead(
+      const std::string& p, const std::string& stream) override {
+    return base_.OpenStreamForRead(p, stream);
+  }
   Result<platform::DiskSpace> GetDiskSpace(const std::string& p) override {
     return base_.GetDiskSpace(p);
   }
