@@ -320,13 +320,6 @@ class WinEnv final : public Env {
     return reparse::OpenDataForRead(opener, path);
   }
 
-  Result<FileMetadata> ReadMetadata(const std::string& path, const FileInfo& info) override {
-    (void)info;
-    FileMetadata md;
-    OB_RETURN_IF_ERROR(win::ReadSecurityMetadata(path, md));
-    return md;
-  }
-
   Result<std::string> ReadLink(const std::string& path) override {
     OB_ASSIGN_OR_RETURN(UniqueHandle h, OpenNoFollow(path, FILE_READ_ATTRIBUTES, "read link"));
     std::vector<uint8_t> buf(MAXIMUM_REPARSE_DATA_BUFFER_SIZE);
@@ -364,6 +357,7 @@ class WinEnv final : public Env {
 
   Result<FileMetadata> ReadMetadata(const std::string& path, const FileInfo& info) override {
     FileMetadata md;
+    OB_RETURN_IF_ERROR(win::ReadSecurityMetadata(path, md));      // descriptor, attributes
     OB_RETURN_IF_ERROR(win::ReadStreamMetadata(path, info, md));  // streams, sparse, reparse kind
     return md;
   }
