@@ -232,11 +232,12 @@ for f in data.bin sub/attrs.txt plain.txt; do
 done
 metadata_kinds "$WORK/w2l.json" > "$WORK/w2l.kinds"
 if has -v '^1 ' "$WORK/w2l.kinds"; then fail "a kind named more than once: $(cat "$WORK/w2l.kinds")"; fi
-# EXPECTED-WINDOWS-KINDS: after merging winsd and winstreams, the lead lists
-# here the kinds a Windows point of this folder must name on Linux (from
-# platform::MetadataIssuesFor), e.g. "Windows security descriptors" and
-# "Windows attributes"; each must then appear exactly once.
-EXPECTED_W2L=()
+# What a Windows point of this folder holds that Linux cannot: every entry's
+# security descriptor (Wine returns one), and the attributes (+h +r, and
+# the archive bit Windows sets on new files). Each is named exactly once
+# (platform::MetadataIssuesFor).
+EXPECTED_W2L=("Windows security descriptors" "Windows attributes")
+[ "$state" = CompletedWithWarnings ] || fail "the Linux restore of a Windows point says $state"
 for kind in "${EXPECTED_W2L[@]}"; do
   has -xF "1 $kind" "$WORK/w2l.kinds" || fail "no warning names '$kind': $(cat "$WORK/w2l.json")"
 done
