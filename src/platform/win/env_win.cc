@@ -24,9 +24,11 @@
 namespace obagent::platform {
 namespace {
 
+using win::kSymlinkFlagRelative;
 using win::LastErrorStatus;
 using win::LongPath;
 using win::Narrow;
+using win::ReparseHeader;
 using win::UniqueHandle;
 using win::Widen;
 using win::WinErrorStatus;
@@ -75,19 +77,6 @@ Result<UniqueHandle> OpenNoFollow(const std::string& path, DWORD access, const c
   if (h == INVALID_HANDLE_VALUE) return LastErrorStatus(op, path);
   return UniqueHandle(h);
 }
-
-// Layout of FSCTL_GET_REPARSE_POINT's answer for symlinks and junctions
-// (REPARSE_DATA_BUFFER of the DDK, which mingw's SDK headers lack).
-struct ReparseHeader {
-  DWORD tag;
-  WORD data_length;
-  WORD reserved;
-  WORD substitute_offset;
-  WORD substitute_length;
-  WORD print_offset;
-  WORD print_length;
-};
-constexpr DWORD kSymlinkFlagRelative = 1;
 
 class WinReadableFile final : public ReadableFile {
  public:

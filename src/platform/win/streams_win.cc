@@ -26,19 +26,6 @@ std::wstring StreamName(std::wstring_view found) {
   return std::wstring(found.substr(1, found.size() - 1 - kSuffix.size()));
 }
 
-// Layout of FSCTL_GET_REPARSE_POINT's answer (REPARSE_DATA_BUFFER of the
-// DDK, which mingw's SDK headers lack).
-struct ReparseHeader {
-  DWORD tag;
-  WORD data_length;
-  WORD reserved;
-  WORD substitute_offset;
-  WORD substitute_length;
-  WORD print_offset;
-  WORD print_length;
-};
-constexpr DWORD kSymlinkFlagRelative = 1;
-
 // "Volume{GUID}/..." and "C:/x" as the NT path a mount point stores
 // ("\??\Volume{GUID}\", "\??\C:\x"); empty when the target is neither.
 std::wstring NtTarget(std::string_view target) {

@@ -171,4 +171,19 @@ inline constexpr DWORD kPreshutdownTimeoutMs = 90000;
 Status RegisterTask(const OsScheduleDefinition& definition);
 Status UnregisterTask(const OsScheduleDefinition& definition);
 
+// Layout of FSCTL_GET_REPARSE_POINT's answer for symlinks and junctions
+// (REPARSE_DATA_BUFFER of the DDK, which mingw's SDK headers lack): this
+// header, for a symlink a DWORD of flags (kSymlinkFlagRelative), then the
+// substitute and print names at their offsets.
+struct ReparseHeader {
+  DWORD tag;
+  WORD data_length;
+  WORD reserved;
+  WORD substitute_offset;
+  WORD substitute_length;
+  WORD print_offset;
+  WORD print_length;
+};
+inline constexpr DWORD kSymlinkFlagRelative = 1;
+
 }  // namespace obagent::platform::win
