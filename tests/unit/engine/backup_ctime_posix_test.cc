@@ -12,10 +12,8 @@
 #include <fstream>
 #include <string>
 
-#include "obagent/core/crypto.h"
-#include "obagent/core/keys.h"
+#include "engine/test_vault.h"
 #include "obagent/engine/backup.h"
-#include "obagent/storage/memory_store.h"
 
 namespace obagent::engine {
 namespace {
@@ -25,20 +23,10 @@ namespace fs = std::filesystem;
 class BackupCtimeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/obagent-ctime-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    src_ = dir_ / "src";
     fs::create_directories(src_);
-    file_ = (src_ / "f.txt").string();
     std::ofstream(file_, std::ios::binary) << std::string(5000, 'a');
-    store_ = std::make_unique<storage::MemoryStore>();
-    keys_ = keys::DeriveKeySet(crypto::RandomKey());
-    repo_ = std::make_unique<Repository>(*store_, keys_, (dir_ / "cache").string(),
-                                         platform::Env::Default());
     ASSERT_TRUE(repo_->LoadIndex().ok());
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   BackupReport Backup() {
     BackupOptions options;
@@ -54,11 +42,11 @@ class BackupCtimeTest : public ::testing::Test {
     return st;
   }
 
-  fs::path dir_, src_;
-  std::string file_;
-  std::unique_ptr<storage::MemoryStore> store_;
-  keys::KeySet keys_;
-  std::unique_ptr<Repository> repo_;
+  testing::TestVault vault_{"obagent-ctime-test"};
+  const fs::path& dir_ = vault_.dir();
+  fs::path src_ = dir_ / "src";
+  std::string file_ = (src_ / "f.txt").string();
+  std::unique_ptr<Repository> repo_ = vault_.NewRepository(vault_.store());
 };
 
 TEST_F(BackupCtimeTest, AMetadataChangeReadsTheFileAgainAndNothingElse) {

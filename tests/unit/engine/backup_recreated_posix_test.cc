@@ -14,11 +14,9 @@
 #include <string>
 
 #include "engine/forwarding_env.h"
-#include "obagent/core/crypto.h"
-#include "obagent/core/keys.h"
+#include "engine/test_vault.h"
 #include "obagent/engine/backup.h"
 #include "obagent/engine/restore.h"
-#include "obagent/storage/memory_store.h"
 
 namespace obagent::engine {
 namespace {
@@ -68,17 +66,9 @@ class ReusingEnv : public testing::ForwardingEnv {
 class BackupRecreatedTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/obagent-recreated-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    src_ = dir_ / "src";
     fs::create_directories(src_);
-    store_ = std::make_unique<storage::MemoryStore>();
-    keys_ = keys::DeriveKeySet(crypto::RandomKey());
-    repo_ = std::make_unique<Repository>(*store_, keys_, (dir_ / "cache").string(), env_);
     ASSERT_TRUE(repo_->LoadIndex().ok());
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   BackupReport Backup() {
     BackupOptions options;
@@ -108,10 +98,10 @@ class BackupRecreatedTest : public ::testing::Test {
   }
 
   ReusingEnv env_{platform::Env::Default()};
-  fs::path dir_, src_;
-  std::unique_ptr<storage::MemoryStore> store_;
-  keys::KeySet keys_;
-  std::unique_ptr<Repository> repo_;
+  testing::TestVault vault_{"obagent-recreated-test"};
+  const fs::path& dir_ = vault_.dir();
+  fs::path src_ = dir_ / "src";
+  std::unique_ptr<Repository> repo_ = vault_.NewRepository(vault_.store(), env_);
   int restores_ = 0;
 };
 

@@ -170,10 +170,12 @@ class TestVault {
   storage::BlobStore& store() { return *store_; }
   // A repository with fresh random keys on `store` (the vault's own store,
   // or one that wraps it).
-  std::unique_ptr<engine::Repository> NewRepository(storage::BlobStore& store) {
+  // `env` is the one the repository (and so a backup through it) reads the
+  // sources with: a test's fake, or the real one.
+  std::unique_ptr<engine::Repository> NewRepository(storage::BlobStore& store,
+                                                    platform::Env& env = platform::Env::Default()) {
     return std::make_unique<engine::Repository>(store, keys::DeriveKeySet(crypto::RandomKey()),
-                                                (dir_ / "cache").string(),
-                                                platform::Env::Default());
+                                                (dir_ / "cache").string(), env);
   }
 
  private:
