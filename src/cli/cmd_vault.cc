@@ -150,25 +150,28 @@ std::string MachinePath(const std::string& vault, const std::string& machine) {
 }
 
 // A critical operation on one machine (`obctl vault remove-machine|purge-
-// deleted VAULT MACHINE --pin PIN`): parses those and the administrator's
-// options, then sends METHOD to the machine's path + suffix with the
-// Security PIN. std::nullopt with the answer and the machine as given, or the
-// exit code when there is nothing to present (--help, bad options, a
-// refused or failed request).
-std::optional<int> CallWithPin(Globals& g, const std::vector<std::string>& args,
-                               const std::string& command, const std::string& method,
-                               const std::string& suffix, std::string& machine, json& answer) {
-  std::string vault, pin;
+// deleted VAULT MACHINE --pin PIN` and the administrator's options). Each
+// command declares its OptionSet with AddPinnedMachineOptions and
+// AddAdminOptions (so test_cli_help sees its options), parses, and
+// CallWithPin sends METHOD to the machine's path + suffix with the Security
+// PIN: std::nullopt with the answer, or the exit code when the request was
+// refused or failed.
+struct PinnedMachineCall {
+  std::string vault, machine, pin;
   AdminOptions admin;
-  OptionSet options(command);
-  options.Add("vault", &vault, "vault name").Required().Positional();
-  options.Add("machine", &machine, "machine name or id").Required().Positional();
-  options.Add("pin", &pin, "the vault's Security PIN (obctl vault security-pin)").Required();
-  AddAdminOptions(options, admin);
-  if (auto exit = ParseOptions(g, options, args)) return *exit;
-  auto client = AdminClient(g, admin, pin);
+};
+
+void AddPinnedMachineOptions(OptionSet& options, PinnedMachineCall& call) {
+  options.Add("vault", &call.vault, "vault name").Required().Positional();
+  options.Add("machine", &call.machine, "machine name or id").Required().Positional();
+  options.Add("pin", &call.pin, "the vault's Security PIN (obctl vault security-pin)").Required();
+}
+
+std::optional<int> CallWithPin(Globals& g, const PinnedMachineCall& call, const std::string& method,
+                               const std::string& suffix, json& answer) {
+  auto client = AdminClient(g, call.admin, call.pin);
   if (!client.ok()) return Fail(g, client.status());
-  auto result = (*client)->Call(method, MachinePath(vault, machine) + suffix);
+  auto result = (*client)->Call(method, MachinePath(call.vault, call.machine) + suffix);
   if (!result.ok()) return Fail(g, result.status());
   answer = std::move(result).value();
   return std::nullopt;
@@ -317,11 +320,14 @@ int VaultSet(Globals& g, const std::vector<std::string>& args) {
 }
 
 int VaultRemoveMachine(Globals& g, const std::vector<std::string>& args) {
-  std::string machine;
+  PinnedMachineCall call;
+  OptionSet options("vault remove-machine");
+  AddPinnedMachineOptions(options, call);
+  AddAdminOptions(options, call.admin);
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
+  const std::string& machine = call.machine;
   json answer;
-  if (auto exit = CallWithPin(g, args, "vault remove-machine", "DELETE", "", machine, answer)) {
-    return *exit;
-  }
+  if (auto exit = CallWithPin(g, call, "DELETE", "", answer)) return *exit;
   int count = answer.value("soft_deleted", 0), days = answer.value("purge_after_days", 0);
   g.out->Result({{"ok", true},
                  {"machine_id", answer.value("machine_id", "")},
@@ -337,11 +343,14 @@ int VaultRemoveMachine(Globals& g, const std::vector<std::string>& args) {
 }
 
 int VaultPurgeDeleted(Globals& g, const std::vector<std::string>& args) {
-  std::string machine;
+  PinnedMachineCall call;
+  OptionSet options("vault purge-deleted");
+  AddPinnedMachineOptions(options, call);
+  AddAdminOptions(options, call.admin);
+  if (auto exit = ParseOptions(g, options, args)) return *exit;
+  const std::string& machine = call.machine;
   json answer;
-  if (auto exit = CallWithPin(g, args, "vault purge-deleted", "POST", "/purge", machine, answer)) {
-    return *exit;
-  }
+  if (auto exit = CallWithPin(g, call, "POST", "/purge", answer)) return *exit;
   int purged = answer.value("purged", 0), failed = answer.value("failed", 0);
   g.out->Result({{"ok", true},
                  {"machine_id", answer.value("machine_id", "")},
