@@ -56,6 +56,11 @@ struct HttpRequest {
   // Content-Length, 0 for an empty body.
   ByteView body;
   size_t expected_response_bytes = 0;  // a hint to reserve the response body
+  // Storage for the response body, for a caller that reads many bodies
+  // (a restore's packs): Send moves it into HttpResponse::body, its bytes
+  // replaced and its capacity kept, so no fresh buffer is allocated (and
+  // faulted in) per exchange. Left empty; nullptr: a new buffer.
+  Bytes* response_storage = nullptr;
   // For RetryingHttpClient: kSafe lets it send the request again. The
   // transports ignore it (they never repeat a request).
   Repeat repeat = Repeat::kNo;

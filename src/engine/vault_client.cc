@@ -181,6 +181,15 @@ class VaultObjectStore final : public storage::BlobStore {
     return Fetch(key, std::make_pair(offset, length));
   }
 
+  // The body is received into `buffer`'s storage (HttpRequest::
+  // response_storage): a restore's fetches reuse one buffer per worker.
+  Result<ByteView> GetRangeInto(std::string_view key, uint64_t offset, uint64_t length,
+                                Bytes& buffer) override {
+    if (length == 0) return ByteView();
+    OB_ASSIGN_OR_RETURN(buffer, Fetch(key, std::make_pair(offset, length), &buffer));
+    return ByteView(buffer);
+  }
+
   Result<std::vector<std::string>> List(std::string_view prefix) override {
     std::vector<std::string> keys;
     std::string marker;
@@ -247,9 +256,12 @@ class VaultObjectStore final : public storage::BlobStore {
     return client_.lease_id_;
   }
 
-  Result<Bytes> Fetch(std::string_view key, std::optional<std::pair<uint64_t, uint64_t>> range) {
+  // The object or its range; the body is built in `storage` when given.
+  Result<Bytes> Fetch(std::string_view key, std::optional<std::pair<uint64_t, uint64_t>> range,
+                      Bytes* storage = nullptr) {
     OB_RETURN_IF_ERROR(Check(key));
     HttpRequest req = client_.impl_->NewRequest("GET", Path(key));
+    req.response_storage = storage;
     if (range) {
       req.headers.emplace_back("Range", "bytes=" + std::to_string(range->first) + "-" +
                                             std::to_string(range->first + range->second - 1));
@@ -262,7 +274,7 @@ class VaultObjectStore final : public storage::BlobStore {
       return Corrupt(what + ": short read (" + std::to_string(a.body.size()) + " of " +
                      std::to_string(range->second) + " bytes)");
     }
-    return Bytes(a.body.begin(), a.body.end());
+    return std::move(a.body);
   }
 
   VaultClient& client_;

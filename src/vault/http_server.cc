@@ -32,6 +32,12 @@ constexpr size_t kHeaderLimit = 16 * 1024;
 // dropped so the connection can serve the next request; a larger one ends
 // the connection after the answer.
 constexpr uint64_t kDrainLimit = 64 * 1024;
+// What one socket read of a request body may take. Beast reads into the
+// connection's buffer only as much as its capacity holds (at least 512
+// bytes), and the header leaves it about that small: without room made
+// here a pack arrived in some 1.4 million reads of ~500 bytes, each with
+// its timer armed and cancelled (docs/performance.md).
+constexpr size_t kBodyReadSize = 256 * 1024;
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -76,6 +82,7 @@ class Exchanges {
         });
         if (ec) return Fail(ec);
       }
+      if (x_.buffer_.capacity() < kBodyReadSize) x_.buffer_.reserve(kBodyReadSize);
       for (;;) {
         auto& body = parser_.get().body();
         body.data = buffer;

@@ -103,6 +103,23 @@ TEST_F(HttpClientTest, RangedGet) {
   EXPECT_EQ(response->status, 416);
 }
 
+TEST_F(HttpClientTest, ResponseIsBuiltInTheCallersStorage) {
+  Bytes storage(8192, 0xEE);  // old bytes that must not survive
+  const uint8_t* const memory = storage.data();
+  HttpRequest request = Request("GET", "/data");
+  request.headers = {{"Range", "bytes=10-109"}};
+  request.expected_response_bytes = 100;
+  request.response_storage = &storage;
+  auto response = client_->Send(request);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->status, 206);
+  ASSERT_EQ(response->body.size(), 100u);
+  for (size_t i = 0; i < 100; ++i) EXPECT_EQ(response->body[i], (10 + i) % 251) << i;
+  EXPECT_EQ(response->body.data(), memory) << "the storage's memory is reused, not a new buffer";
+  EXPECT_GE(response->body.capacity(), 8192u);
+  EXPECT_TRUE(storage.empty()) << "the storage moved into the response";
+}
+
 TEST_F(HttpClientTest, HeadHasHeadersButNoBody) {
   auto response = client_->Send(Request("HEAD", "/data"));
   ASSERT_TRUE(response.ok()) << response.status().ToString();

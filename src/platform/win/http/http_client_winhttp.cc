@@ -189,6 +189,10 @@ class WinHttpClient final : public HttpClient {
     }
     if (request.method == "HEAD") return response;
 
+    if (request.response_storage != nullptr) {
+      response.body = std::move(*request.response_storage);
+      response.body.clear();
+    }
     response.body.reserve(request.expected_response_bytes);
     if (!ReadBody(handle.get(), &response.body)) return failed("reading the body");
     std::string announced = response.Header("Content-Length");
