@@ -9,11 +9,17 @@
 // blob (authenticated, checked against its id) and writes it to every place
 // that needs it. A file whose last chunk is written is renamed into place
 // and gets its attributes; folders get theirs last, innermost first.
+//
+// Planning and fetching overlap: while the workers fetch one batch, the
+// walking thread plans (and creates the files of) the next. At most two
+// batches exist at once; one batch's links and folder attributes are
+// applied when its fetches have all finished, before the next is sent.
 #include "obagent/engine/restore.h"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -201,7 +207,13 @@ class RestoreRun {
         options_(options),
         threads_(options.threads ? options.threads
                                  : std::max(4u, std::thread::hardware_concurrency())),
-        executor_(threads_, 2 * threads_ + 2) {}
+        // Unbounded: a batch's runs are queued at once so that the walking
+        // thread goes on planning the next batch (the batch limits bound
+        // the queue).
+        executor_(threads_, std::numeric_limits<size_t>::max()) {}
+  // Tasks refer to the batch in flight: they end before it is freed, on
+  // every way out of Run.
+  ~RestoreRun() { executor_.Drain(); }
 
   Result<RestoreReport> Run();
 
@@ -241,8 +253,13 @@ class RestoreRun {
                      const std::string& name, const std::string& display);
   void RemoveLeftovers(RestoreDir& dir);
   void MaybeFlush();
+  // Finishes the batch in flight and sends the planned one in its place.
   void Flush();
-  void FetchPlanned();
+  // Flushes until nothing is planned or in flight.
+  void FlushAll();
+  // Sends the planned batch to the workers (it becomes the batch in flight)
+  // without waiting for it.
+  void SendPlanned();
   void FetchRunNow(const FetchRun& run);
   // Counts chunks of a file as done (written, or failed with `error`); the
   // last one puts the file in place.
@@ -254,7 +271,10 @@ class RestoreRun {
   // (job.error).
   size_t CreateStreams(FileTask& job);
   void FinishFile(const std::shared_ptr<FileTask>& job);
-  void ApplyLinksAndDirs();
+  // After the batch in flight has been fetched: its hard links, then its
+  // folders' attributes (held for the next batch when some link became a
+  // copy that is still to be written).
+  void FinishInFlight();
   void Failed(const std::string& path, const std::string& error);
   void Warn(const std::string& path, const std::string& warning);
   // Applies a node's metadata (after its attributes) and notes what the
@@ -340,12 +360,20 @@ class RestoreRun {
   uint64_t files_total_ = 0;
   uint64_t bytes_total_ = 0;
 
-  // The plan of the current batch.
+  // The plan of the current batch (the walking thread's).
   std::unordered_map<ObjectId, PlannedBlob, ObjectIdHash> planned_;
   size_t batch_files_ = 0;
   uint64_t batch_bytes_ = 0;
   std::vector<PendingDirAttrs> pending_dirs_;
   std::vector<PendingLink> pending_links_;
+  // The batch the workers are fetching: its runs point into in_flight_.
+  struct Batch {
+    std::unordered_map<ObjectId, PlannedBlob, ObjectIdHash> planned;
+    std::vector<PendingDirAttrs> dirs;
+    std::vector<PendingLink> links;
+    bool empty() const { return planned.empty() && dirs.empty() && links.empty(); }
+  };
+  Batch in_flight_;
   std::map<std::string, LinkAnchor> anchors_;
   // Names this job has given out, per folder: no two entries of one job
   // ever get one name, whatever the policy.
@@ -877,10 +905,18 @@ void RestoreRun::FetchRunNow(const FetchRun& run) {
   ReturnBuffers(std::move(buffers));
 }
 
-void RestoreRun::FetchPlanned() {
+void RestoreRun::SendPlanned() {
+  in_flight_.planned = std::move(planned_);
+  in_flight_.dirs = std::move(pending_dirs_);
+  in_flight_.links = std::move(pending_links_);
+  planned_.clear();
+  pending_dirs_.clear();
+  pending_links_.clear();
+  batch_files_ = 0;
+  batch_bytes_ = 0;
   // Group by pack, in pack offset order, and merge neighbours into runs.
   std::map<uint32_t, std::vector<PlannedBlob*>> by_pack;
-  for (auto& [id, blob] : planned_) {
+  for (auto& [id, blob] : in_flight_.planned) {
     if (blob.loc == nullptr) {
       for (ChunkTarget& target : blob.targets) {
         ChunksWritten(target.file, repo_.WhyMissing(id), 1, 0);
@@ -918,18 +954,16 @@ void RestoreRun::FetchPlanned() {
     }
     submit();
   }
-  executor_.Drain();
-  planned_.clear();
-  batch_files_ = 0;
-  batch_bytes_ = 0;
 }
 
-void RestoreRun::ApplyLinksAndDirs() {
+void RestoreRun::FinishInFlight() {
+  executor_.Drain();
+  Batch batch = std::move(in_flight_);
+  in_flight_ = Batch();
   // Hard links need their first name finished; a first name not restored in
-  // this job makes the link a copy.
-  std::vector<PendingLink> links = std::move(pending_links_);
-  pending_links_.clear();
-  for (PendingLink& link : links) {
+  // this job makes the link a copy, planned into the current batch.
+  bool copies = false;
+  for (PendingLink& link : batch.links) {
     auto it = anchors_.find(link.target_rel);
     if (it != anchors_.end()) {
       if (options_.conflict == ConflictPolicy::kOverwrite) (void)link.dir->Remove(link.name);
@@ -941,24 +975,36 @@ void RestoreRun::ApplyLinksAndDirs() {
       }
     }
     PlanFile(link.dir, link.node, link.name, link.display, link.has_metadata);
+    copies = true;
   }
-  if (!planned_.empty()) FetchPlanned();
+  if (copies) {
+    // The copies land in these folders later: their attributes wait for
+    // the batch that writes them (still innermost first: older folders
+    // come first).
+    pending_dirs_.insert(pending_dirs_.begin(), std::make_move_iterator(batch.dirs.begin()),
+                         std::make_move_iterator(batch.dirs.end()));
+    return;
+  }
   // Folders last, innermost first: creating and renaming entries changes a
   // folder's mtime, and a read-only mode would stop the writes.
-  for (PendingDirAttrs& d : pending_dirs_) {
+  for (PendingDirAttrs& d : batch.dirs) {
     Status st = d.dir->SetOwnAttributes(ModeOf(d.node), d.node.mtime_ns, d.node.uid, d.node.gid);
     if (!st.ok()) Failed(d.node.name, st.ToString());
     // Flags last: an immutable folder takes no more entries.
     if (st.ok()) ApplyMetadata(*d.dir, "", d.node, d.has_metadata, d.display, false, true);
     claimed_.erase(d.dir.get());
   }
-  pending_dirs_.clear();
 }
 
 void RestoreRun::Flush() {
-  FetchPlanned();
-  ApplyLinksAndDirs();
+  FinishInFlight();
+  SendPlanned();
   ReportProgress();
+}
+
+void RestoreRun::FlushAll() {
+  Flush();
+  while (!in_flight_.empty()) Flush();
 }
 
 Result<std::vector<Selection>> RestoreRun::Selections(const NamedRecoveryPoint& point) const {
@@ -1143,7 +1189,7 @@ Result<RestoreReport> RestoreRun::Run() {
     tree_has_metadata_ = versions[i] >= 2;
     RestoreNode(*parent, nodes[i], sel.rel, display);
   }
-  Flush();
+  FlushAll();
   // Folders this job created above the items under a target, innermost first.
   for (auto it = created_parents_.rbegin(); it != created_parents_.rend(); ++it) {
     Status st =

@@ -232,6 +232,39 @@ TEST_F(RestoreTest, NeighbouringChunksAreFetchedTogether) {
   EXPECT_EQ(seen.back().files_done, 200u);
 }
 
+// More folders than one batch holds: the workers fetch one batch while the
+// next is planned, and every folder still gets its recorded mtime after its
+// last entry landed, including a folder where a hard link whose first name
+// is not restored becomes a copy (written with the following batch).
+TEST_F(RestoreTest, FoldersOfOverlappingBatchesGetTheirTimesLast) {
+  fs::path src = dir_ / "tree";
+  WriteFile(src / "a" / "first", "the first name");
+  constexpr int kFolders = 600;  // over two batches of open folders
+  for (int i = 0; i < kFolders; ++i) {
+    WriteFile(src / "z" / ("d" + std::to_string(i)) / "f", RandomData(2000, 7000 + i));
+  }
+  fs::path last = src / "z" / ("d" + std::to_string(kFolders - 1));
+  ASSERT_EQ(::link((src / "a" / "first").c_str(), (last / "second").c_str()), 0);
+  const auto when = fs::file_time_type::clock::now() - std::chrono::hours(24 * 400);
+  for (int i = 0; i < kFolders; ++i) {
+    fs::last_write_time(src / "z" / ("d" + std::to_string(i)), when + std::chrono::seconds(i));
+  }
+  Backup({src.string()});
+  fs::path out = dir_ / "out";
+  // Only z: the link's first name stays behind, so it comes back as a copy.
+  auto report = Restore({(src / "z").string()}, out.string());
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->state, JobState::kCompleted);
+  EXPECT_EQ(report->files, kFolders + 1u);
+  fs::path restored = RestoredPath(out.string(), (src / "z").string());
+  EXPECT_EQ(ReadFile(restored / last.filename() / "second"), "the first name");
+  for (int i = 0; i < kFolders; ++i) {
+    std::string name = "d" + std::to_string(i);
+    ASSERT_EQ(ReadFile(restored / name / "f"), ReadFile(src / "z" / name / "f")) << name;
+    EXPECT_EQ(fs::last_write_time(restored / name), when + std::chrono::seconds(i)) << name;
+  }
+}
+
 // Every name Linux allows is backed up and restored as it is: backslashes
 // (systemd's unit names), newlines, leading dashes, bytes that are not UTF-8.
 TEST_F(RestoreTest, EveryLinuxNameComesBack) {
