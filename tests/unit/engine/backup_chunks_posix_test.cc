@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 
+#include "engine/test_vault.h"
 #include "obagent/core/blob_id.h"
 #include "obagent/core/chunker.h"
 #include "obagent/core/crypto.h"
@@ -78,17 +79,7 @@ class BackupChunksTest : public ::testing::Test {
 
   // The node at absolute `path` in the point's tree.
   Result<tree::Node> Find(const ObjectId& root, const fs::path& path) {
-    ObjectId tree_id = root;
-    tree::Node found;
-    for (const auto& part : path.relative_path()) {
-      OB_ASSIGN_OR_RETURN(tree::Tree t, repo_->ReadTree(tree_id));
-      auto it = std::find_if(t.nodes.begin(), t.nodes.end(),
-                             [&](const tree::Node& n) { return n.name == part.string(); });
-      if (it == t.nodes.end()) return NotFound(path.string());
-      found = *it;
-      if (found.subtree) tree_id = *found.subtree;
-    }
-    return found;
+    return testing::FindNode(*repo_, root, path);
   }
 
   // The chunk sizes and ids FastCDC gives `data` read whole.

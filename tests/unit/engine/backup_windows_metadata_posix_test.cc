@@ -14,6 +14,7 @@
 
 #include "core/security_descriptor_test_util.h"
 #include "engine/forwarding_env.h"
+#include "engine/test_vault.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/core/tree.h"
@@ -75,17 +76,7 @@ class BackupWindowsMetadataTest : public ::testing::Test {
   }
 
   Result<tree::Node> Find(const ObjectId& root, const fs::path& path) {
-    ObjectId tree_id = root;
-    tree::Node found;
-    for (const auto& part : path.relative_path()) {
-      OB_ASSIGN_OR_RETURN(tree::Tree t, repo_->ReadTree(tree_id));
-      auto it = std::find_if(t.nodes.begin(), t.nodes.end(),
-                             [&](const tree::Node& n) { return n.name == part.string(); });
-      if (it == t.nodes.end()) return NotFound(path.string());
-      found = *it;
-      if (found.subtree) tree_id = *found.subtree;
-    }
-    return found;
+    return testing::FindNode(*repo_, root, path);
   }
 
   fs::path dir_;
