@@ -251,6 +251,8 @@ class RestoreRun {
   bool HoldsContent(RestoreDir& dir, const std::string& name, const tree::Node& node);
   void KeepIdentical(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
                      const std::string& name, const std::string& display);
+  // Removes the temporary files an interrupted restore left in `dir`, and
+  // notes whether it held nothing else (empty_dirs_).
   void RemoveLeftovers(RestoreDir& dir);
   void MaybeFlush();
   // Finishes the batch in flight and sends the planned one in its place.
@@ -378,6 +380,10 @@ class RestoreRun {
   // Names this job has given out, per folder: no two entries of one job
   // ever get one name, whatever the policy.
   std::map<const RestoreDir*, std::set<std::string>> claimed_;
+  // Folders that held nothing (but leftovers) when this job opened them:
+  // their names need no probing. Like claimed_, an entry goes when its
+  // folder's attributes are applied (the address may be reused after).
+  std::set<const RestoreDir*> empty_dirs_;
   // Folders above the items, by destination path, and those of them this
   // job created under a target (they get the point's attributes at the end).
   std::map<std::string, std::shared_ptr<RestoreDir>> parents_;
@@ -518,7 +524,9 @@ bool RestoreRun::ResolveName(const std::shared_ptr<RestoreDir>& dir, const tree:
     }
     return true;
   }
-  Result<FileKind> existing = dir->Probe(name);
+  // In a folder that was empty, only this job's entries exist (claimed).
+  Result<FileKind> existing =
+      empty_dirs_.count(dir.get()) != 0 ? Result<FileKind>(NotFound(name)) : dir->Probe(name);
   if (!existing.ok()) {
     if (existing.status().code() == ErrorCode::kNotFound) return Claim(*dir, name);
     Failed(display, existing.status().ToString());
@@ -564,11 +572,15 @@ bool RestoreRun::ResolveName(const std::shared_ptr<RestoreDir>& dir, const tree:
 void RestoreRun::RemoveLeftovers(RestoreDir& dir) {
   Result<std::vector<platform::DirEntry>> entries = dir.List();
   if (!entries.ok()) return;  // the restore itself reports what is wrong with the folder
+  bool empty = true;
   for (const platform::DirEntry& e : *entries) {
     if (e.kind == FileKind::kRegular && e.name.starts_with(kTempPrefix)) {
       (void)dir.Remove(e.name);
+    } else {
+      empty = false;
     }
   }
+  if (empty) empty_dirs_.insert(&dir);
 }
 
 void RestoreRun::KeepIdentical(const std::shared_ptr<RestoreDir>& dir, const tree::Node& node,
@@ -993,6 +1005,7 @@ void RestoreRun::FinishInFlight() {
     // Flags last: an immutable folder takes no more entries.
     if (st.ok()) ApplyMetadata(*d.dir, "", d.node, d.has_metadata, d.display, false, true);
     claimed_.erase(d.dir.get());
+    empty_dirs_.erase(d.dir.get());
   }
 }
 
