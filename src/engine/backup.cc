@@ -205,8 +205,18 @@ class BackupRun {
   // are unchanged and held in the vault, else read (pending.streams). A
   // stream that cannot be read is a warning; the file is backed up.
   void BackupStreams(const std::string& path, const tree::Node* reusable, PendingNode& pending);
+  // Queues a chunk for the workers. Chunks are handed over in batches of
+  // up to kBatchChunks or kBatchBytes (a small file's chunk alone costs a
+  // thread hand-off of its own: on the peers dataset 110,000 futex calls
+  // for 22,000 chunks); a batch is sent when full, before a new block is
+  // taken, and before any chunk id is awaited (AwaitChunk).
   void SubmitChunk(const std::shared_ptr<BlockPool::Block>& block, size_t offset, size_t length,
                    PendingChunks& out);
+  void SubmitBatch();
+  ObjectId AwaitChunk(std::future<ObjectId>& id) {
+    SubmitBatch();
+    return executor_.Await(id);
+  }
   ObjectId ProcessChunk(ByteView data, pack::BlobType type);
   void AddToPack(pack::PackWriter& writer, pack::BlobType type, const ObjectId& id,
                  ByteView payload, uint32_t raw_length);
@@ -264,8 +274,18 @@ class BackupRun {
   std::atomic<bool> scan_done_{false};
   ProgressReporter reporter_;  // before the pools, whose tasks report
   BlockPool blocks_;           // before executor_: the workers' chunks point into blocks
-  BoundedExecutor uploads_;    // before executor_: the workers submit uploads
-  BoundedExecutor executor_;   // after reporter_, which its wait hook calls
+  struct ChunkJob {
+    std::shared_ptr<BlockPool::Block> block;
+    size_t offset;
+    size_t length;
+    std::shared_ptr<std::promise<ObjectId>> promise;
+  };
+  static constexpr size_t kBatchChunks = 32;
+  static constexpr size_t kBatchBytes = 1u << 20;
+  std::vector<ChunkJob> batch_;  // the walking thread's, not yet submitted
+  size_t batch_bytes_ = 0;
+  BoundedExecutor uploads_;   // before executor_: the workers submit uploads
+  BoundedExecutor executor_;  // after reporter_, which its wait hook calls
   // The block being read into and where its data ends (the reader's only).
   std::shared_ptr<BlockPool::Block> block_;
   size_t block_end_ = 0;
@@ -441,10 +461,21 @@ void BackupRun::SubmitChunk(const std::shared_ptr<BlockPool::Block>& block, size
   auto promise = std::make_shared<std::promise<ObjectId>>();
   out.ids.push_back(promise->get_future());
   out.sizes.push_back(static_cast<uint32_t>(length));
-  executor_.Submit([this, block, offset, length, promise] {
-    promise->set_value(
-        ProcessChunk(ByteView(block->data.get() + offset, length), pack::BlobType::kData));
+  batch_.push_back({block, offset, length, std::move(promise)});
+  batch_bytes_ += length;
+  if (batch_.size() >= kBatchChunks || batch_bytes_ >= kBatchBytes) SubmitBatch();
+}
+
+void BackupRun::SubmitBatch() {
+  if (batch_.empty()) return;
+  executor_.Submit([this, jobs = std::move(batch_)] {
+    for (const ChunkJob& job : jobs) {
+      job.promise->set_value(ProcessChunk(ByteView(job.block->data.get() + job.offset, job.length),
+                                          pack::BlobType::kData));
+    }
   });
+  batch_.clear();
+  batch_bytes_ = 0;
 }
 
 Status BackupRun::ReadFileOnce(const std::string& path, uint64_t size, PendingChunks& out,
@@ -457,6 +488,7 @@ Status BackupRun::ReadFileOnce(const std::string& path, uint64_t size, PendingCh
   // end of file, for a small one) fits there; else into a fresh block.
   const size_t first = static_cast<size_t>(std::min<uint64_t>(size + 1, max));
   if (!block_ || block_size - block_end_ < first) {
+    SubmitBatch();  // its chunks may hold the blocks Acquire waits for
     block_ = blocks_.Acquire();
     block_end_ = 0;
   }
@@ -493,6 +525,7 @@ Status BackupRun::ReadFileOnce(const std::string& path, uint64_t size, PendingCh
     if (eof) break;
     // The block is full: the uncut tail (less than max_size) moves to a
     // fresh block, where the file goes on.
+    SubmitBatch();
     auto next = blocks_.Acquire();
     std::memcpy(next->data.get(), block_->data.get() + start, end - start);
     end -= start;
@@ -554,7 +587,7 @@ void BackupRun::BackupStreams(const std::string& path, const tree::Node* reusabl
     platform::FileInfo unused;
     Status st = ReadFileOnce(path, s.size, read.chunks, unused, s.name);
     if (!st.ok()) {
-      for (auto& f : read.chunks.ids) (void)executor_.Await(f);
+      for (auto& f : read.chunks.ids) (void)AwaitChunk(f);
       skipped_.push_back({shown,
                           "this alternate data stream could not be read (the file is backed up "
                           "without it): " +
@@ -577,7 +610,7 @@ bool BackupRun::ReadFile(const std::string& path, const platform::FileInfo& info
     Status st = ReadFileOnce(path, info.size, chunks, after);
     if (!st.ok()) {
       Skip(path, st);
-      for (auto& f : chunks.ids) (void)executor_.Await(f);
+      for (auto& f : chunks.ids) (void)AwaitChunk(f);
       return false;
     }
     out = std::move(chunks);
@@ -862,13 +895,13 @@ Result<ObjectId> BackupRun::BackupDirectory(const std::string& path, const std::
   for (auto& p : pending) {
     if (p.chunks) {
       for (size_t i = 0; i < p.chunks->ids.size(); ++i) {
-        p.node.content.push_back({executor_.Await(p.chunks->ids[i]), p.chunks->sizes[i]});
+        p.node.content.push_back({AwaitChunk(p.chunks->ids[i]), p.chunks->sizes[i]});
       }
     }
     for (PendingStream& s : p.streams) {
       tree::NamedStream stream{s.name, 0, {}};
       for (size_t i = 0; i < s.chunks.ids.size(); ++i) {
-        stream.content.push_back({executor_.Await(s.chunks.ids[i]), s.chunks.sizes[i]});
+        stream.content.push_back({AwaitChunk(s.chunks.ids[i]), s.chunks.sizes[i]});
         stream.size += s.chunks.sizes[i];
       }
       p.node.streams.push_back(std::move(stream));
@@ -927,6 +960,7 @@ Result<BackupReport> BackupRun::Run() {
   Result<ObjectId> tree_id = BackupDirectory("/", "", &root, previous);
   scan_done_ = true;  // every file is visited: the total is exact now
   reporter_.Report();
+  SubmitBatch();
   executor_.Drain();
   // Everything is read: uploading and committing need no snapshot.
   Status released = snapshot_ ? snapshot_->Release() : Status::Ok();
