@@ -242,6 +242,8 @@ class Exchanges {
         dropped += scratch.size();  // at most that much per read
       }
     }
+    // An idle connection does not keep a body's read room (kBodyReadSize).
+    if (buffer_.capacity() > kHeaderLimit) buffer_.shrink_to_fit();
     return keep_alive;
   }
 

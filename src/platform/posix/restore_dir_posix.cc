@@ -396,9 +396,9 @@ class PosixRestoreDir final : public RestoreDir {
   Status ChmodNoFollow(const std::string& n, mode_t mode) {
     // fchmodat2 (Linux 6.6) takes AT_SYMLINK_NOFOLLOW itself: one system
     // call, where the C library's fchmodat emulates the flag with an O_PATH
-    // open, a stat and a chmod through /proc/self/fd (four, and a procfs
-    // lookup: 7 % of a restore's system time). Any failure is left to the
-    // path below, which reports it.
+    // open, a stat, a chmod through /proc/self/fd and a close: four calls
+    // and a procfs lookup for every restored file. Any failure is left to
+    // the path below, which reports it.
     static std::atomic<bool> have_fchmodat2{true};
     if (have_fchmodat2.load(std::memory_order_relaxed)) {
       if (::syscall(kSysFchmodat2, fd_, n.c_str(), mode, AT_SYMLINK_NOFOLLOW) == 0) {
