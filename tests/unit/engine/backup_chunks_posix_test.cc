@@ -12,12 +12,12 @@
 #include <fstream>
 #include <map>
 
-#include "engine/test_vault.h"
 #include "obagent/core/blob_id.h"
 #include "obagent/core/chunker.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/backup.h"
+#include "obagent/engine/restore.h"
 #include "obagent/storage/blob_store.h"
 #include "obagent/storage/memory_store.h"
 
@@ -79,7 +79,7 @@ class BackupChunksTest : public ::testing::Test {
 
   // The node at absolute `path` in the point's tree.
   Result<tree::Node> Find(const ObjectId& root, const fs::path& path) {
-    return testing::FindNode(*repo_, root, path);
+    return FindNode(*repo_, root, path.string());
   }
 
   // The chunk sizes and ids FastCDC gives `data` read whole.

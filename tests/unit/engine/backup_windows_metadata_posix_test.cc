@@ -14,12 +14,12 @@
 
 #include "core/security_descriptor_test_util.h"
 #include "engine/forwarding_env.h"
-#include "engine/test_vault.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/core/tree.h"
 #include "obagent/engine/backup.h"
 #include "obagent/engine/repository.h"
+#include "obagent/engine/restore.h"
 #include "obagent/storage/memory_store.h"
 
 namespace obagent::engine {
@@ -76,7 +76,7 @@ class BackupWindowsMetadataTest : public ::testing::Test {
   }
 
   Result<tree::Node> Find(const ObjectId& root, const fs::path& path) {
-    return testing::FindNode(*repo_, root, path);
+    return FindNode(*repo_, root, path.string());
   }
 
   fs::path dir_;

@@ -24,7 +24,6 @@
 
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
-#include "obagent/core/tree.h"
 #include "obagent/engine/backup.h"
 #include "obagent/engine/repository.h"
 #include "obagent/storage/blob_store.h"
@@ -139,23 +138,6 @@ inline std::string BackupOrFail(engine::Repository& repo, const engine::BackupOp
   EXPECT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_TRUE(repo.LoadIndex().ok());
   return report.ok() ? report->point_id : "";
-}
-
-// The node at absolute `path` in the tree `root` (a point's tree): one
-// component after another, as a restore finds it.
-inline Result<tree::Node> FindNode(engine::Repository& repo, const ObjectId& root,
-                                   const fs::path& path) {
-  ObjectId tree_id = root;
-  tree::Node found;
-  for (const auto& part : path.relative_path()) {
-    OB_ASSIGN_OR_RETURN(tree::Tree t, repo.ReadTree(tree_id));
-    auto it = std::find_if(t.nodes.begin(), t.nodes.end(),
-                           [&](const tree::Node& n) { return n.name == part.string(); });
-    if (it == t.nodes.end()) return NotFound(path.string());
-    found = *it;
-    if (found.subtree) tree_id = *found.subtree;
-  }
-  return found;
 }
 
 // Where a TestVault keeps the vault's objects.
