@@ -173,10 +173,17 @@ TEST_F(RecoveryTestTest, CountAndPercentPickThatManyFiles) {
 
 TEST_F(RecoveryTestTest, DamagedPackFailsTheDrillAndNamesThePack) {
   fs::path src = MakeSource();
-  Backup({src.string()});
-  fs::path pack = BiggestPack(dir_ / "vault");
-  ASSERT_FALSE(pack.empty());
-  FlipByte(pack);
+  std::string point = Backup({src.string()});
+  // A byte of big's first chunk (where chunks sit in the pack depends on
+  // the backup's threads).
+  auto found = repo_->FindRecoveryPoint(point);
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  auto big = FindNode(*repo_, found->point.tree, (src / "big").string());
+  ASSERT_TRUE(big.ok()) << big.status().ToString();
+  const index::Location* loc = repo_->index().Find(big->content.front().id);
+  ASSERT_NE(loc, nullptr);
+  fs::path pack = dir_ / "vault" / RepoLayout::Pack(repo_->index().pack_names()[loc->pack]);
+  FlipByte(pack, loc->offset + 8);
   RecoveryTestSample all;
   all.percent = 100;
   auto report = RunRecoveryTest(*repo_, Options(all));
