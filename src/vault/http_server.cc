@@ -35,8 +35,8 @@ constexpr uint64_t kDrainLimit = 64 * 1024;
 // What one socket read of a request body may take. Beast reads into the
 // connection's buffer only as much as its capacity holds (at least 512
 // bytes), and the header leaves it about that small: without room made
-// here a pack arrived in some 1.4 million reads of ~500 bytes, each with
-// its timer armed and cancelled (docs/performance.md).
+// here the 44 packs of one full backup arrived in 1.36 million reads of
+// ~500 bytes, each with its timer armed and cancelled (docs/performance.md).
 constexpr size_t kBodyReadSize = 256 * 1024;
 
 std::string Lower(std::string_view s) {
