@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "engine/test_vault.h"
 #include "obagent/core/crypto.h"
 #include "obagent/core/keys.h"
 #include "obagent/engine/backup.h"
@@ -50,15 +51,7 @@ class BackupFiguresTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  BackupFigures Backup() {
-    BackupOptions options;
-    options.includes = {src_.string()};
-    options.threads = 2;
-    options.hostname = "test";
-    Result<BackupReport> r = RunBackup(*repo_, options);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? r->figures : BackupFigures{};
-  }
+  BackupFigures Backup() { return testing::BackupFolderOrFail(*repo_, src_).figures; }
 
   fs::path dir_, src_;
   std::unique_ptr<storage::MemoryStore> store_;

@@ -70,15 +70,7 @@ class BackupRecreatedTest : public ::testing::Test {
     ASSERT_TRUE(repo_->LoadIndex().ok());
   }
 
-  BackupReport Backup() {
-    BackupOptions options;
-    options.includes = {src_.string()};
-    options.threads = 2;
-    options.hostname = "test";
-    Result<BackupReport> r = RunBackup(*repo_, options);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    return r.ok() ? *r : BackupReport{};
-  }
+  BackupReport Backup() { return testing::BackupFolderOrFail(*repo_, src_); }
   // The latest point restored into a fresh folder; its copy of src_.
   fs::path Restore() {
     fs::path target = dir_ / ("restored" + std::to_string(++restores_));

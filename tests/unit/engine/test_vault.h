@@ -140,6 +140,18 @@ inline std::string BackupOrFail(engine::Repository& repo, const engine::BackupOp
   return report.ok() ? report->point_id : "";
 }
 
+// A backup of the folder `src` with the default chunker and two threads;
+// a failure fails the test and gives an empty report.
+inline engine::BackupReport BackupFolderOrFail(engine::Repository& repo, const fs::path& src) {
+  engine::BackupOptions options;
+  options.includes = {src.string()};
+  options.threads = 2;
+  options.hostname = "test";
+  Result<engine::BackupReport> r = engine::RunBackup(repo, options);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? *r : engine::BackupReport{};
+}
+
 // Where a TestVault keeps the vault's objects.
 enum class VaultBacking {
   kMemory,       // a storage::MemoryStore: nothing of the vault on disk
