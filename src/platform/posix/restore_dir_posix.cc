@@ -53,6 +53,14 @@ mode_t ProcessUmask() {
   return 022;
 }
 
+// Whether this process may give entries to their recorded owners. Asked
+// once: the effective user of a process does not change while it restores
+// (nothing in obagent calls seteuid), and a restore asks for every file.
+bool MayChown() {
+  static const bool root = ::geteuid() == 0;
+  return root;
+}
+
 // What a new entry of this kind gets from open(2) or mkdir(2).
 mode_t DefaultMode(bool directory) { return (directory ? 0777 : 0666) & ~ProcessUmask() & 07777; }
 
@@ -289,7 +297,7 @@ class PosixRestoreDir final : public RestoreDir {
       return SetTimes(n, mtime_ns, is_symlink);
     }
     // Owner first: chown clears the set-user-ID and set-group-ID bits.
-    if (::geteuid() == 0 &&
+    if (MayChown() &&
         ::fchownat(fd_, n.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid),
                    AT_SYMLINK_NOFOLLOW) != 0 &&
         errno != EPERM && errno != EINVAL) {
@@ -302,7 +310,7 @@ class PosixRestoreDir final : public RestoreDir {
   Status SetOwnAttributes(uint32_t mode, int64_t mtime_ns, uint32_t uid, uint32_t gid) override {
     bool keep_owner = mode == kDefaultPermissions;
     if (keep_owner) mode = DefaultMode(true);
-    if (!keep_owner && ::geteuid() == 0 &&
+    if (!keep_owner && MayChown() &&
         ::fchown(fd_, static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0 && errno != EPERM &&
         errno != EINVAL) {
       return ErrnoStatus("chown", display_, errno);
@@ -352,8 +360,10 @@ class PosixRestoreDir final : public RestoreDir {
       CloseFd(fd);
       return Status(ErrorCode::kAlreadyExists, "'" + Show(n) + "' is not a regular file");
     }
-    int fl = ::fcntl(fd, F_GETFL);
-    if (fl >= 0) (void)::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    // Back to blocking: F_SETFL sets the status flags it changes (O_APPEND,
+    // O_ASYNC, O_DIRECT, O_NOATIME, O_NONBLOCK), and none of them but
+    // O_NONBLOCK was asked for above.
+    (void)::fcntl(fd, F_SETFL, 0);
     return fd;
   }
 
