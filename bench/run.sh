@@ -43,10 +43,15 @@
 # each step is reported too (the machine may be shared): compare ratios within one run.
 # Every restore is compared with the source by `diff -r` after the timed part; the exit status
 # is non-zero if any tool failed or any restore differs.
-# Restored trees are kept until the end of the run, and no restore starts within 65 s of
-# peers.sh deleting its own: ext4 without a journal (this machine's disk) skips every inode
-# freed in the last 60 s when it allocates one (recently_deleted), so a restore of 20,000
-# files right after a 20,000-file tree was deleted spends seconds of system time scanning.
+# Order: the obagent rows and restic-rclone first, then peers.sh. The first restore after a
+# 20,000-file tree was deleted is slower on this machine, for every tool (bench/README.md,
+# "Order"); peers.sh deletes each row's restored tree at the row's end, so its first row
+# (restic-auto) restores after no such deletion, and the rows here, run first, do too.
+# Restored trees are kept until the end of the run, and no restore starts within 65 s of the
+# last run's deletion of its trees: ext4 without a journal (this machine's disk) skips every
+# inode freed in the last 60 s when it allocates one (recently_deleted), so a restore of
+# 20,000 files right after a 20,000-file tree was deleted spends seconds of system time
+# scanning.
 # shellcheck disable=SC2317  # functions called through \$fn, timed and traps
 set -euo pipefail
 if [ -n "${NICE:-}" ] && [ -z "${BENCH_NICED:-}" ]; then
@@ -120,7 +125,10 @@ cleanup() {
   BE_PID=""
   if [ "$GEN_READY" = 1 ]; then gen unmutate || true; fi
   # the restored trees, kept until now (see "Protocol" above); repositories stay for inspection
-  [ -n "${OW:-}" ] && rm -rf "$OW"/*/restore
+  if [ -n "${OW:-}" ] && compgen -G "$OW/*/restore" > /dev/null; then
+    rm -rf "$OW"/*/restore
+    date +%s > "$ST/bench-trees-deleted" 2> /dev/null || true
+  fi
 }
 trap cleanup EXIT
 trap 'echo "bench: interrupted" >&2; exit 130' INT TERM
@@ -146,53 +154,14 @@ for b in "$OBCTL" "$VAULTD"; do
 done
 
 ###############################################################################
-# b) peers (first: peers.sh wipes DATADIR/work)
-###############################################################################
-PEERS_RAN=0
-LAST_RM=0
-PEERS_RES=$DIR/work/results.tsv
-PEERS_STAMP=$ST/bench-peers.params
-if [ -n "$PEERS" ]; then
-  [ -r "$PEERS_SH" ] || die "peers script not found: $PEERS_SH (set PEERS_SH or PEERS=\"\")"
-  echo "== peers: $PEERS"
-  rm -f "$PEERS_STAMP"
-  if TOOLS="$PEERS" bash "$PEERS_SH" "$DIR"; then
-    PEERS_RAN=1
-    LAST_RM=$(date +%s) # peers.sh deleted its restored tree at its end
-    echo "seed=$SEED scale=$SCALE tools=$PEERS" > "$PEERS_STAMP"
-  else
-    echo "bench: ERROR: peers.sh failed (exit $?); continuing with obagent" >&2
-    RC=1
-  fi
-  # peers.sh marks a failed step or restore in its results but exits 0
-  if [ -s "$PEERS_RES" ] && grep -qP '\t[^\t]*FAILED|\tFAIL$' "$PEERS_RES"; then
-    echo "bench: ERROR: a peer step or restore failed (see $PEERS_RES and $DIR/work/logs)" >&2
-    RC=1
-  fi
-fi
-INCLUDE_PEERS=0
-PEERS_NOTE=""
-if [ "$PEERS_RAN" = 1 ]; then
-  INCLUDE_PEERS=1
-elif [ -z "$PEERS" ] && [ "${REUSE_PEERS:-0}" = 1 ]; then
-  if [ -s "$PEERS_RES" ] && [ -r "$PEERS_STAMP" ] && grep -q "^seed=$SEED scale=$SCALE " "$PEERS_STAMP"; then
-    INCLUDE_PEERS=1
-    PEERS_NOTE="Peer rows reused from an earlier run ($(date -u -r "$PEERS_RES" +%Y-%m-%dT%H:%MZ))."
-  else
-    echo "bench: WARNING: REUSE_PEERS=1 but no peer results for seed $SEED scale $SCALE in $DIR" >&2
-  fi
-fi
-
-###############################################################################
-# dataset (peers.sh has normally prepared it; do it here too for PEERS="")
+# b) dataset: peers.sh's generator, extracted verbatim (peers.sh finds the dataset made and
+#    keeps it)
 ###############################################################################
 mkdir -p "$ST"
-if [ "$PEERS_RAN" != 1 ] || [ ! -s "$ST/gen.py" ]; then
-  # the generator is embedded in peers.sh as a heredoc; extract it verbatim
-  [ -r "$PEERS_SH" ] || die "peers script not found: $PEERS_SH (needed for the dataset generator)"
-  sed -n "/^cat > \"\$ST\/gen.py\" <<'PYEOF'\$/,/^PYEOF\$/{//!p;}" "$PEERS_SH" > "$ST/gen.py"
-  grep -q "^{'gen': gen" "$ST/gen.py" || die "could not extract gen.py from $PEERS_SH"
-fi
+# the generator is embedded in peers.sh as a heredoc
+[ -r "$PEERS_SH" ] || die "peers script not found: $PEERS_SH (needed for the dataset generator)"
+sed -n "/^cat > \"\$ST\/gen.py\" <<'PYEOF'\$/,/^PYEOF\$/{//!p;}" "$PEERS_SH" > "$ST/gen.py"
+grep -q "^{'gen': gen" "$ST/gen.py" || die "could not extract gen.py from $PEERS_SH"
 GEN_READY=1
 gen unmutate
 if ! gen check; then
@@ -208,6 +177,10 @@ SRC_FILES=$(find "$SRC" -type f | wc -l)
 ###############################################################################
 # c) obagent (embedded and through vaultd) and restic through rclone, same protocol
 ###############################################################################
+# When the restored trees of the last run were deleted (cleanup writes it); a run that was
+# killed left its trees here, and they go now.
+LAST_RM=$(cat "$ST/bench-trees-deleted" 2> /dev/null || echo 0)
+if compgen -G "$OW/*/restore" > /dev/null; then LAST_RM=$(date +%s); fi
 rm -rf "$OW"
 mkdir -p "$OW/logs"
 L=$OW/logs
@@ -533,10 +506,46 @@ for row in $ROWS; do
   fi
   SRV_LOG=""
 done
+###############################################################################
+# d) peers, after the obagent rows (see "Order" above; peers.sh wipes DATADIR/work)
+###############################################################################
+PEERS_RAN=0
+PEERS_RES=$DIR/work/results.tsv
+PEERS_STAMP=$ST/bench-peers.params
+if [ -n "$PEERS" ]; then
+  [ -r "$PEERS_SH" ] || die "peers script not found: $PEERS_SH (set PEERS_SH or PEERS=\"\")"
+  echo "== peers: $PEERS"
+  rm -f "$PEERS_STAMP"
+  if TOOLS="$PEERS" bash "$PEERS_SH" "$DIR"; then
+    PEERS_RAN=1
+    echo "seed=$SEED scale=$SCALE tools=$PEERS" > "$PEERS_STAMP"
+  else
+    echo "bench: ERROR: peers.sh failed (exit $?); the obagent rows are reported" >&2
+    RC=1
+  fi
+  # peers.sh marks a failed step or restore in its results but exits 0
+  if [ -s "$PEERS_RES" ] && grep -qP '\t[^\t]*FAILED|\tFAIL$' "$PEERS_RES"; then
+    echo "bench: ERROR: a peer step or restore failed (see $PEERS_RES and $DIR/work/logs)" >&2
+    RC=1
+  fi
+fi
+INCLUDE_PEERS=0
+PEERS_NOTE=""
+if [ "$PEERS_RAN" = 1 ]; then
+  INCLUDE_PEERS=1
+elif [ -z "$PEERS" ] && [ "${REUSE_PEERS:-0}" = 1 ]; then
+  if [ -s "$PEERS_RES" ] && [ -r "$PEERS_STAMP" ] && grep -q "^seed=$SEED scale=$SCALE " "$PEERS_STAMP"; then
+    INCLUDE_PEERS=1
+    PEERS_NOTE="Peer rows reused from an earlier run ($(date -u -r "$PEERS_RES" +%Y-%m-%dT%H:%MZ))."
+  else
+    echo "bench: WARNING: REUSE_PEERS=1 but no peer results for seed $SEED scale $SCALE in $DIR" >&2
+  fi
+fi
+
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 ###############################################################################
-# d) report
+# e) report
 ###############################################################################
 if [ -s "$OW/bytes3" ]; then
   BYTES3=$(cat "$OW/bytes3")
