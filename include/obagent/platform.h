@@ -178,6 +178,26 @@ class WritableFile {
   // nothing on POSIX, where every file is. An error: the file is restored
   // fully allocated.
   virtual Status SetSparse() { return Status::Ok(); }
+  // What a restore gives a regular file it has written, through this handle:
+  // called with nothing left to write to the file, before it is closed and
+  // renamed into place. The owner and permissions (as RestoreDir::
+  // SetAttributes), then with `metadata` what RestoreDir::ApplyMetadata
+  // applies (its issues are returned), then the mtime; no path is looked up.
+  // kUnsupported: nothing was done, and the restore does it all by name after
+  // the rename: where a handle cannot (the default), or for flags that would
+  // stop the rename (immutable, append-only).
+  virtual Result<std::vector<MetadataIssue>> FinishRestored(uint32_t mode, int64_t mtime_ns,
+                                                            uint32_t uid, uint32_t gid,
+                                                            const FileMetadata* metadata,
+                                                            bool permissions) {
+    (void)mode;
+    (void)mtime_ns;
+    (void)uid;
+    (void)gid;
+    (void)metadata;
+    (void)permissions;
+    return Status(ErrorCode::kUnsupported, "finished by name");
+  }
   virtual Status Sync() = 0;
   virtual Status Close() = 0;
 };
@@ -201,7 +221,9 @@ class RestoreDir {
   // are set). kAlreadyExists if the name is a file or symlink.
   virtual Result<std::unique_ptr<RestoreDir>> OpenOrCreateSubdir(std::string_view name) = 0;
   // Creates a new file; an existing non-directory entry is replaced (unlinked
-  // first) if replace is true, else kAlreadyExists.
+  // first) if replace is true, else kAlreadyExists. While the handle is
+  // open, OpenForWrite handles to the file may write too (a restore creates
+  // a file with the first of several workers that write it).
   virtual Result<std::unique_ptr<WritableFile>> CreateFile(std::string_view name, bool replace) = 0;
   // Opens an existing regular file of this folder for positional writes
   // (several handles to one file may write at once); kNotFound if missing,

@@ -68,6 +68,12 @@ struct FileTask {
   std::mutex mu;
   std::string error;                // first failure (under mu)
   std::atomic<bool> failed{false};  // error is set: other chunks need not be written
+  // The file exists under temp_name (under mu): made when planned, or by the
+  // first worker to write it (RestoreRun::OpenContent).
+  bool created = false;
+  // Its attributes and metadata were set through the last handle to it
+  // (RestoreRun::FinishThroughHandle), by the thread that then finishes it.
+  bool finished_in_place = false;
 };
 
 // A place a chunk goes to.
@@ -273,6 +279,14 @@ class RestoreRun {
   // (job.error).
   size_t CreateStreams(FileTask& job);
   void FinishFile(const std::shared_ptr<FileTask>& job);
+  // Opens a file's content for writing, creating it if it was planned
+  // without being made.
+  Result<std::unique_ptr<platform::WritableFile>> OpenContent(FileTask& job);
+  // With the last handle to a file (`chunks`: those it wrote and are not
+  // counted yet), sets its attributes and metadata through it, when the
+  // platform can (WritableFile::FinishRestored): no path lookups, and
+  // FinishFile then only renames it.
+  void FinishThroughHandle(FileTask& job, platform::WritableFile& file, size_t chunks);
   // After the batch in flight has been fetched: its hard links, then its
   // folders' attributes (held for the next batch when some link became a
   // copy that is still to be written).
@@ -283,6 +297,11 @@ class RestoreRun {
   // target could not hold: one warning per kind at the end of the job.
   // `dir_itself`: the node is the folder `dir`. Nodes of a version 1 tree
   // recorded none: nothing is applied, as before.
+  // Notes what the platform could not apply (`issues`) and the kinds of
+  // metadata this version does not know.
+  void NoteMetadataIssues(const tree::Node& node,
+                          const std::vector<platform::MetadataIssue>& issues,
+                          const std::string& display);
   void ApplyMetadata(RestoreDir& dir, const std::string& name, const tree::Node& node,
                      bool has_metadata, const std::string& display, bool is_symlink,
                      bool dir_itself = false);
@@ -426,15 +445,21 @@ void RestoreRun::ApplyMetadata(RestoreDir& dir, const std::string& name, const t
                                bool has_metadata, const std::string& display, bool is_symlink,
                                bool dir_itself) {
   if (!has_metadata) return;
+  const platform::FileMetadata md = MetadataOf(node);
+  const bool permissions = options_.restore_permissions;
+  NoteMetadataIssues(node,
+                     dir_itself ? dir.ApplyOwnMetadata(md, permissions)
+                                : dir.ApplyMetadata(name, md, is_symlink, permissions),
+                     display);
+}
+
+void RestoreRun::NoteMetadataIssues(const tree::Node& node,
+                                    const std::vector<platform::MetadataIssue>& issues,
+                                    const std::string& display) {
   for (const tree::MetadataRecord& r : node.other_metadata) {
     NoteMetadataIssue("metadata of kind " + std::to_string(r.kind),
                       "written by a newer obagent; this version does not know it", display);
   }
-  const platform::FileMetadata md = MetadataOf(node);
-  const bool permissions = options_.restore_permissions;
-  std::vector<platform::MetadataIssue> issues =
-      dir_itself ? dir.ApplyOwnMetadata(md, permissions)
-                 : dir.ApplyMetadata(name, md, is_symlink, permissions);
   for (const platform::MetadataIssue& issue : issues) {
     NoteMetadataIssue(issue.kind, issue.reason, display);
   }
@@ -598,7 +623,7 @@ void RestoreRun::KeepIdentical(const std::shared_ptr<RestoreDir>& dir, const tre
 void RestoreRun::FinishFile(const std::shared_ptr<FileTask>& job) {
   Status st;
   if (job->error.empty()) st = job->dir->Rename(job->temp_name, job->final_name);
-  if (job->error.empty() && st.ok()) {
+  if (job->error.empty() && st.ok() && !job->finished_in_place) {
     st = job->dir->SetAttributes(job->final_name, ModeOf(job->node), job->node.mtime_ns,
                                  job->node.uid, job->node.gid, false);
   }
@@ -607,8 +632,38 @@ void RestoreRun::FinishFile(const std::shared_ptr<FileTask>& job) {
     Failed(job->display, job->error.empty() ? st.ToString() : job->error);
     return;
   }
-  ApplyMetadata(*job->dir, job->final_name, job->node, job->has_metadata, job->display, false);
+  if (!job->finished_in_place) {
+    ApplyMetadata(*job->dir, job->final_name, job->node, job->has_metadata, job->display, false);
+  }
   ++files_;
+}
+
+Result<std::unique_ptr<platform::WritableFile>> RestoreRun::OpenContent(FileTask& job) {
+  std::lock_guard lock(job.mu);
+  if (job.created) return job.dir->OpenForWrite(job.temp_name);
+  Result<std::unique_ptr<platform::WritableFile>> file = job.dir->CreateFile(job.temp_name, false);
+  if (file.ok()) job.created = true;
+  return file;
+}
+
+void RestoreRun::FinishThroughHandle(FileTask& job, platform::WritableFile& file, size_t chunks) {
+  // Every other chunk is counted: no other handle is open, none will be.
+  if (job.remaining.load() != chunks || job.failed.load()) return;
+  const tree::Node& node = job.node;
+  platform::FileMetadata md;
+  if (job.has_metadata) md = MetadataOf(node);
+  Result<std::vector<platform::MetadataIssue>> done =
+      file.FinishRestored(ModeOf(node), node.mtime_ns, node.uid, node.gid,
+                          job.has_metadata ? &md : nullptr, options_.restore_permissions);
+  if (!done.ok()) {
+    if (done.status().code() == ErrorCode::kUnsupported) return;  // FinishFile does it by name
+    std::lock_guard lock(job.mu);
+    if (job.error.empty()) job.error = done.status().ToString();
+    job.failed = true;
+    return;
+  }
+  job.finished_in_place = true;
+  if (job.has_metadata) NoteMetadataIssues(node, *done, job.display);
 }
 
 void RestoreRun::ChunksWritten(const std::shared_ptr<FileTask>& job, const std::string& error,
@@ -631,7 +686,18 @@ void RestoreRun::PlanFile(const std::shared_ptr<RestoreDir>& dir, const tree::No
   job->final_name = name;
   job->display = display;
   job->temp_name = kTempPrefix + ToHex(crypto::RandomBytes(8));
-  {
+  // A file its chunks fill exactly is made by the first worker that writes
+  // it (OpenContent). One that must exist first is made here: an empty one,
+  // a sparse one (marked before its content, and at its full size so what
+  // is not written stays a hole), one with named streams (created beside
+  // the content), or one whose chunks do not add up to its size.
+  uint64_t content_bytes = 0;
+  for (const tree::ChunkRef& chunk : node.content) content_bytes += chunk.size;
+  const bool made_by_worker = !node.content.empty() && !node.sparse &&
+                              !(has_metadata && !node.streams.empty()) &&
+                              content_bytes == node.size;
+  if (!made_by_worker) {
+    job->created = true;
     Result<std::unique_ptr<platform::WritableFile>> file = dir->CreateFile(job->temp_name, true);
     if (!file.ok()) {
       Failed(display, file.status().ToString());
@@ -828,8 +894,9 @@ void RestoreRun::FetchRunNow(const FetchRun& run) {
   }
   // One file open at a time, kept while consecutive chunks go to it (the
   // usual case: a file's chunks sit side by side in a pack), and closed
-  // before its chunks are counted, so a file is renamed and gets its times
-  // only when no handle to it is left.
+  // before its chunks are counted, so a file is renamed only when no handle
+  // to it is left. The last handle to a file sets its attributes before it
+  // is closed (FinishThroughHandle).
   struct Open {
     std::shared_ptr<FileTask> job;
     int stream = -1;
@@ -841,6 +908,9 @@ void RestoreRun::FetchRunNow(const FetchRun& run) {
   auto release = [&] {
     if (!open.job) return;
     if (open.file) {
+      if (open.error.empty() && open.stream < 0) {
+        FinishThroughHandle(*open.job, *open.file, open.chunks);
+      }
       Status st = open.file->Close();
       if (!st.ok() && open.error.empty()) open.error = st.ToString();
     }
@@ -890,10 +960,10 @@ void RestoreRun::FetchRunNow(const FetchRun& run) {
       }
       if (!open.error.empty() || target.file->failed.load(std::memory_order_relaxed)) continue;
       if (!open.file) {
-        const FileTask& task = *target.file;
+        FileTask& task = *target.file;
         auto file =
             target.stream < 0
-                ? task.dir->OpenForWrite(task.temp_name)
+                ? OpenContent(task)
                 : task.dir->OpenStreamForWrite(
                       task.temp_name, task.node.streams[static_cast<size_t>(target.stream)].name);
         if (!file.ok()) {

@@ -42,7 +42,9 @@ Status RemoveTreeAt(int dirfd, const std::string& name, const std::string& displ
 
 // Linux metadata (metadata_posix.cc). ReadMetadataAt: Env::ReadMetadata.
 // ApplyMetadataAt: RestoreDir::ApplyMetadata for the entry `name` of the
-// open folder dir_fd, or the folder itself when `name` is empty.
+// open folder dir_fd, or for what dir_fd is open on when `name` is empty (the
+// folder itself, or a file a restore is finishing: WritableFile::
+// FinishRestored).
 // ClearProtectionFlagsAt: RestoreDir::ClearProtectionFlags (same `name`).
 Result<FileMetadata> ReadMetadataAt(const std::string& path, const FileInfo& info);
 std::vector<MetadataIssue> ApplyMetadataAt(int dir_fd, const std::string& name,

@@ -77,6 +77,33 @@ struct timespec ToTimespec(int64_t ns) {
   return ts;
 }
 
+// The owner (when privileged) and permissions of an open entry: what
+// SetAttributes and SetOwnAttributes do before the times. The owner first:
+// chown clears the set-user-ID and set-group-ID bits. kDefaultPermissions:
+// the permissions a new entry gets here, the owner as created.
+Status SetOwnerAndModeOfFd(int fd, const std::string& display, uint32_t mode, uint32_t uid,
+                           uint32_t gid, bool directory) {
+  const bool keep_owner = mode == kDefaultPermissions;
+  if (keep_owner) mode = DefaultMode(directory);
+  if (!keep_owner && MayChown() &&
+      ::fchown(fd, static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0 && errno != EPERM &&
+      errno != EINVAL) {
+    return ErrnoStatus("chown", display, errno);
+  }
+  if (::fchmod(fd, static_cast<mode_t>(mode & 07777)) != 0) {
+    return ErrnoStatus("chmod", display, errno);
+  }
+  return Status::Ok();
+}
+
+Status SetTimesOfFd(int fd, const std::string& display, int64_t mtime_ns) {
+  struct timespec times[2];
+  times[0] = ToTimespec(mtime_ns);
+  times[1] = times[0];
+  if (::futimens(fd, times) != 0) return ErrnoStatus("set times of", display, errno);
+  return Status::Ok();
+}
+
 class PosixWritableFile final : public WritableFile {
  public:
   PosixWritableFile(int fd, std::string display) : fd_(fd), display_(std::move(display)) {}
@@ -105,6 +132,23 @@ class PosixWritableFile final : public WritableFile {
       if (errno != EINTR) return ErrnoStatus("truncate", display_, errno);
     }
     return Status::Ok();
+  }
+
+  Result<std::vector<MetadataIssue>> FinishRestored(uint32_t mode, int64_t mtime_ns, uint32_t uid,
+                                                    uint32_t gid, const FileMetadata* metadata,
+                                                    bool permissions) override {
+    if (fd_ < 0) return InternalError("finishing closed file '" + display_ + "'");
+    constexpr uint32_t kProtection = tree::kLinuxFlagImmutable | tree::kLinuxFlagAppend;
+    if (metadata != nullptr && metadata->linux_flags && (*metadata->linux_flags & kProtection)) {
+      return Status(ErrorCode::kUnsupported, "immutable or append-only: set after the rename");
+    }
+    OB_RETURN_IF_ERROR(SetOwnerAndModeOfFd(fd_, display_, mode, uid, gid, false));
+    std::vector<MetadataIssue> issues;
+    if (metadata != nullptr) {
+      issues = ApplyMetadataAt(fd_, "", display_, *metadata, false, permissions);
+    }
+    OB_RETURN_IF_ERROR(SetTimesOfFd(fd_, display_, mtime_ns));
+    return issues;
   }
 
   Status Sync() override {
@@ -308,21 +352,8 @@ class PosixRestoreDir final : public RestoreDir {
   }
 
   Status SetOwnAttributes(uint32_t mode, int64_t mtime_ns, uint32_t uid, uint32_t gid) override {
-    bool keep_owner = mode == kDefaultPermissions;
-    if (keep_owner) mode = DefaultMode(true);
-    if (!keep_owner && MayChown() &&
-        ::fchown(fd_, static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0 && errno != EPERM &&
-        errno != EINVAL) {
-      return ErrnoStatus("chown", display_, errno);
-    }
-    if (::fchmod(fd_, static_cast<mode_t>(mode & 07777)) != 0) {
-      return ErrnoStatus("chmod", display_, errno);
-    }
-    struct timespec times[2];
-    times[0] = ToTimespec(mtime_ns);
-    times[1] = times[0];
-    if (::futimens(fd_, times) != 0) return ErrnoStatus("set times of", display_, errno);
-    return Status::Ok();
+    OB_RETURN_IF_ERROR(SetOwnerAndModeOfFd(fd_, display_, mode, uid, gid, true));
+    return SetTimesOfFd(fd_, display_, mtime_ns);
   }
 
   std::vector<MetadataIssue> ApplyMetadata(std::string_view name, const FileMetadata& metadata,

@@ -176,9 +176,11 @@ class WinRestoreDir final : public RestoreDir {
     OB_ASSIGN_OR_RETURN(std::wstring child, Child(name));
     for (int attempt = 0; attempt < 4; ++attempt) {
       // CREATE_NEW fails on any existing name, a dangling link included.
-      HANDLE h = CreateFileW(child.c_str(), GENERIC_READ | GENERIC_WRITE | DELETE, FILE_SHARE_READ,
-                             nullptr, CREATE_NEW,
-                             FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, nullptr);
+      // Shared for writing: other workers open the file (OpenForWrite)
+      // while this handle writes its first chunks.
+      HANDLE h =
+          CreateFileW(child.c_str(), GENERIC_READ | GENERIC_WRITE | DELETE, kShareAll, nullptr,
+                      CREATE_NEW, FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, nullptr);
       if (h != INVALID_HANDLE_VALUE) {
         UniqueHandle handle(h);
         Status inside = VerifyInside(h, child, name);

@@ -1,11 +1,13 @@
 // Linux metadata through platform::Env::ReadMetadata and
 // RestoreDir::ApplyMetadata / ClearProtectionFlags (metadata_posix.cc):
-// user xattrs, ACL xattrs, flags, sparse detection. Parts that need root or
-// a file system with flags skip with the reason.
+// user xattrs, ACL xattrs, flags, sparse detection; and the same through a
+// restored file's handle (WritableFile::FinishRestored). Parts that need
+// root or a file system with flags skip with the reason.
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -135,6 +137,74 @@ TEST_F(MetadataPosixTest, ApplyRestoresXattrsAndRemovesInheritedAcls) {
     EXPECT_LT(::getxattr(Path("dst").c_str(), "system.posix_acl_access", nullptr, 0), 0);
     EXPECT_EQ(errno, ENODATA);
   }
+}
+
+// A restored file finished through its handle gets what SetAttributes and
+// ApplyMetadata give by name: owner (as root), mode, xattrs, no ACL the
+// record lacks, flags, and the mtime last. Immutable or append-only would
+// stop the rename that follows: nothing is done, and the caller finishes
+// by name.
+TEST_F(MetadataPosixTest, FinishRestoredSetsAttributesAndMetadataThroughTheHandle) {
+  auto root = env_.OpenRestoreRoot(dir_, false);
+  ASSERT_TRUE(root.ok());
+  auto file = (*root)->CreateFile("t", false);
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE((*file)->WriteAt(0, AsBytes("content")).ok());
+  const uint8_t acl[] = {2,    0,    0,    0,    1,    0,    6,    0,    0xff, 0xff, 0xff,
+                         0xff, 2,    0,    4,    0,    0xfe, 0xff, 0,    0,    4,    0,
+                         4,    0,    0xff, 0xff, 0xff, 0xff, 0x10, 0,    4,    0,    0xff,
+                         0xff, 0xff, 0xff, 0x20, 0,    4,    0,    0xff, 0xff, 0xff, 0xff};
+  const bool acl_set =
+      ::setxattr(Path("t").c_str(), "system.posix_acl_access", acl, sizeof acl, 0) == 0;
+  FileMetadata md;
+  const bool xattrs = ::setxattr(Path("t").c_str(), "user.probe", "", 0, 0) == 0;
+  if (xattrs) md.xattrs = {{"user.probe", Bytes{'v'}}};
+  const bool flags = GetFlags(Path("t")) >= 0;
+  if (flags) md.linux_flags = tree::kLinuxFlagNoDump;
+  const bool privileged = ::geteuid() == 0;
+  const uint32_t owner = privileged ? 65534 : ::geteuid();
+  const int64_t mtime_ns = 1'600'000'000'987'654'321;
+
+  auto done = (*file)->FinishRestored(0604, mtime_ns, owner, owner, &md, true);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_TRUE(done->empty()) << (*done)[0].kind << ": " << (*done)[0].reason;
+  ASSERT_TRUE((*file)->Close().ok());
+
+  struct stat st;
+  ASSERT_EQ(::stat(Path("t").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0604u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1'600'000'000);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 987'654'321);
+  if (privileged) {
+    EXPECT_EQ(st.st_uid, owner);
+  }
+  if (xattrs) {
+    char value[4] = {};
+    ASSERT_EQ(::getxattr(Path("t").c_str(), "user.probe", value, sizeof value), 1);
+    EXPECT_EQ(value[0], 'v');
+  }
+  if (acl_set) {
+    EXPECT_LT(::getxattr(Path("t").c_str(), "system.posix_acl_access", nullptr, 0), 0);
+  }
+  if (flags) {
+    const int got = GetFlags(Path("t"));
+    if (privileged || (got & FS_NODUMP_FL)) {
+      EXPECT_TRUE(got & FS_NODUMP_FL);
+    }
+  }
+
+  auto other = (*root)->CreateFile("u", false);
+  ASSERT_TRUE(other.ok());
+  FileMetadata fixed;
+  fixed.linux_flags = tree::kLinuxFlagImmutable;
+  auto refused = (*other)->FinishRestored(0600, mtime_ns, owner, owner, &fixed, true);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kUnsupported);
+  ASSERT_TRUE((*other)->Close().ok());
+  ASSERT_EQ(::stat(Path("u").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u) << "created 0600, and left alone";
+  EXPECT_NE(st.st_mtim.tv_sec, 1'600'000'000);
+  EXPECT_FALSE(GetFlags(Path("u")) > 0 && (GetFlags(Path("u")) & FS_IMMUTABLE_FL));
 }
 
 TEST_F(MetadataPosixTest, FlagsAreReadAppliedAndClearedForReplacing) {
