@@ -27,6 +27,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// An access ACL in the kernel's xattr form, as a folder's default ACL would
+// give a new entry. user:65534:r-- needs a mask entry: ACL_USER_OBJ,
+// ACL_USER, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER.
+const uint8_t kAccessAcl[] = {2,    0, 0, 0,                           // version
+                              1,    0, 6, 0, 0xff, 0xff, 0xff, 0xff,   // user::rw-
+                              2,    0, 4, 0, 0xfe, 0xff, 0,    0,      // user:65534:r--
+                              4,    0, 4, 0, 0xff, 0xff, 0xff, 0xff,   // group::r--
+                              0x10, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,   // mask::r--
+                              0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff};  // other::r--
+
 class MetadataPosixTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -119,15 +129,8 @@ TEST_F(MetadataPosixTest, ApplyRestoresXattrsAndRemovesInheritedAcls) {
   ASSERT_TRUE((*file)->Close().ok());
   // An ACL the new entry got but the record lacks (as a folder's default
   // ACL would give it): removed. Skipped where ACLs are not supported.
-  // user:65534:r-- needs a mask entry: ACL_USER_OBJ, ACL_USER, ACL_GROUP_OBJ, ACL_MASK, ACL_OTHER.
-  const uint8_t acl2[] = {2,    0, 0, 0,                           // version
-                          1,    0, 6, 0, 0xff, 0xff, 0xff, 0xff,   // user::rw-
-                          2,    0, 4, 0, 0xfe, 0xff, 0,    0,      // user:65534:r--
-                          4,    0, 4, 0, 0xff, 0xff, 0xff, 0xff,   // group::r--
-                          0x10, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,   // mask::r--
-                          0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff};  // other::r--
-  bool acl_set =
-      ::setxattr(Path("dst").c_str(), "system.posix_acl_access", acl2, sizeof acl2, 0) == 0;
+  bool acl_set = ::setxattr(Path("dst").c_str(), "system.posix_acl_access", kAccessAcl,
+                            sizeof kAccessAcl, 0) == 0;
   std::vector<MetadataIssue> issues = (*root)->ApplyMetadata("dst", md, false, true);
   EXPECT_TRUE(issues.empty()) << issues[0].kind << ": " << issues[0].reason;
   char value[8] = {};
@@ -150,12 +153,8 @@ TEST_F(MetadataPosixTest, FinishRestoredSetsAttributesAndMetadataThroughTheHandl
   auto file = (*root)->CreateFile("t", false);
   ASSERT_TRUE(file.ok());
   ASSERT_TRUE((*file)->WriteAt(0, AsBytes("content")).ok());
-  const uint8_t acl[] = {2,    0,    0,    0,    1,    0,    6,    0,    0xff, 0xff, 0xff,
-                         0xff, 2,    0,    4,    0,    0xfe, 0xff, 0,    0,    4,    0,
-                         4,    0,    0xff, 0xff, 0xff, 0xff, 0x10, 0,    4,    0,    0xff,
-                         0xff, 0xff, 0xff, 0x20, 0,    4,    0,    0xff, 0xff, 0xff, 0xff};
-  const bool acl_set =
-      ::setxattr(Path("t").c_str(), "system.posix_acl_access", acl, sizeof acl, 0) == 0;
+  const bool acl_set = ::setxattr(Path("t").c_str(), "system.posix_acl_access", kAccessAcl,
+                                  sizeof kAccessAcl, 0) == 0;
   FileMetadata md;
   const bool xattrs = ::setxattr(Path("t").c_str(), "user.probe", "", 0, 0) == 0;
   if (xattrs) md.xattrs = {{"user.probe", Bytes{'v'}}};
