@@ -297,14 +297,14 @@ class RestoreRun {
   // target could not hold: one warning per kind at the end of the job.
   // `dir_itself`: the node is the folder `dir`. Nodes of a version 1 tree
   // recorded none: nothing is applied, as before.
+  void ApplyMetadata(RestoreDir& dir, const std::string& name, const tree::Node& node,
+                     bool has_metadata, const std::string& display, bool is_symlink,
+                     bool dir_itself = false);
   // Notes what the platform could not apply (`issues`) and the kinds of
   // metadata this version does not know.
   void NoteMetadataIssues(const tree::Node& node,
                           const std::vector<platform::MetadataIssue>& issues,
                           const std::string& display);
-  void ApplyMetadata(RestoreDir& dir, const std::string& name, const tree::Node& node,
-                     bool has_metadata, const std::string& display, bool is_symlink,
-                     bool dir_itself = false);
   void NoteMetadataIssue(const std::string& kind, const std::string& reason,
                          const std::string& display);
   // Clears immutable/append-only on an existing entry the restore is about
