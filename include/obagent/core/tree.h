@@ -74,6 +74,9 @@ inline constexpr uint32_t kLinuxFlagsKept =
     kLinuxFlagImmutable | kLinuxFlagAppend | kLinuxFlagNoDump | kLinuxFlagNoAtime |
     kLinuxFlagJournalData | kLinuxFlagNoTail | kLinuxFlagDirSync | kLinuxFlagTopDir |
     kLinuxFlagNoCow | kLinuxFlagProjectInherit;
+// The flags that stop every change to an entry, its rename and removal
+// included: a restore clears them to replace an entry and sets them last.
+inline constexpr uint32_t kLinuxFlagsProtecting = kLinuxFlagImmutable | kLinuxFlagAppend;
 
 // The FILE_ATTRIBUTE_* bits a tree records (the Win32 values). Read-only,
 // hidden, system, archive and not-content-indexed are restored; compressed

@@ -270,10 +270,9 @@ Status ClearProtectionFlagsAt(int dir_fd, const std::string& name, const std::st
       if (own) CloseFd(fd);
     }
   } closer{fd, !name.empty()};
-  constexpr uint32_t kProtection = tree::kLinuxFlagImmutable | tree::kLinuxFlagAppend;
   uint32_t flags;
-  if (!GetFlags(fd, flags) || (flags & kProtection) == 0) return Status::Ok();
-  if (SetFlags(fd, flags & ~kProtection) != 0) {
+  if (!GetFlags(fd, flags) || (flags & tree::kLinuxFlagsProtecting) == 0) return Status::Ok();
+  if (SetFlags(fd, flags & ~tree::kLinuxFlagsProtecting) != 0) {
     int err = errno;
     return Status(ErrorCode::kIo,
                   "'" + display +

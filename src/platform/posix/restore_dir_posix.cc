@@ -138,8 +138,8 @@ class PosixWritableFile final : public WritableFile {
                                                     uint32_t gid, const FileMetadata* metadata,
                                                     bool permissions) override {
     if (fd_ < 0) return InternalError("finishing closed file '" + display_ + "'");
-    constexpr uint32_t kProtection = tree::kLinuxFlagImmutable | tree::kLinuxFlagAppend;
-    if (metadata != nullptr && metadata->linux_flags && (*metadata->linux_flags & kProtection)) {
+    if (metadata != nullptr && metadata->linux_flags &&
+        (*metadata->linux_flags & tree::kLinuxFlagsProtecting)) {
       return Status(ErrorCode::kUnsupported, "immutable or append-only: set after the rename");
     }
     OB_RETURN_IF_ERROR(SetOwnerAndModeOfFd(fd_, display_, mode, uid, gid, false));
