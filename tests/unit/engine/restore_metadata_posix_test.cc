@@ -152,6 +152,19 @@ class RestoreMetadataTest : public platform::test_util::TempDirTest {
   bool HasAccessAcl(const std::string& path) {
     return ::getxattr(path.c_str(), "system.posix_acl_access", nullptr, 0) >= 0;
   }
+  // The restored file `rel` holds user.note = `note` (where the file system
+  // has user xattrs) and, when the target had a default ACL (`acl`), no
+  // access ACL it would have inherited.
+  void ExpectNoteAndNoInheritedAcl(const std::string& rel, const std::string& note, bool acl) {
+    char value[8] = {};
+    ssize_t got = ::getxattr(Path(rel).c_str(), "user.note", value, sizeof value);
+    if (got >= 0 || errno != ENOTSUP) {
+      EXPECT_EQ(std::string(value, got > 0 ? got : 0), note) << rel;
+    }
+    if (acl) {
+      EXPECT_FALSE(HasAccessAcl(Path(rel))) << rel;
+    }
+  }
   Result<RestoreReport> Restore(bool permissions = true) {
     RestoreOptions options;
     options.point = "latest";
@@ -196,14 +209,7 @@ TEST_F(RestoreMetadataTest, VersionTwoAppliesMetadataAndRestoresSparse) {
     EXPECT_NE(w.error.find("not restored on 2 items"), std::string::npos) << w.error;
   }
   EXPECT_EQ(unknown, 1u);
-  char value[8] = {};
-  ssize_t got = ::getxattr(Path("target/x/tagged").c_str(), "user.note", value, sizeof value);
-  if (got >= 0 || errno != ENOTSUP) {
-    EXPECT_EQ(std::string(value, got > 0 ? got : 0), "kept");
-  }
-  if (acl) {
-    EXPECT_FALSE(HasAccessAcl(Path("target/x/tagged")));
-  }
+  ExpectNoteAndNoInheritedAcl("target/x/tagged", "kept", acl);
   struct stat st;
   ASSERT_EQ(::stat(Path("target/x/sparse").c_str(), &st), 0);
   EXPECT_EQ(static_cast<uint64_t>(st.st_size), sparse_content.size());
@@ -282,14 +288,7 @@ TEST_F(RestoreMetadataTest, EveryFileIsFinishedOnceWhateverWritesIt) {
   EXPECT_EQ(st.st_mode & 07777, 0640u);
   EXPECT_EQ(st.st_mtim.tv_sec, 1'650'000'000);
   EXPECT_EQ(st.st_mtim.tv_nsec, 123'456'789);
-  char value[8] = {};
-  ssize_t got = ::getxattr(Path("target/x/large").c_str(), "user.note", value, sizeof value);
-  if (got >= 0 || errno != ENOTSUP) {
-    EXPECT_EQ(std::string(value, got > 0 ? got : 0), "big");
-  }
-  if (acl) {
-    EXPECT_FALSE(HasAccessAcl(Path("target/x/large")));
-  }
+  ExpectNoteAndNoInheritedAcl("target/x/large", "big", acl);
 
   ASSERT_EQ(::stat(Path("target/x/longer").c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 4096);
