@@ -126,12 +126,7 @@ class DamageTest : public ::testing::Test {
   // `offset`, if given, receives where that chunk starts in the pack.
   std::string PackOf(const std::string& rel, const std::string& point, uint32_t* offset = nullptr) {
     auto repo = Open();
-    auto found = repo->FindRecoveryPoint(point);
-    EXPECT_TRUE(found.ok());
-    auto node = FindNode(*repo, found->point.tree, (src_ / rel).string());
-    EXPECT_TRUE(node.ok()) << node.status().ToString();
-    const index::Location* loc = repo->index().Find(node->content.front().id);
-    EXPECT_NE(loc, nullptr);
+    const index::Location* loc = testing::FirstChunkOf(*repo, point, (src_ / rel).string());
     if (loc == nullptr) return "";
     if (offset != nullptr) *offset = loc->offset;
     return repo->index().pack_names()[loc->pack];

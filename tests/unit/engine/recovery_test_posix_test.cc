@@ -176,11 +176,7 @@ TEST_F(RecoveryTestTest, DamagedPackFailsTheDrillAndNamesThePack) {
   std::string point = Backup({src.string()});
   // A byte of big's first chunk (where chunks sit in the pack depends on
   // the backup's threads).
-  auto found = repo_->FindRecoveryPoint(point);
-  ASSERT_TRUE(found.ok()) << found.status().ToString();
-  auto big = FindNode(*repo_, found->point.tree, (src / "big").string());
-  ASSERT_TRUE(big.ok()) << big.status().ToString();
-  const index::Location* loc = repo_->index().Find(big->content.front().id);
+  const index::Location* loc = testing::FirstChunkOf(*repo_, point, (src / "big").string());
   ASSERT_NE(loc, nullptr);
   fs::path pack = dir_ / "vault" / RepoLayout::Pack(repo_->index().pack_names()[loc->pack]);
   FlipByte(pack, loc->offset + 8);

@@ -26,6 +26,7 @@
 #include "obagent/core/keys.h"
 #include "obagent/engine/backup.h"
 #include "obagent/engine/repository.h"
+#include "obagent/engine/restore.h"
 #include "obagent/storage/blob_store.h"
 #include "obagent/storage/memory_store.h"
 
@@ -150,6 +151,23 @@ inline engine::BackupReport BackupFolderOrFail(engine::Repository& repo, const f
   Result<engine::BackupReport> r = engine::RunBackup(repo, options);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? *r : engine::BackupReport{};
+}
+
+// Where the first chunk of the file at `path` in recovery point `point` is
+// stored, from the index (to damage that file's data: which chunks share a
+// pack, and in what order, depends on the backup's threads). Null, with
+// the test failed, when it cannot be found.
+inline const index::Location* FirstChunkOf(engine::Repository& repo, const std::string& point,
+                                           const std::string& path) {
+  auto found = repo.FindRecoveryPoint(point);
+  EXPECT_TRUE(found.ok()) << found.status().ToString();
+  if (!found.ok()) return nullptr;
+  auto node = engine::FindNode(repo, found->point.tree, path);
+  EXPECT_TRUE(node.ok()) << node.status().ToString();
+  if (!node.ok() || node->content.empty()) return nullptr;
+  const index::Location* loc = repo.index().Find(node->content.front().id);
+  EXPECT_NE(loc, nullptr) << path;
+  return loc;
 }
 
 // Where a TestVault keeps the vault's objects.
