@@ -308,6 +308,16 @@ class RestoreDir {
     (void)name;
     return Status::Ok();
   }
+  // Writes everything written to the file system holding this folder (by
+  // any process) to its disk and waits for it: file data and metadata
+  // (Linux: syncfs; Windows: the whole volume, FlushFileBuffers on its
+  // handle). Callable from any thread while others write through this
+  // folder. An error means some written data may not have reached the disk.
+  // kUnsupported where it cannot be done (the default; on Windows without
+  // an administrator, who alone may open a volume).
+  virtual Status SyncFileSystem() {
+    return Status(ErrorCode::kUnsupported, "cannot flush a file system here");
+  }
 };
 
 // The name under which an entry named `name` (one component, as a recovery

@@ -356,6 +356,11 @@ class PosixRestoreDir final : public RestoreDir {
     return SetTimesOfFd(fd_, display_, mtime_ns);
   }
 
+  Status SyncFileSystem() override {
+    if (::syncfs(fd_) != 0) return ErrnoStatus("write to disk the file system of", display_, errno);
+    return Status::Ok();
+  }
+
   std::vector<MetadataIssue> ApplyMetadata(std::string_view name, const FileMetadata& metadata,
                                            bool is_symlink, bool permissions) override {
     if (!CheckName(name).ok()) return {{"metadata", "unsafe name"}};

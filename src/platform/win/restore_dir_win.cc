@@ -15,6 +15,7 @@
 // links are named the same way, without the check.
 #include <windows.h>
 
+#include <cwchar>
 #include <cwctype>
 #include <optional>
 #include <string>
@@ -424,6 +425,36 @@ class WinRestoreDir final : public RestoreDir {
   Status SetOwnAttributes(uint32_t mode, int64_t mtime_ns, uint32_t /*uid*/,
                           uint32_t /*gid*/) override {
     return SetBasic(h_.get(), mode, mtime_ns, false, display_);
+  }
+
+  // Windows syncs no single folder or file system: the volume holding this
+  // folder is flushed whole, FlushFileBuffers on a handle to the volume
+  // ("\\?\Volume{GUID}", no trailing backslash), which needs an
+  // administrator (cbengine runs as LocalSystem). A volume that cannot be
+  // named or opened (no administrator, Wine) answers kUnsupported; only a
+  // failed flush is an error.
+  Status SyncFileSystem() override {
+    std::wstring path = FinalPath(h_.get());
+    if (path.empty()) return LastErrorStatus("find the volume of", display_);
+    if (path.back() != L'\\') path += L'\\';
+    std::wstring mount(path.size() + 1, L'\0');
+    std::wstring volume(64, L'\0');
+    if (!GetVolumePathNameW(path.c_str(), mount.data(), static_cast<DWORD>(mount.size())) ||
+        !GetVolumeNameForVolumeMountPointW(mount.c_str(), volume.data(),
+                                           static_cast<DWORD>(volume.size()))) {
+      return Status(ErrorCode::kUnsupported, "cannot name the volume of '" + display_ + "'");
+    }
+    volume.resize(wcslen(volume.c_str()));
+    if (!volume.empty() && volume.back() == L'\\') volume.pop_back();
+    HANDLE v = CreateFileW(volume.c_str(), GENERIC_READ | GENERIC_WRITE,
+                           FILE_SHARE_READ | FILE_SHARE_WRITE, nullptr, OPEN_EXISTING, 0, nullptr);
+    if (v == INVALID_HANDLE_VALUE) {
+      return Status(ErrorCode::kUnsupported,
+                    "cannot open the volume of '" + display_ + "' (needs an administrator)");
+    }
+    UniqueHandle handle(v);
+    if (!FlushFileBuffers(v)) return LastErrorStatus("write to disk the volume of", display_);
+    return Status::Ok();
   }
 
   // After SetAttributes and the content: what Windows can hold is applied

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "engine/forwarding_env.h"
+#include "engine/forwarding_restore_dir.h"
 #include "engine/test_vault.h"
 #include "obagent/core/tree.h"
 #include "obagent/engine/backup.h"
@@ -101,37 +102,16 @@ struct RestoredStreams {
 
 // A restore folder as NTFS has it: the real folder, plus named streams of
 // its files kept in memory (renames and removals carry them).
-class FakeStreamsRestoreDir final : public platform::RestoreDir {
+class FakeStreamsRestoreDir final : public testing::ForwardingRestoreDir {
  public:
   FakeStreamsRestoreDir(std::unique_ptr<platform::RestoreDir> inner, std::string path,
                         RestoredStreams& streams)
-      : inner_(std::move(inner)), path_(std::move(path)), streams_(streams) {}
+      : ForwardingRestoreDir(std::move(inner)), path_(std::move(path)), streams_(streams) {}
 
-  Result<platform::FileKind> Probe(std::string_view n) override { return inner_->Probe(n); }
-  Result<std::unique_ptr<platform::RestoreDir>> OpenOrCreateSubdir(std::string_view n) override {
-    OB_ASSIGN_OR_RETURN(auto sub, inner_->OpenOrCreateSubdir(n));
-    return std::unique_ptr<platform::RestoreDir>(
-        std::make_unique<FakeStreamsRestoreDir>(std::move(sub), Path(n), streams_));
-  }
   Result<std::unique_ptr<platform::WritableFile>> CreateFile(std::string_view n,
                                                              bool replace) override {
     Drop(n);
     return inner_->CreateFile(n, replace);
-  }
-  Result<std::unique_ptr<platform::WritableFile>> OpenForWrite(std::string_view n) override {
-    return inner_->OpenForWrite(n);
-  }
-  Result<std::unique_ptr<platform::ReadableFile>> OpenForRead(std::string_view n) override {
-    return inner_->OpenForRead(n);
-  }
-  Result<std::vector<platform::DirEntry>> List() override { return inner_->List(); }
-  Status CreateSymlink(std::string_view n, std::string_view t, bool replace) override {
-    return inner_->CreateSymlink(n, t, replace);
-  }
-  Status CreateHardLink(std::string_view n, platform::RestoreDir& existing_dir,
-                        std::string_view existing_name, bool replace) override {
-    auto& other = static_cast<FakeStreamsRestoreDir&>(existing_dir);
-    return inner_->CreateHardLink(n, *other.inner_, existing_name, replace);
   }
   Status Remove(std::string_view n) override {
     Drop(n);
@@ -148,25 +128,11 @@ class FakeStreamsRestoreDir final : public platform::RestoreDir {
     }
     return Status::Ok();
   }
-  Status SetAttributes(std::string_view n, uint32_t mode, int64_t mtime_ns, uint32_t uid,
-                       uint32_t gid, bool is_symlink) override {
-    return inner_->SetAttributes(n, mode, mtime_ns, uid, gid, is_symlink);
-  }
-  Status SetOwnAttributes(uint32_t mode, int64_t mtime_ns, uint32_t uid, uint32_t gid) override {
-    return inner_->SetOwnAttributes(mode, mtime_ns, uid, gid);
-  }
   std::vector<platform::MetadataIssue> ApplyMetadata(std::string_view n,
                                                      const platform::FileMetadata& md,
                                                      bool is_symlink, bool permissions) override {
     EXPECT_TRUE(md.streams.empty()) << "streams go through CreateStream, not ApplyMetadata";
     return inner_->ApplyMetadata(n, md, is_symlink, permissions);
-  }
-  std::vector<platform::MetadataIssue> ApplyOwnMetadata(const platform::FileMetadata& md,
-                                                        bool permissions) override {
-    return inner_->ApplyOwnMetadata(md, permissions);
-  }
-  Status ClearProtectionFlags(std::string_view n) override {
-    return inner_->ClearProtectionFlags(n);
   }
   Result<std::unique_ptr<platform::WritableFile>> CreateStream(std::string_view n,
                                                                std::string_view s) override {
@@ -190,6 +156,12 @@ class FakeStreamsRestoreDir final : public platform::RestoreDir {
         std::make_unique<MemoryWritable>(streams_.mu, file->second[std::string(s)]));
   }
 
+ protected:
+  std::unique_ptr<platform::RestoreDir> WrapSubdir(std::unique_ptr<platform::RestoreDir> sub,
+                                                   std::string_view n) override {
+    return std::make_unique<FakeStreamsRestoreDir>(std::move(sub), Path(n), streams_);
+  }
+
  private:
   std::string Path(std::string_view n) const { return path_ + "/" + std::string(n); }
   void Drop(std::string_view n) {
@@ -197,7 +169,6 @@ class FakeStreamsRestoreDir final : public platform::RestoreDir {
     streams_.by_path.erase(Path(n));
   }
 
-  std::unique_ptr<platform::RestoreDir> inner_;
   std::string path_;
   RestoredStreams& streams_;
 };

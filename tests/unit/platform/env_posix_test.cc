@@ -394,6 +394,19 @@ TEST_F(RestoreDirPosixTest, OpenRestoreRoot) {
   EXPECT_TRUE(env_.Exists(Path("t/u/f")));
 }
 
+// syncfs on the folder's file system: what was written is on disk when it
+// returns (the restore's durability rests on it).
+TEST_F(RestoreDirPosixTest, SyncFileSystemSyncsTheFolders) {
+  auto root = env_.OpenRestoreRoot(dir_, false);
+  ASSERT_TRUE(root.ok());
+  auto file = (*root)->CreateFile("f", false);
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE((*file)->WriteAt(0, AsBytes(std::string_view("written"))).ok());
+  ASSERT_TRUE((*file)->Close().ok());
+  Status st = (*root)->SyncFileSystem();
+  EXPECT_TRUE(st.ok()) << st.ToString();
+}
+
 TEST_F(RestoreDirPosixTest, ProbeReportsKinds) {
   auto root = env_.OpenRestoreRoot(dir_, false);
   ASSERT_TRUE(root.ok());

@@ -168,6 +168,17 @@ TEST_F(EnvWinTest, ErrorsCarryTheWindowsCode) {
   EXPECT_EQ(no_folder.status().os_error(), os_error::kPathNotFound);
 }
 
+// A restore's durability: the folder's volume is flushed where it can be
+// opened (an administrator on Windows); where it cannot (Wine, say), the
+// answer is kUnsupported, which the restore does not count as an error,
+// never another error.
+TEST_F(EnvWinTest, SyncFileSystemFlushesTheVolumeOrSaysItCannot) {
+  auto root = env_.OpenRestoreRoot(dir_, false);
+  ASSERT_TRUE(root.ok());
+  Status st = (*root)->SyncFileSystem();
+  EXPECT_TRUE(st.ok() || st.code() == ErrorCode::kUnsupported) << st.ToString();
+}
+
 TEST_F(EnvWinTest, ReadOnlyAttributeIsTheWriteBit) {
   auto root = env_.OpenRestoreRoot(dir_, false);
   ASSERT_TRUE(root.ok());
