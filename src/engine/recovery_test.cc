@@ -286,6 +286,7 @@ Result<RecoveryTestReport> RunRecoveryTest(Repository& repo, const RecoveryTestO
   restore.threads = options.threads;
   restore.progress = options.progress;
   restore.cancel = options.cancel;
+  restore.durable = false;  // the sample is deleted when compared
   // The restore names a failed file by where it lands (or by its path in
   // the point): either finds the sampled file.
   std::map<std::string, const PointFile*> by_restored_path;

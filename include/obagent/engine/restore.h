@@ -68,6 +68,12 @@ struct RestoreOptions {
   // being written are not put in place, and RunRestore returns kCancelled.
   // What was restored before stays.
   const std::atomic<bool>* cancel = nullptr;
+  // true: what the restore writes goes to disk while it runs, and the job
+  // ends only once all of it is on disk (the file systems restored into are
+  // synced; where the platform cannot, Windows, the system writes it back in
+  // its own time). A failed sync fails the job. A drill that deletes what it
+  // restored sets false.
+  bool durable = true;
 };
 
 struct RestoreReport {

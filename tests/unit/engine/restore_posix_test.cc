@@ -2,8 +2,9 @@
 // below a target (never two at one), overlapping selections restore once,
 // a link swapped in above an item is never followed, an interrupted restore
 // finishes on the next run without writing again what is already in place,
-// chunks are fetched with one ranged read per run of neighbouring blobs, and
-// the totals are known before the first byte.
+// chunks are fetched with one ranged read per run of neighbouring blobs,
+// the totals are known before the first byte, and a restore ends only once
+// what it wrote is on disk.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <fstream>
 
 #include "engine/forwarding_env.h"
+#include "engine/forwarding_restore_dir.h"
 #include "engine/forwarding_store.h"
 #include "engine/test_vault.h"
 #include "obagent/core/crypto.h"
@@ -332,6 +334,117 @@ TEST_F(RestoreTest, BackupSkipsANameNoTreeCanHold) {
   EXPECT_EQ(ReadFile(dir_ / ("out" + src.string()) / "good\\name"), "kept");
   EXPECT_FALSE(fs::exists(dir_ / ("out" + src.string()) / "escaped"));
   EXPECT_FALSE(fs::exists(dir_ / "out" / "escaped"));
+}
+
+// What a restore's folders saw: files renamed into place, and syncs of the
+// file system, with how many files were in place at the last one.
+struct SyncWatch {
+  std::atomic<int> renames{0};
+  std::atomic<int> syncs{0};
+  std::atomic<int> renames_at_last_sync{-1};
+  Status first_sync;  // what the first sync answers instead of syncing
+};
+
+class SyncWatchDir final : public testing::ForwardingRestoreDir {
+ public:
+  SyncWatchDir(std::unique_ptr<platform::RestoreDir> inner, SyncWatch& watch)
+      : ForwardingRestoreDir(std::move(inner)), watch_(watch) {}
+  Status Rename(std::string_view from, std::string_view to) override {
+    Status st = inner_->Rename(from, to);
+    if (st.ok()) ++watch_.renames;
+    return st;
+  }
+  Status SyncFileSystem() override {
+    watch_.renames_at_last_sync = watch_.renames.load();
+    if (watch_.syncs++ == 0 && !watch_.first_sync.ok()) return watch_.first_sync;
+    return inner_->SyncFileSystem();
+  }
+
+ protected:
+  std::unique_ptr<platform::RestoreDir> WrapSubdir(std::unique_ptr<platform::RestoreDir> sub,
+                                                   std::string_view) override {
+    return std::make_unique<SyncWatchDir>(std::move(sub), watch_);
+  }
+
+ private:
+  SyncWatch& watch_;
+};
+
+class SyncWatchEnv final : public obagent::testing::ForwardingEnv {
+ public:
+  using ForwardingEnv::ForwardingEnv;
+  Result<std::unique_ptr<platform::RestoreDir>> OpenRestoreRoot(const std::string& p,
+                                                                bool create) override {
+    OB_ASSIGN_OR_RETURN(auto root, base_.OpenRestoreRoot(p, create));
+    return std::unique_ptr<platform::RestoreDir>(
+        std::make_unique<SyncWatchDir>(std::move(root), watch));
+  }
+  SyncWatch watch;
+};
+
+class DurableRestoreTest : public RestoreTest {
+ protected:
+  void SetUp() override {
+    WriteFile(src_ / "a.txt", "alpha");
+    WriteFile(src_ / "sub" / "b.bin", RandomData(300000, 7));
+    Backup({src_.string()});
+  }
+  Result<RestoreReport> RestoreThrough(SyncWatchEnv& env, const fs::path& out, bool durable) {
+    Repository repo(counting_, repo_->keys(), (dir_ / "cache-durable").string(), env);
+    Status loaded = repo.LoadIndex();
+    if (!loaded.ok()) return loaded;
+    RestoreOptions options;
+    options.point = "latest";
+    options.target = out.string();
+    options.durable = durable;
+    return RunRestore(repo, options);
+  }
+  void ExpectRestored(const fs::path& out) {
+    EXPECT_EQ(ReadFile(out / src_.relative_path() / "a.txt"), "alpha");
+    EXPECT_EQ(ReadFile(out / src_.relative_path() / "sub" / "b.bin"), RandomData(300000, 7));
+  }
+  const fs::path src_ = dir_ / "src";
+};
+
+// The file system is synced after the last file is in place: Completed
+// means on disk.
+TEST_F(DurableRestoreTest, EndsOnlyOnceEveryFileIsOnDisk) {
+  SyncWatchEnv env(platform::Env::Default());
+  auto report = RestoreThrough(env, dir_ / "out", true);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->state, JobState::kCompleted);
+  ExpectRestored(dir_ / "out");
+  EXPECT_EQ(env.watch.renames.load(), 2);
+  EXPECT_GE(env.watch.syncs.load(), 1);
+  EXPECT_EQ(env.watch.renames_at_last_sync.load(), 2);
+}
+
+// A drill (durable false) deletes what it restored: nothing is synced.
+TEST_F(DurableRestoreTest, ARestoreThatIsNotDurableNeverSyncs) {
+  SyncWatchEnv env(platform::Env::Default());
+  auto report = RestoreThrough(env, dir_ / "out", false);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->state, JobState::kCompleted);
+  ExpectRestored(dir_ / "out");
+  EXPECT_EQ(env.watch.syncs.load(), 0);
+}
+
+// A sync that fails (the disk lost written data) fails the job, naming the
+// target and the error; the files stay where they were written.
+TEST_F(DurableRestoreTest, AFailedSyncFailsTheJob) {
+  SyncWatchEnv env(platform::Env::Default());
+  env.watch.first_sync = Status(ErrorCode::kIo, "write to disk: Input/output error");
+  fs::path out = dir_ / "out";
+  auto report = RestoreThrough(env, out, true);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->state, JobState::kFailed);
+  ASSERT_EQ(report->failed_files.size(), 1u);
+  EXPECT_EQ(report->failed_files[0].path, out.string());
+  EXPECT_NE(report->failed_files[0].error.find("may not be on disk"), std::string::npos)
+      << report->failed_files[0].error;
+  EXPECT_NE(report->failed_files[0].error.find("Input/output error"), std::string::npos)
+      << report->failed_files[0].error;
+  ExpectRestored(out);
 }
 
 }  // namespace
