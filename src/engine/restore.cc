@@ -330,6 +330,18 @@ class RestoreRun {
   uint32_t ModeOf(const tree::Node& node) const {
     return options_.restore_permissions ? node.mode : platform::kDefaultPermissions;
   }
+  // 16 random hex digits for a temporary name (the walking thread's): drawn
+  // 512 names at a time, not one system call per file.
+  std::string NextTempSuffix() {
+    constexpr size_t kSuffixBytes = 8;
+    if (temp_random_used_ >= temp_random_.size()) {
+      temp_random_ = crypto::RandomBytes(512 * kSuffixBytes);
+      temp_random_used_ = 0;
+    }
+    ByteView bytes = ByteView(temp_random_).subspan(temp_random_used_, kSuffixBytes);
+    temp_random_used_ += kSuffixBytes;
+    return ToHex(bytes);
+  }
 
   Repository& repo_;
   const RestoreOptions& options_;
@@ -415,6 +427,8 @@ class RestoreRun {
   std::vector<PendingDirAttrs> created_parents_;
   std::set<const RestoreDir*> cleaned_parents_;  // (all of them are kept in parents_)
 
+  Bytes temp_random_;  // NextTempSuffix's unused draws (walking thread)
+  size_t temp_random_used_ = 0;
   std::unique_ptr<ProgressReporter> reporter_;  // set once the totals are known
   // Durable restores (options_.durable): the folders above the items.
   std::unique_ptr<RestoreWriteback> writeback_;
@@ -694,7 +708,7 @@ void RestoreRun::PlanFile(const std::shared_ptr<RestoreDir>& dir, const tree::No
   job->has_metadata = has_metadata;
   job->final_name = name;
   job->display = display;
-  job->temp_name = kTempPrefix + ToHex(crypto::RandomBytes(8));
+  job->temp_name = kTempPrefix + NextTempSuffix();
   // A file its chunks fill exactly is made by the first worker that writes
   // it (OpenContent). One that must exist first is made here: an empty one,
   // a sparse one (marked before its content, and at its full size so what

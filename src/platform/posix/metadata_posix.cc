@@ -15,6 +15,7 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "obagent/core/tree.h"
 #include "posix_util.h"
@@ -191,7 +192,7 @@ Result<FileMetadata> ReadMetadataAt(const std::string& path, const FileInfo& inf
 
 std::vector<MetadataIssue> ApplyMetadataAt(int dir_fd, const std::string& name,
                                            const std::string& display, const FileMetadata& metadata,
-                                           bool is_symlink, bool permissions) {
+                                           bool is_symlink, bool permissions, unsigned inherited) {
   std::vector<MetadataIssue> issues;
   XattrTarget target;
   int own_fd = -1;
@@ -224,8 +225,9 @@ std::vector<MetadataIssue> ApplyMetadataAt(int dir_fd, const std::string& name,
   }
   // ACLs the entry got from its folder's default ACL but did not have.
   if (permissions && !is_symlink) {
-    for (const char* acl : {"system.posix_acl_access", "system.posix_acl_default"}) {
-      if (recorded.count(acl) != 0) continue;
+    for (auto [acl, bit] : {std::pair{"system.posix_acl_access", kInheritsAccessAcl},
+                            std::pair{"system.posix_acl_default", kInheritsDefaultAcl}}) {
+      if ((inherited & bit) == 0 || recorded.count(acl) != 0) continue;
       if (target.Remove(acl) != 0 && errno != ENODATA && !Unsupported(errno)) {
         issues.push_back({XattrKind(acl), Reason(errno)});
       }

@@ -45,11 +45,22 @@ Status RemoveTreeAt(int dirfd, const std::string& name, const std::string& displ
 // open folder dir_fd, or for what dir_fd is open on when `name` is empty (the
 // folder itself, or a file a restore is finishing: WritableFile::
 // FinishRestored).
+// `inherited`: the POSIX ACLs (InheritedAcl bits) the entry can have got
+// from its folder's default ACL, removed where the record lacks them: a
+// folder gets both, a file only the access ACL, and nothing where the
+// folder has no default ACL.
 // ClearProtectionFlagsAt: RestoreDir::ClearProtectionFlags (same `name`).
+enum InheritedAcl : unsigned {
+  kInheritsNoAcl = 0,
+  kInheritsAccessAcl = 1,
+  kInheritsDefaultAcl = 2,
+  kInheritsAnyAcl = kInheritsAccessAcl | kInheritsDefaultAcl,
+};
 Result<FileMetadata> ReadMetadataAt(const std::string& path, const FileInfo& info);
 std::vector<MetadataIssue> ApplyMetadataAt(int dir_fd, const std::string& name,
                                            const std::string& display, const FileMetadata& metadata,
-                                           bool is_symlink, bool permissions);
+                                           bool is_symlink, bool permissions,
+                                           unsigned inherited = kInheritsAnyAcl);
 Status ClearProtectionFlagsAt(int dir_fd, const std::string& name, const std::string& display);
 
 // Takes ownership of an open directory fd.

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -106,7 +107,10 @@ Status SetTimesOfFd(int fd, const std::string& display, int64_t mtime_ns) {
 
 class PosixWritableFile final : public WritableFile {
  public:
-  PosixWritableFile(int fd, std::string display) : fd_(fd), display_(std::move(display)) {}
+  // `inherited`: the ACLs the file can have got from its folder
+  // (InheritedAcl), which FinishRestored removes unless recorded.
+  PosixWritableFile(int fd, std::string display, unsigned inherited = kInheritsAccessAcl)
+      : fd_(fd), display_(std::move(display)), inherited_(inherited) {}
   ~PosixWritableFile() override { CloseFd(fd_); }
   PosixWritableFile(const PosixWritableFile&) = delete;
   PosixWritableFile& operator=(const PosixWritableFile&) = delete;
@@ -145,7 +149,7 @@ class PosixWritableFile final : public WritableFile {
     OB_RETURN_IF_ERROR(SetOwnerAndModeOfFd(fd_, display_, mode, uid, gid, false));
     std::vector<MetadataIssue> issues;
     if (metadata != nullptr) {
-      issues = ApplyMetadataAt(fd_, "", display_, *metadata, false, permissions);
+      issues = ApplyMetadataAt(fd_, "", display_, *metadata, false, permissions, inherited_);
     }
     OB_RETURN_IF_ERROR(SetTimesOfFd(fd_, display_, mtime_ns));
     return issues;
@@ -168,6 +172,7 @@ class PosixWritableFile final : public WritableFile {
  private:
   int fd_;
   std::string display_;
+  unsigned inherited_;
 };
 
 class PosixRestoreDir final : public RestoreDir {
@@ -214,7 +219,8 @@ class PosixRestoreDir final : public RestoreDir {
     for (int attempt = 0; attempt < 4; ++attempt) {
       int fd = ::openat(fd_, n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
       if (fd >= 0) {
-        return std::unique_ptr<WritableFile>(std::make_unique<PosixWritableFile>(fd, Show(n)));
+        return std::unique_ptr<WritableFile>(
+            std::make_unique<PosixWritableFile>(fd, Show(n), FileInherits()));
       }
       if (errno != EEXIST || !replace) return ErrnoStatus("create", Show(n), errno);
       OB_RETURN_IF_ERROR(RemoveNonDirectory(n));
@@ -226,7 +232,8 @@ class PosixRestoreDir final : public RestoreDir {
     OB_RETURN_IF_ERROR(CheckName(name));
     std::string n(name);
     OB_ASSIGN_OR_RETURN(int fd, OpenRegular(n, O_WRONLY));
-    return std::unique_ptr<WritableFile>(std::make_unique<PosixWritableFile>(fd, Show(n)));
+    return std::unique_ptr<WritableFile>(
+        std::make_unique<PosixWritableFile>(fd, Show(n), FileInherits()));
   }
 
   Result<std::unique_ptr<ReadableFile>> OpenForRead(std::string_view name) override {
@@ -469,8 +476,23 @@ class PosixRestoreDir final : public RestoreDir {
     return Status::Ok();
   }
 
+  // What a file created here can inherit (InheritedAcl): its access ACL
+  // from this folder's default ACL, if it has one. Asked once per folder
+  // (any thread); the restore applies a folder's own ACLs only after its
+  // files. Where it cannot be told, assume one.
+  unsigned FileInherits() {
+    int known = has_default_acl_.load(std::memory_order_relaxed);
+    if (known < 0) {
+      ssize_t n = ::fgetxattr(fd_, "system.posix_acl_default", nullptr, 0);
+      known = n < 0 && (errno == ENODATA || errno == ENOTSUP || errno == EOPNOTSUPP) ? 0 : 1;
+      has_default_acl_.store(known, std::memory_order_relaxed);
+    }
+    return known != 0 ? kInheritsAccessAcl : kInheritsNoAcl;
+  }
+
   int fd_;
   std::string display_;
+  std::atomic<int> has_default_acl_{-1};  // -1 not asked yet, 0 no, 1 yes
 };
 
 }  // namespace
