@@ -251,6 +251,8 @@ struct ConsoleServer::Impl {
       if (head) res.body().clear();  // Content-Length stays that of GET
       beast::error_code write_ec =
           c.Run([&](auto handler) { http::async_write(stream, res, handler); });
+      // Refused from the header: the answer must reach the client.
+      if (!write_ec && !parser.is_done()) c.LingerAfterEarlyAnswer();
       if (write_ec || !keep_alive) break;
     }
   }

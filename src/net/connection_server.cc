@@ -237,6 +237,27 @@ size_t ConnectionServer::waiting() const {
   return n;
 }
 
+void Connection::LingerAfterEarlyAnswer() {
+  beast::error_code ignored;
+  stream_->socket().shutdown(tcp::socket::shutdown_send, ignored);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  std::vector<char> scratch(64 * 1024);
+  uint64_t dropped = 0;
+  while (dropped < (uint64_t{16} << 20) && std::chrono::steady_clock::now() < until) {
+    size_t got = 0;
+    beast::error_code ec;
+    stream_->expires_after(std::chrono::seconds(2));
+    stream_->async_read_some(asio::buffer(scratch), [&](beast::error_code e, size_t n) {
+      ec = e;
+      got = n;
+    });
+    ioc_.restart();
+    ioc_.run();
+    if (ec) break;
+    dropped += got;
+  }
+}
+
 void ConnectionServer::Close() {
   if (impl_) impl_->Close();
 }

@@ -223,25 +223,8 @@ class Exchanges {
       ec = c_.Run(timeout_, [&](auto handler) { http::async_write(stream_, out, handler); });
       if (ec) return false;
     }
-    if (!keep_alive && !parser.is_done()) {
-      // Answered without reading the body: stop sending, then drop what the
-      // client still sends for a moment, so the answer is not lost to a
-      // reset before the client read it.
-      beast::error_code ignored;
-      beast::get_lowest_layer(stream_).socket().shutdown(asio::ip::tcp::socket::shutdown_send,
-                                                         ignored);
-      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-      Bytes scratch(64 * 1024);
-      uint64_t dropped = 0;
-      while (dropped < (uint64_t{16} << 20) && std::chrono::steady_clock::now() < until) {
-        beast::error_code rec = c_.Run(std::chrono::seconds(2), [&](auto handler) {
-          beast::get_lowest_layer(stream_).async_read_some(
-              asio::buffer(scratch.data(), scratch.size()), handler);
-        });
-        if (rec) break;
-        dropped += scratch.size();  // at most that much per read
-      }
-    }
+    // Answered without reading the body: the answer must reach the client.
+    if (!keep_alive && !parser.is_done()) c_.LingerAfterEarlyAnswer();
     // An idle connection does not keep a body's read room (kBodyReadSize).
     if (buffer_.capacity() > kHeaderLimit) buffer_.shrink_to_fit();
     return keep_alive;

@@ -107,6 +107,13 @@ class Connection {
 
   std::chrono::milliseconds io_timeout() const { return io_timeout_; }
 
+  // After an answer sent without reading the request's whole body (refused
+  // from its header): stops sending, then reads and drops what the client
+  // still sends, for up to 2 s or 16 MiB. Closing with unread bytes would
+  // make the system reset the connection, and a reset can discard the
+  // answer before the client has read it. The connection is then closed.
+  void LingerAfterEarlyAnswer();
+
   // The server is closing: serve no further request.
   bool closing() const { return closing_ != nullptr && closing_->load(); }
 
