@@ -431,8 +431,8 @@ class WinRestoreDir final : public RestoreDir {
   // folder is flushed whole, FlushFileBuffers on a handle to the volume
   // ("\\?\Volume{GUID}", no trailing backslash), which needs an
   // administrator (cbengine runs as LocalSystem). A volume that cannot be
-  // named or opened (no administrator, Wine) answers kUnsupported; only a
-  // failed flush is an error.
+  // named or opened (no administrator, Wine), or whose file system has no
+  // flush, answers kUnsupported; only a failed flush is an error.
   Status SyncFileSystem() override {
     std::wstring path = FinalPath(h_.get());
     if (path.empty()) return LastErrorStatus("find the volume of", display_);
@@ -453,7 +453,7 @@ class WinRestoreDir final : public RestoreDir {
                     "cannot open the volume of '" + display_ + "' (needs an administrator)");
     }
     UniqueHandle handle(v);
-    if (!FlushFileBuffers(v)) return LastErrorStatus("write to disk the volume of", display_);
+    if (!FlushFileBuffers(v)) return VolumeFlushStatus(display_, GetLastError());
     return Status::Ok();
   }
 

@@ -51,6 +51,15 @@ std::string FromWidePath(std::wstring_view wide) {
   return out;
 }
 
+Status VolumeFlushStatus(std::string_view path, DWORD err) {
+  if (err == ERROR_INVALID_FUNCTION || err == ERROR_NOT_SUPPORTED) {
+    return Status(ErrorCode::kUnsupported, "the file system of '" + std::string(path) +
+                                               "' cannot be flushed (error " + std::to_string(err) +
+                                               ")");
+  }
+  return WinErrorStatus("write to disk the volume of", path, err);
+}
+
 Status WinErrorStatus(std::string_view op, std::string_view path, DWORD err) {
   wchar_t* text = nullptr;
   DWORD len = FormatMessageW(

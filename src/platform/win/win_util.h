@@ -45,6 +45,13 @@ inline Status LastErrorStatus(std::string_view op, std::string_view path) {
   return WinErrorStatus(op, path, GetLastError());
 }
 
+// What a failed FlushFileBuffers on a volume handle means for a restore: a
+// volume whose file system has no flush (ERROR_INVALID_FUNCTION,
+// ERROR_NOT_SUPPORTED: some virtual and network file systems) answers
+// kUnsupported, which the restore does not count as an error; any other
+// error is WinErrorStatus's.
+Status VolumeFlushStatus(std::string_view path, DWORD err);
+
 // Closes a handle on destruction.
 class UniqueHandle {
  public:

@@ -179,6 +179,15 @@ TEST_F(EnvWinTest, SyncFileSystemFlushesTheVolumeOrSaysItCannot) {
   EXPECT_TRUE(st.ok() || st.code() == ErrorCode::kUnsupported) << st.ToString();
 }
 
+// A file system without a flush is not a failed restore; a failing disk is.
+TEST_F(EnvWinTest, AVolumeWithoutAFlushIsUnsupportedNotFailed) {
+  EXPECT_EQ(win::VolumeFlushStatus("D:/r", ERROR_INVALID_FUNCTION).code(), ErrorCode::kUnsupported);
+  EXPECT_EQ(win::VolumeFlushStatus("D:/r", ERROR_NOT_SUPPORTED).code(), ErrorCode::kUnsupported);
+  Status failed = win::VolumeFlushStatus("D:/r", ERROR_IO_DEVICE);
+  EXPECT_EQ(failed.code(), ErrorCode::kIo);
+  EXPECT_NE(failed.detail().find("D:/r"), std::string::npos) << failed.ToString();
+}
+
 TEST_F(EnvWinTest, ReadOnlyAttributeIsTheWriteBit) {
   auto root = env_.OpenRestoreRoot(dir_, false);
   ASSERT_TRUE(root.ok());
