@@ -43,15 +43,16 @@
 # each step is reported too (the machine may be shared): compare ratios within one run.
 # Every restore is compared with the source by `diff -r` after the timed part; the exit status
 # is non-zero if any tool failed or any restore differs.
-# Order: the obagent rows and restic-rclone first, then peers.sh. The first restore after a
-# 20,000-file tree was deleted is slower on this machine, for every tool (bench/README.md,
-# "Order"); peers.sh deletes each row's restored tree at the row's end, so its first row
-# (restic-auto) restores after no such deletion, and the rows here, run first, do too.
-# Restored trees are kept until the end of the run, and no restore starts within 65 s of the
-# last run's deletion of its trees: ext4 without a journal (this machine's disk) skips every
-# inode freed in the last 60 s when it allocates one (recently_deleted), so a restore of
-# 20,000 files right after a 20,000-file tree was deleted spends seconds of system time
-# scanning.
+# Order: the obagent rows and restic-rclone first, then peers.sh. On this machine a restore
+# is slower when it follows the deletion of restored trees, for every tool, and more so the
+# more was deleted (bench/README.md, "Order"). So every row deletes its restored tree when
+# its restore is verified, as peers.sh does: every restore compared (the rows here and
+# peers.sh's first row, restic-auto) follows the deletion of exactly one restored tree, the
+# previous row's (for the first row, the last peer row's of the last run). And no restore
+# here, nor peers.sh, starts within 65 s of the last deletion: ext4 without a journal (this
+# machine's disk) skips every inode freed in the last 60 s when it allocates one
+# (recently_deleted), so a restore of 20,000 files right after a 20,000-file tree was deleted
+# spends seconds of system time scanning.
 # shellcheck disable=SC2317  # functions called through \$fn, timed and traps
 set -euo pipefail
 if [ -n "${NICE:-}" ] && [ -z "${BENCH_NICED:-}" ]; then
@@ -124,7 +125,7 @@ cleanup() {
   fi
   BE_PID=""
   if [ "$GEN_READY" = 1 ]; then gen unmutate || true; fi
-  # the restored trees, kept until now (see "Protocol" above); repositories stay for inspection
+  # a restored tree an interrupted row left; repositories stay for inspection
   if [ -n "${OW:-}" ] && compgen -G "$OW/*/restore" > /dev/null; then
     rm -rf "$OW"/*/restore
     date +%s > "$ST/bench-trees-deleted" 2> /dev/null || true
@@ -177,8 +178,8 @@ SRC_FILES=$(find "$SRC" -type f | wc -l)
 ###############################################################################
 # c) obagent (embedded and through vaultd) and restic through rclone, same protocol
 ###############################################################################
-# When the restored trees of the last run were deleted (cleanup writes it); a run that was
-# killed left its trees here, and they go now.
+# When a restored tree was last deleted (written after each row, after peers.sh and by
+# cleanup); a run that was killed left its tree here, and it goes now.
 LAST_RM=$(cat "$ST/bench-trees-deleted" 2> /dev/null || echo 0)
 if compgen -G "$OW/*/restore" > /dev/null; then LAST_RM=$(date +%s); fi
 rm -rf "$OW"
@@ -317,10 +318,14 @@ run_row() {
   done
   printf '%s\tREPO\t%s\t%s\t%s\t%s\n' "$T" "$(mib "$R1")" "$(mib "$R3")" "$(mib "$C3")" "$V" >> "$RES"
   echo "$BYTES3" > "$OW/bytes3"
-  # $RD stays until the end of the run (see "Protocol" above)
+  # verified: the tree goes now, and the next restore waits for ext4 (see "Order" above)
+  rm -rf "$RD"
+  LAST_RM=$(date +%s)
+  echo "$LAST_RM" > "$ST/bench-trees-deleted"
 }
 
-# Waits until 65 s have passed since the last deletion of a restored tree (LAST_RM).
+# Waits until 65 s have passed since the last deletion of a restored tree (LAST_RM): before
+# each restore here, and before peers.sh (whose first restore may come sooner than 65 s).
 settle_inodes() {
   local wait=$((LAST_RM + 65 - $(date +%s)))
   if [ "$wait" -gt 0 ]; then
@@ -516,6 +521,7 @@ if [ -n "$PEERS" ]; then
   [ -r "$PEERS_SH" ] || die "peers script not found: $PEERS_SH (set PEERS_SH or PEERS=\"\")"
   echo "== peers: $PEERS"
   rm -f "$PEERS_STAMP"
+  settle_inodes
   if TOOLS="$PEERS" bash "$PEERS_SH" "$DIR"; then
     PEERS_RAN=1
     echo "seed=$SEED scale=$SCALE tools=$PEERS" > "$PEERS_STAMP"
@@ -523,6 +529,8 @@ if [ -n "$PEERS" ]; then
     echo "bench: ERROR: peers.sh failed (exit $?); the obagent rows are reported" >&2
     RC=1
   fi
+  # peers.sh deleted its last row's restored tree as it ended
+  date +%s > "$ST/bench-trees-deleted"
   # peers.sh marks a failed step or restore in its results but exits 0
   if [ -s "$PEERS_RES" ] && grep -qP '\t[^\t]*FAILED|\tFAIL$' "$PEERS_RES"; then
     echo "bench: ERROR: a peer step or restore failed (see $PEERS_RES and $DIR/work/logs)" >&2
