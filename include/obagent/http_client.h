@@ -59,7 +59,9 @@ struct HttpRequest {
   // Storage for the response body, for a caller that reads many bodies
   // (a restore's packs): Send moves it into HttpResponse::body, its bytes
   // replaced and its capacity kept, so no fresh buffer is allocated (and
-  // faulted in) per exchange. Left empty; nullptr: a new buffer.
+  // faulted in) per exchange. Its capacity grows as a vector's does
+  // (ReserveResponse), so bodies of growing sizes reallocate it only a
+  // few times. Left empty; nullptr: a new buffer.
   Bytes* response_storage = nullptr;
   // For RetryingHttpClient: kSafe lets it send the request again. The
   // transports ignore it (they never repeat a request).
@@ -176,6 +178,14 @@ class RetryingHttpClient final : public HttpClient {
   const HttpRetryPolicy policy_;
   RetryClock& clock_;
 };
+
+// Makes room for a response body of `expected` bytes (0: unknown, nothing
+// done). A buffer that already holds bytes' capacity (a caller's
+// response_storage) grows at least twofold, as a vector does when it
+// appends: reserving exactly each larger size would give a reader of
+// growing ranges a fresh allocation, every page of it faulted in again,
+// almost every time. A new buffer gets exactly `expected`.
+void ReserveResponse(Bytes& body, size_t expected);
 
 // Percent-encodes everything but RFC 3986's unreserved characters (and '/'
 // when keep_slash, for paths).

@@ -1,5 +1,6 @@
 // The portable half of the HTTP client layer: URL parsing, encoding and
 // dates, shared by the cpprestsdk and WinHTTP implementations and callers.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -26,6 +27,11 @@ bool IsUnreserved(unsigned char c) {
 }
 
 }  // namespace
+
+void ReserveResponse(Bytes& body, size_t expected) {
+  if (expected <= body.capacity()) return;
+  body.reserve(body.capacity() == 0 ? expected : std::max(expected, 2 * body.capacity()));
+}
 
 std::string HttpResponse::Header(std::string_view name) const {
   for (const auto& [n, v] : headers) {

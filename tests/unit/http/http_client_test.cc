@@ -120,6 +120,44 @@ TEST_F(HttpClientTest, ResponseIsBuiltInTheCallersStorage) {
   EXPECT_TRUE(storage.empty()) << "the storage moved into the response";
 }
 
+// A restore reads ranges of growing sizes into one storage: it must not get
+// a fresh allocation (every page faulted in again) for each larger range.
+TEST_F(HttpClientTest, StorageForGrowingRangesIsReallocatedOnlyAFewTimes) {
+  Bytes storage;
+  int reallocations = 0;
+  const uint8_t* memory = nullptr;
+  for (size_t size = 100; size <= 1000; size += 20) {  // 46 ranges, each larger
+    HttpRequest request = Request("GET", "/data");
+    request.headers = {{"Range", "bytes=0-" + std::to_string(size - 1)}};
+    request.expected_response_bytes = size;
+    request.response_storage = &storage;
+    auto response = client_->Send(request);
+    ASSERT_TRUE(response.ok()) << response.status().ToString();
+    ASSERT_EQ(response->body.size(), size);
+    EXPECT_EQ(response->body[size - 1], (size - 1) % 251);
+    if (response->body.data() != memory) ++reallocations;
+    memory = response->body.data();
+    storage = std::move(response->body);
+  }
+  EXPECT_LE(reallocations, 5) << "grown twofold: 100, 200, 400, 800, 1600";
+}
+
+TEST(ReserveResponseTest, ANewBufferIsExactAStorageGrowsTwofold) {
+  Bytes fresh;
+  ReserveResponse(fresh, 100);
+  EXPECT_EQ(fresh.capacity(), 100u);
+  ReserveResponse(fresh, 150);
+  EXPECT_GE(fresh.capacity(), 200u);
+  const uint8_t* memory = fresh.data();
+  ReserveResponse(fresh, 120);  // already room: untouched
+  EXPECT_EQ(fresh.data(), memory);
+  ReserveResponse(fresh, 5000);  // more than twice: what is asked
+  EXPECT_GE(fresh.capacity(), 5000u);
+  Bytes unknown;
+  ReserveResponse(unknown, 0);
+  EXPECT_EQ(unknown.capacity(), 0u);
+}
+
 TEST_F(HttpClientTest, HeadHasHeadersButNoBody) {
   auto response = client_->Send(Request("HEAD", "/data"));
   ASSERT_TRUE(response.ok()) << response.status().ToString();

@@ -72,7 +72,7 @@ class CpprestHttpClient final : public HttpClient {
         initial = std::move(*request.response_storage);
         initial.clear();
       }
-      initial.reserve(request.expected_response_bytes);
+      ReserveResponse(initial, request.expected_response_bytes);
       streams::container_buffer<Bytes> sink(std::move(initial), std::ios_base::out);
       message.set_response_stream(streams::ostream(sink));
 

@@ -193,7 +193,7 @@ class WinHttpClient final : public HttpClient {
       response.body = std::move(*request.response_storage);
       response.body.clear();
     }
-    response.body.reserve(request.expected_response_bytes);
+    ReserveResponse(response.body, request.expected_response_bytes);
     if (!ReadBody(handle.get(), &response.body)) return failed("reading the body");
     std::string announced = response.Header("Content-Length");
     if (!announced.empty() &&
