@@ -53,6 +53,13 @@ struct MountOptions {
   // Called (from a serving thread) when a read fails: the reading program
   // only gets EIO, so this is where the reason can be told.
   std::function<void(const std::string& path, const Status& error)> on_read_error;
+  // Called (from a serving thread) with the number of folders the kernel
+  // holds open after each opens or closes. Linux closes a folder in the
+  // background, after closedir has returned; libfuse frees its handle only
+  // then, so an unmount that overtakes the close leaves the handle
+  // allocated. Who unmounts right after reading folders (a test under
+  // LeakSanitizer) waits for 0 first.
+  std::function<void(int open_folders)> on_open_folders;
 };
 
 // Mounts `fs` read-only at `mount_point` (an existing folder) and serves it

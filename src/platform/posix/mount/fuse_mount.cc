@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -22,6 +23,7 @@ namespace {
 struct Served {
   ReadOnlyFileSystem& fs;
   const MountOptions& options;
+  std::atomic<int> open_folders{0};
 };
 
 Served& Context() { return *static_cast<Served*>(fuse_get_context()->private_data); }
@@ -124,6 +126,23 @@ int ReadOp(const char* path, char* buffer, size_t size, off_t offset, fuse_file_
   return static_cast<int>(*n);
 }
 
+// Counted for MountOptions::on_open_folders; libfuse keeps the handle.
+void FoldersChanged(int delta) {
+  Served& served = Context();
+  int now = served.open_folders.fetch_add(delta) + delta;
+  if (served.options.on_open_folders) served.options.on_open_folders(now);
+}
+
+int OpenDir(const char*, fuse_file_info*) {
+  FoldersChanged(1);
+  return 0;
+}
+
+int ReleaseDir(const char*, fuse_file_info*) {
+  FoldersChanged(-1);
+  return 0;
+}
+
 int ReadDir(const char* path, void* buffer, fuse_fill_dir_t fill, off_t, fuse_file_info*,
             fuse_readdir_flags flags) {
   Result<std::vector<MountEntry>> entries = FileSystem().ListDir(path);
@@ -174,6 +193,8 @@ Status ServeReadOnlyMount(ReadOnlyFileSystem& fs, const std::string& mount_point
   ops.open = Open;
   ops.read = ReadOp;
   ops.readdir = ReadDir;
+  ops.opendir = OpenDir;
+  ops.releasedir = ReleaseDir;
   ops.init = Init;
 
   // FUSE parses its options from an argv. Source names with ',' would split
