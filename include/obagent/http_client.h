@@ -180,11 +180,11 @@ class RetryingHttpClient final : public HttpClient {
 };
 
 // Makes room for a response body of `expected` bytes (0: unknown, nothing
-// done). A buffer that already holds bytes' capacity (a caller's
+// done). A buffer that already has a capacity (a caller's
 // response_storage) grows at least twofold, as a vector does when it
 // appends: reserving exactly each larger size would give a reader of
 // growing ranges a fresh allocation, every page of it faulted in again,
-// almost every time. A new buffer gets exactly `expected`.
+// almost every time. A buffer without one gets exactly `expected`.
 void ReserveResponse(Bytes& body, size_t expected);
 
 // Percent-encodes everything but RFC 3986's unreserved characters (and '/'
