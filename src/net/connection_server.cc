@@ -245,14 +245,13 @@ void Connection::LingerAfterEarlyAnswer() {
   uint64_t dropped = 0;
   while (dropped < (uint64_t{16} << 20) && std::chrono::steady_clock::now() < until) {
     size_t got = 0;
-    beast::error_code ec;
-    stream_->expires_after(std::chrono::seconds(2));
-    stream_->async_read_some(asio::buffer(scratch), [&](beast::error_code e, size_t n) {
-      ec = e;
-      got = n;
+    beast::error_code ec = Run(std::chrono::seconds(2), [&](auto handler) {
+      stream_->async_read_some(asio::buffer(scratch),
+                               [&got, handler](beast::error_code e, size_t n) {
+                                 got = n;
+                                 handler(e, n);
+                               });
     });
-    ioc_.restart();
-    ioc_.run();
     if (ec) break;
     dropped += got;
   }
