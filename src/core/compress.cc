@@ -7,9 +7,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include "obagent/idle_pool.h"
 
 namespace obagent::compress {
 namespace {
@@ -50,56 +51,14 @@ struct DCtx {
   DCtx& operator=(const DCtx&) = delete;
 };
 
-// A few idle objects shared by all threads. Not thread_local: mingw-w64 runs
-// thread_local destructors after the thread's TLS block is freed, which
-// faulted the Windows engine when a job's worker threads ended.
+// Idle contexts shared by all threads (more than workers are never needed
+// at once). Process-lifetime, never destroyed: threads may still return
+// contexts while static destructors run at exit.
 template <typename T>
-class Pool {
- public:
-  class Lease {
-   public:
-    Lease(Pool& pool, std::unique_ptr<T> item) : pool_(pool), item_(std::move(item)) {}
-    ~Lease() { pool_.Return(std::move(item_)); }
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-    T& operator*() { return *item_; }
-    T* operator->() { return item_.get(); }
-
-   private:
-    Pool& pool_;
-    std::unique_ptr<T> item_;
-  };
-
-  // Process-lifetime (never destroyed: threads may still return items while
-  // static destructors run at exit).
-  static Pool& Instance() {
-    static Pool* pool = new Pool;
-    return *pool;
-  }
-
-  Lease Acquire() {
-    std::unique_ptr<T> item;
-    {
-      std::lock_guard lock(mu_);
-      if (!idle_.empty()) {
-        item = std::move(idle_.back());
-        idle_.pop_back();
-      }
-    }
-    if (!item) item = std::make_unique<T>();
-    return Lease(*this, std::move(item));
-  }
-
- private:
-  // More idle objects than workers are never needed at once.
-  static constexpr size_t kMaxIdle = 64;
-  void Return(std::unique_ptr<T> item) {
-    std::lock_guard lock(mu_);
-    if (idle_.size() < kMaxIdle) idle_.push_back(std::move(item));
-  }
-  std::mutex mu_;
-  std::vector<std::unique_ptr<T>> idle_;
-};
+IdlePool<T>& Idle() {
+  static auto* pool = new IdlePool<T>(64);
+  return *pool;
+}
 
 bool WorthKeeping(size_t compressed, size_t original, double min_ratio) {
   return static_cast<double>(compressed) < min_ratio * static_cast<double>(original);
@@ -161,7 +120,7 @@ ByteView EncodePayloadInto(ByteView plain, Bytes& out, const Options& options) {
   // buffer reused across chunks is allocated (and its pages touched) once.
   const size_t bound = ZSTD_compressBound(plain.size());
   if (out.size() < 1 + bound) out.resize(1 + bound);
-  auto c = Pool<CCtx>::Instance().Acquire();
+  auto c = Idle<CCtx>().Acquire();
   size_t n = ZSTD_compressCCtx(c->ctx, out.data() + 1, bound, plain.data(), plain.size(),
                                options.zstd_level);
   if (ZSTD_isError(n) || !WorthKeeping(n, plain.size(), options.min_ratio)) {
@@ -203,7 +162,7 @@ Result<ByteView> DecodePayloadInto(ByteView payload, size_t expected_size, Bytes
         return Corrupt("zstd payload is truncated or has trailing bytes");
       }
       if (buffer.size() < expected_size) buffer.resize(expected_size);
-      auto d = Pool<DCtx>::Instance().Acquire();
+      auto d = Idle<DCtx>().Acquire();
       size_t n =
           ZSTD_decompressDCtx(d->ctx, buffer.data(), expected_size, data.data(), data.size());
       if (ZSTD_isError(n)) {

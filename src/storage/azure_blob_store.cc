@@ -23,6 +23,7 @@
 
 #include "obagent/core/crypto.h"
 #include "obagent/http_client.h"
+#include "obagent/idle_pool.h"
 #include "obagent/storage/blob_store.h"
 
 namespace obagent::storage {
@@ -93,6 +94,9 @@ struct Call {
   ByteView body;
   std::string content_type = "application/octet-stream";
   size_t reserve = 0;  // expected response size
+  // Where the body is received, reusing its capacity
+  // (HttpRequest::response_storage); null for a new buffer.
+  Bytes* storage = nullptr;
 };
 
 using Reply = HttpResponse;
@@ -288,13 +292,14 @@ class AzureBlobStore final : public BlobStore {
       return Status::Ok();
     }
     uint64_t piece = std::max<uint64_t>(config_.block_size, 1);
+    auto part = received_.Acquire();
     for (uint64_t done = 0; done < length;) {
       uint64_t want = std::min(piece, length - done);
       // The first piece's answer tells whether the whole range exists, so
       // a range past the end fails before anything reached the sink.
-      OB_ASSIGN_OR_RETURN(Bytes part,
-                          ReadRange(key, offset + done, want, done == 0 ? offset + length : 0));
-      ByteView view = part;
+      OB_ASSIGN_OR_RETURN(
+          *part, ReadRange(key, offset + done, want, done == 0 ? offset + length : 0, &*part));
+      ByteView view = *part;
       while (!view.empty()) {
         size_t n = std::min(view.size(), kStreamPieceBytes);
         OB_RETURN_IF_ERROR(sink.Write(view.first(n)));
@@ -481,13 +486,15 @@ class AzureBlobStore final : public BlobStore {
   // Bytes [offset, offset+length) (length > 0) with one ranged Get Blob;
   // kCorrupt when the object is shorter. With need_end > 0 the object must
   // also reach need_end (its size comes back in Content-Range).
-  Result<Bytes> ReadRange(std::string_view key, uint64_t offset, uint64_t length,
-                          uint64_t need_end) {
+  // `storage`: as Call::storage.
+  Result<Bytes> ReadRange(std::string_view key, uint64_t offset, uint64_t length, uint64_t need_end,
+                          Bytes* storage = nullptr) {
     std::string what = "reading " + std::string(key);
     Call call{"GET", BlobPath(key)};
     call.headers = {{"x-ms-range", "bytes=" + std::to_string(offset) + "-" +
                                        std::to_string(offset + length - 1)}};
     call.reserve = static_cast<size_t>(length);
+    call.storage = storage;
     OB_ASSIGN_OR_RETURN(Reply reply, Send(call, what));
     if (reply.status == 416) return Beyond(what, offset, length, "fewer");
     if (reply.status == 200) {
@@ -609,6 +616,7 @@ class AzureBlobStore final : public BlobStore {
     request.headers.emplace_back("x-ms-date", platform::HttpDateNow());
     if (!key_.empty()) request.headers.emplace_back("Authorization", SharedKey(request, call));
     request.expected_response_bytes = call.reserve;
+    request.response_storage = call.storage;
     return client_->Send(request);
   }
 
@@ -659,6 +667,10 @@ class AzureBlobStore final : public BlobStore {
   const std::string base_path_;  // the endpoint's path, no trailing '/'
   const Bytes key_;              // decoded account key; empty for SAS
   const std::unique_ptr<HttpClient> client_;
+  // Receive buffers of GetTo's Get Blob pieces, kept for the next reads
+  // (vaultd serves each ranged read on its connection's thread): a fresh
+  // block-sized buffer costs a mapping and a fault on every page.
+  IdlePool<Bytes> received_{4};
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "obagent/core/crypto.h"
+#include "obagent/idle_pool.h"
 #include "obagent/platform.h"
 #include "obagent/storage/blob_store.h"
 
@@ -19,6 +20,16 @@ namespace {
 constexpr std::string_view kTempPrefix = ".tmp-";
 
 bool IsTempName(std::string_view name) { return name.starts_with(kTempPrefix); }
+
+// A read buffer of GetTo, not zeroed: reading fills what is sent.
+struct Piece {
+  std::unique_ptr<uint8_t[]> data{new uint8_t[kStreamPieceBytes]};
+};
+
+// Idle pieces kept for the next GetTo (vaultd serves ranged reads from a
+// thread per connection): a fresh piece costs a mapping, page faults on
+// every page and an unmapping per request.
+constexpr size_t kIdlePieces = 4;
 
 Status InvalidKey(std::string_view key) {
   return InvalidArgument("invalid object key '" + std::string(key) + "'");
@@ -109,17 +120,17 @@ class LocalDirStore final : public BlobStore {
     } else if (offset > info->size || length > info->size - offset) {
       return Beyond(key, offset, length, info->size);
     }
-    Bytes piece(static_cast<size_t>(std::min<uint64_t>(length, kStreamPieceBytes)));
+    auto piece = pieces_.Acquire();
     uint64_t done = 0;
     while (done < length) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(length - done, piece.size()));
-      auto got = (*file)->ReadAt(offset + done, piece.data(), want);
+      size_t want = static_cast<size_t>(std::min<uint64_t>(length - done, kStreamPieceBytes));
+      auto got = (*file)->ReadAt(offset + done, piece->data.get(), want);
       if (!got.ok()) return got.status().WithContext(context());
       if (*got == 0) {
         return Corrupt(context() + ": object ended after " + std::to_string(offset + done) +
                        " bytes");
       }
-      OB_RETURN_IF_ERROR(sink.Write(ByteView(piece).first(*got)));
+      OB_RETURN_IF_ERROR(sink.Write(ByteView(piece->data.get(), *got)));
       done += *got;
     }
     return Status::Ok();
@@ -270,6 +281,7 @@ class LocalDirStore final : public BlobStore {
 
   const std::string root_;
   platform::Env& env_;
+  IdlePool<Piece> pieces_{kIdlePieces};
 };
 
 }  // namespace
