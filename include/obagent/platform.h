@@ -495,7 +495,9 @@ class Env {
   virtual bool IsTerminal(int fd) = 0;
   // Jobs allocate and free multi-megabyte buffers (chunks, packs) from
   // several threads; this makes the allocator hand them back to the OS
-  // instead of keeping them in per-thread heaps (halves peak RSS on glibc).
+  // instead of keeping them in per-thread heaps (halves peak RSS on glibc),
+  // while each heap keeps a little room at its top for the next small
+  // buffers.
   virtual void PreferReturningLargeBuffers() = 0;
   // Takes the lock without waiting (flock / LockFileEx), creating the file
   // (owner only) if needed; kAlreadyExists while another process holds it.

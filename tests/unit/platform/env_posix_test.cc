@@ -1,11 +1,14 @@
 // POSIX specifics of platform::Env and RestoreDir (modes, owners, symlinks,
 // FIFOs, XDG folders); what every OS shares is in env_test.cc.
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -647,6 +650,37 @@ TEST_F(RestoreDirPosixTest, SetOwnAttributes) {
   EXPECT_EQ(info->mode, 0750u);
   EXPECT_EQ(info->mtime_ns, mtime);
   EXPECT_EQ(info->uid, ::geteuid());
+}
+
+// PreferReturningLargeBuffers on glibc: a buffer over 1 MiB goes back to
+// the OS when freed, one below it leaves its room at the top of the heap
+// for the next one. Checked in a fresh process (the heap of this one holds
+// whatever earlier tests left).
+TEST(EnvPosixMallocTest, LargeBuffersGoBackAndSmallOnesLeaveRoomAtTheTop) {
+#if !defined(__GLIBC__) || defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "glibc's own allocator only";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        Env::Default().PreferReturningLargeBuffers();
+        const size_t mapped = ::mallinfo2().hblkhd;
+        void* volatile large = ::malloc(4u << 20);
+        std::memset(large, 1, 4u << 20);
+        const bool large_mapped = ::mallinfo2().hblkhd >= mapped + (4u << 20);
+        ::free(large);
+        const bool large_returned = ::mallinfo2().hblkhd == mapped;
+        // Below the threshold: from the heap, whose top keeps 1 MiB.
+        void* volatile small = ::malloc(900u << 10);
+        std::memset(small, 1, 900u << 10);
+        ::free(small);
+        const bool room_kept = ::mallinfo2().keepcost >= (1u << 20) - (64u << 10);
+        std::fprintf(stderr, "mapped %d returned %d room %d (keepcost %zu)\n", large_mapped,
+                     large_returned, room_kept, ::mallinfo2().keepcost);
+        std::exit(large_mapped && large_returned && room_kept ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "mapped 1 returned 1 room 1");
+#endif
 }
 
 }  // namespace
