@@ -222,6 +222,42 @@ TEST_F(HttpClientTest, LargeBodyRoundTrips) {
   EXPECT_TRUE(response->body == body);
 }
 
+// The client sends a copy of each body, in storage it reuses from the last
+// upload: a smaller body after a larger one, a larger after a smaller, and
+// uploads from several threads at once each arrive exactly.
+TEST_F(HttpClientTest, BodiesOfChangingSizesAndConcurrentUploadsArriveExactly) {
+  auto body_of = [](size_t size, uint8_t seed) {
+    Bytes body(size);
+    for (size_t i = 0; i < size; ++i) body[i] = static_cast<uint8_t>(seed + i * 13 + (i >> 11));
+    return body;
+  };
+  for (auto [size, seed] :
+       {std::pair<size_t, uint8_t>{3 << 20, 1}, {1 << 20, 2}, {5, 3}, {2 << 20, 4}}) {
+    Bytes body = body_of(size, seed);
+    HttpRequest request = Request("PUT", "/echo");
+    request.body = body;
+    auto response = client_->Send(request);
+    ASSERT_TRUE(response.ok()) << response.status().ToString();
+    EXPECT_EQ(response->Header("X-Received-Length"), std::to_string(size));
+    EXPECT_TRUE(response->body == body) << size << " bytes";
+  }
+  std::vector<std::thread> threads;
+  std::vector<int> exact(4);
+  for (size_t t = 0; t < exact.size(); ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 3; ++i) {
+        Bytes body = body_of((1 << 20) + t * 4096 + i, static_cast<uint8_t>(10 * t + i));
+        HttpRequest request = Request("PUT", "/echo");
+        request.body = body;
+        auto response = client_->Send(request);
+        if (response.ok() && response->body == body) ++exact[t];
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int n : exact) EXPECT_EQ(n, 3);
+}
+
 TEST_F(HttpClientTest, ConcurrentRequestsShareOneClient) {
   std::vector<std::thread> threads;
   std::vector<int> statuses(8);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -15,6 +16,7 @@
 #include <cpprest/http_client.h>
 
 #include "obagent/http_client.h"
+#include "obagent/idle_pool.h"
 
 namespace obagent::platform {
 namespace {
@@ -55,14 +57,19 @@ class CpprestHttpClient final : public HttpClient {
         }
         message.headers().add(name, value);
       }
+      // The stream owns a copy of the body: after a timeout or a connection
+      // error, cpprestsdk may still be reading from the stream when this
+      // call has returned and the caller's buffer is gone. (A memcpy costs
+      // far less than sending the bytes.) The copy's storage comes from the
+      // last request that completed, so a pack-sized body is not a fresh
+      // mapping faulted in page by page for every upload.
+      auto copy = body_copies_.Acquire();
+      std::optional<streams::container_buffer<Bytes>> source;
       if (!request.body.empty()) {
-        // The stream owns a copy of the body: after a timeout or a connection
-        // error, cpprestsdk may still be reading from the stream when this
-        // call has returned and the caller's buffer is gone. (A memcpy costs
-        // far less than sending the bytes.)
-        streams::container_buffer<Bytes> source(Bytes(request.body.begin(), request.body.end()),
-                                                std::ios_base::in);
-        message.set_body(streams::istream(source), request.body.size(), content_type);
+        Bytes body = std::move(*copy);
+        body.assign(request.body.begin(), request.body.end());
+        source.emplace(std::move(body), std::ios_base::in);
+        message.set_body(streams::istream(*source), request.body.size(), content_type);
       } else if (request.method == "PUT" || request.method == "POST") {
         message.headers().add("Content-Length", "0");
       }
@@ -78,6 +85,9 @@ class CpprestHttpClient final : public HttpClient {
 
       http::http_response answer = client_->request(message).get();
       answer.content_ready().get();
+      // The whole answer is in: cpprestsdk sent the whole body before it
+      // read the answer, so the copy's storage is free again.
+      if (source) *copy = std::move(source->collection());
       HttpResponse response;
       response.status = answer.status_code();
       for (const auto& [name, value] : answer.headers()) response.headers.emplace_back(name, value);
@@ -102,6 +112,9 @@ class CpprestHttpClient final : public HttpClient {
   const std::string base_url_;
   const std::string base_path_;  // the base URL's path, prepended to every target
   const std::unique_ptr<http::client::http_client> client_;
+  // Storage for the copies of request bodies (one upload at a time is the
+  // common case; a concurrent one makes its own).
+  IdlePool<Bytes> body_copies_{1};
 };
 
 }  // namespace
