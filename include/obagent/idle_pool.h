@@ -23,17 +23,22 @@ namespace obagent {
 template <typename T>
 class IdlePool {
  public:
+  // Gives the object back when it ends. Movable (into a std::optional, say).
   class Lease {
    public:
-    Lease(IdlePool& pool, std::unique_ptr<T> item) : pool_(pool), item_(std::move(item)) {}
-    ~Lease() { pool_.Return(std::move(item_)); }
+    Lease(IdlePool& pool, std::unique_ptr<T> item) : pool_(&pool), item_(std::move(item)) {}
+    ~Lease() {
+      if (item_) pool_->Return(std::move(item_));
+    }
+    Lease(Lease&& other) noexcept = default;
+    Lease& operator=(Lease&&) = delete;
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
     T& operator*() { return *item_; }
     T* operator->() { return item_.get(); }
 
    private:
-    IdlePool& pool_;
+    IdlePool* pool_;
     std::unique_ptr<T> item_;
   };
 

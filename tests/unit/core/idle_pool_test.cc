@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <set>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -45,6 +45,21 @@ TEST_F(IdlePoolTest, AReturnedObjectIsHandedOutAgain) {
   EXPECT_EQ(again->uses, 7);  // the same object, not a new one
   EXPECT_EQ(Counted::made, 1);
   EXPECT_EQ(pool.idle(), 0u);
+}
+
+TEST_F(IdlePoolTest, AMovedLeaseReturnsItsObjectOnce) {
+  IdlePool<Counted> pool(4);
+  {
+    std::optional<IdlePool<Counted>::Lease> held;
+    held.emplace(pool.Acquire());
+    (*held)->uses = 3;
+    IdlePool<Counted>::Lease moved(std::move(*held));
+    held.reset();  // the moved-from lease gives nothing back
+    EXPECT_EQ(pool.idle(), 0u);
+    EXPECT_EQ(moved->uses, 3);
+  }
+  EXPECT_EQ(pool.idle(), 1u);
+  EXPECT_EQ(Counted::alive, 1);
 }
 
 TEST_F(IdlePoolTest, LeasesHeldAtOnceAreDistinctAndOnlyMaxIdleAreKept) {

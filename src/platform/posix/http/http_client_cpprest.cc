@@ -63,10 +63,11 @@ class CpprestHttpClient final : public HttpClient {
       // far less than sending the bytes.) The copy's storage comes from the
       // last request that completed, so a pack-sized body is not a fresh
       // mapping faulted in page by page for every upload.
-      auto copy = body_copies_.Acquire();
+      std::optional<IdlePool<Bytes>::Lease> copy;
       std::optional<streams::container_buffer<Bytes>> source;
       if (!request.body.empty()) {
-        Bytes body = std::move(*copy);
+        copy.emplace(body_copies_.Acquire());
+        Bytes body = std::move(**copy);
         body.assign(request.body.begin(), request.body.end());
         source.emplace(std::move(body), std::ios_base::in);
         message.set_body(streams::istream(*source), request.body.size(), content_type);
@@ -87,7 +88,7 @@ class CpprestHttpClient final : public HttpClient {
       answer.content_ready().get();
       // The whole answer is in: cpprestsdk sent the whole body before it
       // read the answer, so the copy's storage is free again.
-      if (source) *copy = std::move(source->collection());
+      if (source) **copy = std::move(source->collection());
       HttpResponse response;
       response.status = answer.status_code();
       for (const auto& [name, value] : answer.headers()) response.headers.emplace_back(name, value);
