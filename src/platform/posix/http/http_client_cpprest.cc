@@ -68,6 +68,13 @@ class CpprestHttpClient final : public HttpClient {
       if (!request.body.empty()) {
         copy.emplace(body_copies_.Acquire());
         Bytes body = std::move(**copy);
+        if (body.capacity() < request.body.size()) {
+          // The old storage goes before the new one is filled, so the two
+          // are never resident at once; the room above the body costs no
+          // memory until a larger body fills it, and spares a reallocation.
+          Bytes().swap(body);
+          body.reserve(request.body.size() + request.body.size() / 2);
+        }
         body.assign(request.body.begin(), request.body.end());
         source.emplace(std::move(body), std::ios_base::in);
         message.set_body(streams::istream(*source), request.body.size(), content_type);
