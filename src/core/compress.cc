@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "obagent/idle_pool.h"
+#include "obagent/core/idle_pool.h"
 
 namespace obagent::compress {
 namespace {

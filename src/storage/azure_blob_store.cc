@@ -22,8 +22,8 @@
 #include <boost/property_tree/xml_parser.hpp>
 
 #include "obagent/core/crypto.h"
+#include "obagent/core/idle_pool.h"
 #include "obagent/http_client.h"
-#include "obagent/idle_pool.h"
 #include "obagent/storage/blob_store.h"
 
 namespace obagent::storage {

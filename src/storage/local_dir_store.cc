@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "obagent/core/crypto.h"
-#include "obagent/idle_pool.h"
+#include "obagent/core/idle_pool.h"
 #include "obagent/platform.h"
 #include "obagent/storage/blob_store.h"
 

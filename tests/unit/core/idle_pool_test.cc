@@ -1,6 +1,6 @@
-// IdlePool (include/obagent/idle_pool.h): objects come back for reuse, at
+// IdlePool (include/obagent/core/idle_pool.h): objects come back for reuse, at
 // most max_idle are kept, and leases from many threads stay distinct.
-#include "obagent/idle_pool.h"
+#include "obagent/core/idle_pool.h"
 
 #include <gtest/gtest.h>
 

@@ -15,8 +15,8 @@
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
 
+#include "obagent/core/idle_pool.h"
 #include "obagent/http_client.h"
-#include "obagent/idle_pool.h"
 
 namespace obagent::platform {
 namespace {
