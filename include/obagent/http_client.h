@@ -88,6 +88,10 @@ struct HttpClientOptions {
   std::string proxy_url;
   std::string proxy_user;
   std::string proxy_password;
+  // Where a client copies request bodies (cpprestsdk's does: it may read a
+  // body after a timed-out call returned), the storage of this many copies
+  // is kept for the next requests: as many as the caller sends at once.
+  size_t idle_body_copies = 1;
 };
 
 // Safe to use from several threads at once (every implementation).

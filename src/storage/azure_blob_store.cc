@@ -12,6 +12,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -209,52 +210,57 @@ class AzureBlobStore final : public BlobStore {
     // until its upload is done, so concurrent uploads share one bound.
     size_t block = std::max<size_t>(config_.block_size, 1);
     bool ended = false;
-    auto read_block = [&](Bytes* out) -> Status {
-      out->resize(block);
+    // Up to one block into `buffer`, which stays block-sized: a pooled
+    // buffer is neither zeroed nor faulted in again. The bytes read.
+    auto read_block = [&](Bytes& buffer) -> Result<size_t> {
+      if (buffer.size() < block) buffer.resize(block);
       size_t filled = 0;
       while (filled < block) {
-        OB_ASSIGN_OR_RETURN(size_t got, source.Read(out->data() + filled, block - filled));
+        OB_ASSIGN_OR_RETURN(size_t got, source.Read(buffer.data() + filled, block - filled));
         if (got == 0) {
           ended = true;
           break;
         }
         filled += got;
       }
-      out->resize(filled);
-      return Status::Ok();
+      return filled;
     };
     // Waiting for the budget while holding none (or only blocks in
     // flight, which finish by themselves) cannot deadlock.
     upload_budget_.Acquire();
-    Bytes first;
-    Status st = read_block(&first);
-    if (!st.ok() || (ended && first.size() <= config_.single_put_limit)) {
-      Status put = st.ok() ? PutBytes(key, first, create_only)
-                           : st.WithContext("storing " + std::string(key));
-      first = Bytes();
+    std::optional<IdlePool<Bytes>::Lease> first(block_buffers_.Acquire());
+    Result<size_t> first_size = read_block(**first);
+    if (!first_size.ok() || (ended && *first_size <= config_.single_put_limit)) {
+      Status put = first_size.ok()
+                       ? PutBytes(key, ByteView(**first).first(*first_size), create_only)
+                       : first_size.status().WithContext("storing " + std::string(key));
+      first.reset();
       upload_budget_.Release();
       return put;
     }
-    bool first_pending = true;
     return PutBlocks(
         key,
         [&](Block* out) -> Result<bool> {
-          if (first_pending) {
-            first_pending = false;
-            out->owned = std::move(first);
+          size_t size = 0;
+          if (first) {
+            out->owned.emplace(std::move(*first));
+            first.reset();
+            size = *first_size;
           } else {
             if (ended) return false;
             upload_budget_.Acquire();
-            Status read = read_block(&out->owned);
-            if (!read.ok() || out->owned.empty()) {
-              out->owned = Bytes();
+            out->owned.emplace(block_buffers_.Acquire());
+            Result<size_t> read = read_block(**out->owned);
+            if (!read.ok() || *read == 0) {
+              out->owned.reset();
               upload_budget_.Release();
-              if (!read.ok()) return read;
+              if (!read.ok()) return read.status();
               return false;
             }
+            size = *read;
           }
           out->budget = &upload_budget_;
-          out->view = out->owned;
+          out->view = ByteView(**out->owned).first(size);
           return true;
         },
         create_only);
@@ -384,15 +390,20 @@ class AzureBlobStore final : public BlobStore {
   // A block of an upload: `view` is what goes up; `owned` holds it when the
   // block was read from a source.
   struct Block {
-    Bytes owned;
+    std::optional<IdlePool<Bytes>::Lease> owned;
     ByteView view;
     BufferBudget* budget = nullptr;  // released once the block is done with
     void Done() {
-      owned = Bytes();
+      owned.reset();
       if (budget != nullptr) budget->Release();
       budget = nullptr;
     }
   };
+
+  // How many blocks read from sources may exist at once, across uploads.
+  static size_t UploadBufferBlocks(const AzureBlobConfig& config) {
+    return std::max<size_t>(1, config.upload_buffer_bytes / std::max<size_t>(config.block_size, 1));
+  }
 
   size_t BlockSize(uint64_t total) const {
     size_t block = std::max<size_t>(config_.block_size, 1);
@@ -662,8 +673,7 @@ class AzureBlobStore final : public BlobStore {
   }
 
   const AzureBlobConfig config_;
-  BufferBudget upload_budget_{
-      std::max<size_t>(1, config_.upload_buffer_bytes / std::max<size_t>(config_.block_size, 1))};
+  BufferBudget upload_budget_{UploadBufferBlocks(config_)};
   const std::string base_path_;  // the endpoint's path, no trailing '/'
   const Bytes key_;              // decoded account key; empty for SAS
   const std::unique_ptr<HttpClient> client_;
@@ -671,6 +681,10 @@ class AzureBlobStore final : public BlobStore {
   // (vaultd serves each ranged read on its connection's thread): a fresh
   // block-sized buffer costs a mapping and a fault on every page.
   IdlePool<Bytes> received_{4};
+  // Buffers of blocks read from a source for upload, as many as the upload
+  // budget lets exist at once: vaultd receives every pack this way, and a
+  // fresh block-sized buffer costs a mapping and a fault on every page.
+  IdlePool<Bytes> block_buffers_{UploadBufferBlocks(config_)};
 };
 
 }  // namespace
@@ -706,6 +720,8 @@ Result<std::unique_ptr<BlobStore>> OpenAzureBlobStore(const AzureBlobConfig& con
   platform::HttpClientOptions options;
   options.base_url = cfg.endpoint.substr(0, cfg.endpoint.size() - base_path.size());
   options.timeout_seconds = std::max(cfg.timeout_seconds, 1);
+  // One upload's blocks are sent at once; their copies' storage is reused.
+  options.idle_body_copies = static_cast<size_t>(std::max(cfg.parallel_blocks, 1));
   OB_ASSIGN_OR_RETURN(std::unique_ptr<HttpClient> client, platform::NewHttpClient(options));
   auto store = std::make_unique<AzureBlobStore>(cfg, base_path, std::move(key), std::move(client));
   if (cfg.create_container) {

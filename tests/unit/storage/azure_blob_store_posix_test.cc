@@ -534,6 +534,45 @@ TEST_F(AzureBlobStoreTest, ConcurrentPutFromShareTheBufferBudget) {
   }
 }
 
+// Block buffers (and the HTTP client's copies of block bodies) are reused
+// from one upload to the next: every object holds its own bytes only, the
+// short last blocks and the one-block uploads included, one after another
+// and at once.
+TEST_F(AzureBlobStoreTest, ReusedBlockBuffersCarryNoBytesOver) {
+  AzureBlobConfig config = Config();
+  config.create_container = false;
+  config.single_put_limit = 8'000;
+  config.block_size = 10'000;
+  config.parallel_blocks = 3;
+  config.upload_buffer_bytes = 40'000;
+  auto store = Open(config);
+  ASSERT_NE(store, nullptr);
+  // Large, small, one-block, large again, each from other bytes.
+  const size_t sizes[] = {95'001, 12'345, 7'999, 10'000, 3, 61'234, 20'000};
+  for (size_t i = 0; i < std::size(sizes); ++i) {
+    Bytes data = PatternBytes(sizes[i], static_cast<uint32_t>(40 + i));
+    testing::PieceSource source(data, 4096);
+    std::string key = "reuse/" + std::to_string(i);
+    ASSERT_TRUE(store->PutNewFrom(key, source).ok()) << key;
+    EXPECT_TRUE(*store->Get(key) == data) << key;
+  }
+  std::vector<Bytes> data;
+  for (uint32_t i = 0; i < 3; ++i) data.push_back(PatternBytes(33'333 - 5'000 * i, 60 + i));
+  std::vector<Status> results(data.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < data.size(); ++i) {
+    threads.emplace_back([&, i] {
+      testing::PieceSource source(data[i], 1000);
+      results[i] = store->PutFrom("reuse/at-once-" + std::to_string(i), source);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < data.size(); ++i) {
+    ASSERT_TRUE(results[i].ok()) << results[i].ToString();
+    EXPECT_TRUE(*store->Get("reuse/at-once-" + std::to_string(i)) == data[i]) << i;
+  }
+}
+
 TEST_F(AzureBlobStoreTest, FailedPutFromCommitsNothing) {
   AzureBlobConfig config = Config();
   config.create_container = false;

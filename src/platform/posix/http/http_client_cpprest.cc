@@ -36,10 +36,11 @@ bool IsContentType(const std::string& name) {
 class CpprestHttpClient final : public HttpClient {
  public:
   CpprestHttpClient(std::string base_url, std::string base_path,
-                    std::unique_ptr<http::client::http_client> client)
+                    std::unique_ptr<http::client::http_client> client, size_t idle_body_copies)
       : base_url_(std::move(base_url)),
         base_path_(std::move(base_path)),
-        client_(std::move(client)) {}
+        client_(std::move(client)),
+        body_copies_(idle_body_copies) {}
 
   Result<HttpResponse> Send(const HttpRequest& request) override {
     std::string what = request.method + " " + base_url_ + request.target;
@@ -120,9 +121,9 @@ class CpprestHttpClient final : public HttpClient {
   const std::string base_url_;
   const std::string base_path_;  // the base URL's path, prepended to every target
   const std::unique_ptr<http::client::http_client> client_;
-  // Storage for the copies of request bodies (one upload at a time is the
-  // common case; a concurrent one makes its own).
-  IdlePool<Bytes> body_copies_{1};
+  // Storage for the copies of request bodies, kept for as many uploads as
+  // the caller said it runs at once (HttpClientOptions::idle_body_copies).
+  IdlePool<Bytes> body_copies_;
 };
 
 }  // namespace
@@ -151,8 +152,8 @@ Result<std::unique_ptr<HttpClient>> NewHttpClient(const HttpClientOptions& optio
     auto client = std::make_unique<http::client::http_client>(uri.authority(), config);
     std::string base_url = options.base_url;
     while (!base_url.empty() && base_url.back() == '/') base_url.pop_back();
-    return std::unique_ptr<HttpClient>(
-        std::make_unique<CpprestHttpClient>(std::move(base_url), base.path, std::move(client)));
+    return std::unique_ptr<HttpClient>(std::make_unique<CpprestHttpClient>(
+        std::move(base_url), base.path, std::move(client), options.idle_body_copies));
   } catch (const std::exception& e) {
     return InvalidArgument("invalid URL " + options.base_url + ": " + e.what());
   }
