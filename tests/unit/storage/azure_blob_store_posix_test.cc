@@ -509,6 +509,25 @@ TEST_F(AzureBlobStoreTest, PutFromUploadsBlocksInParallelAndGetToReadsRanges) {
   EXPECT_EQ(store->Stat("small")->size, 11u);
 }
 
+// Streams every `data[i]` to `prefix` + i, all from threads of their own at
+// once (sources handing out `piece` bytes a read), then reads each back.
+void PutAtOnceAndReadBack(BlobStore& store, const std::string& prefix,
+                          const std::vector<Bytes>& data, size_t piece) {
+  std::vector<Status> results(data.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < data.size(); ++i) {
+    threads.emplace_back([&, i] {
+      testing::PieceSource source(data[i], piece);
+      results[i] = store.PutFrom(prefix + std::to_string(i), source);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < data.size(); ++i) {
+    ASSERT_TRUE(results[i].ok()) << prefix << i << ": " << results[i].ToString();
+    EXPECT_TRUE(*store.Get(prefix + std::to_string(i)) == data[i]) << prefix << i;
+  }
+}
+
 TEST_F(AzureBlobStoreTest, ConcurrentPutFromShareTheBufferBudget) {
   AzureBlobConfig config = Config();
   config.create_container = false;
@@ -519,19 +538,7 @@ TEST_F(AzureBlobStoreTest, ConcurrentPutFromShareTheBufferBudget) {
   ASSERT_NE(store, nullptr);
   std::vector<Bytes> data;
   for (uint32_t i = 0; i < 4; ++i) data.push_back(PatternBytes(95'000 + i, 20 + i));
-  std::vector<Status> results(data.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < data.size(); ++i) {
-    threads.emplace_back([&, i] {
-      testing::PieceSource source(data[i], 3000);
-      results[i] = store->PutFrom("budget/" + std::to_string(i), source);
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (size_t i = 0; i < data.size(); ++i) {
-    ASSERT_TRUE(results[i].ok()) << results[i].ToString();
-    EXPECT_TRUE(*store->Get("budget/" + std::to_string(i)) == data[i]) << i;
-  }
+  PutAtOnceAndReadBack(*store, "budget/", data, 3000);
 }
 
 // Block buffers (and the HTTP client's copies of block bodies) are reused
@@ -558,19 +565,7 @@ TEST_F(AzureBlobStoreTest, ReusedBlockBuffersCarryNoBytesOver) {
   }
   std::vector<Bytes> data;
   for (uint32_t i = 0; i < 3; ++i) data.push_back(PatternBytes(33'333 - 5'000 * i, 60 + i));
-  std::vector<Status> results(data.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < data.size(); ++i) {
-    threads.emplace_back([&, i] {
-      testing::PieceSource source(data[i], 1000);
-      results[i] = store->PutFrom("reuse/at-once-" + std::to_string(i), source);
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (size_t i = 0; i < data.size(); ++i) {
-    ASSERT_TRUE(results[i].ok()) << results[i].ToString();
-    EXPECT_TRUE(*store->Get("reuse/at-once-" + std::to_string(i)) == data[i]) << i;
-  }
+  PutAtOnceAndReadBack(*store, "reuse/at-once-", data, 1000);
 }
 
 TEST_F(AzureBlobStoreTest, FailedPutFromCommitsNothing) {
