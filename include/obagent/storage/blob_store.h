@@ -178,7 +178,8 @@ struct AzureBlobConfig {
   size_t block_size = 4u << 20;  // also the piece of streamed (ranged) downloads
   int parallel_blocks = 4;       // Put Block requests in flight per upload
   // Streamed uploads (PutFrom) of the whole store hold at most this much in
-  // blocks read ahead of their upload; more concurrent uploads wait.
+  // blocks read ahead of their upload; more concurrent uploads wait. The
+  // blocks' buffers stay allocated for the next uploads (up to this much).
   size_t upload_buffer_bytes = 32u << 20;
 };
 Result<std::unique_ptr<BlobStore>> OpenAzureBlobStore(const AzureBlobConfig& config);
