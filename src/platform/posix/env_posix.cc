@@ -124,15 +124,18 @@ class PosixReadableFile final : public ReadableFile {
   PosixReadableFile(const PosixReadableFile&) = delete;
   PosixReadableFile& operator=(const PosixReadableFile&) = delete;
 
+  // Once a read has met the end, later calls answer 0 without asking the
+  // kernel again: a backup reads a small file in one call, and the call
+  // that would confirm its end is one syscall per file.
   Result<size_t> Read(uint8_t* buffer, size_t n) override {
     size_t done = 0;
-    while (done < n) {
+    while (done < n && !at_end_) {
       ssize_t got = ::read(fd_, buffer + done, n - done);
       if (got < 0) {
         if (errno == EINTR) continue;
         return ErrnoStatus("read", path_, errno);
       }
-      if (got == 0) break;
+      if (got == 0) at_end_ = true;
       done += static_cast<size_t>(got);
     }
     return done;
@@ -161,6 +164,7 @@ class PosixReadableFile final : public ReadableFile {
  private:
   int fd_;
   std::string path_;
+  bool at_end_ = false;
 };
 
 }  // namespace
@@ -251,14 +255,17 @@ class PosixEnv final : public Env {
   Result<std::unique_ptr<ReadableFile>> OpenForRead(const std::string& path) override {
     // O_NONBLOCK keeps a FIFO swapped in after a stat from blocking the open.
     int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
-    int fd = ::open(path.c_str(), flags | O_NOATIME);
-    if (fd < 0 && errno == EPERM && O_NOATIME != 0) {
+    int noatime = O_NOATIME;
+    int fd = ::open(path.c_str(), flags | noatime);
+    if (fd < 0 && errno == EPERM && noatime != 0) {
       // O_NOATIME is allowed only to the file's owner (or CAP_FOWNER).
+      noatime = 0;
       fd = ::open(path.c_str(), flags);
     }
     if (fd < 0) return ErrnoStatus("open", path, errno);
-    int fl = ::fcntl(fd, F_GETFL);
-    if (fl >= 0) (void)::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    // F_SETFL sets all of the status flags it can change: the file was
+    // opened with no others than these two.
+    (void)::fcntl(fd, F_SETFL, noatime);
 #ifdef POSIX_FADV_SEQUENTIAL
     (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif

@@ -151,6 +151,27 @@ TEST_F(EnvPosixTest, OpenForReadDoesNotFollowAFinalSymlink) {
   EXPECT_EQ(missing.status().code(), ErrorCode::kNotFound);
 }
 
+// A read larger than the file returns all of it at once; every later read
+// answers the end (the backup's loop stops on the first 0).
+TEST_F(EnvPosixTest, ReadReturnsAShortFileWholeThenTheEnd) {
+  WriteText(Path("f"), "short file");
+  auto file = env_.OpenForRead(Path("f"));
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  std::vector<uint8_t> buf(64);
+  auto n = (*file)->Read(buf.data(), buf.size());
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(buf.data()), *n), "short file");
+  for (int i = 0; i < 2; ++i) {
+    n = (*file)->Read(buf.data(), buf.size());
+    ASSERT_TRUE(n.ok());
+    EXPECT_EQ(*n, 0u);
+  }
+  // Positional reads do not depend on where the sequential one stopped.
+  n = (*file)->ReadAt(6, buf.data(), buf.size());
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(buf.data()), *n), "file");
+}
+
 TEST_F(EnvPosixTest, ReadFileAndErrors) {
   WriteText(Path("f"), std::string("a\0b", 3));
   auto data = env_.ReadFile(Path("f"));
