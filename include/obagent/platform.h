@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "obagent/bytes.h"
@@ -442,6 +443,19 @@ class Env {
     (void)path;
     (void)stream;
     return Status(ErrorCode::kUnsupported, "this system has no alternate data streams");
+  }
+  // A regular file's metadata (as ReadMetadata) and the file opened for
+  // reading (as OpenForRead), each with its own outcome, for a backup that
+  // needs both. POSIX reads both through one descriptor: the metadata is
+  // then the very file the content comes from, and one open and close a
+  // file are saved. The default makes the two calls, in that order.
+  struct OpenedWithMetadata {
+    Result<FileMetadata> metadata;
+    Result<std::unique_ptr<ReadableFile>> file;
+  };
+  virtual OpenedWithMetadata OpenWithMetadata(const std::string& path, const FileInfo& info) {
+    Result<FileMetadata> metadata = ReadMetadata(path, info);
+    return {std::move(metadata), OpenForRead(path)};
   }
   virtual Result<DiskSpace> GetDiskSpace(const std::string& path) = 0;
   // The attributes of an existing folder that make it unfit for scratch

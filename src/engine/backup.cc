@@ -51,6 +51,8 @@ struct PendingStream {
   PendingChunks chunks;
 };
 
+using OpenedFile = Result<std::unique_ptr<platform::ReadableFile>>;
+
 struct PendingNode {
   tree::Node node;
   std::optional<PendingChunks> chunks;
@@ -58,6 +60,10 @@ struct PendingNode {
   // it reads the metadata), then those being read.
   std::vector<platform::StreamInfo> streams_to_read;
   std::vector<PendingStream> streams;
+  // A regular file opened by FillMetadata with its metadata (or why it
+  // could not be: it is not tried again), for BackupEntry to read the
+  // content from; it never outlives BackupEntry.
+  std::optional<OpenedFile> opened;
 };
 
 // The buffers files are read into. A chunk handed to the workers is a view
@@ -191,16 +197,21 @@ class BackupRun {
   // when the entry's ctime and inode are the same (every metadata change
   // moves ctime, NTFS's ChangeTime on Windows, so an unchanged backup stays
   // metadata-only), else read. A read error is a warning: the entry is
-  // still backed up.
+  // still backed up. A regular file's metadata is read with the file opened
+  // for its content (pending.opened).
   void FillMetadata(const std::string& path, const platform::FileInfo& info,
                     const tree::Node* previous, bool previous_has_metadata, PendingNode& pending);
   // The Windows descriptor and attributes of a fresh read (a descriptor
   // only when it is well-formed).
   void FillWindowsSecurity(const std::string& path, platform::FileMetadata& md, tree::Node& node);
-  bool ReadFile(const std::string& path, const platform::FileInfo& info, PendingChunks& out);
-  // `stream`: a named stream of the file, or empty for its content.
+  // `opened`: the outcome of FillMetadata's open, if it opened the file.
+  bool ReadFile(const std::string& path, const platform::FileInfo& info, PendingChunks& out,
+                std::optional<OpenedFile> opened);
+  // `stream`: a named stream of the file, or empty for its content. It is
+  // opened here unless `opened` holds the outcome of an earlier open.
   Status ReadFileOnce(const std::string& path, uint64_t size, PendingChunks& out,
-                      platform::FileInfo& after, const std::string& stream = "");
+                      platform::FileInfo& after, const std::string& stream = "",
+                      std::optional<OpenedFile> opened = std::nullopt);
   // A regular file's named streams: those of the previous point when they
   // are unchanged and held in the vault, else read (pending.streams). A
   // stream that cannot be read is a warning; the file is backed up.
@@ -479,9 +490,13 @@ void BackupRun::SubmitBatch() {
 }
 
 Status BackupRun::ReadFileOnce(const std::string& path, uint64_t size, PendingChunks& out,
-                               platform::FileInfo& after, const std::string& stream) {
-  OB_ASSIGN_OR_RETURN(auto file, stream.empty() ? env_.OpenForRead(ReadPath(path))
-                                                : env_.OpenStreamForRead(ReadPath(path), stream));
+                               platform::FileInfo& after, const std::string& stream,
+                               std::optional<OpenedFile> opened) {
+  if (!opened) {
+    opened.emplace(stream.empty() ? env_.OpenForRead(ReadPath(path))
+                                  : env_.OpenStreamForRead(ReadPath(path), stream));
+  }
+  OB_ASSIGN_OR_RETURN(std::unique_ptr<platform::ReadableFile> file, std::move(*opened));
   const size_t max = options_.chunker.max_size;
   const size_t block_size = blocks_.block_size();
   // The file goes behind the previous one when its first chunk (and the
@@ -601,13 +616,14 @@ void BackupRun::BackupStreams(const std::string& path, const tree::Node* reusabl
 }
 
 bool BackupRun::ReadFile(const std::string& path, const platform::FileInfo& info,
-                         PendingChunks& out) {
+                         PendingChunks& out, std::optional<OpenedFile> opened) {
   // Without a snapshot a file can change while it is read: read it again
-  // once, then keep what was read and warn.
+  // once (opened again), then keep what was read and warn.
   for (int attempt = 0; attempt < 2; ++attempt) {
     PendingChunks chunks;
     platform::FileInfo after;
-    Status st = ReadFileOnce(path, info.size, chunks, after);
+    Status st = ReadFileOnce(path, info.size, chunks, after, "", std::move(opened));
+    opened.reset();
     if (!st.ok()) {
       Skip(path, st);
       for (auto& f : chunks.ids) (void)AwaitChunk(f);
@@ -637,7 +653,14 @@ void BackupRun::FillMetadata(const std::string& path, const platform::FileInfo& 
     if (info.kind == platform::FileKind::kSymlink) node.win_reparse = previous->win_reparse;
     return;
   }
-  Result<platform::FileMetadata> md = env_.ReadMetadata(ReadPath(path), info);
+  Result<platform::FileMetadata> md = platform::FileMetadata{};
+  if (info.kind == platform::FileKind::kRegular) {
+    platform::Env::OpenedWithMetadata both = env_.OpenWithMetadata(ReadPath(path), info);
+    md = std::move(both.metadata);
+    pending.opened.emplace(std::move(both.file));
+  } else {
+    md = env_.ReadMetadata(ReadPath(path), info);
+  }
   if (!md.ok()) {
     skipped_.push_back(
         {path,
@@ -725,6 +748,9 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
       return true;
     }
     case platform::FileKind::kRegular: {
+      // Closed on every return: pending nodes wait for their whole folder.
+      std::optional<OpenedFile> opened = std::move(pending.opened);
+      pending.opened.reset();
       node.type = tree::NodeType::kFile;
       node.size = info.size;
       if (info.link_count > 1) {
@@ -759,7 +785,7 @@ bool BackupRun::BackupEntry(const std::string& path, const std::string& rel,
         }
       }
       pending.chunks.emplace();
-      if (!ReadFile(path, info, *pending.chunks)) return false;
+      if (!ReadFile(path, info, *pending.chunks, std::move(opened))) return false;
       BackupStreams(path, streams_unchanged ? previous : nullptr, pending);
       return true;
     }

@@ -124,19 +124,22 @@ class PosixReadableFile final : public ReadableFile {
   PosixReadableFile(const PosixReadableFile&) = delete;
   PosixReadableFile& operator=(const PosixReadableFile&) = delete;
 
-  // Once a read has met the end, later calls answer 0 without asking the
-  // kernel again: a backup reads a small file in one call, and the call
-  // that would confirm its end is one syscall per file.
+  // Reads at the file's own position (pread): the descriptor's offset may
+  // have been moved by the metadata read (SEEK_HOLE) through the same
+  // descriptor. Once a read has met the end, later calls answer 0 without
+  // asking the kernel again: a backup reads a small file in one call, and
+  // the call that would confirm its end is one syscall per file.
   Result<size_t> Read(uint8_t* buffer, size_t n) override {
     size_t done = 0;
     while (done < n && !at_end_) {
-      ssize_t got = ::read(fd_, buffer + done, n - done);
+      ssize_t got = ::pread(fd_, buffer + done, n - done, static_cast<off_t>(position_));
       if (got < 0) {
         if (errno == EINTR) continue;
         return ErrnoStatus("read", path_, errno);
       }
       if (got == 0) at_end_ = true;
       done += static_cast<size_t>(got);
+      position_ += static_cast<uint64_t>(got);
     }
     return done;
   }
@@ -164,6 +167,7 @@ class PosixReadableFile final : public ReadableFile {
  private:
   int fd_;
   std::string path_;
+  uint64_t position_ = 0;
   bool at_end_ = false;
 };
 
@@ -253,27 +257,25 @@ class PosixEnv final : public Env {
   }
 
   Result<std::unique_ptr<ReadableFile>> OpenForRead(const std::string& path) override {
-    // O_NONBLOCK keeps a FIFO swapped in after a stat from blocking the open.
-    int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
-    int noatime = O_NOATIME;
-    int fd = ::open(path.c_str(), flags | noatime);
-    if (fd < 0 && errno == EPERM && noatime != 0) {
-      // O_NOATIME is allowed only to the file's owner (or CAP_FOWNER).
-      noatime = 0;
-      fd = ::open(path.c_str(), flags);
-    }
-    if (fd < 0) return ErrnoStatus("open", path, errno);
-    // F_SETFL sets all of the status flags it can change: the file was
-    // opened with no others than these two.
-    (void)::fcntl(fd, F_SETFL, noatime);
-#ifdef POSIX_FADV_SEQUENTIAL
-    (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-#endif
+    OB_ASSIGN_OR_RETURN(int fd, OpenReadFd(path, /*sequential=*/true));
     return std::unique_ptr<ReadableFile>(std::make_unique<PosixReadableFile>(fd, path));
   }
 
   Result<FileMetadata> ReadMetadata(const std::string& path, const FileInfo& info) override {
     return posix::ReadMetadataAt(path, info);
+  }
+
+  OpenedWithMetadata OpenWithMetadata(const std::string& path, const FileInfo& info) override {
+    // The kernel's first read-ahead (128 KiB) already covers a small file.
+    Result<int> fd = OpenReadFd(path, /*sequential=*/info.size > 128 * 1024);
+    if (!fd.ok()) {
+      // Not readable (not root): what the path gives, as ReadMetadata.
+      Result<FileMetadata> metadata = posix::ReadMetadataAt(path, info);
+      return {std::move(metadata), fd.status()};
+    }
+    auto file = std::make_unique<PosixReadableFile>(*fd, path);
+    Result<FileMetadata> metadata = posix::ReadMetadataOfFd(*fd, path, info);
+    return {std::move(metadata), std::unique_ptr<ReadableFile>(std::move(file))};
   }
 
   Result<std::string> ReadLink(const std::string& path) override {
@@ -648,6 +650,29 @@ class PosixEnv final : public Env {
   }
 
  private:
+  // A descriptor for reading `path`: no final symlink followed, no atime
+  // update where the OS allows; `sequential`: the larger read-ahead of
+  // POSIX_FADV_SEQUENTIAL.
+  static Result<int> OpenReadFd(const std::string& path, bool sequential) {
+    // O_NONBLOCK keeps a FIFO swapped in after a stat from blocking the open.
+    int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+    int noatime = O_NOATIME;
+    int fd = ::open(path.c_str(), flags | noatime);
+    if (fd < 0 && errno == EPERM && noatime != 0) {
+      // O_NOATIME is allowed only to the file's owner (or CAP_FOWNER).
+      noatime = 0;
+      fd = ::open(path.c_str(), flags);
+    }
+    if (fd < 0) return ErrnoStatus("open", path, errno);
+    // F_SETFL sets all of the status flags it can change: the file was
+    // opened with no others than these two.
+    (void)::fcntl(fd, F_SETFL, noatime);
+#ifdef POSIX_FADV_SEQUENTIAL
+    if (sequential) (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+    return fd;
+  }
+
   static std::string HomeDir() {
     const char* home = std::getenv("HOME");
     if (home != nullptr && *home != '\0') return home;

@@ -174,6 +174,11 @@ Result<FileMetadata> ReadMetadataAt(const std::string& path, const FileInfo& inf
     int fd;
     ~Closer() { CloseFd(fd); }
   } closer{fd};
+  return ReadMetadataOfFd(fd, path, info);
+}
+
+Result<FileMetadata> ReadMetadataOfFd(int fd, const std::string& path, const FileInfo& info) {
+  FileMetadata md;
   OB_RETURN_IF_ERROR(ReadXattrs({fd, ""}, path, md.xattrs));
   uint32_t flags;
   if (GetFlags(fd, flags)) md.linux_flags = flags & tree::kLinuxFlagsKept;

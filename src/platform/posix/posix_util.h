@@ -57,6 +57,10 @@ enum InheritedAcl : unsigned {
   kInheritsAnyAcl = kInheritsAccessAcl | kInheritsDefaultAcl,
 };
 Result<FileMetadata> ReadMetadataAt(const std::string& path, const FileInfo& info);
+// The same through `fd`, a descriptor of the entry opened for reading (not
+// a symlink), whose offset it may move (SEEK_HOLE); the caller keeps it
+// open and closes it.
+Result<FileMetadata> ReadMetadataOfFd(int fd, const std::string& path, const FileInfo& info);
 std::vector<MetadataIssue> ApplyMetadataAt(int dir_fd, const std::string& name,
                                            const std::string& display, const FileMetadata& metadata,
                                            bool is_symlink, bool permissions,
@@ -68,7 +72,8 @@ std::unique_ptr<RestoreDir> NewPosixRestoreDir(int dir_fd, std::string display);
 
 // Wraps an open file descriptor as a WritableFile (takes ownership).
 std::unique_ptr<WritableFile> NewPosixWritableFile(int fd, std::string display);
-// A ReadableFile over an open descriptor (owned from then on).
+// A ReadableFile over an open descriptor of a regular file (owned from then
+// on). Read starts at offset 0 whatever the descriptor's offset is.
 std::unique_ptr<ReadableFile> NewPosixReadableFile(int fd, std::string path);
 
 // The local API over a Unix socket (service_posix.cc).

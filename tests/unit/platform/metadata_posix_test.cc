@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -114,6 +115,51 @@ TEST_F(MetadataPosixTest, DetectsHolesButNotDenseFiles) {
   }
   EXPECT_TRUE(Read("sparse").sparse);
   EXPECT_FALSE(Read("dense").sparse);
+}
+
+// A backup reads a regular file's metadata and content through one
+// descriptor: the metadata is what ReadMetadata gives, and the content
+// still starts at offset 0 after the hole search (SEEK_HOLE moves it).
+TEST_F(MetadataPosixTest, OpenWithMetadataReadsMetadataAndTheWholeContent) {
+  const std::string head = "head of the file";
+  const size_t size = 8 << 20;
+  {
+    int fd = ::open(Path("f").c_str(), O_CREAT | O_WRONLY, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
+    ASSERT_EQ(::pwrite(fd, "tail", 4, size - 4), 4);
+    ::close(fd);
+  }
+  const bool xattrs = ::setxattr(Path("f").c_str(), "user.k", "v", 1, 0) == 0;
+  Result<FileInfo> info = env_.Lstat(Path("f"));
+  ASSERT_TRUE(info.ok());
+  Result<FileMetadata> by_path = env_.ReadMetadata(Path("f"), *info);
+  ASSERT_TRUE(by_path.ok()) << by_path.status().ToString();
+
+  Env::OpenedWithMetadata both = env_.OpenWithMetadata(Path("f"), *info);
+  ASSERT_TRUE(both.metadata.ok()) << both.metadata.status().ToString();
+  ASSERT_TRUE(both.file.ok()) << both.file.status().ToString();
+  EXPECT_EQ(both.metadata->xattrs.size(), xattrs ? 1u : 0u);
+  EXPECT_EQ(both.metadata->xattrs.size(), by_path->xattrs.size());
+  EXPECT_EQ(both.metadata->linux_flags, by_path->linux_flags);
+  EXPECT_EQ(both.metadata->sparse, by_path->sparse);
+  std::string content;
+  std::vector<uint8_t> buf(1 << 20);
+  for (;;) {
+    Result<size_t> n = (*both.file)->Read(buf.data(), buf.size());
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    if (*n == 0) break;
+    content.append(reinterpret_cast<const char*>(buf.data()), *n);
+  }
+  ASSERT_EQ(content.size(), size);
+  EXPECT_EQ(content.substr(0, head.size()), head);
+  EXPECT_EQ(content.substr(size - 4), "tail");
+  EXPECT_EQ(content.find_first_not_of('\0', head.size()), size - 4);
+
+  Env::OpenedWithMetadata missing = env_.OpenWithMetadata(Path("missing"), *info);
+  ASSERT_FALSE(missing.file.ok());
+  EXPECT_EQ(missing.file.status().code(), ErrorCode::kNotFound);
+  EXPECT_FALSE(missing.metadata.ok());
 }
 
 TEST_F(MetadataPosixTest, ApplyRestoresXattrsAndRemovesInheritedAcls) {
