@@ -27,10 +27,6 @@
 #include "platform/random_suffix.h"
 #include "posix_util.h"
 
-#ifndef O_NOATIME
-#define O_NOATIME 0
-#endif
-
 extern char** environ;
 
 namespace obagent::platform {
@@ -654,19 +650,13 @@ class PosixEnv final : public Env {
   // update where the OS allows; `sequential`: the larger read-ahead of
   // POSIX_FADV_SEQUENTIAL.
   static Result<int> OpenReadFd(const std::string& path, bool sequential) {
-    // O_NONBLOCK keeps a FIFO swapped in after a stat from blocking the open.
-    int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
-    int noatime = O_NOATIME;
-    int fd = ::open(path.c_str(), flags | noatime);
-    if (fd < 0 && errno == EPERM && noatime != 0) {
-      // O_NOATIME is allowed only to the file's owner (or CAP_FOWNER).
-      noatime = 0;
-      fd = ::open(path.c_str(), flags);
-    }
+    int status_flags = 0;
+    int fd = posix::OpenToRead(AT_FDCWD, path.c_str(), &status_flags);
     if (fd < 0) return ErrnoStatus("open", path, errno);
-    // F_SETFL sets all of the status flags it can change: the file was
-    // opened with no others than these two.
-    (void)::fcntl(fd, F_SETFL, noatime);
+    // The content is read blocking: F_SETFL sets all of the status flags it
+    // can change, so it is given those the file was opened with, less
+    // O_NONBLOCK.
+    (void)::fcntl(fd, F_SETFL, status_flags & ~O_NONBLOCK);
 #ifdef POSIX_FADV_SEQUENTIAL
     if (sequential) (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif

@@ -131,15 +131,6 @@ int SetFlags(int fd, uint32_t flags) {
   return ::ioctl(fd, FS_IOC_SETFLAGS, &value);
 }
 
-// Opens an entry for its metadata without following a symlink, blocking
-// on a FIFO or updating atime.
-int OpenForMetadata(int dir_fd, const char* name) {
-  const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-  int fd = ::openat(dir_fd, name, flags | O_NOATIME);
-  if (fd < 0 && errno == EPERM) fd = ::openat(dir_fd, name, flags);  // not the owner
-  return fd;
-}
-
 std::string Reason(int err) {
   switch (err) {
     case EPERM:
@@ -163,7 +154,7 @@ Result<FileMetadata> ReadMetadataAt(const std::string& path, const FileInfo& inf
     OB_RETURN_IF_ERROR(ReadXattrs({-1, path}, path, md.xattrs));
     return md;
   }
-  int fd = OpenForMetadata(AT_FDCWD, path.c_str());
+  int fd = OpenToRead(AT_FDCWD, path.c_str());
   if (fd < 0) {
     // Unreadable (not root): what the path gives, no flags.
     if (errno != EACCES) return ErrnoStatus("open", path, errno);
@@ -204,7 +195,7 @@ std::vector<MetadataIssue> ApplyMetadataAt(int dir_fd, const std::string& name,
   if (name.empty()) {
     target.fd = dir_fd;
   } else {
-    if (!is_symlink) own_fd = OpenForMetadata(dir_fd, name.c_str());
+    if (!is_symlink) own_fd = OpenToRead(dir_fd, name.c_str());
     if (own_fd >= 0) {
       target.fd = own_fd;
     } else {
@@ -268,7 +259,7 @@ std::vector<MetadataIssue> ApplyMetadataAt(int dir_fd, const std::string& name,
 }
 
 Status ClearProtectionFlagsAt(int dir_fd, const std::string& name, const std::string& display) {
-  int fd = name.empty() ? dir_fd : OpenForMetadata(dir_fd, name.c_str());
+  int fd = name.empty() ? dir_fd : OpenToRead(dir_fd, name.c_str());
   if (fd < 0) return Status::Ok();  // a symlink, or gone: nothing to clear
   struct Closer {
     int fd;

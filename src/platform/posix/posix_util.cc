@@ -9,6 +9,10 @@
 #include <cstring>
 #include <vector>
 
+#ifndef O_NOATIME
+#define O_NOATIME 0
+#endif
+
 namespace obagent::platform::posix {
 namespace {
 
@@ -149,6 +153,18 @@ FileInfo InfoFromStatx(const struct statx& stx) {
 
 void CloseFd(int fd) {
   if (fd >= 0) ::close(fd);
+}
+
+int OpenToRead(int dir_fd, const char* name, int* status_flags) {
+  const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+  int noatime = O_NOATIME;
+  int fd = ::openat(dir_fd, name, flags | noatime);
+  if (fd < 0 && errno == EPERM && noatime != 0) {
+    noatime = 0;  // not the owner
+    fd = ::openat(dir_fd, name, flags);
+  }
+  if (fd >= 0 && status_flags != nullptr) *status_flags = O_NONBLOCK | noatime;
+  return fd;
 }
 
 namespace {
