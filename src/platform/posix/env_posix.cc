@@ -27,8 +27,6 @@
 #include "platform/random_suffix.h"
 #include "posix_util.h"
 
-extern char** environ;
-
 namespace obagent::platform {
 namespace {
 
@@ -564,27 +562,8 @@ class PosixEnv final : public Env {
 
   Result<int> RunProgram(const std::string& path, const std::vector<std::string>& args,
                          const std::vector<std::string>& extra_env) override {
-    std::vector<std::string> argv_store{path};
-    argv_store.insert(argv_store.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_store) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_store;
-    for (char** e = environ; *e != nullptr; ++e) env_store.emplace_back(*e);
-    env_store.insert(env_store.end(), extra_env.begin(), extra_env.end());
-    std::vector<char*> envp;
-    for (auto& e : env_store) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    pid_t pid;
-    int rc = ::posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv.data(), envp.data());
-    if (rc != 0) return ErrnoStatus("start", path, rc);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0) {
-      if (errno != EINTR) return ErrnoStatus("wait for", path, errno);
-    }
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return 1;
+    OB_ASSIGN_OR_RETURN(pid_t pid, posix::SpawnProgram(path, args, extra_env, nullptr));
+    return posix::WaitForExit(pid, path);
   }
 
   bool OnlyThisAccountCanChange(const std::string& path) override {

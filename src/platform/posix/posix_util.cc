@@ -3,11 +3,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <vector>
+
+extern char** environ;
 
 #ifndef O_NOATIME
 #define O_NOATIME 0
@@ -153,6 +156,44 @@ FileInfo InfoFromStatx(const struct statx& stx) {
 
 void CloseFd(int fd) {
   if (fd >= 0) ::close(fd);
+}
+
+Result<pid_t> SpawnProgram(const std::string& path, const std::vector<std::string>& args,
+                           const std::vector<std::string>& env,
+                           const posix_spawn_file_actions_t* actions) {
+  std::vector<std::string> argv_store{path};
+  argv_store.insert(argv_store.end(), args.begin(), args.end());
+  auto name_of = [](std::string_view var) { return var.substr(0, var.find('=')); };
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view inherited(*e);
+    bool replaced = false;
+    for (const std::string& var : env) replaced = replaced || name_of(var) == name_of(inherited);
+    if (!replaced) env_store.emplace_back(inherited);
+  }
+  env_store.insert(env_store.end(), env.begin(), env.end());
+  auto pointers = [](std::vector<std::string>& store) {
+    std::vector<char*> out;
+    for (std::string& s : store) out.push_back(s.data());
+    out.push_back(nullptr);
+    return out;
+  };
+  std::vector<char*> argv = pointers(argv_store);
+  std::vector<char*> envp = pointers(env_store);
+  pid_t pid = 0;
+  int rc = ::posix_spawn(&pid, path.c_str(), actions, nullptr, argv.data(), envp.data());
+  if (rc != 0) return ErrnoStatus("start", path, rc);
+  return pid;
+}
+
+Result<int> WaitForExit(pid_t pid, const std::string& path) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return ErrnoStatus("wait for", path, errno);
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
 }
 
 int OpenToRead(int dir_fd, const char* name, int* status_flags) {

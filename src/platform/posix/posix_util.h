@@ -2,11 +2,14 @@
 // src/platform/posix.
 #pragma once
 
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "obagent/platform.h"
 #include "obagent/status.h"
@@ -44,6 +47,17 @@ void CloseFd(int fd);
 // `status_flags`, when given, receives the file status flags it was opened
 // with (O_NONBLOCK, and O_NOATIME if kept), for a later F_SETFL.
 int OpenToRead(int dir_fd, const char* name, int* status_flags = nullptr);
+
+// Starts the program at `path` (no shell) with `args`, in this process's
+// environment where each "NAME=value" of `env` replaces the inherited NAME
+// (or is added), as Env::RunProgram promises on every platform. `actions`:
+// posix_spawn's file actions; nullptr inherits this process's descriptors.
+Result<pid_t> SpawnProgram(const std::string& path, const std::vector<std::string>& args,
+                           const std::vector<std::string>& env,
+                           const posix_spawn_file_actions_t* actions);
+// Waits for the child `pid` (started from `path`, which errors name): its
+// exit code, or 128 + the number of the signal that ended it.
+Result<int> WaitForExit(pid_t pid, const std::string& path);
 
 // Removes the entry `name` of the open directory dirfd and, if it is a
 // directory, everything below it. Never follows a symlink. `display` names

@@ -14,8 +14,6 @@
 #include "platform/posix/posix_util.h"
 #include "platform/posix/snapshot_posix.h"
 
-extern char** environ;
-
 namespace obagent::platform {
 namespace posix {
 namespace {
@@ -75,24 +73,6 @@ class RealSnapshotSystem final : public SnapshotSystem {
       }
     }
     if (path.empty()) return NotFound("'" + program + "' is not installed");
-    std::vector<std::string> argv_store{path};
-    argv_store.insert(argv_store.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_store) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_store;
-    for (char** e = environ; *e != nullptr; ++e) {
-      std::string_view entry(*e);
-      if (entry.rfind("LC_ALL=", 0) == 0) continue;
-      env_store.emplace_back(entry);
-    }
-    env_store.emplace_back("LC_ALL=C");
-    // lvm warns about every inherited descriptor; they are not its business.
-    env_store.emplace_back("LVM_SUPPRESS_FD_WARNINGS=1");
-    std::vector<char*> envp;
-    for (auto& e : env_store) envp.push_back(e.data());
-    envp.push_back(nullptr);
-
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe", program, errno);
     posix_spawn_file_actions_t actions;
@@ -100,13 +80,16 @@ class RealSnapshotSystem final : public SnapshotSystem {
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
     posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
-    pid_t pid;
-    int rc = ::posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), envp.data());
+    // LC_ALL=C: the output parsed here (lvs's numbers, messages) is in the C
+    // locale's words and number format. lvm warns about every inherited
+    // descriptor; they are not its business.
+    Result<pid_t> pid =
+        SpawnProgram(path, args, {"LC_ALL=C", "LVM_SUPPRESS_FD_WARNINGS=1"}, &actions);
     posix_spawn_file_actions_destroy(&actions);
     CloseFd(pipe_fds[1]);
-    if (rc != 0) {
+    if (!pid.ok()) {
       CloseFd(pipe_fds[0]);
-      return ErrnoStatus("start", path, rc);
+      return pid.status();
     }
     CommandResult result;
     char buf[4096];
@@ -118,13 +101,7 @@ class RealSnapshotSystem final : public SnapshotSystem {
       if (result.output.size() < (1u << 20)) result.output.append(buf, static_cast<size_t>(n));
     }
     CloseFd(pipe_fds[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0) {
-      if (errno != EINTR) return ErrnoStatus("wait for", path, errno);
-    }
-    result.exit_code = WIFEXITED(status)     ? WEXITSTATUS(status)
-                       : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
-                                             : 1;
+    OB_ASSIGN_OR_RETURN(result.exit_code, WaitForExit(*pid, path));
     return result;
   }
 

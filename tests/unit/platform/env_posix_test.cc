@@ -2,6 +2,7 @@
 // FIFOs, XDG folders); what every OS shares is in env_test.cc.
 #include <fcntl.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -153,6 +154,38 @@ TEST_F(EnvPosixTest, OpenForReadDoesNotFollowAFinalSymlink) {
 
 // A read larger than the file returns all of it at once; every later read
 // answers the end (the backup's loop stops on the first 0).
+// Env::RunProgram: no shell, the exit code, 128 + the signal, and extra
+// variables that replace inherited ones of the same name (as on Windows):
+// the program's environment as it was given (/proc/PID/environ) holds
+// the name once.
+TEST_F(EnvPosixTest, RunProgramPassesEnvironmentAndExitCode) {
+  auto code = env_.RunProgram("/bin/sh", {"-c", "exit 7"}, {});
+  ASSERT_TRUE(code.ok()) << code.status().ToString();
+  EXPECT_EQ(*code, 7);
+  auto killed = env_.RunProgram("/bin/sh", {"-c", "kill -TERM $$"}, {});
+  ASSERT_TRUE(killed.ok()) << killed.status().ToString();
+  EXPECT_EQ(*killed, 128 + SIGTERM);
+  // Arguments reach the program as they are: no shell splits or expands them.
+  auto args =
+      env_.RunProgram("/bin/sh", {"-c", "test \"$1\" = 'a b $HOME'", "sh", "a b $HOME"}, {});
+  ASSERT_TRUE(args.ok());
+  EXPECT_EQ(*args, 0);
+  ASSERT_EQ(::setenv("OBAGENT_TEST_INHERITED", "old", 1), 0);
+  ASSERT_EQ(::setenv("OBAGENT_TEST_KEPT", "kept", 1), 0);
+  auto from_env = env_.RunProgram(
+      "/bin/sh",
+      {"-c",
+       "test \"$OBAGENT_TEST_INHERITED\" = new && test \"$OBAGENT_TEST_KEPT\" = kept && "
+       "test \"$(tr '\\0' '\\n' < /proc/$$/environ | grep -c '^OBAGENT_TEST_INHERITED=')\" = 1 && "
+       "exit \"$OBAGENT_TEST_CODE\""},
+      {"OBAGENT_TEST_CODE=42", "OBAGENT_TEST_INHERITED=new"});
+  ::unsetenv("OBAGENT_TEST_INHERITED");
+  ::unsetenv("OBAGENT_TEST_KEPT");
+  ASSERT_TRUE(from_env.ok()) << from_env.status().ToString();
+  EXPECT_EQ(*from_env, 42);
+  EXPECT_EQ(env_.RunProgram(Path("missing"), {}, {}).status().code(), ErrorCode::kNotFound);
+}
+
 TEST_F(EnvPosixTest, ReadReturnsAShortFileWholeThenTheEnd) {
   WriteText(Path("f"), "short file");
   auto file = env_.OpenForRead(Path("f"));
