@@ -517,8 +517,9 @@ class Env {
   // (owner only) if needed; kAlreadyExists while another process holds it.
   virtual Result<std::unique_ptr<FileLock>> TryLockFile(const std::string& path) = 0;
   virtual int64_t ProcessId() = 0;
-  // Runs a program (no shell) with extra environment variables and waits for
-  // it; returns its exit code (128 + signal number if killed).
+  // Runs a program (no shell) and waits for it; returns its exit code (128 +
+  // signal number if killed). It gets this process's environment, where each
+  // "NAME=value" of extra_env replaces the inherited NAME or is added.
   virtual Result<int> RunProgram(const std::string& path, const std::vector<std::string>& args,
                                  const std::vector<std::string>& extra_env) = 0;
   // Whether `path` (a link is not followed) is a regular file that no other
