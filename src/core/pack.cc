@@ -32,6 +32,25 @@ uint32_t GetU32(const uint8_t* p) {
 
 bool IsDigit(uint8_t c) { return c >= '0' && c <= '9'; }
 
+// The entry of a sealed blob of `sealed_size` bytes that starts at `offset`
+// of its pack. Offsets are u32: packs stay far below 4 GiB (16-64 MiB).
+// Exceeding that is a bug in the caller, and writing a wrong offset would
+// lose data.
+BlobEntry EntryAt(size_t offset, BlobType type, const ObjectId& id, size_t sealed_size,
+                  uint32_t raw_length) {
+  if (offset + sealed_size > std::numeric_limits<uint32_t>::max()) {
+    std::fprintf(stderr, "obagent: pack would exceed 4 GiB\n");
+    std::abort();
+  }
+  BlobEntry entry;
+  entry.type = type;
+  entry.id = id;
+  entry.offset = static_cast<uint32_t>(offset);
+  entry.length = static_cast<uint32_t>(sealed_size);
+  entry.raw_length = raw_length;
+  return entry;
+}
+
 }  // namespace
 
 Bytes BlobAad(BlobType type, const ObjectId& id) {
@@ -77,35 +96,14 @@ void PackWriter::Reset() {
 }
 
 void PackWriter::Add(BlobType type, const ObjectId& id, ByteView sealed, uint32_t raw_length) {
-  // Offsets are u32: packs stay far below 4 GiB (16-64 MiB). Exceeding that
-  // is a bug in the caller, and writing a wrong offset would lose data.
-  if (bytes_.size() + sealed.size() > std::numeric_limits<uint32_t>::max()) {
-    std::fprintf(stderr, "obagent: pack would exceed 4 GiB\n");
-    std::abort();
-  }
-  BlobEntry entry;
-  entry.type = type;
-  entry.id = id;
-  entry.offset = static_cast<uint32_t>(bytes_.size());
-  entry.length = static_cast<uint32_t>(sealed.size());
-  entry.raw_length = raw_length;
-  entries_.push_back(entry);
+  entries_.push_back(EntryAt(bytes_.size(), type, id, sealed.size(), raw_length));
   bytes_.insert(bytes_.end(), sealed.begin(), sealed.end());
 }
 
 void PackWriter::AddPayload(BlobType type, const ObjectId& id, ByteView payload,
                             uint32_t raw_length) {
-  const size_t sealed_size = payload.size() + crypto::kSealOverhead;
-  if (bytes_.size() + sealed_size > std::numeric_limits<uint32_t>::max()) {
-    std::fprintf(stderr, "obagent: pack would exceed 4 GiB\n");
-    std::abort();
-  }
-  BlobEntry entry;
-  entry.type = type;
-  entry.id = id;
-  entry.offset = static_cast<uint32_t>(bytes_.size());
-  entry.length = static_cast<uint32_t>(sealed_size);
-  entry.raw_length = raw_length;
+  BlobEntry entry =
+      EntryAt(bytes_.size(), type, id, payload.size() + crypto::kSealOverhead, raw_length);
   crypto::SealAppend(data_key_, BlobAad(type, id), payload, bytes_);
   entries_.push_back(entry);
 }

@@ -108,28 +108,14 @@ class LocalDirStore final : public BlobStore {
   }
 
   Status GetTo(std::string_view key, uint64_t offset, uint64_t length, ByteSink& sink) override {
-    if (!IsValidKey(key)) return InvalidKey(key);
-    auto context = [&] { return "reading " + std::string(key); };
-    auto file = env_.OpenForRead(PathOf(key));
-    if (!file.ok()) return file.status().WithContext(context());
-    auto info = (*file)->Stat();
-    if (!info.ok()) return info.status().WithContext(context());
-    if (length == kToEnd) {
-      if (offset > info->size) return Beyond(key, offset, 0, info->size);
-      length = info->size - offset;
-    } else if (offset > info->size || length > info->size - offset) {
-      return Beyond(key, offset, length, info->size);
-    }
+    OB_ASSIGN_OR_RETURN(OpenedRange range, OpenRange(key, offset, length, /*to_end=*/true));
     auto piece = pieces_.Acquire();
     uint64_t done = 0;
-    while (done < length) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(length - done, kStreamPieceBytes));
-      auto got = (*file)->ReadAt(offset + done, piece->data.get(), want);
-      if (!got.ok()) return got.status().WithContext(context());
-      if (*got == 0) {
-        return Corrupt(context() + ": object ended after " + std::to_string(offset + done) +
-                       " bytes");
-      }
+    while (done < range.length) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(range.length - done, kStreamPieceBytes));
+      auto got = range.file->ReadAt(offset + done, piece->data.get(), want);
+      if (!got.ok()) return got.status().WithContext("reading " + std::string(key));
+      if (*got == 0) return EndedAfter(key, offset + done);
       OB_RETURN_IF_ERROR(sink.Write(ByteView(piece->data.get(), *got)));
       done += *got;
     }
@@ -169,25 +155,12 @@ class LocalDirStore final : public BlobStore {
 
   Result<ByteView> GetRangeInto(std::string_view key, uint64_t offset, uint64_t length,
                                 Bytes& buffer) override {
-    if (!IsValidKey(key)) return InvalidKey(key);
-    auto context = [&] { return "reading " + std::string(key); };
-    auto file = env_.OpenForRead(PathOf(key));
-    if (!file.ok()) return file.status().WithContext(context());
-    auto info = (*file)->Stat();
-    if (!info.ok()) return info.status().WithContext(context());
-    if (offset > info->size || length > info->size - offset) {
-      return Corrupt(context() + ": range " + std::to_string(offset) + "+" +
-                     std::to_string(length) + " is beyond the object's " +
-                     std::to_string(info->size) + " bytes");
-    }
-    const size_t n = static_cast<size_t>(length);
+    OB_ASSIGN_OR_RETURN(OpenedRange range, OpenRange(key, offset, length, /*to_end=*/false));
+    const size_t n = static_cast<size_t>(range.length);
     if (buffer.size() < n) buffer.resize(n);
-    auto got = (*file)->ReadAt(offset, buffer.data(), n);
-    if (!got.ok()) return got.status().WithContext(context());
-    if (*got != n) {
-      return Corrupt(context() + ": object ended after " + std::to_string(offset + *got) +
-                     " bytes");
-    }
+    auto got = range.file->ReadAt(offset, buffer.data(), n);
+    if (!got.ok()) return got.status().WithContext("reading " + std::string(key));
+    if (*got != n) return EndedAfter(key, offset + *got);
     return ByteView(buffer).first(n);
   }
 
@@ -235,9 +208,34 @@ class LocalDirStore final : public BlobStore {
   std::string Describe() const override { return root_; }
 
  private:
-  static Status Beyond(std::string_view key, uint64_t offset, uint64_t length, uint64_t size) {
-    return Corrupt("reading " + std::string(key) + ": range " + std::to_string(offset) + "+" +
-                   std::to_string(length) + " is beyond the object's " + std::to_string(size) +
+  // The object `key` opened to read `length` bytes from `offset`; with
+  // `to_end`, a length of kToEnd reads all there are. A range beyond the
+  // object's end is damage (kCorrupt).
+  struct OpenedRange {
+    std::unique_ptr<platform::ReadableFile> file;
+    uint64_t length = 0;
+  };
+  Result<OpenedRange> OpenRange(std::string_view key, uint64_t offset, uint64_t length,
+                                bool to_end) {
+    if (!IsValidKey(key)) return InvalidKey(key);
+    auto context = [&] { return "reading " + std::string(key); };
+    auto file = env_.OpenForRead(PathOf(key));
+    if (!file.ok()) return file.status().WithContext(context());
+    auto info = (*file)->Stat();
+    if (!info.ok()) return info.status().WithContext(context());
+    const bool whole_rest = to_end && length == kToEnd;
+    if (whole_rest && offset <= info->size) length = info->size - offset;
+    if (offset > info->size || length > info->size - offset) {
+      return Corrupt(context() + ": range " + std::to_string(offset) + "+" +
+                     std::to_string(whole_rest ? 0 : length) + " is beyond the object's " +
+                     std::to_string(info->size) + " bytes");
+    }
+    return OpenedRange{std::move(*file), length};
+  }
+
+  // An object shorter than it said it was when it was opened.
+  static Status EndedAfter(std::string_view key, uint64_t bytes) {
+    return Corrupt("reading " + std::string(key) + ": object ended after " + std::to_string(bytes) +
                    " bytes");
   }
 
