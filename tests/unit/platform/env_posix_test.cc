@@ -152,8 +152,6 @@ TEST_F(EnvPosixTest, OpenForReadDoesNotFollowAFinalSymlink) {
   EXPECT_EQ(missing.status().code(), ErrorCode::kNotFound);
 }
 
-// A read larger than the file returns all of it at once; every later read
-// answers the end (the backup's loop stops on the first 0).
 // Env::RunProgram: no shell, the exit code, 128 + the signal, and extra
 // variables that replace inherited ones of the same name (as on Windows):
 // the program's environment as it was given (/proc/PID/environ) holds
@@ -186,6 +184,8 @@ TEST_F(EnvPosixTest, RunProgramPassesEnvironmentAndExitCode) {
   EXPECT_EQ(env_.RunProgram(Path("missing"), {}, {}).status().code(), ErrorCode::kNotFound);
 }
 
+// A read larger than the file returns all of it at once; every later read
+// answers the end (the backup's loop stops on the first 0).
 TEST_F(EnvPosixTest, ReadReturnsAShortFileWholeThenTheEnd) {
   WriteText(Path("f"), "short file");
   auto file = env_.OpenForRead(Path("f"));
