@@ -38,12 +38,14 @@ FileInfo InfoFromStatx(const struct statx& stx);
 // Closes fd, retrying nothing (close must not be retried on Linux).
 void CloseFd(int fd);
 
-// Opens the entry `name` of the folder dir_fd (AT_FDCWD: a path) to read
-// its content or metadata without changing it: the final symlink is not
-// followed, a FIFO swapped in after a stat does not block the open, a tty
-// does not become the controlling one, and atime is not updated where this
-// process may ask that (O_NOATIME: the file's owner or CAP_FOWNER; tried
-// again without it on EPERM). Returns the descriptor, or -1 with errno set.
+// Opens the entry `name` of the folder dir_fd (AT_FDCWD: a path) read-only:
+// for a backup to read its content and metadata, and for a restore to set
+// its metadata (xattrs, ACLs, flags) through the descriptor. The final
+// symlink is not followed, a FIFO swapped in after a stat does not block
+// the open, a tty does not become the controlling one, and atime is not
+// updated where this process may ask that (O_NOATIME: the file's owner or
+// CAP_FOWNER; tried again without it on EPERM). Returns the descriptor, or
+// -1 with errno set.
 // `status_flags`, when given, receives the file status flags it was opened
 // with (O_NONBLOCK, and O_NOATIME if kept), for a later F_SETFL.
 int OpenToRead(int dir_fd, const char* name, int* status_flags = nullptr);

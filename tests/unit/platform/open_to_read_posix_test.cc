@@ -1,6 +1,7 @@
-// posix::OpenToRead, the one way a backup opens an entry to read its
-// content or metadata: no symlink followed, no blocking on a FIFO, O_NOATIME
-// kept where allowed and dropped (with the open still made) where not.
+// posix::OpenToRead, the one way the POSIX code opens an entry to read its
+// content or metadata (and a restore to set its metadata): no symlink
+// followed, no blocking on a FIFO, O_NOATIME kept where allowed and dropped
+// (with the open still made) where not.
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
